@@ -1,0 +1,11 @@
+//! devauth: pair an embedded Linux device with an OAuth 2.0 account through the Device
+//! Authorization Grant (RFC 8628) and keep that account's tokens usable for the device's life.
+//!
+//! The binary (`main.rs`) is thin; this library holds the parts so tests can reach them.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod clock;
+pub mod error;
+pub mod screen;
+pub mod secret;

@@ -1,0 +1,67 @@
+//! What the pairing screen shows, as plain data, and the `Screen` trait every display backend
+//! implements.
+//!
+//! The flow driver turns protocol state into a [`View`]; a backend turns a `View` into pixels or
+//! terminal text. Backends never see tokens or the device code: a `View` holds nothing secret.
+
+use std::time::Duration;
+
+pub mod terminal;
+
+/// One screenful, a pure function of the flow's state and the time left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum View {
+    /// A code is live: the person should visit the URL (or scan the QR) and type the code.
+    WaitingForUser(CodeScreen),
+    /// The wall clock is not yet synchronised (no RTC, NTP pending): TLS would fail.
+    WaitingForClock,
+    /// The network or the server failed; retrying in `in_secs`.
+    Retrying {
+        reason: String,
+        in_secs: u64,
+        /// The live code, if any, so the code stays on screen while retrying.
+        code: Option<CodeScreen>,
+    },
+    /// Paired; `account` is an e-mail, user name or subject when known.
+    Paired { account: Option<String> },
+    /// The person refused access on the provider's page.
+    Denied,
+    /// Pairing stopped for a reason the person should see (short, no secrets).
+    Error { message: String },
+}
+
+/// The data of the main pairing screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeScreen {
+    /// Where to go, shown as text (RFC 8628 §3.3: always shown).
+    pub verification_uri: String,
+    /// What the QR code carries: `verification_uri_complete` when the server sent one, else
+    /// `verification_uri`.
+    pub qr_payload: String,
+    /// Exactly as the server sent it (dashes included).
+    pub user_code: String,
+    /// The provider's own human text (Microsoft's `message`), when sent.
+    pub message: Option<String>,
+    /// Time until this code dies.
+    pub remaining: Duration,
+    /// The code's whole lifetime, for a progress bar.
+    pub lifetime: Duration,
+    /// True when this code replaced an expired one ("new code").
+    pub renewed: bool,
+}
+
+/// A display backend. `show` is called on every change of the view (including each countdown
+/// tick); a backend is free to redraw only what changed.
+pub trait Screen {
+    fn show(&mut self, view: &View) -> Result<(), crate::error::DisplayError>;
+}
+
+/// No screen at all: the device's own UI draws from `devauth pair --json`.
+#[derive(Debug, Default)]
+pub struct NoScreen;
+
+impl Screen for NoScreen {
+    fn show(&mut self, _view: &View) -> Result<(), crate::error::DisplayError> {
+        Ok(())
+    }
+}
