@@ -90,7 +90,7 @@ pub fn unix_secs(t: SystemTime) -> i64 {
 }
 
 /// A clock for tests: `sleep` advances time instantly, and the wall clock can be set.
-#[cfg(any(test, feature = "test-clock"))]
+#[cfg(test)]
 pub mod fake {
     use super::*;
     use std::cell::Cell;
