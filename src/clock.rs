@@ -52,7 +52,10 @@ pub fn boottime() -> Duration {
 }
 
 fn read_clock(id: libc::clockid_t) -> Option<Duration> {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid, writable timespec; clock_gettime only writes into it.
     let rc = unsafe { libc::clock_gettime(id, &mut ts) };
     if rc != 0 || ts.tv_sec < 0 || ts.tv_nsec < 0 {
@@ -149,7 +152,13 @@ mod tests {
 
     #[test]
     fn unix_secs_handles_both_sides_of_the_epoch() {
-        assert_eq!(unix_secs(SystemTime::UNIX_EPOCH + Duration::from_secs(5)), 5);
-        assert_eq!(unix_secs(SystemTime::UNIX_EPOCH - Duration::from_secs(5)), -5);
+        assert_eq!(
+            unix_secs(SystemTime::UNIX_EPOCH + Duration::from_secs(5)),
+            5
+        );
+        assert_eq!(
+            unix_secs(SystemTime::UNIX_EPOCH - Duration::from_secs(5)),
+            -5
+        );
     }
 }

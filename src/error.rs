@@ -6,7 +6,10 @@ use std::fmt;
 /// A display backend failed (terminal write, framebuffer, SPI).
 #[derive(Debug)]
 pub enum DisplayError {
-    Io { what: String, source: std::io::Error },
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
     Unsupported(String),
 }
 

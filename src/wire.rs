@@ -1,0 +1,1015 @@
+//! The only place that turns untrusted bytes from the network into typed values: device
+//! authorization responses (RFC 8628 §3.2), token and error responses (RFC 6749 §5.1, §5.2),
+//! OIDC discovery documents, id_token claims and the HTTP `Date` header.
+//!
+//! Servers differ in small ways (see shared notes): numbers arrive as strings, `interval` is
+//! `null`, Google says `verification_url`, GitHub answers form-encoded. Everything here is
+//! tolerant of those and strict about the rest: every string is length-bounded and checked for
+//! control characters, numbers must be non-negative integers, and an error message names the
+//! field that was wrong but never quotes a secret.
+//!
+//! Policy (clamping intervals, what an error code means for the flow) lives in `flow`; HTTP
+//! status handling lives in `oauth`. This module only parses.
+
+use crate::secret::Secret;
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// Longest token we accept. Real tokens are up to a few KiB (JWTs with many claims).
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+/// Longest URL we accept from a server.
+pub const MAX_URL_LEN: usize = 2048;
+/// Longest user code. RFC 8628 §6.1 suggests short codes; 8 to 9 characters is typical.
+pub const MAX_USER_CODE_LEN: usize = 32;
+/// Longest human text (error_description, message) we keep.
+pub const MAX_TEXT_LEN: usize = 1024;
+
+/// What was wrong with a server's answer. Never contains a secret value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WireError {
+    /// The body is neither JSON nor a form-encoded body.
+    NotParseable { detail: String },
+    /// A required field is absent (or empty).
+    Missing { field: &'static str },
+    /// A field is present but unusable; `detail` says why (no secret values).
+    Invalid { field: &'static str, detail: String },
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WireError::NotParseable { detail } => write!(f, "unreadable response body: {detail}"),
+            WireError::Missing { field } => write!(f, "response lacks required field `{field}`"),
+            WireError::Invalid { field, detail } => write!(f, "field `{field}`: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for WireError {}
+
+/// The body format, from the Content-Type header (or sniffed when absent/wrong).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    Json,
+    Form,
+}
+
+/// A parsed body: a flat object. Form bodies become string values.
+#[derive(Debug, Clone, Default)]
+pub struct Fields(Map<String, Value>);
+
+impl Fields {
+    /// Parse a body, JSON or `application/x-www-form-urlencoded`. The content type decides;
+    /// without a usable one, JSON is tried first (GitHub without `Accept` sends form bodies).
+    pub fn parse(body: &[u8], content_type: Option<&str>) -> Result<Fields, WireError> {
+        let declared = content_type.map(|ct| ct.to_ascii_lowercase());
+        let format = match declared.as_deref() {
+            Some(ct) if ct.contains("json") => Some(BodyFormat::Json),
+            Some(ct) if ct.contains("x-www-form-urlencoded") => Some(BodyFormat::Form),
+            _ => None,
+        };
+        match format {
+            Some(BodyFormat::Json) => parse_json_object(body),
+            Some(BodyFormat::Form) => parse_form(body),
+            None => {
+                let trimmed = body.trim_ascii_start();
+                if trimmed.first() == Some(&b'{') {
+                    parse_json_object(body)
+                } else if looks_like_form(body) {
+                    parse_form(body)
+                } else {
+                    Err(WireError::NotParseable {
+                        detail: describe_non_body(body, declared.as_deref()),
+                    })
+                }
+            }
+        }
+    }
+
+    pub fn from_json_map(map: Map<String, Value>) -> Fields {
+        Fields(map)
+    }
+
+    fn get(&self, field: &str) -> Option<&Value> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    pub fn has(&self, field: &str) -> bool {
+        self.get(field).is_some()
+    }
+
+    /// A non-empty string field, bounded, without control characters.
+    pub fn text(&self, field: &'static str, max: usize) -> Result<Option<String>, WireError> {
+        let Some(v) = self.get(field) else {
+            return Ok(None);
+        };
+        let Value::String(s) = v else {
+            return Err(WireError::Invalid {
+                field,
+                detail: format!("expected a string, got {}", kind_of(v)),
+            });
+        };
+        if s.is_empty() {
+            return Ok(None);
+        }
+        if s.len() > max {
+            return Err(WireError::Invalid {
+                field,
+                detail: format!("{} bytes long, more than the {max} accepted", s.len()),
+            });
+        }
+        if s.chars().any(is_forbidden_char) {
+            return Err(WireError::Invalid {
+                field,
+                detail: "contains control characters".into(),
+            });
+        }
+        Ok(Some(s.clone()))
+    }
+
+    pub fn required_text(&self, field: &'static str, max: usize) -> Result<String, WireError> {
+        self.text(field, max)?.ok_or(WireError::Missing { field })
+    }
+
+    /// Human text (descriptions, messages): control characters are replaced, not refused, and
+    /// over-long text is cut at a character boundary — it is only ever shown, never acted on.
+    pub fn human_text(&self, field: &'static str) -> Option<String> {
+        let Some(Value::String(s)) = self.get(field) else {
+            return None;
+        };
+        let cleaned: String = s
+            .chars()
+            .map(|c| if is_forbidden_char(c) { ' ' } else { c })
+            .take(MAX_TEXT_LEN)
+            .collect();
+        let cleaned = cleaned.trim().to_string();
+        (!cleaned.is_empty()).then_some(cleaned)
+    }
+
+    /// A secret string (token, device code): printable ASCII (RFC 6749 Appendix A: VSCHAR),
+    /// bounded. The error never quotes it.
+    pub fn secret(&self, field: &'static str) -> Result<Option<Secret>, WireError> {
+        let Some(v) = self.get(field) else {
+            return Ok(None);
+        };
+        let Value::String(s) = v else {
+            return Err(WireError::Invalid {
+                field,
+                detail: format!("expected a string, got {}", kind_of(v)),
+            });
+        };
+        if s.is_empty() {
+            return Ok(None);
+        }
+        if s.len() > MAX_TOKEN_LEN {
+            return Err(WireError::Invalid {
+                field,
+                detail: format!(
+                    "{} bytes long, more than the {MAX_TOKEN_LEN} accepted",
+                    s.len()
+                ),
+            });
+        }
+        if !s.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+            return Err(WireError::Invalid {
+                field,
+                detail: "contains characters outside printable ASCII".into(),
+            });
+        }
+        Ok(Some(Secret::new(s.as_str())))
+    }
+
+    /// A non-negative integer, sent as a JSON number or as a string of digits (both seen).
+    /// Fractions are rounded down; negative or absurd values are errors so the caller can
+    /// decide to clamp or refuse.
+    pub fn seconds(&self, field: &'static str) -> Result<Option<u64>, WireError> {
+        let Some(v) = self.get(field) else {
+            return Ok(None);
+        };
+        let invalid = |detail: String| WireError::Invalid { field, detail };
+        match v {
+            Value::Number(n) => {
+                if let Some(u) = n.as_u64() {
+                    Ok(Some(u))
+                } else if let Some(i) = n.as_i64() {
+                    Err(invalid(format!("negative value {i}")))
+                } else {
+                    match n.as_f64() {
+                        Some(f) if f >= 0.0 && f < 1e15 => Ok(Some(f as u64)),
+                        Some(f) => Err(invalid(format!("out of range value {f}"))),
+                        None => Err(invalid("not a number".into())),
+                    }
+                }
+            }
+            Value::String(s) => {
+                let t = s.trim();
+                if t.is_empty() {
+                    return Ok(None);
+                }
+                if t.len() > 20 {
+                    return Err(invalid("number string too long".into()));
+                }
+                if let Some(rest) = t.strip_prefix('-') {
+                    if rest.bytes().all(|b| b.is_ascii_digit()) {
+                        return Err(invalid(format!("negative value {t}")));
+                    }
+                }
+                let digits = t.split('.').next().unwrap_or(t);
+                digits
+                    .parse::<u64>()
+                    .map(Some)
+                    .map_err(|_| invalid(format!("`{}` is not a number", printable(t))))
+            }
+            other => Err(invalid(format!(
+                "expected a number, got {}",
+                kind_of(other)
+            ))),
+        }
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Control characters (C0, DEL, C1) and bidi overrides, which could spoof what is shown.
+pub fn is_forbidden_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A short, safe rendering of a value we refuse, for error messages (non-secret fields only).
+fn printable(s: &str) -> String {
+    s.chars()
+        .take(40)
+        .map(|c| if is_forbidden_char(c) { '?' } else { c })
+        .collect()
+}
+
+fn parse_json_object(body: &[u8]) -> Result<Fields, WireError> {
+    // serde_json's own messages can quote input; report only position and category so a token
+    // in a malformed body cannot leak into an error.
+    let value: Value = serde_json::from_slice(body).map_err(|e| WireError::NotParseable {
+        detail: format!(
+            "invalid JSON ({:?} error at line {} column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        )
+        .to_lowercase(),
+    })?;
+    match value {
+        Value::Object(map) => Ok(Fields(map)),
+        other => Err(WireError::NotParseable {
+            detail: format!("expected a JSON object, got {}", kind_of(&other)),
+        }),
+    }
+}
+
+fn looks_like_form(body: &[u8]) -> bool {
+    !body.is_empty()
+        && body.contains(&b'=')
+        && body
+            .iter()
+            .all(|&b| b.is_ascii_graphic() || b == b' ' || b == b'\n' || b == b'\r')
+        && !body.contains(&b'<')
+}
+
+fn describe_non_body(body: &[u8], content_type: Option<&str>) -> String {
+    let ct = content_type.unwrap_or("no content type");
+    if body.is_empty() {
+        return format!("empty body ({ct})");
+    }
+    let head = String::from_utf8_lossy(&body[..body.len().min(64)]).to_ascii_lowercase();
+    if head.contains("<html") || head.contains("<!doctype") {
+        format!("an HTML page ({ct}), not an OAuth response")
+    } else {
+        format!("{} bytes of {ct}, neither JSON nor a form body", body.len())
+    }
+}
+
+/// `application/x-www-form-urlencoded` parsing (WHATWG: `+` is a space, `%XX` escapes).
+pub fn parse_form(body: &[u8]) -> Result<Fields, WireError> {
+    let text = std::str::from_utf8(body).map_err(|_| WireError::NotParseable {
+        detail: "form body is not UTF-8".into(),
+    })?;
+    let mut map = Map::new();
+    for pair in text.trim().split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = percent_decode(k).ok_or_else(|| WireError::NotParseable {
+            detail: "bad percent-encoding in form body".into(),
+        })?;
+        let value = percent_decode(v).ok_or_else(|| WireError::NotParseable {
+            detail: "bad percent-encoding in form body".into(),
+        })?;
+        // First occurrence wins: a later duplicate cannot override what was said first.
+        map.entry(key).or_insert(Value::String(value));
+    }
+    Ok(Fields(map))
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hi = hex_val(*bytes.get(i + 1)?)?;
+                let lo = hex_val(*bytes.get(i + 2)?)?;
+                out.push(hi << 4 | lo);
+                i += 2;
+            }
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// `application/x-www-form-urlencoded` encoding of one component.
+pub fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// RFC 8628 §3.2 device authorization response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAuthorization {
+    pub device_code: Secret,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub verification_uri_complete: Option<String>,
+    /// Lifetime of the codes in seconds, as sent.
+    pub expires_in: u64,
+    /// Minimum polling interval in seconds, as sent (None: absent or null → default 5 s).
+    pub interval: Option<u64>,
+    /// Human instructions some providers add (Microsoft).
+    pub message: Option<String>,
+}
+
+impl DeviceAuthorization {
+    /// What the QR code should carry (RFC 8628 §3.3.1).
+    pub fn qr_payload(&self) -> &str {
+        self.verification_uri_complete
+            .as_deref()
+            .unwrap_or(&self.verification_uri)
+    }
+}
+
+/// Checks a URL from the server before it is drawn or followed (scheme, host rules).
+pub type UrlCheck<'a> = &'a dyn Fn(&str) -> Result<(), String>;
+
+impl DeviceAuthorization {
+    pub fn parse(fields: &Fields, check_url: UrlCheck<'_>) -> Result<Self, WireError> {
+        let device_code = fields.secret("device_code")?.ok_or(WireError::Missing {
+            field: "device_code",
+        })?;
+        let user_code = fields.required_text("user_code", MAX_USER_CODE_LEN)?;
+        if user_code.trim() != user_code {
+            return Err(WireError::Invalid {
+                field: "user_code",
+                detail: "has leading or trailing spaces".into(),
+            });
+        }
+        // Google calls it verification_url; RFC 8628 calls it verification_uri.
+        let (uri_field, verification_uri) = match fields.text("verification_uri", MAX_URL_LEN)? {
+            Some(u) => ("verification_uri", u),
+            None => (
+                "verification_url",
+                fields
+                    .text("verification_url", MAX_URL_LEN)?
+                    .ok_or(WireError::Missing {
+                        field: "verification_uri",
+                    })?,
+            ),
+        };
+        check_url(&verification_uri).map_err(|detail| WireError::Invalid {
+            field: uri_field,
+            detail,
+        })?;
+        // A bad complete URI is refused, not fatal: the plain URI and the code still work.
+        let verification_uri_complete = fields
+            .text("verification_uri_complete", MAX_URL_LEN)
+            .ok()
+            .flatten()
+            .filter(|u| check_url(u).is_ok());
+        let expires_in = fields.seconds("expires_in")?.ok_or(WireError::Missing {
+            field: "expires_in",
+        })?;
+        // interval: absent, null, "" → default; garbage → also default (it is only a hint and a
+        // server that garbles it still works; slow_down keeps us honest).
+        let interval = fields.seconds("interval").unwrap_or(None);
+        Ok(DeviceAuthorization {
+            device_code,
+            user_code,
+            verification_uri,
+            verification_uri_complete,
+            expires_in,
+            interval,
+            message: fields.human_text("message"),
+        })
+    }
+}
+
+/// RFC 6749 §5.1 successful token response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenResponse {
+    pub access_token: Secret,
+    pub token_type: String,
+    pub expires_in: Option<u64>,
+    pub refresh_token: Option<Secret>,
+    pub scope: Option<String>,
+    pub id_token: Option<Secret>,
+}
+
+impl TokenResponse {
+    pub fn parse(fields: &Fields) -> Result<Self, WireError> {
+        let access_token = fields.secret("access_token")?.ok_or(WireError::Missing {
+            field: "access_token",
+        })?;
+        // RFC 6749 makes token_type required; some servers omit it. Bearer is the only type a
+        // device can use anyway.
+        let token_type = fields
+            .text("token_type", 64)?
+            .unwrap_or_else(|| "Bearer".into());
+        if !token_type.eq_ignore_ascii_case("bearer") {
+            return Err(WireError::Invalid {
+                field: "token_type",
+                detail: format!("`{}` is not a bearer token type", printable(&token_type)),
+            });
+        }
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in: fields.seconds("expires_in")?,
+            refresh_token: fields.secret("refresh_token")?,
+            scope: fields.text("scope", 4096)?,
+            id_token: fields.secret("id_token")?,
+        })
+    }
+
+    pub fn scopes(&self) -> Vec<String> {
+        split_scope(self.scope.as_deref())
+    }
+}
+
+pub fn split_scope(scope: Option<&str>) -> Vec<String> {
+    scope
+        .unwrap_or("")
+        .split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// RFC 6749 §5.2 error response (also used by RFC 8628 §3.5 polling answers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    pub error: String,
+    pub description: Option<String>,
+    /// GitHub sends the new interval with `slow_down`.
+    pub interval: Option<u64>,
+}
+
+impl OAuthError {
+    /// `Some` when the body carries an `error` field.
+    pub fn parse(fields: &Fields) -> Option<Self> {
+        let raw = match fields.get("error")? {
+            Value::String(s) => s.clone(),
+            other => kind_of(other).to_string(),
+        };
+        // The error code is ASCII by spec (§5.2); anything else is cut down to something safe
+        // to print and will not match any code we act on.
+        let error: String = raw
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(128)
+            .collect();
+        Some(OAuthError {
+            error: if error.is_empty() {
+                "(empty error code)".into()
+            } else {
+                error
+            },
+            description: fields.human_text("error_description"),
+            interval: fields.seconds("interval").unwrap_or(None),
+        })
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.description {
+            Some(d) => write!(f, "{} ({d})", self.error),
+            None => f.write_str(&self.error),
+        }
+    }
+}
+
+/// The parts of an OIDC discovery document (OpenID Connect Discovery 1.0 §3) devauth uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovery {
+    pub issuer: Option<String>,
+    pub device_authorization_endpoint: Option<String>,
+    pub token_endpoint: Option<String>,
+    pub revocation_endpoint: Option<String>,
+    pub userinfo_endpoint: Option<String>,
+}
+
+impl Discovery {
+    pub fn parse(fields: &Fields) -> Result<Self, WireError> {
+        Ok(Discovery {
+            issuer: fields.text("issuer", MAX_URL_LEN)?,
+            device_authorization_endpoint: fields
+                .text("device_authorization_endpoint", MAX_URL_LEN)?,
+            token_endpoint: fields.text("token_endpoint", MAX_URL_LEN)?,
+            revocation_endpoint: fields.text("revocation_endpoint", MAX_URL_LEN)?,
+            userinfo_endpoint: fields.text("userinfo_endpoint", MAX_URL_LEN)?,
+        })
+    }
+}
+
+/// The account name to show from an id_token or userinfo object: email, else
+/// preferred_username, else login (GitHub), else sub.
+pub fn account_from_claims(fields: &Fields) -> Option<String> {
+    ["email", "preferred_username", "login", "sub"]
+        .into_iter()
+        .find_map(|k| fields.text(k, 256).ok().flatten())
+}
+
+/// Reads the claims of an id_token for display only. The signature is NOT verified: the
+/// token came straight from the token endpoint over verified TLS (OIDC Core §3.1.3.7 allows
+/// skipping validation in that case), and devauth never makes an access decision from it.
+pub fn id_token_claims(id_token: &Secret) -> Result<Fields, WireError> {
+    let invalid = |detail: &str| WireError::Invalid {
+        field: "id_token",
+        detail: detail.into(),
+    };
+    let mut parts = id_token.expose().split('.');
+    let (Some(_header), Some(payload), Some(_sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid("not a JWT (expected three dot-separated parts)"));
+    };
+    let json = base64url_decode(payload).ok_or_else(|| invalid("payload is not base64url"))?;
+    parse_json_object(&json).map_err(|_| invalid("payload is not a JSON object"))
+}
+
+/// base64url without padding (RFC 4648 §5), padding tolerated.
+pub fn base64url_decode(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim_end_matches('=');
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for b in s.bytes() {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// Standard base64 with padding (for HTTP Basic authentication).
+pub fn base64_encode(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                let idx = ((n >> (18 - 6 * i)) & 63) as usize;
+                out.push(char::from(ALPHABET.get(idx).copied().unwrap_or(b'=')));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Parses an HTTP `Date` header (IMF-fixdate, RFC 9110 §5.6.7) into Unix seconds. Used to anchor
+/// token expiry to the server's clock when the device's own clock may be wrong.
+pub fn parse_http_date(s: &str) -> Option<i64> {
+    // "Sun, 06 Nov 1994 08:49:37 GMT"
+    let s = s.trim();
+    let rest = s.split_once(", ")?.1;
+    let mut it = rest.split(' ');
+    let day: i64 = it.next()?.parse().ok()?;
+    let month = match it.next()? {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let year: i64 = it.next()?.parse().ok()?;
+    let mut hms = it.next()?.split(':');
+    let h: i64 = hms.next()?.parse().ok()?;
+    let m: i64 = hms.next()?.parse().ok()?;
+    let sec: i64 = hms.next()?.parse().ok()?;
+    if it.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    if !(1970..=9999).contains(&year) {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + sec)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(s: &str) -> Fields {
+        Fields::parse(s.as_bytes(), Some("application/json")).unwrap()
+    }
+    fn any_url(_: &str) -> Result<(), String> {
+        Ok(())
+    }
+    fn https_only(u: &str) -> Result<(), String> {
+        if u.starts_with("https://") {
+            Ok(())
+        } else {
+            Err("not https".into())
+        }
+    }
+
+    const RFC_EXAMPLE: &str = r#"{
+        "device_code": "GmRhmhcxhwAzkoEqiMEg_DnyEysNkuNhszIySk9eS",
+        "user_code": "WDJB-MJHT",
+        "verification_uri": "https://example.com/device",
+        "verification_uri_complete": "https://example.com/device?user_code=WDJB-MJHT",
+        "expires_in": 1800,
+        "interval": 5
+    }"#;
+
+    #[test]
+    fn parses_the_rfc_8628_example() {
+        let d = DeviceAuthorization::parse(&json(RFC_EXAMPLE), &any_url).unwrap();
+        assert_eq!(d.user_code, "WDJB-MJHT");
+        assert_eq!(d.verification_uri, "https://example.com/device");
+        assert_eq!(
+            d.qr_payload(),
+            "https://example.com/device?user_code=WDJB-MJHT"
+        );
+        assert_eq!(d.expires_in, 1800);
+        assert_eq!(d.interval, Some(5));
+        assert_eq!(
+            d.device_code.expose(),
+            "GmRhmhcxhwAzkoEqiMEg_DnyEysNkuNhszIySk9eS"
+        );
+    }
+
+    #[test]
+    fn google_verification_url_and_missing_complete_uri() {
+        let f = json(
+            r#"{"device_code":"d","user_code":"ABC-DEF-GHI","verification_url":"https://www.google.com/device","expires_in":1800,"interval":5}"#,
+        );
+        let d = DeviceAuthorization::parse(&f, &any_url).unwrap();
+        assert_eq!(d.verification_uri, "https://www.google.com/device");
+        assert_eq!(d.verification_uri_complete, None);
+        assert_eq!(d.qr_payload(), "https://www.google.com/device");
+    }
+
+    #[test]
+    fn numbers_as_strings_and_null_or_absent_interval() {
+        let f = json(
+            r#"{"device_code":"d","user_code":"U","verification_uri":"https://x/d","expires_in":"900","interval":null}"#,
+        );
+        let d = DeviceAuthorization::parse(&f, &any_url).unwrap();
+        assert_eq!((d.expires_in, d.interval), (900, None));
+        let f = json(
+            r#"{"device_code":"d","user_code":"U","verification_uri":"https://x/d","expires_in":900}"#,
+        );
+        assert_eq!(
+            DeviceAuthorization::parse(&f, &any_url).unwrap().interval,
+            None
+        );
+        let f = json(
+            r#"{"device_code":"d","user_code":"U","verification_uri":"https://x/d","expires_in":900,"interval":"7"}"#,
+        );
+        assert_eq!(
+            DeviceAuthorization::parse(&f, &any_url).unwrap().interval,
+            Some(7)
+        );
+    }
+
+    #[test]
+    fn microsoft_message_is_kept_and_cleaned() {
+        let f = json(
+            r#"{"device_code":"d","user_code":"U","verification_uri":"https://x/d","expires_in":900,"message":"To sign in, use a web browser\u001b[31m to open"}"#,
+        );
+        let d = DeviceAuthorization::parse(&f, &any_url).unwrap();
+        let m = d.message.unwrap();
+        assert!(m.starts_with("To sign in"));
+        assert!(!m.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn hostile_device_authorization_fields_are_refused() {
+        let base = |code: &str| {
+            format!(
+                r#"{{"device_code":"d","user_code":{code},"verification_uri":"https://x/d","expires_in":900}}"#
+            )
+        };
+        for bad in [
+            r#""AB\u001bCD""#.to_string(),
+            format!("\"{}\"", "A".repeat(MAX_USER_CODE_LEN + 1)),
+            r#"" ABCD""#.to_string(),
+            "42".to_string(),
+        ] {
+            let err = DeviceAuthorization::parse(&json(&base(&bad)), &any_url).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    WireError::Invalid {
+                        field: "user_code",
+                        ..
+                    }
+                ),
+                "{bad}: {err}"
+            );
+        }
+        let missing = json(r#"{"user_code":"U","verification_uri":"https://x/d","expires_in":9}"#);
+        assert_eq!(
+            DeviceAuthorization::parse(&missing, &any_url).unwrap_err(),
+            WireError::Missing {
+                field: "device_code"
+            }
+        );
+        let negative = json(
+            r#"{"device_code":"d","user_code":"U","verification_uri":"https://x/d","expires_in":-5}"#,
+        );
+        assert!(DeviceAuthorization::parse(&negative, &any_url).is_err());
+    }
+
+    #[test]
+    fn url_check_applies_to_both_uris() {
+        let f = json(
+            r#"{"device_code":"d","user_code":"U","verification_uri":"http://evil/d","expires_in":9}"#,
+        );
+        let err = DeviceAuthorization::parse(&f, &https_only).unwrap_err();
+        assert!(matches!(
+            err,
+            WireError::Invalid {
+                field: "verification_uri",
+                ..
+            }
+        ));
+        let f = json(
+            r#"{"device_code":"d","user_code":"U","verification_uri":"https://ok/d","verification_uri_complete":"javascript:alert(1)","expires_in":9}"#,
+        );
+        let d = DeviceAuthorization::parse(&f, &https_only).unwrap();
+        assert_eq!(
+            d.verification_uri_complete, None,
+            "bad complete URI dropped"
+        );
+    }
+
+    #[test]
+    fn token_response_json_and_form() {
+        let t = TokenResponse::parse(&json(
+            r#"{"access_token":"at","token_type":"bearer","expires_in":"3600","refresh_token":"rt","scope":"a b"}"#,
+        ))
+        .unwrap();
+        assert_eq!(t.access_token.expose(), "at");
+        assert_eq!(t.expires_in, Some(3600));
+        assert_eq!(t.scopes(), vec!["a", "b"]);
+        // GitHub without Accept: application/json.
+        let f = Fields::parse(
+            b"access_token=gho_16C7e42F292c6912E7710c838347Ae178B4a&scope=repo%2Cgist&token_type=bearer",
+            Some("application/x-www-form-urlencoded; charset=utf-8"),
+        )
+        .unwrap();
+        let t = TokenResponse::parse(&f).unwrap();
+        assert_eq!(t.scopes(), vec!["repo", "gist"]);
+        assert_eq!((t.expires_in, t.refresh_token), (None, None));
+    }
+
+    #[test]
+    fn token_type_other_than_bearer_is_refused() {
+        let err =
+            TokenResponse::parse(&json(r#"{"access_token":"at","token_type":"mac"}"#)).unwrap_err();
+        assert!(matches!(
+            err,
+            WireError::Invalid {
+                field: "token_type",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn errors_never_quote_a_token() {
+        let secret = "SUPERSECRETTOKEN";
+        let bad = format!(r#"{{"access_token":"{secret}\u0001"}}"#);
+        let err = TokenResponse::parse(&json(&bad)).unwrap_err().to_string();
+        assert!(!err.contains(secret), "{err}");
+        let truncated = format!(r#"{{"access_token":"{secret}"#);
+        let err = Fields::parse(truncated.as_bytes(), Some("application/json"))
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains(secret), "{err}");
+        let wrong_type = format!(r#"{{"access_token":"x","expires_in":"{secret}"}}"#);
+        // expires_in is not secret, but it is quoted only up to 40 printable chars.
+        let _ = TokenResponse::parse(&json(&wrong_type)).unwrap_err();
+    }
+
+    #[test]
+    fn oauth_errors_parse_in_both_formats() {
+        let e = OAuthError::parse(&json(
+            r#"{"error":"slow_down","error_description":"Too fast","interval":10}"#,
+        ))
+        .unwrap();
+        assert_eq!((e.error.as_str(), e.interval), ("slow_down", Some(10)));
+        assert_eq!(e.to_string(), "slow_down (Too fast)");
+        let f = Fields::parse(
+            b"error=authorization_pending&error_description=pending",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            OAuthError::parse(&f).unwrap().error,
+            "authorization_pending"
+        );
+        assert!(OAuthError::parse(&json(r#"{"access_token":"x"}"#)).is_none());
+        let weird = OAuthError::parse(&json(r#"{"error":"a\u001bb c"}"#)).unwrap();
+        assert_eq!(weird.error, "abc");
+    }
+
+    #[test]
+    fn html_and_garbage_bodies_are_named() {
+        let e = Fields::parse(
+            b"<html><body>502 Bad Gateway</body></html>",
+            Some("text/html"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("HTML"), "{e}");
+        let e = Fields::parse(b"", None).unwrap_err();
+        assert!(e.to_string().contains("empty"), "{e}");
+        let e = Fields::parse(b"[1,2]", Some("application/json")).unwrap_err();
+        assert!(e.to_string().contains("array"), "{e}");
+        assert!(Fields::parse(&[0xff, 0xfe, b'{'], None).is_err());
+    }
+
+    #[test]
+    fn duplicate_keys_do_not_panic() {
+        let f = json(r#"{"error":"authorization_pending","error":"access_denied"}"#);
+        assert!(OAuthError::parse(&f).is_some());
+        let f = Fields::parse(b"error=slow_down&error=access_denied", None).unwrap();
+        assert_eq!(OAuthError::parse(&f).unwrap().error, "slow_down");
+    }
+
+    #[test]
+    fn seconds_edge_cases() {
+        let f = json(r#"{"a":1.9,"b":"12","c":"-3","d":-3,"e":"x","f":1e300,"g":true,"h":""}"#);
+        assert_eq!(f.seconds("a"), Ok(Some(1)));
+        assert_eq!(f.seconds("b"), Ok(Some(12)));
+        assert!(f.seconds("c").is_err());
+        assert!(f.seconds("d").is_err());
+        assert!(f.seconds("e").is_err());
+        assert!(f.seconds("f").is_err());
+        assert!(f.seconds("g").is_err());
+        assert_eq!(f.seconds("h"), Ok(None));
+        assert_eq!(f.seconds("zz"), Ok(None));
+    }
+
+    #[test]
+    fn id_token_claims_give_the_account() {
+        let claims = r#"{"sub":"123","email":"a@b.c"}"#;
+        let b64 = base64_encode(claims.as_bytes())
+            .trim_end_matches('=')
+            .replace('+', "-")
+            .replace('/', "_");
+        let tok = Secret::new(format!("eyJhbGciOiJSUzI1NiJ9.{b64}.sig"));
+        let f = id_token_claims(&tok).unwrap();
+        assert_eq!(account_from_claims(&f).as_deref(), Some("a@b.c"));
+        assert!(id_token_claims(&Secret::new("a.b")).is_err());
+        assert!(id_token_claims(&Secret::new("a.!!!.c")).is_err());
+        let only_sub = json(r#"{"sub":"u-1"}"#);
+        assert_eq!(account_from_claims(&only_sub).as_deref(), Some("u-1"));
+    }
+
+    #[test]
+    fn base64_round_trips() {
+        for s in [
+            "",
+            "f",
+            "fo",
+            "foo",
+            "foob",
+            "fooba",
+            "foobar",
+            "client:s3cr%t",
+        ] {
+            let enc = base64_encode(s.as_bytes());
+            assert_eq!(base64url_decode(&enc).unwrap(), s.as_bytes());
+        }
+        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64_encode(b"fo"), "Zm8=");
+    }
+
+    #[test]
+    fn form_encoding_round_trips() {
+        let s = "a b&c=d/é+%";
+        let enc = form_encode(s);
+        assert_eq!(enc, "a+b%26c%3Dd%2F%C3%A9%2B%25");
+        assert_eq!(percent_decode(&enc).unwrap(), s);
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%4"), None);
+    }
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            parse_http_date("Sat, 29 Feb 2020 12:00:00 GMT"),
+            Some(1_582_977_600)
+        );
+        assert_eq!(parse_http_date("garbage"), None);
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT"), None);
+        assert_eq!(parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT"), None);
+    }
+
+    #[test]
+    fn discovery_document() {
+        let d = Discovery::parse(&json(
+            r#"{"issuer":"https://i","device_authorization_endpoint":"https://i/d","token_endpoint":"https://i/t","grant_types_supported":["x"]}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            d.device_authorization_endpoint.as_deref(),
+            Some("https://i/d")
+        );
+        assert_eq!(d.revocation_endpoint, None);
+    }
+}
