@@ -10,6 +10,7 @@
 
 pub mod clock;
 pub mod error;
+pub mod flow;
 pub mod screen;
 pub mod secret;
 pub mod wire;

@@ -198,7 +198,7 @@ impl Fields {
                     Err(invalid(format!("negative value {i}")))
                 } else {
                     match n.as_f64() {
-                        Some(f) if f >= 0.0 && f < 1e15 => Ok(Some(f as u64)),
+                        Some(f) if (0.0..1e15).contains(&f) => Ok(Some(f as u64)),
                         Some(f) => Err(invalid(format!("out of range value {f}"))),
                         None => Err(invalid("not a number".into())),
                     }
