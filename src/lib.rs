@@ -13,4 +13,5 @@ pub mod error;
 pub mod flow;
 pub mod screen;
 pub mod secret;
+pub mod transport;
 pub mod wire;

@@ -1,0 +1,514 @@
+//! HTTP as devauth needs it: a small [`Transport`] trait (so the flow can be driven by a
+//! scripted fake in tests) and its one real implementation on ureq + rustls (ring provider).
+//!
+//! What this module guarantees for every request:
+//! - TLS is always verified: Mozilla's roots bundled in the binary, plus an optional CA file.
+//! - Plain http only to 127.0.0.1, ::1 or localhost, and only when the config allows it.
+//! - Connect and overall timeouts; response bodies capped; redirects never followed (an OAuth
+//!   POST carries secrets and must not be replayed to wherever a `Location` points).
+//! - Errors name the URL (never a query string, which could carry a code) and what failed.
+//!
+//! It does not interpret bodies (that is `wire`) or statuses (that is `oauth`).
+
+use crate::secret::Secret;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+/// A form field value; secrets stay wrapped until the body is encoded.
+#[derive(Clone)]
+pub enum FormValue {
+    Plain(String),
+    Secret(Secret),
+}
+
+impl FormValue {
+    fn expose(&self) -> &str {
+        match self {
+            FormValue::Plain(s) => s,
+            FormValue::Secret(s) => s.expose(),
+        }
+    }
+}
+
+/// One HTTP request. `Debug` shows field names only, never values of secrets.
+#[derive(Clone)]
+pub struct Request {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(String, HeaderValue)>,
+    pub form: Vec<(String, FormValue)>,
+}
+
+/// A header value; `Authorization` values are secrets.
+#[derive(Clone)]
+pub enum HeaderValue {
+    Plain(String),
+    Secret(Secret),
+}
+
+impl Request {
+    pub fn get(url: impl Into<String>) -> Self {
+        Request {
+            method: Method::Get,
+            url: url.into(),
+            headers: Vec::new(),
+            form: Vec::new(),
+        }
+    }
+
+    pub fn post_form(url: impl Into<String>) -> Self {
+        Request {
+            method: Method::Post,
+            ..Request::get(url)
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers
+            .push((name.to_string(), HeaderValue::Plain(value.into())));
+        self
+    }
+
+    pub fn secret_header(mut self, name: &str, value: Secret) -> Self {
+        self.headers
+            .push((name.to_string(), HeaderValue::Secret(value)));
+        self
+    }
+
+    pub fn field(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.form
+            .push((name.to_string(), FormValue::Plain(value.into())));
+        self
+    }
+
+    pub fn secret_field(mut self, name: &str, value: &Secret) -> Self {
+        self.form
+            .push((name.to_string(), FormValue::Secret(value.clone())));
+        self
+    }
+
+    /// The value of a form field (tests use this to check what was sent).
+    pub fn form_value(&self, name: &str) -> Option<&str> {
+        self.form
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.expose())
+    }
+
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| match v {
+                HeaderValue::Plain(s) => s.as_str(),
+                HeaderValue::Secret(s) => s.expose(),
+            })
+    }
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fields: Vec<&str> = self.form.iter().map(|(k, _)| k.as_str()).collect();
+        let headers: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("url", &redact_url(&self.url))
+            .field("headers", &headers)
+            .field("form_fields", &fields)
+            .finish()
+    }
+}
+
+/// A response whose body has been read (within the cap).
+#[derive(Debug, Clone, Default)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: Option<String>,
+    /// The server's `Date`, to anchor token expiry to the server's clock.
+    pub date: Option<String>,
+    pub retry_after: Option<String>,
+    pub location: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// Why a request got no HTTP response. Kept apart from "the server said no" on purpose: the
+/// retry logic treats these as transient, except where noted.
+#[derive(Debug)]
+pub enum TransportError {
+    /// The URL is refused by policy (http off loopback, bad scheme) — not retried.
+    Refused { url: String, reason: String },
+    /// No answer within the timeout.
+    Timeout { url: String },
+    /// DNS, TCP connect, connection reset and similar.
+    Network { url: String, detail: String },
+    /// TLS handshake or certificate failure. Retried (a clock that is not yet synced makes
+    /// every certificate look invalid) but reported distinctly.
+    Tls { url: String, detail: String },
+    /// The body exceeded the cap.
+    TooLarge { url: String, limit: usize },
+    /// The answer was not valid HTTP.
+    Protocol { url: String, detail: String },
+    /// The CA file in the config could not be used — not retried.
+    CaFile { path: PathBuf, detail: String },
+}
+
+impl TransportError {
+    /// Whether trying again later could help.
+    pub fn is_transient(&self) -> bool {
+        !matches!(
+            self,
+            TransportError::Refused { .. } | TransportError::CaFile { .. }
+        )
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransportError::Refused { url, reason } => write!(f, "{url}: refused: {reason}"),
+            TransportError::Timeout { url } => write!(f, "{url}: timed out"),
+            TransportError::Network { url, detail } => write!(f, "{url}: network error: {detail}"),
+            TransportError::Tls { url, detail } => write!(f, "{url}: TLS error: {detail}"),
+            TransportError::TooLarge { url, limit } => {
+                write!(f, "{url}: response body larger than {limit} bytes")
+            }
+            TransportError::Protocol { url, detail } => {
+                write!(f, "{url}: bad HTTP answer: {detail}")
+            }
+            TransportError::CaFile { path, detail } => {
+                write!(f, "ca_file {}: {detail}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+pub trait Transport {
+    fn send(&self, req: &Request) -> Result<Response, TransportError>;
+}
+
+impl<T: Transport + ?Sized> Transport for &T {
+    fn send(&self, req: &Request) -> Result<Response, TransportError> {
+        (**self).send(req)
+    }
+}
+
+/// Settings of the real transport (from the config's `[network]` and `[provider]`).
+#[derive(Debug, Clone)]
+pub struct TransportSettings {
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub max_body_bytes: usize,
+    pub ca_file: Option<PathBuf>,
+    pub allow_http_loopback: bool,
+}
+
+/// ureq + rustls (ring), synchronous.
+pub struct HttpTransport {
+    agent: ureq::Agent,
+    max_body_bytes: usize,
+    allow_http_loopback: bool,
+}
+
+impl HttpTransport {
+    pub fn new(settings: &TransportSettings) -> Result<Self, TransportError> {
+        use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+
+        let mut roots: Vec<ureq::tls::Certificate<'static>> =
+            webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                .iter()
+                .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+                .collect();
+        if let Some(path) = &settings.ca_file {
+            roots.extend(read_ca_file(path)?);
+        }
+        let tls = TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .root_certs(RootCerts::Specific(Arc::new(roots)))
+            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .build();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(tls)
+            .timeout_connect(Some(settings.connect_timeout))
+            .timeout_global(Some(settings.timeout))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .user_agent(concat!("devauth/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Ok(HttpTransport {
+            agent,
+            max_body_bytes: settings.max_body_bytes,
+            allow_http_loopback: settings.allow_http_loopback,
+        })
+    }
+}
+
+/// Reads PEM certificates from the config's `ca_file` (bounded: 1 MiB).
+fn read_ca_file(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, TransportError> {
+    let err = |detail: String| TransportError::CaFile {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
+    if meta.len() > 1024 * 1024 {
+        return Err(err(format!(
+            "{} bytes, more than the 1 MiB accepted",
+            meta.len()
+        )));
+    }
+    let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
+            Ok(_) => {}
+            Err(e) => return Err(err(format!("not valid PEM: {e}"))),
+        }
+    }
+    if certs.is_empty() {
+        return Err(err("holds no PEM certificate".into()));
+    }
+    Ok(certs)
+}
+
+impl Transport for HttpTransport {
+    fn send(&self, req: &Request) -> Result<Response, TransportError> {
+        let shown = redact_url(&req.url);
+        check_scheme(&req.url, self.allow_http_loopback).map_err(|reason| {
+            TransportError::Refused {
+                url: shown.clone(),
+                reason,
+            }
+        })?;
+        let result = match req.method {
+            Method::Get => {
+                let mut r = self.agent.get(&req.url);
+                for (k, v) in &req.headers {
+                    r = r.header(k.as_str(), header_str(v));
+                }
+                r.call()
+            }
+            Method::Post => {
+                let mut r = self.agent.post(&req.url);
+                for (k, v) in &req.headers {
+                    r = r.header(k.as_str(), header_str(v));
+                }
+                r.send_form(req.form.iter().map(|(k, v)| (k.as_str(), v.expose())))
+            }
+        };
+        let mut resp = result.map_err(|e| map_error(e, &shown, self.max_body_bytes))?;
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.chars().take(256).collect::<String>())
+        };
+        let status = resp.status().as_u16();
+        let content_type = header("content-type");
+        let date = header("date");
+        let retry_after = header("retry-after");
+        let location = header("location");
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(self.max_body_bytes as u64)
+            .read_to_vec()
+            .map_err(|e| map_error(e, &shown, self.max_body_bytes))?;
+        Ok(Response {
+            status,
+            content_type,
+            date,
+            retry_after,
+            location,
+            body,
+        })
+    }
+}
+
+fn header_str(v: &HeaderValue) -> &str {
+    match v {
+        HeaderValue::Plain(s) => s,
+        HeaderValue::Secret(s) => s.expose(),
+    }
+}
+
+fn map_error(e: ureq::Error, url: &str, limit: usize) -> TransportError {
+    let url = url.to_string();
+    match e {
+        ureq::Error::Timeout(_) => TransportError::Timeout { url },
+        ureq::Error::BodyExceedsLimit(_) => TransportError::TooLarge { url, limit },
+        ureq::Error::HostNotFound => TransportError::Network {
+            url,
+            detail: "host not found".into(),
+        },
+        ureq::Error::ConnectionFailed => TransportError::Network {
+            url,
+            detail: "connection failed".into(),
+        },
+        ureq::Error::Io(io) => {
+            if io.kind() == std::io::ErrorKind::TimedOut
+                || io.kind() == std::io::ErrorKind::WouldBlock
+            {
+                TransportError::Timeout { url }
+            } else {
+                TransportError::Network {
+                    url,
+                    detail: io.to_string(),
+                }
+            }
+        }
+        ureq::Error::Rustls(e) => TransportError::Tls {
+            url,
+            detail: e.to_string(),
+        },
+        ureq::Error::Tls(e) => TransportError::Tls {
+            url,
+            detail: e.to_string(),
+        },
+        ureq::Error::BadUri(u) => TransportError::Refused {
+            url,
+            reason: format!("bad URL: {}", u.chars().take(80).collect::<String>()),
+        },
+        ureq::Error::Protocol(p) => TransportError::Protocol {
+            url,
+            detail: p.to_string(),
+        },
+        other => TransportError::Protocol {
+            url,
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// The transport-level URL rule: https anywhere; http only to loopback and only when allowed.
+/// (config::check_url applies the same rule to configured URLs with a friendlier message.)
+pub fn check_scheme(url: &str, allow_http_loopback: bool) -> Result<(), String> {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return Ok(());
+    }
+    if !lower.starts_with("http://") {
+        return Err("only https URLs are used".into());
+    }
+    let rest = url.get(7..).unwrap_or("");
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host_of_authority(authority);
+    let loopback = matches!(host.as_str(), "127.0.0.1" | "[::1]" | "localhost");
+    match (loopback, allow_http_loopback) {
+        (true, true) => Ok(()),
+        (true, false) => Err("plain http to loopback needs allow_http_loopback = true".into()),
+        (false, _) => Err("plain http is only allowed to 127.0.0.1, ::1 or localhost".into()),
+    }
+}
+
+fn host_of_authority(authority: &str) -> String {
+    if authority.contains('@') {
+        return String::new(); // userinfo in a URL is never accepted
+    }
+    let host = if authority.starts_with('[') {
+        authority
+            .split_once(']')
+            .map(|(h, _)| format!("{h}]"))
+            .unwrap_or_default()
+    } else {
+        authority.split(':').next().unwrap_or("").to_string()
+    };
+    host.to_ascii_lowercase()
+}
+
+/// A URL without its query and fragment, for messages (a query may carry a user code).
+pub fn redact_url(url: &str) -> String {
+    url.split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheme_rules() {
+        assert!(check_scheme("https://example.com/x", false).is_ok());
+        assert!(check_scheme("HTTPS://example.com/x", false).is_ok());
+        assert!(check_scheme("http://127.0.0.1:8080/x", true).is_ok());
+        assert!(check_scheme("http://[::1]:8080/x", true).is_ok());
+        assert!(check_scheme("http://localhost/x", true).is_ok());
+        assert!(check_scheme("http://127.0.0.1:8080/x", false).is_err());
+        assert!(check_scheme("http://example.com/x", true).is_err());
+        assert!(check_scheme("http://127.0.0.1.evil.com/x", true).is_err());
+        assert!(check_scheme("http://user@127.0.0.1/x", true).is_err());
+        assert!(check_scheme("ftp://127.0.0.1/x", true).is_err());
+        assert!(check_scheme("javascript:alert(1)", true).is_err());
+    }
+
+    #[test]
+    fn request_debug_hides_secret_values() {
+        let r = Request::post_form("https://x/token?code=123")
+            .secret_field("refresh_token", &Secret::new("rt-secret"))
+            .secret_header("Authorization", Secret::new("Basic c2VjcmV0"));
+        let d = format!("{r:?}");
+        assert!(
+            !d.contains("rt-secret") && !d.contains("c2VjcmV0") && !d.contains("123"),
+            "{d}"
+        );
+        assert!(d.contains("refresh_token"));
+        assert_eq!(r.form_value("refresh_token"), Some("rt-secret"));
+    }
+
+    #[test]
+    fn redact_url_drops_query() {
+        assert_eq!(redact_url("https://a/b?user_code=X#f"), "https://a/b");
+    }
+
+    #[test]
+    fn refused_url_is_not_sent() {
+        let t = HttpTransport::new(&TransportSettings {
+            connect_timeout: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            max_body_bytes: 1024,
+            ca_file: None,
+            allow_http_loopback: false,
+        })
+        .unwrap();
+        let e = t.send(&Request::get("http://127.0.0.1:9/x")).unwrap_err();
+        assert!(matches!(e, TransportError::Refused { .. }), "{e}");
+        assert!(!e.is_transient());
+    }
+
+    #[test]
+    fn missing_or_empty_ca_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = |p: PathBuf| TransportSettings {
+            connect_timeout: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            max_body_bytes: 1024,
+            ca_file: Some(p),
+            allow_http_loopback: false,
+        };
+        let missing = dir.path().join("nope.pem");
+        assert!(matches!(
+            HttpTransport::new(&settings(missing)),
+            Err(TransportError::CaFile { .. })
+        ));
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "hello").unwrap();
+        let Err(e) = HttpTransport::new(&settings(empty)) else {
+            panic!("accepted a file without certificates")
+        };
+        assert!(e.to_string().contains("no PEM certificate"), "{e}");
+    }
+}
