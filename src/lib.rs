@@ -11,6 +11,7 @@
 pub mod clock;
 pub mod error;
 pub mod flow;
+pub mod oauth;
 pub mod screen;
 pub mod secret;
 pub mod transport;

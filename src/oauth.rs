@@ -1,0 +1,703 @@
+//! The OAuth calls devauth makes — device authorization (RFC 8628 §3.1), device-code polling
+//! (§3.4), refresh (RFC 6749 §6), revocation (RFC 7009), userinfo and OIDC discovery — built as
+//! requests, sent through a [`Transport`], and their answers classified.
+//!
+//! Classification is where "the server said X", "the network failed" and "the answer was
+//! garbage" are kept apart: polling decides by the body's `error` field, never by the HTTP
+//! status alone (GitHub sends errors with 200, Google sends `authorization_pending` with 428).
+
+use crate::flow::{Failure, PollAnswer};
+use crate::secret::Secret;
+use crate::transport::{Request, Response, Transport, TransportError, redact_url};
+use crate::wire::{self, DeviceAuthorization, Discovery, Fields, OAuthError, TokenResponse};
+use std::fmt;
+use std::time::Duration;
+
+/// RFC 8628 §3.4.
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// Who we are to the authorization server.
+#[derive(Debug, Clone)]
+pub struct ClientIdentity {
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    /// HTTP Basic (RFC 6749 §2.3.1) instead of form fields.
+    pub basic_auth: bool,
+}
+
+/// The endpoints, resolved (from a preset, the config or discovery).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    pub device_authorization: String,
+    pub token: String,
+    pub revocation: Option<String>,
+    pub userinfo: Option<String>,
+}
+
+/// A token endpoint answer with the server's clock reading, to anchor expiry.
+#[derive(Debug)]
+pub struct Grant {
+    pub tokens: TokenResponse,
+    /// The server's `Date` header as Unix seconds, when sent and plausible.
+    pub server_date: Option<i64>,
+}
+
+/// Why a call other than polling failed.
+#[derive(Debug)]
+pub enum CallError {
+    /// No usable HTTP answer (network, TLS, timeout...).
+    Transport(TransportError),
+    /// The server answered with an OAuth error.
+    Server {
+        endpoint: String,
+        status: u16,
+        error: OAuthError,
+    },
+    /// The server answered something else we cannot use.
+    Unexpected {
+        endpoint: String,
+        status: u16,
+        detail: String,
+    },
+}
+
+impl CallError {
+    /// Worth retrying later (network trouble, 5xx, 429) as opposed to a definite answer.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            CallError::Transport(e) => e.is_transient(),
+            CallError::Server { status, error, .. } => {
+                *status >= 500
+                    || *status == 429
+                    || matches!(
+                        error.error.as_str(),
+                        "temporarily_unavailable" | "server_error"
+                    )
+            }
+            CallError::Unexpected { status, .. } => *status >= 500 || *status == 429,
+        }
+    }
+
+    /// The OAuth error code, when the server sent one.
+    pub fn oauth_error(&self) -> Option<&str> {
+        match self {
+            CallError::Server { error, .. } => Some(&error.error),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Transport(e) => e.fmt(f),
+            CallError::Server {
+                endpoint,
+                status,
+                error,
+            } => write!(f, "{endpoint}: HTTP {status}: {error}"),
+            CallError::Unexpected {
+                endpoint,
+                status,
+                detail,
+            } => write!(f, "{endpoint}: HTTP {status}: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+impl From<TransportError> for CallError {
+    fn from(e: TransportError) -> Self {
+        CallError::Transport(e)
+    }
+}
+
+/// An OAuth client bound to one provider and one transport.
+pub struct OAuthClient<T> {
+    pub transport: T,
+    pub endpoints: Endpoints,
+    pub identity: ClientIdentity,
+    pub scopes: Vec<String>,
+    /// Extra form parameters for the device authorization request (e.g. Auth0's `audience`).
+    pub extra_params: Vec<(String, String)>,
+    /// Checks a URL the server sends before it is shown or followed.
+    pub allow_http_loopback: bool,
+}
+
+impl<T: Transport> OAuthClient<T> {
+    fn authenticated(&self, mut req: Request) -> Request {
+        // client_id goes in the body even with Basic: some servers reject a poll without it
+        // (RFC 8628 §3.4 requires it for public clients).
+        req = req
+            .field("client_id", &self.identity.client_id)
+            .header("Accept", "application/json");
+        if let Some(secret) = &self.identity.client_secret {
+            if self.identity.basic_auth {
+                // RFC 6749 §2.3.1: id and secret are form-urlencoded before base64.
+                let pair = format!(
+                    "{}:{}",
+                    wire::form_encode(&self.identity.client_id),
+                    wire::form_encode(secret.expose())
+                );
+                let value = format!("Basic {}", wire::base64_encode(pair.as_bytes()));
+                req = req.secret_header("Authorization", Secret::new(value));
+            } else {
+                req = req.secret_field("client_secret", secret);
+            }
+        }
+        req
+    }
+
+    fn url_check(&self) -> impl Fn(&str) -> Result<(), String> + '_ {
+        move |u: &str| crate::transport::check_scheme(u, self.allow_http_loopback)
+    }
+
+    /// RFC 8628 §3.1: ask for a device code and user code.
+    pub fn request_device_code(&self) -> Result<DeviceAuthorization, Failure> {
+        let mut req = Request::post_form(&self.endpoints.device_authorization);
+        if !self.scopes.is_empty() {
+            req = req.field("scope", self.scopes.join(" "));
+        }
+        for (k, v) in &self.extra_params {
+            req = req.field(k, v.as_str());
+        }
+        let req = self.authenticated(req);
+        let endpoint = redact_url(&self.endpoints.device_authorization);
+        let resp = self.transport.send(&req).map_err(transport_failure)?;
+        let fields = match Fields::parse(&resp.body, resp.content_type.as_deref()) {
+            Ok(f) => f,
+            Err(e) => return Err(unusable(&endpoint, &resp, &e.to_string(), true)),
+        };
+        if let Some(err) = OAuthError::parse(&fields) {
+            return Err(server_failure(&endpoint, &resp, err));
+        }
+        if !(200..300).contains(&resp.status) {
+            return Err(unusable(
+                &endpoint,
+                &resp,
+                "no error code in the body",
+                true,
+            ));
+        }
+        let check = self.url_check();
+        DeviceAuthorization::parse(&fields, &check)
+            .map_err(|e| Failure::Fatal(format!("{endpoint}: HTTP {}: {e}", resp.status)))
+    }
+
+    /// RFC 8628 §3.4: one poll of the token endpoint.
+    pub fn poll(&self, device_code: &Secret) -> Result<(PollAnswer, Option<i64>), Failure> {
+        let req = Request::post_form(&self.endpoints.token)
+            .field("grant_type", DEVICE_CODE_GRANT)
+            .secret_field("device_code", device_code);
+        let req = self.authenticated(req);
+        let endpoint = redact_url(&self.endpoints.token);
+        let resp = self.transport.send(&req).map_err(transport_failure)?;
+        let fields = match Fields::parse(&resp.body, resp.content_type.as_deref()) {
+            Ok(f) => f,
+            // A 2xx we cannot read may have carried tokens: polling again would redeem the
+            // code twice (some servers then revoke the grant), so only non-2xx is retried.
+            Err(e) => {
+                let retry = !(200..300).contains(&resp.status);
+                return Err(unusable(&endpoint, &resp, &e.to_string(), retry));
+            }
+        };
+        if let Some(err) = OAuthError::parse(&fields) {
+            // Transient server trouble is retried; every real OAuth answer goes to the flow.
+            if resp.status >= 500
+                || matches!(
+                    err.error.as_str(),
+                    "server_error" | "temporarily_unavailable"
+                )
+            {
+                return Err(Failure::Transient {
+                    reason: format!("{endpoint}: HTTP {}: {err}", resp.status),
+                    retry_after: retry_after(&resp),
+                });
+            }
+            return Ok((PollAnswer::Error(err), None));
+        }
+        if !(200..300).contains(&resp.status) {
+            return Err(unusable(
+                &endpoint,
+                &resp,
+                "no error code in the body",
+                true,
+            ));
+        }
+        let tokens = TokenResponse::parse(&fields)
+            .map_err(|e| Failure::Fatal(format!("{endpoint}: HTTP {}: {e}", resp.status)))?;
+        Ok((PollAnswer::Tokens(tokens), server_date(&resp)))
+    }
+
+    /// RFC 6749 §6: a new access token from a refresh token.
+    pub fn refresh(&self, refresh_token: &Secret) -> Result<Grant, CallError> {
+        let req = Request::post_form(&self.endpoints.token)
+            .field("grant_type", "refresh_token")
+            .secret_field("refresh_token", refresh_token);
+        let req = self.authenticated(req);
+        let (resp, fields) = self.call(&req, &self.endpoints.token)?;
+        let endpoint = redact_url(&self.endpoints.token);
+        let tokens = TokenResponse::parse(&fields).map_err(|e| CallError::Unexpected {
+            endpoint,
+            status: resp.status,
+            detail: e.to_string(),
+        })?;
+        Ok(Grant {
+            tokens,
+            server_date: server_date(&resp),
+        })
+    }
+
+    /// RFC 7009: revoke one token. `Ok(false)` when the provider has no revocation endpoint.
+    pub fn revoke(&self, token: &Secret, hint: &str) -> Result<bool, CallError> {
+        let Some(url) = &self.endpoints.revocation else {
+            return Ok(false);
+        };
+        let req = Request::post_form(url)
+            .secret_field("token", token)
+            .field("token_type_hint", hint);
+        let req = self.authenticated(req);
+        let resp = self.transport.send(&req)?;
+        // §2.2: 200 whether or not the token was valid. An error body names the reason.
+        if (200..300).contains(&resp.status) {
+            return Ok(true);
+        }
+        Err(error_from(&redact_url(url), &resp))
+    }
+
+    /// The userinfo endpoint (OIDC Core §5.3), for the account name.
+    pub fn userinfo(&self, access_token: &Secret) -> Result<Option<Fields>, CallError> {
+        let Some(url) = &self.endpoints.userinfo else {
+            return Ok(None);
+        };
+        let req = Request::get(url)
+            .header("Accept", "application/json")
+            .secret_header(
+                "Authorization",
+                Secret::new(format!("Bearer {}", access_token.expose())),
+            );
+        let (_, fields) = self.call(&req, url)?;
+        Ok(Some(fields))
+    }
+
+    /// Sends and parses, turning any non-2xx or error body into a `CallError`.
+    fn call(&self, req: &Request, url: &str) -> Result<(Response, Fields), CallError> {
+        let resp = self.transport.send(req)?;
+        let endpoint = redact_url(url);
+        let fields = Fields::parse(&resp.body, resp.content_type.as_deref()).map_err(|e| {
+            if (200..300).contains(&resp.status) {
+                CallError::Unexpected {
+                    endpoint: endpoint.clone(),
+                    status: resp.status,
+                    detail: e.to_string(),
+                }
+            } else {
+                error_from(&endpoint, &resp)
+            }
+        })?;
+        if let Some(error) = OAuthError::parse(&fields) {
+            return Err(CallError::Server {
+                endpoint,
+                status: resp.status,
+                error,
+            });
+        }
+        if !(200..300).contains(&resp.status) {
+            return Err(error_from(&endpoint, &resp));
+        }
+        Ok((resp, fields))
+    }
+}
+
+/// OIDC discovery (OpenID Connect Discovery 1.0 §4): the endpoints of an issuer.
+pub fn discover(
+    transport: &impl Transport,
+    issuer: &str,
+    allow_http_loopback: bool,
+) -> Result<Endpoints, CallError> {
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
+    let resp = transport.send(&Request::get(&url).header("Accept", "application/json"))?;
+    let endpoint = redact_url(&url);
+    if !(200..300).contains(&resp.status) {
+        return Err(error_from(&endpoint, &resp));
+    }
+    let unexpected = |detail: String| CallError::Unexpected {
+        endpoint: endpoint.clone(),
+        status: resp.status,
+        detail,
+    };
+    let fields = Fields::parse(&resp.body, resp.content_type.as_deref())
+        .map_err(|e| unexpected(e.to_string()))?;
+    let doc = Discovery::parse(&fields).map_err(|e| unexpected(e.to_string()))?;
+    let check = |name: &str, u: Option<String>| -> Result<Option<String>, CallError> {
+        match u {
+            None => Ok(None),
+            Some(u) => crate::transport::check_scheme(&u, allow_http_loopback)
+                .map(|()| Some(u))
+                .map_err(|reason| unexpected(format!("{name} refused: {reason}"))),
+        }
+    };
+    let device_authorization = check(
+        "device_authorization_endpoint",
+        doc.device_authorization_endpoint,
+    )?
+    .ok_or_else(|| {
+        unexpected(
+            "the issuer does not advertise a device_authorization_endpoint (device flow not \
+             enabled?); set device_authorization_endpoint and token_endpoint explicitly"
+                .into(),
+        )
+    })?;
+    let token = check("token_endpoint", doc.token_endpoint)?
+        .ok_or_else(|| unexpected("no token_endpoint in the discovery document".into()))?;
+    Ok(Endpoints {
+        device_authorization,
+        token,
+        revocation: check("revocation_endpoint", doc.revocation_endpoint)?,
+        userinfo: check("userinfo_endpoint", doc.userinfo_endpoint)?,
+    })
+}
+
+fn transport_failure(e: TransportError) -> Failure {
+    if e.is_transient() {
+        Failure::Transient {
+            reason: e.to_string(),
+            retry_after: None,
+        }
+    } else {
+        Failure::Fatal(e.to_string())
+    }
+}
+
+fn retry_after(resp: &Response) -> Option<Duration> {
+    // Only the delta-seconds form; an HTTP-date Retry-After falls back to our own backoff.
+    resp.retry_after
+        .as_deref()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+fn server_date(resp: &Response) -> Option<i64> {
+    resp.date.as_deref().and_then(wire::parse_http_date)
+}
+
+/// An OAuth error answer while asking for a code or polling (non-`error`-driven paths).
+fn server_failure(endpoint: &str, resp: &Response, err: OAuthError) -> Failure {
+    let reason = format!("{endpoint}: HTTP {}: {err}", resp.status);
+    if resp.status >= 500
+        || resp.status == 429
+        || matches!(
+            err.error.as_str(),
+            "server_error" | "temporarily_unavailable" | "slow_down"
+        )
+    {
+        Failure::Transient {
+            reason,
+            retry_after: retry_after(resp),
+        }
+    } else {
+        Failure::Fatal(reason)
+    }
+}
+
+/// A body we cannot use: retried when the status (or the caller) says it may be temporary.
+fn unusable(endpoint: &str, resp: &Response, detail: &str, retry_ok: bool) -> Failure {
+    let reason = format!("{endpoint}: HTTP {}: {detail}", resp.status);
+    let temporary = resp.status >= 500 || resp.status == 429 || resp.status == 408;
+    if retry_ok && (temporary || (200..300).contains(&resp.status)) {
+        Failure::Transient {
+            reason,
+            retry_after: retry_after(resp),
+        }
+    } else {
+        Failure::Fatal(reason)
+    }
+}
+
+fn error_from(endpoint: &str, resp: &Response) -> CallError {
+    if let Ok(fields) = Fields::parse(&resp.body, resp.content_type.as_deref()) {
+        if let Some(error) = OAuthError::parse(&fields) {
+            return CallError::Server {
+                endpoint: endpoint.to_string(),
+                status: resp.status,
+                error,
+            };
+        }
+    }
+    let detail = match (resp.status, &resp.location) {
+        (300..=399, Some(loc)) => format!("redirect to {} refused", redact_url(loc)),
+        _ => match Fields::parse(&resp.body, resp.content_type.as_deref()) {
+            Err(e) => e.to_string(),
+            Ok(_) => "unexpected answer without an error code".into(),
+        },
+    };
+    CallError::Unexpected {
+        endpoint: endpoint.to_string(),
+        status: resp.status,
+        detail,
+    }
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// A transport that answers from a script and records what was sent.
+    #[derive(Default)]
+    pub struct Scripted {
+        pub answers: RefCell<Vec<Result<Response, TransportError>>>,
+        pub sent: RefCell<Vec<Request>>,
+    }
+
+    impl Scripted {
+        pub fn new(answers: Vec<Result<Response, TransportError>>) -> Self {
+            Scripted {
+                answers: RefCell::new(answers.into_iter().rev().collect()),
+                sent: RefCell::default(),
+            }
+        }
+    }
+
+    impl Transport for Scripted {
+        fn send(&self, req: &Request) -> Result<Response, TransportError> {
+            self.sent.borrow_mut().push(req.clone());
+            self.answers
+                .borrow_mut()
+                .pop()
+                .unwrap_or_else(|| panic!("unexpected request {req:?}"))
+        }
+    }
+
+    pub fn json(status: u16, body: &str) -> Result<Response, TransportError> {
+        Ok(Response {
+            status,
+            content_type: Some("application/json".into()),
+            body: body.as_bytes().to_vec(),
+            ..Response::default()
+        })
+    }
+
+    fn client(t: Scripted, secret: Option<&str>, basic: bool) -> OAuthClient<Scripted> {
+        OAuthClient {
+            transport: t,
+            endpoints: Endpoints {
+                device_authorization: "https://as.example/device".into(),
+                token: "https://as.example/token".into(),
+                revocation: Some("https://as.example/revoke".into()),
+                userinfo: None,
+            },
+            identity: ClientIdentity {
+                client_id: "tv app".into(),
+                client_secret: secret.map(Secret::new),
+                basic_auth: basic,
+            },
+            scopes: vec!["openid".into(), "offline_access".into()],
+            extra_params: vec![("audience".into(), "https://api".into())],
+            allow_http_loopback: false,
+        }
+    }
+
+    const CODE: &str = r#"{"device_code":"dc","user_code":"AB-CD","verification_uri":"https://as.example/d","expires_in":600}"#;
+
+    #[test]
+    fn device_request_carries_client_scope_and_extra_params() {
+        let c = client(Scripted::new(vec![json(200, CODE)]), Some("s3cret"), false);
+        let auth = c.request_device_code().unwrap();
+        assert_eq!(auth.user_code, "AB-CD");
+        let sent = c.transport.sent.borrow();
+        let r = &sent[0];
+        assert_eq!(r.form_value("client_id"), Some("tv app"));
+        assert_eq!(r.form_value("scope"), Some("openid offline_access"));
+        assert_eq!(r.form_value("audience"), Some("https://api"));
+        assert_eq!(r.form_value("client_secret"), Some("s3cret"));
+        assert_eq!(r.header_value("accept"), Some("application/json"));
+    }
+
+    #[test]
+    fn basic_auth_form_encodes_then_base64s() {
+        let c = client(Scripted::new(vec![json(200, CODE)]), Some("a:b c"), true);
+        c.request_device_code().unwrap();
+        let sent = c.transport.sent.borrow();
+        let auth = sent[0].header_value("authorization").unwrap().to_string();
+        let decoded = wire::base64url_decode(auth.trim_start_matches("Basic ")).unwrap();
+        assert_eq!(String::from_utf8(decoded).unwrap(), "tv+app:a%3Ab+c");
+        assert_eq!(sent[0].form_value("client_secret"), None);
+        assert_eq!(
+            sent[0].form_value("client_id"),
+            Some("tv app"),
+            "client_id still in body"
+        );
+    }
+
+    #[test]
+    fn poll_sends_the_device_code_grant() {
+        let c = client(
+            Scripted::new(vec![json(400, r#"{"error":"authorization_pending"}"#)]),
+            None,
+            false,
+        );
+        let (answer, _) = c.poll(&Secret::new("dc")).unwrap();
+        assert!(matches!(answer, PollAnswer::Error(e) if e.error == "authorization_pending"));
+        let sent = c.transport.sent.borrow();
+        assert_eq!(sent[0].form_value("grant_type"), Some(DEVICE_CODE_GRANT));
+        assert_eq!(sent[0].form_value("device_code"), Some("dc"));
+        assert_eq!(sent[0].form_value("client_id"), Some("tv app"));
+    }
+
+    #[test]
+    fn poll_decides_by_error_field_not_status() {
+        for status in [200, 400, 401, 428] {
+            let c = client(
+                Scripted::new(vec![json(status, r#"{"error":"slow_down","interval":10}"#)]),
+                None,
+                false,
+            );
+            let (answer, _) = c.poll(&Secret::new("dc")).unwrap();
+            assert!(
+                matches!(answer, PollAnswer::Error(e) if e.error == "slow_down"),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn poll_classifies_failures() {
+        let cases: Vec<(Result<Response, TransportError>, bool)> = vec![
+            (json(503, "{}"), true),
+            (json(500, r#"{"error":"server_error"}"#), true),
+            (json(404, "{}"), false),
+            (
+                Ok(Response {
+                    status: 502,
+                    content_type: Some("text/html".into()),
+                    body: b"<html>bad gateway</html>".to_vec(),
+                    ..Response::default()
+                }),
+                true,
+            ),
+            // A 200 we cannot read may have carried tokens: never poll again.
+            (json(200, r#"{"access_tok"#), false),
+            (
+                Err(TransportError::Timeout {
+                    url: "https://as.example/token".into(),
+                }),
+                true,
+            ),
+        ];
+        for (answer, transient) in cases {
+            let c = client(Scripted::new(vec![answer]), None, false);
+            let f = c.poll(&Secret::new("dc")).unwrap_err();
+            assert_eq!(matches!(f, Failure::Transient { .. }), transient, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_read_from_429() {
+        let c = client(
+            Scripted::new(vec![Ok(Response {
+                status: 429,
+                content_type: Some("application/json".into()),
+                retry_after: Some("7".into()),
+                body: b"{}".to_vec(),
+                ..Response::default()
+            })]),
+            None,
+            false,
+        );
+        let f = c.poll(&Secret::new("dc")).unwrap_err();
+        assert_eq!(
+            f,
+            Failure::Transient {
+                reason: "https://as.example/token: HTTP 429: no error code in the body".into(),
+                retry_after: Some(Duration::from_secs(7))
+            }
+        );
+    }
+
+    #[test]
+    fn device_request_errors_name_endpoint_status_and_error() {
+        let c = client(
+            Scripted::new(vec![json(
+                401,
+                r#"{"error":"invalid_client","error_description":"Unknown client"}"#,
+            )]),
+            None,
+            false,
+        );
+        let Failure::Fatal(msg) = c.request_device_code().unwrap_err() else {
+            panic!()
+        };
+        assert_eq!(
+            msg,
+            "https://as.example/device: HTTP 401: invalid_client (Unknown client)"
+        );
+    }
+
+    #[test]
+    fn refresh_and_invalid_grant() {
+        let c = client(
+            Scripted::new(vec![
+                json(
+                    200,
+                    r#"{"access_token":"at2","token_type":"Bearer","expires_in":60}"#,
+                ),
+                json(400, r#"{"error":"invalid_grant"}"#),
+            ]),
+            None,
+            false,
+        );
+        let g = c.refresh(&Secret::new("rt")).unwrap();
+        assert_eq!(g.tokens.access_token.expose(), "at2");
+        let e = c.refresh(&Secret::new("rt")).unwrap_err();
+        assert_eq!(e.oauth_error(), Some("invalid_grant"));
+        assert!(!e.is_transient());
+        let sent = c.transport.sent.borrow();
+        assert_eq!(sent[0].form_value("grant_type"), Some("refresh_token"));
+        assert_eq!(sent[0].form_value("refresh_token"), Some("rt"));
+    }
+
+    #[test]
+    fn revoke_without_endpoint_is_not_an_error() {
+        let mut c = client(Scripted::new(vec![json(200, "")]), None, false);
+        assert!(c.revoke(&Secret::new("rt"), "refresh_token").unwrap());
+        assert_eq!(
+            c.transport.sent.borrow()[0].form_value("token_type_hint"),
+            Some("refresh_token")
+        );
+        c.endpoints.revocation = None;
+        assert!(!c.revoke(&Secret::new("rt"), "refresh_token").unwrap());
+    }
+
+    #[test]
+    fn discovery_requires_device_endpoint_and_checks_urls() {
+        let t = Scripted::new(vec![json(
+            200,
+            r#"{"issuer":"https://i","token_endpoint":"https://i/t"}"#,
+        )]);
+        let e = discover(&t, "https://i", false).unwrap_err();
+        assert!(
+            e.to_string().contains("device_authorization_endpoint"),
+            "{e}"
+        );
+        let t = Scripted::new(vec![json(
+            200,
+            r#"{"device_authorization_endpoint":"http://evil/d","token_endpoint":"https://i/t"}"#,
+        )]);
+        assert!(discover(&t, "https://i/", false).is_err());
+        let t = Scripted::new(vec![json(
+            200,
+            r#"{"device_authorization_endpoint":"https://i/d","token_endpoint":"https://i/t","revocation_endpoint":"https://i/r"}"#,
+        )]);
+        let ep = discover(&t, "https://i/", false).unwrap();
+        assert_eq!(ep.revocation.as_deref(), Some("https://i/r"));
+        assert_eq!(
+            t.sent.borrow()[0].url,
+            "https://i/.well-known/openid-configuration"
+        );
+    }
+}
