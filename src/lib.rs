@@ -8,10 +8,12 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod cli;
 pub mod clock;
 pub mod error;
 pub mod flow;
 pub mod oauth;
+pub mod pairing;
 pub mod screen;
 pub mod secret;
 pub mod transport;

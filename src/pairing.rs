@@ -1,0 +1,319 @@
+//! The one loop that does I/O for the device flow: it runs the pure [`Flow`] machine, performs
+//! the actions it asks for through an [`OAuthClient`], sleeps on a [`Clock`], keeps a
+//! [`Screen`] up to date (the countdown ticks once a second) and reports [`Event`]s.
+//!
+//! It owns no policy: every decision (when to poll, when to renew, how long to back off) is
+//! the flow's.
+
+use crate::clock::{Clock, Instant};
+use crate::flow::{Action, Event, Flow, Input, LiveCode, Outcome, Policy};
+use crate::oauth::OAuthClient;
+use crate::screen::{CodeScreen, Screen, View};
+use crate::transport::Transport;
+use std::time::Duration;
+
+/// How the flow ended, with the server's clock reading at the moment tokens were issued.
+#[derive(Debug)]
+pub struct PairingResult {
+    pub outcome: Outcome,
+    pub server_date: Option<i64>,
+}
+
+/// Longest single sleep, so the countdown on screen stays current.
+const TICK: Duration = Duration::from_secs(1);
+
+/// What the screen shows between steps.
+enum Shown {
+    Nothing,
+    Code,
+    Retrying { reason: String, until: Instant },
+}
+
+pub fn run<T: Transport, C: Clock, S: Screen + ?Sized>(
+    client: &OAuthClient<T>,
+    clock: &C,
+    screen: &mut S,
+    on_event: &mut dyn FnMut(&Event),
+    policy: Policy,
+    seed: u64,
+) -> PairingResult {
+    let mut flow = Flow::new(policy, clock.now(), seed);
+    let mut input = Input::Tick;
+    let mut shown = Shown::Nothing;
+    let mut server_date = None;
+    let mut screen_ok = true;
+    let mut show = |screen: &mut S, view: &View| {
+        // A broken display must not stop pairing (the --json consumer may be the real UI);
+        // say so once and carry on.
+        if let Err(e) = screen.show(view) {
+            if screen_ok {
+                eprintln!("devauth: {e}; continuing without the screen");
+                screen_ok = false;
+            }
+        }
+    };
+    loop {
+        let now = clock.now();
+        let (next, step) = flow.step(input, now);
+        flow = next;
+        for event in &step.events {
+            on_event(event);
+            match event {
+                Event::Code { .. } | Event::Pending | Event::SlowDown { .. } => shown = Shown::Code,
+                Event::Retrying { reason, in_secs } => {
+                    shown = Shown::Retrying {
+                        reason: reason.clone(),
+                        until: now + Duration::from_secs(*in_secs),
+                    }
+                }
+                Event::Expired => {}
+            }
+        }
+        input = match step.action {
+            Action::Finish => break,
+            Action::RequestCode => match client.request_device_code() {
+                Ok(auth) => Input::CodeIssued(auth),
+                Err(f) => Input::CodeFailed(f),
+            },
+            Action::Poll => {
+                let Some(code) = flow.live_code() else {
+                    // Not reachable: the flow asks to poll only with a live code.
+                    input = Input::Tick;
+                    continue;
+                };
+                match client.poll(&code.authorization.device_code) {
+                    Ok((answer, date)) => {
+                        server_date = date;
+                        Input::PollAnswered(answer)
+                    }
+                    Err(f) => Input::PollFailed(f),
+                }
+            }
+            Action::WaitUntil(until) => {
+                loop {
+                    let now = clock.now();
+                    let view = current_view(&shown, flow.live_code(), now);
+                    if let Some(view) = view {
+                        show(screen, &view);
+                    }
+                    if now >= until {
+                        break;
+                    }
+                    clock.sleep((until - now).min(TICK));
+                }
+                Input::Tick
+            }
+        };
+    }
+    let outcome = flow.into_outcome().unwrap_or_else(|| {
+        Outcome::Failed("internal error: the device flow stopped without an outcome".into())
+    });
+    PairingResult {
+        outcome,
+        server_date,
+    }
+}
+
+fn current_view(shown: &Shown, live: Option<&LiveCode>, now: Instant) -> Option<View> {
+    let code = live.map(|c| code_screen(c, now));
+    match shown {
+        Shown::Nothing => None,
+        Shown::Code => code.map(View::WaitingForUser),
+        Shown::Retrying { reason, until } => Some(View::Retrying {
+            reason: reason.clone(),
+            in_secs: until.saturating_sub(now).as_secs(),
+            code,
+        }),
+    }
+}
+
+pub fn code_screen(code: &LiveCode, now: Instant) -> CodeScreen {
+    let a = &code.authorization;
+    CodeScreen {
+        verification_uri: a.verification_uri.clone(),
+        qr_payload: a.qr_payload().to_string(),
+        user_code: a.user_code.clone(),
+        message: a.message.clone(),
+        remaining: code.remaining(now),
+        lifetime: code.lifetime(),
+        renewed: code.renewed,
+    }
+}
+
+/// One `pair --json` line for a flow event.
+pub fn event_json(event: &Event) -> serde_json::Value {
+    use serde_json::json;
+    match event {
+        Event::Code {
+            user_code,
+            verification_uri,
+            verification_uri_complete,
+            message,
+            expires_in,
+            interval,
+            renewed,
+        } => json!({
+            "event": "code",
+            "user_code": user_code,
+            "verification_uri": verification_uri,
+            "verification_uri_complete": verification_uri_complete,
+            "expires_in": expires_in,
+            "interval": interval,
+            "message": message,
+            "renewed": renewed,
+        }),
+        Event::Pending => json!({"event": "pending"}),
+        Event::SlowDown { interval } => json!({"event": "slow_down", "interval": interval}),
+        Event::Expired => json!({"event": "expired"}),
+        Event::Retrying { reason, in_secs } => {
+            json!({"event": "retrying", "reason": reason, "in_secs": in_secs})
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::fake::FakeClock;
+    use crate::oauth::tests::{Scripted, json};
+    use crate::oauth::{ClientIdentity, Endpoints};
+    use crate::transport::TransportError;
+
+    #[derive(Default)]
+    struct Recorder(Vec<View>);
+    impl Screen for Recorder {
+        fn show(&mut self, view: &View) -> Result<(), crate::error::DisplayError> {
+            self.0.push(view.clone());
+            Ok(())
+        }
+    }
+
+    fn client(t: Scripted) -> OAuthClient<Scripted> {
+        OAuthClient {
+            transport: t,
+            endpoints: Endpoints {
+                device_authorization: "https://as/device".into(),
+                token: "https://as/token".into(),
+                revocation: None,
+                userinfo: None,
+            },
+            identity: ClientIdentity {
+                client_id: "c".into(),
+                client_secret: None,
+                basic_auth: false,
+            },
+            scopes: vec![],
+            extra_params: vec![],
+            allow_http_loopback: false,
+        }
+    }
+
+    const CODE: &str = r#"{"device_code":"dc","user_code":"AB-CD","verification_uri":"https://as/d","expires_in":30,"interval":5}"#;
+
+    #[test]
+    fn full_pairing_waits_polls_and_counts_down() {
+        let t = Scripted::new(vec![
+            json(200, CODE),
+            json(400, r#"{"error":"authorization_pending"}"#),
+            Err(TransportError::Timeout {
+                url: "https://as/token".into(),
+            }),
+            json(400, r#"{"error":"slow_down"}"#),
+            json(200, r#"{"access_token":"at","token_type":"Bearer"}"#),
+        ]);
+        let c = client(t);
+        let clock = FakeClock::new();
+        let start = clock.now();
+        let mut screen = Recorder::default();
+        let mut events = Vec::new();
+        let r = run(
+            &c,
+            &clock,
+            &mut screen,
+            &mut |e| events.push(e.clone()),
+            Policy::default(),
+            3,
+        );
+        assert!(matches!(r.outcome, Outcome::Paired(_)));
+        assert!(matches!(events[0], Event::Code { .. }));
+        assert_eq!(events[1], Event::Pending);
+        assert!(matches!(events[2], Event::Retrying { .. }));
+        assert_eq!(events[3], Event::SlowDown { interval: 10 });
+        assert_eq!(events.len(), 4);
+        // Every request after the code was preceded by at least the interval.
+        let sent = c.transport.sent.borrow();
+        assert_eq!(sent.len(), 5);
+        // First poll after 5 s, then 5 s, then backoff (>= interval 5 s), then 10 s.
+        let elapsed = clock.now() - start;
+        assert!(elapsed >= Duration::from_secs(25), "{elapsed:?}");
+        // The countdown was shown once a second and never went up within one code.
+        let remaining: Vec<_> = screen
+            .0
+            .iter()
+            .filter_map(|v| match v {
+                View::WaitingForUser(c) => Some(c.remaining),
+                View::Retrying { code: Some(c), .. } => Some(c.remaining),
+                _ => None,
+            })
+            .collect();
+        assert!(remaining.len() >= 20, "{}", remaining.len());
+        assert!(remaining.windows(2).all(|w| w[1] <= w[0]));
+        assert!(screen.0.iter().any(|v| matches!(v, View::Retrying { .. })));
+    }
+
+    #[test]
+    fn expired_code_is_replaced_and_shown_as_renewed() {
+        let t = Scripted::new(vec![
+            json(200, CODE),
+            json(400, r#"{"error":"expired_token"}"#),
+            json(200, CODE),
+            json(400, r#"{"error":"access_denied"}"#),
+        ]);
+        let c = client(t);
+        let clock = FakeClock::new();
+        let mut screen = Recorder::default();
+        let mut events = Vec::new();
+        let r = run(
+            &c,
+            &clock,
+            &mut screen,
+            &mut |e| events.push(e.clone()),
+            Policy::default(),
+            3,
+        );
+        assert!(matches!(r.outcome, Outcome::Denied));
+        assert!(events.contains(&Event::Expired));
+        assert!(matches!(
+            events.last(),
+            Some(Event::Code { renewed: true, .. })
+        ));
+        assert!(
+            screen
+                .0
+                .iter()
+                .any(|v| matches!(v, View::WaitingForUser(c) if c.renewed))
+        );
+    }
+
+    #[test]
+    fn json_events_have_the_documented_shape_and_no_device_code() {
+        let e = Event::Code {
+            user_code: "AB-CD".into(),
+            verification_uri: "https://as/d".into(),
+            verification_uri_complete: None,
+            message: None,
+            expires_in: 600,
+            interval: 5,
+            renewed: false,
+        };
+        let v = event_json(&e);
+        assert_eq!(v["event"], "code");
+        assert_eq!(v["verification_uri_complete"], serde_json::Value::Null);
+        assert_eq!(v["expires_in"], 600);
+        assert!(v.get("device_code").is_none());
+        assert_eq!(
+            event_json(&Event::SlowDown { interval: 10 }).to_string(),
+            r#"{"event":"slow_down","interval":10}"#
+        );
+    }
+}
