@@ -1,1 +1,23 @@
-fn main() {}
+//! devauth's entry point: parse the arguments, run the command, print any error once and pick
+//! the exit code. Everything else lives in the library (`app` and below).
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let code = match devauth::cli::parse(std::env::args_os().skip(1)) {
+        Err(e) => {
+            eprintln!("devauth: {e}");
+            2
+        }
+        Ok(cli) => match devauth::app::run(cli) {
+            Ok(()) => 0,
+            Err(e) => {
+                if !e.already_reported() {
+                    eprintln!("devauth: {e}");
+                }
+                e.exit_code()
+            }
+        },
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
