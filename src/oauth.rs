@@ -333,6 +333,17 @@ pub fn discover(
     let fields = Fields::parse(&resp.body, resp.content_type.as_deref())
         .map_err(|e| unexpected(e.to_string()))?;
     let doc = Discovery::parse(&fields).map_err(|e| unexpected(e.to_string()))?;
+    // OIDC Discovery §4.3: the document must name the issuer it was fetched for, or an
+    // attacker-controlled document could redirect the flow to other endpoints.
+    if let Some(named) = &doc.issuer {
+        if named.trim_end_matches('/') != issuer.trim_end_matches('/') {
+            return Err(unexpected(format!(
+                "the document names issuer {}, not the configured {}",
+                redact_url(named),
+                redact_url(issuer)
+            )));
+        }
+    }
     let check = |name: &str, u: Option<String>| -> Result<Option<String>, CallError> {
         match u {
             None => Ok(None),
@@ -689,6 +700,12 @@ pub mod tests {
             r#"{"device_authorization_endpoint":"http://evil/d","token_endpoint":"https://i/t"}"#,
         )]);
         assert!(discover(&t, "https://i/", false).is_err());
+        let t = Scripted::new(vec![json(
+            200,
+            r#"{"issuer":"https://evil","device_authorization_endpoint":"https://i/d","token_endpoint":"https://i/t"}"#,
+        )]);
+        let e = discover(&t, "https://i", false).unwrap_err();
+        assert!(e.to_string().contains("names issuer"), "{e}");
         let t = Scripted::new(vec![json(
             200,
             r#"{"device_authorization_endpoint":"https://i/d","token_endpoint":"https://i/t","revocation_endpoint":"https://i/r"}"#,
