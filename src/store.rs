@@ -335,7 +335,9 @@ impl TokenStore {
     }
 
     /// Removes the token file; `true` if there was one. The lock file is kept: removing it while
-    /// another process waits on it would let two processes hold "the" lock.
+    /// another process waits on it would let two processes hold "the" lock. An error after the
+    /// removal (fsyncing the directory) means the file is gone but the removal may not survive a
+    /// power cut.
     pub fn delete(&self) -> Result<bool, StoreError> {
         self.remove_stale_temps();
         match fs::remove_file(&self.path) {
@@ -397,6 +399,7 @@ impl TokenStore {
             path: self.path.clone(),
             detail,
         })?;
+        self.remove_stale_temps();
         // A file we cannot read or parse is simply replaced; only identical bytes are skipped.
         if let Ok(Some(current)) = self.read_current() {
             if current == bytes {
@@ -406,7 +409,6 @@ impl TokenStore {
         }
         let dir = self.dir();
         ensure_dir(&dir)?;
-        self.remove_stale_temps();
         self.write_atomic(&dir, &bytes, fault)?;
         Ok(SaveOutcome::Written)
     }
@@ -1339,7 +1341,10 @@ mod tests {
             assert!(dir.path().join(n).exists(), "{n}");
         }
         plant();
-        store.save(&sample()).unwrap();
+        assert_eq!(store.save(&sample()).unwrap(), SaveOutcome::Written);
+        assert_eq!(temps(dir.path()), vec![".tokens.json.tmp.1.0"]);
+        plant();
+        assert_eq!(store.save(&sample()).unwrap(), SaveOutcome::Unchanged);
         assert_eq!(temps(dir.path()), vec![".tokens.json.tmp.1.0"]);
     }
 
