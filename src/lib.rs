@@ -3,18 +3,20 @@
 //!
 //! The binary (`main.rs`) is thin; this library holds the parts so tests can reach them.
 
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod app;
 pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod error;
 pub mod flow;
+pub mod grant;
 pub mod oauth;
 pub mod pairing;
+pub mod provider;
 pub mod screen;
 pub mod secret;
+pub mod store;
 pub mod transport;
 pub mod wire;
