@@ -455,7 +455,7 @@ impl Config {
         let storage = cx.storage(raw.storage)?;
         let display = cx.display(raw.display)?;
         let network = cx.network(raw.network)?;
-        let agent = cx.agent(raw.agent)?;
+        let agent = cx.agent(raw.agent, &storage)?;
         Ok(Config {
             source: source.to_path_buf(),
             provider,
@@ -1098,12 +1098,34 @@ impl Cx<'_> {
         Ok(out)
     }
 
-    fn agent(&self, raw: Option<Spanned<RawAgent>>) -> Result<AgentConfig, ConfigError> {
+    fn agent(
+        &self,
+        raw: Option<Spanned<RawAgent>>,
+        storage: &StorageConfig,
+    ) -> Result<AgentConfig, ConfigError> {
         let mut out = AgentConfig::default();
-        let Some(raw) = raw else { return Ok(out) };
+        let same_file = |out: &AgentConfig, span: Option<Range<usize>>| {
+            (out.token_file == storage.path).then(|| {
+                self.invalid(
+                    "agent.token_file",
+                    span,
+                    format!(
+                        "{:?} is also [storage] path; publishing the access token there would \
+                         overwrite the stored refresh token",
+                        out.token_file.display().to_string()
+                    ),
+                )
+            })
+        };
+        let Some(raw) = raw else {
+            return same_file(&out, None).map_or(Ok(out), Err);
+        };
         let raw = raw.get_ref();
         if let Some(v) = &raw.token_file {
             out.token_file = self.path("agent.token_file", v, true)?;
+        }
+        if let Some(e) = same_file(&out, raw.token_file.as_ref().map(|v| v.span())) {
+            return Err(e);
         }
         if let Some(v) = &raw.token_file_group {
             let g = v.get_ref();
@@ -1167,13 +1189,9 @@ impl Cx<'_> {
             Ok(doc) => doc,
             // The text itself is not TOML.
             Err(_) => {
-                let message = if message == "duplicate key" {
-                    match self.text.get(span.clone()) {
-                        Some(key) if key.len() <= 64 => format!("duplicate key {key}"),
-                        _ => message,
-                    }
-                } else {
-                    message
+                let message = match key_on_line(self.text, line) {
+                    Some(key) => format!("{key}: {message}"),
+                    None => message,
                 };
                 return ConfigError::Syntax {
                     path: self.source.to_path_buf(),
@@ -1307,6 +1325,37 @@ fn consider(
 // Small helpers.
 // ---------------------------------------------------------------------------------------------
 
+/// Best effort, for syntax errors (when there is no parsed document to ask): the dotted key
+/// assigned on 1-based `line`, prefixed by the last `[table]` header above it. `None` when the
+/// line is not a plain `key = ...` (e.g. inside a multi-line string or array).
+fn key_on_line(text: &str, line: usize) -> Option<String> {
+    let is_key_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    let mut table = String::new();
+    for (i, l) in text.lines().enumerate() {
+        let l = l.trim();
+        if i + 1 == line {
+            let (key, _) = l.split_once('=')?;
+            let key: String = key.trim().chars().filter(|c| *c != ' ').collect();
+            if key.is_empty() || key.len() > 64 || !key.chars().all(is_key_char) {
+                return None;
+            }
+            return Some(if table.is_empty() {
+                key
+            } else {
+                format!("{table}.{key}")
+            });
+        }
+        if let Some(header) = l.strip_prefix('[') {
+            let name = header.trim_start_matches('[');
+            let name = name.split(']').next().unwrap_or_default().trim();
+            if name.chars().all(is_key_char) {
+                table = name.to_string();
+            }
+        }
+    }
+    None
+}
+
 /// 1-based line of byte `offset` in `text`.
 fn line_of(text: &[u8], offset: usize) -> usize {
     let before = text.get(..offset).unwrap_or(text);
@@ -1356,19 +1405,21 @@ fn check_vschar(value: &str) -> Result<(), &'static str> {
 /// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
 fn check_scope(scope: &str) -> Result<(), String> {
     if scope.is_empty() {
-        return Err("a scope is not empty".to_string());
+        return Err("is empty".to_string());
     }
     if scope.len() > MAX_SCOPE_LEN {
         return Err(format!("longer than {MAX_SCOPE_LEN} bytes"));
     }
     if scope.contains(' ') {
-        return Err("a scope contains no spaces; write each scope as its own string".to_string());
+        return Err("must not contain spaces; write each scope as its own string".to_string());
     }
     if !scope
         .bytes()
         .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
     {
-        return Err("a scope is printable ASCII without '\"' or '\\' (RFC 6749 §3.3)".to_string());
+        return Err(
+            "may only contain printable ASCII except '\"' and '\\' (RFC 6749 §3.3)".to_string(),
+        );
     }
     Ok(())
 }
@@ -1885,11 +1936,29 @@ mod tests {
         assert!(matches!(e, ConfigError::Syntax { line: 3, .. }), "{e}");
         let e = err("[provider]\nclient_id = \"a\"\nclient_id = \"b\"\n");
         assert!(matches!(e, ConfigError::Syntax { line: 3, .. }), "{e}");
-        assert!(e.to_string().contains("duplicate key client_id"), "{e}");
+        assert!(
+            e.to_string().contains("provider.client_id: duplicate key"),
+            "{e}"
+        );
         assert!(
             e.to_string().starts_with(&format!("config {SRC}:3: ")),
             "{e}"
         );
+    }
+
+    #[test]
+    fn syntax_errors_name_the_key_when_they_can() {
+        let e = err("[provider]\nclient_id = \"x\"\nclient_secret = \"GOCSPX-abc\\q\"\n");
+        let shown = e.to_string();
+        assert!(matches!(e, ConfigError::Syntax { line: 3, .. }), "{shown}");
+        assert!(
+            shown.starts_with(&format!("config {SRC}:3: provider.client_secret: ")),
+            "{shown}"
+        );
+        assert!(!shown.contains("GOCSPX"), "{shown}");
+        let e = err("[provider]\nclient_id = \"x\"\n[agent]\nhook = \"unterminated\n");
+        assert!(e.to_string().contains(":4: agent.hook: "), "{e}");
+        assert_eq!(key_on_line("[a]\n'q' = 1\n", 2), None);
     }
 
     #[test]
@@ -2182,6 +2251,22 @@ mod tests {
                 paired_screen: Duration::from_secs(3),
             }
         );
+    }
+
+    #[test]
+    fn token_file_must_not_be_the_store() {
+        let shown = err_at(
+            &format!(
+                "{MIN}[storage]\npath = \"/data/t.json\"\n[agent]\ntoken_file = \"/data/t.json\"\n"
+            ),
+            "agent.token_file",
+            7,
+        );
+        assert!(shown.contains("refresh token"), "{shown}");
+        let e = err(&format!(
+            "{MIN}[storage]\npath = \"/run/devauth/access_token\"\n"
+        ));
+        assert_eq!(e.key(), Some("agent.token_file"));
     }
 
     #[test]
