@@ -1,1 +1,1173 @@
-//! terminal backend (placeholder)
+//! The terminal backend: what `devauth pair` shows on a terminal, a serial console or over SSH.
+//!
+//! Owns the text layout of every [`View`], the big user-code font ([`bigfont`]), the QR as text
+//! ([`qr_text`]), sanitising server text for the terminal, and deciding how much to rewrite on
+//! each `show`. It does not decide what is shown when (the flow does) and reads no clock: the
+//! countdown comes in the `View`.
+//!
+//! Two modes ([`TerminalMode`]):
+//! - `Interactive` (a tty): a full clear and redraw when anything but the status line changes;
+//!   when only the status line changes (countdown tick, "retrying in Ns"), only that line is
+//!   rewritten, in place, so the QR is never redrawn and never flickers. The status line is the
+//!   last line of the frame, so it is rewritten by moving the cursor up one line (`ESC[1A`) and
+//!   clearing it (`ESC[2K`): relative movement keeps working when the frame is taller than the
+//!   terminal and has scrolled. (Limitation: if something else writes to the same tty, e.g. logs
+//!   on stderr, the next status update overwrites that output's last line instead of the
+//!   countdown; the next full redraw tidies up.)
+//! - `Plain` (a pipe, a log, a serial capture, the systemd journal): never an escape code,
+//!   append-only. A full screen is printed when the view changes (new code, new state); the
+//!   countdown line at most once per minute of countdown; nothing when nothing visible changed.
+//!
+//! Layout: the QR comes first and the URL and code after it, so when the frame is taller than
+//! the terminal the text (which RFC 8628 §3.3 says must always be shown) is what stays in view.
+//! When the terminal's size is known (`TIOCGWINSZ`, asked on every `show`, so resizes redraw),
+//! parts are left out until the frame fits: blank lines, then the big code, then the QR. The URL,
+//! the plain code and the countdown are in every layout.
+//!
+//! Colours: only the QR uses colour (black on white, so it scans whatever the terminal's theme;
+//! see [`qr_text`]), plus bold for the heading and the code. With colours off (`NO_COLOR`, or
+//! `Plain`) the QR is drawn as `qrencode -t UTF8` does, assuming a light-on-dark terminal.
+//!
+//! Server text (user code, URLs, message, account, error text) is untrusted: every control
+//! character (C0 including ESC, DEL, C1 — some terminals take U+009B as CSI), bidi override and
+//! invisible formatting character is replaced by U+FFFD before it reaches the terminal, so a
+//! hostile server cannot inject escape sequences or reorder what the person reads. The protocol
+//! layer validates too; this is the last line of defence.
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::time::Duration;
+
+use super::{CodeScreen, Screen, View};
+use crate::error::DisplayError;
+
+// The helpers live in their own files beside this one (src/screen/bigfont.rs and
+// src/screen/qr_text.rs) but are children of this module, so the backend stays self-contained
+// and src/screen/mod.rs needs no change.
+#[path = "bigfont.rs"]
+pub mod bigfont;
+#[path = "qr_text.rs"]
+pub mod qr_text;
+
+pub use qr_text::qr_text;
+
+/// Layout width: everything but the URL (shown whole, never wrapped) and the QR of a very long
+/// payload stays within 80 columns, the width of a serial console.
+const WIDTH: usize = 80;
+/// Big code and message are wrapped a little inside the width.
+const TEXT_WIDTH: usize = WIDTH - 2;
+/// Cells of the countdown progress bar.
+const BAR_CELLS: u128 = 20;
+/// Plain mode prints the countdown line at most once per this many seconds of countdown.
+const PLAIN_STATUS_EVERY_SECS: u64 = 60;
+/// Bounds on server text, in characters. Generous: the protocol layer enforces the real limits;
+/// these only keep a hostile server from filling the console.
+const MAX_URI: usize = 2048;
+const MAX_CODE: usize = 64;
+const MAX_TEXT: usize = 1024;
+
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+const CLEAR_SCREEN: &str = "\x1b[H\x1b[2J";
+/// Cursor up one line, to column 1, erase the line.
+const REWRITE_PREVIOUS_LINE: &str = "\x1b[1A\r\x1b[2K";
+
+/// What the output can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TerminalMode {
+    /// A tty: ANSI escape codes allowed, redraw in place.
+    Interactive,
+    /// A pipe, log file or serial capture: no escape codes, append-only.
+    Plain,
+}
+
+impl TerminalMode {
+    /// The mode for standard output.
+    pub fn detect_stdout() -> Self {
+        Self::detect(libc::STDOUT_FILENO)
+    }
+
+    /// The mode for standard error.
+    pub fn detect_stderr() -> Self {
+        Self::detect(libc::STDERR_FILENO)
+    }
+
+    fn detect(fd: libc::c_int) -> Self {
+        // SAFETY: isatty only inspects the descriptor number; an invalid one yields 0.
+        let tty = unsafe { libc::isatty(fd) } == 1;
+        Self::from_parts(tty, std::env::var_os("TERM").as_deref())
+    }
+
+    /// `TERM=dumb` is the convention for "a terminal without cursor control" (Emacs shells,
+    /// some serial setups): treat it as plain even on a tty.
+    fn from_parts(is_tty: bool, term: Option<&OsStr>) -> Self {
+        if is_tty && term != Some(OsStr::new("dumb")) {
+            TerminalMode::Interactive
+        } else {
+            TerminalMode::Plain
+        }
+    }
+
+    /// Whether colours may be used, per <https://no-color.org>: `NO_COLOR` set to anything but
+    /// the empty string turns them off. Only meaningful in `Interactive` mode.
+    pub fn colors_allowed() -> bool {
+        colors_allowed_by(std::env::var_os("NO_COLOR").as_deref())
+    }
+}
+
+fn colors_allowed_by(no_color: Option<&OsStr>) -> bool {
+    no_color.is_none_or(OsStr::is_empty)
+}
+
+/// Where the terminal's size comes from, to pick a layout that fits.
+#[derive(Debug, Clone, Copy)]
+enum SizeSource {
+    /// Unknown (a pipe, a serial line reporting 0×0): the full layout.
+    Unknown,
+    /// Given by the caller (tests, or a caller that knows better).
+    Fixed { cols: usize, rows: usize },
+    /// Asked of this descriptor with TIOCGWINSZ on every `show`, so a resize takes effect.
+    Fd(libc::c_int),
+}
+
+/// Columns and rows of the terminal on `fd`, if it reports a size.
+fn window_size(fd: libc::c_int) -> Option<(usize, usize)> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the valid, writable `ws`; on a descriptor
+    // that is not a terminal it fails with ENOTTY and writes nothing.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) };
+    // Serial consoles often report 0×0: that means "unknown", not "no room".
+    (rc == 0 && ws.ws_col > 0 && ws.ws_row > 0)
+        .then(|| (usize::from(ws.ws_col), usize::from(ws.ws_row)))
+}
+
+/// Which parts of the code screen to draw. On a terminal of known size the first layout that
+/// fits is used; the URL, the plain code and the countdown are in every one (RFC 8628 §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Layout {
+    /// Blank lines between sections.
+    spacious: bool,
+    /// Heading and the "enter the code" prompts.
+    prose: bool,
+    /// The user code in the big font.
+    big: bool,
+    qr: bool,
+    /// The provider's own message (it repeats the URL and code).
+    message: bool,
+}
+
+/// Layouts from the most to the least complete. When both cannot fit, the QR is kept over the
+/// big code: it carries the whole URL and the plain code stays on screen.
+#[rustfmt::skip]
+const LAYOUTS: [Layout; 5] = [
+    Layout { spacious: true, prose: true, big: true, qr: true, message: true },
+    Layout { spacious: false, prose: true, big: true, qr: true, message: true },
+    Layout { spacious: false, prose: false, big: false, qr: true, message: false },
+    Layout { spacious: false, prose: true, big: true, qr: false, message: true },
+    Layout { spacious: false, prose: false, big: false, qr: false, message: false },
+];
+
+/// A [`Screen`] on a text terminal (or anything written like one).
+pub struct TerminalScreen<W: Write> {
+    out: W,
+    mode: TerminalMode,
+    colors: bool,
+    size: SizeSource,
+    /// The last frame written, to decide what to rewrite.
+    last: Option<Frame>,
+    /// Plain mode: the countdown value (seconds) of the last status line printed.
+    plain_status_clock: Option<u64>,
+    /// The last QR rendered, keyed by payload and style: encoding once per code, not per tick.
+    qr_cache: Option<(String, qr_text::QrStyle, Result<Vec<String>, String>)>,
+}
+
+impl TerminalScreen<std::io::Stdout> {
+    /// A screen on standard output, with mode, colours and size taken from the environment
+    /// (`isatty`, `TERM`, `NO_COLOR`, the window size).
+    pub fn stdout() -> Self {
+        TerminalScreen::new(std::io::stdout(), TerminalMode::detect_stdout())
+            .with_colors(TerminalMode::colors_allowed())
+            .with_size_of_fd(libc::STDOUT_FILENO)
+    }
+}
+
+impl TerminalScreen<std::io::Stderr> {
+    /// A screen on standard error, with mode, colours and size taken from the environment.
+    pub fn stderr() -> Self {
+        TerminalScreen::new(std::io::stderr(), TerminalMode::detect_stderr())
+            .with_colors(TerminalMode::colors_allowed())
+            .with_size_of_fd(libc::STDERR_FILENO)
+    }
+}
+
+impl<W: Write> TerminalScreen<W> {
+    /// A screen writing to `out`. Colours are on in `Interactive` mode; see
+    /// [`with_colors`](Self::with_colors) and [`TerminalMode::colors_allowed`] for `NO_COLOR`.
+    /// The terminal's size is unknown (the full layout) unless [`with_size`](Self::with_size)
+    /// says otherwise.
+    pub fn new(out: W, mode: TerminalMode) -> Self {
+        TerminalScreen {
+            out,
+            mode,
+            colors: mode == TerminalMode::Interactive,
+            size: SizeSource::Unknown,
+            last: None,
+            plain_status_clock: None,
+            qr_cache: None,
+        }
+    }
+
+    /// Turns colours (and bold) on or off. Ignored in `Plain` mode, which never colours.
+    pub fn with_colors(mut self, colors: bool) -> Self {
+        self.colors = colors && self.mode == TerminalMode::Interactive;
+        self
+    }
+
+    /// The terminal is `cols` × `rows`: in `Interactive` mode, parts are left out (blank lines,
+    /// then the big code, then the QR) until the screen fits, so the URL and code never scroll
+    /// away. Ignored in `Plain` mode, which is append-only anyway.
+    pub fn with_size(mut self, cols: usize, rows: usize) -> Self {
+        self.size = SizeSource::Fixed { cols, rows };
+        self
+    }
+
+    fn with_size_of_fd(mut self, fd: libc::c_int) -> Self {
+        self.size = SizeSource::Fd(fd);
+        self
+    }
+
+    pub fn mode(&self) -> TerminalMode {
+        self.mode
+    }
+
+    pub fn get_ref(&self) -> &W {
+        &self.out
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
+    fn terminal_size(&self) -> Option<(usize, usize)> {
+        if self.mode == TerminalMode::Plain {
+            return None;
+        }
+        match self.size {
+            SizeSource::Unknown => None,
+            SizeSource::Fixed { cols, rows } => Some((cols, rows)),
+            SizeSource::Fd(fd) => window_size(fd),
+        }
+    }
+
+    fn qr_style(&self) -> qr_text::QrStyle {
+        if self.colors {
+            qr_text::QrStyle::DarkOnLight
+        } else {
+            qr_text::QrStyle::LightBlocks
+        }
+    }
+
+    /// QR rows for `payload`, or the reason there are none.
+    fn qr(&mut self, payload: &str) -> Result<Vec<String>, String> {
+        let style = self.qr_style();
+        if let Some((p, s, rows)) = &self.qr_cache {
+            if p == payload && *s == style {
+                return rows.clone();
+            }
+        }
+        let rows = qr_text::encode(payload)
+            .map(|code| qr_text::render(&code, style))
+            .map_err(|e| e.to_string());
+        self.qr_cache = Some((payload.to_string(), style, rows.clone()));
+        rows
+    }
+
+    fn bold(&self, text: &str) -> String {
+        if self.colors {
+            format!("{BOLD}{text}{RESET}")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// The frame for `view` in the first layout that fits the terminal (the full one when the
+    /// size is unknown).
+    fn fitted_frame(&mut self, view: &View) -> Frame {
+        let size = self.terminal_size();
+        let mut frame = self.frame(view, LAYOUTS[0]);
+        if let Some((cols, rows)) = size {
+            for layout in LAYOUTS.iter().skip(1) {
+                if frame.fits(cols, rows) {
+                    break;
+                }
+                frame = self.frame(view, *layout);
+            }
+        }
+        frame.size = size;
+        frame
+    }
+
+    /// Lays out `view` as a frame: the body, and the status line that changes every tick.
+    fn frame(&mut self, view: &View, layout: Layout) -> Frame {
+        let mut frame = Frame {
+            body: Vec::new(),
+            status: None,
+            min_cols: 0,
+            size: None,
+        };
+        let heading = self.bold("Pair this device with your account");
+        match view {
+            View::WaitingForUser(code) => {
+                if layout.prose {
+                    frame.body.push(heading);
+                }
+                self.code_block(code, layout, &mut frame);
+                frame.status = Some(countdown(code));
+            }
+            View::Retrying {
+                reason,
+                in_secs,
+                code,
+            } => {
+                if layout.prose {
+                    frame.body.push(heading);
+                }
+                frame
+                    .body
+                    .push(format!("Problem: {}", clean(reason, MAX_TEXT)));
+                let retry = format!("Retrying in {in_secs}s");
+                frame.status = Some(match code {
+                    Some(code) => {
+                        self.code_block(code, layout, &mut frame);
+                        let c = countdown(code);
+                        Status {
+                            text: format!("{retry}. {}", c.text),
+                            clock: c.clock,
+                        }
+                    }
+                    None => Status {
+                        text: retry,
+                        clock: *in_secs,
+                    },
+                });
+            }
+            View::WaitingForClock => {
+                frame.body.push("Waiting for network time…".to_string());
+                frame
+                    .body
+                    .push("(a secure connection needs the right time; this is automatic)".into());
+            }
+            View::Paired { account } => {
+                frame.body.push(self.bold(&match account {
+                    Some(account) => format!("Paired as {}", clean(account, MAX_TEXT)),
+                    None => "Paired".to_string(),
+                }));
+                frame
+                    .body
+                    .push("This device is now linked to your account.".into());
+            }
+            View::Denied => {
+                frame.body.push(self.bold("Pairing denied"));
+                frame.body.push(
+                    "Access was refused on the provider's page. Start pairing again to retry."
+                        .into(),
+                );
+            }
+            View::Error { message } => {
+                frame.body.push(self.bold("Pairing failed"));
+                frame
+                    .body
+                    .extend(wrap(&clean(message, MAX_TEXT), TEXT_WIDTH));
+            }
+        }
+        frame
+    }
+
+    /// The QR first, then the URL and the code (big and plain) and the provider's message, so
+    /// that on a terminal too short for it all (size unknown) the text is what stays in view.
+    fn code_block(&mut self, code: &CodeScreen, layout: Layout, frame: &mut Frame) {
+        let body = &mut frame.body;
+        let blank = |body: &mut Vec<String>| {
+            if layout.spacious {
+                body.push(String::new());
+            }
+        };
+        if code.renewed {
+            body.push("The previous code expired: a new code was issued.".into());
+        }
+        let uri = clean(&code.verification_uri, MAX_URI);
+        let user_code = clean(&code.user_code, MAX_CODE);
+        if layout.qr {
+            blank(body);
+            match self.qr(&code.qr_payload) {
+                Ok(rows) => {
+                    if layout.prose {
+                        body.push("Scan this QR code with a phone, or:".into());
+                    }
+                    frame.min_cols = rows.iter().map(|r| visible_width(r)).max().unwrap_or(0);
+                    body.extend(rows);
+                }
+                Err(why) => body.push(format!("(no QR code: {})", clean(&why, MAX_TEXT))),
+            }
+        }
+        blank(body);
+        if !layout.prose && !layout.big {
+            // The tightest layouts: URL and code on one line, to leave the QR its rows.
+            body.push(format!("Visit {uri}  Code: {}", self.bold(&user_code)));
+        } else {
+            body.push(format!("Visit {uri}"));
+        }
+        if layout.prose {
+            body.push("and enter the code:".into());
+        }
+        if layout.big {
+            blank(body);
+            body.extend(
+                bigfont::render_wrapped(&user_code, TEXT_WIDTH - 2)
+                    .into_iter()
+                    .map(|row| {
+                        if row.is_empty() {
+                            row
+                        } else {
+                            format!("  {row}")
+                        }
+                    }),
+            );
+            blank(body);
+        }
+        if layout.prose || layout.big {
+            body.push(format!("Code: {}", self.bold(&user_code)));
+        }
+        if layout.message {
+            if let Some(message) = &code.message {
+                blank(body);
+                body.extend(wrap(&clean(message, MAX_TEXT), TEXT_WIDTH));
+            }
+        }
+        blank(body);
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), DisplayError> {
+        self.out
+            .write_all(bytes)
+            .and_then(|()| self.out.flush())
+            .map_err(|source| DisplayError::Io {
+                what: "terminal: write".into(),
+                source,
+            })
+    }
+
+    fn show_interactive(&mut self, frame: Frame) -> Result<(), DisplayError> {
+        let mut text = String::new();
+        let status_only = match (&self.last, &frame.status) {
+            (Some(last), Some(status)) => {
+                last.body == frame.body
+                    && last.size == frame.size
+                    && last.status.is_some()
+                    // A status line that wraps is more than one line up: redraw instead.
+                    && frame.size.is_none_or(|(cols, _)| visible_width(&status.text) < cols)
+            }
+            _ => false,
+        };
+        if self.last.as_ref() == Some(&frame) {
+            return Ok(());
+        } else if let (true, Some(status)) = (status_only, &frame.status) {
+            // Only the status line changed: rewrite it alone, the QR stays untouched.
+            text.push_str(REWRITE_PREVIOUS_LINE);
+            text.push_str(&status.text);
+            text.push('\n');
+        } else {
+            text.push_str(CLEAR_SCREEN);
+            frame.append_to(&mut text);
+        }
+        self.write(text.as_bytes())?;
+        self.last = Some(frame);
+        Ok(())
+    }
+
+    fn show_plain(&mut self, frame: Frame) -> Result<(), DisplayError> {
+        let mut text = String::new();
+        let body_changed = self
+            .last
+            .as_ref()
+            .is_none_or(|last| last.body != frame.body);
+        if body_changed {
+            if self.last.is_some() {
+                // A blank line between screens keeps a log readable.
+                text.push('\n');
+            }
+            frame.append_to(&mut text);
+            self.plain_status_clock = frame.status.as_ref().map(|s| s.clock);
+        } else if let Some(status) = &frame.status {
+            let due = match self.plain_status_clock {
+                None => true,
+                // The countdown went up: a new attempt or period, worth a line.
+                Some(printed) if status.clock > printed => true,
+                Some(printed) => printed - status.clock >= PLAIN_STATUS_EVERY_SECS,
+            };
+            let unchanged = self
+                .last
+                .as_ref()
+                .and_then(|l| l.status.as_ref())
+                .is_some_and(|s| s.text == status.text);
+            if due && !unchanged {
+                text.push_str(&status.text);
+                text.push('\n');
+                self.plain_status_clock = Some(status.clock);
+            }
+        }
+        if !text.is_empty() {
+            self.write(text.as_bytes())?;
+        }
+        self.last = Some(frame);
+        Ok(())
+    }
+}
+
+impl<W: Write> Screen for TerminalScreen<W> {
+    fn show(&mut self, view: &View) -> Result<(), DisplayError> {
+        let frame = self.fitted_frame(view);
+        match self.mode {
+            TerminalMode::Interactive => self.show_interactive(frame),
+            TerminalMode::Plain => self.show_plain(frame),
+        }
+    }
+}
+
+/// One screenful: the body only changes with the view's substance, the status with each tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Frame {
+    body: Vec<String>,
+    status: Option<Status>,
+    /// Columns the frame cannot do with less of (the QR's width): a QR row that wraps is noise.
+    min_cols: usize,
+    /// The terminal size it was laid out for; a resize redraws.
+    size: Option<(usize, usize)>,
+}
+
+impl Frame {
+    /// Whether the frame fits `cols` × `rows` without scrolling, counting wrapped lines and the
+    /// cursor's line after the status line.
+    fn fits(&self, cols: usize, rows: usize) -> bool {
+        if self.min_cols > cols || cols == 0 {
+            return false;
+        }
+        let needed: usize = self
+            .body
+            .iter()
+            .chain(self.status.as_ref().map(|s| &s.text))
+            .map(|line| visible_width(line).max(1).div_ceil(cols))
+            .sum();
+        needed < rows
+    }
+
+    fn append_to(&self, text: &mut String) {
+        for line in &self.body {
+            text.push_str(line);
+            text.push('\n');
+        }
+        if let Some(status) = &self.status {
+            text.push_str(&status.text);
+            text.push('\n');
+        }
+    }
+}
+
+/// The last line of a frame, rewritten in place on a tty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Status {
+    text: String,
+    /// The countdown it shows, in seconds: Plain mode rate-limits on it.
+    clock: u64,
+}
+
+/// "Code expires in mm:ss  [#####-----]".
+fn countdown(code: &CodeScreen) -> Status {
+    let secs = code.remaining.as_secs();
+    Status {
+        text: format!(
+            "Code expires in {:02}:{:02}  [{}]",
+            secs / 60,
+            secs % 60,
+            bar(code.remaining, code.lifetime)
+        ),
+        clock: secs,
+    }
+}
+
+/// A 20-cell bar of the time left; empty for a zero lifetime rather than dividing by zero.
+fn bar(remaining: Duration, lifetime: Duration) -> String {
+    let (left, total) = (remaining.as_millis(), lifetime.as_millis());
+    let filled = left
+        .saturating_mul(BAR_CELLS)
+        .saturating_add(total / 2)
+        .checked_div(total)
+        .map_or(0, |cells| cells.min(BAR_CELLS));
+    (0..BAR_CELLS)
+        .map(|i| if i < filled { '#' } else { '-' })
+        .collect()
+}
+
+/// Whether `c` must not reach the terminal: controls (C0, DEL, C1) and characters that reorder
+/// or hide text (bidi embeddings/overrides/isolates and marks, zero-width and invisible
+/// formatting characters, BOM).
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{00AD}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+        )
+}
+
+/// Server text made safe to print on one line: whitespace controls become a space, anything
+/// else unsafe becomes U+FFFD (visible, so tampering shows), and at most `max` characters are
+/// kept (then "…").
+fn clean(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max * 4));
+    for (i, c) in text.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        out.push(match c {
+            '\t' | '\n' | '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}' => ' ',
+            c if is_unsafe(c) => '\u{FFFD}',
+            c => c,
+        });
+    }
+    out
+}
+
+/// Word-wraps one line of text at `width` characters; words longer than that stay whole.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    let mut len = 0;
+    for word in text.split_whitespace() {
+        let n = word.chars().count();
+        if len > 0 && len + 1 + n > width {
+            lines.push(std::mem::take(&mut line));
+            len = 0;
+        }
+        if len > 0 {
+            line.push(' ');
+            len += 1;
+        }
+        line.push_str(word);
+        len += n;
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// Columns `line` takes: characters outside our own `ESC [ … letter` sequences. (Counts every
+/// character as one column; wide characters in server text can only make a line wrap early.)
+fn visible_width(line: &str) -> usize {
+    let mut width = 0;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // Skip to the final byte of the CSI sequence.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            width += 1;
+        }
+    }
+    width
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URI: &str = "https://example.com/device";
+    const COMPLETE: &str = "https://example.com/device?user_code=WDJB-MJHT";
+
+    fn code_screen(remaining: u64) -> CodeScreen {
+        CodeScreen {
+            verification_uri: URI.into(),
+            qr_payload: COMPLETE.into(),
+            user_code: "WDJB-MJHT".into(),
+            message: None,
+            remaining: Duration::from_secs(remaining),
+            lifetime: Duration::from_secs(900),
+            renewed: false,
+        }
+    }
+
+    fn waiting(remaining: u64) -> View {
+        View::WaitingForUser(code_screen(remaining))
+    }
+
+    /// Shows `view` and returns just the bytes that call wrote.
+    fn show(screen: &mut TerminalScreen<Vec<u8>>, view: &View) -> String {
+        let before = screen.get_ref().len();
+        screen.show(view).expect("show");
+        String::from_utf8(screen.get_ref()[before..].to_vec()).expect("utf-8")
+    }
+
+    fn interactive() -> TerminalScreen<Vec<u8>> {
+        TerminalScreen::new(Vec::new(), TerminalMode::Interactive)
+    }
+
+    fn plain() -> TerminalScreen<Vec<u8>> {
+        TerminalScreen::new(Vec::new(), TerminalMode::Plain)
+    }
+
+    fn qr_rows(mode: TerminalMode) -> Vec<String> {
+        qr_text(COMPLETE, mode).expect("qr")
+    }
+
+    #[test]
+    fn mode_detection_follows_tty_and_term_dumb() {
+        let dumb = OsStr::new("dumb");
+        let xterm = OsStr::new("xterm-256color");
+        assert_eq!(
+            TerminalMode::from_parts(true, Some(xterm)),
+            TerminalMode::Interactive
+        );
+        assert_eq!(
+            TerminalMode::from_parts(true, None),
+            TerminalMode::Interactive
+        );
+        assert_eq!(
+            TerminalMode::from_parts(true, Some(dumb)),
+            TerminalMode::Plain
+        );
+        assert_eq!(
+            TerminalMode::from_parts(false, Some(xterm)),
+            TerminalMode::Plain
+        );
+    }
+
+    #[test]
+    fn no_color_turns_colours_off_unless_empty() {
+        assert!(colors_allowed_by(None));
+        assert!(colors_allowed_by(Some(OsStr::new(""))));
+        assert!(!colors_allowed_by(Some(OsStr::new("1"))));
+    }
+
+    #[test]
+    fn waiting_screen_has_heading_url_big_and_plain_code_qr_and_countdown() {
+        for mut screen in [interactive(), plain()] {
+            let mode = screen.mode();
+            let out = show(&mut screen, &waiting(872));
+            assert!(out.contains("Pair this device"));
+            assert!(out.contains(&format!("Visit {URI}\n")), "{out}");
+            assert!(out.contains("WDJB-MJHT"));
+            for row in bigfont::render("WDJB-MJHT") {
+                assert!(out.contains(&row), "big code row missing: {row:?}");
+            }
+            for row in qr_rows(mode) {
+                assert!(out.contains(&row), "{mode:?}: QR row missing");
+            }
+            assert!(
+                out.contains("Code expires in 14:32  [###################-]"),
+                "{out}"
+            );
+        }
+    }
+
+    #[test]
+    fn message_and_renewal_are_shown() {
+        let mut screen = plain();
+        let mut code = code_screen(900);
+        code.message =
+            Some("To sign in, use a web browser to open the page and enter the code.".into());
+        code.renewed = true;
+        let out = show(&mut screen, &View::WaitingForUser(code));
+        assert!(out.contains("To sign in, use a web browser"));
+        assert!(out.contains("a new code was issued"));
+    }
+
+    #[test]
+    fn interactive_countdown_tick_rewrites_only_the_countdown_line() {
+        let mut screen = interactive();
+        let first = show(&mut screen, &waiting(872));
+        assert!(first.starts_with(CLEAR_SCREEN));
+        let tick = show(&mut screen, &waiting(871));
+        assert_eq!(
+            tick,
+            "\x1b[1A\r\x1b[2KCode expires in 14:31  [###################-]\n"
+        );
+        for row in qr_rows(TerminalMode::Interactive) {
+            assert!(!tick.contains(&row));
+        }
+        assert!(!tick.contains('█') && !tick.contains('▀') && !tick.contains('▄'));
+        // The same view again writes nothing at all.
+        assert_eq!(show(&mut screen, &waiting(871)), "");
+        // A real change (new code) is a full redraw.
+        let mut renewed = code_screen(900);
+        renewed.user_code = "QXZK-PLRT".into();
+        renewed.renewed = true;
+        let full = show(&mut screen, &View::WaitingForUser(renewed));
+        assert!(full.starts_with(CLEAR_SCREEN) && full.contains("QXZK-PLRT"));
+    }
+
+    #[test]
+    fn interactive_retry_countdown_is_also_an_in_place_update() {
+        let mut screen = interactive();
+        let retrying = |in_secs| View::Retrying {
+            reason: "connection refused".into(),
+            in_secs,
+            code: Some(code_screen(600)),
+        };
+        let first = show(&mut screen, &retrying(5));
+        assert!(first.contains("Problem: connection refused"));
+        assert!(first.contains("Retrying in 5s. Code expires in 10:00"));
+        let tick = show(&mut screen, &retrying(4));
+        assert!(tick.starts_with(REWRITE_PREVIOUS_LINE));
+        assert!(tick.contains("Retrying in 4s") && !tick.contains('█'));
+    }
+
+    /// Rows the written frame takes on a `cols`-wide terminal, plus the cursor's line.
+    fn rows_used(out: &str, cols: usize) -> usize {
+        out.trim_start_matches(CLEAR_SCREEN)
+            .lines()
+            .map(|l| visible_width(l).max(1).div_ceil(cols))
+            .sum::<usize>()
+            + 1
+    }
+
+    #[test]
+    fn on_a_small_terminal_the_layout_shrinks_so_url_and_code_stay_in_view() {
+        let qr = qr_rows(TerminalMode::Interactive);
+        // Tall enough: everything.
+        let mut screen = interactive().with_size(80, 60);
+        let out = show(&mut screen, &waiting(900));
+        assert!(
+            out.contains("and enter the code:") && out.contains(&bigfont::render("WDJB-MJHT")[0])
+        );
+        assert!(qr.iter().all(|row| out.contains(row)));
+        assert!(rows_used(&out, 80) <= 60);
+        // 80×24, the classic console: the QR and the text, no big code, nothing scrolled away.
+        let mut screen = interactive().with_size(80, 24);
+        let out = show(&mut screen, &waiting(900));
+        assert!(rows_used(&out, 80) <= 24, "{out}");
+        assert!(qr.iter().all(|row| out.contains(row)));
+        assert!(out.contains(&format!("Visit {URI}  Code: ")), "{out}");
+        // Too short for the QR: the big code and the text.
+        let mut screen = interactive().with_size(80, 16);
+        let out = show(&mut screen, &waiting(900));
+        assert!(rows_used(&out, 80) <= 16, "{out}");
+        assert!(!qr.iter().any(|row| out.contains(row)));
+        assert!(out.contains(&bigfont::render("WDJB-MJHT")[0]) && out.contains(URI));
+        // Too narrow for the QR: it is left out rather than wrapped into noise.
+        let mut screen = interactive().with_size(40, 60);
+        let out = show(&mut screen, &waiting(900));
+        assert!(!qr.iter().any(|row| out.contains(row)) && out.contains("WDJB-MJHT"));
+        // Whatever the size, the URL, code and countdown are there.
+        let mut screen = interactive().with_size(20, 3);
+        let out = show(&mut screen, &waiting(900));
+        assert!(out.contains(URI) && out.contains("WDJB-MJHT") && out.contains("15:00"));
+    }
+
+    #[test]
+    fn a_resize_redraws_and_ticks_still_update_in_place() {
+        let mut screen = interactive().with_size(80, 60);
+        show(&mut screen, &waiting(900));
+        assert!(show(&mut screen, &waiting(899)).starts_with(REWRITE_PREVIOUS_LINE));
+        screen.size = SizeSource::Fixed {
+            cols: 100,
+            rows: 60,
+        };
+        assert!(show(&mut screen, &waiting(898)).starts_with(CLEAR_SCREEN));
+        assert!(show(&mut screen, &waiting(897)).starts_with(REWRITE_PREVIOUS_LINE));
+        // A status line that would wrap is not rewritten in place.
+        let mut screen = interactive().with_size(30, 60);
+        show(&mut screen, &waiting(900));
+        assert!(show(&mut screen, &waiting(899)).starts_with(CLEAR_SCREEN));
+    }
+
+    #[test]
+    fn plain_mode_ignores_the_size() {
+        let mut screen = plain().with_size(80, 10);
+        let out = show(&mut screen, &waiting(900));
+        assert!(
+            qr_rows(TerminalMode::Plain)
+                .iter()
+                .all(|row| out.contains(row))
+        );
+    }
+
+    #[test]
+    fn visible_width_skips_our_escapes() {
+        assert_eq!(visible_width(&format!("{BOLD}abc{RESET}")), 3);
+        assert_eq!(
+            visible_width(&format!("{}██{}", qr_text::DARK_ON_LIGHT, RESET)),
+            2
+        );
+        assert_eq!(visible_width(""), 0);
+    }
+
+    #[test]
+    fn plain_mode_never_emits_escape_and_rate_limits_the_countdown() {
+        let mut screen = plain();
+        let mut outputs = Vec::new();
+        let first = show(&mut screen, &waiting(900));
+        assert!(first.contains("Code expires in 15:00"));
+        outputs.push(first);
+        let mut status_lines = Vec::new();
+        for remaining in (0..900).rev() {
+            let out = show(&mut screen, &waiting(remaining));
+            if !out.is_empty() {
+                // Only a countdown line, never the whole screen again.
+                assert_eq!(out.lines().count(), 1, "{out}");
+                assert!(out.starts_with("Code expires in "));
+                status_lines.push(out.clone());
+            }
+            outputs.push(out);
+        }
+        // 15 minutes: one line per minute after the first screen.
+        assert_eq!(status_lines.len(), 15, "{status_lines:?}");
+        assert_eq!(
+            status_lines.first().map(String::as_str),
+            Some("Code expires in 14:00  [###################-]\n")
+        );
+        // The same view again prints nothing.
+        assert_eq!(show(&mut screen, &waiting(0)), "");
+        for view in [
+            View::WaitingForClock,
+            View::Retrying {
+                reason: "timeout".into(),
+                in_secs: 5,
+                code: None,
+            },
+            View::Retrying {
+                reason: "timeout".into(),
+                in_secs: 4,
+                code: None,
+            },
+            View::Paired {
+                account: Some("alice@example.com".into()),
+            },
+            View::Denied,
+            View::Error {
+                message: "the server said no".into(),
+            },
+        ] {
+            outputs.push(show(&mut screen, &view));
+            // Repeating an unchanged view prints nothing.
+            assert_eq!(show(&mut screen, &view), "");
+        }
+        for out in &outputs {
+            assert!(!out.contains('\x1b'), "escape in plain output: {out:?}");
+        }
+    }
+
+    #[test]
+    fn plain_retry_prints_each_new_attempt_but_not_each_second() {
+        let mut screen = plain();
+        let retrying = |in_secs| View::Retrying {
+            reason: "timeout".into(),
+            in_secs,
+            code: None,
+        };
+        assert!(show(&mut screen, &retrying(10)).contains("Retrying in 10s"));
+        for s in (1..10).rev() {
+            assert_eq!(show(&mut screen, &retrying(s)), "");
+        }
+        // The next attempt failed the same way: a new countdown, one line.
+        assert_eq!(show(&mut screen, &retrying(20)), "Retrying in 20s\n");
+    }
+
+    #[test]
+    fn no_color_interactive_uses_cursor_control_but_no_colours() {
+        let mut screen = interactive().with_colors(false);
+        let out = show(&mut screen, &waiting(900));
+        assert!(!out.contains("\x1b[30;47m") && !out.contains(BOLD));
+        for row in qr_rows(TerminalMode::Plain) {
+            assert!(out.contains(&row));
+        }
+        let tick = show(&mut screen, &waiting(899));
+        assert!(tick.starts_with(REWRITE_PREVIOUS_LINE));
+    }
+
+    #[test]
+    fn hostile_server_text_cannot_reach_the_terminal_raw() {
+        let evil = "A\u{1b}]0;pwned\u{7}B\u{9b}31mC\u{202E}D\u{2066}E\u{200B}F\u{7f}G\r\nH\u{0}";
+        let views = [
+            View::WaitingForUser(CodeScreen {
+                verification_uri: format!("https://example.com/{evil}"),
+                qr_payload: format!("https://example.com/{evil}"),
+                user_code: evil.into(),
+                message: Some(evil.into()),
+                remaining: Duration::from_secs(60),
+                lifetime: Duration::from_secs(60),
+                renewed: false,
+            }),
+            View::Retrying {
+                reason: evil.into(),
+                in_secs: 3,
+                code: None,
+            },
+            View::Paired {
+                account: Some(evil.into()),
+            },
+            View::Error {
+                message: evil.into(),
+            },
+        ];
+        for view in &views {
+            for mode in [TerminalMode::Interactive, TerminalMode::Plain] {
+                let mut screen = TerminalScreen::new(Vec::new(), mode);
+                screen.show(view).expect("show");
+                let out = String::from_utf8(screen.into_inner()).expect("utf-8");
+                for bad in [
+                    '\u{7}', '\u{9b}', '\u{202E}', '\u{2066}', '\u{200B}', '\u{7f}', '\r', '\0',
+                ] {
+                    assert!(!out.contains(bad), "{mode:?}: {bad:?} emitted");
+                }
+                assert!(!out.contains("\x1b]"), "{mode:?}: OSC emitted");
+                // Our own escapes are the only ESC bytes: none in plain mode, and in interactive
+                // mode every ESC starts one of ours.
+                let ours = [CLEAR_SCREEN, BOLD, RESET, qr_text::DARK_ON_LIGHT, "\x1b[2J"];
+                for (i, _) in out.match_indices('\x1b') {
+                    assert!(mode == TerminalMode::Interactive, "ESC in plain output");
+                    let rest = &out[i..];
+                    assert!(
+                        ours.iter().any(|o| rest.starts_with(o)),
+                        "foreign escape: {rest:.12?}"
+                    );
+                }
+                assert!(out.contains('\u{FFFD}'), "tampering should be visible");
+            }
+        }
+    }
+
+    #[test]
+    fn clean_replaces_unsafe_and_bounds_length() {
+        assert_eq!(clean("AB\u{1b}[2JC", 100), "AB\u{FFFD}[2JC");
+        assert_eq!(clean("a\tb\nc", 100), "a b c");
+        assert_eq!(clean("abcdef", 3), "abc…");
+        assert_eq!(clean("WDJB-MJHT", 100), "WDJB-MJHT");
+        assert_eq!(clean("übung ✓", 100), "übung ✓");
+    }
+
+    #[test]
+    fn each_view_renders_its_key_text() {
+        let cases = [
+            (View::WaitingForClock, vec!["Waiting for network time…"]),
+            (
+                View::Retrying {
+                    reason: "dns failure".into(),
+                    in_secs: 7,
+                    code: None,
+                },
+                vec!["dns failure", "Retrying in 7s"],
+            ),
+            (
+                View::Retrying {
+                    reason: "http 503".into(),
+                    in_secs: 2,
+                    code: Some(code_screen(300)),
+                },
+                vec![
+                    "http 503",
+                    "Retrying in 2s",
+                    "WDJB-MJHT",
+                    "Visit https://example.com/device",
+                    "05:00",
+                ],
+            ),
+            (
+                View::Paired {
+                    account: Some("alice@example.com".into()),
+                },
+                vec!["Paired as alice@example.com"],
+            ),
+            (View::Paired { account: None }, vec!["Paired"]),
+            (View::Denied, vec!["denied"]),
+            (
+                View::Error {
+                    message: "clock is wrong".into(),
+                },
+                vec!["Pairing failed", "clock is wrong"],
+            ),
+        ];
+        for (view, keys) in cases {
+            for mode in [TerminalMode::Interactive, TerminalMode::Plain] {
+                let mut screen = TerminalScreen::new(Vec::new(), mode);
+                screen.show(&view).expect("show");
+                let out = String::from_utf8(screen.into_inner()).expect("utf-8");
+                for key in &keys {
+                    assert!(
+                        out.contains(key),
+                        "{mode:?} {view:?}: {key:?} missing in {out}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_payload_too_long_for_a_qr_code_still_shows_the_code() {
+        let mut code = code_screen(60);
+        code.qr_payload = "x".repeat(5000);
+        let mut screen = plain();
+        let out = show(&mut screen, &View::WaitingForUser(code));
+        assert!(out.contains("(no QR code: ") && out.contains("Code: WDJB-MJHT"));
+    }
+
+    #[test]
+    fn progress_bar_and_time_format_are_safe_at_the_edges() {
+        assert_eq!(bar(Duration::ZERO, Duration::ZERO), "-".repeat(20));
+        assert_eq!(
+            bar(Duration::from_secs(10), Duration::from_secs(5)),
+            "#".repeat(20)
+        );
+        assert_eq!(
+            bar(Duration::from_secs(450), Duration::from_secs(900)),
+            format!("{}{}", "#".repeat(10), "-".repeat(10))
+        );
+        let mut c = code_screen(0);
+        c.remaining = Duration::from_secs(6000);
+        assert!(countdown(&c).text.starts_with("Code expires in 100:00"));
+    }
+
+    #[test]
+    fn write_errors_map_to_display_io() {
+        struct Broken;
+        impl Write for Broken {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "gone"))
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut screen = TerminalScreen::new(Broken, TerminalMode::Plain);
+        let err = screen.show(&View::Denied).expect_err("must fail");
+        assert!(matches!(err, DisplayError::Io { .. }));
+        assert!(err.to_string().starts_with("display: terminal: write: "));
+    }
+
+    #[test]
+    #[ignore = "prints sample screens; run with --ignored --nocapture"]
+    fn print_samples() {
+        let mut screen = interactive();
+        screen.show(&waiting(872)).expect("show");
+        println!("{}", String::from_utf8_lossy(screen.get_ref()));
+        let mut screen = plain();
+        screen.show(&waiting(872)).expect("show");
+        println!("{}", String::from_utf8_lossy(screen.get_ref()));
+    }
+}
