@@ -10,7 +10,7 @@ use crate::flow::{Event, Outcome, Policy};
 use crate::grant;
 use crate::oauth::{self, ClientIdentity, Endpoints, OAuthClient};
 use crate::pairing;
-use crate::screen::terminal::{TerminalMode, TerminalScreen};
+use crate::screen::terminal::TerminalScreen;
 use crate::screen::{NoScreen, Screen, View};
 use crate::store::{StoredTokens, TimeNow, TokenStore};
 use crate::transport::{HttpTransport, Transport, TransportSettings};
@@ -56,7 +56,11 @@ fn transport(config: &Config) -> Result<HttpTransport, Error> {
     })?)
 }
 
-fn client_with<T: Transport>(config: &Config, transport: T, endpoints: Endpoints) -> OAuthClient<T> {
+fn client_with<T: Transport>(
+    config: &Config,
+    transport: T,
+    endpoints: Endpoints,
+) -> OAuthClient<T> {
     let p = &config.provider;
     OAuthClient {
         transport,
@@ -110,14 +114,9 @@ fn jitter_seed() -> u64 {
 fn open_screen(config: &Config, json: bool) -> Box<dyn Screen> {
     match config.display.backend {
         DisplayBackend::None => Box::new(NoScreen),
-        DisplayBackend::Terminal if json => Box::new(TerminalScreen::new(
-            std::io::stderr(),
-            TerminalMode::detect_stderr(),
-        )),
-        DisplayBackend::Terminal => Box::new(TerminalScreen::new(
-            std::io::stdout(),
-            TerminalMode::detect_stdout(),
-        )),
+        // With --json, stdout carries the events: the human screen moves to stderr.
+        DisplayBackend::Terminal if json => Box::new(TerminalScreen::stderr()),
+        DisplayBackend::Terminal => Box::new(TerminalScreen::stdout()),
     }
 }
 
@@ -234,7 +233,10 @@ fn pair(config: &Config, json: bool) -> Result<(), Error> {
 /// The client for commands that only need the token endpoint: for discovery-configured
 /// providers it is taken from the store (checked at pairing), so `token` needs no discovery
 /// round trip on every call.
-fn token_client(config: &Config, stored_endpoint: Option<&str>) -> Result<OAuthClient<HttpTransport>, Error> {
+fn token_client(
+    config: &Config,
+    stored_endpoint: Option<&str>,
+) -> Result<OAuthClient<HttpTransport>, Error> {
     let transport = transport(config)?;
     let endpoints = match (&config.provider.endpoints, stored_endpoint) {
         (EndpointSource::Discover { .. }, Some(token)) => Endpoints {
@@ -254,12 +256,7 @@ fn token(config: &Config, header: bool) -> Result<(), Error> {
         store: store.path().to_path_buf(),
     })?;
     let client = token_client(config, Some(&stored.token_endpoint))?;
-    let tokens = grant::fresh_tokens(
-        &store,
-        &client,
-        &SystemClock,
-        config.agent.refresh_margin,
-    )?;
+    let tokens = grant::fresh_tokens(&store, &client, &SystemClock, config.agent.refresh_margin)?;
     let mut out = std::io::stdout().lock();
     let line = if header {
         format!("Bearer {}", tokens.access_token.expose())
@@ -348,9 +345,16 @@ fn status(config: &Config, json: bool) -> Result<(), Error> {
         println!("  access token:  expires {expiry}");
         println!(
             "  refresh token: {}",
-            if t.refresh_token.is_some() { "held" } else { "none" }
+            if t.refresh_token.is_some() {
+                "held"
+            } else {
+                "none"
+            }
         );
-        println!("  provider:      {} ({})", stored.token_endpoint, stored.client_id);
+        println!(
+            "  provider:      {} ({})",
+            stored.token_endpoint, stored.client_id
+        );
         println!("  store:         {path}");
     }
     if owner_ok {
@@ -392,7 +396,9 @@ fn unpair(config: &Config) -> Result<(), Error> {
         Ok(client_with(config, t, endpoints))
     }) {
         Ok(client) => grant::revoke_all(&client, &stored.tokens),
-        Err(e) => vec![format!("could not reach the provider to revoke the tokens: {e}")],
+        Err(e) => vec![format!(
+            "could not reach the provider to revoke the tokens: {e}"
+        )],
     };
     store.delete()?;
     if problems.is_empty() {

@@ -32,12 +32,19 @@ pub enum Error {
     Store(crate::store::StoreError),
     Display(DisplayError),
     /// No tokens are stored.
-    NotPaired { store: std::path::PathBuf },
+    NotPaired {
+        store: std::path::PathBuf,
+    },
     /// The stored tokens belong to another client or provider than the config names.
-    OtherClient { store: std::path::PathBuf, detail: String },
+    OtherClient {
+        store: std::path::PathBuf,
+        detail: String,
+    },
     /// The grant is gone (refresh answered `invalid_grant`, or expired without a refresh
     /// token): pairing is needed again.
-    GrantGone { detail: String },
+    GrantGone {
+        detail: String,
+    },
     /// The person refused access during pairing.
     Denied,
     /// The provider could not be reached (after retries where retrying made sense).

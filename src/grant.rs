@@ -39,9 +39,13 @@ pub fn token_set(
         .and_then(|secs| u64::try_from(secs).ok())
         .map(|secs| SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
         .unwrap_or(now.wall);
-    let expiry = resp
-        .expires_in
-        .map(|secs| Expiry::new(Duration::from_secs(secs).min(MAX_TOKEN_LIFETIME), obtained, now));
+    let expiry = resp.expires_in.map(|secs| {
+        Expiry::new(
+            Duration::from_secs(secs).min(MAX_TOKEN_LIFETIME),
+            obtained,
+            now,
+        )
+    });
     TokenSet {
         refresh_token: resp
             .refresh_token
@@ -175,10 +179,7 @@ pub fn fresh_tokens<T: Transport, C: Clock>(
                 &now,
                 None,
             );
-            let updated = StoredTokens {
-                tokens,
-                ..stored
-            };
+            let updated = StoredTokens { tokens, ..stored };
             // Durable before handed out: if we die after this line, the rotated refresh token
             // is on flash; if we die before it, the server's answer is lost but so is the
             // access token, and nothing was used.
@@ -245,11 +246,23 @@ mod tests {
 
     #[test]
     fn refresh_without_refresh_token_keeps_the_old_one() {
-        let first = token_set(resp(Some(60), Some("rt1")), None, None, &now(), Some("a".into()));
+        let first = token_set(
+            resp(Some(60), Some("rt1")),
+            None,
+            None,
+            &now(),
+            Some("a".into()),
+        );
         let second = token_set(resp(Some(60), None), Some(&first), None, &now(), None);
         assert_eq!(second.refresh_token.unwrap().expose(), "rt1");
         assert_eq!(second.account.as_deref(), Some("a"));
-        let rotated = token_set(resp(Some(60), Some("rt2")), Some(&first), None, &now(), None);
+        let rotated = token_set(
+            resp(Some(60), Some("rt2")),
+            Some(&first),
+            None,
+            &now(),
+            None,
+        );
         assert_eq!(rotated.refresh_token.unwrap().expose(), "rt2");
     }
 
@@ -257,7 +270,10 @@ mod tests {
     fn margin_is_capped_at_half_the_lifetime() {
         let t = token_set(resp(Some(60), None), None, None, &now(), None);
         let exp = t.expiry.clone().unwrap();
-        assert_eq!(refresh_margin(Duration::from_secs(300), &exp), Duration::from_secs(30));
+        assert_eq!(
+            refresh_margin(Duration::from_secs(300), &exp),
+            Duration::from_secs(30)
+        );
         assert!(is_fresh(&t, Duration::from_secs(300), &now()));
         let mut later = now();
         later.boottime += Duration::from_secs(31);
@@ -274,12 +290,21 @@ mod tests {
     #[test]
     fn absurd_lifetimes_are_capped() {
         let t = token_set(resp(Some(u64::MAX / 2), None), None, None, &now(), None);
-        assert_eq!(t.expiry.unwrap().lifetime_secs, MAX_TOKEN_LIFETIME.as_secs());
+        assert_eq!(
+            t.expiry.unwrap().lifetime_secs,
+            MAX_TOKEN_LIFETIME.as_secs()
+        );
     }
 
     #[test]
     fn server_date_anchors_the_expiry() {
-        let t = token_set(resp(Some(3600), None), None, Some(1_700_000_000), &now(), None);
+        let t = token_set(
+            resp(Some(3600), None),
+            None,
+            Some(1_700_000_000),
+            &now(),
+            None,
+        );
         assert_eq!(t.expiry.unwrap().obtained_unix, 1_700_000_000);
     }
 }

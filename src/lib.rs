@@ -3,7 +3,10 @@
 //!
 //! The binary (`main.rs`) is thin; this library holds the parts so tests can reach them.
 
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod app;
 pub mod cli;
