@@ -1,1 +1,382 @@
-//! placeholder
+//! `devauth-testserver`: a loopback OAuth 2.0 authorization server for devauth's end-to-end
+//! tests (in-process, as a library) and its demo (the `devauth-testserver` binary).
+//!
+//! It speaks the Device Authorization Grant (RFC 8628), token refresh with rotation and reuse
+//! detection (RFC 6749 §6, OAuth 2.0 Security BCP), revocation (RFC 7009), OIDC discovery and
+//! userinfo, and imitates Google, Microsoft Entra and GitHub quirks (see `Behavior`). Tests can
+//! approve/deny codes, revoke grants, inspect every request and inject network faults.
+//!
+//! This file owns the public API (`TestServer`, `Recorded`, `Endpoint`, `Fault`, `Stats`).
+//! It does not own the HTTP parsing (`http.rs`), the OAuth logic (`authz.rs`) or the sockets
+//! (`server.rs`). Listens on 127.0.0.1 only. Never part of the device binary.
+
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod authz;
+mod behavior;
+mod codec;
+mod http;
+mod server;
+
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+pub use authz::{DEVICE_GRANT, EMAIL, SUBJECT, USERNAME};
+pub use behavior::{
+    Behavior, Flavor, IntervalField, MICROSOFT_MESSAGE, TEST_CLIENT_ID, TEST_CLIENT_SECRET,
+};
+pub use codec::{USER_CODE_ALPHABET, b64_encode, form_encode, form_encode_pairs};
+
+use server::{Shared, lock};
+
+/// The endpoints faults can be injected into. Each flavor's paths map to the same endpoint
+/// (`/token`, `/login/oauth/access_token` and `/{tenant}/oauth2/v2.0/token` are all `Token`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    DeviceAuthorization,
+    Token,
+    Revocation,
+    UserInfo,
+    Discovery,
+}
+
+/// A network or server failure to serve instead of (or around) the normal answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// `{"error":"server_error"}` with this status; 429 adds `Retry-After: 1`.
+    Status(u16),
+    /// Read the request, never answer until the server stops.
+    Hang,
+    /// Close the connection without answering.
+    Close,
+    /// 200, `application/json`, body `{"access_tok`.
+    Malformed,
+    /// A `text/html` error page (a proxy or captive portal) with this status.
+    Html(u16),
+    /// 200 JSON answer of exactly this many bytes (with that `Content-Length`).
+    Oversized(usize),
+    /// 200 chunked answer that trickles a byte every 50 ms until the server stops.
+    Endless,
+    /// Exactly this answer.
+    Raw {
+        status: u16,
+        content_type: String,
+        body: String,
+    },
+    /// Process the request normally (codes are redeemed, tokens rotated), then close without
+    /// answering: the answer was lost on the way back.
+    LoseResponse,
+    /// Process normally and answer after this extra delay.
+    Delay(Duration),
+}
+
+/// One request as received.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    /// Path without query, as sent (Microsoft paths show the tenant).
+    pub path: String,
+    /// Decoded query pairs.
+    pub query: Vec<(String, String)>,
+    /// Header names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// Decoded form pairs (empty unless the body is `application/x-www-form-urlencoded`).
+    pub form: Vec<(String, String)>,
+    /// Decoded HTTP Basic credentials.
+    pub basic_auth: Option<(String, String)>,
+    pub endpoint: Option<Endpoint>,
+    pub at: Instant,
+    /// The `{tenant}` of a Microsoft path.
+    pub tenant: Option<String>,
+    /// The raw body.
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    /// First form value with this name.
+    pub fn form_value(&self, name: &str) -> Option<&str> {
+        self.form
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// First header with this (case-insensitive) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `grant_type` of a token request.
+    pub fn grant_type(&self) -> Option<&str> {
+        self.form_value("grant_type")
+    }
+}
+
+/// Counters. `active_refresh_tokens` is computed when the snapshot is taken.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Every request read (all paths).
+    pub requests: u32,
+    /// Device authorization answers with a new code.
+    pub device_codes_issued: u32,
+    /// Token requests with the device_code grant type (valid or not).
+    pub polls: u32,
+    /// Polls sooner than the code's interval after the previous poll or the issue.
+    pub polls_early: u32,
+    /// `authorization_pending` answers.
+    pub pending_answers: u32,
+    /// `slow_down` answers.
+    pub slow_downs: u32,
+    /// Successful device_code grants.
+    pub tokens_issued: u32,
+    /// Successful refreshes (including grace-period repeats).
+    pub refreshes: u32,
+    /// Failed refresh requests (any error).
+    pub refresh_failures: u32,
+    /// `invalid_grant` answers (and the flavors' equivalents for unknown device codes).
+    pub invalid_grants: u32,
+    /// Answered revocation requests.
+    pub revocations: u32,
+    /// Second redemptions of a device code.
+    pub replays: u32,
+    /// Rotated-out refresh tokens presented again (outside the grace period).
+    pub reuse_detected: u32,
+    /// Userinfo answered 200.
+    pub userinfo_ok: u32,
+    /// Userinfo answered 401.
+    pub userinfo_unauthorized: u32,
+    /// Refresh tokens that would work now.
+    pub active_refresh_tokens: u32,
+    /// `expired_token` answers.
+    pub expired_answers: u32,
+    /// Denial answers (`access_denied` / `authorization_declined`).
+    pub denied_answers: u32,
+    /// Codes approved (by API, page, control API or automatically).
+    pub approvals: u32,
+    /// Codes denied.
+    pub denials: u32,
+    /// Requests that got an injected fault.
+    pub faults_served: u32,
+}
+
+impl Stats {
+    /// The counters as a JSON object (what `GET /test/stats` returns).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "requests": self.requests,
+            "device_codes_issued": self.device_codes_issued,
+            "polls": self.polls,
+            "polls_early": self.polls_early,
+            "pending_answers": self.pending_answers,
+            "slow_downs": self.slow_downs,
+            "tokens_issued": self.tokens_issued,
+            "refreshes": self.refreshes,
+            "refresh_failures": self.refresh_failures,
+            "invalid_grants": self.invalid_grants,
+            "revocations": self.revocations,
+            "replays": self.replays,
+            "reuse_detected": self.reuse_detected,
+            "userinfo_ok": self.userinfo_ok,
+            "userinfo_unauthorized": self.userinfo_unauthorized,
+            "active_refresh_tokens": self.active_refresh_tokens,
+            "expired_answers": self.expired_answers,
+            "denied_answers": self.denied_answers,
+            "approvals": self.approvals,
+            "denials": self.denials,
+            "faults_served": self.faults_served,
+        })
+    }
+}
+
+/// A running server on 127.0.0.1. Dropping it stops it: the listener closes, open
+/// connections are cut and every thread is joined.
+pub struct TestServer {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts on an ephemeral port of 127.0.0.1.
+    pub fn start(behavior: Behavior) -> std::io::Result<TestServer> {
+        TestServer::start_on_port(0, behavior)
+    }
+
+    /// Starts on 127.0.0.1:`port` (0: ephemeral).
+    pub fn start_on_port(port: u16, behavior: Behavior) -> std::io::Result<TestServer> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
+        let addr = listener.local_addr()?;
+        let base_url = format!("http://127.0.0.1:{}", addr.port());
+        let shared = Arc::new(Shared::new(authz::State::new(behavior), base_url));
+        let sh = Arc::clone(&shared);
+        let accept = thread::Builder::new()
+            .name("testserver-accept".into())
+            .spawn(move || server::accept_loop(sh, listener))?;
+        Ok(TestServer {
+            shared,
+            addr,
+            accept: Some(accept),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn base_url(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    /// `base_url() + path`
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.shared.base_url, path)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Changes the behavior; takes effect with the next request.
+    pub fn set_behavior(&self, f: impl FnOnce(&mut Behavior)) {
+        f(&mut lock(&self.shared.state).behavior);
+    }
+
+    /// A copy of the current behavior.
+    pub fn behavior(&self) -> Behavior {
+        lock(&self.shared.state).behavior.clone()
+    }
+
+    /// Log one line per request (method, path, status) to stderr. Off by default.
+    pub fn set_logging(&self, on: bool) {
+        self.shared.log.store(on, Ordering::Relaxed);
+    }
+
+    /// The user code of the most recently issued device code.
+    pub fn latest_user_code(&self) -> Option<String> {
+        lock(&self.shared.state).latest_user_code()
+    }
+
+    /// The user approves `user_code` (compared ignoring case, dashes and spaces). False when
+    /// the code is unknown, expired or already redeemed.
+    pub fn approve(&self, user_code: &str) -> bool {
+        lock(&self.shared.state)
+            .decide(Some(user_code), true)
+            .is_some()
+    }
+
+    /// The user denies `user_code`. False when unknown, expired or already redeemed.
+    pub fn deny(&self, user_code: &str) -> bool {
+        lock(&self.shared.state)
+            .decide(Some(user_code), false)
+            .is_some()
+    }
+
+    /// Approves the latest code.
+    pub fn approve_latest(&self) -> bool {
+        lock(&self.shared.state).decide(None, true).is_some()
+    }
+
+    /// Denies the latest code.
+    pub fn deny_latest(&self) -> bool {
+        lock(&self.shared.state).decide(None, false).is_some()
+    }
+
+    /// The user revoked the grant at the provider: every access and refresh token dies.
+    pub fn revoke_all(&self) {
+        lock(&self.shared.state).revoke_all();
+    }
+
+    /// Every access token issued so far is expired from now on (refresh tokens stay valid):
+    /// tests refresh paths without waiting for `token_lifetime`.
+    pub fn expire_access_tokens(&self) {
+        lock(&self.shared.state).expire_access_tokens();
+    }
+
+    /// Access tokens that work now.
+    pub fn live_access_tokens(&self) -> Vec<String> {
+        lock(&self.shared.state).live_access_tokens()
+    }
+
+    /// Refresh tokens that work now (active, not rotated out, grant not revoked).
+    pub fn live_refresh_tokens(&self) -> Vec<String> {
+        lock(&self.shared.state).live_refresh_tokens()
+    }
+
+    pub fn stats(&self) -> Stats {
+        lock(&self.shared.state).stats()
+    }
+
+    /// Every request received, in order.
+    pub fn requests(&self) -> Vec<Recorded> {
+        lock(&self.shared.state).recorded.clone()
+    }
+
+    /// The requests to one endpoint, in order.
+    pub fn requests_to(&self, endpoint: Endpoint) -> Vec<Recorded> {
+        lock(&self.shared.state)
+            .recorded
+            .iter()
+            .filter(|r| r.endpoint == Some(endpoint))
+            .cloned()
+            .collect()
+    }
+
+    /// Queues `fault` for the next request to `endpoint` (queue several for several).
+    pub fn inject(&self, endpoint: Endpoint, fault: Fault) {
+        lock(&self.shared.state)
+            .faults
+            .entry(endpoint)
+            .or_default()
+            .push_back(fault);
+    }
+
+    /// Drops every queued fault.
+    pub fn clear_faults(&self) {
+        lock(&self.shared.state).faults.clear();
+    }
+
+    /// Polls the stats every 10 ms until `pred` holds (true) or `timeout` passed (false).
+    pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&Stats) -> bool) -> bool {
+        let start = Instant::now();
+        loop {
+            if pred(&self.stats()) {
+                return true;
+            }
+            if start.elapsed() >= timeout {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept so it sees `stop` and drops the listener.
+        let woke = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok();
+        if let Some(h) = self.accept.take() {
+            if woke {
+                let _ = h.join();
+            }
+        }
+        let (streams, handles) = self.shared.take_conns();
+        for s in streams {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        for h in handles {
+            let _ = h.join();
+        }
+    }
+}

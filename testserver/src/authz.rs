@@ -1,0 +1,1140 @@
+//! The authorization server proper: its state (device codes, grants, access and refresh
+//! tokens, statistics, recorded requests, queued faults) and the OAuth logic of every endpoint
+//! (RFC 8628 device grant, RFC 6749 token/refresh, RFC 7009 revocation, OIDC discovery and
+//! userinfo, the verification page and the control API). Runs under the server's lock and
+//! never sleeps or does I/O: delays are returned to `server.rs`, which owns the sockets.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+
+use crate::behavior::{Behavior, Flavor, IntervalField};
+use crate::codec;
+use crate::http::{Request, Response};
+use crate::{Endpoint, Fault, Recorded, Stats};
+
+/// RFC 8628 §3.4 grant type.
+pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// `sub` of the one test user.
+pub const SUBJECT: &str = "devauth-test-user";
+/// `email` of the test user.
+pub const EMAIL: &str = "user@example.test";
+/// `preferred_username` of the test user.
+pub const USERNAME: &str = "testuser";
+
+/// Tolerance for the interval check: a poll this much early still counts as on time, so
+/// scheduling jitter of a correct client never earns a `slow_down`.
+const INTERVAL_TOLERANCE: Duration = Duration::from_millis(100);
+/// RFC 8628 §3.5: each `slow_down` adds 5 seconds.
+const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
+
+/// What the request path selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    Root,
+    Discovery,
+    DeviceCode,
+    Token,
+    Revoke,
+    UserInfo,
+    DevicePage,
+    TestApprove,
+    TestDeny,
+    TestRevokeAll,
+    TestStats,
+    TestLatest,
+    TestExpireAccessTokens,
+    NotFound,
+}
+
+/// A routed request path.
+#[derive(Clone, Debug)]
+pub struct Routed {
+    pub route: Route,
+    pub endpoint: Option<Endpoint>,
+    /// Microsoft `{tenant}` path segment.
+    pub tenant: Option<String>,
+}
+
+/// Maps a path to its route. All flavors' paths are served at once.
+pub fn route(path: &str) -> Routed {
+    let plain = |route, endpoint| Routed {
+        route,
+        endpoint,
+        tenant: None,
+    };
+    match path {
+        "/" => plain(Route::Root, None),
+        "/.well-known/openid-configuration" => plain(Route::Discovery, Some(Endpoint::Discovery)),
+        "/device/code" | "/login/device/code" => {
+            plain(Route::DeviceCode, Some(Endpoint::DeviceAuthorization))
+        }
+        "/token" | "/login/oauth/access_token" => plain(Route::Token, Some(Endpoint::Token)),
+        "/revoke" => plain(Route::Revoke, Some(Endpoint::Revocation)),
+        "/userinfo" => plain(Route::UserInfo, Some(Endpoint::UserInfo)),
+        "/device" => plain(Route::DevicePage, None),
+        "/test/approve" => plain(Route::TestApprove, None),
+        "/test/deny" => plain(Route::TestDeny, None),
+        "/test/revoke-all" => plain(Route::TestRevokeAll, None),
+        "/test/stats" => plain(Route::TestStats, None),
+        "/test/latest" => plain(Route::TestLatest, None),
+        "/test/expire-access-tokens" => plain(Route::TestExpireAccessTokens, None),
+        _ => {
+            // Microsoft Entra: /{tenant}/oauth2/v2.0/devicecode and .../token.
+            let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+            match segs.as_slice() {
+                [tenant, "oauth2", "v2.0", last] if !tenant.is_empty() => {
+                    let (route, endpoint) = match *last {
+                        "devicecode" => (Route::DeviceCode, Endpoint::DeviceAuthorization),
+                        "token" => (Route::Token, Endpoint::Token),
+                        _ => return plain(Route::NotFound, None),
+                    };
+                    Routed {
+                        route,
+                        endpoint: Some(endpoint),
+                        tenant: Some(codec::percent_decode(tenant, false)),
+                    }
+                }
+                _ => plain(Route::NotFound, None),
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Decision {
+    Pending,
+    Approved,
+    Denied,
+}
+
+struct DeviceCode {
+    user_code: String,
+    client_id: String,
+    scope: String,
+    tenant: Option<String>,
+    issued: Instant,
+    /// `None`: `expires_in` too large to represent; never expires.
+    deadline: Option<Instant>,
+    /// The interval the server currently enforces for this code (grows on `slow_down`).
+    interval: Duration,
+    /// When the code was last polled (initially: when issued).
+    last_poll: Instant,
+    pending_answers: u32,
+    decision: Decision,
+    /// One of the first `expire_codes` codes: dead at its first poll.
+    force_expire: bool,
+    /// Already answered `expired_token`.
+    expired_answered: bool,
+    /// The grant issued when this code was redeemed.
+    redeemed: Option<usize>,
+}
+
+impl DeviceCode {
+    fn dead(&self, now: Instant) -> bool {
+        self.expired_answered || self.deadline.is_some_and(|d| now >= d)
+    }
+}
+
+struct Grant {
+    client_id: String,
+    scope: String,
+    revoked: bool,
+}
+
+struct AccessToken {
+    grant: usize,
+    expires: Option<Instant>,
+    revoked: bool,
+}
+
+enum RefreshStatus {
+    Active,
+    /// Rotated out at `at`; `answer` is what that rotation returned (for `reuse_grace`).
+    Rotated {
+        at: Instant,
+        answer: Map<String, Value>,
+    },
+    Revoked,
+}
+
+struct RefreshToken {
+    grant: usize,
+    expires: Option<Instant>,
+    status: RefreshStatus,
+}
+
+/// An OAuth error answer before encoding.
+struct OAuthError {
+    status: u16,
+    code: String,
+    description: String,
+    extra: Map<String, Value>,
+}
+
+fn oerr(status: u16, code: &str, description: impl Into<String>) -> OAuthError {
+    OAuthError {
+        status,
+        code: code.to_string(),
+        description: description.into(),
+        extra: Map::new(),
+    }
+}
+
+/// Form parameters with RFC 6749 §3.1 semantics: empty values count as absent.
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// First parameter sent more than once (RFC 6749 §3.1: MUST NOT).
+    fn repeated(&self) -> Option<&str> {
+        self.0.iter().enumerate().find_map(|(i, (k, _))| {
+            self.0
+                .get(..i)
+                .is_some_and(|before| before.iter().any(|(b, _)| b == k))
+                .then_some(k.as_str())
+        })
+    }
+}
+
+/// Per-request view used to encode answers.
+struct Ctx<'a> {
+    b: &'a Behavior,
+    req: &'a Request,
+    base: &'a str,
+    /// Device or token endpoint: `errors_with_200` and `form_unless_accept_json` apply.
+    oauth_endpoint: bool,
+}
+
+impl Ctx<'_> {
+    fn num(&self, n: u64) -> Value {
+        if self.b.numbers_as_strings {
+            Value::String(n.to_string())
+        } else {
+            json!(n)
+        }
+    }
+
+    fn encode(&self, status: u16, obj: Map<String, Value>) -> Response {
+        if self.oauth_endpoint && self.b.form_unless_accept_json && !self.req.accepts_json() {
+            let pairs: Vec<(String, String)> = obj
+                .into_iter()
+                .filter_map(|(k, v)| match v {
+                    Value::Null => None,
+                    Value::String(s) => Some((k, s)),
+                    other => Some((k, other.to_string())),
+                })
+                .collect();
+            let body =
+                codec::form_encode_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            Response::new(
+                status,
+                "application/x-www-form-urlencoded; charset=utf-8",
+                body,
+            )
+            .no_store()
+        } else {
+            Response::json(status, &Value::Object(obj))
+        }
+    }
+
+    fn error(&self, e: OAuthError) -> Response {
+        let mut obj = Map::new();
+        obj.insert("error".into(), Value::String(e.code));
+        obj.insert("error_description".into(), Value::String(e.description));
+        obj.extend(e.extra);
+        let status = if self.oauth_endpoint && self.b.errors_with_200 {
+            200
+        } else {
+            e.status
+        };
+        let resp = self.encode(status, obj);
+        // RFC 6749 §5.2: 401 invalid_client answers name the scheme the client tried.
+        if e.status == 401 && self.req.basic_auth().is_some() {
+            resp.with_header("WWW-Authenticate", "Basic realm=\"devauth-testserver\"")
+        } else {
+            resp
+        }
+    }
+
+    fn invalid_client_name(&self) -> &'static str {
+        match self.b.flavor {
+            Flavor::GitHub => "incorrect_client_credentials",
+            _ => "invalid_client",
+        }
+    }
+
+    fn unknown_device_code_name(&self) -> &'static str {
+        match self.b.flavor {
+            Flavor::GitHub => "incorrect_device_code",
+            Flavor::Microsoft => "bad_verification_code",
+            _ => "invalid_grant",
+        }
+    }
+}
+
+/// What the connection thread should do with a handled request.
+pub struct Handled {
+    pub response: Response,
+    /// Wait this long (without the lock) before answering.
+    pub delay: Duration,
+}
+
+impl From<Response> for Handled {
+    fn from(response: Response) -> Handled {
+        Handled {
+            response,
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+/// Everything the server knows.
+#[derive(Default)]
+pub struct State {
+    pub behavior: Behavior,
+    pub stats: Stats,
+    pub recorded: Vec<Recorded>,
+    pub faults: HashMap<Endpoint, VecDeque<Fault>>,
+    codes: Vec<DeviceCode>,
+    by_device_code: HashMap<String, usize>,
+    grants: Vec<Grant>,
+    access: HashMap<String, AccessToken>,
+    refresh: HashMap<String, RefreshToken>,
+    /// Polls that reached the timing check (for `slow_down_polls`).
+    live_polls: u32,
+}
+
+impl State {
+    pub fn new(behavior: Behavior) -> State {
+        State {
+            behavior,
+            ..State::default()
+        }
+    }
+
+    /// Statistics with the derived counters filled in.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats.clone();
+        let now = Instant::now();
+        s.active_refresh_tokens = self
+            .refresh
+            .values()
+            .filter(|r| self.refresh_usable(r, now))
+            .count() as u32;
+        s
+    }
+
+    fn refresh_usable(&self, r: &RefreshToken, now: Instant) -> bool {
+        matches!(r.status, RefreshStatus::Active)
+            && r.expires.is_none_or(|e| now < e)
+            && self.grants.get(r.grant).is_some_and(|g| !g.revoked)
+    }
+
+    fn access_usable(&self, t: &AccessToken, now: Instant) -> bool {
+        !t.revoked
+            && t.expires.is_none_or(|e| now < e)
+            && self.grants.get(t.grant).is_some_and(|g| !g.revoked)
+    }
+
+    /// Live access tokens.
+    pub fn live_access_tokens(&self) -> Vec<String> {
+        let now = Instant::now();
+        self.access
+            .iter()
+            .filter(|(_, t)| self.access_usable(t, now))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Live (active, not rotated out) refresh tokens.
+    pub fn live_refresh_tokens(&self) -> Vec<String> {
+        let now = Instant::now();
+        self.refresh
+            .iter()
+            .filter(|(_, r)| self.refresh_usable(r, now))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    pub fn latest_user_code(&self) -> Option<String> {
+        self.codes.last().map(|c| c.user_code.clone())
+    }
+
+    /// Approves or denies a code (`None`: the latest). Returns its user code, or `None` when
+    /// unknown, expired or already redeemed.
+    pub fn decide(&mut self, user_code: Option<&str>, approve: bool) -> Option<String> {
+        let now = Instant::now();
+        let idx = match user_code {
+            Some(c) => {
+                let want = codec::normalize_user_code(c);
+                if want.is_empty() {
+                    return None;
+                }
+                self.codes
+                    .iter()
+                    .rposition(|d| codec::normalize_user_code(&d.user_code) == want)?
+            }
+            None => self.codes.len().checked_sub(1)?,
+        };
+        let code = self.codes.get_mut(idx)?;
+        if code.redeemed.is_some() || code.dead(now) {
+            return None;
+        }
+        code.decision = if approve {
+            self.stats.approvals += 1;
+            Decision::Approved
+        } else {
+            self.stats.denials += 1;
+            Decision::Denied
+        };
+        Some(code.user_code.clone())
+    }
+
+    /// The user revoked the grant at the provider: every token dies.
+    pub fn revoke_all(&mut self) {
+        for g in &mut self.grants {
+            g.revoked = true;
+        }
+    }
+
+    /// Every access token issued so far counts as expired (refresh tokens stay valid).
+    pub fn expire_access_tokens(&mut self) {
+        let now = Instant::now();
+        for t in self.access.values_mut() {
+            t.expires = Some(now);
+        }
+    }
+
+    fn revoke_grant(&mut self, grant: usize) {
+        if let Some(g) = self.grants.get_mut(grant) {
+            g.revoked = true;
+        }
+    }
+
+    /// Handles one routed request.
+    pub fn handle(&mut self, base: &str, req: &Request, routed: &Routed) -> Handled {
+        let allowed: &[&str] = match routed.route {
+            Route::Root
+            | Route::Discovery
+            | Route::UserInfo
+            | Route::TestStats
+            | Route::TestLatest => &["GET"],
+            Route::DevicePage => &["GET", "POST"],
+            Route::NotFound => &[],
+            _ => &["POST"],
+        };
+        if routed.route == Route::NotFound {
+            return Response::json(404, &json!({"error": "not_found", "path": req.path})).into();
+        }
+        let method_ok = allowed.contains(&req.method.as_str())
+            || (req.method == "HEAD" && allowed.contains(&"GET"));
+        if !method_ok {
+            return Response::json(405, &json!({"error": "method_not_allowed"}))
+                .with_header("Allow", &allowed.join(", "))
+                .into();
+        }
+        let b = self.behavior.clone();
+        let ctx = Ctx {
+            b: &b,
+            req,
+            base,
+            oauth_endpoint: matches!(routed.route, Route::DeviceCode | Route::Token),
+        };
+        match routed.route {
+            Route::Root => root_page(base).into(),
+            Route::Discovery => discovery(&ctx).into(),
+            Route::DeviceCode => self
+                .device_authorization(&ctx, routed.tenant.as_deref())
+                .unwrap_or_else(|e| ctx.error(e))
+                .into(),
+            Route::Token => self.token(&ctx, routed.tenant.as_deref()),
+            Route::Revoke => self.revoke(&ctx).unwrap_or_else(|e| ctx.error(e)).into(),
+            Route::UserInfo => self.userinfo(req).into(),
+            Route::DevicePage => self.device_page(req).into(),
+            Route::TestApprove | Route::TestDeny => {
+                let approve = routed.route == Route::TestApprove;
+                let form = req.form();
+                let code = form
+                    .iter()
+                    .chain(req.query.iter())
+                    .find(|(k, v)| k == "user_code" && !v.is_empty())
+                    .map(|(_, v)| v.clone());
+                match self.decide(code.as_deref(), approve) {
+                    Some(c) => Response::json(200, &json!({"ok": true, "user_code": c})),
+                    None => Response::json(
+                        404,
+                        &json!({"ok": false, "error": "unknown_user_code", "user_code": code}),
+                    ),
+                }
+                .into()
+            }
+            Route::TestRevokeAll => {
+                self.revoke_all();
+                Response::json(200, &json!({"ok": true})).into()
+            }
+            Route::TestExpireAccessTokens => {
+                self.expire_access_tokens();
+                Response::json(200, &json!({"ok": true})).into()
+            }
+            Route::TestStats => Response::json(200, &self.stats().to_json()).into(),
+            Route::TestLatest => {
+                Response::json(200, &json!({"user_code": self.latest_user_code()})).into()
+            }
+            Route::NotFound => Response::empty(404).into(),
+        }
+    }
+
+    /// Client authentication (RFC 6749 §2.3.1): `client_id` from the form or HTTP Basic;
+    /// the secret, when the server has one, from `client_secret` or Basic.
+    fn client_auth(
+        &self,
+        ctx: &Ctx<'_>,
+        form: &Params,
+        require_secret: bool,
+    ) -> Result<String, OAuthError> {
+        let basic = ctx.req.basic_auth();
+        let form_id = form.get("client_id");
+        let form_secret = form.get("client_secret");
+        let invalid = ctx.invalid_client_name();
+        let (id, secret) = match &basic {
+            Some((bid, bsecret)) => {
+                if form_secret.is_some() {
+                    return Err(oerr(
+                        400,
+                        "invalid_request",
+                        "more than one client authentication method (Basic and client_secret)",
+                    ));
+                }
+                if form_id.is_some_and(|f| f != bid) {
+                    return Err(oerr(
+                        401,
+                        invalid,
+                        "client_id differs between Basic and form",
+                    ));
+                }
+                (Some(bid.as_str()), Some(bsecret.as_str()))
+            }
+            None => (form_id, form_secret),
+        };
+        let Some(id) = id else {
+            return Err(oerr(400, "invalid_request", "missing client_id"));
+        };
+        if id != ctx.b.client_id {
+            return Err(oerr(401, invalid, format!("unknown client: {id}")));
+        }
+        if let Some(expected) = &ctx.b.client_secret {
+            match secret {
+                Some(s) if s == expected => {}
+                Some(_) => return Err(oerr(401, invalid, "wrong client secret")),
+                None if require_secret => {
+                    return Err(oerr(401, invalid, "client authentication required"));
+                }
+                None => {}
+            }
+        }
+        Ok(id.to_string())
+    }
+
+    /// RFC 8628 §3.1/§3.2.
+    fn device_authorization(
+        &mut self,
+        ctx: &Ctx<'_>,
+        tenant: Option<&str>,
+    ) -> Result<Response, OAuthError> {
+        let b = ctx.b;
+        let form = Params(ctx.req.form());
+        if let Some(name) = form.repeated() {
+            return Err(oerr(
+                400,
+                "invalid_request",
+                format!("repeated parameter {name}"),
+            ));
+        }
+        let client_id = self.client_auth(ctx, &form, b.require_secret_for_device_code)?;
+        let scope = form.get("scope").unwrap_or("").to_string();
+
+        let device_code = codec::random_token(32);
+        let user_code = loop {
+            let c = codec::random_user_code();
+            if !self.codes.iter().any(|d| d.user_code == c) {
+                break c;
+            }
+        };
+        let now = Instant::now();
+        let force_expire = self.stats.device_codes_issued < b.expire_codes;
+        self.stats.device_codes_issued += 1;
+        self.by_device_code
+            .insert(device_code.clone(), self.codes.len());
+        self.codes.push(DeviceCode {
+            user_code: user_code.clone(),
+            client_id,
+            scope,
+            tenant: tenant.map(str::to_string),
+            issued: now,
+            deadline: now.checked_add(Duration::from_secs(b.expires_in)),
+            interval: Duration::from_secs(b.interval.seconds()),
+            last_poll: now,
+            pending_answers: 0,
+            decision: Decision::Pending,
+            force_expire,
+            expired_answered: false,
+            redeemed: None,
+        });
+
+        let verification_uri = format!("{}/device", ctx.base);
+        let mut obj = Map::new();
+        obj.insert("device_code".into(), json!(device_code));
+        obj.insert("user_code".into(), json!(user_code));
+        let uri_field = if b.verification_url_field {
+            "verification_url"
+        } else {
+            "verification_uri"
+        };
+        obj.insert(uri_field.into(), json!(verification_uri));
+        if !b.omit_complete_uri {
+            obj.insert(
+                "verification_uri_complete".into(),
+                json!(format!(
+                    "{verification_uri}?user_code={}",
+                    codec::form_encode(&user_code)
+                )),
+            );
+        }
+        obj.insert("expires_in".into(), ctx.num(b.expires_in));
+        match b.interval {
+            IntervalField::Number(n) => {
+                obj.insert("interval".into(), ctx.num(n));
+            }
+            IntervalField::String(n) => {
+                obj.insert("interval".into(), json!(n.to_string()));
+            }
+            IntervalField::Null => {
+                obj.insert("interval".into(), Value::Null);
+            }
+            IntervalField::Absent => {}
+        }
+        if let Some(m) = &b.message {
+            let m = m
+                .replace("{verification_uri}", &verification_uri)
+                .replace("{user_code}", &user_code);
+            obj.insert("message".into(), json!(m));
+        }
+        Ok(ctx.encode(200, obj))
+    }
+
+    /// RFC 6749 §5 token endpoint: device_code and refresh_token grants.
+    fn token(&mut self, ctx: &Ctx<'_>, tenant: Option<&str>) -> Handled {
+        let form = Params(ctx.req.form());
+        let grant_type = form.get("grant_type").map(str::to_string);
+        let is_poll = grant_type.as_deref() == Some(DEVICE_GRANT);
+        let is_refresh = grant_type.as_deref() == Some("refresh_token");
+        if is_poll {
+            self.stats.polls += 1;
+        }
+        let result = (|| {
+            if let Some(name) = form.repeated() {
+                return Err(oerr(
+                    400,
+                    "invalid_request",
+                    format!("repeated parameter {name}"),
+                ));
+            }
+            let client_id = self.client_auth(ctx, &form, ctx.b.client_secret.is_some())?;
+            match grant_type.as_deref() {
+                None => Err(oerr(400, "invalid_request", "missing grant_type")),
+                Some(DEVICE_GRANT) => self.poll(ctx, &form, &client_id, tenant),
+                Some("refresh_token") => self.refresh(ctx, &form, &client_id),
+                Some(other) => Err(oerr(
+                    400,
+                    "unsupported_grant_type",
+                    format!("unsupported grant_type {other}"),
+                )),
+            }
+        })();
+        match result {
+            Ok(obj) => {
+                let delay = if is_refresh {
+                    ctx.b.refresh_delay
+                } else {
+                    Duration::ZERO
+                };
+                Handled {
+                    response: ctx.encode(200, obj),
+                    delay,
+                }
+            }
+            Err(e) => {
+                if is_refresh {
+                    self.stats.refresh_failures += 1;
+                }
+                if e.code == "invalid_grant" {
+                    self.stats.invalid_grants += 1;
+                }
+                let delay = if is_refresh {
+                    ctx.b.refresh_delay
+                } else {
+                    Duration::ZERO
+                };
+                Handled {
+                    response: ctx.error(e),
+                    delay,
+                }
+            }
+        }
+    }
+
+    /// RFC 8628 §3.4/§3.5: one poll.
+    fn poll(
+        &mut self,
+        ctx: &Ctx<'_>,
+        form: &Params,
+        client_id: &str,
+        tenant: Option<&str>,
+    ) -> Result<Map<String, Value>, OAuthError> {
+        let b = ctx.b;
+        let now = Instant::now();
+        let Some(device_code) = form.get("device_code") else {
+            return Err(oerr(400, "invalid_request", "missing device_code"));
+        };
+        let unknown = ctx.unknown_device_code_name();
+        let Some(&idx) = self.by_device_code.get(device_code) else {
+            if unknown != "invalid_grant" {
+                self.stats.invalid_grants += 1;
+            }
+            return Err(oerr(400, unknown, "unknown device_code"));
+        };
+        let Some(code) = self.codes.get_mut(idx) else {
+            return Err(oerr(400, unknown, "unknown device_code"));
+        };
+        if code.client_id != client_id {
+            return Err(oerr(
+                400,
+                "invalid_grant",
+                "device_code was issued to another client",
+            ));
+        }
+        if let (Some(issued_at), Some(asked_at)) = (code.tenant.as_deref(), tenant) {
+            if issued_at != asked_at {
+                return Err(oerr(
+                    400,
+                    "invalid_grant",
+                    format!("device_code was issued for tenant {issued_at}, not {asked_at}"),
+                ));
+            }
+        }
+        if let Some(grant) = code.redeemed {
+            // oidc-provider: a second redemption is a replay; revoke what was issued.
+            self.stats.replays += 1;
+            self.revoke_grant(grant);
+            return Err(oerr(400, "invalid_grant", "device_code already redeemed"));
+        }
+        if code.expired_answered && b.expired_then_invalid_grant {
+            return Err(oerr(400, "invalid_grant", "device_code expired"));
+        }
+        if code.force_expire || code.dead(now) {
+            code.expired_answered = true;
+            self.stats.expired_answers += 1;
+            return Err(oerr(400, "expired_token", "device_code expired"));
+        }
+
+        // RFC 8628 §3.5: too early → slow_down, and this code's interval grows by 5 s.
+        let since = now.saturating_duration_since(code.last_poll);
+        code.last_poll = now;
+        let early = since + INTERVAL_TOLERANCE < code.interval;
+        if early {
+            self.stats.polls_early += 1;
+        }
+        self.live_polls += 1;
+        if (early && b.enforce_interval) || self.live_polls <= b.slow_down_polls {
+            code.interval += SLOW_DOWN_STEP;
+            self.stats.slow_downs += 1;
+            let mut e = oerr(400, "slow_down", "polling too fast");
+            if b.slow_down_includes_interval {
+                e.extra
+                    .insert("interval".into(), ctx.num(code.interval.as_secs()));
+            }
+            return Err(e);
+        }
+
+        if code.decision == Decision::Pending {
+            let by_time = b
+                .auto_approve_after
+                .is_some_and(|d| now.saturating_duration_since(code.issued) >= d);
+            let by_polls = b
+                .auto_approve_after_polls
+                .is_some_and(|n| code.pending_answers >= n);
+            if by_time || by_polls {
+                if b.auto_deny {
+                    code.decision = Decision::Denied;
+                    self.stats.denials += 1;
+                } else {
+                    code.decision = Decision::Approved;
+                    self.stats.approvals += 1;
+                }
+            }
+        }
+
+        match code.decision {
+            Decision::Pending => {
+                code.pending_answers += 1;
+                self.stats.pending_answers += 1;
+                Err(oerr(
+                    b.pending_status,
+                    "authorization_pending",
+                    "the user has not yet approved",
+                ))
+            }
+            Decision::Denied => {
+                self.stats.denied_answers += 1;
+                Err(oerr(400, &b.denial_error, "the user denied the request"))
+            }
+            Decision::Approved => {
+                let requested = code.scope.clone();
+                let grant_scope = b.scope_granted.clone().unwrap_or_else(|| requested.clone());
+                let with_refresh = b.issue_refresh_token
+                    && b.refresh_token_requires_scope
+                        .as_deref()
+                        .is_none_or(|need| requested.split(' ').any(|s| s == need));
+                let grant = self.grants.len();
+                code.redeemed = Some(grant);
+                self.grants.push(Grant {
+                    client_id: client_id.to_string(),
+                    scope: grant_scope,
+                    revoked: false,
+                });
+                self.stats.tokens_issued += 1;
+                Ok(self.issue_tokens(ctx, grant, with_refresh))
+            }
+        }
+    }
+
+    /// A token answer for `grant`: a new access token, optionally a new refresh token.
+    fn issue_tokens(
+        &mut self,
+        ctx: &Ctx<'_>,
+        grant: usize,
+        with_refresh: bool,
+    ) -> Map<String, Value> {
+        let b = ctx.b;
+        let now = Instant::now();
+        let access = format!("at-{}", codec::random_token(24));
+        self.access.insert(
+            access.clone(),
+            AccessToken {
+                grant,
+                expires: b
+                    .token_lifetime
+                    .and_then(|s| now.checked_add(Duration::from_secs(s))),
+                revoked: false,
+            },
+        );
+        let (client_id, scope) = self
+            .grants
+            .get(grant)
+            .map(|g| (g.client_id.clone(), g.scope.clone()))
+            .unwrap_or_default();
+        let mut obj = Map::new();
+        obj.insert("access_token".into(), json!(access));
+        let token_type = if b.flavor == Flavor::GitHub {
+            "bearer"
+        } else {
+            "Bearer"
+        };
+        obj.insert("token_type".into(), json!(token_type));
+        if let Some(s) = b.token_lifetime {
+            obj.insert("expires_in".into(), ctx.num(s));
+        }
+        if !scope.is_empty() {
+            obj.insert("scope".into(), json!(scope));
+        }
+        if with_refresh {
+            let rt = format!("rt-{}", codec::random_token(32));
+            self.refresh.insert(
+                rt.clone(),
+                RefreshToken {
+                    grant,
+                    expires: b.refresh_token_lifetime.and_then(|d| now.checked_add(d)),
+                    status: RefreshStatus::Active,
+                },
+            );
+            obj.insert("refresh_token".into(), json!(rt));
+        }
+        if b.id_token {
+            obj.insert(
+                "id_token".into(),
+                json!(id_token(ctx.base, &client_id, b.token_lifetime)),
+            );
+        }
+        obj
+    }
+
+    /// RFC 6749 §6 refresh, with rotation, reuse detection and grace.
+    fn refresh(
+        &mut self,
+        ctx: &Ctx<'_>,
+        form: &Params,
+        client_id: &str,
+    ) -> Result<Map<String, Value>, OAuthError> {
+        let b = ctx.b;
+        let now = Instant::now();
+        let Some(presented) = form.get("refresh_token") else {
+            return Err(oerr(400, "invalid_request", "missing refresh_token"));
+        };
+        let Some(rt) = self.refresh.get(presented) else {
+            return Err(oerr(400, "invalid_grant", "unknown refresh_token"));
+        };
+        let grant = rt.grant;
+        let Some(g) = self.grants.get(grant) else {
+            return Err(oerr(400, "invalid_grant", "unknown refresh_token"));
+        };
+        if g.client_id != client_id {
+            return Err(oerr(
+                400,
+                "invalid_grant",
+                "refresh_token was issued to another client",
+            ));
+        }
+        if g.revoked {
+            return Err(oerr(400, "invalid_grant", "grant revoked"));
+        }
+        if rt.expires.is_some_and(|e| now >= e) {
+            return Err(oerr(400, "invalid_grant", "refresh_token expired"));
+        }
+        match &rt.status {
+            RefreshStatus::Revoked => Err(oerr(400, "invalid_grant", "refresh_token revoked")),
+            RefreshStatus::Rotated { at, answer } => {
+                let within_grace =
+                    !b.reuse_grace.is_zero() && now.saturating_duration_since(*at) <= b.reuse_grace;
+                if within_grace {
+                    self.stats.refreshes += 1;
+                    return Ok(answer.clone());
+                }
+                if b.reuse_detection {
+                    // Auth0/Okta/Keycloak: reuse of a rotated-out token kills the grant.
+                    self.stats.reuse_detected += 1;
+                    self.revoke_grant(grant);
+                    return Err(oerr(
+                        400,
+                        "invalid_grant",
+                        "refresh_token reused; grant revoked",
+                    ));
+                }
+                Err(oerr(400, "invalid_grant", "refresh_token was rotated"))
+            }
+            RefreshStatus::Active => {
+                let rotate = b.rotate_refresh_tokens;
+                let answer = self.issue_tokens(ctx, grant, rotate);
+                if rotate {
+                    if let Some(old) = self.refresh.get_mut(presented) {
+                        old.status = RefreshStatus::Rotated {
+                            at: now,
+                            answer: answer.clone(),
+                        };
+                    }
+                }
+                self.stats.refreshes += 1;
+                Ok(answer)
+            }
+        }
+    }
+
+    /// RFC 7009 revocation. Always 200 for an authenticated client.
+    fn revoke(&mut self, ctx: &Ctx<'_>) -> Result<Response, OAuthError> {
+        let form = Params(ctx.req.form());
+        if let Some(name) = form.repeated() {
+            return Err(oerr(
+                400,
+                "invalid_request",
+                format!("repeated parameter {name}"),
+            ));
+        }
+        let client_id = self.client_auth(ctx, &form, ctx.b.client_secret.is_some())?;
+        let Some(token) = form.get("token") else {
+            return Err(oerr(400, "invalid_request", "missing token"));
+        };
+        let owner =
+            |grants: &Vec<Grant>, g: usize| grants.get(g).is_some_and(|g| g.client_id == client_id);
+        if let Some(rt) = self.refresh.get_mut(token) {
+            if owner(&self.grants, rt.grant) {
+                // Revoking a refresh token revokes its grant (RFC 7009 §2.1).
+                rt.status = RefreshStatus::Revoked;
+                let g = rt.grant;
+                self.revoke_grant(g);
+            }
+        } else if let Some(at) = self.access.get_mut(token) {
+            if owner(&self.grants, at.grant) {
+                at.revoked = true;
+            }
+        }
+        self.stats.revocations += 1;
+        Ok(Response::empty(200).no_store())
+    }
+
+    /// OIDC userinfo with a Bearer access token (RFC 6750 §3 errors).
+    fn userinfo(&mut self, req: &Request) -> Response {
+        let Some(token) = req.bearer() else {
+            self.stats.userinfo_unauthorized += 1;
+            return Response::json(401, &json!({"error": "invalid_request"}))
+                .with_header("WWW-Authenticate", "Bearer realm=\"devauth-testserver\"");
+        };
+        let now = Instant::now();
+        let ok = self
+            .access
+            .get(token)
+            .is_some_and(|t| self.access_usable(t, now));
+        if !ok {
+            self.stats.userinfo_unauthorized += 1;
+            return Response::json(
+                401,
+                &json!({"error": "invalid_token", "error_description": "token expired, revoked or unknown"}),
+            )
+            .with_header(
+                "WWW-Authenticate",
+                "Bearer realm=\"devauth-testserver\", error=\"invalid_token\"",
+            );
+        }
+        self.stats.userinfo_ok += 1;
+        Response::json(
+            200,
+            &json!({"sub": SUBJECT, "email": EMAIL, "preferred_username": USERNAME}),
+        )
+    }
+
+    /// The page a human (or the demo) uses to approve or deny.
+    fn device_page(&mut self, req: &Request) -> Response {
+        if req.method == "POST" {
+            let form = req.form();
+            let get = |k: &str| {
+                form.iter()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.as_str())
+                    .unwrap_or("")
+            };
+            let code = get("user_code");
+            let approve = get("action") != "deny";
+            return match self.decide(Some(code), approve) {
+                Some(c) => {
+                    let what = if approve { "approved" } else { "denied" };
+                    page(
+                        200,
+                        &format!(
+                            "<p>Code <b>{}</b> {what}. You can return to your device.</p>",
+                            codec::html_escape(&c)
+                        ),
+                    )
+                }
+                None => page(
+                    400,
+                    &format!(
+                        "<p>Unknown, expired or already used code <b>{}</b>.</p>{}",
+                        codec::html_escape(code),
+                        device_form(code)
+                    ),
+                ),
+            };
+        }
+        let prefill = req
+            .query
+            .iter()
+            .find(|(k, _)| k == "user_code")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("");
+        page(
+            200,
+            &format!(
+                "<p>Enter the code shown on your device.</p>{}",
+                device_form(prefill)
+            ),
+        )
+    }
+}
+
+fn page(status: u16, content: &str) -> Response {
+    Response::html(
+        status,
+        format!(
+            "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>devauth test server</title></head>\n<body><h1>Device sign-in (devauth test server)</h1>\n{content}\n</body></html>\n"
+        ),
+    )
+}
+
+fn device_form(prefill: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"/device\">\n<label>Code <input name=\"user_code\" value=\"{}\" autocomplete=\"off\" autofocus></label>\n<button name=\"action\" value=\"approve\">Approve</button>\n<button name=\"action\" value=\"deny\">Deny</button>\n</form>",
+        codec::html_escape(prefill)
+    )
+}
+
+fn root_page(base: &str) -> Response {
+    page(
+        200,
+        &format!(
+            "<p>Loopback OAuth 2.0 test server. Approve codes at <a href=\"/device\">{0}/device</a>; discovery at <a href=\"/.well-known/openid-configuration\">/.well-known/openid-configuration</a>; stats at <a href=\"/test/stats\">/test/stats</a>.</p>",
+            codec::html_escape(base)
+        ),
+    )
+}
+
+fn discovery(ctx: &Ctx<'_>) -> Response {
+    let base = ctx.base;
+    let mut obj = Map::new();
+    obj.insert("issuer".into(), json!(base));
+    if !ctx.b.omit_device_authorization_endpoint {
+        obj.insert(
+            "device_authorization_endpoint".into(),
+            json!(format!("{base}/device/code")),
+        );
+    }
+    obj.insert("token_endpoint".into(), json!(format!("{base}/token")));
+    obj.insert(
+        "revocation_endpoint".into(),
+        json!(format!("{base}/revoke")),
+    );
+    obj.insert(
+        "userinfo_endpoint".into(),
+        json!(format!("{base}/userinfo")),
+    );
+    obj.insert(
+        "grant_types_supported".into(),
+        json!([DEVICE_GRANT, "refresh_token"]),
+    );
+    obj.insert("response_types_supported".into(), json!(["code"]));
+    obj.insert(
+        "token_endpoint_auth_methods_supported".into(),
+        json!(["none", "client_secret_post", "client_secret_basic"]),
+    );
+    Response::json(200, &Value::Object(obj))
+}
+
+/// An unsigned-looking JWT: real header and claims, random signature bytes.
+fn id_token(issuer: &str, audience: &str, lifetime: Option<u64>) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": "devauth-testserver"});
+    let claims = json!({
+        "iss": issuer,
+        "aud": audience,
+        "sub": SUBJECT,
+        "email": EMAIL,
+        "email_verified": true,
+        "preferred_username": USERNAME,
+        "iat": now,
+        "exp": now.saturating_add(lifetime.unwrap_or(3600)),
+    });
+    format!(
+        "{}.{}.{}",
+        codec::b64url_encode(header.to_string().as_bytes()),
+        codec::b64url_encode(claims.to_string().as_bytes()),
+        codec::random_token(64)
+    )
+}

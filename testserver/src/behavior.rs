@@ -1,0 +1,251 @@
+//! `Behavior`: every knob that makes the test server act like one real authorization server or
+//! another (RFC 8628 generic, Google, Microsoft Entra, GitHub, Auth0-like quirks). Pure data with
+//! presets; the code that reads the knobs lives in `authz.rs`.
+
+use std::time::Duration;
+
+/// Which provider the server imitates. Most quirks are separate knobs (set by the presets);
+/// the flavor itself only selects error names and the `token_type` spelling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Flavor {
+    /// RFC 8628 / RFC 6749 names.
+    #[default]
+    Generic,
+    /// Google: same names as generic.
+    Google,
+    /// Microsoft Entra: unknown device code is `bad_verification_code`.
+    Microsoft,
+    /// GitHub: `incorrect_client_credentials`, `incorrect_device_code`, `token_type: "bearer"`.
+    GitHub,
+}
+
+impl Flavor {
+    /// Parses `generic|google|microsoft|github` (the binary's `--flavor`).
+    pub fn parse(s: &str) -> Option<Flavor> {
+        match s {
+            "generic" => Some(Flavor::Generic),
+            "google" => Some(Flavor::Google),
+            "microsoft" => Some(Flavor::Microsoft),
+            "github" => Some(Flavor::GitHub),
+            _ => None,
+        }
+    }
+}
+
+/// How the `interval` field of the device authorization response is sent (RFC 8628 §3.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IntervalField {
+    /// `"interval": 5`
+    Number(u64),
+    /// `"interval": "5"` (seen in the wild).
+    String(u64),
+    /// `"interval": null`; the server enforces the RFC default of 5 s.
+    Null,
+    /// No `interval` field; the server enforces the RFC default of 5 s.
+    Absent,
+}
+
+impl IntervalField {
+    /// The interval the server enforces for a fresh code: the value sent, or 5 s when none
+    /// is sent (RFC 8628 §3.2 default).
+    pub fn seconds(self) -> u64 {
+        match self {
+            IntervalField::Number(n) | IntervalField::String(n) => n,
+            IntervalField::Null | IntervalField::Absent => 5,
+        }
+    }
+}
+
+/// The client secret the `google()` preset requires.
+pub const TEST_CLIENT_SECRET: &str = "devauth-test-secret";
+/// The default client id of every preset.
+pub const TEST_CLIENT_ID: &str = "devauth-test";
+/// The `message` the `microsoft()` preset sends; `{verification_uri}` and `{user_code}` are
+/// replaced in any `message`.
+pub const MICROSOFT_MESSAGE: &str = "To sign in, use a web browser to open the page {verification_uri} and enter the code {user_code} to authenticate.";
+
+/// Everything configurable. `Default` is a plain RFC 8628 server (same as `Behavior::generic()`).
+/// Change it while running with `TestServer::set_behavior`; most knobs take effect on the next
+/// request (code-level values such as the interval are fixed when a code is issued).
+#[derive(Clone, Debug)]
+pub struct Behavior {
+    /// Error-name vocabulary and `token_type` spelling.
+    pub flavor: Flavor,
+    /// The only client id accepted; any other → 401 `invalid_client`.
+    pub client_id: String,
+    /// When set, token and revocation requests must authenticate with it (form
+    /// `client_secret` or HTTP Basic); missing or wrong → 401 `invalid_client`.
+    pub client_secret: Option<String>,
+    /// Device authorization requests must carry the secret too (Google).
+    pub require_secret_for_device_code: bool,
+    /// Device code lifetime in seconds (`expires_in`); a poll after it → `expired_token`.
+    pub expires_in: u64,
+    /// How `interval` is sent; also the interval enforced for new codes.
+    pub interval: IntervalField,
+    /// Send `expires_in` / `interval` (device and token responses) as JSON strings.
+    pub numbers_as_strings: bool,
+    /// Do not send `verification_uri_complete`.
+    pub omit_complete_uri: bool,
+    /// Send `verification_url` instead of `verification_uri` (Google).
+    pub verification_url_field: bool,
+    /// Human text sent as `message` (Microsoft); `{verification_uri}`/`{user_code}` replaced.
+    pub message: Option<String>,
+    /// Leave `device_authorization_endpoint` out of the discovery document.
+    pub omit_device_authorization_endpoint: bool,
+    /// Approve a code on the poll after it got this many `authorization_pending` answers
+    /// (`Some(0)`: the first poll already succeeds).
+    pub auto_approve_after_polls: Option<u32>,
+    /// Approve a code this long after it was issued (checked when it is polled).
+    pub auto_approve_after: Option<Duration>,
+    /// The automatic decisions above deny instead of approve.
+    pub auto_deny: bool,
+    /// A poll sooner than the code's current interval after the previous poll (or after the
+    /// code was issued), with 100 ms tolerance, is answered `slow_down` and the code's interval
+    /// grows by 5 s (RFC 8628 §3.5). Early polls are counted in `Stats::polls_early` either way.
+    pub enforce_interval: bool,
+    /// The first N polls of live codes are answered `slow_down` regardless of timing (each
+    /// also adds 5 s to that code's interval).
+    pub slow_down_polls: u32,
+    /// `slow_down` answers carry the new `interval` (GitHub).
+    pub slow_down_includes_interval: bool,
+    /// The first N codes issued answer `expired_token` on their first poll.
+    pub expire_codes: u32,
+    /// After a code answered `expired_token` once, further polls get `invalid_grant` (Auth0).
+    pub expired_then_invalid_grant: bool,
+    /// HTTP status of `authorization_pending` (400; Google 428).
+    pub pending_status: u16,
+    /// Every OAuth error of the device and token endpoints comes with HTTP 200 (GitHub).
+    pub errors_with_200: bool,
+    /// Device and token endpoints answer `application/x-www-form-urlencoded` unless the
+    /// request has `Accept: application/json` (GitHub).
+    pub form_unless_accept_json: bool,
+    /// The error for a denied code (`access_denied`; Microsoft `authorization_declined`).
+    pub denial_error: String,
+    /// Access token lifetime in seconds; `None`: no `expires_in`, the token never expires.
+    pub token_lifetime: Option<u64>,
+    /// Issue a refresh token with the device grant.
+    pub issue_refresh_token: bool,
+    /// A refresh token is only issued when the requested scope contains this one
+    /// (Microsoft: `offline_access`).
+    pub refresh_token_requires_scope: Option<String>,
+    /// Refresh token lifetime; `None`: they live until revoked or rotated out.
+    pub refresh_token_lifetime: Option<Duration>,
+    /// A refresh returns a new refresh token and the old one is rotated out.
+    /// Otherwise the refresh response omits `refresh_token` and the old one keeps working.
+    pub rotate_refresh_tokens: bool,
+    /// Presenting a rotated-out refresh token (outside `reuse_grace`) → `invalid_grant` and the
+    /// whole grant (all its access and refresh tokens) is revoked.
+    pub reuse_detection: bool,
+    /// Within this time after a rotation the old refresh token still works and returns the
+    /// same answer (same new pair) again. Zero: no grace.
+    pub reuse_grace: Duration,
+    /// Refresh answers are sent this long after the refresh was processed (the rotation has
+    /// already happened when the client is still waiting).
+    pub refresh_delay: Duration,
+    /// The scope granted; `None`: the scope requested with the device code.
+    pub scope_granted: Option<String>,
+    /// Include an `id_token` (unsigned-looking JWT) in token responses.
+    pub id_token: bool,
+}
+
+impl Default for Behavior {
+    fn default() -> Self {
+        Behavior {
+            flavor: Flavor::Generic,
+            client_id: TEST_CLIENT_ID.to_string(),
+            client_secret: None,
+            require_secret_for_device_code: false,
+            expires_in: 600,
+            interval: IntervalField::Number(1),
+            numbers_as_strings: false,
+            omit_complete_uri: false,
+            verification_url_field: false,
+            message: None,
+            omit_device_authorization_endpoint: false,
+            auto_approve_after_polls: None,
+            auto_approve_after: None,
+            auto_deny: false,
+            enforce_interval: true,
+            slow_down_polls: 0,
+            slow_down_includes_interval: false,
+            expire_codes: 0,
+            expired_then_invalid_grant: false,
+            pending_status: 400,
+            errors_with_200: false,
+            form_unless_accept_json: false,
+            denial_error: "access_denied".to_string(),
+            token_lifetime: Some(3600),
+            issue_refresh_token: true,
+            refresh_token_requires_scope: None,
+            refresh_token_lifetime: None,
+            rotate_refresh_tokens: true,
+            reuse_detection: true,
+            reuse_grace: Duration::ZERO,
+            refresh_delay: Duration::ZERO,
+            scope_granted: None,
+            id_token: true,
+        }
+    }
+}
+
+impl Behavior {
+    /// A plain RFC 8628 server (the default).
+    pub fn generic() -> Behavior {
+        Behavior::default()
+    }
+
+    /// Google: `verification_url`, no complete URI, `authorization_pending` with HTTP 428,
+    /// client secret (`TEST_CLIENT_SECRET`) required on device and token requests.
+    pub fn google() -> Behavior {
+        Behavior {
+            flavor: Flavor::Google,
+            client_secret: Some(TEST_CLIENT_SECRET.to_string()),
+            require_secret_for_device_code: true,
+            verification_url_field: true,
+            omit_complete_uri: true,
+            pending_status: 428,
+            ..Behavior::default()
+        }
+    }
+
+    /// Microsoft Entra v2.0: `message`, no complete URI, denial `authorization_declined`,
+    /// refresh token only with scope `offline_access`, rotating refresh tokens.
+    pub fn microsoft() -> Behavior {
+        Behavior {
+            flavor: Flavor::Microsoft,
+            message: Some(MICROSOFT_MESSAGE.to_string()),
+            omit_complete_uri: true,
+            denial_error: "authorization_declined".to_string(),
+            refresh_token_requires_scope: Some("offline_access".to_string()),
+            ..Behavior::default()
+        }
+    }
+
+    /// GitHub OAuth app: form-encoded answers unless `Accept: application/json`, errors with
+    /// HTTP 200, `slow_down` carries `interval`, codes live 900 s, tokens without `expires_in`,
+    /// no refresh token, no id_token, no complete URI.
+    pub fn github() -> Behavior {
+        Behavior {
+            flavor: Flavor::GitHub,
+            expires_in: 900,
+            omit_complete_uri: true,
+            form_unless_accept_json: true,
+            errors_with_200: true,
+            slow_down_includes_interval: true,
+            token_lifetime: None,
+            issue_refresh_token: false,
+            id_token: false,
+            ..Behavior::default()
+        }
+    }
+
+    /// The preset for a flavor.
+    pub fn for_flavor(flavor: Flavor) -> Behavior {
+        match flavor {
+            Flavor::Generic => Behavior::generic(),
+            Flavor::Google => Behavior::google(),
+            Flavor::Microsoft => Behavior::microsoft(),
+            Flavor::GitHub => Behavior::github(),
+        }
+    }
+}
