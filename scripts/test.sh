@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# All of devauth's checks, in the order CI runs them (`.ci/run` calls this script):
+#   1. formatting and lints (rustfmt, clippy -D warnings) when those components are installed
+#   2. the whole test suite on this machine (unit tests + end-to-end tests against the loopback
+#      test server)
+#   3. the ARM part (scripts/ci-cross.sh): Debian's Rust 1.85 (the MSRV) with the armhf/arm64
+#      std, armv7 + aarch64 release builds, the end-to-end tests run against the armv7 binary
+#      under qemu-user, one pairing with the aarch64 binary, and the size/RSS budget table.
+#
+# `scripts/test.sh --host-only` skips step 3 (it installs Debian packages and takes minutes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+host_only=false
+for arg in "$@"; do
+    case "$arg" in
+        --host-only) host_only=true ;;
+        *) echo "usage: scripts/test.sh [--host-only]" >&2; exit 2 ;;
+    esac
+done
+
+step() { printf '\n==> %s\n' "$*"; }
+
+if cargo fmt --version >/dev/null 2>&1; then
+    step "cargo fmt --check"
+    cargo fmt --all -- --check
+else
+    echo "note: rustfmt is not installed; skipping the format check"
+fi
+
+if cargo clippy --version >/dev/null 2>&1; then
+    step "cargo clippy (all targets, -D warnings)"
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+else
+    echo "note: clippy is not installed; skipping lints"
+fi
+
+step "cargo test (workspace)"
+cargo test --workspace --locked
+
+if [ "$host_only" = false ] && [ -x scripts/ci-cross.sh ]; then
+    step "ARM builds and tests (scripts/ci-cross.sh)"
+    scripts/ci-cross.sh
+fi
