@@ -18,10 +18,6 @@ use serde_json::json;
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
-/// Wall-clock seconds before which the clock is certainly unset (2026-01-01T00:00:00Z): a
-/// device without an RTC boots at 1970 and every certificate would look "not yet valid".
-pub const MIN_PLAUSIBLE_UNIX: i64 = 1_767_225_600;
-
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Version => {
@@ -130,7 +126,7 @@ fn emit(value: &serde_json::Value) {
 /// Waits (showing "waiting for network time") while the wall clock is certainly wrong.
 fn wait_for_clock(clock: &impl Clock, screen: &mut dyn Screen) {
     let mut shown = false;
-    while crate::clock::unix_secs(clock.wall()) < MIN_PLAUSIBLE_UNIX {
+    while crate::clock::unix_secs(clock.wall()) < crate::clock::MIN_PLAUSIBLE_UNIX {
         if !shown {
             let _ = screen.show(&View::WaitingForClock);
             eprintln!("devauth: the clock is not set yet; waiting for network time");

@@ -11,6 +11,11 @@
 
 use std::time::{Duration, SystemTime};
 
+/// Wall-clock seconds before which the clock is certainly unset (2024-01-01T00:00:00Z, before
+/// this code existed): a device without an RTC boots at 1970, every certificate then looks "not
+/// yet valid" and any expiry computed from that clock is meaningless.
+pub const MIN_PLAUSIBLE_UNIX: i64 = 1_704_067_200;
+
 /// A point on the monotonic (boottime) clock, as time since boot.
 pub type Instant = Duration;
 

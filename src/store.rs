@@ -45,10 +45,7 @@ pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// trusted: the server's `Date` and the device clock disagree by a little even when both are
 /// synchronised.
 pub const WALL_CLOCK_SKEW: Duration = Duration::from_secs(120);
-/// 2024-01-01T00:00:00Z. A wall clock, or a stored wall-clock anchor, before this date was not
-/// synchronised (devices without an RTC boot in 1970), so it cannot carry an expiry across a
-/// reboot.
-pub const MIN_PLAUSIBLE_UNIX: i64 = 1_704_067_200;
+pub use crate::clock::MIN_PLAUSIBLE_UNIX;
 
 const MAX_ID_BYTES: usize = 1024; // client_id, account
 const MAX_URL_BYTES: usize = 4096; // token_endpoint
