@@ -528,8 +528,8 @@ struct RawProvider {
     /// `allow_http_loopback` (bool, default `false`): allow `http://` URLs to 127.0.0.1, [::1]
     /// and localhost (test server and demo only).
     allow_http_loopback: Option<Spanned<bool>>,
-    /// `ca_file` (path, no default: the built-in web PKI roots): PEM file of trust anchors to
-    /// use instead; must exist; relative to the config file's directory.
+    /// `ca_file` (path, no default): PEM CA certificates trusted in addition to the bundled
+    /// Mozilla roots; must exist; relative to the config file's directory.
     ca_file: Option<Str>,
     /// `extra_params` (table of string = string, default empty): extra form parameters sent
     /// with the device authorization request, e.g. Auth0's `audience`. The names client_id,
