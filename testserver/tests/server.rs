@@ -63,6 +63,8 @@ fn decode_std_b64(s: &str) -> Vec<u8> {
 
 #[test]
 fn listens_on_loopback_with_ephemeral_port() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<TestServer>();
     let srv = start(fast());
     assert!(srv.addr().ip().is_loopback());
     assert_ne!(srv.port(), 0);
