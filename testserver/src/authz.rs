@@ -706,6 +706,7 @@ impl State {
         };
         let unknown = ctx.unknown_device_code_name();
         let Some(&idx) = self.by_device_code.get(device_code) else {
+            // `token()` counts `invalid_grant` answers; count the flavors' equivalents here.
             if unknown != "invalid_grant" {
                 self.stats.invalid_grants += 1;
             }

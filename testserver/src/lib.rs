@@ -200,6 +200,15 @@ impl Stats {
 
 /// A running server on 127.0.0.1. Dropping it stops it: the listener closes, open
 /// connections are cut and every thread is joined.
+///
+/// ```
+/// use devauth_testserver::{Behavior, Endpoint, Fault, TestServer};
+/// let srv = TestServer::start(Behavior::github()).unwrap();
+/// assert!(srv.base_url().starts_with("http://127.0.0.1:"));
+/// assert_eq!(srv.latest_user_code(), None);
+/// srv.inject(Endpoint::Token, Fault::Status(503));
+/// assert_eq!(srv.stats().requests, 0);
+/// ```
 pub struct TestServer {
     shared: Arc<Shared>,
     addr: SocketAddr,

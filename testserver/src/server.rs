@@ -157,9 +157,9 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
                 status,
                 &serde_json::json!({"error": "invalid_request", "error_description": why}),
             );
+            log(shared, "-", "-", &status.to_string());
             let _ = http::write_response(&mut stream, &resp);
             drain(&mut stream);
-            log(shared, "-", "-", &status.to_string());
             return;
         }
     };
@@ -203,8 +203,8 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
         }
         (Some(Fault::LoseResponse), Some(h)) => {
             shared.sleep(h.delay);
-            let _ = stream.shutdown(Shutdown::Both);
             log(shared, &req.method, &req.path, "- (fault: response lost)");
+            let _ = stream.shutdown(Shutdown::Both);
         }
         (Some(fault), _) => apply_fault(shared, &mut stream, &req, fault),
         (None, None) => {}
@@ -217,6 +217,8 @@ fn answer(shared: &Shared, stream: &mut TcpStream, req: &http::Request, h: Handl
         return;
     }
     let mut resp = h.response;
+    // Log first: once the client has the answer, the line is already out.
+    log(shared, &req.method, &req.path, &resp.status.to_string());
     if req.method == "HEAD" {
         // Keep the length of the GET answer, send no body.
         let len = resp.body.len();
@@ -227,19 +229,18 @@ fn answer(shared: &Shared, stream: &mut TcpStream, req: &http::Request, h: Handl
         let _ = http::write_response(stream, &resp);
     }
     let _ = stream.shutdown(Shutdown::Write);
-    log(shared, &req.method, &req.path, &resp.status.to_string());
 }
 
 fn apply_fault(shared: &Shared, stream: &mut TcpStream, req: &http::Request, fault: Fault) {
     let simple = |resp: Response, stream: &mut TcpStream| {
-        let _ = http::write_response(stream, &resp);
-        let _ = stream.shutdown(Shutdown::Write);
         log(
             shared,
             &req.method,
             &req.path,
             &format!("{} (fault)", resp.status),
         );
+        let _ = http::write_response(stream, &resp);
+        let _ = stream.shutdown(Shutdown::Write);
     };
     match fault {
         Fault::Status(status) => {
@@ -255,8 +256,8 @@ fn apply_fault(shared: &Shared, stream: &mut TcpStream, req: &http::Request, fau
             let _ = stream.shutdown(Shutdown::Both);
         }
         Fault::Close => {
-            let _ = stream.shutdown(Shutdown::Both);
             log(shared, &req.method, &req.path, "- (fault: close)");
+            let _ = stream.shutdown(Shutdown::Both);
         }
         Fault::Malformed => {
             simple(
