@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the variables set here are read by the sourcing scripts
 # Shared by the cross scripts (install-cross-toolchain.sh, cross-build.sh, ci-cross.sh,
 # budget.sh): the table of ARM targets, the compiler/linker/qemu that goes with each, and how to
 # call Debian's or rustup's Rust. Source it from bash; it only defines variables and functions.
@@ -75,19 +75,19 @@ target_setup() {
   fi
 }
 
-# use_toolchain debian|rustup: sets CARGO (an array: the cargo command to run) and the RUSTC /
-# RUSTDOC variables that go with it. rustup's proxies usually come first in PATH, so Debian's
+# use_toolchain debian|rustup: sets CARGO and RUSTC_CMD (arrays: the cargo and rustc commands to
+# run) and the RUSTC / RUSTDOC variables that go with them. rustup's proxies usually come first in PATH, so Debian's
 # toolchain is called by absolute path and RUSTC/RUSTDOC keep cargo from finding the proxies
 # (without RUSTDOC, doctests would run rustup's rustdoc against Debian's std).
 use_toolchain() {
   unset RUSTUP_TOOLCHAIN
   case $1 in
     debian)
-      CARGO=(/usr/bin/cargo)
+      CARGO=(/usr/bin/cargo) RUSTC_CMD=(/usr/bin/rustc)
       export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
       ;;
     rustup)
-      CARGO=(cargo "+$DEVAUTH_MSRV")
+      CARGO=(cargo "+$DEVAUTH_MSRV") RUSTC_CMD=(rustc "+$DEVAUTH_MSRV")
       unset RUSTC RUSTDOC
       ;;
     *)
@@ -98,12 +98,14 @@ use_toolchain() {
   DEVAUTH_TOOLCHAIN=$1
 }
 
-# default_toolchain NAME: Debian's where Debian ships (and we unpacked) that target's std,
+# default_toolchain NAME|host: Debian's where Debian ships (and we unpacked) that target's std,
 # rustup's otherwise. DEVAUTH_TOOLCHAIN=debian|rustup overrides.
 default_toolchain() {
+  local triple=x86_64-unknown-linux-gnu
+  [ "$1" = host ] || triple=$(target_triple "$1")
   if [ -n "${DEVAUTH_TOOLCHAIN:-}" ]; then
     echo "$DEVAUTH_TOOLCHAIN"
-  elif compgen -G "/usr/lib/rustlib/$(target_triple "$1")/lib/libstd-*.rlib" >/dev/null; then
+  elif compgen -G "/usr/lib/rustlib/$triple/lib/libstd-*.rlib" >/dev/null; then
     echo debian
   else
     echo rustup
@@ -156,6 +158,7 @@ run_e2e() {
   passed=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
   rm -f "$log"
   if [ "$passed" -eq 0 ]; then
+    # shellcheck disable=SC2016 # the quotes are literal
     echo "error: no end-to-end test ran${filter:+ (filter '$filter')}" >&2
     return 1
   fi

@@ -165,9 +165,8 @@ EOF
   for check in "${checks[@]}"; do
     read -r tc name <<<"$check"
     target_setup "$name"
-    rustc=(/usr/bin/rustc)
-    [ "$tc" = debian ] || rustc=(rustc "+$DEVAUTH_MSRV")
-    "${rustc[@]}" --edition 2021 -O --target "$T_TRIPLE" -C "linker=$T_GNU-gcc" \
+    use_toolchain "$tc"
+    "${RUSTC_CMD[@]}" --edition 2021 -O --target "$T_TRIPLE" -C "linker=$T_GNU-gcc" \
       "$tmp/probe.rs" -o "$tmp/probe-$name"
     # shellcheck disable=SC2086 # T_RUNNER is a command prefix
     out=$($T_RUNNER "$tmp/probe-$name")
