@@ -33,6 +33,11 @@ for name in "${names[@]}"; do
     --target "$T_TRIPLE" "${features[@]}")
   secs=$(elapsed "$t0")
   bin=$(release_bin "$T_TRIPLE")
+  if [ "$T_TRIPLE" = arm-unknown-linux-gnueabihf ] && ! armv6_only "$bin"; then
+    echo "error: $bin contains ARMv7 code and would not run on ARMv6 (Pi Zero/1): build it" \
+      "with \`cross build --target $T_TRIPLE\` or set DEVAUTH_ARMV6_GCC (docs/deploy.md)" >&2
+    exit 1
+  fi
   summary+=("$(printf '%-32s %-7s %7ss %9s bytes  %s' "$T_TRIPLE" "$DEVAUTH_TOOLCHAIN" "$secs" \
     "$(stat -c %s "$bin")" "$bin")")
 done

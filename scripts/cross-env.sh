@@ -47,9 +47,17 @@ target_setup() {
   local qemu sysroot
   case $T_TRIPLE in
     aarch64-*) T_GNU=aarch64-linux-gnu qemu=qemu-aarch64 ;;
+    arm-*)
+      # ARMv6 needs an ARMv6 C toolchain (see armv6_only below); default: Debian's armhf one
+      T_GNU=${DEVAUTH_ARMV6_GCC:-arm-linux-gnueabihf}
+      # an ARM1176 CPU (Pi Zero/1) under qemu, so that any ARMv7 instruction traps
+      qemu="qemu-arm -cpu arm1176"
+      ;;
     *) T_GNU=arm-linux-gnueabihf qemu=qemu-arm ;;
   esac
-  sysroot=/usr/$T_GNU
+  sysroot=$("$T_GNU-gcc" -print-sysroot 2>/dev/null || true)
+  # Debian's cross gcc answers "/" and keeps the target's libc in /usr/<triple>
+  [ -n "$sysroot" ] && [ "$sysroot" != / ] || sysroot=/usr/$T_GNU
   case $T_TRIPLE in
     armv7-unknown-linux-gnueabihf) T_DEBARCH=armhf ;;
     aarch64-unknown-linux-gnu) T_DEBARCH=arm64 ;;
@@ -69,10 +77,21 @@ target_setup() {
   export "AR_${low}=$T_GNU-ar"
   if [ "$T_TRIPLE" = arm-unknown-linux-gnueabihf ]; then
     # Debian's armhf gcc defaults to ARMv7 + Thumb-2, which a Pi Zero/1 (ARM1176) cannot run:
-    # compile ring's C and assembly for ARMv6 instead. The startup files (crt1.o, crti.o) still
-    # come from Debian's ARMv7 libc; see docs/deploy.md before shipping such a binary.
+    # compile ring's C and assembly for ARMv6 whatever the toolchain's default.
     export "CFLAGS_${low}=-march=armv6 -marm -mfpu=vfp -mfloat-abi=hard"
   fi
+}
+
+# armv6_only BIN: succeeds when the ARM attributes the linker merged into BIN claim no CPU
+# newer than ARMv6. Debian's armhf startup files (crt1.o, crti.o, crtbegin.o, libc_nonshared.a)
+# are ARMv7 Thumb-2 code, so a binary linked by Debian's gcc fails this and would die with
+# SIGILL on a Pi Zero/1; `cross` (whose image has an ARMv6 toolchain) or DEVAUTH_ARMV6_GCC=<the
+# prefix of an ARMv6 gcc, e.g. crosstool-ng's arm-unknown-linux-gnueabihf> produce one that passes.
+armv6_only() {
+  local arch
+  arch=$("$T_GNU-readelf" -A "$1" | sed -n 's/^ *Tag_CPU_arch: *//p')
+  echo "$1: Tag_CPU_arch ${arch:-unknown}"
+  case $arch in v4* | v5* | v6*) return 0 ;; *) return 1 ;; esac
 }
 
 # use_toolchain debian|rustup: sets CARGO and RUSTC_CMD (arrays: the cargo and rustc commands to

@@ -140,11 +140,16 @@ done
 # 4. optionally rustup's std for every target (local builds of ARMv6 and musl)
 if [ "$with_rustup" = 1 ]; then
   command -v rustup >/dev/null || die "--rustup: rustup is not installed"
-  triples=()
-  for name in "${DEVAUTH_TARGETS[@]}"; do triples+=("$(target_triple "$name")"); done
-  say "rustup: toolchain $DEVAUTH_MSRV with ${triples[*]}"
   rustup toolchain install "$DEVAUTH_MSRV" --profile minimal
-  rustup target add --toolchain "$DEVAUTH_MSRV" "${triples[@]}"
+  rustup_targets=()
+  for name in "${DEVAUTH_TARGETS[@]}"; do
+    # one at a time: a std the server does not offer should not stop the others
+    if rustup target add --toolchain "$DEVAUTH_MSRV" "$(target_triple "$name")"; then
+      rustup_targets+=("$name")
+    else
+      say "warning: rustup could not add $(target_triple "$name") to $DEVAUTH_MSRV; skipping it"
+    fi
+  done
 fi
 
 # 5. prove that each target compiles, links and runs
@@ -160,7 +165,7 @@ EOF
   checks=()
   for name in "${cross_targets[@]}"; do checks+=("debian $name"); done
   if [ "$with_rustup" = 1 ]; then
-    for name in "${DEVAUTH_TARGETS[@]}"; do checks+=("rustup $name"); done
+    for name in "${rustup_targets[@]}"; do checks+=("rustup $name"); done
   fi
   for check in "${checks[@]}"; do
     read -r tc name <<<"$check"
@@ -168,6 +173,10 @@ EOF
     use_toolchain "$tc"
     "${RUSTC_CMD[@]}" --edition 2021 -O --target "$T_TRIPLE" -C "linker=$T_GNU-gcc" \
       "$tmp/probe.rs" -o "$tmp/probe-$name"
+    if [ "$T_TRIPLE" = arm-unknown-linux-gnueabihf ] && ! armv6_only "$tmp/probe-$name"; then
+      say "warning: $T_GNU-gcc links ARMv7 startup code: ARMv6 needs cross or DEVAUTH_ARMV6_GCC"
+      continue
+    fi
     # shellcheck disable=SC2086 # T_RUNNER is a command prefix
     out=$($T_RUNNER "$tmp/probe-$name")
     case $T_TRIPLE in
