@@ -105,7 +105,7 @@ measure_rss() {
 use_toolchain "$(default_toolchain host)"
 if [ ! -x /usr/bin/time ]; then
   for cmd in pair token; do skip "peak RSS, devauth $cmd" "/usr/bin/time missing (apt-get install time)"; done
-elif [ -z "$(e2e_tests)" ]; then
+elif ! have_e2e_tests; then
   for cmd in pair token; do skip "peak RSS, devauth $cmd" "no end-to-end tests (tests/*.rs) yet"; done
 else
   echo "== native release build (${CARGO[*]}, ${features[*]})"
