@@ -95,9 +95,9 @@ armv6_only() {
 }
 
 # use_toolchain debian|rustup: sets CARGO and RUSTC_CMD (arrays: the cargo and rustc commands to
-# run) and the RUSTC / RUSTDOC variables that go with them. rustup's proxies usually come first in PATH, so Debian's
-# toolchain is called by absolute path and RUSTC/RUSTDOC keep cargo from finding the proxies
-# (without RUSTDOC, doctests would run rustup's rustdoc against Debian's std).
+# run) and the RUSTC / RUSTDOC variables that go with them. rustup's proxies usually come first
+# in PATH, so Debian's toolchain is called by absolute path and RUSTC/RUSTDOC keep cargo from
+# finding the proxies (without RUSTDOC, doctests would run rustup's rustdoc against Debian's std).
 use_toolchain() {
   unset RUSTUP_TOOLCHAIN
   case $1 in
