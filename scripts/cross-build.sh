@@ -16,7 +16,7 @@ set -euo pipefail
 . "$(dirname "$0")/cross-env.sh"
 
 if [ $# -eq 0 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
-  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+  usage "$0"
   exit 2
 fi
 names=("$@")

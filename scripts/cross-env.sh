@@ -183,6 +183,9 @@ glibc_floor() {
   echo "${floor:-none}"
 }
 
+# usage SCRIPT: prints a script's header comment (everything up to its `set -euo pipefail`).
+usage() { sed -n '2,/^set -euo/p' "$1" | sed '$d; s/^# \{0,1\}//'; }
+
 # Timing helpers: `t0=$(now)` ... `elapsed $t0` prints seconds with one decimal.
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}'; }

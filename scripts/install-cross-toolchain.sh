@@ -30,7 +30,7 @@ for arg; do
     --rustup) with_rustup=1 ;;
     --no-verify) verify=0 ;;
     -h | --help)
-      sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+      usage "$0"
       exit 0
       ;;
     *)
