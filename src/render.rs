@@ -19,7 +19,7 @@ pub fn sample_code() -> CodeScreen {
         qr_payload: "https://example.com/device?user_code=WDJB-MJHT".to_string(),
         user_code: "WDJB-MJHT".to_string(),
         message: None,
-        remaining: Duration::from_secs(754),
+        remaining: Duration::from_secs(760),
         lifetime: Duration::from_secs(900),
         renewed: false,
     }

@@ -383,21 +383,32 @@ fn split_code(code: &str, font: FontId, scale: u32, max: u32) -> Vec<String> {
     if width(font, scale, code) <= max {
         return vec![code.to_string()];
     }
+    // Split at dashes and spaces; a line-ending dash is kept when it fits, dropped when not
+    // (the break shows the grouping anyway).
+    let fit_line = |l: &str| -> String {
+        let l = l.trim_end();
+        if width(font, scale, l) <= max {
+            l.to_string()
+        } else {
+            l.trim_end_matches('-').to_string()
+        }
+    };
     let groups: Vec<&str> = code.split_inclusive(['-', ' ']).collect();
     if groups.len() > 1 {
         let mut lines: Vec<String> = Vec::new();
         let mut line = String::new();
         for g in groups {
             let candidate = format!("{line}{g}");
-            if !line.is_empty() && width(font, scale, candidate.trim_end()) > max {
-                lines.push(line.trim_end().to_string());
+            let bare = candidate.trim_end().trim_end_matches('-');
+            if !line.is_empty() && width(font, scale, bare) > max {
+                lines.push(fit_line(&line));
                 line = g.to_string();
             } else {
                 line = candidate;
             }
         }
         if !line.is_empty() {
-            lines.push(line.trim_end().to_string());
+            lines.push(fit_line(&line));
         }
         if lines.iter().all(|l| width(font, scale, l) <= max) {
             return lines;
@@ -1175,7 +1186,8 @@ mod tests {
         let url = wrap_url("example.com/device/very/long/path?x=1&y=2", f, 1, 100);
         assert!(url.iter().all(|l| f.width(l) <= 100), "{url:?}");
         assert_eq!(url.concat(), "example.com/device/very/long/path?x=1&y=2");
-        assert_eq!(split_code("WDJB-MJHT", FontId::Code16, 1, 64), vec!["WDJB-", "MJHT"]);
+        assert_eq!(split_code("WDJB-MJHT", FontId::Code16, 1, 64), vec!["WDJB", "MJHT"]);
+        assert_eq!(split_code("WDJB-MJHT", FontId::Code16, 1, 75), vec!["WDJB-", "MJHT"]);
         assert_eq!(url_text("https://example.com/device/"), "example.com/device");
         assert_eq!(url_text("http://127.0.0.1:8080/d"), "http://127.0.0.1:8080/d");
     }

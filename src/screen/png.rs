@@ -8,35 +8,70 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use embedded_graphics::pixelcolor::{Rgb888, RgbColor};
 use embedded_graphics::prelude::Size;
 
-use super::canvas::{Canvas, PixelFormat, Rotation};
+use super::canvas::{Canvas, MonoCanvas, PixelFormat, Rotation};
 use super::layout::Profile;
 use super::painter::{Painted, Painter};
 use super::{Screen, View};
 use crate::error::DisplayError;
 
-/// A [`Screen`] that keeps a PNG file up to date.
+/// What the picture is drawn on: colour, or 1 bit per pixel for monochrome boards (so the
+/// preview of an OLED shows exactly its pixels).
+pub enum Surface {
+    Color(Canvas),
+    Mono(MonoCanvas),
+}
+
+impl Surface {
+    /// The picture as 8-bit RGB rows.
+    pub fn rgb(&self) -> (Size, Vec<u8>) {
+        let size = match self {
+            Surface::Color(c) => c.physical_size(),
+            Surface::Mono(m) => m.physical_size(),
+        };
+        let mut rgb = Vec::with_capacity(size.width as usize * size.height as usize * 3);
+        for y in 0..size.height {
+            for x in 0..size.width {
+                let c = match self {
+                    Surface::Color(c) => c.pixel(x, y).unwrap_or_default(),
+                    Surface::Mono(m) if m.lit(x, y) => Rgb888::WHITE,
+                    Surface::Mono(_) => Rgb888::BLACK,
+                };
+                rgb.extend_from_slice(&[c.r(), c.g(), c.b()]);
+            }
+        }
+        (size, rgb)
+    }
+}
+
+/// A [`Screen`] that keeps a PNG file up to date. The picture shows what the viewer sees: a
+/// board's `rotation` turns the picture, not the file's pixel rows.
 pub struct PngScreen {
     path: PathBuf,
-    canvas: Canvas,
+    surface: Surface,
     painter: Painter,
 }
 
 impl PngScreen {
     /// A screen of `size` (the panel, before `rotation`) written to `path`.
     pub fn new(path: &Path, size: Size, rotation: Rotation, profile: Profile) -> PngScreen {
-        let canvas = Canvas::new(size, 0, PixelFormat::BGR888, rotation);
         let logical = rotation.logical(size);
+        let surface = if profile.mono {
+            Surface::Mono(MonoCanvas::new(logical, Rotation::R0))
+        } else {
+            Surface::Color(Canvas::new(logical, 0, PixelFormat::BGR888, Rotation::R0))
+        };
         PngScreen {
             path: path.to_path_buf(),
-            canvas,
+            surface,
             painter: Painter::new(logical, profile),
         }
     }
 
-    pub fn canvas(&self) -> &Canvas {
-        &self.canvas
+    pub fn surface(&self) -> &Surface {
+        &self.surface
     }
 
     pub fn painter(&self) -> &Painter {
@@ -46,29 +81,28 @@ impl PngScreen {
 
 impl Screen for PngScreen {
     fn show(&mut self, view: &View) -> Result<(), DisplayError> {
-        let Ok(painted) = self.painter.paint(view, &mut self.canvas);
+        let painted = match &mut self.surface {
+            Surface::Color(c) => {
+                let Ok(p) = self.painter.paint(view, c);
+                c.take_dirty();
+                p
+            }
+            Surface::Mono(m) => {
+                let Ok(p) = self.painter.paint(view, m);
+                m.take_dirty();
+                p
+            }
+        };
         if painted == Painted::Nothing {
             return Ok(());
         }
-        self.canvas.take_dirty();
-        write_png(&self.path, &self.canvas)
+        write_png(&self.path, &self.surface)
     }
 }
 
-/// The canvas as PNG bytes (8-bit RGB, in the panel's orientation).
-pub fn encode(canvas: &Canvas) -> Result<Vec<u8>, DisplayError> {
-    let size = canvas.physical_size();
-    let mut rgb = Vec::with_capacity(size.width as usize * size.height as usize * 3);
-    for y in 0..size.height {
-        for x in 0..size.width {
-            let c = canvas.pixel(x, y).unwrap_or_default();
-            rgb.extend_from_slice(&[
-                embedded_graphics::pixelcolor::RgbColor::r(&c),
-                embedded_graphics::pixelcolor::RgbColor::g(&c),
-                embedded_graphics::pixelcolor::RgbColor::b(&c),
-            ]);
-        }
-    }
+/// The surface as PNG bytes (8-bit RGB).
+pub fn encode(surface: &Surface) -> Result<Vec<u8>, DisplayError> {
+    let (size, rgb) = surface.rgb();
     let fail = |e: png::EncodingError| DisplayError::Unsupported(format!("png: encoding: {e}"));
     let mut out = Vec::new();
     {
@@ -84,8 +118,8 @@ pub fn encode(canvas: &Canvas) -> Result<Vec<u8>, DisplayError> {
 }
 
 /// Writes the canvas to `path` atomically.
-pub fn write_png(path: &Path, canvas: &Canvas) -> Result<(), DisplayError> {
-    let bytes = encode(canvas)?;
+pub fn write_png(path: &Path, surface: &Surface) -> Result<(), DisplayError> {
+    let bytes = encode(surface)?;
     let io = |what: String| move |source| DisplayError::Io { what, source };
     let name = path
         .file_name()
