@@ -355,6 +355,17 @@ impl FbScreen {
         &self.canvas
     }
 
+    /// Forgets what is on screen: the next `show` redraws everything (used by benchmarks, and
+    /// after another program drew over the console).
+    pub fn invalidate(&mut self) {
+        self.painter.invalidate();
+    }
+
+    /// The layout on screen, if any.
+    pub fn layout(&self) -> Option<&super::layout::Layout> {
+        self.painter.layout()
+    }
+
     /// Copies the changed rectangle to the device: one copy per row.
     fn push(&mut self) -> Result<(), DisplayError> {
         let Some(dirty) = self.canvas.take_dirty() else {

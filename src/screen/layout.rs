@@ -601,7 +601,8 @@ pub fn layout(view: &View, size: Size, profile: &Profile) -> Layout {
     let logical = Size::new(size.width / zoom, size.height / zoom);
     let tier = tier_of(logical);
     let ty = type_of(tier);
-    let pct = profile.safe_percent.min(20);
+    // A title-safe margin is for TVs; a 128×64 panel shows every pixel and has none to spare.
+    let pct = if tier == Tier::Oled { 0 } else { profile.safe_percent.min(20) };
     let mx = (logical.width * pct / 100).max(ty.edge);
     let my = (logical.height * pct / 100).max(ty.edge);
     let safe = Rectangle::new(
@@ -1062,6 +1063,26 @@ mod tests {
         }
     }
 
+    /// On the QR page of alternating (OLED) layouts.
+    fn qr_page() -> CodeScreen {
+        CodeScreen {
+            remaining: Duration::from_secs(760),
+            ..sample(true)
+        }
+    }
+
+    #[test]
+    fn the_oled_alternates_between_qr_and_url() {
+        let size = Size::new(128, 64);
+        let p = Profile { safe_percent: 0, mono: true };
+        let qr = layout(&View::WaitingForUser(qr_page()), size, &p);
+        assert!(qr.qr().is_some());
+        let url = layout(&View::WaitingForUser(sample(true)), size, &p);
+        assert!(url.qr().is_none());
+        assert!(url.texts().any(|t| t.text.contains("example.com")));
+        assert!(!url.code.is_empty() && !qr.code.is_empty());
+    }
+
     fn within(inner: Rectangle, outer: Rectangle) -> bool {
         let (a, b) = (inner.top_left, inner.top_left + inner.size);
         let (c, d) = (outer.top_left, outer.top_left + outer.size);
@@ -1095,7 +1116,7 @@ mod tests {
                     safe_percent: pct,
                     mono: w == 128,
                 };
-                let view = View::WaitingForUser(sample(true));
+                let view = View::WaitingForUser(qr_page());
                 let l = layout(&view, Size::new(w, h), &profile);
                 let screen = Rectangle::new(Point::zero(), l.size);
                 assert!(l.qr().is_some(), "{w}x{h}: no QR");
@@ -1103,13 +1124,15 @@ mod tests {
                 let ticker = l.ticker.clone().expect("ticker");
                 for item in &l.items {
                     let r = item.rect();
-                    let area = if matches!(item, Item::Qr { .. }) { screen } else { l.safe };
-                    assert!(within(r, area), "{w}x{h} {pct}%: {item:?} outside {area:?}");
+                    assert!(within(r, l.safe), "{w}x{h} {pct}%: {item:?} outside {:?}", l.safe);
+                    assert!(within(r, screen));
                     assert!(!overlaps(r, ticker.rect), "{w}x{h}: {item:?} under the ticker");
                 }
                 assert!(within(ticker.rect, l.safe), "{w}x{h}: ticker {ticker:?}");
                 let joined: String = l.texts().map(|t| t.text.clone()).collect();
-                assert!(joined.contains("example.com/"), "{w}x{h}: {joined}");
+                if w != 128 {
+                    assert!(joined.contains("example.com/"), "{w}x{h}: {joined}");
+                }
             }
         }
     }
@@ -1117,7 +1140,7 @@ mod tests {
     #[test]
     fn qr_uses_integer_scale_and_a_quiet_zone_of_four_except_on_the_oled() {
         for (w, h) in SIZES {
-            let l = layout(&View::WaitingForUser(sample(true)), Size::new(w, h), &Profile::default());
+            let l = layout(&View::WaitingForUser(qr_page()), Size::new(w, h), &Profile::default());
             let (_, code) = l.qr().unwrap();
             if w == 128 {
                 assert_eq!(code.quiet, 3);

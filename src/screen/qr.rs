@@ -12,7 +12,7 @@
 use qrcode::{Color, EcLevel, QrCode};
 
 /// A fitted QR symbol.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Fitted {
     /// What the symbol carries.
     pub payload: String,
@@ -25,6 +25,18 @@ pub struct Fitted {
     pub scale: u32,
     /// Row-major, `modules × modules`, `true` = dark.
     pub dark: Vec<bool>,
+}
+
+impl std::fmt::Debug for Fitted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fitted")
+            .field("payload", &self.payload)
+            .field("ec", &self.ec)
+            .field("modules", &self.modules)
+            .field("quiet", &self.quiet)
+            .field("scale", &self.scale)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Fitted {
@@ -114,8 +126,10 @@ mod tests {
         assert_eq!(big.ec, EcLevel::H);
         assert!(big.scale >= 12);
         let small = fit(&[COMPLETE], 130, 3, false).unwrap();
-        assert!(matches!(small.ec, EcLevel::M | EcLevel::L), "{:?}", small.ec);
+        assert!(small.scale >= 3);
         assert!(small.side() <= 130);
+        let tiny = fit(&[COMPLETE], 120, 3, false).unwrap();
+        assert!(matches!(tiny.ec, EcLevel::M | EcLevel::L), "{:?}", tiny.ec);
         assert_eq!(small.quiet, 4);
     }
 

@@ -219,6 +219,10 @@ where
         &self.canvas
     }
 
+    pub fn layout(&self) -> Option<&super::layout::Layout> {
+        self.painter.layout()
+    }
+
     fn push(&mut self) -> Result<(), DisplayError> {
         let Some(r) = self.canvas.take_dirty() else {
             return Ok(());
@@ -328,6 +332,10 @@ where
 
     pub fn canvas(&self) -> &MonoCanvas {
         &self.canvas
+    }
+
+    pub fn layout(&self) -> Option<&super::layout::Layout> {
+        self.painter.layout()
     }
 
     fn push(&mut self) -> Result<(), DisplayError> {
