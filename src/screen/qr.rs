@@ -61,10 +61,40 @@ const LEVELS: [EcLevel; 4] = [EcLevel::H, EcLevel::Q, EcLevel::M, EcLevel::L];
 /// Longest payload encoded at all (a version-40 symbol holds ~2.9 kB; a screen shows far less).
 pub const MAX_PAYLOAD: usize = 1024;
 
+/// Symbols encoded lately, newest last: a layout tries several sizes, and the screen is laid out
+/// again on every state change, while the code (and so the symbol) rarely changes. Encoding
+/// with its 8 mask evaluations is the slowest step of a full draw.
+type Encoded = (String, EcLevel, Option<(u32, Vec<bool>)>);
+const MEMO: usize = 8;
+thread_local! {
+    static RECENT: std::cell::RefCell<Vec<Encoded>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 fn encode(payload: &str, ec: EcLevel) -> Option<(u32, Vec<bool>)> {
     if payload.is_empty() || payload.len() > MAX_PAYLOAD {
         return None;
     }
+    let hit = RECENT.with(|r| {
+        r.borrow()
+            .iter()
+            .find(|(p, e, _)| p == payload && *e == ec)
+            .map(|(_, _, v)| v.clone())
+    });
+    if let Some(v) = hit {
+        return v;
+    }
+    let v = encode_uncached(payload, ec);
+    RECENT.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.len() >= MEMO {
+            r.remove(0);
+        }
+        r.push((payload.to_string(), ec, v.clone()));
+    });
+    v
+}
+
+fn encode_uncached(payload: &str, ec: EcLevel) -> Option<(u32, Vec<bool>)> {
     let code = QrCode::with_error_correction_level(payload.as_bytes(), ec).ok()?;
     let modules = u32::try_from(code.width()).ok()?;
     let dark = code.to_colors().iter().map(|c| *c == Color::Dark).collect();
@@ -82,6 +112,7 @@ pub fn fit(payloads: &[&str], side: u32, min_scale: u32, allow_quiet3: bool) -> 
                 let Some((modules, dark)) = encode(payload, ec) else {
                     continue;
                 };
+                // Larger levels only make bigger symbols: stop as soon as one cannot fit.
                 let scale = side / (modules + 2 * quiet);
                 if scale >= min_scale {
                     return Some(Fitted {
