@@ -6,6 +6,7 @@
 //! - draw only: the same into the canvas, without the copy (what an SPI panel pays before its
 //!   transfer);
 //! - countdown tick: the countdown text and bar redrawn and copied.
+//!
 //! Single-threaded; median and best of N runs.
 
 use std::hint::black_box;
