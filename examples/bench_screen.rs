@@ -81,7 +81,10 @@ fn bench_fb(name: &str, w: u32, h: u32, format: PixelFormat, safe: u32, runs: us
         fb.show(black_box(&v)).unwrap();
         fresh.push(t.elapsed());
     }
-    stats(&format!("{name}: new code (QR encoded) + full draw + copy"), fresh);
+    stats(
+        &format!("{name}: new code (QR encoded) + full draw + copy"),
+        fresh,
+    );
     let mut ticks = Vec::new();
     fb.invalidate();
     fb.show(&view(899)).unwrap();
@@ -111,6 +114,13 @@ fn bench_fb(name: &str, w: u32, h: u32, format: PixelFormat, safe: u32, runs: us
 
 fn main() {
     println!("devauth screen benchmark (single thread)");
-    bench_fb("1920x1080 XRGB8888", 1920, 1080, PixelFormat::XRGB8888, 5, 60);
+    bench_fb(
+        "1920x1080 XRGB8888",
+        1920,
+        1080,
+        PixelFormat::XRGB8888,
+        5,
+        60,
+    );
     bench_fb("240x240 RGB565", 240, 240, PixelFormat::RGB565, 0, 300);
 }

@@ -310,7 +310,9 @@ fn render_args(
                 .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
                 .filter(|(w, h)| (8..=8192).contains(w) && (8..=8192).contains(h));
             Some(parsed.ok_or_else(|| {
-                UsageError(format!("--size {s:?}: expected WIDTHxHEIGHT, each 8..=8192"))
+                UsageError(format!(
+                    "--size {s:?}: expected WIDTHxHEIGHT, each 8..=8192"
+                ))
             })?)
         }
     };
@@ -390,8 +392,17 @@ mod tests {
     #[test]
     fn render_arguments() {
         let c = p(&[
-            "render", "--board", "tv-1080p", "--state", "code", "--out", "/tmp/x.png", "--size",
-            "640x480", "--rotate", "90",
+            "render",
+            "--board",
+            "tv-1080p",
+            "--state",
+            "code",
+            "--out",
+            "/tmp/x.png",
+            "--size",
+            "640x480",
+            "--rotate",
+            "90",
         ])
         .unwrap();
         assert_eq!(
@@ -412,9 +423,15 @@ mod tests {
             &["render", "--state", "code"][..],
             &["render", "--out", "x.png"],
             &["render", "--state", "nope", "--out", "x.png"],
-            &["render", "--state", "code", "--out", "x.png", "--size", "10"],
-            &["render", "--state", "code", "--out", "x.png", "--size", "0x10"],
-            &["render", "--state", "code", "--out", "x.png", "--rotate", "45"],
+            &[
+                "render", "--state", "code", "--out", "x.png", "--size", "10",
+            ],
+            &[
+                "render", "--state", "code", "--out", "x.png", "--size", "0x10",
+            ],
+            &[
+                "render", "--state", "code", "--out", "x.png", "--rotate", "45",
+            ],
             &["pair", "--board", "x"],
             &["status", "--out", "x"],
         ] {

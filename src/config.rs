@@ -297,10 +297,22 @@ pub const INSTALLED_BOARDS_DIR: &str = "/usr/share/devauth/boards";
 pub const BUILTIN_BOARDS: [(&str, &str); 6] = [
     ("tv-1080p", include_str!("../boards/tv-1080p.toml")),
     ("tv-720p", include_str!("../boards/tv-720p.toml")),
-    ("pi-st7789-240x240", include_str!("../boards/pi-st7789-240x240.toml")),
-    ("pi-ili9341-320x240", include_str!("../boards/pi-ili9341-320x240.toml")),
-    ("pi-ssd1306-128x64", include_str!("../boards/pi-ssd1306-128x64.toml")),
-    ("pi-fb1-480x320", include_str!("../boards/pi-fb1-480x320.toml")),
+    (
+        "pi-st7789-240x240",
+        include_str!("../boards/pi-st7789-240x240.toml"),
+    ),
+    (
+        "pi-ili9341-320x240",
+        include_str!("../boards/pi-ili9341-320x240.toml"),
+    ),
+    (
+        "pi-ssd1306-128x64",
+        include_str!("../boards/pi-ssd1306-128x64.toml"),
+    ),
+    (
+        "pi-fb1-480x320",
+        include_str!("../boards/pi-fb1-480x320.toml"),
+    ),
 ];
 const MAX_BOARD_BYTES: u64 = 16 * 1024;
 
@@ -1610,7 +1622,10 @@ pub fn find_board(name: &str, config: Option<&Path>) -> Result<BoardFile, String
                 return Ok(BoardFile { path, text });
             }
             Ok(Capped::TooLarge(n)) => {
-                return Err(format!("{}: {n} bytes is too large for a board", path.display()));
+                return Err(format!(
+                    "{}: {n} bytes is too large for a board",
+                    path.display()
+                ));
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(format!("{}: {e}", path.display())),
@@ -1655,7 +1670,11 @@ fn parse_board(cx: &Cx) -> Result<RawDisplay, ConfigError> {
     let raw: RawBoard = toml::from_str(cx.text).map_err(|e| cx.toml_error(e))?;
     let display = raw.display.map(Spanned::into_inner).unwrap_or_default();
     if let Some(b) = &display.board {
-        return Err(cx.at("display.board", b, "a board profile cannot name another board"));
+        return Err(cx.at(
+            "display.board",
+            b,
+            "a board profile cannot name another board",
+        ));
     }
     Ok(display)
 }
@@ -1688,8 +1707,11 @@ fn display_from(
         .transpose()
     };
     let path = |key: &str, v: Option<(&Cx, &Str)>| {
-        v.map(|(cx, v)| cx.path(&format!("display.{key}"), v, false).map(|p| cx.resolve(&p)))
-            .transpose()
+        v.map(|(cx, v)| {
+            cx.path(&format!("display.{key}"), v, false)
+                .map(|p| cx.resolve(&p))
+        })
+        .transpose()
     };
     if let Some((cx, v)) = pick(layers, |r| &r.backend) {
         let options: Vec<(&str, DisplayBackend)> =
@@ -1708,12 +1730,23 @@ fn display_from(
     }
     out.stride = int("stride", pick(layers, |r| &r.stride), 1, 8192 * 4)?;
     if let Some((cx, v)) = pick(layers, |r| &r.rotation) {
-        let deg = u32::try_from(*v.get_ref()).ok().and_then(Rotation::from_degrees);
+        let deg = u32::try_from(*v.get_ref())
+            .ok()
+            .and_then(Rotation::from_degrees);
         out.rotation = deg.ok_or_else(|| {
-            cx.at("display.rotation", v, format!("{} is not 0, 90, 180 or 270", v.get_ref()))
+            cx.at(
+                "display.rotation",
+                v,
+                format!("{} is not 0, 90, 180 or 270", v.get_ref()),
+            )
         })?;
     }
-    if let Some(p) = int("title_safe_percent", pick(layers, |r| &r.title_safe_percent), 0, 20)? {
+    if let Some(p) = int(
+        "title_safe_percent",
+        pick(layers, |r| &r.title_safe_percent),
+        0,
+        20,
+    )? {
         out.title_safe_percent = p;
     }
     if let Some((cx, v)) = pick(layers, |r| &r.controller) {
@@ -1724,7 +1757,12 @@ fn display_from(
     if let Some(p) = path("spi_device", pick(layers, |r| &r.spi_device))? {
         out.spi.device = p;
     }
-    if let Some(n) = int("spi_speed_hz", pick(layers, |r| &r.spi_speed_hz), 100_000, 100_000_000)? {
+    if let Some(n) = int(
+        "spi_speed_hz",
+        pick(layers, |r| &r.spi_speed_hz),
+        100_000,
+        100_000_000,
+    )? {
         out.spi.speed_hz = n;
     }
     if let Some(n) = int("spi_mode", pick(layers, |r| &r.spi_mode), 0, 3)? {
@@ -1759,13 +1797,20 @@ fn display_from(
     // Rules across keys; reported against the config's [display] section.
     let missing = |key: &str, why: &str| main.invalid(key, section.clone(), why.to_string());
     if out.width.is_some() != out.height.is_some() {
-        let key = if out.width.is_some() { "display.height" } else { "display.width" };
+        let key = if out.width.is_some() {
+            "display.height"
+        } else {
+            "display.width"
+        };
         return Err(missing(key, "missing: width and height are set together"));
     }
     match out.backend {
         DisplayBackend::Png => {
             if out.png.is_none() {
-                return Err(missing("display.png", "missing: backend = \"png\" needs png = \"PATH\""));
+                return Err(missing(
+                    "display.png",
+                    "missing: backend = \"png\" needs png = \"PATH\"",
+                ));
             }
             if out.size().is_none() {
                 return Err(missing(
@@ -1782,14 +1827,23 @@ fn display_from(
                 ));
             };
             if out.spi.dc_pin.is_none() {
-                return Err(missing("display.dc_pin", "missing: an SPI panel needs its data/command GPIO line"));
+                return Err(missing(
+                    "display.dc_pin",
+                    "missing: an SPI panel needs its data/command GPIO line",
+                ));
             }
             match (controller, out.size()) {
                 (Controller::Ssd1306, Some(s)) if s != Size::new(128, 64) => {
-                    return Err(missing("display.width", "the ssd1306 driver supports 128x64 only"));
+                    return Err(missing(
+                        "display.width",
+                        "the ssd1306 driver supports 128x64 only",
+                    ));
                 }
                 (_, None) => {
-                    return Err(missing("display.width", "missing: an SPI panel needs width and height"));
+                    return Err(missing(
+                        "display.width",
+                        "missing: an SPI panel needs width and height",
+                    ));
                 }
                 _ => {}
             }
@@ -2780,6 +2834,124 @@ mod tests {
             "network.timeout_secs",
             5,
         );
+    }
+
+    // --- [display] and board profiles ----------------------------------------------------------
+
+    #[test]
+    fn display_keys_and_board_profiles() {
+        // A built-in board, with a key of the config over it.
+        let c = ok(&format!(
+            "{MIN}[display]\nboard = \"pi-st7789-240x240\"\nrotation = 180\n"
+        ));
+        let d = &c.display;
+        assert_eq!(d.backend, DisplayBackend::Spi);
+        assert_eq!(d.board.as_deref(), Some("pi-st7789-240x240"));
+        assert_eq!(d.rotation, Rotation::R180);
+        assert_eq!(d.size(), Some(Size::new(240, 240)));
+        assert_eq!(d.spi.controller, Some(Controller::St7789));
+        assert_eq!(d.spi.dc_pin, Some(25));
+        assert!(d.spi.invert_colors);
+        // The board's backend can be overridden: preview a TV as a PNG.
+        let c = ok(&format!(
+            "{MIN}[display]\nboard = \"tv-1080p\"\nbackend = \"png\"\npng = \"/run/screen.png\"\n"
+        ));
+        assert_eq!(c.display.backend, DisplayBackend::Png);
+        assert_eq!(c.display.png, Some(PathBuf::from("/run/screen.png")));
+        assert_eq!(c.display.profile().safe_percent, 5);
+        // Framebuffer overrides.
+        let c = ok(&format!(
+            "{MIN}[display]\nbackend = \"framebuffer\"\ndevice = \"/tmp/fb\"\nwidth = 640\nheight = 480\nformat = \"abgr8888\"\nstride = 2600\n"
+        ));
+        assert_eq!(c.display.format, Some(PixelFormat::ABGR8888));
+        assert_eq!(c.display.stride, Some(2600));
+        assert_eq!(c.display.device, PathBuf::from("/tmp/fb"));
+        // Every built-in board parses on its own.
+        for (name, _) in BUILTIN_BOARDS {
+            let d = board_display(name, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(d.size().is_some(), "{name}");
+        }
+    }
+
+    #[test]
+    fn display_errors_name_key_and_line() {
+        for (section, key, line) in [
+            ("[display]\nrotation = 45\n", "display.rotation", 5),
+            ("[display]\nformat = \"rgb332\"\n", "display.format", 5),
+            (
+                "[display]\ntitle_safe_percent = 30\n",
+                "display.title_safe_percent",
+                5,
+            ),
+            ("[display]\nwidth = 0\nheight = 10\n", "display.width", 5),
+            ("[display]\nwidth = 100\n", "display.height", 4),
+            (
+                "[display]\nbackend = \"png\"\nwidth = 10\nheight = 10\n",
+                "display.png",
+                4,
+            ),
+            (
+                "[display]\nbackend = \"png\"\npng = \"/x.png\"\n",
+                "display.width",
+                4,
+            ),
+            (
+                "[display]\nbackend = \"spi\"\nwidth = 10\nheight = 10\n",
+                "display.controller",
+                4,
+            ),
+            (
+                "[display]\nbackend = \"spi\"\ncontroller = \"st7789\"\ndc_pin = 1\n",
+                "display.width",
+                4,
+            ),
+            (
+                "[display]\nbackend = \"spi\"\ncontroller = \"ssd1306\"\n",
+                "display.dc_pin",
+                4,
+            ),
+            ("[display]\nspi_mode = 4\n", "display.spi_mode", 5),
+            (
+                "[display]\ncolor_order = \"grb\"\n",
+                "display.color_order",
+                5,
+            ),
+            ("[display]\nboard = \"../etc/passwd\"\n", "display.board", 5),
+            ("[display]\nboard = \"no-such-board\"\n", "display.board", 5),
+            ("[display]\nbogus = 1\n", "display.bogus", 5),
+        ] {
+            err_at(&format!("{MIN}{section}"), key, line);
+        }
+    }
+
+    #[test]
+    fn boards_next_to_the_config_win_and_their_errors_name_the_board_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("boards")).unwrap();
+        let cfg = dir.path().join("devauth.toml");
+        std::fs::write(
+            dir.path().join("boards/tv-1080p.toml"),
+            "description = \"mine\"\n[display]\nbackend = \"framebuffer\"\nwidth = 1920\nheight = 1080\ntitle_safe_percent = 3\n",
+        )
+        .unwrap();
+        let c = Config::parse(&format!("{MIN}[display]\nboard = \"tv-1080p\"\n"), &cfg).unwrap();
+        assert_eq!(c.display.title_safe_percent, 3);
+        std::fs::write(
+            dir.path().join("boards/bad.toml"),
+            "[display]\nbackend = \"framebuffer\"\n\nrotation = 7\n",
+        )
+        .unwrap();
+        let e = Config::parse(&format!("{MIN}[display]\nboard = \"bad\"\n"), &cfg).unwrap_err();
+        assert_eq!(e.key(), Some("display.rotation"));
+        assert_eq!(e.line(), Some(4));
+        assert!(e.to_string().contains("boards/bad.toml:4"), "{e}");
+        std::fs::write(
+            dir.path().join("boards/loop.toml"),
+            "[display]\nboard = \"x\"\n",
+        )
+        .unwrap();
+        let e = Config::parse(&format!("{MIN}[display]\nboard = \"loop\"\n"), &cfg).unwrap_err();
+        assert!(e.to_string().contains("cannot name another board"), "{e}");
     }
 
     // --- files and paths ----------------------------------------------------------------------

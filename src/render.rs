@@ -86,12 +86,8 @@ pub fn run(
             "render: no size: give --board NAME or --size WxH".to_string(),
         ))
     })?;
-    let mut screen = crate::screen::png::PngScreen::new(
-        out,
-        size,
-        display.rotation,
-        display.profile(),
-    );
+    let mut screen =
+        crate::screen::png::PngScreen::new(out, size, display.rotation, display.profile());
     screen.show(&sample_view(state))?;
     Ok(())
 }

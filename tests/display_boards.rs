@@ -16,7 +16,11 @@ use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::Rectangle;
 use std::time::Duration;
 
-const WAITING: [RenderState; 3] = [RenderState::Code, RenderState::Renewed, RenderState::Retrying];
+const WAITING: [RenderState; 3] = [
+    RenderState::Code,
+    RenderState::Renewed,
+    RenderState::Retrying,
+];
 
 /// Decodes every QR found in a greyscale picture.
 fn decode(w: u32, h: u32, luma: impl Fn(u32, u32) -> u8) -> Vec<String> {
@@ -56,13 +60,17 @@ where
     type Color = D::Color;
     type Error = D::Error;
 
-    fn draw_iter<I: IntoIterator<Item = Pixel<D::Color>>>(&mut self, it: I) -> Result<(), D::Error> {
+    fn draw_iter<I: IntoIterator<Item = Pixel<D::Color>>>(
+        &mut self,
+        it: I,
+    ) -> Result<(), D::Error> {
         let mut pixels = Vec::new();
         for Pixel(p, c) in it {
             if !self.screen.contains(p) {
                 self.problems.push(format!("pixel {p:?} off screen"));
             } else if c != self.background && !self.safe.contains(p) {
-                self.problems.push(format!("pixel {p:?} outside the safe area"));
+                self.problems
+                    .push(format!("pixel {p:?} outside the safe area"));
             }
             pixels.push(Pixel(p, c));
         }
@@ -78,7 +86,8 @@ where
         if !inside(area, &self.screen) {
             self.problems.push(format!("fill {area:?} off screen"));
         } else if c != self.background && !inside(area, &self.safe) {
-            self.problems.push(format!("fill {area:?} {c:?} outside the safe area"));
+            self.problems
+                .push(format!("fill {area:?} {c:?} outside the safe area"));
         }
         self.inner.fill_solid(area, c)
     }
@@ -89,7 +98,12 @@ fn zoomed(r: Rectangle, z: u32) -> Rectangle {
 }
 
 /// Draws `view` through a [`Guard`] and returns the layout.
-fn draw_guarded<D>(view: &View, size: Size, d: &devauth::config::DisplayConfig, target: &mut D) -> Layout
+fn draw_guarded<D>(
+    view: &View,
+    size: Size,
+    d: &devauth::config::DisplayConfig,
+    target: &mut D,
+) -> Layout
 where
     D: DrawTarget<Error = core::convert::Infallible>,
     D::Color: RoleColor + core::fmt::Debug,
@@ -104,7 +118,12 @@ where
         problems: Vec::new(),
     };
     let Ok(()) = draw::draw_layout(&l, tick.as_ref(), &mut g);
-    assert!(g.problems.is_empty(), "{:?}: {:?}", d.board, &g.problems[..g.problems.len().min(5)]);
+    assert!(
+        g.problems.is_empty(),
+        "{:?}: {:?}",
+        d.board,
+        &g.problems[..g.problems.len().min(5)]
+    );
     l
 }
 
@@ -152,7 +171,11 @@ fn every_board_every_waiting_state_decodes_and_fits() {
                 if rotation != Rotation::R0 && !matches!(name, "pi-st7789-240x240" | "tv-720p") {
                     continue;
                 }
-                let rotation = if rotation == Rotation::R0 { d.rotation } else { rotation };
+                let rotation = if rotation == Rotation::R0 {
+                    d.rotation
+                } else {
+                    rotation
+                };
                 let view = on_qr_page(sample_view(state));
                 let c = code_of(&view);
                 let logical = rotation.logical(panel);
@@ -179,7 +202,11 @@ fn every_board_every_waiting_state_decodes_and_fits() {
                     &c.qr_payload
                 };
                 assert_eq!(&qr.payload, expected, "{name} {state:?}");
-                assert_eq!(found, vec![expected.clone()], "{name} {state:?} {rotation:?}");
+                assert_eq!(
+                    found,
+                    vec![expected.clone()],
+                    "{name} {state:?} {rotation:?}"
+                );
                 assert!(qr.quiet >= 4 || (d.profile().mono && qr.quiet == 3));
                 check_code_drawn(&l, c, name);
                 assert!(l.ticker.is_some(), "{name}: countdown");
@@ -194,7 +221,12 @@ fn every_board_every_other_state_fits() {
         let d = board_display(name, None).unwrap();
         let panel = d.size().unwrap();
         let logical = d.rotation.logical(panel);
-        for state in [RenderState::Clock, RenderState::Paired, RenderState::Denied, RenderState::Error] {
+        for state in [
+            RenderState::Clock,
+            RenderState::Paired,
+            RenderState::Denied,
+            RenderState::Error,
+        ] {
             let view = sample_view(state);
             let l = if d.profile().mono {
                 draw_guarded(&view, logical, &d, &mut MonoCanvas::new(panel, d.rotation))
@@ -209,7 +241,10 @@ fn every_board_every_other_state_fits() {
             assert!(l.qr().is_none());
             assert!(l.texts().count() >= 2, "{name} {state:?}");
             if state == RenderState::Paired {
-                assert!(l.texts().any(|t| t.text.contains("ada@example.com")), "{name}");
+                assert!(
+                    l.texts().any(|t| t.text.contains("ada@example.com")),
+                    "{name}"
+                );
             }
         }
     }
@@ -253,7 +288,10 @@ fn all_sizes_of_the_issue_with_a_long_message_and_url() {
             assert_eq!(found, vec![code_of(&view).qr_payload.clone()], "{w}x{h}");
             check_code_drawn(&l, code_of(&view), &format!("{w}x{h}"));
             let text: String = l.texts().map(|t| t.text.clone()).collect();
-            assert!(text.contains("login.microsoftonline.com"), "{w}x{h}: {text}");
+            assert!(
+                text.contains("login.microsoftonline.com"),
+                "{w}x{h}: {text}"
+            );
         }
     }
 }
@@ -291,7 +329,11 @@ fn a_countdown_tick_repaints_only_the_ticker() {
             let dirty = c.take_dirty().expect("tick drew");
             let l = painter.layout().unwrap();
             let ticker = zoomed(l.ticker.clone().unwrap().rect, l.zoom);
-            assert_eq!(dirty.intersection(&ticker), dirty, "{name}: drew outside the ticker");
+            assert_eq!(
+                dirty.intersection(&ticker),
+                dirty,
+                "{name}: drew outside the ticker"
+            );
             let (o, q) = l.qr().unwrap();
             let qr = zoomed(Rectangle::new(o, Size::new(q.side(), q.side())), l.zoom);
             assert!(dirty.intersection(&qr).is_zero_sized(), "{name}");

@@ -3,12 +3,12 @@
 //! untouched row padding, and a countdown tick that rewrites only the countdown rows/columns.
 #![cfg(feature = "fbdev")]
 
+use devauth::cli::RenderState;
 use devauth::config::{DisplayBackend, DisplayConfig};
 use devauth::render::sample_view;
 use devauth::screen::canvas::PixelFormat;
 use devauth::screen::fbdev::FbScreen;
 use devauth::screen::{Screen, View};
-use devauth::cli::RenderState;
 use embedded_graphics::prelude::*;
 use std::time::Duration;
 
@@ -52,7 +52,9 @@ fn every_format_with_padding_decodes_from_the_file_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let (w, h) = (320u32, 240u32);
     let view = sample_view(RenderState::Code);
-    let View::WaitingForUser(code) = &view else { unreachable!() };
+    let View::WaitingForUser(code) = &view else {
+        unreachable!()
+    };
     for (name, f) in PixelFormat::NAMED {
         let row = w as usize * usize::from(f.bytes);
         let stride = row + 24; // padding at the end of every row
@@ -64,18 +66,28 @@ fn every_format_with_padding_decodes_from_the_file_bytes() {
         assert_eq!(bytes.len(), stride * h as usize, "{name}: file size kept");
         for y in 0..h as usize {
             let pad = &bytes[y * stride + row..(y + 1) * stride];
-            assert!(pad.iter().all(|b| *b == FILL), "{name}: padding of row {y} written");
+            assert!(
+                pad.iter().all(|b| *b == FILL),
+                "{name}: padding of row {y} written"
+            );
         }
         // The canvas and the file agree, and the background is the theme's.
         let bg = devauth::screen::draw::rgb(devauth::screen::layout::Role::Background);
         let px = pixel(&bytes, f, stride, 0, 0);
         let tol = |a: u8, b: u8| (i16::from(a) - i16::from(b)).abs() <= 8;
-        assert!(tol(px.r(), bg.r()) && tol(px.g(), bg.g()) && tol(px.b(), bg.b()), "{name}: {px:?}");
+        assert!(
+            tol(px.r(), bg.r()) && tol(px.g(), bg.g()) && tol(px.b(), bg.b()),
+            "{name}: {px:?}"
+        );
         if let Some(a) = f.alpha {
             let byte = usize::from(a.offset / 8);
             assert_eq!(bytes[byte], 0xff, "{name}: alpha must be opaque");
         }
-        assert_eq!(decode(&bytes, f, stride, w, h), vec![code.qr_payload.clone()], "{name}");
+        assert_eq!(
+            decode(&bytes, f, stride, w, h),
+            vec![code.qr_payload.clone()],
+            "{name}"
+        );
     }
 }
 
@@ -91,9 +103,18 @@ fn a_1080p_xrgb8888_framebuffer() {
     let view = sample_view(RenderState::Code);
     fb.show(&view).unwrap();
     let bytes = std::fs::read(&path).unwrap();
-    assert_eq!(bytes.len(), 1920 * 1080 * 4, "the file grew to hold the screen");
-    let View::WaitingForUser(code) = &view else { unreachable!() };
-    assert_eq!(decode(&bytes, f, 1920 * 4, 1920, 1080), vec![code.qr_payload.clone()]);
+    assert_eq!(
+        bytes.len(),
+        1920 * 1080 * 4,
+        "the file grew to hold the screen"
+    );
+    let View::WaitingForUser(code) = &view else {
+        unreachable!()
+    };
+    assert_eq!(
+        decode(&bytes, f, 1920 * 4, 1920, 1080),
+        vec![code.qr_payload.clone()]
+    );
 }
 
 #[test]
@@ -133,7 +154,11 @@ fn a_countdown_tick_does_not_rewrite_the_qr() {
             let at = y * stride + x * 2;
             let in_ticker = ticker.contains(Point::new(x as i32, y as i32));
             if !in_ticker {
-                assert_eq!(after[at..at + 2], bytes[at..at + 2], "({x},{y}) outside the ticker changed");
+                assert_eq!(
+                    after[at..at + 2],
+                    bytes[at..at + 2],
+                    "({x},{y}) outside the ticker changed"
+                );
             }
         }
     }

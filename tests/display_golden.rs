@@ -28,7 +28,10 @@ fn screens_match_the_golden_pictures() {
         let golden = entry.unwrap().path();
         let stem = golden.file_stem().unwrap().to_str().unwrap().to_string();
         let (board, state) = stem.rsplit_once('-').unwrap();
-        let state = RenderState::ALL.into_iter().find(|s| s.name() == state).unwrap();
+        let state = RenderState::ALL
+            .into_iter()
+            .find(|s| s.name() == state)
+            .unwrap();
         let d = board_display(board, None).unwrap();
         let fresh = out.join(format!("{stem}.png"));
         let mut screen = PngScreen::new(&fresh, d.size().unwrap(), d.rotation, d.profile());

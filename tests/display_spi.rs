@@ -19,8 +19,14 @@ use embedded_hal::spi::{ErrorType, Operation, SpiDevice};
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Event {
     /// A write, with the D/C level at the time (false = command).
-    Write { data: bool, bytes: Vec<u8> },
-    Pin { name: &'static str, high: bool },
+    Write {
+        data: bool,
+        bytes: Vec<u8>,
+    },
+    Pin {
+        name: &'static str,
+        high: bool,
+    },
     DelayNs(u32),
 }
 
@@ -69,7 +75,10 @@ impl embedded_hal::digital::OutputPin for FakePin {
         if self.1 == "dc" {
             bus.dc_high = false;
         } else {
-            bus.events.push(Event::Pin { name: self.1, high: false });
+            bus.events.push(Event::Pin {
+                name: self.1,
+                high: false,
+            });
         }
         Ok(())
     }
@@ -78,7 +87,10 @@ impl embedded_hal::digital::OutputPin for FakePin {
         if self.1 == "dc" {
             bus.dc_high = true;
         } else {
-            bus.events.push(Event::Pin { name: self.1, high: true });
+            bus.events.push(Event::Pin {
+                name: self.1,
+                high: true,
+            });
         }
         Ok(())
     }
@@ -184,15 +196,33 @@ fn st7789_init_pixels_and_ticks() {
     let init = std::mem::take(&mut bus.borrow_mut().events);
     // Hardware reset pulse first.
     assert_eq!(
-        init.iter().filter(|e| matches!(e, Event::Pin { name: "rst", .. })).cloned().collect::<Vec<_>>(),
-        vec![Event::Pin { name: "rst", high: false }, Event::Pin { name: "rst", high: true }]
+        init.iter()
+            .filter(|e| matches!(e, Event::Pin { name: "rst", .. }))
+            .cloned()
+            .collect::<Vec<_>>(),
+        vec![
+            Event::Pin {
+                name: "rst",
+                high: false
+            },
+            Event::Pin {
+                name: "rst",
+                high: true
+            }
+        ]
     );
     let cmds: Vec<u8> = commands(&init).iter().map(|(c, _)| *c).collect();
     // Sleep out, memory access control, 16-bit colour, inversion on (IPS), display on.
     for (want, after) in [(0x11u8, 0usize), (0x36, 0), (0x3a, 0), (0x21, 0), (0x29, 0)] {
-        assert!(cmds.iter().skip(after).any(|c| *c == want), "0x{want:02x} not in {cmds:02x?}");
+        assert!(
+            cmds.iter().skip(after).any(|c| *c == want),
+            "0x{want:02x} not in {cmds:02x?}"
+        );
     }
-    let colmod = commands(&init).into_iter().find(|(c, _)| *c == 0x3a).unwrap();
+    let colmod = commands(&init)
+        .into_iter()
+        .find(|(c, _)| *c == 0x3a)
+        .unwrap();
     assert_eq!(colmod.1, vec![0x55], "RGB565");
     assert!(cmds.iter().position(|c| *c == 0x29) > cmds.iter().position(|c| *c == 0x11));
 
@@ -201,12 +231,20 @@ fn st7789_init_pixels_and_ticks() {
     screen.show(&view).unwrap();
     let first = std::mem::take(&mut bus.borrow_mut().events);
     assert_chunked(&first);
-    let mut gram = Gram { mem: vec![0; 240 * 320], windows: Vec::new() };
+    let mut gram = Gram {
+        mem: vec![0; 240 * 320],
+        windows: Vec::new(),
+    };
     gram.replay(&commands(&first));
     assert_eq!(gram.windows, vec![(0, 0, 239, 239)], "one full window");
-    let View::WaitingForUser(c) = &view else { unreachable!() };
+    let View::WaitingForUser(c) = &view else {
+        unreachable!()
+    };
     let payload = c.qr_payload.clone();
-    assert_eq!(decode(240, 240, |x, y| gram.luma(x, y)), vec![payload.clone()]);
+    assert_eq!(
+        decode(240, 240, |x, y| gram.luma(x, y)),
+        vec![payload.clone()]
+    );
 
     // A tick: one small window, the countdown's, not overlapping the QR.
     settle(&mut view, 759);
@@ -221,7 +259,10 @@ fn st7789_init_pixels_and_ticks() {
     assert_eq!(gram.windows.len(), 1);
     let (x0, y0, x1, y1) = gram.windows[0];
     assert!(i32::from(y0) >= t.top_left.y && i32::from(y1) < t.top_left.y + t.size.height as i32);
-    assert!(i32::from(y0) >= o.y + q.side() as i32, "tick window {x0},{y0}..{x1},{y1} overlaps the QR");
+    assert!(
+        i32::from(y0) >= o.y + q.side() as i32,
+        "tick window {x0},{y0}..{x1},{y1} overlaps the QR"
+    );
     assert_eq!(decode(240, 240, |x, y| gram.luma(x, y)), vec![payload]);
     // Same second: nothing sent.
     screen.show(&view).unwrap();
@@ -248,11 +289,19 @@ fn ili9341_rotated_to_landscape_decodes() {
     screen.show(&view).unwrap();
     let events = std::mem::take(&mut bus.borrow_mut().events);
     assert_chunked(&events);
-    let mut gram = Gram { mem: vec![0; 240 * 320], windows: Vec::new() };
+    let mut gram = Gram {
+        mem: vec![0; 240 * 320],
+        windows: Vec::new(),
+    };
     gram.replay(&commands(&events));
     assert_eq!(gram.windows, vec![(0, 0, 239, 319)]);
-    let View::Retrying { code: Some(c), .. } = &view else { unreachable!() };
-    assert_eq!(decode(240, 320, |x, y| gram.luma(x, y)), vec![c.qr_payload.clone()]);
+    let View::Retrying { code: Some(c), .. } = &view else {
+        unreachable!()
+    };
+    assert_eq!(
+        decode(240, 320, |x, y| gram.luma(x, y)),
+        vec![c.qr_payload.clone()]
+    );
 }
 
 #[test]
@@ -269,13 +318,26 @@ fn ssd1306_init_pages_and_qr() {
     )
     .unwrap();
     let init = std::mem::take(&mut bus.borrow_mut().events);
-    let pins: Vec<_> = init.iter().filter(|e| matches!(e, Event::Pin { .. })).cloned().collect();
+    let pins: Vec<_> = init
+        .iter()
+        .filter(|e| matches!(e, Event::Pin { .. }))
+        .cloned()
+        .collect();
     assert_eq!(
         pins,
         vec![
-            Event::Pin { name: "rst", high: true },
-            Event::Pin { name: "rst", high: false },
-            Event::Pin { name: "rst", high: true }
+            Event::Pin {
+                name: "rst",
+                high: true
+            },
+            Event::Pin {
+                name: "rst",
+                high: false
+            },
+            Event::Pin {
+                name: "rst",
+                high: true
+            }
         ]
     );
     // Command bytes: display off first, charge pump on (0x8d 0x14), display on last.
@@ -309,8 +371,14 @@ fn ssd1306_init_pages_and_qr() {
     assert_eq!(data.len(), 1024, "one full frame");
     mem.copy_from_slice(&data);
     let lit = |x: usize, y: usize| mem[(y / 8) * 128 + x] & (1 << (y % 8)) != 0;
-    let found = decode(128 * 4, 64 * 4, |x, y| if lit(x / 4, y / 4) { 255 } else { 0 });
-    let View::WaitingForUser(c) = &view else { unreachable!() };
+    let found = decode(
+        128 * 4,
+        64 * 4,
+        |x, y| if lit(x / 4, y / 4) { 255 } else { 0 },
+    );
+    let View::WaitingForUser(c) = &view else {
+        unreachable!()
+    };
     assert_eq!(found, vec![c.verification_uri.clone()]);
     drop(found);
     // Tick: fewer bytes than a frame.

@@ -202,7 +202,11 @@ impl PixelFormat {
             32 => 4,
             _ => return None,
         };
-        let ok = |c: Field| c.length >= 1 && c.length <= 8 && u32::from(c.offset) + u32::from(c.length) <= bits_per_pixel;
+        let ok = |c: Field| {
+            c.length >= 1
+                && c.length <= 8
+                && u32::from(c.offset) + u32::from(c.length) <= bits_per_pixel
+        };
         if !(ok(red) && ok(green) && ok(blue)) {
             return None;
         }
@@ -318,9 +322,14 @@ impl Canvas {
             Some(d) => {
                 let x0 = d.top_left.x.min(r.top_left.x);
                 let y0 = d.top_left.y.min(r.top_left.y);
-                let x1 = (d.top_left.x + d.size.width as i32).max(r.top_left.x + r.size.width as i32);
-                let y1 = (d.top_left.y + d.size.height as i32).max(r.top_left.y + r.size.height as i32);
-                Rectangle::new(Point::new(x0, y0), Size::new((x1 - x0) as u32, (y1 - y0) as u32))
+                let x1 =
+                    (d.top_left.x + d.size.width as i32).max(r.top_left.x + r.size.width as i32);
+                let y1 =
+                    (d.top_left.y + d.size.height as i32).max(r.top_left.y + r.size.height as i32);
+                Rectangle::new(
+                    Point::new(x0, y0),
+                    Size::new((x1 - x0) as u32, (y1 - y0) as u32),
+                )
             }
         });
     }
@@ -457,9 +466,14 @@ impl MonoCanvas {
             Some(d) => {
                 let x0 = d.top_left.x.min(r.top_left.x);
                 let y0 = d.top_left.y.min(r.top_left.y);
-                let x1 = (d.top_left.x + d.size.width as i32).max(r.top_left.x + r.size.width as i32);
-                let y1 = (d.top_left.y + d.size.height as i32).max(r.top_left.y + r.size.height as i32);
-                Rectangle::new(Point::new(x0, y0), Size::new((x1 - x0) as u32, (y1 - y0) as u32))
+                let x1 =
+                    (d.top_left.x + d.size.width as i32).max(r.top_left.x + r.size.width as i32);
+                let y1 =
+                    (d.top_left.y + d.size.height as i32).max(r.top_left.y + r.size.height as i32);
+                Rectangle::new(
+                    Point::new(x0, y0),
+                    Size::new((x1 - x0) as u32, (y1 - y0) as u32),
+                )
             }
         });
     }
@@ -538,8 +552,14 @@ mod tests {
         assert_eq!(fmt, Some(PixelFormat::ARGB8888));
         let fmt = PixelFormat::from_bitfields(16, f(11, 5), f(5, 6), f(0, 5), f(0, 0));
         assert_eq!(fmt, Some(PixelFormat::RGB565));
-        assert_eq!(PixelFormat::from_bitfields(1, f(0, 1), f(0, 1), f(0, 1), f(0, 0)), None);
-        assert_eq!(PixelFormat::from_bitfields(16, f(12, 8), f(5, 6), f(0, 5), f(0, 0)), None);
+        assert_eq!(
+            PixelFormat::from_bitfields(1, f(0, 1), f(0, 1), f(0, 1), f(0, 0)),
+            None
+        );
+        assert_eq!(
+            PixelFormat::from_bitfields(16, f(12, 8), f(5, 6), f(0, 5), f(0, 0)),
+            None
+        );
     }
 
     #[test]
@@ -560,23 +580,34 @@ mod tests {
     #[test]
     fn stride_padding_is_never_written_and_dirty_tracks_writes() {
         let mut c = Canvas::new(Size::new(3, 2), 16, PixelFormat::RGB565, Rotation::R0);
-        c.fill_solid(&Rectangle::new(Point::zero(), Size::new(10, 10)), Rgb888::WHITE)
-            .unwrap();
+        c.fill_solid(
+            &Rectangle::new(Point::zero(), Size::new(10, 10)),
+            Rgb888::WHITE,
+        )
+        .unwrap();
         for row in c.bytes().chunks(16) {
             assert!(row[..6].iter().all(|b| *b == 0xff));
             assert!(row[6..].iter().all(|b| *b == 0));
         }
-        assert_eq!(c.take_dirty(), Some(Rectangle::new(Point::zero(), Size::new(3, 2))));
+        assert_eq!(
+            c.take_dirty(),
+            Some(Rectangle::new(Point::zero(), Size::new(3, 2)))
+        );
         assert_eq!(c.take_dirty(), None);
-        c.draw_iter([Pixel(Point::new(2, 1), Rgb888::BLACK)]).unwrap();
-        assert_eq!(c.take_dirty(), Some(Rectangle::new(Point::new(2, 1), Size::new(1, 1))));
+        c.draw_iter([Pixel(Point::new(2, 1), Rgb888::BLACK)])
+            .unwrap();
+        assert_eq!(
+            c.take_dirty(),
+            Some(Rectangle::new(Point::new(2, 1), Size::new(1, 1)))
+        );
         assert_eq!(c.pixel(2, 1), Some(Rgb888::BLACK));
     }
 
     #[test]
     fn mono_pages() {
         let mut m = MonoCanvas::new(Size::new(4, 16), Rotation::R0);
-        m.draw_iter([Pixel(Point::new(1, 9), BinaryColor::On)]).unwrap();
+        m.draw_iter([Pixel(Point::new(1, 9), BinaryColor::On)])
+            .unwrap();
         assert_eq!(m.bytes()[4 + 1], 0b10);
         assert!(m.lit(1, 9));
         assert!(!m.lit(1, 8));

@@ -128,7 +128,9 @@ where
     )?;
     for item in &layout.items {
         match item {
-            Item::Fill { rect, role } => target.fill_solid(&zoomed(*rect, z), D::Color::of(*role))?,
+            Item::Fill { rect, role } => {
+                target.fill_solid(&zoomed(*rect, z), D::Color::of(*role))?
+            }
             Item::Text(t) => draw_text(t, z, target)?,
             Item::Qr { origin, code } => {
                 let side = code.side();
@@ -201,9 +203,7 @@ where
     let w = slot.font.width(&tick.text) * slot.scale;
     let x = match slot.align {
         Align::Left => slot.rect.top_left.x,
-        Align::Center => {
-            slot.rect.top_left.x + (slot.rect.size.width.saturating_sub(w) / 2) as i32
-        }
+        Align::Center => slot.rect.top_left.x + (slot.rect.size.width.saturating_sub(w) / 2) as i32,
     };
     let text = Text {
         origin: Point::new(x, slot.text_y),

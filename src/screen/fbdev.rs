@@ -119,8 +119,16 @@ fn probe_ioctl(file: &File) -> Option<Probed> {
     // kernel's layout (<linux/fb.h>); the structs live for the whole call. The request number
     // is converted with `as _` because its parameter is c_ulong on glibc and c_int on musl.
     let ok = unsafe {
-        libc::ioctl(fd, FBIOGET_VSCREENINFO as _, &mut var as *mut FbVarScreeninfo) == 0
-            && libc::ioctl(fd, FBIOGET_FSCREENINFO as _, &mut fix as *mut FbFixScreeninfo) == 0
+        libc::ioctl(
+            fd,
+            FBIOGET_VSCREENINFO as _,
+            &mut var as *mut FbVarScreeninfo,
+        ) == 0
+            && libc::ioctl(
+                fd,
+                FBIOGET_FSCREENINFO as _,
+                &mut fix as *mut FbFixScreeninfo,
+            ) == 0
     };
     if !ok {
         return None;
@@ -284,7 +292,8 @@ impl FbScreen {
                     .flatten()
             })
             .unwrap_or_default();
-        let unsupported = |why: String| DisplayError::Unsupported(format!("framebuffer {name}: {why}"));
+        let unsupported =
+            |why: String| DisplayError::Unsupported(format!("framebuffer {name}: {why}"));
         let width = d.width.or(probed.width).filter(|w| *w > 0);
         let height = d.height.or(probed.height).filter(|h| *h > 0);
         let (Some(width), Some(height)) = (width, height) else {
@@ -310,10 +319,7 @@ impl FbScreen {
         };
         let bpp = usize::from(format.bytes);
         let row = width as usize * bpp;
-        let stride = d
-            .stride
-            .or(probed.stride)
-            .map_or(row, |s| s as usize);
+        let stride = d.stride.or(probed.stride).map_or(row, |s| s as usize);
         if stride < row {
             return Err(unsupported(format!(
                 "stride {stride} is less than a row of {width} pixels ({row} bytes)"
@@ -337,7 +343,8 @@ impl FbScreen {
                 "{width}x{height} at {stride} bytes per row needs {needed} bytes, the device has {mem_len}"
             )));
         }
-        let map = Mapping::new(&file, mem_len).map_err(io_err(format!("framebuffer {name}: mmap")))?;
+        let map =
+            Mapping::new(&file, mem_len).map_err(io_err(format!("framebuffer {name}: mmap")))?;
         let mut canvas = Canvas::new(Size::new(width, height), stride, format, d.rotation);
         canvas.mark_all_dirty();
         let logical = d.rotation.logical(Size::new(width, height));
@@ -412,7 +419,10 @@ mod tests {
         // <linux/fb.h>: 160 bytes; fix is 68 on 64-bit, 80 on 64-bit with padding…
         assert_eq!(std::mem::size_of::<FbVarScreeninfo>(), 160);
         let long = std::mem::size_of::<libc::c_ulong>();
-        assert_eq!(std::mem::size_of::<FbFixScreeninfo>(), if long == 8 { 80 } else { 68 });
+        assert_eq!(
+            std::mem::size_of::<FbFixScreeninfo>(),
+            if long == 8 { 80 } else { 68 }
+        );
     }
 
     #[test]

@@ -77,10 +77,16 @@ impl Text {
 /// A drawn part that does not change while the layout stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
-    Fill { rect: Rectangle, role: Role },
+    Fill {
+        rect: Rectangle,
+        role: Role,
+    },
     Text(Text),
     /// The QR symbol with its quiet zone, top-left at `origin`.
-    Qr { origin: Point, code: Fitted },
+    Qr {
+        origin: Point,
+        code: Fitted,
+    },
 }
 
 impl Item {
@@ -485,7 +491,9 @@ fn lines(lines: Vec<String>, font: FontId, role: Role) -> Piece {
 fn spaced(pieces: Vec<Piece>, gap: u32) -> Vec<Piece> {
     let mut out = Vec::with_capacity(pieces.len() * 2);
     for p in pieces {
-        if !out.is_empty() && !matches!(p, Piece::Gap(_)) && !matches!(out.last(), Some(Piece::Gap(_)))
+        if !out.is_empty()
+            && !matches!(p, Piece::Gap(_))
+            && !matches!(out.last(), Some(Piece::Gap(_)))
         {
             out.push(Piece::Gap(gap));
         }
@@ -548,10 +556,7 @@ fn place(pieces: Vec<Piece>, area: Rectangle, center: bool, ty: &Type, out: &mut
             Piece::Ticker { font, scale, bar } => {
                 let rect = Rectangle::new(Point::new(x0, y), Size::new(w, h));
                 let bar = bar.then(|| {
-                    Rectangle::new(
-                        Point::new(x0, y + to_i32(h - ty.bar)),
-                        Size::new(w, ty.bar),
-                    )
+                    Rectangle::new(Point::new(x0, y + to_i32(h - ty.bar)), Size::new(w, ty.bar))
                 });
                 out.ticker = Some(Ticker {
                     rect,
@@ -602,7 +607,11 @@ pub fn layout(view: &View, size: Size, profile: &Profile) -> Layout {
     let tier = tier_of(logical);
     let ty = type_of(tier);
     // A title-safe margin is for TVs; a 128×64 panel shows every pixel and has none to spare.
-    let pct = if tier == Tier::Oled { 0 } else { profile.safe_percent.min(20) };
+    let pct = if tier == Tier::Oled {
+        0
+    } else {
+        profile.safe_percent.min(20)
+    };
     let mx = (logical.width * pct / 100).max(ty.edge);
     let my = (logical.height * pct / 100).max(ty.edge);
     let safe = Rectangle::new(
@@ -628,7 +637,9 @@ pub fn layout(view: &View, size: Size, profile: &Profile) -> Layout {
             code: Some(c),
             ..
         } => code_screen(c, Some(reason), tier, &ty, page, profile, &mut out),
-        View::Retrying { reason, code: None, .. } => message_screen(
+        View::Retrying {
+            reason, code: None, ..
+        } => message_screen(
             "Network trouble",
             Role::Warn,
             &[reason.as_str()],
@@ -639,7 +650,9 @@ pub fn layout(view: &View, size: Size, profile: &Profile) -> Layout {
         View::WaitingForClock => message_screen(
             "Waiting for network time...",
             Role::Warn,
-            &["The clock is not set yet. Pairing starts as soon as the time comes from the network."],
+            &[
+                "The clock is not set yet. Pairing starts as soon as the time comes from the network.",
+            ],
             false,
             &ty,
             &mut out,
@@ -652,7 +665,10 @@ pub fn layout(view: &View, size: Size, profile: &Profile) -> Layout {
             message_screen(
                 &who,
                 Role::Good,
-                &["This device is signed in.", "To unpair it, run: devauth unpair"],
+                &[
+                    "This device is signed in.",
+                    "To unpair it, run: devauth unpair",
+                ],
                 false,
                 &ty,
                 &mut out,
@@ -735,12 +751,20 @@ impl CodeParts<'_> {
     fn pieces(&self, ty: &Type, w: u32, density: u8, center: bool) -> Vec<Piece> {
         let mut pieces = Vec::new();
         if density == 0 {
-            let role = if self.c.renewed { Role::Warn } else { Role::Text };
+            let role = if self.c.renewed {
+                Role::Warn
+            } else {
+                Role::Text
+            };
             pieces.push(lines(wrap(self.title(), ty.title, 1, w, 2), ty.title, role));
             pieces.push(Piece::Gap(ty.gap * 2));
         }
         if density <= 1 {
-            let prompt = if center { "Go to" } else { "On your phone or computer, go to" };
+            let prompt = if center {
+                "Go to"
+            } else {
+                "On your phone or computer, go to"
+            };
             pieces.push(lines(wrap(prompt, ty.body, 1, w, 2), ty.body, Role::Muted));
         }
         // URL: the largest face that fits on one line, else the smallest, wrapped.
@@ -785,7 +809,13 @@ impl CodeParts<'_> {
         });
         if let Some(reason) = self.reason {
             pieces.push(lines(
-                wrap(&format!("Network trouble: {}", drawable(reason)), ty.small, 1, w, 2),
+                wrap(
+                    &format!("Network trouble: {}", drawable(reason)),
+                    ty.small,
+                    1,
+                    w,
+                    2,
+                ),
                 ty.small,
                 Role::Warn,
             ));
@@ -1004,7 +1034,10 @@ pub fn tick(view: &View, slot: &Ticker) -> Option<Tick> {
             let short = format!("Retrying in {in_secs} s");
             let text = match code {
                 Some(c) => {
-                    let long = format!("{short} - code expires in {}", clock_text(c.remaining.as_secs()));
+                    let long = format!(
+                        "{short} - code expires in {}",
+                        clock_text(c.remaining.as_secs())
+                    );
                     if fits(&long) {
                         long
                     } else if fits(&short) {
@@ -1074,7 +1107,10 @@ mod tests {
     #[test]
     fn the_oled_alternates_between_qr_and_url() {
         let size = Size::new(128, 64);
-        let p = Profile { safe_percent: 0, mono: true };
+        let p = Profile {
+            safe_percent: 0,
+            mono: true,
+        };
         let qr = layout(&View::WaitingForUser(qr_page()), size, &p);
         assert!(qr.qr().is_some());
         let url = layout(&View::WaitingForUser(sample(true)), size, &p);
@@ -1124,9 +1160,16 @@ mod tests {
                 let ticker = l.ticker.clone().expect("ticker");
                 for item in &l.items {
                     let r = item.rect();
-                    assert!(within(r, l.safe), "{w}x{h} {pct}%: {item:?} outside {:?}", l.safe);
+                    assert!(
+                        within(r, l.safe),
+                        "{w}x{h} {pct}%: {item:?} outside {:?}",
+                        l.safe
+                    );
                     assert!(within(r, screen));
-                    assert!(!overlaps(r, ticker.rect), "{w}x{h}: {item:?} under the ticker");
+                    assert!(
+                        !overlaps(r, ticker.rect),
+                        "{w}x{h}: {item:?} under the ticker"
+                    );
                 }
                 assert!(within(ticker.rect, l.safe), "{w}x{h}: ticker {ticker:?}");
                 let joined: String = l.texts().map(|t| t.text.clone()).collect();
@@ -1140,14 +1183,21 @@ mod tests {
     #[test]
     fn qr_uses_integer_scale_and_a_quiet_zone_of_four_except_on_the_oled() {
         for (w, h) in SIZES {
-            let l = layout(&View::WaitingForUser(qr_page()), Size::new(w, h), &Profile::default());
+            let l = layout(
+                &View::WaitingForUser(qr_page()),
+                Size::new(w, h),
+                &Profile::default(),
+            );
             let (_, code) = l.qr().unwrap();
             if w == 128 {
                 assert_eq!(code.quiet, 3);
                 assert_eq!(code.payload, "https://example.com/device");
             } else {
                 assert_eq!(code.quiet, 4, "{w}x{h}");
-                assert_eq!(code.payload, "https://example.com/device?user_code=WDJB-MJHT");
+                assert_eq!(
+                    code.payload,
+                    "https://example.com/device?user_code=WDJB-MJHT"
+                );
             }
             assert!(code.scale >= 2);
         }
@@ -1186,7 +1236,12 @@ mod tests {
             rect: Rectangle::new(Point::zero(), Size::new(60, 40)),
             ..slot.clone()
         };
-        assert_eq!(tick(&View::WaitingForUser(sample(true)), &narrow).unwrap().text, "12:34");
+        assert_eq!(
+            tick(&View::WaitingForUser(sample(true)), &narrow)
+                .unwrap()
+                .text,
+            "12:34"
+        );
         assert!(tick(&View::Denied, &slot).is_none());
         let r = View::Retrying {
             reason: "x".into(),
@@ -1200,7 +1255,10 @@ mod tests {
     fn wrapping() {
         let f = FontId::Regular14;
         let max = f.width("hello world");
-        assert_eq!(wrap("hello world again", f, 1, max, 5), vec!["hello world", "again"]);
+        assert_eq!(
+            wrap("hello world again", f, 1, max, 5),
+            vec!["hello world", "again"]
+        );
         let cut = wrap("a b c d e f g h i j k", f, 1, f.width("a b c"), 2);
         assert_eq!(cut.len(), 2);
         assert!(cut[1].ends_with("..."));
@@ -1209,9 +1267,21 @@ mod tests {
         let url = wrap_url("example.com/device/very/long/path?x=1&y=2", f, 1, 100);
         assert!(url.iter().all(|l| f.width(l) <= 100), "{url:?}");
         assert_eq!(url.concat(), "example.com/device/very/long/path?x=1&y=2");
-        assert_eq!(split_code("WDJB-MJHT", FontId::Code16, 1, 64), vec!["WDJB", "MJHT"]);
-        assert_eq!(split_code("WDJB-MJHT", FontId::Code16, 1, 75), vec!["WDJB-", "MJHT"]);
-        assert_eq!(url_text("https://example.com/device/"), "example.com/device");
-        assert_eq!(url_text("http://127.0.0.1:8080/d"), "http://127.0.0.1:8080/d");
+        assert_eq!(
+            split_code("WDJB-MJHT", FontId::Code16, 1, 64),
+            vec!["WDJB", "MJHT"]
+        );
+        assert_eq!(
+            split_code("WDJB-MJHT", FontId::Code16, 1, 75),
+            vec!["WDJB-", "MJHT"]
+        );
+        assert_eq!(
+            url_text("https://example.com/device/"),
+            "example.com/device"
+        );
+        assert_eq!(
+            url_text("http://127.0.0.1:8080/d"),
+            "http://127.0.0.1:8080/d"
+        );
     }
 }

@@ -80,17 +80,26 @@ impl Screen for NoScreen {
 
 /// The `png` backend for `[display]`.
 #[cfg(feature = "png")]
-pub fn open_png(d: &crate::config::DisplayConfig) -> Result<Box<dyn Screen>, crate::error::DisplayError> {
+pub fn open_png(
+    d: &crate::config::DisplayConfig,
+) -> Result<Box<dyn Screen>, crate::error::DisplayError> {
     let (Some(path), Some(size)) = (&d.png, d.size()) else {
         return Err(crate::error::DisplayError::Unsupported(
             "png: needs png = PATH and a size".to_string(),
         ));
     };
-    Ok(Box::new(png::PngScreen::new(path, size, d.rotation, d.profile())))
+    Ok(Box::new(png::PngScreen::new(
+        path,
+        size,
+        d.rotation,
+        d.profile(),
+    )))
 }
 
 #[cfg(not(feature = "png"))]
-pub fn open_png(_d: &crate::config::DisplayConfig) -> Result<Box<dyn Screen>, crate::error::DisplayError> {
+pub fn open_png(
+    _d: &crate::config::DisplayConfig,
+) -> Result<Box<dyn Screen>, crate::error::DisplayError> {
     Err(not_built("png", "png"))
 }
 
@@ -111,12 +120,16 @@ pub fn open_framebuffer(
 
 /// The `spi` backend for `[display]`.
 #[cfg(feature = "spi")]
-pub fn open_spi(d: &crate::config::DisplayConfig) -> Result<Box<dyn Screen>, crate::error::DisplayError> {
+pub fn open_spi(
+    d: &crate::config::DisplayConfig,
+) -> Result<Box<dyn Screen>, crate::error::DisplayError> {
     spi::open(d)
 }
 
 #[cfg(not(feature = "spi"))]
-pub fn open_spi(_d: &crate::config::DisplayConfig) -> Result<Box<dyn Screen>, crate::error::DisplayError> {
+pub fn open_spi(
+    _d: &crate::config::DisplayConfig,
+) -> Result<Box<dyn Screen>, crate::error::DisplayError> {
     Err(not_built("spi", "spi"))
 }
 

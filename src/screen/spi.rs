@@ -347,7 +347,10 @@ where
         };
         let width = self.canvas.physical_size().width as usize;
         let (x0, x1) = (r.top_left.x.max(0) as usize, br.x.max(0) as usize + 1);
-        let (p0, p1) = (r.top_left.y.max(0) as usize / 8, br.y.max(0) as usize / 8 + 1);
+        let (p0, p1) = (
+            r.top_left.y.max(0) as usize / 8,
+            br.y.max(0) as usize / 8 + 1,
+        );
         let mut data = Vec::with_capacity((x1 - x0) * (p1 - p0));
         for page in p0..p1 {
             let row = page * width;
@@ -422,7 +425,11 @@ pub fn open(d: &DisplayConfig) -> Result<Box<dyn Screen>, DisplayError> {
         .dc_pin
         .ok_or_else(|| DisplayError::Unsupported("spi panel: no dc_pin".into()))?;
     let dc = line("d/c", dc_pin, false)?;
-    let mut rst = d.spi.reset_pin.map(|p| line("reset", p, true)).transpose()?;
+    let mut rst = d
+        .spi
+        .reset_pin
+        .map(|p| line("reset", p, true))
+        .transpose()?;
     if let Some(p) = d.spi.backlight_pin {
         // On for the life of the process (the line is released, and reset, at exit).
         let bl = line("backlight", p, !d.spi.backlight_active_low)?;
@@ -453,8 +460,6 @@ pub fn open(d: &DisplayConfig) -> Result<Box<dyn Screen>, DisplayError> {
             &mut delay,
             s,
         )?)),
-        None => Err(DisplayError::Unsupported(
-            "spi panel: no controller".into(),
-        )),
+        None => Err(DisplayError::Unsupported("spi panel: no controller".into())),
     }
 }
