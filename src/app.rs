@@ -28,6 +28,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             print!("{text}");
             Ok(())
         }
+        Command::Render(args) => crate::render::command(cli.config.as_deref(), &args),
         command => {
             let path = crate::config::config_path(cli.config.as_deref());
             let config = Config::load(&path)?;
@@ -36,7 +37,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 Command::Token { header } => token(&config, header),
                 Command::Status { json } => status(&config, json),
                 Command::Unpair => unpair(&config),
-                Command::Version | Command::Help(_) => Ok(()),
+                Command::Version | Command::Help(_) | Command::Render(_) => Ok(()),
             }
         }
     }
@@ -107,13 +108,19 @@ fn jitter_seed() -> u64 {
     u64::from(nanos) ^ (u64::from(std::process::id()) << 32)
 }
 
-fn open_screen(config: &Config, json: bool) -> Box<dyn Screen> {
-    match config.display.backend {
+/// The configured screen backend, opened. A device that cannot be opened (missing framebuffer,
+/// SPI or GPIO permissions, a backend left out of this build) is an error naming the device.
+fn open_screen(config: &Config, json: bool) -> Result<Box<dyn Screen>, Error> {
+    let d = &config.display;
+    Ok(match d.backend {
         DisplayBackend::None => Box::new(NoScreen),
         // With --json, stdout carries the events: the human screen moves to stderr.
         DisplayBackend::Terminal if json => Box::new(TerminalScreen::stderr()),
         DisplayBackend::Terminal => Box::new(TerminalScreen::stdout()),
-    }
+        DisplayBackend::Png => crate::screen::open_png(d)?,
+        DisplayBackend::Framebuffer => crate::screen::open_framebuffer(d)?,
+        DisplayBackend::Spi => crate::screen::open_spi(d)?,
+    })
 }
 
 /// One JSON event line on stdout, flushed (a device UI reads it as it comes).
@@ -139,7 +146,7 @@ fn wait_for_clock(clock: &impl Clock, screen: &mut dyn Screen) {
 fn pair(config: &Config, json: bool) -> Result<(), Error> {
     let clock = SystemClock;
     let store = TokenStore::new(&config.storage.path);
-    let mut screen = open_screen(config, json);
+    let mut screen = open_screen(config, json)?;
     let fail = |screen: &mut Box<dyn Screen>, e: Error| -> Result<(), Error> {
         let _ = screen.show(&View::Error {
             message: e.to_string(),

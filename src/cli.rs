@@ -13,6 +13,7 @@ Commands:
   token [--header]     Print a valid access token (refreshing it first when needed)
   status [--json]      Show whether the device is paired, as whom, and until when
   unpair               Revoke the tokens at the provider (when possible) and delete them
+  render               Draw the pairing screen of a board into a PNG (sample data, no network)
 
 Options:
   -c, --config PATH    Config file (else $DEVAUTH_CONFIG, else /etc/devauth/devauth.toml)
@@ -88,9 +89,78 @@ they could not be revoked.
 Exit codes: 0 done (also when nothing was paired), 6 config, 9 store.
 ";
 
+pub const RENDER_HELP: &str = "\
+devauth render — draw the pairing screen into a PNG, with sample data and no network
+
+Usage: devauth render (--board NAME | --size WxH) --state STATE --out FILE.png
+                      [--size WxH] [--rotate DEG]
+
+Options:
+  --board NAME   A board profile: boards/NAME.toml next to the config, else
+                 /usr/share/devauth/boards/NAME.toml, else the built-in one (tv-1080p, tv-720p,
+                 pi-st7789-240x240, pi-ili9341-320x240, pi-ssd1306-128x64, pi-fb1-480x320)
+  --size WxH     The panel size (overrides the board's), e.g. 1920x1080
+  --rotate DEG   0, 90, 180 or 270 (overrides the board's)
+  --state STATE  code (waiting for the person), renewed (new code issued), clock (waiting for
+                 network time), retrying, paired, denied, error
+  --out FILE     The PNG to write (replaced atomically)
+
+Without --board and --size, the [display] section of the config is used.
+
+Exit codes: 0 written, 1 could not write, 2 bad command line, 6 config or board error.
+";
+
+/// The screen `devauth render` draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenderState {
+    Code,
+    Renewed,
+    Clock,
+    Retrying,
+    Paired,
+    Denied,
+    Error,
+}
+
+impl RenderState {
+    pub const ALL: [RenderState; 7] = [
+        RenderState::Code,
+        RenderState::Renewed,
+        RenderState::Clock,
+        RenderState::Retrying,
+        RenderState::Paired,
+        RenderState::Denied,
+        RenderState::Error,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RenderState::Code => "code",
+            RenderState::Renewed => "renewed",
+            RenderState::Clock => "clock",
+            RenderState::Retrying => "retrying",
+            RenderState::Paired => "paired",
+            RenderState::Denied => "denied",
+            RenderState::Error => "error",
+        }
+    }
+}
+
+/// `devauth render`'s arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderArgs {
+    pub board: Option<String>,
+    /// Width and height.
+    pub size: Option<(u32, u32)>,
+    pub rotate: Option<u32>,
+    pub state: RenderState,
+    pub out: PathBuf,
+}
+
 /// What to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
+    Render(RenderArgs),
     Pair { json: bool },
     Token { header: bool },
     Status { json: bool },
@@ -125,7 +195,17 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     let mut json = false;
     let mut header = false;
     let mut help = false;
+    // `render`'s options, checked once the command is known.
+    let mut board: Option<String> = None;
+    let mut size: Option<String> = None;
+    let mut rotate: Option<String> = None;
+    let mut state: Option<String> = None;
+    let mut out: Option<PathBuf> = None;
     let err = |e: lexopt::Error| UsageError(e.to_string());
+    let text = |v: std::ffi::OsString, what: &str| {
+        v.into_string()
+            .map_err(|_| UsageError(format!("--{what} is not valid UTF-8")))
+    };
     while let Some(arg) = parser.next().map_err(err)? {
         match arg {
             Short('c') | Long("config") => {
@@ -140,6 +220,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             }
             Long("json") => json = true,
             Long("header") => header = true,
+            Long("board") => board = Some(text(parser.value().map_err(err)?, "board")?),
+            Long("size") => size = Some(text(parser.value().map_err(err)?, "size")?),
+            Long("rotate") => rotate = Some(text(parser.value().map_err(err)?, "rotate")?),
+            Long("state") => state = Some(text(parser.value().map_err(err)?, "state")?),
+            Long("out") => out = Some(PathBuf::from(parser.value().map_err(err)?)),
             Value(v) if name.is_none() => {
                 name = Some(
                     v.into_string()
@@ -168,6 +253,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         "pair" | "status" => &["json"],
         "token" => &["header"],
         "unpair" => &[],
+        "render" => &["board", "size", "rotate", "state", "out"],
         "help" => {
             return Ok(Cli {
                 config,
@@ -176,7 +262,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         }
         other => return Err(UsageError(format!("unknown command `{other}`"))),
     };
-    for (flag, set) in [("json", json), ("header", header)] {
+    for (flag, set) in [
+        ("json", json),
+        ("header", header),
+        ("board", board.is_some()),
+        ("size", size.is_some()),
+        ("rotate", rotate.is_some()),
+        ("state", state.is_some()),
+        ("out", out.is_some()),
+    ] {
         if set && !allowed.contains(&flag) {
             return Err(UsageError(format!("`{name}` does not take --{flag}")));
         }
@@ -186,6 +280,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             "pair" => PAIR_HELP,
             "token" => TOKEN_HELP,
             "status" => STATUS_HELP,
+            "render" => RENDER_HELP,
             _ => UNPAIR_HELP,
         })
     } else {
@@ -193,10 +288,63 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             "pair" => Command::Pair { json },
             "token" => Command::Token { header },
             "status" => Command::Status { json },
+            "render" => Command::Render(render_args(board, size, rotate, state, out)?),
             _ => Command::Unpair,
         }
     };
     Ok(Cli { config, command })
+}
+
+fn render_args(
+    board: Option<String>,
+    size: Option<String>,
+    rotate: Option<String>,
+    state: Option<String>,
+    out: Option<PathBuf>,
+) -> Result<RenderArgs, UsageError> {
+    let size = match size {
+        None => None,
+        Some(s) => {
+            let parsed = s
+                .split_once(['x', 'X'])
+                .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+                .filter(|(w, h)| (8..=8192).contains(w) && (8..=8192).contains(h));
+            Some(parsed.ok_or_else(|| {
+                UsageError(format!(
+                    "--size {s:?}: expected WIDTHxHEIGHT, each 8..=8192"
+                ))
+            })?)
+        }
+    };
+    let rotate = match rotate {
+        None => None,
+        Some(r) => Some(
+            r.parse::<u32>()
+                .ok()
+                .filter(|d| [0, 90, 180, 270].contains(d))
+                .ok_or_else(|| UsageError(format!("--rotate {r:?}: expected 0, 90, 180 or 270")))?,
+        ),
+    };
+    let state = state.ok_or_else(|| UsageError("render needs --state STATE".into()))?;
+    let state = RenderState::ALL
+        .iter()
+        .copied()
+        .find(|s| s.name() == state)
+        .ok_or_else(|| {
+            let names: Vec<&str> = RenderState::ALL.iter().map(|s| s.name()).collect();
+            UsageError(format!(
+                "--state {state:?}: expected one of {}",
+                names.join(", ")
+            ))
+        })?;
+    let out = out.ok_or_else(|| UsageError("render needs --out FILE.png".into()))?;
+    Ok(RenderArgs {
+        board,
+        size,
+        rotate,
+        state,
+        out,
+    })
 }
 
 #[cfg(test)]
@@ -239,6 +387,56 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a, c);
         assert_eq!(a.config, Some(PathBuf::from("/x.toml")));
+    }
+
+    #[test]
+    fn render_arguments() {
+        let c = p(&[
+            "render",
+            "--board",
+            "tv-1080p",
+            "--state",
+            "code",
+            "--out",
+            "/tmp/x.png",
+            "--size",
+            "640x480",
+            "--rotate",
+            "90",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.command,
+            Command::Render(RenderArgs {
+                board: Some("tv-1080p".into()),
+                size: Some((640, 480)),
+                rotate: Some(90),
+                state: RenderState::Code,
+                out: PathBuf::from("/tmp/x.png"),
+            })
+        );
+        assert_eq!(
+            p(&["render", "--help"]).unwrap().command,
+            Command::Help(RENDER_HELP)
+        );
+        for bad in [
+            &["render", "--state", "code"][..],
+            &["render", "--out", "x.png"],
+            &["render", "--state", "nope", "--out", "x.png"],
+            &[
+                "render", "--state", "code", "--out", "x.png", "--size", "10",
+            ],
+            &[
+                "render", "--state", "code", "--out", "x.png", "--size", "0x10",
+            ],
+            &[
+                "render", "--state", "code", "--out", "x.png", "--rotate", "45",
+            ],
+            &["pair", "--board", "x"],
+            &["status", "--out", "x"],
+        ] {
+            assert!(p(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -15,7 +15,10 @@
 //! reference (key, type, default, meaning).
 
 use crate::provider::{self, MicrosoftTenancy, Preset};
+use crate::screen::canvas::{PixelFormat, Rotation};
+use crate::screen::layout::Profile;
 use crate::secret::Secret;
+use embedded_graphics::prelude::Size;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -156,12 +159,162 @@ impl Default for StorageConfig {
     }
 }
 
-/// `[display]`. New backends (png, framebuffer, spi) and board profiles get new
-/// [`DisplayBackend`] variants and new optional fields here; a missing key keeps its default.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// `[display]`, with the board profile (if any) applied and the config's keys over it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayConfig {
     pub backend: DisplayBackend,
+    /// The board profile's name, when one was used.
+    pub board: Option<String>,
+    /// `png`: the file the `png` backend writes.
+    pub png: Option<PathBuf>,
+    /// `device`: the framebuffer device (default `/dev/fb0`), or a plain file.
+    pub device: PathBuf,
+    /// `width`/`height`: the panel size (png, spi; framebuffer: overrides the device's).
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// `format`: framebuffer pixel format override.
+    pub format: Option<PixelFormat>,
+    /// `stride`: framebuffer bytes per row override.
+    pub stride: Option<u32>,
+    pub rotation: Rotation,
+    /// `title_safe_percent`: margin kept free on each side (TV overscan).
+    pub title_safe_percent: u32,
+    pub spi: SpiSettings,
 }
+
+impl Default for DisplayConfig {
+    fn default() -> Self {
+        DisplayConfig {
+            backend: DisplayBackend::Terminal,
+            board: None,
+            png: None,
+            device: PathBuf::from(DEFAULT_FB_DEVICE),
+            width: None,
+            height: None,
+            format: None,
+            stride: None,
+            rotation: Rotation::R0,
+            title_safe_percent: 0,
+            spi: SpiSettings::default(),
+        }
+    }
+}
+
+impl DisplayConfig {
+    /// The panel size (before rotation) when known from the config: `width` × `height`, or
+    /// the SSD1306's fixed 128×64.
+    pub fn size(&self) -> Option<Size> {
+        match (self.width, self.height, self.spi.controller) {
+            (Some(w), Some(h), _) => Some(Size::new(w, h)),
+            (None, None, Some(Controller::Ssd1306)) => Some(Size::new(128, 64)),
+            _ => None,
+        }
+    }
+
+    /// What the layout needs to know beyond the size.
+    pub fn profile(&self) -> Profile {
+        Profile {
+            safe_percent: self.title_safe_percent,
+            mono: self.spi.controller == Some(Controller::Ssd1306),
+        }
+    }
+}
+
+/// The SPI panel keys of `[display]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpiSettings {
+    pub controller: Option<Controller>,
+    /// `spi_device` (default `/dev/spidev0.0`).
+    pub device: PathBuf,
+    /// `spi_speed_hz` (default 16 MHz).
+    pub speed_hz: u32,
+    /// `spi_mode` 0..=3 (default 0).
+    pub mode: u8,
+    /// `gpio_chip` (default `/dev/gpiochip0`).
+    pub gpio_chip: PathBuf,
+    pub dc_pin: Option<u32>,
+    pub reset_pin: Option<u32>,
+    pub backlight_pin: Option<u32>,
+    pub backlight_active_low: bool,
+    pub x_offset: u32,
+    pub y_offset: u32,
+    pub color_order: ColorOrder,
+    pub invert_colors: bool,
+}
+
+impl Default for SpiSettings {
+    fn default() -> Self {
+        SpiSettings {
+            controller: None,
+            device: PathBuf::from("/dev/spidev0.0"),
+            speed_hz: 16_000_000,
+            mode: 0,
+            gpio_chip: PathBuf::from("/dev/gpiochip0"),
+            dc_pin: None,
+            reset_pin: None,
+            backlight_pin: None,
+            backlight_active_low: false,
+            x_offset: 0,
+            y_offset: 0,
+            color_order: ColorOrder::Rgb,
+            invert_colors: false,
+        }
+    }
+}
+
+/// The panel controller an SPI board uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Controller {
+    St7789,
+    Ili9341,
+    Ssd1306,
+}
+
+impl Controller {
+    pub const ALL: [Controller; 3] = [Controller::St7789, Controller::Ili9341, Controller::Ssd1306];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Controller::St7789 => "st7789",
+            Controller::Ili9341 => "ili9341",
+            Controller::Ssd1306 => "ssd1306",
+        }
+    }
+}
+
+/// Subpixel order of a colour panel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorOrder {
+    Rgb,
+    Bgr,
+}
+
+/// Default `[display] device`.
+pub const DEFAULT_FB_DEVICE: &str = "/dev/fb0";
+/// Where installed board profiles live (searched after `boards/` next to the config).
+pub const INSTALLED_BOARDS_DIR: &str = "/usr/share/devauth/boards";
+/// Board profiles compiled in, searched last, so `devauth render --board` works anywhere.
+pub const BUILTIN_BOARDS: [(&str, &str); 6] = [
+    ("tv-1080p", include_str!("../boards/tv-1080p.toml")),
+    ("tv-720p", include_str!("../boards/tv-720p.toml")),
+    (
+        "pi-st7789-240x240",
+        include_str!("../boards/pi-st7789-240x240.toml"),
+    ),
+    (
+        "pi-ili9341-320x240",
+        include_str!("../boards/pi-ili9341-320x240.toml"),
+    ),
+    (
+        "pi-ssd1306-128x64",
+        include_str!("../boards/pi-ssd1306-128x64.toml"),
+    ),
+    (
+        "pi-fb1-480x320",
+        include_str!("../boards/pi-fb1-480x320.toml"),
+    ),
+];
+const MAX_BOARD_BYTES: u64 = 16 * 1024;
 
 /// Which screen backend shows the pairing code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -171,16 +324,31 @@ pub enum DisplayBackend {
     Terminal,
     /// No screen (`"none"`): only `--json` events and logs carry the code.
     None,
+    /// A PNG file rewritten on every change (`"png"`).
+    Png,
+    /// Linux fbdev (`"framebuffer"`).
+    Framebuffer,
+    /// An SPI panel through spidev and the GPIO character device (`"spi"`).
+    Spi,
 }
 
 impl DisplayBackend {
-    pub const ALL: [DisplayBackend; 2] = [DisplayBackend::Terminal, DisplayBackend::None];
+    pub const ALL: [DisplayBackend; 5] = [
+        DisplayBackend::Terminal,
+        DisplayBackend::None,
+        DisplayBackend::Png,
+        DisplayBackend::Framebuffer,
+        DisplayBackend::Spi,
+    ];
 
     /// The name used in the config file.
     pub fn name(self) -> &'static str {
         match self {
             DisplayBackend::Terminal => "terminal",
             DisplayBackend::None => "none",
+            DisplayBackend::Png => "png",
+            DisplayBackend::Framebuffer => "framebuffer",
+            DisplayBackend::Spi => "spi",
         }
     }
 }
@@ -551,11 +719,64 @@ struct RawStorage {
     path: Option<Str>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 struct RawDisplay {
-    /// `backend` (string, default `"terminal"`): `"terminal"` or `"none"`.
+    /// `backend` (string, default `"terminal"`): `"terminal"`, `"png"`, `"framebuffer"`,
+    /// `"spi"` or `"none"`.
     backend: Option<Str>,
+    /// `board` (name, no default): a board profile, `boards/NAME.toml` next to the config,
+    /// else in /usr/share/devauth/boards, else the built-in one; keys here override it.
+    board: Option<Str>,
+    /// `png` (path; png backend): the PNG file to keep up to date.
+    png: Option<Str>,
+    /// `device` (path, default `/dev/fb0`; framebuffer): the fbdev device or a plain file.
+    device: Option<Str>,
+    /// `width`, `height` (integer 8..=8192): panel size; framebuffer: overrides the device.
+    width: Option<Spanned<i64>>,
+    height: Option<Spanned<i64>>,
+    /// `format` (string; framebuffer): pixel format override, e.g. `"xrgb8888"`.
+    format: Option<Str>,
+    /// `stride` (integer; framebuffer): bytes per row override.
+    stride: Option<Spanned<i64>>,
+    /// `rotation` (0, 90, 180 or 270, default 0): clockwise quarter turns.
+    rotation: Option<Spanned<i64>>,
+    /// `title_safe_percent` (integer 0..=20, default 0): margin kept free on every side.
+    title_safe_percent: Option<Spanned<i64>>,
+    /// `controller` (spi): `"st7789"`, `"ili9341"` or `"ssd1306"`.
+    controller: Option<Str>,
+    /// `spi_device` (path, default `/dev/spidev0.0`).
+    spi_device: Option<Str>,
+    /// `spi_speed_hz` (integer 100000..=100000000, default 16000000).
+    spi_speed_hz: Option<Spanned<i64>>,
+    /// `spi_mode` (integer 0..=3, default 0).
+    spi_mode: Option<Spanned<i64>>,
+    /// `gpio_chip` (path, default `/dev/gpiochip0`).
+    gpio_chip: Option<Str>,
+    /// `dc_pin`, `reset_pin`, `backlight_pin` (GPIO line offsets on `gpio_chip`).
+    dc_pin: Option<Spanned<i64>>,
+    reset_pin: Option<Spanned<i64>>,
+    backlight_pin: Option<Spanned<i64>>,
+    /// `backlight_active_low` (bool, default false).
+    backlight_active_low: Option<Spanned<bool>>,
+    /// `x_offset`, `y_offset` (integer 0..=320, default 0): where the panel starts in the
+    /// controller's memory.
+    x_offset: Option<Spanned<i64>>,
+    y_offset: Option<Spanned<i64>>,
+    /// `color_order` (`"rgb"` or `"bgr"`, default `"rgb"`).
+    color_order: Option<Str>,
+    /// `invert_colors` (bool, default false): most IPS ST7789 panels need true.
+    invert_colors: Option<Spanned<bool>>,
+}
+
+/// A board profile file: a description and a `[display]` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+struct RawBoard {
+    /// `description` (string): what the board is, for people.
+    #[allow(dead_code)]
+    description: Option<Str>,
+    display: Option<Spanned<RawDisplay>>,
 }
 
 #[derive(Deserialize)]
@@ -1053,13 +1274,24 @@ impl Cx<'_> {
     }
 
     fn display(&self, raw: Option<Spanned<RawDisplay>>) -> Result<DisplayConfig, ConfigError> {
-        let mut out = DisplayConfig::default();
-        let Some(raw) = raw else { return Ok(out) };
-        if let Some(v) = &raw.get_ref().backend {
-            let options: Vec<(&str, DisplayBackend)> =
-                DisplayBackend::ALL.iter().map(|b| (b.name(), *b)).collect();
-            out.backend = self.choice("display.backend", v, &options)?;
-        }
+        let Some(raw) = raw else {
+            return Ok(DisplayConfig::default());
+        };
+        let section = raw.span();
+        let raw = raw.into_inner();
+        let Some(name) = &raw.board else {
+            return display_from(&[(self, &raw)], Some(section));
+        };
+        let board_name = name.get_ref();
+        let found = find_board(board_name, Some(self.source))
+            .map_err(|why| self.at("display.board", name, why))?;
+        let board_cx = Cx {
+            text: &found.text,
+            source: &found.path,
+        };
+        let board = parse_board(&board_cx)?;
+        let mut out = display_from(&[(self, &raw), (&board_cx, &board)], Some(section))?;
+        out.board = Some(board_name.clone());
         Ok(out)
     }
 
@@ -1354,6 +1586,271 @@ fn key_on_line(text: &str, line: usize) -> Option<String> {
         }
     }
     None
+}
+
+/// A board profile's text and where it came from.
+pub struct BoardFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// Finds board `name`: `boards/NAME.toml` next to `config` (when given), then
+/// [`INSTALLED_BOARDS_DIR`], then the built-in profiles. The error is the reason only.
+pub fn find_board(name: &str, config: Option<&Path>) -> Result<BoardFile, String> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !valid {
+        return Err(format!(
+            "{name:?}: a board name is lowercase letters, digits, '-' and '_'"
+        ));
+    }
+    let file = format!("{name}.toml");
+    let mut dirs = Vec::new();
+    if let Some(dir) = config.and_then(Path::parent) {
+        dirs.push(dir.join("boards"));
+    }
+    dirs.push(PathBuf::from(INSTALLED_BOARDS_DIR));
+    for dir in &dirs {
+        let path = dir.join(&file);
+        match read_capped(&path, MAX_BOARD_BYTES) {
+            Ok(Capped::Fits(bytes)) => {
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| format!("{}: not valid UTF-8", path.display()))?;
+                return Ok(BoardFile { path, text });
+            }
+            Ok(Capped::TooLarge(n)) => {
+                return Err(format!(
+                    "{}: {n} bytes is too large for a board",
+                    path.display()
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+    }
+    match BUILTIN_BOARDS.iter().find(|(n, _)| *n == name) {
+        Some((_, text)) => Ok(BoardFile {
+            path: PathBuf::from(format!("(built-in)/boards/{file}")),
+            text: (*text).to_string(),
+        }),
+        None => {
+            let names: Vec<&str> = BUILTIN_BOARDS.iter().map(|(n, _)| *n).collect();
+            let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+            Err(format!(
+                "no board {name:?} in {} nor built in ({})",
+                searched.join(", "),
+                names.join(", ")
+            ))
+        }
+    }
+}
+
+/// The `[display]` of board `name` alone (for `devauth render --board`).
+pub fn board_display(name: &str, config: Option<&Path>) -> Result<DisplayConfig, ConfigError> {
+    let found = find_board(name, config).map_err(|why| ConfigError::Invalid {
+        path: config.map(Path::to_path_buf).unwrap_or_default(),
+        key: "board".to_string(),
+        line: None,
+        message: why,
+    })?;
+    let cx = Cx {
+        text: &found.text,
+        source: &found.path,
+    };
+    let board = parse_board(&cx)?;
+    let mut out = display_from(&[(&cx, &board)], None)?;
+    out.board = Some(name.to_string());
+    Ok(out)
+}
+
+fn parse_board(cx: &Cx) -> Result<RawDisplay, ConfigError> {
+    let raw: RawBoard = toml::from_str(cx.text).map_err(|e| cx.toml_error(e))?;
+    let display = raw.display.map(Spanned::into_inner).unwrap_or_default();
+    if let Some(b) = &display.board {
+        return Err(cx.at(
+            "display.board",
+            b,
+            "a board profile cannot name another board",
+        ));
+    }
+    Ok(display)
+}
+
+/// The first layer that sets a key wins: the config over the board.
+fn pick<'a, T>(
+    layers: &'a [(&'a Cx<'a>, &'a RawDisplay)],
+    key: impl Fn(&'a RawDisplay) -> &'a Option<T>,
+) -> Option<(&'a Cx<'a>, &'a T)> {
+    layers
+        .iter()
+        .find_map(|(cx, raw)| key(raw).as_ref().map(|v| (*cx, v)))
+}
+
+/// Validates the merged `[display]` keys. Errors name the file (config or board) the value
+/// came from, its line and the key.
+fn display_from(
+    layers: &[(&Cx, &RawDisplay)],
+    section: Option<Range<usize>>,
+) -> Result<DisplayConfig, ConfigError> {
+    let mut out = DisplayConfig::default();
+    let Some((main, _)) = layers.first() else {
+        return Ok(out);
+    };
+    let int = |key: &str, v: Option<(&Cx, &Spanned<i64>)>, min: i64, max: i64| {
+        v.map(|(cx, v)| {
+            cx.int(&format!("display.{key}"), v, min, max)
+                .and_then(|n| u32::try_from(n).map_err(|_| cx.at(key, v, "out of range")))
+        })
+        .transpose()
+    };
+    let path = |key: &str, v: Option<(&Cx, &Str)>| {
+        v.map(|(cx, v)| {
+            cx.path(&format!("display.{key}"), v, false)
+                .map(|p| cx.resolve(&p))
+        })
+        .transpose()
+    };
+    if let Some((cx, v)) = pick(layers, |r| &r.backend) {
+        let options: Vec<(&str, DisplayBackend)> =
+            DisplayBackend::ALL.iter().map(|b| (b.name(), *b)).collect();
+        out.backend = cx.choice("display.backend", v, &options)?;
+    }
+    out.png = path("png", pick(layers, |r| &r.png))?;
+    if let Some(p) = path("device", pick(layers, |r| &r.device))? {
+        out.device = p;
+    }
+    out.width = int("width", pick(layers, |r| &r.width), 8, 8192)?;
+    out.height = int("height", pick(layers, |r| &r.height), 8, 8192)?;
+    if let Some((cx, v)) = pick(layers, |r| &r.format) {
+        let options: Vec<(&str, PixelFormat)> = PixelFormat::NAMED.to_vec();
+        out.format = Some(cx.choice("display.format", v, &options)?);
+    }
+    out.stride = int("stride", pick(layers, |r| &r.stride), 1, 8192 * 4)?;
+    if let Some((cx, v)) = pick(layers, |r| &r.rotation) {
+        let deg = u32::try_from(*v.get_ref())
+            .ok()
+            .and_then(Rotation::from_degrees);
+        out.rotation = deg.ok_or_else(|| {
+            cx.at(
+                "display.rotation",
+                v,
+                format!("{} is not 0, 90, 180 or 270", v.get_ref()),
+            )
+        })?;
+    }
+    if let Some(p) = int(
+        "title_safe_percent",
+        pick(layers, |r| &r.title_safe_percent),
+        0,
+        20,
+    )? {
+        out.title_safe_percent = p;
+    }
+    if let Some((cx, v)) = pick(layers, |r| &r.controller) {
+        let options: Vec<(&str, Controller)> =
+            Controller::ALL.iter().map(|c| (c.name(), *c)).collect();
+        out.spi.controller = Some(cx.choice("display.controller", v, &options)?);
+    }
+    if let Some(p) = path("spi_device", pick(layers, |r| &r.spi_device))? {
+        out.spi.device = p;
+    }
+    if let Some(n) = int(
+        "spi_speed_hz",
+        pick(layers, |r| &r.spi_speed_hz),
+        100_000,
+        100_000_000,
+    )? {
+        out.spi.speed_hz = n;
+    }
+    if let Some(n) = int("spi_mode", pick(layers, |r| &r.spi_mode), 0, 3)? {
+        out.spi.mode = u8::try_from(n).unwrap_or(0);
+    }
+    if let Some(p) = path("gpio_chip", pick(layers, |r| &r.gpio_chip))? {
+        out.spi.gpio_chip = p;
+    }
+    out.spi.dc_pin = int("dc_pin", pick(layers, |r| &r.dc_pin), 0, 1023)?;
+    out.spi.reset_pin = int("reset_pin", pick(layers, |r| &r.reset_pin), 0, 1023)?;
+    out.spi.backlight_pin = int("backlight_pin", pick(layers, |r| &r.backlight_pin), 0, 1023)?;
+    if let Some((_, v)) = pick(layers, |r| &r.backlight_active_low) {
+        out.spi.backlight_active_low = *v.get_ref();
+    }
+    if let Some(n) = int("x_offset", pick(layers, |r| &r.x_offset), 0, 320)? {
+        out.spi.x_offset = n;
+    }
+    if let Some(n) = int("y_offset", pick(layers, |r| &r.y_offset), 0, 320)? {
+        out.spi.y_offset = n;
+    }
+    if let Some((cx, v)) = pick(layers, |r| &r.color_order) {
+        out.spi.color_order = cx.choice(
+            "display.color_order",
+            v,
+            &[("rgb", ColorOrder::Rgb), ("bgr", ColorOrder::Bgr)],
+        )?;
+    }
+    if let Some((_, v)) = pick(layers, |r| &r.invert_colors) {
+        out.spi.invert_colors = *v.get_ref();
+    }
+
+    // Rules across keys; reported against the config's [display] section.
+    let missing = |key: &str, why: &str| main.invalid(key, section.clone(), why.to_string());
+    if out.width.is_some() != out.height.is_some() {
+        let key = if out.width.is_some() {
+            "display.height"
+        } else {
+            "display.width"
+        };
+        return Err(missing(key, "missing: width and height are set together"));
+    }
+    match out.backend {
+        DisplayBackend::Png => {
+            if out.png.is_none() {
+                return Err(missing(
+                    "display.png",
+                    "missing: backend = \"png\" needs png = \"PATH\"",
+                ));
+            }
+            if out.size().is_none() {
+                return Err(missing(
+                    "display.width",
+                    "missing: backend = \"png\" needs width and height (or a board)",
+                ));
+            }
+        }
+        DisplayBackend::Spi => {
+            let Some(controller) = out.spi.controller else {
+                return Err(missing(
+                    "display.controller",
+                    "missing: backend = \"spi\" needs controller (st7789, ili9341, ssd1306) or a board",
+                ));
+            };
+            if out.spi.dc_pin.is_none() {
+                return Err(missing(
+                    "display.dc_pin",
+                    "missing: an SPI panel needs its data/command GPIO line",
+                ));
+            }
+            match (controller, out.size()) {
+                (Controller::Ssd1306, Some(s)) if s != Size::new(128, 64) => {
+                    return Err(missing(
+                        "display.width",
+                        "the ssd1306 driver supports 128x64 only",
+                    ));
+                }
+                (_, None) => {
+                    return Err(missing(
+                        "display.width",
+                        "missing: an SPI panel needs width and height",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        DisplayBackend::Terminal | DisplayBackend::None | DisplayBackend::Framebuffer => {}
+    }
+    Ok(out)
 }
 
 /// 1-based line of byte `offset` in `text`.
@@ -2337,6 +2834,124 @@ mod tests {
             "network.timeout_secs",
             5,
         );
+    }
+
+    // --- [display] and board profiles ----------------------------------------------------------
+
+    #[test]
+    fn display_keys_and_board_profiles() {
+        // A built-in board, with a key of the config over it.
+        let c = ok(&format!(
+            "{MIN}[display]\nboard = \"pi-st7789-240x240\"\nrotation = 180\n"
+        ));
+        let d = &c.display;
+        assert_eq!(d.backend, DisplayBackend::Spi);
+        assert_eq!(d.board.as_deref(), Some("pi-st7789-240x240"));
+        assert_eq!(d.rotation, Rotation::R180);
+        assert_eq!(d.size(), Some(Size::new(240, 240)));
+        assert_eq!(d.spi.controller, Some(Controller::St7789));
+        assert_eq!(d.spi.dc_pin, Some(25));
+        assert!(d.spi.invert_colors);
+        // The board's backend can be overridden: preview a TV as a PNG.
+        let c = ok(&format!(
+            "{MIN}[display]\nboard = \"tv-1080p\"\nbackend = \"png\"\npng = \"/run/screen.png\"\n"
+        ));
+        assert_eq!(c.display.backend, DisplayBackend::Png);
+        assert_eq!(c.display.png, Some(PathBuf::from("/run/screen.png")));
+        assert_eq!(c.display.profile().safe_percent, 5);
+        // Framebuffer overrides.
+        let c = ok(&format!(
+            "{MIN}[display]\nbackend = \"framebuffer\"\ndevice = \"/tmp/fb\"\nwidth = 640\nheight = 480\nformat = \"abgr8888\"\nstride = 2600\n"
+        ));
+        assert_eq!(c.display.format, Some(PixelFormat::ABGR8888));
+        assert_eq!(c.display.stride, Some(2600));
+        assert_eq!(c.display.device, PathBuf::from("/tmp/fb"));
+        // Every built-in board parses on its own.
+        for (name, _) in BUILTIN_BOARDS {
+            let d = board_display(name, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(d.size().is_some(), "{name}");
+        }
+    }
+
+    #[test]
+    fn display_errors_name_key_and_line() {
+        for (section, key, line) in [
+            ("[display]\nrotation = 45\n", "display.rotation", 5),
+            ("[display]\nformat = \"rgb332\"\n", "display.format", 5),
+            (
+                "[display]\ntitle_safe_percent = 30\n",
+                "display.title_safe_percent",
+                5,
+            ),
+            ("[display]\nwidth = 0\nheight = 10\n", "display.width", 5),
+            ("[display]\nwidth = 100\n", "display.height", 4),
+            (
+                "[display]\nbackend = \"png\"\nwidth = 10\nheight = 10\n",
+                "display.png",
+                4,
+            ),
+            (
+                "[display]\nbackend = \"png\"\npng = \"/x.png\"\n",
+                "display.width",
+                4,
+            ),
+            (
+                "[display]\nbackend = \"spi\"\nwidth = 10\nheight = 10\n",
+                "display.controller",
+                4,
+            ),
+            (
+                "[display]\nbackend = \"spi\"\ncontroller = \"st7789\"\ndc_pin = 1\n",
+                "display.width",
+                4,
+            ),
+            (
+                "[display]\nbackend = \"spi\"\ncontroller = \"ssd1306\"\n",
+                "display.dc_pin",
+                4,
+            ),
+            ("[display]\nspi_mode = 4\n", "display.spi_mode", 5),
+            (
+                "[display]\ncolor_order = \"grb\"\n",
+                "display.color_order",
+                5,
+            ),
+            ("[display]\nboard = \"../etc/passwd\"\n", "display.board", 5),
+            ("[display]\nboard = \"no-such-board\"\n", "display.board", 5),
+            ("[display]\nbogus = 1\n", "display.bogus", 5),
+        ] {
+            err_at(&format!("{MIN}{section}"), key, line);
+        }
+    }
+
+    #[test]
+    fn boards_next_to_the_config_win_and_their_errors_name_the_board_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("boards")).unwrap();
+        let cfg = dir.path().join("devauth.toml");
+        std::fs::write(
+            dir.path().join("boards/tv-1080p.toml"),
+            "description = \"mine\"\n[display]\nbackend = \"framebuffer\"\nwidth = 1920\nheight = 1080\ntitle_safe_percent = 3\n",
+        )
+        .unwrap();
+        let c = Config::parse(&format!("{MIN}[display]\nboard = \"tv-1080p\"\n"), &cfg).unwrap();
+        assert_eq!(c.display.title_safe_percent, 3);
+        std::fs::write(
+            dir.path().join("boards/bad.toml"),
+            "[display]\nbackend = \"framebuffer\"\n\nrotation = 7\n",
+        )
+        .unwrap();
+        let e = Config::parse(&format!("{MIN}[display]\nboard = \"bad\"\n"), &cfg).unwrap_err();
+        assert_eq!(e.key(), Some("display.rotation"));
+        assert_eq!(e.line(), Some(4));
+        assert!(e.to_string().contains("boards/bad.toml:4"), "{e}");
+        std::fs::write(
+            dir.path().join("boards/loop.toml"),
+            "[display]\nboard = \"x\"\n",
+        )
+        .unwrap();
+        let e = Config::parse(&format!("{MIN}[display]\nboard = \"loop\"\n"), &cfg).unwrap_err();
+        assert!(e.to_string().contains("cannot name another board"), "{e}");
     }
 
     // --- files and paths ----------------------------------------------------------------------

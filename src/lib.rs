@@ -18,6 +18,7 @@ pub mod grant;
 pub mod oauth;
 pub mod pairing;
 pub mod provider;
+pub mod render;
 pub mod screen;
 pub mod secret;
 pub mod store;

@@ -6,6 +6,18 @@
 
 use std::time::Duration;
 
+pub mod canvas;
+pub mod draw;
+#[cfg(feature = "fbdev")]
+pub mod fbdev;
+pub mod fonts;
+pub mod layout;
+pub mod painter;
+#[cfg(feature = "png")]
+pub mod png;
+pub mod qr;
+#[cfg(feature = "spi")]
+pub mod spi;
 pub mod terminal;
 
 /// One screenful, a pure function of the flow's state and the time left.
@@ -64,4 +76,66 @@ impl Screen for NoScreen {
     fn show(&mut self, _view: &View) -> Result<(), crate::error::DisplayError> {
         Ok(())
     }
+}
+
+/// The `png` backend for `[display]`.
+#[cfg(feature = "png")]
+pub fn open_png(
+    d: &crate::config::DisplayConfig,
+) -> Result<Box<dyn Screen>, crate::error::DisplayError> {
+    let (Some(path), Some(size)) = (&d.png, d.size()) else {
+        return Err(crate::error::DisplayError::Unsupported(
+            "png: needs png = PATH and a size".to_string(),
+        ));
+    };
+    Ok(Box::new(png::PngScreen::new(
+        path,
+        size,
+        d.rotation,
+        d.profile(),
+    )))
+}
+
+#[cfg(not(feature = "png"))]
+pub fn open_png(
+    _d: &crate::config::DisplayConfig,
+) -> Result<Box<dyn Screen>, crate::error::DisplayError> {
+    Err(not_built("png", "png"))
+}
+
+/// The `framebuffer` backend for `[display]`.
+#[cfg(feature = "fbdev")]
+pub fn open_framebuffer(
+    d: &crate::config::DisplayConfig,
+) -> Result<Box<dyn Screen>, crate::error::DisplayError> {
+    Ok(Box::new(fbdev::FbScreen::open(d)?))
+}
+
+#[cfg(not(feature = "fbdev"))]
+pub fn open_framebuffer(
+    _d: &crate::config::DisplayConfig,
+) -> Result<Box<dyn Screen>, crate::error::DisplayError> {
+    Err(not_built("framebuffer", "fbdev"))
+}
+
+/// The `spi` backend for `[display]`.
+#[cfg(feature = "spi")]
+pub fn open_spi(
+    d: &crate::config::DisplayConfig,
+) -> Result<Box<dyn Screen>, crate::error::DisplayError> {
+    spi::open(d)
+}
+
+#[cfg(not(feature = "spi"))]
+pub fn open_spi(
+    _d: &crate::config::DisplayConfig,
+) -> Result<Box<dyn Screen>, crate::error::DisplayError> {
+    Err(not_built("spi", "spi"))
+}
+
+#[allow(dead_code)]
+fn not_built(backend: &str, feature: &str) -> crate::error::DisplayError {
+    crate::error::DisplayError::Unsupported(format!(
+        "backend \"{backend}\" is not in this build of devauth (cargo feature \"{feature}\")"
+    ))
 }

@@ -1,0 +1,106 @@
+//! `devauth render`: draws the pairing screen of a board (or any size) with sample data into a
+//! PNG, with no network and no config needed, for previews, docs and remote support.
+//!
+//! Owns the sample data of each state and the command itself. Drawing is the screen modules';
+//! the board profile lookup is the config's ([`crate::config::find_board`]).
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::cli::{RenderArgs, RenderState};
+use crate::config::DisplayConfig;
+use crate::screen::canvas::Rotation;
+use crate::screen::{CodeScreen, View};
+
+/// The sample code screen: a typical device-flow answer.
+pub fn sample_code() -> CodeScreen {
+    CodeScreen {
+        verification_uri: "https://example.com/device".to_string(),
+        qr_payload: "https://example.com/device?user_code=WDJB-MJHT".to_string(),
+        user_code: "WDJB-MJHT".to_string(),
+        message: None,
+        remaining: Duration::from_secs(760),
+        lifetime: Duration::from_secs(900),
+        renewed: false,
+    }
+}
+
+/// The view `devauth render --state STATE` draws.
+pub fn sample_view(state: RenderState) -> View {
+    match state {
+        RenderState::Code => View::WaitingForUser(sample_code()),
+        RenderState::Renewed => View::WaitingForUser(CodeScreen {
+            user_code: "KPRT-7XQ2".to_string(),
+            qr_payload: "https://example.com/device?user_code=KPRT-7XQ2".to_string(),
+            remaining: Duration::from_secs(900),
+            renewed: true,
+            ..sample_code()
+        }),
+        RenderState::Clock => View::WaitingForClock,
+        RenderState::Retrying => View::Retrying {
+            reason: "could not reach example.com (connection timed out)".to_string(),
+            in_secs: 12,
+            code: Some(CodeScreen {
+                remaining: Duration::from_secs(611),
+                ..sample_code()
+            }),
+        },
+        RenderState::Paired => View::Paired {
+            account: Some("ada@example.com".to_string()),
+        },
+        RenderState::Denied => View::Denied,
+        RenderState::Error => View::Error {
+            message: "the provider refused the client (invalid_client)".to_string(),
+        },
+    }
+}
+
+/// `devauth render`: the display settings from `--board`, `--size` or the config, then
+/// `--size`/`--rotate` over them, then the PNG.
+pub fn command(config: Option<&Path>, args: &RenderArgs) -> Result<(), crate::error::Error> {
+    let config_path = crate::config::config_path(config);
+    let mut display = match (&args.board, args.size) {
+        (Some(board), _) => crate::config::board_display(board, Some(&config_path))?,
+        (None, Some(_)) => DisplayConfig::default(),
+        (None, None) => crate::config::Config::load(&config_path)?.display,
+    };
+    if let Some((w, h)) = args.size {
+        display.width = Some(w);
+        display.height = Some(h);
+    }
+    if let Some(deg) = args.rotate {
+        display.rotation = Rotation::from_degrees(deg).unwrap_or_default();
+    }
+    run(&display, args.state, &args.out)
+}
+
+#[cfg(feature = "png")]
+pub fn run(
+    display: &DisplayConfig,
+    state: RenderState,
+    out: &Path,
+) -> Result<(), crate::error::Error> {
+    use crate::screen::Screen;
+    let size = display.size().ok_or_else(|| {
+        crate::error::Error::Display(crate::error::DisplayError::Unsupported(
+            "render: no size: give --board NAME or --size WxH".to_string(),
+        ))
+    })?;
+    let mut screen =
+        crate::screen::png::PngScreen::new(out, size, display.rotation, display.profile());
+    screen.show(&sample_view(state))?;
+    Ok(())
+}
+
+#[cfg(not(feature = "png"))]
+pub fn run(
+    _display: &DisplayConfig,
+    _state: RenderState,
+    _out: &Path,
+) -> Result<(), crate::error::Error> {
+    Err(crate::error::Error::Display(
+        crate::error::DisplayError::Unsupported(
+            "render: this devauth was built without the png feature".to_string(),
+        ),
+    ))
+}

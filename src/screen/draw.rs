@@ -1,0 +1,243 @@
+//! Drawing a [`Layout`] on any embedded-graphics [`DrawTarget`]: one code path for the
+//! framebuffer, SPI panels, PNG files and the tests.
+//!
+//! Owns the colours of each [`Role`] (a dark theme for colour screens, lit-on-black for
+//! monochrome ones; the QR is always dark modules on a light quiet zone, which scanners need)
+//! and painting: fills, QR modules as filled rectangles at the layout's integer scale, text in
+//! the u8g2 faces at an integer scale, and the countdown slot. It does not decide positions
+//! (`layout.rs`) nor what changed (`painter.rs`).
+
+use embedded_graphics::pixelcolor::{BinaryColor, Rgb565, Rgb888};
+use embedded_graphics::prelude::*;
+use embedded_graphics::primitives::Rectangle;
+use u8g2_fonts::types::{FontColor, VerticalPosition};
+
+use super::layout::{Align, Item, Layout, Role, Text, Tick, Ticker};
+
+/// A pixel colour the screens can paint every [`Role`] in.
+pub trait RoleColor: PixelColor {
+    fn of(role: Role) -> Self;
+}
+
+/// The dark theme: calm on a TV in a dim room, and the QR stands out as the brightest thing.
+pub fn rgb(role: Role) -> Rgb888 {
+    match role {
+        Role::Background => Rgb888::new(0x12, 0x16, 0x1f),
+        Role::Text => Rgb888::new(0xf2, 0xf4, 0xf8),
+        Role::Muted => Rgb888::new(0xa9, 0xb1, 0xc2),
+        Role::Code => Rgb888::new(0xff, 0xd4, 0x5c),
+        Role::Link => Rgb888::new(0x8c, 0xc8, 0xff),
+        Role::QrLight => Rgb888::WHITE,
+        Role::QrDark => Rgb888::BLACK,
+        Role::BarTrack => Rgb888::new(0x34, 0x3b, 0x4a),
+        Role::BarFill => Rgb888::new(0x4a, 0xa3, 0xff),
+        Role::Good => Rgb888::new(0x5a, 0xd1, 0x7a),
+        Role::Bad => Rgb888::new(0xff, 0x6b, 0x5a),
+        Role::Warn => Rgb888::new(0xff, 0xb8, 0x4a),
+    }
+}
+
+impl RoleColor for Rgb888 {
+    fn of(role: Role) -> Self {
+        rgb(role)
+    }
+}
+
+impl RoleColor for Rgb565 {
+    fn of(role: Role) -> Self {
+        rgb(role).into()
+    }
+}
+
+impl RoleColor for BinaryColor {
+    /// Lit text on an unlit panel; the QR's light parts lit, its dark modules unlit.
+    fn of(role: Role) -> Self {
+        match role {
+            Role::Background | Role::QrDark | Role::BarTrack => BinaryColor::Off,
+            _ => BinaryColor::On,
+        }
+    }
+}
+
+/// Draws through an integer zoom: logical pixel (x, y) becomes the `scale`×`scale` square at
+/// `origin + (x, y) × scale`. Text faces and whole layouts are scaled this way.
+pub struct Scaled<'a, D> {
+    pub inner: &'a mut D,
+    pub scale: u32,
+    pub origin: Point,
+}
+
+impl<D: DrawTarget> Dimensions for Scaled<'_, D> {
+    fn bounding_box(&self) -> Rectangle {
+        let outer = self.inner.bounding_box();
+        let s = self.scale.max(1);
+        Rectangle::new(
+            Point::new(
+                (outer.top_left.x - self.origin.x).div_euclid(s as i32),
+                (outer.top_left.y - self.origin.y).div_euclid(s as i32),
+            ),
+            Size::new(outer.size.width / s + 1, outer.size.height / s + 1),
+        )
+    }
+}
+
+impl<D: DrawTarget> DrawTarget for Scaled<'_, D> {
+    type Color = D::Color;
+    type Error = D::Error;
+
+    fn draw_iter<I>(&mut self, pixels: I) -> Result<(), Self::Error>
+    where
+        I: IntoIterator<Item = Pixel<Self::Color>>,
+    {
+        let s = self.scale.max(1);
+        if s == 1 {
+            let o = self.origin;
+            return self
+                .inner
+                .draw_iter(pixels.into_iter().map(|Pixel(p, c)| Pixel(p + o, c)));
+        }
+        for Pixel(p, c) in pixels {
+            let r = Rectangle::new(self.origin + p * s as i32, Size::new(s, s));
+            self.inner.fill_solid(&r, c)?;
+        }
+        Ok(())
+    }
+
+    fn fill_solid(&mut self, area: &Rectangle, color: Self::Color) -> Result<(), Self::Error> {
+        let s = self.scale.max(1);
+        let r = Rectangle::new(self.origin + area.top_left * s as i32, area.size * s);
+        self.inner.fill_solid(&r, color)
+    }
+}
+
+/// Logical rectangle → target rectangle at `zoom`.
+fn zoomed(r: Rectangle, zoom: u32) -> Rectangle {
+    Rectangle::new(r.top_left * zoom as i32, r.size * zoom)
+}
+
+/// Paints the whole screen: background, items, and the ticker's `tick` (when both exist).
+pub fn draw_layout<D>(layout: &Layout, tick: Option<&Tick>, target: &mut D) -> Result<(), D::Error>
+where
+    D: DrawTarget,
+    D::Color: RoleColor,
+{
+    let z = layout.zoom.max(1);
+    target.fill_solid(
+        &zoomed(Rectangle::new(Point::zero(), layout.size), z),
+        D::Color::of(Role::Background),
+    )?;
+    for item in &layout.items {
+        match item {
+            Item::Fill { rect, role } => {
+                target.fill_solid(&zoomed(*rect, z), D::Color::of(*role))?
+            }
+            Item::Text(t) => draw_text(t, z, target)?,
+            Item::Qr { origin, code } => {
+                let side = code.side();
+                let full = Rectangle::new(*origin, Size::new(side, side));
+                target.fill_solid(&zoomed(full, z), D::Color::of(Role::QrLight))?;
+                let s = code.scale;
+                let q = code.quiet * s;
+                let dark = D::Color::of(Role::QrDark);
+                for y in 0..code.modules {
+                    // Runs of dark modules in a row become one rectangle: fewer, wider fills.
+                    let mut x = 0;
+                    while x < code.modules {
+                        if !code.is_dark(x, y) {
+                            x += 1;
+                            continue;
+                        }
+                        let start = x;
+                        while x < code.modules && code.is_dark(x, y) {
+                            x += 1;
+                        }
+                        let r = Rectangle::new(
+                            *origin + Point::new((q + start * s) as i32, (q + y * s) as i32),
+                            Size::new((x - start) * s, s),
+                        );
+                        target.fill_solid(&zoomed(r, z), dark)?;
+                    }
+                }
+            }
+        }
+    }
+    if let (Some(slot), Some(tick)) = (&layout.ticker, tick) {
+        draw_ticker(slot, tick, z, target)?;
+    }
+    Ok(())
+}
+
+fn draw_text<D>(t: &Text, zoom: u32, target: &mut D) -> Result<(), D::Error>
+where
+    D: DrawTarget,
+    D::Color: RoleColor,
+{
+    let mut scaled = Scaled {
+        inner: target,
+        scale: t.scale * zoom,
+        origin: t.origin * zoom as i32,
+    };
+    let baseline = Point::new(0, t.font.ascent() as i32);
+    match t.font.renderer().render(
+        t.text.as_str(),
+        baseline,
+        VerticalPosition::Baseline,
+        FontColor::Transparent(D::Color::of(t.role)),
+        &mut scaled,
+    ) {
+        Ok(_) => Ok(()),
+        Err(u8g2_fonts::Error::DisplayError(e)) => Err(e),
+        // Text is made drawable by the layout; a glyph the face lacks is left out.
+        Err(_) => Ok(()),
+    }
+}
+
+/// Repaints the countdown slot only: clear, text, bar. Nothing outside `slot.rect` is touched.
+pub fn draw_ticker<D>(slot: &Ticker, tick: &Tick, zoom: u32, target: &mut D) -> Result<(), D::Error>
+where
+    D: DrawTarget,
+    D::Color: RoleColor,
+{
+    let z = zoom.max(1);
+    target.fill_solid(&zoomed(slot.rect, z), D::Color::of(Role::Background))?;
+    let w = slot.font.width(&tick.text) * slot.scale;
+    let x = match slot.align {
+        Align::Left => slot.rect.top_left.x,
+        Align::Center => slot.rect.top_left.x + (slot.rect.size.width.saturating_sub(w) / 2) as i32,
+    };
+    let text = Text {
+        origin: Point::new(x, slot.text_y),
+        text: tick.text.clone(),
+        font: slot.font,
+        scale: slot.scale,
+        role: tick.role,
+    };
+    // Keep the text inside the slot even if a caller passes a longer one.
+    let mut clipped = target.clipped(&zoomed(slot.rect, z));
+    draw_text(&text, z, &mut clipped)?;
+    if let Some(bar) = slot.bar {
+        clipped.fill_solid(&zoomed(bar, z), D::Color::of(Role::BarTrack))?;
+        let filled = bar.size.width * tick.permille.min(1000) / 1000;
+        if filled > 0 {
+            let r = Rectangle::new(bar.top_left, Size::new(filled, bar.size.height));
+            clipped.fill_solid(&zoomed(r, z), D::Color::of(Role::BarFill))?;
+        }
+        if !D::Color::of(Role::BarTrack).eq(&D::Color::of(Role::Background)) {
+            return Ok(());
+        }
+        // Monochrome: the track is invisible, so outline it.
+        let on = D::Color::of(Role::BarFill);
+        let b = zoomed(bar, z);
+        let (x0, y0) = (b.top_left.x, b.top_left.y);
+        let (w, h) = (b.size.width, b.size.height);
+        for r in [
+            Rectangle::new(Point::new(x0, y0), Size::new(w, 1)),
+            Rectangle::new(Point::new(x0, y0 + h as i32 - 1), Size::new(w, 1)),
+            Rectangle::new(Point::new(x0, y0), Size::new(1, h)),
+            Rectangle::new(Point::new(x0 + w as i32 - 1, y0), Size::new(1, h)),
+        ] {
+            clipped.fill_solid(&r, on)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,345 @@
+//! Every board profile × every waiting state × (for rotation) every quarter turn: draw the
+//! screen, find the QR in the pixels with a real decoder (rqrr) and check it carries the URL it
+//! should; check the user code is drawn, and that nothing is drawn outside the display or (except
+//! the background) outside the title-safe area.
+
+use devauth::cli::RenderState;
+use devauth::config::{BUILTIN_BOARDS, board_display};
+use devauth::render::sample_view;
+use devauth::screen::canvas::{Canvas, MonoCanvas, PixelFormat, Rotation};
+use devauth::screen::draw::{self, RoleColor};
+use devauth::screen::layout::{self, Layout, Role};
+use devauth::screen::painter::Painter;
+use devauth::screen::{CodeScreen, View};
+use embedded_graphics::pixelcolor::{BinaryColor, Rgb888};
+use embedded_graphics::prelude::*;
+use embedded_graphics::primitives::Rectangle;
+use std::time::Duration;
+
+const WAITING: [RenderState; 3] = [
+    RenderState::Code,
+    RenderState::Renewed,
+    RenderState::Retrying,
+];
+
+/// Decodes every QR found in a greyscale picture.
+fn decode(w: u32, h: u32, luma: impl Fn(u32, u32) -> u8) -> Vec<String> {
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w as usize, h as usize, |x, y| {
+        luma(x as u32, y as u32)
+    });
+    img.detect_grids()
+        .into_iter()
+        .filter_map(|g| g.decode().ok().map(|(_, s)| s))
+        .collect()
+}
+
+fn luma(c: Rgb888) -> u8 {
+    ((u32::from(c.r()) * 3 + u32::from(c.g()) * 6 + u32::from(c.b())) / 10) as u8
+}
+
+/// Records everything drawn and refuses (records) pixels outside the screen, and non-background
+/// pixels outside the safe area.
+struct Guard<'a, D: DrawTarget> {
+    inner: &'a mut D,
+    screen: Rectangle,
+    safe: Rectangle,
+    background: D::Color,
+    problems: Vec<String>,
+}
+
+impl<D: DrawTarget> Dimensions for Guard<'_, D> {
+    fn bounding_box(&self) -> Rectangle {
+        self.inner.bounding_box()
+    }
+}
+
+impl<D: DrawTarget> DrawTarget for Guard<'_, D>
+where
+    D::Color: core::fmt::Debug,
+{
+    type Color = D::Color;
+    type Error = D::Error;
+
+    fn draw_iter<I: IntoIterator<Item = Pixel<D::Color>>>(
+        &mut self,
+        it: I,
+    ) -> Result<(), D::Error> {
+        let mut pixels = Vec::new();
+        for Pixel(p, c) in it {
+            if !self.screen.contains(p) {
+                self.problems.push(format!("pixel {p:?} off screen"));
+            } else if c != self.background && !self.safe.contains(p) {
+                self.problems
+                    .push(format!("pixel {p:?} outside the safe area"));
+            }
+            pixels.push(Pixel(p, c));
+        }
+        self.inner.draw_iter(pixels)
+    }
+
+    fn fill_solid(&mut self, area: &Rectangle, c: D::Color) -> Result<(), D::Error> {
+        let inside = |r: &Rectangle, outer: &Rectangle| {
+            r.is_zero_sized()
+                || (outer.contains(r.top_left)
+                    && r.bottom_right().is_some_and(|br| outer.contains(br)))
+        };
+        if !inside(area, &self.screen) {
+            self.problems.push(format!("fill {area:?} off screen"));
+        } else if c != self.background && !inside(area, &self.safe) {
+            self.problems
+                .push(format!("fill {area:?} {c:?} outside the safe area"));
+        }
+        self.inner.fill_solid(area, c)
+    }
+}
+
+fn zoomed(r: Rectangle, z: u32) -> Rectangle {
+    Rectangle::new(r.top_left * z as i32, r.size * z)
+}
+
+/// Draws `view` through a [`Guard`] and returns the layout.
+fn draw_guarded<D>(
+    view: &View,
+    size: Size,
+    d: &devauth::config::DisplayConfig,
+    target: &mut D,
+) -> Layout
+where
+    D: DrawTarget<Error = core::convert::Infallible>,
+    D::Color: RoleColor + core::fmt::Debug,
+{
+    let l = layout::layout(view, size, &d.profile());
+    let tick = l.ticker.as_ref().and_then(|s| layout::tick(view, s));
+    let mut g = Guard {
+        screen: Rectangle::new(Point::zero(), target.bounding_box().size),
+        safe: zoomed(l.safe, l.zoom),
+        background: D::Color::of(Role::Background),
+        inner: target,
+        problems: Vec::new(),
+    };
+    let Ok(()) = draw::draw_layout(&l, tick.as_ref(), &mut g);
+    assert!(
+        g.problems.is_empty(),
+        "{:?}: {:?}",
+        d.board,
+        &g.problems[..g.problems.len().min(5)]
+    );
+    l
+}
+
+fn code_of(view: &View) -> &CodeScreen {
+    match view {
+        View::WaitingForUser(c) => c,
+        View::Retrying { code: Some(c), .. } => c,
+        other => panic!("not a code view: {other:?}"),
+    }
+}
+
+/// The view with the time set so alternating (OLED) layouts are on their QR page.
+fn on_qr_page(mut view: View) -> View {
+    match &mut view {
+        View::WaitingForUser(c) | View::Retrying { code: Some(c), .. } => {
+            c.remaining = Duration::from_secs(760);
+        }
+        _ => {}
+    }
+    view
+}
+
+fn check_code_drawn(l: &Layout, c: &CodeScreen, board: &str) {
+    let shown: String = l
+        .texts()
+        .filter(|t| t.role == Role::Code)
+        .map(|t| t.text.as_str())
+        .collect();
+    assert_eq!(
+        shown.replace('-', ""),
+        c.user_code.replace('-', ""),
+        "{board}: user code"
+    );
+    assert!(!l.code.is_empty());
+}
+
+#[test]
+fn every_board_every_waiting_state_decodes_and_fits() {
+    for (name, _) in BUILTIN_BOARDS {
+        let d = board_display(name, None).unwrap();
+        let panel = d.size().unwrap();
+        for state in WAITING {
+            for rotation in [Rotation::R0, Rotation::R90, Rotation::R180, Rotation::R270] {
+                // Every board at its own rotation; all four turns for the two panel types.
+                if rotation != Rotation::R0 && !matches!(name, "pi-st7789-240x240" | "tv-720p") {
+                    continue;
+                }
+                let rotation = if rotation == Rotation::R0 {
+                    d.rotation
+                } else {
+                    rotation
+                };
+                let view = on_qr_page(sample_view(state));
+                let c = code_of(&view);
+                let logical = rotation.logical(panel);
+                let (l, found) = if d.profile().mono {
+                    let mut m = MonoCanvas::new(panel, rotation);
+                    let l = draw_guarded(&view, logical, &d, &mut m);
+                    // Upscale ×4: rqrr wants more than 2 px per module.
+                    let found = decode(panel.width * 4, panel.height * 4, |x, y| {
+                        if m.lit(x / 4, y / 4) { 255 } else { 0 }
+                    });
+                    (l, found)
+                } else {
+                    let mut canvas = Canvas::new(panel, 0, PixelFormat::RGB565, rotation);
+                    let l = draw_guarded(&view, logical, &d, &mut canvas);
+                    let found = decode(panel.width, panel.height, |x, y| {
+                        luma(canvas.pixel(x, y).unwrap())
+                    });
+                    (l, found)
+                };
+                let (_, qr) = l.qr().unwrap_or_else(|| panic!("{name} {state:?}: no QR"));
+                let expected = if d.profile().mono {
+                    &c.verification_uri
+                } else {
+                    &c.qr_payload
+                };
+                assert_eq!(&qr.payload, expected, "{name} {state:?}");
+                assert_eq!(
+                    found,
+                    vec![expected.clone()],
+                    "{name} {state:?} {rotation:?}"
+                );
+                assert!(qr.quiet >= 4 || (d.profile().mono && qr.quiet == 3));
+                check_code_drawn(&l, c, name);
+                assert!(l.ticker.is_some(), "{name}: countdown");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_board_every_other_state_fits() {
+    for (name, _) in BUILTIN_BOARDS {
+        let d = board_display(name, None).unwrap();
+        let panel = d.size().unwrap();
+        let logical = d.rotation.logical(panel);
+        for state in [
+            RenderState::Clock,
+            RenderState::Paired,
+            RenderState::Denied,
+            RenderState::Error,
+        ] {
+            let view = sample_view(state);
+            let l = if d.profile().mono {
+                draw_guarded(&view, logical, &d, &mut MonoCanvas::new(panel, d.rotation))
+            } else {
+                draw_guarded(
+                    &view,
+                    logical,
+                    &d,
+                    &mut Canvas::new(panel, 0, PixelFormat::RGB565, d.rotation),
+                )
+            };
+            assert!(l.qr().is_none());
+            assert!(l.texts().count() >= 2, "{name} {state:?}");
+            if state == RenderState::Paired {
+                assert!(
+                    l.texts().any(|t| t.text.contains("ada@example.com")),
+                    "{name}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn all_sizes_of_the_issue_with_a_long_message_and_url() {
+    // Sizes, both orientations, a provider message and a long verification URI.
+    let view = View::WaitingForUser(CodeScreen {
+        verification_uri: "https://login.microsoftonline.com/common/oauth2/deviceauth".into(),
+        qr_payload: "https://login.microsoftonline.com/common/oauth2/deviceauth".into(),
+        user_code: "FQK5HW3UR".into(),
+        message: Some(
+            "To sign in, use a web browser to open the page https://microsoft.com/devicelogin \
+             and enter the code FQK5HW3UR to authenticate."
+                .into(),
+        ),
+        remaining: Duration::from_secs(760),
+        lifetime: Duration::from_secs(900),
+        renewed: false,
+    });
+    for (w, h) in [
+        (240, 240),
+        (320, 240),
+        (480, 320),
+        (1280, 720),
+        (1920, 1080),
+        (3840, 2160),
+    ] {
+        for (w, h) in [(w, h), (h, w)] {
+            let d = devauth::config::DisplayConfig {
+                width: Some(w),
+                height: Some(h),
+                title_safe_percent: if w.max(h) >= 1280 { 5 } else { 0 },
+                ..Default::default()
+            };
+            let size = Size::new(w, h);
+            let mut canvas = Canvas::new(size, 0, PixelFormat::XRGB8888, Rotation::R0);
+            let l = draw_guarded(&view, size, &d, &mut canvas);
+            let found = decode(w, h, |x, y| luma(canvas.pixel(x, y).unwrap()));
+            assert_eq!(found, vec![code_of(&view).qr_payload.clone()], "{w}x{h}");
+            check_code_drawn(&l, code_of(&view), &format!("{w}x{h}"));
+            let text: String = l.texts().map(|t| t.text.clone()).collect();
+            assert!(
+                text.contains("login.microsoftonline.com"),
+                "{w}x{h}: {text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_countdown_tick_repaints_only_the_ticker() {
+    for (name, _) in BUILTIN_BOARDS {
+        let d = board_display(name, None).unwrap();
+        let panel = d.size().unwrap();
+        let logical = d.rotation.logical(panel);
+        let mut view = on_qr_page(sample_view(RenderState::Code));
+        let mut painter = Painter::new(logical, d.profile());
+        if d.profile().mono {
+            let mut m = MonoCanvas::new(panel, d.rotation);
+            painter.paint(&view, &mut m).unwrap();
+            m.take_dirty();
+            if let View::WaitingForUser(c) = &mut view {
+                c.remaining -= Duration::from_secs(1);
+            }
+            painter.paint(&view, &mut m).unwrap();
+            let dirty = m.take_dirty().expect("tick drew");
+            let l = painter.layout().unwrap();
+            let (o, q) = l.qr().unwrap();
+            let qr = Rectangle::new(o, Size::new(q.side(), q.side()));
+            assert!(dirty.intersection(&qr).is_zero_sized(), "{name}");
+            let _ = BinaryColor::On;
+        } else {
+            let mut c = Canvas::new(logical, 0, PixelFormat::RGB565, Rotation::R0);
+            painter.paint(&view, &mut c).unwrap();
+            c.take_dirty();
+            if let View::WaitingForUser(code) = &mut view {
+                code.remaining -= Duration::from_secs(1);
+            }
+            painter.paint(&view, &mut c).unwrap();
+            let dirty = c.take_dirty().expect("tick drew");
+            let l = painter.layout().unwrap();
+            let ticker = zoomed(l.ticker.clone().unwrap().rect, l.zoom);
+            assert_eq!(
+                dirty.intersection(&ticker),
+                dirty,
+                "{name}: drew outside the ticker"
+            );
+            let (o, q) = l.qr().unwrap();
+            let qr = zoomed(Rectangle::new(o, Size::new(q.side(), q.side())), l.zoom);
+            assert!(dirty.intersection(&qr).is_zero_sized(), "{name}");
+            // The same second again: nothing to draw.
+            painter.paint(&view, &mut c).unwrap();
+            assert_eq!(c.take_dirty(), None);
+        }
+    }
+}

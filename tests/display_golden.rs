@@ -1,0 +1,48 @@
+//! Golden pictures: every PNG in docs/screens/ (made by scripts/render-screens.sh) must equal,
+//! pixel for pixel, what `devauth render` draws now. An intended change: run the script and
+//! commit the new pictures. On a mismatch the new picture is left in target/ to compare.
+#![cfg(feature = "png")]
+
+use devauth::cli::RenderState;
+use devauth::config::board_display;
+use devauth::render::sample_view;
+use devauth::screen::Screen;
+use devauth::screen::png::PngScreen;
+use std::path::Path;
+
+fn pixels(path: &Path) -> (u32, u32, Vec<u8>) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, buf)
+}
+
+#[test]
+fn screens_match_the_golden_pictures() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screens");
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let golden = entry.unwrap().path();
+        let stem = golden.file_stem().unwrap().to_str().unwrap().to_string();
+        let (board, state) = stem.rsplit_once('-').unwrap();
+        let state = RenderState::ALL
+            .into_iter()
+            .find(|s| s.name() == state)
+            .unwrap();
+        let d = board_display(board, None).unwrap();
+        let fresh = out.join(format!("{stem}.png"));
+        let mut screen = PngScreen::new(&fresh, d.size().unwrap(), d.rotation, d.profile());
+        screen.show(&sample_view(state)).unwrap();
+        assert!(
+            pixels(&golden) == pixels(&fresh),
+            "{stem}: the screen changed; compare {} with {} and, if intended, run scripts/render-screens.sh",
+            golden.display(),
+            fresh.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} golden pictures");
+}
