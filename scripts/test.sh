@@ -30,13 +30,13 @@ fi
 
 if cargo clippy --version >/dev/null 2>&1; then
     step "cargo clippy (all targets, -D warnings)"
-    cargo clippy --workspace --all-targets --locked -- -D warnings
+    cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 else
     echo "note: clippy is not installed; skipping lints"
 fi
 
 step "cargo test (workspace)"
-cargo test --workspace --locked
+cargo test --workspace --all-features --locked
 
 if [ "$host_only" = false ] && [ -x scripts/ci-cross.sh ]; then
     step "ARM builds and tests (scripts/ci-cross.sh)"
