@@ -366,7 +366,7 @@ fn retried_poll(fault: Fault, toml: &str, reason_has: &str) {
 
 #[test]
 fn pair_retries_transient_token_endpoint_failures() {
-    // Four servers at once, each failing the first poll differently.
+    // Five servers at once, each failing the first poll differently.
     std::thread::scope(|s| {
         s.spawn(|| retried_poll(Fault::Status(503), "", "HTTP 503"));
         s.spawn(|| retried_poll(Fault::Status(429), "", "HTTP 429"));
@@ -376,6 +376,14 @@ fn pair_retries_transient_token_endpoint_failures() {
                 Fault::Hang,
                 "[network]\ntimeout_secs = 2\nconnect_timeout_secs = 1\n",
                 "timed out",
+            )
+        });
+        // Headers, then a body that trickles forever: the whole-request timeout ends it.
+        s.spawn(|| {
+            retried_poll(
+                Fault::Endless,
+                "[network]\ntimeout_secs = 2\nconnect_timeout_secs = 1\n",
+                "/token",
             )
         });
     });

@@ -686,7 +686,8 @@ impl Env {
         self.server = None;
     }
 
-    fn record(&self, output: &Output) {
+    /// Adds a run's output to the leak check (every run through this `Env` already is).
+    pub fn record(&self, output: &Output) {
         self.collect_secrets();
         self.runs
             .lock()
