@@ -145,7 +145,7 @@ fn pair_interval_absent_or_null_defaults_to_5_seconds() {
 fn pair_interval_as_string() {
     let env = Setup::new(Provider::Generic)
         .behavior(|b| b.interval = IntervalField::String(2))
-        .approve_after_polls(1)
+        .approve_after_polls(0)
         .start();
     let out = env.pair();
     assert_eq!(out.events()[0]["interval"], 2, "{}", out.show());
@@ -165,7 +165,7 @@ fn pair_numbers_as_strings() {
             b.expires_in = 300;
             b.token_lifetime = Some(1800);
         })
-        .approve_after_polls(1)
+        .approve_after_polls(0)
         .start();
     let out = env.pair();
     let code = &out.events()[0];
@@ -178,8 +178,8 @@ fn pair_numbers_as_strings() {
     assert!((1700..=1800).contains(&left), "{status}");
 }
 
-#[test]
-fn pair_slow_down_adds_5_seconds_for_good() {
+/// slow_down (RFC 8628 §3.5): +5 s for this and every later poll.
+fn slow_down_adds_5_seconds_for_good() {
     let env = Setup::new(Provider::Generic)
         .behavior(|b| b.slow_down_polls = 1)
         .approve_after_polls(1)
@@ -201,10 +201,9 @@ fn pair_slow_down_adds_5_seconds_for_good() {
     assert_gaps_at_least("polls after slow_down", &polls[..], S(6));
 }
 
-#[test]
-fn pair_slow_down_with_larger_server_interval_is_taken() {
-    // GitHub sends the new interval with slow_down; when it asks for more than +5, obey it.
-    let env = Setup::new(Provider::Generic).approve_after_polls(0).start();
+/// GitHub sends the new interval with slow_down; when it asks for more than +5 s, obey it.
+fn slow_down_with_larger_server_interval_is_taken() {
+    let env = Setup::new(Provider::GitHub).approve_after_polls(0).start();
     env.server().inject(
         Endpoint::Token,
         Fault::Raw {
@@ -230,6 +229,15 @@ fn pair_slow_down_with_larger_server_interval_is_taken() {
     assert_eq!(polls.len(), 2);
     assert_gaps_at_least("poll after a slow_down asking 7 s", &polls, S(7));
     assert_eq!(env.server().stats().polls_early, 0);
+}
+
+#[test]
+fn pair_slow_down() {
+    // Both at once: each waits long intervals.
+    std::thread::scope(|s| {
+        s.spawn(slow_down_adds_5_seconds_for_good);
+        s.spawn(slow_down_with_larger_server_interval_is_taken);
+    });
 }
 
 #[test]
@@ -298,11 +306,11 @@ fn pair_local_deadline_renews_the_code() {
 fn pair_denied_access_denied() {
     let env = Setup::new(Provider::Generic)
         .behavior(|b| b.auto_deny = true)
-        .approve_after_polls(1)
+        .approve_after_polls(0)
         .start();
     let out = env.run(&["pair", "--json"]);
     out.code(exit::DENIED);
-    assert_eq!(out.event_names(), ["code", "pending", "denied"]);
+    assert_eq!(out.event_names(), ["code", "denied"]);
     assert!(env.store_json().is_none());
     assert_eq!(env.server().stats().denied_answers, 1);
     assert_eq!(env.server().stats().tokens_issued, 0);
