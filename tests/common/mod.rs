@@ -27,6 +27,8 @@ use std::sync::Mutex;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+// Re-exported for the test files; each uses a different subset.
+#[allow(unused_imports)]
 pub use devauth_testserver::{
     Behavior, DEVICE_GRANT, EMAIL, Endpoint, Fault, Flavor, IntervalField, MICROSOFT_MESSAGE,
     Recorded, Stats, TEST_CLIENT_ID, TEST_CLIENT_SECRET, TestServer,
