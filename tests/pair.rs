@@ -103,6 +103,23 @@ fn pair_generic_end_to_end() {
 }
 
 #[test]
+fn pair_terminal_screen_shows_url_code_and_qr_with_the_complete_uri() {
+    let env = Setup::new(Provider::Generic).approve_after_polls(1).start();
+    let out = env.run(&["pair"]);
+    out.code(exit::OK);
+    let user_code = env.server().latest_user_code().unwrap();
+    out.stdout_has(&format!("{}/device", env.base()))
+        .stdout_has(&format!("Code: {user_code}"))
+        .stderr_has(&format!("paired as {EMAIL}"));
+    assert!(!out.stdout.contains('\x1b'), "escape codes on a pipe");
+    // RFC 8628 §3.3.1: the QR carries verification_uri_complete when there is one.
+    assert_eq!(
+        decode_screen_qr(&out.stdout),
+        format!("{}/device?user_code={user_code}", env.base())
+    );
+}
+
+#[test]
 fn pair_first_poll_success_stops_at_once() {
     let env = Setup::new(Provider::Generic).approve_after_polls(0).start();
     let out = env.pair();

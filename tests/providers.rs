@@ -64,6 +64,17 @@ fn pair_google_verification_url_428_and_client_secret_in_form() {
 }
 
 #[test]
+fn pair_google_qr_carries_the_plain_url() {
+    let env = Setup::new(Provider::Google).approve_after_polls(0).start();
+    let out = env.run(&["pair"]);
+    out.code(exit::OK);
+    assert_eq!(
+        decode_screen_qr(&out.stdout),
+        format!("{}/device", env.base())
+    );
+}
+
+#[test]
 fn pair_google_client_auth_basic() {
     let env = Setup::new(Provider::Google)
         .approve_after_polls(0)

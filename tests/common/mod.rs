@@ -811,3 +811,60 @@ pub fn gaps(at: &[Instant]) -> Vec<Duration> {
 pub fn squash(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+// ---------------------------------------------------------------------------------------------
+// The QR code on a plain (non-tty) terminal screen.
+// ---------------------------------------------------------------------------------------------
+
+/// Decodes the first QR code in a plain-mode terminal screen (`pair` without `--json`, stdout
+/// a pipe). Plain mode draws like `qrencode -t UTF8` for a light-on-dark terminal: a full
+/// block is two light pixels, `▀`/`▄` light on top/bottom, a space two dark ones.
+#[track_caller]
+pub fn decode_screen_qr(screen: &str) -> String {
+    let is_qr_row = |l: &str| {
+        !l.trim().is_empty()
+            && l.chars().any(|c| c == '█')
+            && l.chars().all(|c| matches!(c, '█' | '▀' | '▄' | ' '))
+    };
+    let rows: Vec<&str> = screen
+        .lines()
+        .skip_while(|l| !is_qr_row(l))
+        .take_while(|l| is_qr_row(l))
+        .collect();
+    assert!(rows.len() > 10, "no QR code on the screen:\n{screen}");
+    const PX: usize = 4;
+    const MARGIN: usize = 8;
+    let cols = rows.iter().map(|r| r.chars().count()).max().unwrap_or(0);
+    let (w, h) = (cols * PX + 2 * MARGIN, rows.len() * 2 * PX + 2 * MARGIN);
+    let mut img = vec![0u8; w * h];
+    for (ty, row) in rows.iter().enumerate() {
+        for (x, c) in row.chars().enumerate() {
+            let (top, bottom) = match c {
+                '█' => (true, true),
+                '▀' => (true, false),
+                '▄' => (false, true),
+                _ => (false, false),
+            };
+            for (half, light) in [(0, top), (1, bottom)] {
+                for py in 0..PX {
+                    for px in 0..PX {
+                        let yy = MARGIN + (2 * ty + half) * PX + py;
+                        let xx = MARGIN + x * PX + px;
+                        img[yy * w + xx] = if light { 255 } else { 0 };
+                    }
+                }
+            }
+        }
+    }
+    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| img[y * w + x]);
+    let grids = prepared.detect_grids();
+    assert_eq!(
+        grids.len(),
+        1,
+        "expected one QR code on the screen:\n{screen}"
+    );
+    grids[0]
+        .decode()
+        .unwrap_or_else(|e| panic!("the QR code does not decode ({e:?}):\n{screen}"))
+        .1
+}
