@@ -498,7 +498,130 @@ fn pair_invalid_client_while_polling_names_endpoint_status_and_error() {
     out.code(exit::PROVIDER)
         .stderr_has(&format!("{}/token", env.base()))
         .stderr_has("HTTP 401")
-        .stderr_has("invalid_client");
+        .stderr_has("invalid_client")
+        .stderr_has("client authentication required");
     assert_eq!(out.event_names(), ["code", "error"]);
     assert_eq!(env.server().requests_to(Endpoint::Token).len(), 1);
+}
+
+#[test]
+fn pair_backoff_grows_then_resets_after_a_good_answer() {
+    // Two failed code requests: the second wait is longer (exponential, base 2 s with equal
+    // jitter: [1, 2) s then [2, 4) s). Then a failed poll starts from the base again.
+    let env = Setup::new(Provider::Generic).approve_after_polls(0).start();
+    env.server()
+        .inject(Endpoint::DeviceAuthorization, Fault::Status(503));
+    env.server()
+        .inject(Endpoint::DeviceAuthorization, Fault::Status(503));
+    env.server().inject(Endpoint::Token, Fault::Status(503));
+    let out = env.pair();
+    assert_eq!(
+        out.event_names(),
+        ["retrying", "retrying", "code", "retrying", "paired"],
+        "{}",
+        out.show()
+    );
+    let waits: Vec<u64> = out
+        .events_named("retrying")
+        .iter()
+        .map(|e| e["in_secs"].as_u64().unwrap())
+        .collect();
+    assert_eq!(waits[0], 1, "{waits:?}");
+    assert!((2..4).contains(&waits[1]), "{waits:?}");
+    assert_eq!(waits[2], 1, "reset after the code was issued: {waits:?}");
+    let device: Vec<_> = env
+        .server()
+        .requests_to(Endpoint::DeviceAuthorization)
+        .iter()
+        .map(|r| r.at)
+        .collect();
+    assert_eq!(device.len(), 3);
+    let g = gaps(&device);
+    assert!(g[0] >= S(1) - Duration::from_millis(50), "{g:?}");
+    assert!(g[1] >= S(2) - Duration::from_millis(50), "{g:?}");
+    assert_eq!(env.server().stats().polls_early, 0);
+}
+
+#[test]
+fn pair_never_polls_a_code_past_its_deadline() {
+    // A 4 s code and a token endpoint that keeps failing: the retries back off and stop at
+    // the code's deadline; a new code follows.
+    let env = Setup::new(Provider::Generic)
+        .behavior(|b| b.expires_in = 4)
+        .start();
+    for _ in 0..10 {
+        env.server().inject(Endpoint::Token, Fault::Status(503));
+    }
+    let run = env.cmd(&["pair", "--json"]).spawn();
+    assert!(
+        wait_until(S(30), || env.server().stats().device_codes_issued >= 2),
+        "no second code: {:?}",
+        env.server().stats()
+    );
+    env.server().clear_faults();
+    let second = env.server().latest_user_code().unwrap();
+    assert!(env.server().approve(&second));
+    let out = run.wait();
+    out.code(exit::OK);
+    let names = out.event_names();
+    assert!(names.contains(&"expired".to_string()), "{}", out.show());
+    assert_eq!(out.events_named("code").len(), 2, "{}", out.show());
+    let device = env.server().requests_to(Endpoint::DeviceAuthorization);
+    let first_deadline = device[0].at + S(4);
+    let first_code = env.server().requests_to(Endpoint::Token)[0]
+        .form_value("device_code")
+        .unwrap()
+        .to_string();
+    for r in env.server().requests_to(Endpoint::Token) {
+        if r.form_value("device_code") == Some(first_code.as_str()) {
+            assert!(
+                r.at <= first_deadline + Duration::from_millis(200),
+                "polled {:?} after the code's deadline",
+                r.at - first_deadline
+            );
+        }
+    }
+    assert!(
+        device[1].at >= first_deadline,
+        "renewed before the deadline"
+    );
+    assert_eq!(env.server().stats().polls_early, 0);
+}
+
+#[test]
+fn pair_refuses_unsafe_values_from_the_server() {
+    let env = Env::generic();
+    let b = env.base().to_string();
+    let cases = [
+        (
+            r#"{"device_code":"dc-0123456789abcdef","user_code":"ABCD-EFGH","verification_uri":"http://phish.example.com/device","expires_in":600,"interval":1}"#.to_string(),
+            "verification_uri",
+        ),
+        (
+            format!(
+                r#"{{"device_code":"dc-0123456789abcdef","user_code":"AB\u001b[2JCD","verification_uri":"{b}/device","expires_in":600,"interval":1}}"#
+            ),
+            "user_code",
+        ),
+        (
+            format!(r#"{{"user_code":"ABCD-EFGH","verification_uri":"{b}/device","expires_in":600}}"#),
+            "device_code",
+        ),
+    ];
+    for (body, field) in cases {
+        env.server().inject(
+            Endpoint::DeviceAuthorization,
+            Fault::Raw {
+                status: 200,
+                content_type: "application/json".into(),
+                body: body.clone(),
+            },
+        );
+        let out = env.run(&["pair", "--json"]);
+        out.code(exit::PROVIDER).stderr_has(field);
+        assert_eq!(out.event_names(), ["error"], "{body}");
+        assert!(!out.stdout.contains('\x1b') && !out.stderr.contains('\x1b'));
+        assert!(!out.stderr.contains("phish"), "{}", out.show());
+    }
+    assert!(env.polls().is_empty());
 }

@@ -315,6 +315,24 @@ fn pair_github_app_token_expiring_without_refresh_token() {
     assert!(env.refreshes().is_empty());
 }
 
+#[test]
+fn pair_github_device_flow_disabled_is_fatal_with_the_description() {
+    let env = Setup::new(Provider::GitHub).start();
+    env.server().inject(
+        Endpoint::DeviceAuthorization,
+        Fault::Raw {
+            status: 200,
+            content_type: "application/json".into(),
+            body: r#"{"error":"device_flow_disabled","error_description":"Device Flow must be explicitly enabled for this App"}"#.into(),
+        },
+    );
+    env.run(&["pair", "--json"])
+        .code(exit::PROVIDER)
+        .stderr_has("/login/device/code")
+        .stderr_has("device_flow_disabled")
+        .stderr_has("must be explicitly enabled");
+}
+
 // --- Generic OIDC discovery -------------------------------------------------------------------
 
 #[test]
