@@ -227,7 +227,14 @@ fn pair(config: &Config, json: bool) -> Result<(), Error> {
         }
         Outcome::ServerError(err) => {
             let endpoint = crate::transport::redact_url(&client.endpoints.token);
-            fail(&mut screen, Error::Provider(format!("{endpoint}: {err}")))
+            let status = err
+                .status
+                .map(|s| format!("HTTP {s}: "))
+                .unwrap_or_default();
+            fail(
+                &mut screen,
+                Error::Provider(format!("{endpoint}: {status}{err}")),
+            )
         }
         Outcome::Failed(msg) => fail(&mut screen, Error::Provider(msg)),
     }

@@ -521,6 +521,7 @@ mod tests {
             error: code.into(),
             description: None,
             interval: None,
+            status: None,
         }))
     }
 
@@ -638,6 +639,7 @@ mod tests {
             error: "slow_down".into(),
             description: None,
             interval: Some(30),
+            status: None,
         }));
         let (f, s) = f.step(answer, S(105));
         assert_eq!(s.events, vec![Event::SlowDown { interval: 30 }]);
@@ -647,6 +649,7 @@ mod tests {
             error: "slow_down".into(),
             description: None,
             interval: Some(2),
+            status: None,
         }));
         let (_, s) = f.step(answer, S(135));
         assert_eq!(s.events, vec![Event::SlowDown { interval: 35 }]);

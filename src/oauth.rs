@@ -202,7 +202,8 @@ impl<T: Transport> OAuthClient<T> {
                 return Err(unusable(&endpoint, &resp, &e.to_string(), retry));
             }
         };
-        if let Some(err) = OAuthError::parse(&fields) {
+        if let Some(mut err) = OAuthError::parse(&fields) {
+            err.status = Some(resp.status);
             // Transient server trouble is retried; every real OAuth answer goes to the flow.
             if resp.status >= 500
                 || matches!(

@@ -498,6 +498,9 @@ pub struct OAuthError {
     pub description: Option<String>,
     /// GitHub sends the new interval with `slow_down`.
     pub interval: Option<u64>,
+    /// The HTTP status it came with, when the caller recorded it (for messages only: decisions
+    /// go by `error`, never by the status).
+    pub status: Option<u16>,
 }
 
 impl OAuthError {
@@ -522,6 +525,7 @@ impl OAuthError {
             },
             description: fields.human_text("error_description"),
             interval: fields.seconds("interval").unwrap_or(None),
+            status: None,
         })
     }
 }
