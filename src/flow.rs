@@ -157,6 +157,8 @@ pub struct LiveCode {
     pub interval: Duration,
     pub next_poll_at: Instant,
     pub renewed: bool,
+    /// The last poll got no answer: the server may have issued tokens we never saw.
+    pub last_poll_lost: bool,
 }
 
 impl LiveCode {
@@ -344,6 +346,7 @@ impl Flow {
                     reason,
                     retry_after,
                 } => {
+                    code.last_poll_lost = true;
                     let delay = retry_delay(&mut backoff, &policy, retry_after).max(code.interval);
                     let at = now + delay;
                     if at >= code.deadline {
@@ -425,6 +428,7 @@ fn live_code(policy: &Policy, auth: DeviceAuthorization, now: Instant, renewed: 
         // RFC 8628 §3.5: wait the interval before the FIRST poll too.
         next_poll_at: now + interval,
         renewed,
+        last_poll_lost: false,
     }
 }
 
@@ -481,14 +485,17 @@ fn on_poll_error(
             events.push(Event::Expired);
             return renew();
         }
-        // Auth0 answers `invalid_grant` for a code that already expired; only then is it an
-        // expiry. Otherwise invalid_grant means this code is unusable: stop and report.
-        "invalid_grant" if now >= code.deadline => {
+        // Auth0 answers `invalid_grant` for a code that already expired: an expiry. So is it
+        // after a poll whose answer was lost: the server may have issued tokens then and now
+        // refuses the code as a replay — a fresh code is the only way forward. Otherwise
+        // invalid_grant means this code is unusable: stop and report.
+        "invalid_grant" if now >= code.deadline || code.last_poll_lost => {
             events.push(Event::Expired);
             return renew();
         }
         _ => return (State::Done(Outcome::ServerError(err)), Action::Finish),
     }
+    code.last_poll_lost = false;
     if now >= code.deadline {
         events.push(Event::Expired);
         return renew();
@@ -743,6 +750,37 @@ mod tests {
         assert!(
             matches!(f.into_outcome(), Some(Outcome::ServerError(e)) if e.error == "invalid_grant")
         );
+    }
+
+    #[test]
+    fn invalid_grant_after_a_lost_poll_answer_renews_the_code() {
+        let (f, _) = issued(Some(5), 600);
+        let (f, _) = f.step(Input::Tick, S(105));
+        // The answer to this poll (maybe the tokens) is lost on the way back...
+        let (f, s) = f.step(transient(), S(105));
+        let Action::WaitUntil(at) = s.action else {
+            panic!()
+        };
+        let (f, _) = f.step(Input::Tick, at);
+        // ...and the server now treats the code as redeemed: start over with a new code.
+        let (_, s) = f.step(err("invalid_grant"), at);
+        assert_eq!(s.events, vec![Event::Expired]);
+        assert_eq!(s.action, Action::RequestCode);
+        // A good answer in between clears the doubt: invalid_grant is then an error.
+        let (f, _) = issued(Some(5), 600);
+        let (f, _) = f.step(Input::Tick, S(105));
+        let (f, s) = f.step(transient(), S(105));
+        let Action::WaitUntil(at) = s.action else {
+            panic!()
+        };
+        let (f, _) = f.step(Input::Tick, at);
+        let (f, s) = f.step(err("authorization_pending"), at);
+        let Action::WaitUntil(at) = s.action else {
+            panic!()
+        };
+        let (f, _) = f.step(Input::Tick, at);
+        let (_, s) = f.step(err("invalid_grant"), at);
+        assert_eq!(s.action, Action::Finish);
     }
 
     #[test]

@@ -205,12 +205,24 @@ impl<T: Transport> OAuthClient<T> {
         if let Some(mut err) = OAuthError::parse(&fields) {
             err.status = Some(resp.status);
             // Transient server trouble is retried; every real OAuth answer goes to the flow.
-            if resp.status >= 500
+            // The device-flow answers (RFC 8628 §3.5) go to the flow whatever the status (Google
+            // sends 428, GitHub 200); any other error with a 5xx/429 status, or one that says
+            // so, is server trouble worth retrying.
+            let flow_answer = matches!(
+                err.error.as_str(),
+                "authorization_pending"
+                    | "slow_down"
+                    | "access_denied"
+                    | "authorization_declined"
+                    | "expired_token"
+            );
+            let trouble = resp.status >= 500
+                || resp.status == 429
                 || matches!(
                     err.error.as_str(),
                     "server_error" | "temporarily_unavailable"
-                )
-            {
+                );
+            if trouble && !flow_answer {
                 return Err(Failure::Transient {
                     reason: format!("{endpoint}: HTTP {}: {err}", resp.status),
                     retry_after: retry_after(&resp),
@@ -606,6 +618,27 @@ pub mod tests {
             let f = c.poll(&Secret::new("dc")).unwrap_err();
             assert_eq!(matches!(f, Failure::Transient { .. }), transient, "{f:?}");
         }
+    }
+
+    #[test]
+    fn rate_limits_with_any_error_code_are_retried_but_slow_down_is_not() {
+        let c = client(
+            Scripted::new(vec![
+                json(429, r#"{"error":"rate_limited"}"#),
+                json(429, r#"{"error":"slow_down"}"#),
+                json(503, r#"{"error":"authorization_pending"}"#),
+            ]),
+            None,
+            false,
+        );
+        assert!(matches!(
+            c.poll(&Secret::new("dc")),
+            Err(Failure::Transient { .. })
+        ));
+        let (a, _) = c.poll(&Secret::new("dc")).unwrap();
+        assert!(matches!(a, PollAnswer::Error(e) if e.error == "slow_down"));
+        let (a, _) = c.poll(&Secret::new("dc")).unwrap();
+        assert!(matches!(a, PollAnswer::Error(e) if e.error == "authorization_pending"));
     }
 
     #[test]

@@ -625,3 +625,27 @@ fn pair_refuses_unsafe_values_from_the_server() {
     }
     assert!(env.polls().is_empty());
 }
+
+/// The server issued tokens but the answer never arrived: the next poll is a replay, which the
+/// server refuses with invalid_grant (and revokes what it issued). devauth must not give up: it
+/// starts over with a fresh code, which the person approves again.
+#[test]
+fn pair_lost_token_answer_starts_over_with_a_new_code() {
+    let env = Setup::new(Provider::Generic).approve_after_polls(0).start();
+    env.server().inject(Endpoint::Token, Fault::LoseResponse);
+    let out = env.pair();
+    out.code(0);
+    assert_eq!(
+        out.event_names(),
+        ["code", "retrying", "expired", "code", "paired"],
+        "{}",
+        out.show()
+    );
+    assert_eq!(out.events_named("code")[1]["renewed"], true);
+    let stats = env.server().stats();
+    assert_eq!(stats.device_codes_issued, 2, "{stats:?}");
+    assert_eq!(stats.replays, 1, "{stats:?}");
+    // The stored tokens are the second grant's, alive at the server.
+    let access = env.stored("access_token").expect("stored");
+    assert!(env.server().live_access_tokens().contains(&access));
+}
