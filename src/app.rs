@@ -252,7 +252,14 @@ fn token(config: &Config, header: bool) -> Result<(), Error> {
         store: store.path().to_path_buf(),
     })?;
     let client = token_client(config, Some(&stored.token_endpoint))?;
-    let tokens = grant::fresh_tokens(&store, &client, &SystemClock, config.agent.refresh_margin)?;
+    let how = grant::Renewal::for_config(&config.provider)?;
+    let tokens = grant::fresh_tokens(
+        &store,
+        &client,
+        &SystemClock,
+        &how,
+        config.agent.refresh_margin,
+    )?;
     let mut out = std::io::stdout().lock();
     let line = if header {
         format!("Bearer {}", tokens.access_token.expose())
