@@ -130,7 +130,7 @@ pub enum Renewal {
     /// RFC 6749 §6 with the stored refresh token (after device-flow pairing).
     RefreshToken,
     /// RFC 7523 §2.1: a freshly signed assertion (service accounts); nothing stored is needed.
-    JwtBearer(JwtRenewal),
+    JwtBearer(Box<JwtRenewal>),
 }
 
 /// What a JWT-bearer renewal needs.
@@ -165,11 +165,11 @@ impl Renewal {
         };
         let signer = crate::jwt::Signer::new(j, claim)
             .map_err(|e| Error::Setup(format!("{}: {e}", j.key_file.display())))?;
-        Ok(Renewal::JwtBearer(JwtRenewal {
+        Ok(Renewal::JwtBearer(Box::new(JwtRenewal {
             signer,
             scope_param: param,
             client_auth: j.client_auth,
-        }))
+        })))
     }
 
     fn is_jwt(&self) -> bool {

@@ -9,6 +9,7 @@
 )]
 
 pub mod agent;
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod clock;
@@ -23,6 +24,7 @@ pub mod pairing;
 pub mod provider;
 pub mod screen;
 pub mod secret;
+pub mod service;
 pub mod signals;
 pub mod store;
 pub mod tokenfile;
