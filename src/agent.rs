@@ -366,7 +366,8 @@ impl Agent {
             (State::Pairing, Input::Pairing(end)) => match end {
                 PairingEnd::Paired(info) => {
                     self.pairing_failures = 0;
-                    fx.push(Effect::Notify(Note::Paired));
+                    // The token file first (a hook hearing "paired" reads it), the screen before
+                    // the hook (which may take its time).
                     fx.push(Effect::Publish);
                     let release_at = if self.policy.paired_screen.is_zero() {
                         fx.push(Effect::ReleaseDisplay);
@@ -375,6 +376,7 @@ impl Agent {
                         fx.push(Effect::ShowPaired);
                         Some(now + self.policy.paired_screen)
                     };
+                    fx.push(Effect::Notify(Note::Paired));
                     let hold = self.new_hold(info, now, release_at);
                     self.hold_next(hold, now, wall_ok, fx)
                 }
@@ -834,9 +836,9 @@ mod tests {
         assert_eq!(
             h.take(),
             vec![
-                Effect::Notify(Note::Paired),
                 Effect::Publish,
-                Effect::ShowPaired
+                Effect::ShowPaired,
+                Effect::Notify(Note::Paired)
             ]
         );
         // First wake: the paired screen's end (10 s), not the renewal.
