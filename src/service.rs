@@ -293,7 +293,10 @@ impl Service {
                 )
             }
             Note::Refreshed(info) => {
-                let secs = info.remaining.map(|d| d.as_secs());
+                // Rounded: a fresh 3600 s token reads 3600, not 3599.
+                let secs = info
+                    .remaining
+                    .map(|d| (d + Duration::from_millis(500)).as_secs());
                 match secs {
                     Some(s) => eprintln!("devauth: access token renewed; expires in {s} s"),
                     None => eprintln!("devauth: access token renewed; it does not expire"),
