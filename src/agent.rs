@@ -345,7 +345,11 @@ impl Agent {
 
             (State::Loading, Input::Store(loaded)) => match loaded {
                 Loaded::Tokens(info) => {
-                    fx.push(Effect::Publish);
+                    // An expired (or, after a reboot without a set clock, unverifiable) token
+                    // is not published: the renewal that follows at once publishes its successor.
+                    if info.remaining != Some(Duration::ZERO) {
+                        fx.push(Effect::Publish);
+                    }
                     let hold = self.new_hold(info, now, None);
                     self.hold_next(hold, now, wall_ok, fx)
                 }
@@ -980,6 +984,21 @@ mod tests {
         let next = h.step(Input::Pairing(PairingEnd::Paired(token(3600))));
         assert!(matches!(next, Next::Wait(_)));
         assert!(h.take().contains(&Effect::Notify(Note::Paired)));
+    }
+
+    #[test]
+    fn an_expired_stored_token_is_renewed_at_once_and_published_after() {
+        let mut h = H::new(policy(), Mode::DeviceFlow);
+        h.step(Input::Tick);
+        let expired = TokenInfo {
+            remaining: Some(Duration::ZERO),
+            lifetime: Some(S(3600)),
+        };
+        let next = h.step(Input::Store(Loaded::Tokens(expired)));
+        assert!(matches!(next, Next::Renew(_)), "{next:?}");
+        assert!(h.take().is_empty());
+        h.step(Input::Renewal(RenewalEnd::New(token(3600))));
+        assert_eq!(h.take()[0], Effect::Publish);
     }
 
     #[test]

@@ -75,7 +75,7 @@ fn pairs_then_renews_with_rotation_several_times_and_the_token_file_stays_valid(
     let all = serde_json::to_string(&agent.events()).unwrap();
     assert!(!all.contains("at-") && !all.contains("rt-"), "{all}");
     // The hook heard the same story.
-    let hooks = env.hook_events();
+    let hooks = env.wait_hooks(6);
     assert_eq!(&hooks[..2], ["pairing-required", "paired"], "{hooks:?}");
     assert!(
         hooks.iter().filter(|h| *h == "refreshed").count() >= 4,
@@ -170,7 +170,7 @@ fn revocation_at_the_server_brings_the_pairing_screen_back_and_a_second_pairing_
     );
     assert_eq!(env.srv.stats().device_codes_issued, 2);
     assert_eq!(agent.count("code"), 2);
-    let hooks = env.hook_events();
+    let hooks = env.wait_hooks_until(|h| h.iter().filter(|e| *e == "paired").count() >= 2);
     let second = hooks
         .iter()
         .skip(2)
@@ -321,7 +321,7 @@ fn sigusr1_unpairs_with_revocation_and_pairs_again() {
     assert_ne!(first, second);
     assert!(env.srv.live_access_tokens().contains(&second));
     assert_eq!(
-        env.hook_events(),
+        env.wait_hooks(5),
         [
             "pairing-required",
             "paired",
@@ -337,6 +337,7 @@ fn the_hook_gets_the_event_and_never_a_token() {
     let env = Env::new(fast(2));
     let agent = env.start_agent();
     agent.wait_count("refreshed", 2);
+    env.wait_hooks(4);
     drop(agent);
     let envs = std::fs::read_to_string(format!("{}.env", env.hook_log.display())).unwrap();
     assert!(envs.contains("DEVAUTH_EVENT=paired"), "{envs}");

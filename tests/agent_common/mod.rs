@@ -148,6 +148,24 @@ impl Env {
             .collect()
     }
 
+    /// Waits until the hook ran at least `n` times (the hook runs after the JSON event).
+    pub fn wait_hooks(&self, n: usize) -> Vec<String> {
+        self.wait_hooks_until(|h| h.len() >= n)
+    }
+
+    /// Waits until the hook events so far satisfy `pred`.
+    pub fn wait_hooks_until(&self, pred: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let events = self.hook_events();
+            if pred(&events) {
+                return events;
+            }
+            assert!(start.elapsed() < LONG, "hook events: {events:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn wait_stats(&self, what: &str, pred: impl Fn(&devauth_testserver::Stats) -> bool) {
         assert!(
             self.srv.wait_for(LONG, pred),
