@@ -37,13 +37,15 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 Command::Token { header } => token(&config, header),
                 Command::Status { json } => status(&config, json),
                 Command::Unpair => unpair(&config),
+                Command::Run { json } => crate::service::run(&path, config, json),
+                Command::Api(args) => crate::api::run(&config, &args),
                 Command::Version | Command::Help(_) | Command::Render(_) => Ok(()),
             }
         }
     }
 }
 
-fn transport(config: &Config) -> Result<HttpTransport, Error> {
+pub(crate) fn transport(config: &Config) -> Result<HttpTransport, Error> {
     Ok(HttpTransport::new(&TransportSettings {
         connect_timeout: config.network.connect_timeout,
         timeout: config.network.timeout,
@@ -53,7 +55,7 @@ fn transport(config: &Config) -> Result<HttpTransport, Error> {
     })?)
 }
 
-fn client_with<T: Transport>(
+pub(crate) fn client_with<T: Transport>(
     config: &Config,
     transport: T,
     endpoints: Endpoints,
@@ -75,7 +77,10 @@ fn client_with<T: Transport>(
 
 /// The endpoints, discovering them when only an issuer is configured. Explicit revocation and
 /// userinfo URLs win over discovered ones.
-fn resolve_endpoints(config: &Config, transport: &impl Transport) -> Result<Endpoints, Error> {
+pub(crate) fn resolve_endpoints(
+    config: &Config,
+    transport: &impl Transport,
+) -> Result<Endpoints, Error> {
     let p = &config.provider;
     let mut endpoints = match &p.endpoints {
         EndpointSource::Explicit {
@@ -100,7 +105,7 @@ fn resolve_endpoints(config: &Config, transport: &impl Transport) -> Result<Endp
     Ok(endpoints)
 }
 
-fn jitter_seed() -> u64 {
+pub(crate) fn jitter_seed() -> u64 {
     let nanos = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
@@ -110,7 +115,7 @@ fn jitter_seed() -> u64 {
 
 /// The configured screen backend, opened. A device that cannot be opened (missing framebuffer,
 /// SPI or GPIO permissions, a backend left out of this build) is an error naming the device.
-fn open_screen(config: &Config, json: bool) -> Result<Box<dyn Screen>, Error> {
+pub(crate) fn open_screen(config: &Config, json: bool) -> Result<Box<dyn Screen>, Error> {
     let d = &config.display;
     Ok(match d.backend {
         DisplayBackend::None => Box::new(NoScreen),
@@ -124,7 +129,7 @@ fn open_screen(config: &Config, json: bool) -> Result<Box<dyn Screen>, Error> {
 }
 
 /// One JSON event line on stdout, flushed (a device UI reads it as it comes).
-fn emit(value: &serde_json::Value) {
+pub(crate) fn emit(value: &serde_json::Value) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{value}");
     let _ = out.flush();
@@ -144,6 +149,13 @@ fn wait_for_clock(clock: &impl Clock, screen: &mut dyn Screen) {
 }
 
 fn pair(config: &Config, json: bool) -> Result<(), Error> {
+    if config.provider.grant.jwt_bearer().is_some() {
+        return Err(Error::Setup(
+            "provider.grant = \"jwt-bearer\" is a service account: there is nothing to pair \
+             (`devauth token` gets a token, `devauth run` keeps one fresh)"
+                .into(),
+        ));
+    }
     let clock = SystemClock;
     let store = TokenStore::new(&config.storage.path);
     let mut screen = open_screen(config, json)?;
@@ -243,7 +255,7 @@ fn pair(config: &Config, json: bool) -> Result<(), Error> {
 /// The client for commands that only need the token endpoint: for discovery-configured
 /// providers it is taken from the store (checked at pairing), so `token` needs no discovery
 /// round trip on every call.
-fn token_client(
+pub(crate) fn token_client(
     config: &Config,
     stored_endpoint: Option<&str>,
 ) -> Result<OAuthClient<HttpTransport>, Error> {
@@ -260,13 +272,35 @@ fn token_client(
     Ok(client_with(config, transport, endpoints))
 }
 
+/// The client and renewal for commands that use the stored tokens (`token`, `api`). Not
+/// paired is an error, except for a service account, which obtains its first token.
+pub(crate) fn token_parts(
+    config: &Config,
+    store: &TokenStore,
+) -> Result<(OAuthClient<HttpTransport>, grant::Renewal), Error> {
+    let how = grant::Renewal::for_config(&config.provider)?;
+    let stored_endpoint = match store.load()? {
+        Some(stored) => Some(stored.token_endpoint),
+        None if config.provider.grant.jwt_bearer().is_some() => None,
+        None => {
+            return Err(Error::NotPaired {
+                store: store.path().to_path_buf(),
+            });
+        }
+    };
+    Ok((token_client(config, stored_endpoint.as_deref())?, how))
+}
+
 fn token(config: &Config, header: bool) -> Result<(), Error> {
     let store = TokenStore::new(&config.storage.path);
-    let stored = store.load()?.ok_or_else(|| Error::NotPaired {
-        store: store.path().to_path_buf(),
-    })?;
-    let client = token_client(config, Some(&stored.token_endpoint))?;
-    let tokens = grant::fresh_tokens(&store, &client, &SystemClock, config.agent.refresh_margin)?;
+    let (client, how) = token_parts(config, &store)?;
+    let tokens = grant::fresh_tokens(
+        &store,
+        &client,
+        &SystemClock,
+        &how,
+        config.agent.refresh_margin,
+    )?;
     let mut out = std::io::stdout().lock();
     let line = if header {
         format!("Bearer {}", tokens.access_token.expose())
@@ -295,6 +329,20 @@ fn status(config: &Config, json: bool) -> Result<(), Error> {
         }
     };
     let Some(stored) = stored else {
+        if let Some(j) = config.provider.grant.jwt_bearer() {
+            // A service account is never "paired"; it just has no token cached yet.
+            if json {
+                emit(
+                    &json!({"paired": false, "grant": "jwt-bearer", "account": j.issuer, "store": path}),
+                );
+            } else {
+                println!(
+                    "Service account {} (jwt-bearer): no access token cached yet; `devauth token` gets one.",
+                    j.issuer
+                );
+            }
+            return Ok(());
+        }
         if json {
             emit(&json!({"paired": false, "store": path}));
         } else {

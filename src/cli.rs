@@ -14,6 +14,8 @@ Commands:
   status [--json]      Show whether the device is paired, as whom, and until when
   unpair               Revoke the tokens at the provider (when possible) and delete them
   render               Draw the pairing screen of a board into a PNG (sample data, no network)
+  run [--json]         The agent: pair when needed, keep tokens fresh, publish them (a service)
+  api [OPTIONS] URL    One HTTPS request with the access token; the body goes to stdout
 
 Options:
   -c, --config PATH    Config file (else $DEVAUTH_CONFIG, else /etc/devauth/devauth.toml)
@@ -31,6 +33,7 @@ Exit codes:
   7  network error: the provider could not be reached (timeout, DNS, TLS)
   8  the provider refused the request (an OAuth error such as invalid_client)
   9  token store error (unreadable, corrupt or not writable)
+  10/11/12  `api` only: the server answered 3xx / 4xx / 5xx
 ";
 
 pub const PAIR_HELP: &str = "\
@@ -156,6 +159,51 @@ pub struct RenderArgs {
     pub state: RenderState,
     pub out: PathBuf,
 }
+pub const RUN_HELP: &str = "\
+devauth run — the agent that owns this device's pairing for its whole life
+
+Usage: devauth run [--json]
+
+Pairs when there are no usable tokens (pairing screen, then \"Paired as ...\" for
+[agent] paired_screen_secs), keeps the access token fresh ahead of expiry on a clock that
+counts through suspend, retries network and server errors with backoff (never re-pairing for
+them), pairs again when the grant is gone, writes the access token to [agent] token_file
+(0640, atomically) and runs [agent] hook on paired, refreshed, unpaired, pairing-required.
+`devauth token` keeps working meanwhile (one refresh for everyone).
+
+Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the config; SIGUSR1 unpairs (revoking the
+tokens) and pairs again.
+
+Options:
+  --json    One JSON event per line on stdout: the pair events (code, pending, slow_down,
+            expired, retrying, paired, denied, error) plus refreshed, pairing_required,
+            unpaired and waiting_for_clock. Human text goes to stderr.
+
+Exit codes: 0 stopped by a signal, 1 another agent runs or a local error, 6 config.
+";
+
+pub const API_HELP: &str = "\
+devauth api — an HTTPS request with the current access token
+
+Usage: devauth api [--method M] [--header 'Name: value']... [--data @FILE|-] URL
+
+Sends `Authorization: Bearer <access token>` (refreshed first when needed). On HTTP 401 the
+token is renewed once (under the same lock as `devauth token`) and the request retried. The
+response body is written to stdout as it arrives, whatever the status. For example the
+provider's userinfo URL answers \"who am I\".
+
+Options:
+  -X, --method M       HTTP method (default GET; POST with --data)
+  -H, --header H       Extra request header `Name: value`, sent as given (repeatable); not
+                       Authorization, which devauth sets
+  -d, --data @FILE|-   Request body from FILE or stdin (at most 1 MiB)
+
+Exit codes: 0 2xx, 10 3xx (redirects are not followed), 11 4xx, 12 5xx, 2 bad command line or
+URL, 3 not paired, 4 pairing needed again, 6 config, 7 network, 8 provider refused, 9 store.
+";
+
+/// Largest `--data` body.
+pub const MAX_API_BODY: u64 = 1024 * 1024;
 
 /// What to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,8 +213,75 @@ pub enum Command {
     Token { header: bool },
     Status { json: bool },
     Unpair,
+    Run { json: bool },
+    Api(ApiArgs),
     Help(&'static str),
     Version,
+}
+
+/// `devauth api`'s arguments, checked (no file read yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiArgs {
+    /// Uppercase standard method.
+    pub method: String,
+    pub headers: Vec<(String, String)>,
+    pub data: Option<DataSource>,
+    pub url: String,
+}
+
+/// Where `--data` comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataSource {
+    Stdin,
+    File(PathBuf),
+}
+
+const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+fn api_method(m: &str) -> Result<String, UsageError> {
+    let upper = m.to_ascii_uppercase();
+    if METHODS.contains(&upper.as_str()) {
+        Ok(upper)
+    } else {
+        Err(UsageError(format!(
+            "--method: `{}` is not one of {}",
+            m.chars().take(32).collect::<String>(),
+            METHODS.join(", ")
+        )))
+    }
+}
+
+/// `Name: value`: a token name (RFC 9110 §5.1), a value without control characters.
+fn api_header(h: &str) -> Result<(String, String), UsageError> {
+    let bad = |why: &str| UsageError(format!("--header: {why} (expected `Name: value`)"));
+    let (name, value) = h.split_once(':').ok_or_else(|| bad("no `:`"))?;
+    let name = name.trim();
+    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || name.len() > 256 || !name.chars().all(tchar) {
+        return Err(bad("the name is not a valid header name"));
+    }
+    if name.eq_ignore_ascii_case("authorization") {
+        return Err(bad("devauth sets Authorization itself"));
+    }
+    let value = value.trim();
+    if value.len() > 8192 || value.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(bad(
+            "the value has control characters or is longer than 8 KiB",
+        ));
+    }
+    Ok((name.to_string(), value.to_string()))
+}
+
+fn api_data(d: &str) -> Result<DataSource, UsageError> {
+    if d == "-" {
+        return Ok(DataSource::Stdin);
+    }
+    match d.strip_prefix('@') {
+        Some(path) if !path.is_empty() => Ok(DataSource::File(PathBuf::from(path))),
+        _ => Err(UsageError(
+            "--data takes @FILE or - (stdin); a body on the command line would show in `ps`".into(),
+        )),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,6 +316,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     let mut rotate: Option<String> = None;
     let mut state: Option<String> = None;
     let mut out: Option<PathBuf> = None;
+    let mut method: Option<String> = None;
+    let mut headers = Vec::new();
+    let mut data: Option<DataSource> = None;
+    let mut positional: Vec<String> = Vec::new();
     let err = |e: lexopt::Error| UsageError(e.to_string());
     let text = |v: std::ffi::OsString, what: &str| {
         v.into_string()
@@ -219,12 +338,37 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
                 });
             }
             Long("json") => json = true,
-            Long("header") => header = true,
             Long("board") => board = Some(text(parser.value().map_err(err)?, "board")?),
             Long("size") => size = Some(text(parser.value().map_err(err)?, "size")?),
             Long("rotate") => rotate = Some(text(parser.value().map_err(err)?, "rotate")?),
             Long("state") => state = Some(text(parser.value().map_err(err)?, "state")?),
             Long("out") => out = Some(PathBuf::from(parser.value().map_err(err)?)),
+            // `--header` alone is `token`'s switch; with a value it is an `api` header.
+            Long("header") if name.as_deref() != Some("api") => header = true,
+            Short('H') | Long("header") => {
+                let v = parser.value().map_err(err)?;
+                let v = v
+                    .into_string()
+                    .map_err(|_| UsageError("--header is not valid UTF-8".into()))?;
+                headers.push(api_header(&v)?);
+            }
+            Short('X') | Long("method") => {
+                let v = parser.value().map_err(err)?;
+                method = Some(api_method(&v.to_string_lossy())?);
+            }
+            Short('d') | Long("data") => {
+                let v = parser.value().map_err(err)?;
+                let v = v
+                    .into_string()
+                    .map_err(|_| UsageError("--data is not valid UTF-8".into()))?;
+                data = Some(api_data(&v)?);
+            }
+            Value(v) if name.as_deref() == Some("api") => {
+                positional.push(
+                    v.into_string()
+                        .map_err(|_| UsageError("the URL is not valid UTF-8".into()))?,
+                );
+            }
             Value(v) if name.is_none() => {
                 name = Some(
                     v.into_string()
@@ -254,6 +398,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         "token" => &["header"],
         "unpair" => &[],
         "render" => &["board", "size", "rotate", "state", "out"],
+        "run" => &["json"],
+        "api" => &["api"],
         "help" => {
             return Ok(Cli {
                 config,
@@ -275,12 +421,20 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             return Err(UsageError(format!("`{name}` does not take --{flag}")));
         }
     }
+    let api_options = method.is_some() || !headers.is_empty() || data.is_some();
+    if api_options && !allowed.contains(&"api") {
+        return Err(UsageError(format!(
+            "`{name}` does not take --method, --header VALUE or --data"
+        )));
+    }
     let command = if help {
         Command::Help(match name.as_str() {
             "pair" => PAIR_HELP,
             "token" => TOKEN_HELP,
             "status" => STATUS_HELP,
             "render" => RENDER_HELP,
+            "run" => RUN_HELP,
+            "api" => API_HELP,
             _ => UNPAIR_HELP,
         })
     } else {
@@ -289,6 +443,21 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             "token" => Command::Token { header },
             "status" => Command::Status { json },
             "render" => Command::Render(render_args(board, size, rotate, state, out)?),
+            "run" => Command::Run { json },
+            "api" => {
+                let mut urls = positional.into_iter();
+                let (Some(url), None) = (urls.next(), urls.next()) else {
+                    return Err(UsageError("`api` takes exactly one URL".into()));
+                };
+                let method = method
+                    .unwrap_or_else(|| if data.is_some() { "POST" } else { "GET" }.to_string());
+                Command::Api(ApiArgs {
+                    method,
+                    headers,
+                    data,
+                    url,
+                })
+            }
             _ => Command::Unpair,
         }
     };
@@ -436,6 +605,92 @@ mod tests {
             &["status", "--out", "x"],
         ] {
             assert!(p(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn run_and_api() {
+        assert_eq!(p(&["run"]).unwrap().command, Command::Run { json: false });
+        assert_eq!(
+            p(&["run", "--json"]).unwrap().command,
+            Command::Run { json: true }
+        );
+        assert_eq!(
+            p(&["run", "--help"]).unwrap().command,
+            Command::Help(RUN_HELP)
+        );
+        assert_eq!(p(&["api", "-h"]).unwrap().command, Command::Help(API_HELP));
+        assert_eq!(
+            p(&["api", "https://x/me"]).unwrap().command,
+            Command::Api(ApiArgs {
+                method: "GET".into(),
+                headers: vec![],
+                data: None,
+                url: "https://x/me".into()
+            })
+        );
+        assert_eq!(
+            p(&[
+                "-c",
+                "/c.toml",
+                "api",
+                "--method",
+                "put",
+                "--header",
+                "Content-Type: application/json",
+                "-H",
+                "X-A:b",
+                "--data",
+                "@/tmp/body.json",
+                "https://x/y",
+            ])
+            .unwrap(),
+            Cli {
+                config: Some(PathBuf::from("/c.toml")),
+                command: Command::Api(ApiArgs {
+                    method: "PUT".into(),
+                    headers: vec![
+                        ("Content-Type".into(), "application/json".into()),
+                        ("X-A".into(), "b".into())
+                    ],
+                    data: Some(DataSource::File(PathBuf::from("/tmp/body.json"))),
+                    url: "https://x/y".into()
+                })
+            }
+        );
+        // --data defaults the method to POST; - is stdin.
+        let Command::Api(a) = p(&["api", "-d", "-", "https://x"]).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(
+            (a.method.as_str(), a.data),
+            ("POST", Some(DataSource::Stdin))
+        );
+        // `token --header` still is the switch.
+        assert_eq!(
+            p(&["token", "--header"]).unwrap().command,
+            Command::Token { header: true }
+        );
+    }
+
+    #[test]
+    fn api_mistakes() {
+        for args in [
+            &["api"][..],
+            &["api", "https://a", "https://b"],
+            &["api", "--method", "FROB", "https://a"],
+            &["api", "--header", "NoColon", "https://a"],
+            &["api", "--header", "Authorization: Bearer x", "https://a"],
+            &["api", "--header", "Bad Name: x", "https://a"],
+            &["api", "--data", "inline body", "https://a"],
+            &["api", "--data", "@", "https://a"],
+            &["run", "extra"],
+            &["run", "--header"],
+            &["status", "--method", "GET"],
+            &["pair", "-d", "-"],
+        ] {
+            let e = p(args).unwrap_err();
+            assert!(!e.0.contains("Bearer x"), "{e}");
         }
     }
 

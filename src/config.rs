@@ -102,6 +102,59 @@ pub struct ProviderConfig {
     pub ca_file: Option<PathBuf>,
     /// Sent with the device authorization request, sorted by name.
     pub extra_params: Vec<(String, String)>,
+    /// How tokens are obtained: the device flow (default) or signed JWT assertions.
+    pub grant: GrantConfig,
+}
+
+/// `provider.grant`: how devauth obtains tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantConfig {
+    /// RFC 8628 device flow once, then refresh tokens (RFC 6749 §6). The default.
+    DeviceCode,
+    /// RFC 7523 §2.1: an RS256 assertion signed with a service-account key is exchanged for an
+    /// access token whenever one is needed. No user, no pairing, no refresh token.
+    JwtBearer(JwtBearerConfig),
+}
+
+impl GrantConfig {
+    /// The name used in the config file.
+    pub fn name(&self) -> &'static str {
+        match self {
+            GrantConfig::DeviceCode => "device_code",
+            GrantConfig::JwtBearer(_) => "jwt-bearer",
+        }
+    }
+
+    pub fn jwt_bearer(&self) -> Option<&JwtBearerConfig> {
+        match self {
+            GrantConfig::JwtBearer(j) => Some(j),
+            GrantConfig::DeviceCode => None,
+        }
+    }
+}
+
+/// The service account of `grant = "jwt-bearer"`, from `service_account_file` or
+/// `private_key_file` + `jwt_issuer`, checked at load (the key parses as an RSA key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtBearerConfig {
+    /// The file the key came from (its permissions are checked when the key is used).
+    pub key_file: PathBuf,
+    /// The private key as PEM (PKCS#8 `PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`).
+    pub private_key_pem: Secret,
+    /// `kid` header: the service-account file's `private_key_id`.
+    pub key_id: Option<String>,
+    /// `iss`: `jwt_issuer`, else the service-account file's `client_email`.
+    pub issuer: String,
+    /// `sub`: `jwt_subject`; with `private_key_file` it defaults to the issuer (RFC 7523 §3
+    /// requires one), with a Google service account it is only sent when set (impersonation).
+    pub subject: Option<String>,
+    /// `aud`: `jwt_audience`, else the token endpoint.
+    pub audience: String,
+    /// Scopes go into the assertion's `scope` claim (Google) instead of a `scope` form
+    /// parameter (RFC 7523 §2.1).
+    pub scope_in_claims: bool,
+    /// `client_id` (and a secret, if any) is sent with the exchange: only when configured.
+    pub client_auth: bool,
 }
 
 impl ProviderConfig {
@@ -387,6 +440,27 @@ pub struct AgentConfig {
     pub refresh_margin: Duration,
     /// How long the "paired" screen stays up.
     pub paired_screen: Duration,
+    /// What happens to the display after the "paired" screen (and when the agent stops while
+    /// showing a code).
+    pub release_display: ReleaseDisplay,
+}
+
+/// `agent.release_display`: how `devauth run` hands the display back to the device's own UI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseDisplay {
+    /// Blank it (an OSD layer over video becomes transparent/black).
+    Blank,
+    /// Leave the last picture ("Paired as ...") until someone else draws.
+    Keep,
+}
+
+impl ReleaseDisplay {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReleaseDisplay::Blank => "blank",
+            ReleaseDisplay::Keep => "keep",
+        }
+    }
 }
 
 impl Default for AgentConfig {
@@ -397,6 +471,7 @@ impl Default for AgentConfig {
             hook: None,
             refresh_margin: Duration::from_secs(300),
             paired_screen: Duration::from_secs(10),
+            release_display: ReleaseDisplay::Blank,
         }
     }
 }
@@ -709,6 +784,27 @@ struct RawProvider {
     /// `authority` (URL, default `"https://login.microsoftonline.com"`; microsoft only): the
     /// cloud, e.g. `https://login.microsoftonline.us`.
     authority: Option<Str>,
+    /// `grant` (string, default `"device_code"`): `"device_code"` (RFC 8628 pairing, then
+    /// refresh tokens) or `"jwt-bearer"` (RFC 7523 service account: no user, no screen; preset
+    /// google or generic). With `"jwt-bearer"`, `client_id` is optional and the device-flow keys
+    /// (`issuer`, `device_authorization_endpoint`, `extra_params`) are refused.
+    grant: Option<Str>,
+    /// `service_account_file` (path, no default; jwt-bearer): a Google-style service-account
+    /// JSON key (`private_key`, `client_email`, `private_key_id`, `token_uri`); relative to the
+    /// config file. Not with `private_key_file`.
+    service_account_file: Option<Str>,
+    /// `private_key_file` (path, no default; jwt-bearer): an RSA private key in PEM (PKCS#8 or
+    /// PKCS#1); needs `jwt_issuer` and a token endpoint. Not with `service_account_file`.
+    private_key_file: Option<Str>,
+    /// `jwt_issuer` (string; jwt-bearer): the assertion's `iss`. Default: the service account's
+    /// `client_email`. Required with `private_key_file`.
+    jwt_issuer: Option<Str>,
+    /// `jwt_subject` (string; jwt-bearer): the assertion's `sub`. Google: the user to
+    /// impersonate (domain-wide delegation), else left out. With `private_key_file` the
+    /// default is `jwt_issuer`.
+    jwt_subject: Option<Str>,
+    /// `jwt_audience` (string; jwt-bearer): the assertion's `aud`. Default: the token endpoint.
+    jwt_audience: Option<Str>,
 }
 
 #[derive(Deserialize)]
@@ -806,6 +902,9 @@ struct RawAgent {
     refresh_margin_secs: Option<Spanned<i64>>,
     /// `paired_screen_secs` (integer 0..=3600, default 10): how long the "paired" screen stays.
     paired_screen_secs: Option<Spanned<i64>>,
+    /// `release_display` (string, default `"blank"`): after the "paired" screen, `"blank"` the
+    /// display or `"keep"` the last picture, handing it back to the device's own UI.
+    release_display: Option<Str>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -929,6 +1028,33 @@ impl Cx<'_> {
         };
         let allow_http = p.allow_http_loopback.as_ref().is_some_and(|b| *b.get_ref());
 
+        let jwt = match &p.grant {
+            None => false,
+            Some(v) => self.choice(
+                "provider.grant",
+                v,
+                &[("device_code", false), ("jwt-bearer", true)],
+            )?,
+        };
+        if jwt {
+            return self.jwt_provider(section, &p, preset, allow_http);
+        }
+        for (key, v) in [
+            ("provider.service_account_file", &p.service_account_file),
+            ("provider.private_key_file", &p.private_key_file),
+            ("provider.jwt_issuer", &p.jwt_issuer),
+            ("provider.jwt_subject", &p.jwt_subject),
+            ("provider.jwt_audience", &p.jwt_audience),
+        ] {
+            if let Some(v) = v {
+                return Err(self.at(
+                    key,
+                    v,
+                    "only used with grant = \"jwt-bearer\" (this config uses the device flow)",
+                ));
+            }
+        }
+
         let client_id = match &p.client_id {
             None => {
                 return Err(self.invalid(
@@ -957,49 +1083,11 @@ impl Cx<'_> {
             ));
         }
 
-        let client_auth = match &p.client_auth {
-            None => ClientAuth::Post,
-            Some(v) => {
-                let auth = self.choice(
-                    "provider.client_auth",
-                    v,
-                    &[("post", ClientAuth::Post), ("basic", ClientAuth::Basic)],
-                )?;
-                if auth == ClientAuth::Basic && client_secret.is_none() {
-                    return Err(self.at(
-                        "provider.client_auth",
-                        v,
-                        "\"basic\" needs a client secret (client_secret or client_secret_file)",
-                    ));
-                }
-                auth
-            }
-        };
+        let client_auth = self.client_auth(&p, client_secret.is_some())?;
 
-        let scopes = match &p.scopes {
+        let scopes = match self.scope_list(&p)? {
             None => preset.resolve_scopes(None),
-            Some(list) => {
-                if list.get_ref().len() > MAX_SCOPES {
-                    return Err(self.at(
-                        "provider.scopes",
-                        list,
-                        format!("more than {MAX_SCOPES} scopes"),
-                    ));
-                }
-                let mut scopes = Vec::new();
-                for (i, s) in list.get_ref().iter().enumerate() {
-                    let scope = s.get_ref();
-                    check_scope(scope).map_err(|why| {
-                        self.at(
-                            &format!("provider.scopes[{i}]"),
-                            s,
-                            format!("{scope:?}: {why}"),
-                        )
-                    })?;
-                    scopes.push(scope.clone());
-                }
-                preset.resolve_scopes(Some(&scopes))
-            }
+            Some(scopes) => preset.resolve_scopes(Some(&scopes)),
         };
 
         // Microsoft-only keys.
@@ -1112,29 +1200,7 @@ impl Cx<'_> {
             }
         };
 
-        let ca_file = match &p.ca_file {
-            None => None,
-            Some(v) => {
-                let path = self.resolve(&self.path("provider.ca_file", v, false)?);
-                match std::fs::metadata(&path) {
-                    Ok(meta) if meta.is_file() => Some(path),
-                    Ok(_) => {
-                        return Err(self.at(
-                            "provider.ca_file",
-                            v,
-                            format!("{}: not a regular file", path.display()),
-                        ));
-                    }
-                    Err(e) => {
-                        return Err(self.at(
-                            "provider.ca_file",
-                            v,
-                            format!("{}: {e}", path.display()),
-                        ));
-                    }
-                }
-            }
-        };
+        let ca_file = self.ca_file(&p)?;
 
         let extra_params = match &p.extra_params {
             None => Vec::new(),
@@ -1153,7 +1219,302 @@ impl Cx<'_> {
             allow_http_loopback: allow_http,
             ca_file,
             extra_params,
+            grant: GrantConfig::DeviceCode,
         })
+    }
+
+    fn client_auth(&self, p: &RawProvider, has_secret: bool) -> Result<ClientAuth, ConfigError> {
+        let Some(v) = &p.client_auth else {
+            return Ok(ClientAuth::Post);
+        };
+        let auth = self.choice(
+            "provider.client_auth",
+            v,
+            &[("post", ClientAuth::Post), ("basic", ClientAuth::Basic)],
+        )?;
+        if auth == ClientAuth::Basic && !has_secret {
+            return Err(self.at(
+                "provider.client_auth",
+                v,
+                "\"basic\" needs a client secret (client_secret or client_secret_file)",
+            ));
+        }
+        Ok(auth)
+    }
+
+    /// The `scopes` key as written (checked), `None` when absent.
+    fn scope_list(&self, p: &RawProvider) -> Result<Option<Vec<String>>, ConfigError> {
+        let Some(list) = &p.scopes else {
+            return Ok(None);
+        };
+        if list.get_ref().len() > MAX_SCOPES {
+            return Err(self.at(
+                "provider.scopes",
+                list,
+                format!("more than {MAX_SCOPES} scopes"),
+            ));
+        }
+        let mut scopes: Vec<String> = Vec::new();
+        for (i, s) in list.get_ref().iter().enumerate() {
+            let scope = s.get_ref();
+            check_scope(scope).map_err(|why| {
+                self.at(
+                    &format!("provider.scopes[{i}]"),
+                    s,
+                    format!("{scope:?}: {why}"),
+                )
+            })?;
+            scopes.push(scope.clone());
+        }
+        Ok(Some(scopes))
+    }
+
+    fn ca_file(&self, p: &RawProvider) -> Result<Option<PathBuf>, ConfigError> {
+        let Some(v) = &p.ca_file else {
+            return Ok(None);
+        };
+        let path = self.resolve(&self.path("provider.ca_file", v, false)?);
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => Ok(Some(path)),
+            Ok(_) => Err(self.at(
+                "provider.ca_file",
+                v,
+                format!("{}: not a regular file", path.display()),
+            )),
+            Err(e) => Err(self.at("provider.ca_file", v, format!("{}: {e}", path.display()))),
+        }
+    }
+
+    /// `[provider]` with `grant = "jwt-bearer"` (RFC 7523 service account).
+    fn jwt_provider(
+        &self,
+        section: Range<usize>,
+        p: &RawProvider,
+        preset: Preset,
+        allow_http: bool,
+    ) -> Result<ProviderConfig, ConfigError> {
+        if !matches!(preset, Preset::Google | Preset::Generic) {
+            let span = p.grant.as_ref().map(|v| v.span());
+            return Err(self.invalid(
+                "provider.grant",
+                span,
+                format!(
+                    "\"jwt-bearer\" works with preset = \"google\" or \"generic\", not \"{}\"",
+                    preset.name()
+                ),
+            ));
+        }
+        let device_only = [
+            ("provider.issuer", &p.issuer),
+            (
+                "provider.device_authorization_endpoint",
+                &p.device_authorization_endpoint,
+            ),
+            ("provider.tenant", &p.tenant),
+            ("provider.authority", &p.authority),
+        ];
+        for (key, v) in device_only {
+            if let Some(v) = v {
+                return Err(self.at(
+                    key,
+                    v,
+                    "only used with the device flow (this config has grant = \"jwt-bearer\")",
+                ));
+            }
+        }
+        if let Some(v) = &p.extra_params {
+            return Err(self.at(
+                "provider.extra_params",
+                v,
+                "only used with the device flow (this config has grant = \"jwt-bearer\")",
+            ));
+        }
+
+        // The key: exactly one of the two files.
+        const SA_KEY: &str = "provider.service_account_file";
+        const PEM_KEY: &str = "provider.private_key_file";
+        let (key_file, pem, key_id, sa_email, sa_token_uri) =
+            match (&p.service_account_file, &p.private_key_file) {
+                (Some(_), Some(v)) => {
+                    return Err(self.at(
+                        PEM_KEY,
+                        v,
+                        "service_account_file is also set; keep only one of the two",
+                    ));
+                }
+                (None, None) => {
+                    return Err(self.invalid(
+                        SA_KEY,
+                        Some(section.clone()),
+                        "missing: grant = \"jwt-bearer\" needs service_account_file (a \
+                         Google-style JSON key) or private_key_file (a PEM RSA key) with \
+                         jwt_issuer",
+                    ));
+                }
+                (Some(v), None) => {
+                    let (path, bytes) = self.key_file(SA_KEY, v)?;
+                    let fail =
+                        |why: String| self.at(SA_KEY, v, format!("{}: {why}", path.display()));
+                    let sa = crate::jwt::parse_service_account(&bytes).map_err(fail)?;
+                    crate::jwt::key_pair(&sa.private_key)
+                        .map_err(|why| fail(format!("private_key: {why}")))?;
+                    (
+                        path,
+                        sa.private_key,
+                        sa.private_key_id,
+                        sa.client_email,
+                        sa.token_uri,
+                    )
+                }
+                (None, Some(v)) => {
+                    let (path, bytes) = self.key_file(PEM_KEY, v)?;
+                    let fail =
+                        |why: String| self.at(PEM_KEY, v, format!("{}: {why}", path.display()));
+                    let text = String::from_utf8(bytes)
+                        .map_err(|_| fail("not a PEM text file".to_string()))?;
+                    let pem = Secret::new(text);
+                    crate::jwt::key_pair(&pem).map_err(fail)?;
+                    (path, pem, None, None, None)
+                }
+            };
+
+        let text_key = |key: &str, v: &Option<Str>| -> Result<Option<String>, ConfigError> {
+            v.as_ref()
+                .map(|v| {
+                    let t = v.get_ref();
+                    check_vschar(t)
+                        .map(|()| t.clone())
+                        .map_err(|why| self.at(key, v, format!("{t:?}: {why}")))
+                })
+                .transpose()
+        };
+        let issuer = match (text_key("provider.jwt_issuer", &p.jwt_issuer)?, sa_email) {
+            (Some(i), _) => i,
+            (None, Some(email)) => {
+                check_vschar(&email).map_err(|why| {
+                    self.invalid(SA_KEY, Some(section.clone()), format!("client_email {why}"))
+                })?;
+                email
+            }
+            (None, None) => {
+                return Err(self.invalid(
+                    "provider.jwt_issuer",
+                    Some(section.clone()),
+                    "missing: private_key_file needs jwt_issuer (the assertion's `iss`, e.g. \
+                     the client id the server registered the key for)",
+                ));
+            }
+        };
+        let subject = match text_key("provider.jwt_subject", &p.jwt_subject)? {
+            Some(s) => Some(s),
+            // RFC 7523 §3: `sub` is required; Google service accounts send it only to
+            // impersonate a user.
+            None if p.private_key_file.is_some() => Some(issuer.clone()),
+            None => None,
+        };
+
+        let token = match (&p.token_endpoint, sa_token_uri, preset) {
+            (Some(v), _, _) => self.url("provider.token_endpoint", v, allow_http)?,
+            (None, Some(uri), _) => {
+                check_url(&uri, allow_http).map_err(|why| {
+                    self.invalid(
+                        SA_KEY,
+                        p.service_account_file.as_ref().map(|v| v.span()),
+                        format!("token_uri {:?}: {why}", redact_userinfo(&uri)),
+                    )
+                })?;
+                uri
+            }
+            (None, None, Preset::Google) => "https://oauth2.googleapis.com/token".to_string(),
+            (None, None, _) => {
+                return Err(self.invalid(
+                    "provider.token_endpoint",
+                    Some(section.clone()),
+                    "missing: grant = \"jwt-bearer\" with the generic preset needs \
+                     token_endpoint (or a service_account_file with token_uri)",
+                ));
+            }
+        };
+        let audience =
+            text_key("provider.jwt_audience", &p.jwt_audience)?.unwrap_or_else(|| token.clone());
+
+        let client_secret = self.client_secret(p)?;
+        let configured_id = text_key("provider.client_id", &p.client_id)?;
+        if client_secret.is_some() && configured_id.is_none() {
+            return Err(self.invalid(
+                "provider.client_id",
+                Some(section.clone()),
+                "missing: a client secret is set, so client_id is needed to send it",
+            ));
+        }
+        let client_auth = self.client_auth(p, client_secret.is_some())?;
+
+        let scopes = match self.scope_list(p)? {
+            Some(list) => preset.resolve_scopes(Some(&list)),
+            None if preset == Preset::Google => {
+                return Err(self.invalid(
+                    "provider.scopes",
+                    Some(section.clone()),
+                    "missing: a Google service account needs the API scopes, e.g. \
+                     [\"https://www.googleapis.com/auth/cloud-platform\"]",
+                ));
+            }
+            None => Vec::new(),
+        };
+        let opt_url = |key: &str, v: &Option<Str>| -> Result<Option<String>, ConfigError> {
+            v.as_ref().map(|v| self.url(key, v, allow_http)).transpose()
+        };
+        let fixed = preset.endpoints(&MicrosoftTenancy::default());
+        let revocation_endpoint = opt_url("provider.revocation_endpoint", &p.revocation_endpoint)?
+            .or_else(|| fixed.as_ref().and_then(|f| f.revocation.clone()));
+        let userinfo_endpoint = opt_url("provider.userinfo_endpoint", &p.userinfo_endpoint)?
+            .or_else(|| fixed.as_ref().and_then(|f| f.userinfo.clone()));
+
+        Ok(ProviderConfig {
+            preset,
+            // The store names the owner of cached tokens: the client, else the service account.
+            client_id: configured_id.clone().unwrap_or_else(|| issuer.clone()),
+            client_secret,
+            client_auth,
+            scopes,
+            endpoints: EndpointSource::Explicit {
+                device_authorization: String::new(),
+                token,
+            },
+            revocation_endpoint,
+            userinfo_endpoint,
+            allow_http_loopback: allow_http,
+            ca_file: self.ca_file(p)?,
+            extra_params: Vec::new(),
+            grant: GrantConfig::JwtBearer(JwtBearerConfig {
+                key_file,
+                private_key_pem: pem,
+                key_id,
+                issuer,
+                subject,
+                audience,
+                scope_in_claims: preset == Preset::Google,
+                client_auth: configured_id.is_some(),
+            }),
+        })
+    }
+
+    /// Reads a key file (bounded), relative to the config's directory.
+    fn key_file(&self, key: &str, v: &Str) -> Result<(PathBuf, Vec<u8>), ConfigError> {
+        let path = self.resolve(&self.path(key, v, false)?);
+        match read_capped(&path, crate::jwt::MAX_KEY_FILE_BYTES) {
+            Ok(Capped::Fits(bytes)) => Ok((path, bytes)),
+            Ok(Capped::TooLarge(_)) => Err(self.at(
+                key,
+                v,
+                format!(
+                    "{}: larger than {} bytes; expected one key",
+                    path.display(),
+                    crate::jwt::MAX_KEY_FILE_BYTES
+                ),
+            )),
+            Err(e) => Err(self.at(key, v, format!("{}: {e}", path.display()))),
+        }
     }
 
     fn only_for(&self, key: &str, value: &Str, wanted: &str, preset: Preset) -> ConfigError {
@@ -1403,6 +1764,16 @@ impl Cx<'_> {
         if let Some(v) = &raw.paired_screen_secs {
             out.paired_screen =
                 Duration::from_secs(self.int("agent.paired_screen_secs", v, 0, 3600)?);
+        }
+        if let Some(v) = &raw.release_display {
+            out.release_display = self.choice(
+                "agent.release_display",
+                v,
+                &[
+                    ("blank", ReleaseDisplay::Blank),
+                    ("keep", ReleaseDisplay::Keep),
+                ],
+            )?;
         }
         Ok(out)
     }
@@ -2746,8 +3117,184 @@ mod tests {
                 hook: Some("/usr/bin/systemctl restart app".to_string()),
                 refresh_margin: Duration::ZERO,
                 paired_screen: Duration::from_secs(3),
+                release_display: ReleaseDisplay::Blank,
             }
         );
+    }
+
+    #[test]
+    fn release_display_values() {
+        let c = ok(&format!("{MIN}[agent]\nrelease_display = \"keep\"\n"));
+        assert_eq!(c.agent.release_display, ReleaseDisplay::Keep);
+        assert_eq!(ok(MIN).agent.release_display, ReleaseDisplay::Blank);
+        let shown = err_at(
+            &format!("{MIN}[agent]\nrelease_display = \"off\"\n"),
+            "agent.release_display",
+            5,
+        );
+        assert!(shown.contains("\"blank\""), "{shown}");
+    }
+
+    // --- grant = "jwt-bearer" -----------------------------------------------------------------
+
+    const SA_JSON: &str = include_str!("../tests/fixtures/test-only-service-account.json");
+    const KEY_PEM: &str = include_str!("../tests/fixtures/test-only-jwt-key.pem");
+
+    /// Parses `text` as a config file in a temp dir holding `sa.json` and `key.pem`.
+    fn parse_with_keys(text: &str) -> (Result<Config, ConfigError>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("sa.json"), SA_JSON).unwrap();
+        std::fs::write(dir.path().join("key.pem"), KEY_PEM).unwrap();
+        let src = dir.path().join("devauth.toml");
+        (Config::parse(text, &src), dir)
+    }
+
+    #[test]
+    fn jwt_bearer_with_a_google_service_account_file() {
+        let (c, _dir) = parse_with_keys(
+            "[provider]\npreset = \"google\"\ngrant = \"jwt-bearer\"\n\
+             service_account_file = \"sa.json\"\n\
+             scopes = [\"https://www.googleapis.com/auth/cloud-platform\"]\n",
+        );
+        let c = c.unwrap();
+        let j = c.provider.grant.jwt_bearer().unwrap();
+        assert_eq!(
+            j.issuer,
+            "devauth-test@devauth-test-only.iam.gserviceaccount.com"
+        );
+        assert_eq!(j.audience, "https://oauth2.googleapis.com/token");
+        assert_eq!(j.subject, None);
+        assert!(j.scope_in_claims && !j.client_auth);
+        assert_eq!(j.key_id.as_deref(), Some("0123456789abcdef-test-only"));
+        assert_eq!(c.provider.client_id, j.issuer);
+        assert_eq!(c.provider.grant.name(), "jwt-bearer");
+        assert_eq!(
+            c.provider.scopes,
+            vec!["https://www.googleapis.com/auth/cloud-platform".to_string()]
+        );
+        assert_eq!(explicit(&c).1, "https://oauth2.googleapis.com/token");
+        // Debug never shows the key.
+        assert!(!format!("{c:?}").contains("BEGIN PRIVATE KEY"));
+    }
+
+    #[test]
+    fn jwt_bearer_with_a_pem_key_needs_issuer_and_token_endpoint() {
+        let base = "[provider]\ngrant = \"jwt-bearer\"\nprivate_key_file = \"key.pem\"\n";
+        let (c, _d) = parse_with_keys(&format!(
+            "{base}jwt_issuer = \"device-42\"\ntoken_endpoint = \"https://as.example/token\"\n\
+             jwt_audience = \"https://as.example\"\nscopes = [\"api\"]\n"
+        ));
+        let c = c.unwrap();
+        let j = c.provider.grant.jwt_bearer().unwrap();
+        assert_eq!(j.issuer, "device-42");
+        assert_eq!(j.subject.as_deref(), Some("device-42"));
+        assert_eq!(j.audience, "https://as.example");
+        assert!(!j.scope_in_claims);
+        assert_eq!(c.provider.scopes, vec!["api".to_string()]);
+
+        let (e, _d) = parse_with_keys(&format!(
+            "{base}token_endpoint = \"https://as.example/token\"\n"
+        ));
+        assert_eq!(e.unwrap_err().key(), Some("provider.jwt_issuer"));
+        let (e, _d) = parse_with_keys(&format!("{base}jwt_issuer = \"d\"\n"));
+        assert_eq!(e.unwrap_err().key(), Some("provider.token_endpoint"));
+    }
+
+    #[test]
+    fn jwt_bearer_combinations_are_checked_with_key_and_line() {
+        let cases: &[(&str, &str, usize)] = &[
+            // Both key files.
+            (
+                "[provider]\ngrant = \"jwt-bearer\"\nservice_account_file = \"sa.json\"\n\
+                 private_key_file = \"key.pem\"\n",
+                "provider.private_key_file",
+                4,
+            ),
+            // No key file.
+            (
+                "[provider]\ngrant = \"jwt-bearer\"\ntoken_endpoint = \"https://a/t\"\n",
+                "provider.service_account_file",
+                1,
+            ),
+            // Device-flow keys.
+            (
+                "[provider]\ngrant = \"jwt-bearer\"\nservice_account_file = \"sa.json\"\n\
+                 device_authorization_endpoint = \"https://a/d\"\n",
+                "provider.device_authorization_endpoint",
+                4,
+            ),
+            (
+                "[provider]\ngrant = \"jwt-bearer\"\nservice_account_file = \"sa.json\"\n\
+                 issuer = \"https://a\"\n",
+                "provider.issuer",
+                4,
+            ),
+            // jwt keys with the device flow.
+            (
+                "[provider]\nclient_id = \"x\"\nissuer = \"https://i\"\njwt_issuer = \"me\"\n",
+                "provider.jwt_issuer",
+                4,
+            ),
+            // Unsupported preset.
+            (
+                "[provider]\npreset = \"github\"\ngrant = \"jwt-bearer\"\n\
+                 service_account_file = \"sa.json\"\n",
+                "provider.grant",
+                3,
+            ),
+            // Google needs scopes.
+            (
+                "[provider]\npreset = \"google\"\ngrant = \"jwt-bearer\"\n\
+                 service_account_file = \"sa.json\"\n",
+                "provider.scopes",
+                1,
+            ),
+            // Unknown grant.
+            (
+                "[provider]\nclient_id = \"x\"\nissuer = \"https://i\"\ngrant = \"password\"\n",
+                "provider.grant",
+                4,
+            ),
+            // Missing and unreadable files.
+            (
+                "[provider]\ngrant = \"jwt-bearer\"\nservice_account_file = \"nope.json\"\n",
+                "provider.service_account_file",
+                3,
+            ),
+            (
+                "[provider]\ngrant = \"jwt-bearer\"\nprivate_key_file = \"sa.json\"\n\
+                 jwt_issuer = \"i\"\ntoken_endpoint = \"https://a/t\"\n",
+                "provider.private_key_file",
+                3,
+            ),
+        ];
+        for (text, key, line) in cases {
+            let (r, _d) = parse_with_keys(text);
+            let e = r.unwrap_err();
+            assert_eq!(e.key(), Some(*key), "{text}: {e}");
+            assert_eq!(e.line(), Some(*line), "{text}: {e}");
+            assert!(!e.to_string().contains("MII"), "{e}");
+        }
+    }
+
+    #[test]
+    fn jwt_bearer_key_errors_never_show_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        // A service account whose key is not a key.
+        std::fs::write(
+            dir.path().join("bad.json"),
+            r#"{"type":"service_account","private_key":"MIIsecretstuff","client_email":"a@b"}"#,
+        )
+        .unwrap();
+        let e = Config::parse(
+            "[provider]\ngrant = \"jwt-bearer\"\nservice_account_file = \"bad.json\"\n\
+             token_endpoint = \"https://a/t\"\n",
+            &dir.path().join("c.toml"),
+        )
+        .unwrap_err();
+        let shown = e.to_string();
+        assert!(shown.contains("private_key"), "{shown}");
+        assert!(!shown.contains("MIIsecretstuff"), "{shown}");
     }
 
     #[test]

@@ -55,6 +55,11 @@ pub enum Error {
     Io(String),
     /// A setting that only fails when used (e.g. an unreadable `ca_file`).
     Setup(String),
+    /// `devauth api`: the server answered with a status other than 2xx (the body was printed).
+    HttpStatus {
+        status: u16,
+        url: String,
+    },
     /// Already shown to the person (e.g. by `status`); only the exit code remains.
     Reported(Box<Error>),
 }
@@ -77,6 +82,12 @@ impl Error {
             Error::Provider(_) => 8,
             Error::Store(_) => 9,
             Error::Display(_) | Error::Io(_) => 1,
+            Error::HttpStatus { status, .. } => match status {
+                300..=399 => 10,
+                400..=499 => 11,
+                500..=599 => 12,
+                _ => 1,
+            },
         }
     }
 }
@@ -106,6 +117,7 @@ impl fmt::Display for Error {
             Error::Provider(m) => write!(f, "provider: {m}"),
             Error::Io(m) => f.write_str(m),
             Error::Setup(m) => write!(f, "config: {m}"),
+            Error::HttpStatus { status, url } => write!(f, "{url}: HTTP {status}"),
             Error::Reported(inner) => inner.fmt(f),
         }
     }

@@ -9,7 +9,7 @@
 
 use crate::clock::Clock;
 use crate::error::Error;
-use crate::oauth::{CallError, OAuthClient};
+use crate::oauth::OAuthClient;
 use crate::secret::Secret;
 use crate::store::{Expiry, StoredTokens, TimeNow, TokenSet, TokenStore};
 use crate::transport::Transport;
@@ -124,82 +124,287 @@ pub fn check_owner(
     Ok(())
 }
 
-/// A usable access token: the stored one if fresh, else refreshed under the lock.
+/// How new tokens are obtained when the stored ones will not do.
+#[derive(Debug)]
+pub enum Renewal {
+    /// RFC 6749 §6 with the stored refresh token (after device-flow pairing).
+    RefreshToken,
+    /// RFC 7523 §2.1: a freshly signed assertion (service accounts); nothing stored is needed.
+    JwtBearer(Box<JwtRenewal>),
+}
+
+/// What a JWT-bearer renewal needs.
+#[derive(Debug)]
+pub struct JwtRenewal {
+    pub signer: crate::jwt::Signer,
+    /// The `scope` form parameter (generic servers); `None` when the scopes are in the claims.
+    pub scope_param: Option<String>,
+    /// Send `client_id` (and secret) with the exchange.
+    pub client_auth: bool,
+}
+
+impl Renewal {
+    /// The renewal the config asks for. For a service account this loads the key and warns on
+    /// stderr when its file is readable by group or others.
+    pub fn for_config(p: &crate::config::ProviderConfig) -> Result<Renewal, Error> {
+        let Some(j) = p.grant.jwt_bearer() else {
+            return Ok(Renewal::RefreshToken);
+        };
+        if let Some(mode) = crate::jwt::key_file_exposed(&j.key_file) {
+            eprintln!(
+                "devauth: warning: the private key file {} is readable by others (mode {mode:o}); \
+                 chmod 600 it",
+                j.key_file.display()
+            );
+        }
+        let scope = p.scope_param();
+        let (claim, param) = if j.scope_in_claims {
+            (scope, None)
+        } else {
+            (None, scope)
+        };
+        let signer = crate::jwt::Signer::new(j, claim)
+            .map_err(|e| Error::Setup(format!("{}: {e}", j.key_file.display())))?;
+        Ok(Renewal::JwtBearer(Box::new(JwtRenewal {
+            signer,
+            scope_param: param,
+            client_auth: j.client_auth,
+        })))
+    }
+
+    fn is_jwt(&self) -> bool {
+        matches!(self, Renewal::JwtBearer(_))
+    }
+}
+
+/// When the stored access token must be replaced.
+#[derive(Debug, Clone, Copy)]
+pub enum Need<'a> {
+    /// `devauth token`: when it expires within this margin (capped at half its lifetime).
+    Margin(Duration),
+    /// The agent at its due time: when no more than this is left.
+    Remaining(Duration),
+    /// An API refused this access token (HTTP 401): replace it, unless the store already holds
+    /// another one (someone renewed meanwhile), so many 401s cause one renewal.
+    Replace(&'a Secret),
+}
+
+/// What [`renew`] did.
+#[derive(Debug)]
+pub enum Renewed {
+    /// The stored tokens were good enough (perhaps another process had just renewed them).
+    Current(TokenSet),
+    /// New tokens, already stored durably.
+    New(TokenSet),
+    /// Renewing failed in a way worth retrying (network, 5xx, an unusable answer, the clock):
+    /// the stored tokens are kept.
+    Failed {
+        current: Option<TokenSet>,
+        /// The current access token is not expired (by the best clock we have).
+        still_valid: bool,
+        error: Error,
+    },
+}
+
+/// What to do with the stored tokens when the grant turns out to be gone (`invalid_grant`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnGone {
+    /// Leave them (`devauth token`: the person sees exit 4 until someone pairs again).
+    Keep,
+    /// Delete them, under the same lock (the agent: it pairs again at once).
+    Forget,
+}
+
+/// A usable access token for `devauth token`: the stored one if fresh, else renewed under the
+/// lock; when renewing fails transiently, the current token while it is still valid.
 pub fn fresh_tokens<T: Transport, C: Clock>(
     store: &TokenStore,
     client: &OAuthClient<T>,
     clock: &C,
+    how: &Renewal,
     margin: Duration,
 ) -> Result<TokenSet, Error> {
-    let load = || -> Result<StoredTokens, Error> {
-        let stored = store.load()?.ok_or_else(|| Error::NotPaired {
-            store: store.path().to_path_buf(),
-        })?;
+    match renew(
+        store,
+        client,
+        clock,
+        how,
+        Need::Margin(margin),
+        OnGone::Keep,
+    )? {
+        Renewed::Current(t) | Renewed::New(t) => Ok(t),
+        Renewed::Failed {
+            current: Some(current),
+            still_valid: true,
+            error,
+        } => {
+            // The token still works for a while: hand it out and refresh next time.
+            eprintln!("devauth: refresh failed, using the current token until it expires: {error}");
+            Ok(current)
+        }
+        Renewed::Failed { error, .. } => Err(error),
+    }
+}
+
+/// Renews the stored tokens when `need` says so, under the store's exclusive lock.
+///
+/// The store is read without the lock first (the common case: fresh, nothing to do), then
+/// again once the lock is held, because another process may have renewed meanwhile: its refresh
+/// token is the only valid one now, and ours may already be dead (rotation).
+pub fn renew<T: Transport, C: Clock>(
+    store: &TokenStore,
+    client: &OAuthClient<T>,
+    clock: &C,
+    how: &Renewal,
+    need: Need<'_>,
+    on_gone: OnGone,
+) -> Result<Renewed, Error> {
+    let load = || -> Result<Option<StoredTokens>, Error> {
+        let Some(stored) = store.load()? else {
+            if how.is_jwt() {
+                return Ok(None); // nothing cached yet: sign and exchange
+            }
+            return Err(Error::NotPaired {
+                store: store.path().to_path_buf(),
+            });
+        };
         check_owner(
             &stored,
             &client.identity.client_id,
             &client.endpoints.token,
             store,
         )?;
-        Ok(stored)
+        Ok(Some(stored))
     };
-    let stored = load()?;
-    if is_fresh(&stored.tokens, margin, &TimeNow::read(clock)) {
-        return Ok(stored.tokens);
+    if let Some(stored) = load()? {
+        if !needs_renewal(&stored.tokens, need, &TimeNow::read(clock)) {
+            return Ok(Renewed::Current(stored.tokens));
+        }
     }
     let _lock = store.lock(LOCK_TIMEOUT)?;
-    // Another process may have refreshed while we waited for the lock: its refresh token is
-    // the only valid one now, and ours may already be dead (rotation).
     let stored = load()?;
     let now = TimeNow::read(clock);
-    if is_fresh(&stored.tokens, margin, &now) {
-        return Ok(stored.tokens);
+    if let Some(stored) = &stored {
+        if !needs_renewal(&stored.tokens, need, &now) {
+            return Ok(Renewed::Current(stored.tokens.clone()));
+        }
     }
-    let still_valid = stored
-        .tokens
-        .expiry
+    let current = stored.as_ref().map(|s| s.tokens.clone());
+    let still_valid = current
         .as_ref()
+        .and_then(|t| t.expiry.as_ref())
         .and_then(|e| e.remaining(&now))
         .is_some_and(|left| left > Duration::ZERO);
-    let Some(refresh_token) = stored.tokens.refresh_token.clone() else {
-        if still_valid {
-            return Ok(stored.tokens);
-        }
-        return Err(Error::GrantGone {
-            detail: "the access token expired and the provider issued no refresh token".into(),
-        });
+    let failed = |error: Error| Renewed::Failed {
+        current: current.clone(),
+        still_valid,
+        error,
     };
-    match client.refresh(&refresh_token) {
+    let answer = match how {
+        Renewal::RefreshToken => {
+            let Some(stored) = &stored else {
+                return Err(Error::NotPaired {
+                    store: store.path().to_path_buf(),
+                });
+            };
+            let Some(refresh_token) = &stored.tokens.refresh_token else {
+                if still_valid || matches!(need, Need::Replace(_)) {
+                    // Nothing to renew with; the caller sees the same token again.
+                    return Ok(Renewed::Current(stored.tokens.clone()));
+                }
+                return gone(
+                    store,
+                    on_gone,
+                    "the access token expired and the provider issued no refresh token".into(),
+                );
+            };
+            client.refresh(refresh_token)
+        }
+        Renewal::JwtBearer(j) => {
+            let wall = crate::clock::unix_secs(now.wall);
+            if wall < crate::clock::MIN_PLAUSIBLE_UNIX {
+                return Ok(failed(Error::Network(
+                    "the clock is not set yet; a service-account assertion needs the time \
+                     (waiting for network time)"
+                        .into(),
+                )));
+            }
+            let assertion = j.signer.assertion(wall).map_err(Error::Setup)?;
+            client.jwt_bearer(&assertion, j.scope_param.as_deref(), j.client_auth)
+        }
+    };
+    match answer {
         Ok(grant) => {
             let now = TimeNow::read(clock);
+            let account = match how {
+                Renewal::JwtBearer(_) => Some(client.identity.client_id.clone()),
+                Renewal::RefreshToken => None,
+            };
             let tokens = token_set(
                 grant.tokens,
-                Some(&stored.tokens),
+                current.as_ref(),
                 grant.server_date,
                 &now,
-                None,
+                account,
             );
-            let updated = StoredTokens { tokens, ..stored };
+            let updated = StoredTokens {
+                client_id: client.identity.client_id.clone(),
+                token_endpoint: client.endpoints.token.clone(),
+                tokens,
+            };
             // Durable before handed out: if we die after this line, the rotated refresh token
             // is on flash; if we die before it, the server's answer is lost but so is the
             // access token, and nothing was used.
             store.save(&updated)?;
-            Ok(updated.tokens)
+            Ok(Renewed::New(updated.tokens))
         }
-        Err(e) if e.oauth_error() == Some("invalid_grant") => Err(Error::GrantGone {
-            detail: format!("the provider no longer accepts the refresh token ({e})"),
-        }),
-        Err(e) if e.is_transient() && still_valid => {
-            // The token still works for a while: hand it out and refresh next time.
-            eprintln!("devauth: refresh failed, using the current token until it expires: {e}");
-            Ok(stored.tokens)
-        }
-        Err(e) => Err(refresh_error(e)),
+        Err(e) if e.oauth_error() == Some("invalid_grant") => match how {
+            Renewal::RefreshToken => gone(
+                store,
+                on_gone,
+                format!("the provider no longer accepts the refresh token ({e})"),
+            ),
+            // No pairing can fix a refused assertion (wrong key, deleted service account,
+            // clock far off): it is the provider refusing, and retrying later may help.
+            Renewal::JwtBearer(_) => Err(Error::Provider(format!(
+                "the service-account assertion was refused: {e}"
+            ))),
+        },
+        Err(e) if e.is_transient() => Ok(failed(Error::from(e))),
+        Err(e) => Err(Error::from(e)),
     }
 }
 
-fn refresh_error(e: CallError) -> Error {
-    Error::from(e)
+/// The grant is gone: forget the tokens if asked (we hold the lock), and say so.
+fn gone(store: &TokenStore, on_gone: OnGone, detail: String) -> Result<Renewed, Error> {
+    if on_gone == OnGone::Forget {
+        if let Err(e) = store.delete() {
+            eprintln!("devauth: could not delete the dead tokens: {e}");
+        }
+    }
+    Err(Error::GrantGone { detail })
+}
+
+fn needs_renewal(tokens: &TokenSet, need: Need<'_>, now: &TimeNow) -> bool {
+    match need {
+        Need::Margin(margin) => !is_fresh(tokens, margin, now),
+        Need::Remaining(at_most) => match &tokens.expiry {
+            None => false,
+            Some(exp) => exp.remaining(now).is_none_or(|left| left <= at_most),
+        },
+        Need::Replace(rejected) => tokens.access_token == *rejected,
+    }
+}
+
+/// Deletes the stored tokens if they still hold `access_token` (the one an API keeps refusing),
+/// under the lock: someone may have paired again meanwhile.
+pub fn forget_if_current(store: &TokenStore, access_token: &Secret) -> Result<bool, Error> {
+    let _lock = store.lock(LOCK_TIMEOUT)?;
+    match store.load() {
+        Ok(Some(s)) if s.tokens.access_token == *access_token => Ok(store.delete()?),
+        Ok(_) => Ok(false),
+        Err(e) => Err(Error::Store(e)),
+    }
 }
 
 /// Revokes what can be revoked (refresh token first: revoking it ends the whole grant at most

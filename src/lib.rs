@@ -8,6 +8,8 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod agent;
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod clock;
@@ -15,12 +17,17 @@ pub mod config;
 pub mod error;
 pub mod flow;
 pub mod grant;
+pub mod hook;
+pub mod jwt;
 pub mod oauth;
 pub mod pairing;
 pub mod provider;
 pub mod render;
 pub mod screen;
 pub mod secret;
+pub mod service;
+pub mod signals;
 pub mod store;
+pub mod tokenfile;
 pub mod transport;
 pub mod wire;

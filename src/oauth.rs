@@ -262,6 +262,40 @@ impl<T: Transport> OAuthClient<T> {
         })
     }
 
+    /// RFC 7523 §2.1: an access token for a signed JWT assertion (service accounts). Client
+    /// authentication is optional in this grant (Google's service accounts send none): it is
+    /// added only when `client_auth` (a `client_id` was configured). `scope` is the form
+    /// parameter; Google wants the scopes inside the assertion instead.
+    pub fn jwt_bearer(
+        &self,
+        assertion: &Secret,
+        scope: Option<&str>,
+        client_auth: bool,
+    ) -> Result<Grant, CallError> {
+        let mut req = Request::post_form(&self.endpoints.token)
+            .field("grant_type", crate::jwt::JWT_BEARER_GRANT)
+            .secret_field("assertion", assertion);
+        if let Some(scope) = scope {
+            req = req.field("scope", scope);
+        }
+        let req = if client_auth {
+            self.authenticated(req)
+        } else {
+            req.header("Accept", "application/json")
+        };
+        let (resp, fields) = self.call(&req, &self.endpoints.token)?;
+        let endpoint = redact_url(&self.endpoints.token);
+        let tokens = TokenResponse::parse(&fields).map_err(|e| CallError::Unexpected {
+            endpoint,
+            status: resp.status,
+            detail: e.to_string(),
+        })?;
+        Ok(Grant {
+            tokens,
+            server_date: server_date(&resp),
+        })
+    }
+
     /// RFC 7009: revoke one token. `Ok(false)` when the provider has no revocation endpoint.
     pub fn revoke(&self, token: &Secret, hint: &str) -> Result<bool, CallError> {
         let Some(url) = &self.endpoints.revocation else {

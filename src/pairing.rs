@@ -37,6 +37,26 @@ pub fn run<T: Transport, C: Clock, S: Screen + ?Sized>(
     policy: Policy,
     seed: u64,
 ) -> PairingResult {
+    run_until(client, clock, screen, on_event, policy, seed, &mut || false).unwrap_or_else(|| {
+        PairingResult {
+            outcome: Outcome::Failed("internal error: pairing stopped without a reason".into()),
+            server_date: None,
+        }
+    })
+}
+
+/// [`run`], but `stop` is asked after every sleep and pairing ends with `None` as soon as it
+/// says so (`devauth run`: a signal arrived while waiting for the person). A request in flight
+/// is never cut short: stopping waits at most one network timeout.
+pub fn run_until<T: Transport, C: Clock, S: Screen + ?Sized>(
+    client: &OAuthClient<T>,
+    clock: &C,
+    screen: &mut S,
+    on_event: &mut dyn FnMut(&Event),
+    policy: Policy,
+    seed: u64,
+    stop: &mut dyn FnMut() -> bool,
+) -> Option<PairingResult> {
     let mut flow = Flow::new(policy, clock.now(), seed);
     let mut input = Input::Tick;
     let mut shown = Shown::Nothing;
@@ -100,6 +120,9 @@ pub fn run<T: Transport, C: Clock, S: Screen + ?Sized>(
                         break;
                     }
                     clock.sleep((until - now).min(TICK));
+                    if stop() {
+                        return None;
+                    }
                 }
                 Input::Tick
             }
@@ -108,10 +131,10 @@ pub fn run<T: Transport, C: Clock, S: Screen + ?Sized>(
     let outcome = flow.into_outcome().unwrap_or_else(|| {
         Outcome::Failed("internal error: the device flow stopped without an outcome".into())
     });
-    PairingResult {
+    Some(PairingResult {
         outcome,
         server_date,
-    }
+    })
 }
 
 fn current_view(shown: &Shown, live: Option<&LiveCode>, now: Instant) -> Option<View> {
@@ -293,6 +316,54 @@ mod tests {
                 .iter()
                 .any(|v| matches!(v, View::WaitingForUser(c) if c.renewed))
         );
+    }
+
+    #[test]
+    fn stop_ends_pairing_during_a_wait_without_another_request() {
+        let t = Scripted::new(vec![
+            json(200, CODE),
+            json(400, r#"{"error":"authorization_pending"}"#),
+        ]);
+        let c = client(t);
+        let clock = FakeClock::new();
+        let start = clock.now();
+        let mut screen = Recorder::default();
+        // Stop 7 s in: after the first poll (at 5 s), before the second (at 10 s).
+        let mut stop = || clock.now() - start >= Duration::from_secs(7);
+        let r = run_until(
+            &c,
+            &clock,
+            &mut screen,
+            &mut |_| {},
+            Policy::default(),
+            3,
+            &mut stop,
+        );
+        assert!(r.is_none());
+        assert_eq!(c.transport.sent.borrow().len(), 2);
+        assert!(clock.now() - start < Duration::from_secs(8));
+        // Never asked to stop: the same as `run`.
+        let t = Scripted::new(vec![
+            json(200, CODE),
+            json(200, r#"{"access_token":"at","token_type":"Bearer"}"#),
+        ]);
+        let c = client(t);
+        let r = run_until(
+            &c,
+            &FakeClock::new(),
+            &mut Recorder::default(),
+            &mut |_| {},
+            Policy::default(),
+            3,
+            &mut || false,
+        );
+        assert!(matches!(
+            r,
+            Some(PairingResult {
+                outcome: Outcome::Paired(_),
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -335,6 +335,69 @@ impl Transport for HttpTransport {
     }
 }
 
+/// A request of `devauth api`: any standard method, the caller's headers as given, a bearer
+/// token, an optional body. Not `Debug`: it holds the token.
+pub struct ApiRequest<'a> {
+    pub method: &'a str,
+    pub url: &'a str,
+    pub headers: &'a [(String, String)],
+    pub bearer: &'a Secret,
+    pub body: Option<&'a [u8]>,
+}
+
+/// The answer to an [`ApiRequest`]; the body is read by the caller, as it arrives.
+pub struct ApiResponse {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: Box<dyn std::io::Read>,
+}
+
+impl HttpTransport {
+    /// Sends a `devauth api` request with the same TLS, timeouts and URL rule as every other
+    /// request (redirects are not followed: the request carries a token). The response body
+    /// is not capped here: the caller streams it.
+    pub fn send_api(&self, req: &ApiRequest<'_>) -> Result<ApiResponse, TransportError> {
+        let shown = redact_url(req.url);
+        let refused = |reason: String| TransportError::Refused {
+            url: shown.clone(),
+            reason,
+        };
+        check_scheme(req.url, self.allow_http_loopback).map_err(refused)?;
+        let mut builder = ureq::http::Request::builder()
+            .method(req.method)
+            .uri(req.url);
+        for (k, v) in req.headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        builder = builder.header(
+            "Authorization",
+            format!("Bearer {}", req.bearer.expose()).as_str(),
+        );
+        let result = match req.body {
+            Some(body) => builder
+                .body(body.to_vec())
+                .map_err(|e| refused(e.to_string()))
+                .map(|r| self.agent.run(r)),
+            None => builder
+                .body(())
+                .map_err(|e| refused(e.to_string()))
+                .map(|r| self.agent.run(r)),
+        }?;
+        let resp = result.map_err(|e| map_error(e, &shown, self.max_body_bytes))?;
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(256).collect::<String>());
+        Ok(ApiResponse {
+            status,
+            location,
+            body: Box::new(resp.into_body().into_reader()),
+        })
+    }
+}
+
 fn header_str(v: &HeaderValue) -> &str {
     match v {
         HeaderValue::Plain(s) => s,

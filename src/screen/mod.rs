@@ -66,6 +66,14 @@ pub struct CodeScreen {
 /// tick); a backend is free to redraw only what changed.
 pub trait Screen {
     fn show(&mut self, view: &View) -> Result<(), crate::error::DisplayError>;
+
+    /// Hands the display back to the device's own UI (`devauth run`, after the "paired" screen
+    /// and when it stops while a code is shown): `blank` clears it, otherwise the last picture
+    /// stays. The default does nothing (a terminal keeps its scrollback).
+    fn release(&mut self, blank: bool) -> Result<(), crate::error::DisplayError> {
+        let _ = blank;
+        Ok(())
+    }
 }
 
 /// No screen at all: the device's own UI draws from `devauth pair --json`.

@@ -4,7 +4,7 @@
 //! userinfo, the verification page and the control API). Runs under the server's lock and
 //! never sleeps or does I/O: delays are returned to `server.rs`, which owns the sockets.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
@@ -16,6 +16,8 @@ use crate::{Endpoint, Fault, Recorded, Stats};
 
 /// RFC 8628 §3.4 grant type.
 pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// RFC 7523 §2.1 grant type.
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// `sub` of the one test user.
 pub const SUBJECT: &str = "devauth-test-user";
 /// `email` of the test user.
@@ -310,6 +312,8 @@ pub struct State {
     refresh: HashMap<String, RefreshToken>,
     /// Polls that reached the timing check (for `slow_down_polls`).
     live_polls: u32,
+    /// `jti`s of accepted JWT bearer assertions (replays are refused).
+    seen_jti: HashSet<String>,
 }
 
 impl State {
@@ -639,6 +643,18 @@ impl State {
         if is_poll {
             self.stats.polls += 1;
         }
+        if grant_type.as_deref() == Some(JWT_BEARER_GRANT) && ctx.b.jwt_bearer.is_some() {
+            return match self.jwt_bearer(ctx, &form) {
+                Ok(obj) => ctx.encode(200, obj).into(),
+                Err(e) => {
+                    self.stats.jwt_rejections += 1;
+                    if e.code == "invalid_grant" {
+                        self.stats.invalid_grants += 1;
+                    }
+                    ctx.error(e).into()
+                }
+            };
+        }
         let result = (|| {
             if let Some(name) = form.repeated() {
                 return Err(oerr(
@@ -877,6 +893,108 @@ impl State {
         obj
     }
 
+    /// RFC 7523 §2.1/§3: checks the assertion and issues an access token (no refresh token).
+    fn jwt_bearer(
+        &mut self,
+        ctx: &Ctx<'_>,
+        form: &Params,
+    ) -> Result<Map<String, Value>, OAuthError> {
+        let Some(cfg) = ctx.b.jwt_bearer.clone() else {
+            return Err(oerr(
+                400,
+                "unsupported_grant_type",
+                "jwt-bearer is not enabled",
+            ));
+        };
+        if let Some(name) = form.repeated() {
+            return Err(oerr(
+                400,
+                "invalid_request",
+                format!("repeated parameter {name}"),
+            ));
+        }
+        // Client authentication is optional in this grant (RFC 7523 §3.1); checked when sent.
+        if form.get("client_id").is_some() || ctx.req.basic_auth().is_some() {
+            self.client_auth(ctx, form, false)?;
+        }
+        let Some(assertion) = form.get("assertion") else {
+            return Err(oerr(400, "invalid_request", "missing assertion"));
+        };
+        let bad = |why: &str| oerr(400, "invalid_grant", format!("Invalid JWT: {why}"));
+        let JwtParts {
+            header,
+            claims,
+            signing_input,
+            signature,
+        } = jwt_parts(assertion).ok_or_else(|| bad("not three base64url JSON parts"))?;
+        if header.get("alg").and_then(Value::as_str) != Some("RS256") {
+            return Err(bad("alg is not RS256"));
+        }
+        let key = ring::signature::UnparsedPublicKey::new(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            &cfg.public_key_der,
+        );
+        if key.verify(signing_input.as_bytes(), &signature).is_err() {
+            return Err(oerr(400, "invalid_grant", "Invalid JWT Signature."));
+        }
+        let text = |k: &str| claims.get(k).and_then(Value::as_str);
+        if text("iss") != Some(cfg.issuer.as_str()) {
+            return Err(bad("unknown iss"));
+        }
+        let want_aud = cfg
+            .audience
+            .clone()
+            .unwrap_or_else(|| format!("{}/token", ctx.base));
+        let aud_ok = match claims.get("aud") {
+            Some(Value::String(a)) => *a == want_aud,
+            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(&want_aud)),
+            _ => false,
+        };
+        if !aud_ok {
+            return Err(bad(&format!("aud must be {want_aud}")));
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let leeway = cfg.leeway.as_secs() as i64;
+        let (Some(iat), Some(exp)) = (
+            claims.get("iat").and_then(Value::as_i64),
+            claims.get("exp").and_then(Value::as_i64),
+        ) else {
+            return Err(bad("iat and exp must be numbers"));
+        };
+        if exp <= iat || exp - iat > cfg.max_lifetime.as_secs() as i64 {
+            return Err(bad(
+                "Token must be a short-lived token and in a reasonable timeframe (exp - iat)",
+            ));
+        }
+        if iat > now + leeway || exp + leeway < now {
+            return Err(bad(
+                "Token must be a short-lived token and in a reasonable timeframe",
+            ));
+        }
+        if let Some(jti) = text("jti") {
+            if !self.seen_jti.insert(jti.to_string()) {
+                return Err(bad("jti already used"));
+            }
+        }
+        let scope = text("scope")
+            .or_else(|| form.get("scope"))
+            .unwrap_or("")
+            .to_string();
+        let grant = self.grants.len();
+        self.grants.push(Grant {
+            client_id: cfg.issuer.clone(),
+            scope,
+            revoked: false,
+        });
+        self.stats.jwt_grants += 1;
+        let mut obj = self.issue_tokens(ctx, grant, false);
+        obj.remove("id_token");
+        Ok(obj)
+    }
+
     /// RFC 6749 §6 refresh, with rotation, reuse detection and grace.
     fn refresh(
         &mut self,
@@ -1103,16 +1221,50 @@ fn discovery(ctx: &Ctx<'_>) -> Response {
         "userinfo_endpoint".into(),
         json!(format!("{base}/userinfo")),
     );
-    obj.insert(
-        "grant_types_supported".into(),
-        json!([DEVICE_GRANT, "refresh_token"]),
-    );
+    let mut grants = vec![json!(DEVICE_GRANT), json!("refresh_token")];
+    if ctx.b.jwt_bearer.is_some() {
+        grants.push(json!(JWT_BEARER_GRANT));
+    }
+    obj.insert("grant_types_supported".into(), Value::Array(grants));
     obj.insert("response_types_supported".into(), json!(["code"]));
     obj.insert(
         "token_endpoint_auth_methods_supported".into(),
         json!(["none", "client_secret_post", "client_secret_basic"]),
     );
     Response::json(200, &Value::Object(obj))
+}
+
+/// A JWT taken apart (not verified).
+#[derive(Clone, Debug)]
+pub struct JwtParts {
+    pub header: Map<String, Value>,
+    pub claims: Map<String, Value>,
+    /// `<header>.<claims>` as sent: what the signature covers.
+    pub signing_input: String,
+    pub signature: Vec<u8>,
+}
+
+/// `jwt` taken apart; `None` when it is not three base64url parts with JSON objects in the
+/// first two. No verification.
+pub fn jwt_parts(jwt: &str) -> Option<JwtParts> {
+    let mut parts = jwt.split('.');
+    let (Some(h), Some(c), Some(sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let object = |part: &str| -> Option<Map<String, Value>> {
+        match serde_json::from_slice(&codec::b64_decode(part)?).ok()? {
+            Value::Object(m) => Some(m),
+            _ => None,
+        }
+    };
+    Some(JwtParts {
+        header: object(h)?,
+        claims: object(c)?,
+        signing_input: format!("{h}.{c}"),
+        signature: codec::b64_decode(sig)?,
+    })
 }
 
 /// An unsigned-looking JWT: real header and claims, random signature bytes.

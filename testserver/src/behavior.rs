@@ -146,6 +146,42 @@ pub struct Behavior {
     pub scope_granted: Option<String>,
     /// Include an `id_token` (unsigned-looking JWT) in token responses.
     pub id_token: bool,
+    /// Accept the RFC 7523 JWT bearer grant (service accounts) with this key; `None`: the
+    /// grant type is unsupported.
+    pub jwt_bearer: Option<JwtBearer>,
+}
+
+/// How the server checks RFC 7523 JWT bearer assertions (`grant_type=urn:ietf:params:oauth:
+/// grant-type:jwt-bearer`, `assertion=<JWT>`): an RS256 signature by this key, `iss`, `aud`,
+/// `iat`/`exp` (lifetime at most `max_lifetime`, within `leeway` of now) and a `jti` never seen
+/// before. Answers carry an access token (`token_lifetime`) and never a refresh token. Client
+/// authentication is optional (Google sends none); when a `client_id` is sent it is checked.
+#[derive(Clone, Debug)]
+pub struct JwtBearer {
+    /// The RSA public key as PKCS#1 `RSAPublicKey` DER (`openssl rsa -pubout
+    /// -RSAPublicKey_out -outform DER`).
+    pub public_key_der: Vec<u8>,
+    /// The only accepted `iss`.
+    pub issuer: String,
+    /// The accepted `aud`; `None`: the server's own token URL (`<base>/token`).
+    pub audience: Option<String>,
+    /// Longest accepted `exp − iat` (Google: one hour).
+    pub max_lifetime: Duration,
+    /// Clock difference tolerated on `iat` and `exp`.
+    pub leeway: Duration,
+}
+
+impl JwtBearer {
+    /// Accepts assertions from `issuer` signed by `public_key_der`, with Google's limits.
+    pub fn new(public_key_der: Vec<u8>, issuer: impl Into<String>) -> JwtBearer {
+        JwtBearer {
+            public_key_der,
+            issuer: issuer.into(),
+            audience: None,
+            max_lifetime: Duration::from_secs(3600),
+            leeway: Duration::from_secs(60),
+        }
+    }
 }
 
 impl Default for Behavior {
@@ -184,6 +220,7 @@ impl Default for Behavior {
             refresh_delay: Duration::ZERO,
             scope_granted: None,
             id_token: true,
+            jwt_bearer: None,
         }
     }
 }

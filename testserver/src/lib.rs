@@ -27,9 +27,10 @@ use std::sync::atomic::Ordering;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-pub use authz::{DEVICE_GRANT, EMAIL, SUBJECT, USERNAME};
+pub use authz::{DEVICE_GRANT, EMAIL, JWT_BEARER_GRANT, JwtParts, SUBJECT, USERNAME, jwt_parts};
 pub use behavior::{
-    Behavior, Flavor, IntervalField, MICROSOFT_MESSAGE, TEST_CLIENT_ID, TEST_CLIENT_SECRET,
+    Behavior, Flavor, IntervalField, JwtBearer, MICROSOFT_MESSAGE, TEST_CLIENT_ID,
+    TEST_CLIENT_SECRET,
 };
 pub use codec::{USER_CODE_ALPHABET, b64_encode, form_encode, form_encode_pairs};
 
@@ -167,6 +168,10 @@ pub struct Stats {
     pub denials: u32,
     /// Requests that got an injected fault.
     pub faults_served: u32,
+    /// Access tokens issued for JWT bearer assertions (RFC 7523).
+    pub jwt_grants: u32,
+    /// JWT bearer assertions refused (signature, claims, replay).
+    pub jwt_rejections: u32,
 }
 
 impl Stats {
@@ -194,6 +199,8 @@ impl Stats {
             "approvals": self.approvals,
             "denials": self.denials,
             "faults_served": self.faults_served,
+            "jwt_grants": self.jwt_grants,
+            "jwt_rejections": self.jwt_rejections,
         })
     }
 }
@@ -355,6 +362,47 @@ impl TestServer {
         lock(&self.shared.state).faults.clear();
     }
 
+    /// The server goes away as if stopped: the listener closes (connections are refused) and
+    /// open connections are cut. Its state — codes, grants, tokens, stats — is kept for
+    /// [`resume`](Self::resume). Tests use it for "the server was down for a while".
+    pub fn pause(&mut self) {
+        self.shut_down();
+        self.shared.stop.store(false, Ordering::SeqCst);
+    }
+
+    /// Listens again on the same port after [`pause`](Self::pause), with the same state.
+    pub fn resume(&mut self) -> std::io::Result<()> {
+        if self.accept.is_some() {
+            return Ok(());
+        }
+        let listener = TcpListener::bind(self.addr)?;
+        let sh = Arc::clone(&self.shared);
+        self.accept = Some(
+            thread::Builder::new()
+                .name("testserver-accept".into())
+                .spawn(move || server::accept_loop(sh, listener))?,
+        );
+        Ok(())
+    }
+
+    fn shut_down(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.accept.take() {
+            // Wake the blocking accept so it sees `stop` and drops the listener.
+            let woke = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok();
+            if woke {
+                let _ = h.join();
+            }
+        }
+        let (streams, handles) = self.shared.take_conns();
+        for s in streams {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        for h in handles {
+            let _ = h.join();
+        }
+    }
+
     /// Polls the stats every 10 ms until `pred` holds (true) or `timeout` passed (false).
     pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&Stats) -> bool) -> bool {
         let start = Instant::now();
@@ -372,20 +420,6 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept so it sees `stop` and drops the listener.
-        let woke = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok();
-        if let Some(h) = self.accept.take() {
-            if woke {
-                let _ = h.join();
-            }
-        }
-        let (streams, handles) = self.shared.take_conns();
-        for s in streams {
-            let _ = s.shutdown(Shutdown::Both);
-        }
-        for h in handles {
-            let _ = h.join();
-        }
+        self.shut_down();
     }
 }

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use devauth_testserver::{Behavior, Flavor, IntervalField, TestServer};
+use devauth_testserver::{Behavior, Flavor, IntervalField, JwtBearer, TestServer};
 
 const USAGE: &str = "\
 devauth-testserver: loopback OAuth 2.0 device-grant test server (127.0.0.1 only)
@@ -23,6 +23,9 @@ OPTIONS:
   --expires-in SECS         device code lifetime (default 600; github 900)
   --client-id ID            accepted client id (default devauth-test)
   --client-secret SECRET    require this client secret
+  --jwt-public-key FILE     accept RFC 7523 JWT bearer assertions signed by this RSA key
+                            (PKCS#1 RSAPublicKey DER) ...
+  --jwt-issuer ISS          ... from this issuer (both flags together)
   -h, --help                this text
 
 Prints `listening http://127.0.0.1:PORT` when ready; logs one line per request to stderr.
@@ -48,6 +51,8 @@ fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
     let mut port = 0u16;
     let mut flavor = Flavor::Generic;
     let mut overrides: Vec<Override> = Vec::new();
+    let mut jwt_key: Option<Vec<u8>> = None;
+    let mut jwt_issuer: Option<String> = None;
     while let Some(arg) = it.next() {
         // Accept both `--flag value` and `--flag=value`.
         let (flag, inline) = match arg.split_once('=') {
@@ -96,8 +101,20 @@ fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
                 let v = value().ok_or("--client-secret needs a value")?;
                 overrides.push(Box::new(move |b| b.client_secret = Some(v)));
             }
+            "--jwt-public-key" => {
+                let v = value().ok_or("--jwt-public-key needs a value")?;
+                jwt_key = Some(std::fs::read(&v).map_err(|e| format!("{flag} {v}: {e}"))?);
+            }
+            "--jwt-issuer" => jwt_issuer = Some(value().ok_or("--jwt-issuer needs a value")?),
             other => return Err(format!("unknown argument: {other}")),
         }
+    }
+    match (jwt_key, jwt_issuer) {
+        (Some(key), Some(iss)) => overrides.push(Box::new(move |b| {
+            b.jwt_bearer = Some(JwtBearer::new(key, iss))
+        })),
+        (None, None) => {}
+        _ => return Err("--jwt-public-key and --jwt-issuer go together".into()),
     }
     let mut behavior = Behavior::for_flavor(flavor);
     for f in overrides {

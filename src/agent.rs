@@ -1,0 +1,1322 @@
+//! The decisions of `devauth run`, as a pure state machine: no I/O, no clock reads, no sleeping,
+//! no secrets. The service loop (`service.rs`) feeds it what happened — the store was read,
+//! pairing ended, a renewal or a probe answered, time passed, a signal arrived — with the
+//! current boottime and whether the wall clock is plausible, and gets back a [`Step`]: effects
+//! to carry out now (events, the token file, the display) and the one blocking thing to do next.
+//!
+//! ```text
+//!            ┌───────┐ LoadStore ┌─────────┐  tokens   ┌──────────┐ due ┌──────────┐
+//!   start ──▶│ Start │──────────▶│ Loading │──────────▶│ Holding  │────▶│ Renewing │
+//!            └───────┘           └─────────┘           │ (wait)   │◀────│          │
+//!                 ▲ reload            │ none /         └──────────┘ new / └──────────┘
+//!                 │                   │ unusable         │  ▲  │ ▲   failed: backoff │
+//!                 │                   ▼                  │  │  │ └─────────────────┘ │ gone
+//!                 │            ┌──────────────┐  paired  │  │  │ probe ┌─────────┐   │
+//!                 │            │   Pairing    │─────────▶┘  │  └──────▶│ Probing │   │
+//!                 │            │ (AwaitClock, │◀────────────┼──────────│ (401×2) │   │
+//!                 │            │ PairingPause)│◀─── unpair ─┘  gone    └─────────┘   │
+//!                 │            └──────────────┘◀──────────────────────────────────────┘
+//!   SIGTERM/SIGINT from any state: Exit (a code on screen is blanked first).
+//! ```
+//!
+//! The rules:
+//! - Renew ahead of expiry: at `expiry − min(margin, lifetime/2) − jitter` (jitter up to a fifth
+//!   of that margin, at most 60 s, so a fleet does not renew in lockstep). All times are
+//!   CLOCK_BOOTTIME: a suspended box that wakes after its token expired renews at once, because
+//!   the driver feeds a `Tick` as soon as it notices the jump.
+//! - A failed renewal that is not "the grant is gone" keeps the tokens and retries with capped
+//!   exponential backoff and jitter, reset after the next success. It never leads to pairing.
+//! - `invalid_grant` (the grant is gone), or an API (the provider's userinfo, once it has worked
+//!   with this grant) answering 401 both before and after a renewal: pairing again, at once.
+//! - Before any network call the wall clock must be plausible (TLS needs it); until then the
+//!   agent waits, showing "waiting for network time" when it is about to pair.
+//! - Service accounts (JWT bearer) never pair: they renew by signing a new assertion.
+
+use crate::clock::Instant;
+use crate::signals::Signal;
+use std::time::Duration;
+
+/// Tunables; the defaults are for real devices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// `[agent] refresh_margin_secs`: renew this long before expiry (capped at half the
+    /// token's lifetime).
+    pub refresh_margin: Duration,
+    /// `[agent] paired_screen_secs`.
+    pub paired_screen: Duration,
+    /// Largest renewal jitter.
+    pub max_jitter: Duration,
+    /// First retry delay after a failed renewal, doubled up to `backoff_cap`.
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// Pause before pairing again after the person denied access.
+    pub after_denied: Duration,
+    /// First pause before pairing again after pairing failed, doubled up to `pairing_retry_cap`.
+    pub pairing_retry_base: Duration,
+    pub pairing_retry_cap: Duration,
+    /// How often the wall clock is re-checked while waiting for network time.
+    pub clock_poll: Duration,
+    /// How often a token that never expires is checked against the provider's userinfo.
+    pub recheck_every: Duration,
+    /// Whether a userinfo endpoint exists to check the grant with (device flow only).
+    pub can_probe: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            refresh_margin: Duration::from_secs(300),
+            paired_screen: Duration::from_secs(10),
+            max_jitter: Duration::from_secs(60),
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(300),
+            after_denied: Duration::from_secs(30),
+            pairing_retry_base: Duration::from_secs(10),
+            pairing_retry_cap: Duration::from_secs(600),
+            clock_poll: Duration::from_secs(2),
+            recheck_every: Duration::from_secs(3600),
+            can_probe: false,
+        }
+    }
+}
+
+/// How the agent obtains tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Device flow: pair with a person, then refresh tokens.
+    DeviceFlow,
+    /// JWT bearer (service account): no person, no screen; renewing is signing.
+    ServiceAccount,
+}
+
+/// What the agent knows about the current access token (no secret).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// Time left; `None` when it never expires. An untrusted expiry counts as zero.
+    pub remaining: Option<Duration>,
+    /// The granted lifetime, `None` when it never expires.
+    pub lifetime: Option<Duration>,
+}
+
+/// The result of reading the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Loaded {
+    Tokens(TokenInfo),
+    Nothing,
+    /// Corrupt, or issued to another client: pairing replaces it.
+    Unusable(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PairingEnd {
+    Paired(TokenInfo),
+    Denied,
+    Failed(String),
+    /// A signal stopped pairing (SIGTERM, SIGINT, SIGHUP).
+    Interrupted(Signal),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenewalEnd {
+    /// Nothing was renewed: the token we hold is still the stored one.
+    Current(TokenInfo),
+    /// The stored token changed (we renewed, or another process did).
+    New(TokenInfo),
+    /// Worth retrying (network, server, store, lock): the tokens are kept.
+    Failed(String),
+    /// The grant is gone (`invalid_grant`, no refresh token, not paired any more).
+    Gone(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeEnd {
+    /// 2xx: the provider accepts the access token.
+    Accepted,
+    /// 401: it does not.
+    Rejected,
+    /// Anything else (network, 5xx, 403): says nothing about the grant.
+    Unknown,
+}
+
+/// What happened since the last step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Time passed (a wait ended, or the driver noticed a resume or a clock jump).
+    Tick,
+    Store(Loaded),
+    Pairing(PairingEnd),
+    Renewal(RenewalEnd),
+    Probe(ProbeEnd),
+    Unpaired {
+        revoked: bool,
+    },
+    /// The config was reloaded with this policy (`None`: it could not be, the old one stays).
+    Reloaded(Option<Policy>),
+    Signal(Signal),
+}
+
+/// Something to tell the outside world (JSON event, hook, log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    Paired,
+    Refreshed(TokenInfo),
+    Unpaired {
+        revoked: bool,
+    },
+    PairingRequired(String),
+    Denied,
+    PairingFailed(String),
+    /// A renewal failed; the next attempt is in `in_secs`.
+    Retrying {
+        reason: String,
+        in_secs: u64,
+    },
+    WaitingForClock,
+    /// The userinfo check cannot be used with this grant (it refused a token it never accepted).
+    ProbeUnusable,
+}
+
+/// Carried out at once, in order; none produces an input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Notify(Note),
+    /// Write the current access token to the token file.
+    Publish,
+    /// Remove the token file.
+    Unpublish,
+    /// Delete the stored tokens if they still hold the rejected access token.
+    ForgetTokens,
+    ShowPaired,
+    ShowWaitingForClock,
+    /// Hand the display back as configured (`release_display`).
+    ReleaseDisplay,
+    /// Blank the display whatever the config says (never leave a dead code on screen).
+    BlankDisplay,
+}
+
+/// What renewal is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// Renew if no more than this is left (the driver passes it to `grant::Need::Remaining`).
+    AtMost(Duration),
+    /// The provider refused the current access token: replace it.
+    Replace,
+}
+
+/// The one blocking thing to do next; each but `Exit` produces the next input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    LoadStore,
+    Pair,
+    Renew(Want),
+    Probe,
+    Unpair,
+    Reload,
+    /// Wait until this instant, or a signal (the driver feeds `Tick` or `Signal`).
+    Wait(Instant),
+    Exit,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub effects: Vec<Effect>,
+    pub next: Next,
+}
+
+/// Where the agent is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    Start,
+    Loading,
+    /// Pairing is due but the wall clock is not plausible yet.
+    AwaitClock,
+    Pairing,
+    /// Pairing stopped (denied, failed); the next attempt is at `until`.
+    PairingPause {
+        until: Instant,
+    },
+    Holding(Hold),
+    Renewing {
+        hold: Hold,
+        want: Want,
+    },
+    Probing(Hold),
+    Unpairing,
+    Reloading,
+    Stopped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeState {
+    /// Never answered 2xx for this grant: a 401 only means userinfo is no use here.
+    Untested,
+    /// Answered 2xx before: a 401 now means the token is refused.
+    Works,
+    Useless,
+}
+
+/// Paired (or holding a service-account token): keeping it fresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    /// When to renew; `None` for a token that never expires.
+    pub due: Option<Instant>,
+    /// The remaining time at which `due` was set (margin + jitter).
+    pub threshold: Duration,
+    /// Slack for the renewal check (so the due check and the store agree).
+    pub slack: Duration,
+    /// Consecutive failed renewals.
+    pub failures: u32,
+    /// When the "paired" screen goes.
+    pub release_at: Option<Instant>,
+    pub probe: ProbeState,
+    /// A probe is wanted as soon as possible (after pairing, start or a renewal).
+    pub probe_pending: bool,
+    /// The last probe was refused and the token replaced: a second refusal means gone.
+    pub rejected: bool,
+    /// Next periodic probe of a token that never expires.
+    pub recheck_at: Option<Instant>,
+    /// "Waiting for network time" was already said for this wait.
+    pub clock_noted: bool,
+}
+
+/// Renewals are re-checked at least this long after a renewal that changed nothing.
+const MIN_RECHECK: Duration = Duration::from_secs(1);
+/// The longest single wait the machine asks for when nothing is scheduled.
+const IDLE: Duration = Duration::from_secs(24 * 3600);
+
+#[derive(Debug, Clone)]
+pub struct Agent {
+    state: State,
+    policy: Policy,
+    mode: Mode,
+    rng: u64,
+    /// Consecutive failed pairings (for the pause before the next one).
+    pairing_failures: u32,
+    /// "Waiting for network time" was shown for the current pairing wait.
+    clock_shown: bool,
+}
+
+impl Agent {
+    /// `seed` feeds the jitter (any value; tests pass a constant). Feed `Input::Tick` first.
+    pub fn new(policy: Policy, mode: Mode, seed: u64) -> Agent {
+        Agent {
+            state: State::Start,
+            policy,
+            mode,
+            rng: seed | 1,
+            pairing_failures: 0,
+            clock_shown: false,
+        }
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// One step: `now` is boottime, `wall_ok` whether the wall clock is plausible.
+    pub fn step(&mut self, input: Input, now: Instant, wall_ok: bool) -> Step {
+        let mut fx = Vec::new();
+        let state = std::mem::replace(&mut self.state, State::Stopped);
+        let (state, next) = self.advance(state, input, now, wall_ok, &mut fx);
+        self.state = state;
+        Step { effects: fx, next }
+    }
+
+    fn advance(
+        &mut self,
+        state: State,
+        input: Input,
+        now: Instant,
+        wall_ok: bool,
+        fx: &mut Vec<Effect>,
+    ) -> (State, Next) {
+        // Signals first: they mean the same in every state that can receive them.
+        if let Input::Signal(sig) = input {
+            return self.on_signal(state, sig, now, wall_ok, fx);
+        }
+        match (state, input) {
+            (State::Stopped, _) => (State::Stopped, Next::Exit),
+
+            (State::Start, _) => (State::Loading, Next::LoadStore),
+
+            (State::Loading, Input::Store(loaded)) => match loaded {
+                Loaded::Tokens(info) => {
+                    // An expired (or, after a reboot without a set clock, unverifiable) token
+                    // is not published: the renewal that follows at once publishes its successor.
+                    if info.remaining != Some(Duration::ZERO) {
+                        fx.push(Effect::Publish);
+                    }
+                    let hold = self.new_hold(info, now, None);
+                    self.hold_next(hold, now, wall_ok, fx)
+                }
+                Loaded::Nothing => self.no_tokens("not paired".into(), now, wall_ok, fx),
+                Loaded::Unusable(why) => self.no_tokens(why, now, wall_ok, fx),
+            },
+
+            (State::AwaitClock, Input::Tick) => self.pair(now, wall_ok, fx),
+
+            (State::PairingPause { until }, Input::Tick) => {
+                if now >= until {
+                    self.pair(now, wall_ok, fx)
+                } else {
+                    (State::PairingPause { until }, Next::Wait(until))
+                }
+            }
+
+            (State::Pairing, Input::Pairing(end)) => match end {
+                PairingEnd::Paired(info) => {
+                    self.pairing_failures = 0;
+                    // The token file first (a hook hearing "paired" reads it), the screen before
+                    // the hook (which may take its time).
+                    fx.push(Effect::Publish);
+                    let release_at = if self.policy.paired_screen.is_zero() {
+                        fx.push(Effect::ReleaseDisplay);
+                        None
+                    } else {
+                        fx.push(Effect::ShowPaired);
+                        Some(now + self.policy.paired_screen)
+                    };
+                    fx.push(Effect::Notify(Note::Paired));
+                    let hold = self.new_hold(info, now, release_at);
+                    self.hold_next(hold, now, wall_ok, fx)
+                }
+                PairingEnd::Denied => {
+                    fx.push(Effect::Notify(Note::Denied));
+                    let until = now + self.policy.after_denied;
+                    (State::PairingPause { until }, Next::Wait(until))
+                }
+                PairingEnd::Failed(why) => {
+                    fx.push(Effect::Notify(Note::PairingFailed(why)));
+                    let exp = self
+                        .policy
+                        .pairing_retry_base
+                        .saturating_mul(1u32 << self.pairing_failures.min(16))
+                        .min(self.policy.pairing_retry_cap);
+                    self.pairing_failures = self.pairing_failures.saturating_add(1);
+                    let until = now + self.equal_jitter(exp);
+                    (State::PairingPause { until }, Next::Wait(until))
+                }
+                PairingEnd::Interrupted(sig) => {
+                    self.on_signal(State::Pairing, sig, now, wall_ok, fx)
+                }
+            },
+
+            (State::Holding(hold), Input::Tick) => self.hold_next(hold, now, wall_ok, fx),
+
+            (State::Renewing { mut hold, want }, Input::Renewal(end)) => match end {
+                RenewalEnd::New(info) => {
+                    fx.push(Effect::Publish);
+                    fx.push(Effect::Notify(Note::Refreshed(info)));
+                    hold.failures = 0;
+                    self.reschedule(&mut hold, info, now);
+                    hold.probe_pending = hold.probe != ProbeState::Useless;
+                    // After a replacement the next probe decides: a second 401 means gone.
+                    if want != Want::Replace {
+                        hold.rejected = false;
+                    }
+                    self.hold_next(hold, now, wall_ok, fx)
+                }
+                RenewalEnd::Current(_) if want == Want::Replace => {
+                    // The provider refuses the token and there is nothing to renew it with.
+                    self.grant_gone(
+                        "the provider rejects the access token (HTTP 401) and it cannot be renewed"
+                            .into(),
+                        true,
+                        now,
+                        wall_ok,
+                        fx,
+                    )
+                }
+                RenewalEnd::Current(info) => {
+                    hold.failures = 0;
+                    self.reschedule(&mut hold, info, now);
+                    // Never re-ask at once for what was just declined: no busy loop.
+                    hold.due = hold.due.map(|d| d.max(now + MIN_RECHECK));
+                    self.hold_next(hold, now, wall_ok, fx)
+                }
+                RenewalEnd::Gone(why) if self.mode == Mode::DeviceFlow => {
+                    self.grant_gone(why, false, now, wall_ok, fx)
+                }
+                RenewalEnd::Failed(reason) | RenewalEnd::Gone(reason) => {
+                    let exp = self
+                        .policy
+                        .backoff_base
+                        .saturating_mul(1u32 << hold.failures.min(16))
+                        .min(self.policy.backoff_cap);
+                    hold.failures = hold.failures.saturating_add(1);
+                    let delay = self.equal_jitter(exp);
+                    hold.due = Some(now + delay);
+                    fx.push(Effect::Notify(Note::Retrying {
+                        reason,
+                        in_secs: delay.as_secs().max(1),
+                    }));
+                    self.hold_next(hold, now, wall_ok, fx)
+                }
+            },
+
+            (State::Probing(mut hold), Input::Probe(end)) => {
+                match (end, hold.probe) {
+                    (ProbeEnd::Accepted, _) => {
+                        hold.probe = ProbeState::Works;
+                        hold.rejected = false;
+                    }
+                    (ProbeEnd::Rejected, ProbeState::Works) if hold.rejected => {
+                        return self.grant_gone(
+                            "the provider rejects new access tokens too (HTTP 401)".into(),
+                            true,
+                            now,
+                            wall_ok,
+                            fx,
+                        );
+                    }
+                    (ProbeEnd::Rejected, ProbeState::Works) => {
+                        hold.rejected = true;
+                        return (
+                            State::Renewing {
+                                hold,
+                                want: Want::Replace,
+                            },
+                            Next::Renew(Want::Replace),
+                        );
+                    }
+                    (ProbeEnd::Rejected, _) => {
+                        hold.probe = ProbeState::Useless;
+                        fx.push(Effect::Notify(Note::ProbeUnusable));
+                    }
+                    (ProbeEnd::Unknown, _) => {}
+                }
+                if hold.due.is_none() && hold.probe == ProbeState::Works {
+                    hold.recheck_at = Some(now + self.policy.recheck_every);
+                }
+                self.hold_next(hold, now, wall_ok, fx)
+            }
+
+            (State::Unpairing, Input::Unpaired { revoked }) => {
+                fx.push(Effect::Unpublish);
+                fx.push(Effect::Notify(Note::Unpaired { revoked }));
+                self.no_tokens("unpaired".into(), now, wall_ok, fx)
+            }
+
+            (State::Reloading, Input::Reloaded(policy)) => {
+                if let Some(p) = policy {
+                    self.policy = p;
+                }
+                // Start over from the store: the token file, margin, hook and provider may all
+                // have changed. A grant that is still good is kept; pairing restarts if needed.
+                (State::Loading, Next::LoadStore)
+            }
+
+            // An input that does not fit the state is a driver bug: keep the state and ask again
+            // for what it awaits (never panic, never lose the state).
+            (state, _) => {
+                let next = self.expected(&state, now);
+                (state, next)
+            }
+        }
+    }
+
+    fn expected(&self, state: &State, now: Instant) -> Next {
+        match state {
+            State::Start | State::Loading => Next::LoadStore,
+            State::AwaitClock => Next::Wait(now + self.policy.clock_poll),
+            State::Pairing => Next::Pair,
+            State::PairingPause { until } => Next::Wait(*until),
+            State::Holding(h) => Next::Wait(h.due.unwrap_or(now + IDLE)),
+            State::Renewing { want, .. } => Next::Renew(*want),
+            State::Probing(_) => Next::Probe,
+            State::Unpairing => Next::Unpair,
+            State::Reloading => Next::Reload,
+            State::Stopped => Next::Exit,
+        }
+    }
+
+    fn on_signal(
+        &mut self,
+        state: State,
+        sig: Signal,
+        now: Instant,
+        wall_ok: bool,
+        fx: &mut Vec<Effect>,
+    ) -> (State, Next) {
+        if sig.is_stop() {
+            match &state {
+                // A code (or "waiting for network time") must not stay on screen.
+                State::AwaitClock | State::Pairing | State::PairingPause { .. } => {
+                    fx.push(Effect::BlankDisplay)
+                }
+                State::Holding(h) | State::Probing(h) | State::Renewing { hold: h, .. }
+                    if h.release_at.is_some() =>
+                {
+                    fx.push(Effect::ReleaseDisplay)
+                }
+                _ => {}
+            }
+            return (State::Stopped, Next::Exit);
+        }
+        match (sig, state) {
+            (_, State::Stopped) => (State::Stopped, Next::Exit),
+            (Signal::Reload, state) => {
+                if let State::Holding(h) = &state {
+                    if h.release_at.is_some() {
+                        fx.push(Effect::ReleaseDisplay);
+                    }
+                }
+                (State::Reloading, Next::Reload)
+            }
+            (Signal::Unpair, State::Holding(h)) => {
+                if h.release_at.is_some() {
+                    fx.push(Effect::ReleaseDisplay);
+                }
+                (State::Unpairing, Next::Unpair)
+            }
+            // Not paired (or busy): nothing to unpair; carry on.
+            (_, state) => match state {
+                State::Pairing => (State::Pairing, Next::Pair),
+                State::AwaitClock => self.pair(now, wall_ok, fx),
+                other => {
+                    let next = self.expected(&other, now);
+                    (other, next)
+                }
+            },
+        }
+    }
+
+    /// No usable tokens: pair (device flow) or obtain one (service account).
+    fn no_tokens(
+        &mut self,
+        reason: String,
+        now: Instant,
+        wall_ok: bool,
+        fx: &mut Vec<Effect>,
+    ) -> (State, Next) {
+        match self.mode {
+            Mode::DeviceFlow => {
+                fx.push(Effect::Unpublish);
+                fx.push(Effect::Notify(Note::PairingRequired(reason)));
+                self.clock_shown = false;
+                self.pair(now, wall_ok, fx)
+            }
+            Mode::ServiceAccount => {
+                let hold = self.new_hold(
+                    TokenInfo {
+                        remaining: Some(Duration::ZERO),
+                        lifetime: None,
+                    },
+                    now,
+                    None,
+                );
+                self.hold_next(hold, now, wall_ok, fx)
+            }
+        }
+    }
+
+    fn grant_gone(
+        &mut self,
+        reason: String,
+        forget: bool,
+        now: Instant,
+        wall_ok: bool,
+        fx: &mut Vec<Effect>,
+    ) -> (State, Next) {
+        if forget {
+            fx.push(Effect::ForgetTokens);
+        }
+        self.no_tokens(reason, now, wall_ok, fx)
+    }
+
+    /// Starts pairing, or waits for the wall clock first.
+    fn pair(&mut self, now: Instant, wall_ok: bool, fx: &mut Vec<Effect>) -> (State, Next) {
+        if !wall_ok {
+            if !self.clock_shown {
+                fx.push(Effect::ShowWaitingForClock);
+                fx.push(Effect::Notify(Note::WaitingForClock));
+                self.clock_shown = true;
+            }
+            return (State::AwaitClock, Next::Wait(now + self.policy.clock_poll));
+        }
+        self.clock_shown = false;
+        (State::Pairing, Next::Pair)
+    }
+
+    fn new_hold(&mut self, info: TokenInfo, now: Instant, release_at: Option<Instant>) -> Hold {
+        let mut hold = Hold {
+            due: None,
+            threshold: Duration::ZERO,
+            slack: Duration::ZERO,
+            failures: 0,
+            release_at,
+            probe: if self.policy.can_probe && self.mode == Mode::DeviceFlow {
+                ProbeState::Untested
+            } else {
+                ProbeState::Useless
+            },
+            probe_pending: false,
+            rejected: false,
+            recheck_at: None,
+            clock_noted: false,
+        };
+        hold.probe_pending = hold.probe != ProbeState::Useless;
+        self.reschedule(&mut hold, info, now);
+        hold
+    }
+
+    /// Sets the next renewal from the token's remaining time: `expiry − min(margin,
+    /// lifetime/2) − jitter`.
+    fn reschedule(&mut self, hold: &mut Hold, info: TokenInfo, now: Instant) {
+        let Some(remaining) = info.remaining else {
+            hold.due = None;
+            hold.threshold = Duration::ZERO;
+            hold.slack = Duration::ZERO;
+            return;
+        };
+        let lifetime = info.lifetime.unwrap_or(remaining);
+        let margin = self.policy.refresh_margin.min(lifetime / 2);
+        let max_jitter = (margin / 5).min(self.policy.max_jitter);
+        let jitter = max_jitter.mul_f64(self.random_fraction());
+        hold.threshold = margin + jitter;
+        // The renewal call re-checks the stored token with `threshold + slack`: enough to absorb
+        // scheduling delays, small enough that a token someone else just renewed (≥ lifetime
+        // left, threshold ≤ 0.6 × lifetime) is never renewed twice.
+        hold.slack = Duration::from_secs(1).min(lifetime / 10);
+        hold.due = Some(now + remaining.saturating_sub(hold.threshold));
+        hold.recheck_at = None;
+    }
+
+    /// The next thing to do while holding tokens.
+    fn hold_next(
+        &mut self,
+        mut hold: Hold,
+        now: Instant,
+        wall_ok: bool,
+        fx: &mut Vec<Effect>,
+    ) -> (State, Next) {
+        if hold.release_at.is_some_and(|t| now >= t) {
+            fx.push(Effect::ReleaseDisplay);
+            hold.release_at = None;
+        }
+        let renew_due = hold.due.is_some_and(|d| now >= d);
+        let probe_due = hold.probe != ProbeState::Useless
+            && (hold.probe_pending || hold.recheck_at.is_some_and(|t| now >= t));
+        if (renew_due || probe_due) && !wall_ok {
+            // TLS would fail: wait for network time instead (no display here: the display
+            // belongs to the device's UI while paired).
+            if !hold.clock_noted {
+                fx.push(Effect::Notify(Note::WaitingForClock));
+                hold.clock_noted = true;
+            }
+            let until = now + self.policy.clock_poll;
+            let until = hold.release_at.map_or(until, |r| r.min(until));
+            return (State::Holding(hold), Next::Wait(until));
+        }
+        hold.clock_noted = false;
+        if renew_due {
+            let want = Want::AtMost(hold.threshold + hold.slack);
+            return (State::Renewing { hold, want }, Next::Renew(want));
+        }
+        if probe_due {
+            hold.probe_pending = false;
+            hold.recheck_at = None;
+            return (State::Probing(hold), Next::Probe);
+        }
+        let wake = [hold.due, hold.release_at, hold.recheck_at]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now + IDLE);
+        (State::Holding(hold), Next::Wait(wake))
+    }
+
+    /// "Equal jitter": half fixed, half random.
+    fn equal_jitter(&mut self, d: Duration) -> Duration {
+        let half = d / 2;
+        half + half.mul_f64(self.random_fraction())
+    }
+
+    /// In [0, 1).
+    fn random_fraction(&mut self) -> f64 {
+        // xorshift64*: jitter needs spread, not secrecy.
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) % 1000) as f64 / 1000.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::clock::fake::FakeClock;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    fn policy() -> Policy {
+        Policy {
+            can_probe: false,
+            ..Policy::default()
+        }
+    }
+
+    fn token(secs: u64) -> TokenInfo {
+        TokenInfo {
+            remaining: Some(S(secs)),
+            lifetime: Some(S(secs)),
+        }
+    }
+
+    /// A test harness: the machine, a fake clock, and a log of effects.
+    struct H {
+        a: Agent,
+        clock: FakeClock,
+        wall_ok: bool,
+        effects: Vec<Effect>,
+    }
+
+    impl H {
+        fn new(policy: Policy, mode: Mode) -> H {
+            H {
+                a: Agent::new(policy, mode, 7),
+                clock: FakeClock::new(),
+                wall_ok: true,
+                effects: Vec::new(),
+            }
+        }
+        fn step(&mut self, input: Input) -> Next {
+            let s = self.a.step(input, self.clock.now(), self.wall_ok);
+            self.effects.extend(s.effects);
+            s.next
+        }
+        /// Sleeps through a Wait (like the driver) and ticks.
+        fn wait(&mut self, next: Next) -> Next {
+            let Next::Wait(until) = next else {
+                panic!("expected a wait, got {next:?}")
+            };
+            let now = self.clock.now();
+            assert!(until > now, "wait into the past: busy loop");
+            self.clock.sleep(until - now);
+            self.step(Input::Tick)
+        }
+        fn take(&mut self) -> Vec<Effect> {
+            std::mem::take(&mut self.effects)
+        }
+        fn notes(&mut self) -> Vec<Note> {
+            self.take()
+                .into_iter()
+                .filter_map(|e| match e {
+                    Effect::Notify(n) => Some(n),
+                    _ => None,
+                })
+                .collect()
+        }
+    }
+
+    fn paired_holder(p: Policy, lifetime: u64) -> (H, Next) {
+        let mut h = H::new(p, Mode::DeviceFlow);
+        assert_eq!(h.step(Input::Tick), Next::LoadStore);
+        let next = h.step(Input::Store(Loaded::Tokens(token(lifetime))));
+        h.take();
+        (h, next)
+    }
+
+    #[test]
+    fn unpaired_start_pairs_shows_paired_then_releases_the_display() {
+        let mut h = H::new(policy(), Mode::DeviceFlow);
+        assert_eq!(h.step(Input::Tick), Next::LoadStore);
+        assert_eq!(h.step(Input::Store(Loaded::Nothing)), Next::Pair);
+        assert_eq!(
+            h.take(),
+            vec![
+                Effect::Unpublish,
+                Effect::Notify(Note::PairingRequired("not paired".into()))
+            ]
+        );
+        let next = h.step(Input::Pairing(PairingEnd::Paired(token(3600))));
+        assert_eq!(
+            h.take(),
+            vec![
+                Effect::Publish,
+                Effect::ShowPaired,
+                Effect::Notify(Note::Paired)
+            ]
+        );
+        // First wake: the paired screen's end (10 s), not the renewal.
+        let start = h.clock.now();
+        let next = h.wait(next);
+        assert_eq!(h.clock.now() - start, S(10));
+        assert_eq!(h.take(), vec![Effect::ReleaseDisplay]);
+        // Then the renewal: 3600 − 300 − jitter (≤ 60 s).
+        let next = h.wait(next);
+        let at = h.clock.now() - start;
+        assert!(at >= S(3240) && at <= S(3300), "{at:?}");
+        let Next::Renew(Want::AtMost(left)) = next else {
+            panic!("{next:?}")
+        };
+        assert!(left >= S(300) && left <= S(361), "{left:?}");
+    }
+
+    #[test]
+    fn paired_screen_zero_releases_at_once() {
+        let mut h = H::new(
+            Policy {
+                paired_screen: Duration::ZERO,
+                ..policy()
+            },
+            Mode::DeviceFlow,
+        );
+        h.step(Input::Tick);
+        h.step(Input::Store(Loaded::Nothing));
+        h.take();
+        h.step(Input::Pairing(PairingEnd::Paired(token(3600))));
+        assert!(h.take().contains(&Effect::ReleaseDisplay));
+    }
+
+    #[test]
+    fn margin_is_capped_at_half_a_short_lifetime_and_jitter_is_bounded() {
+        for seed in 0..50 {
+            let mut a = Agent::new(policy(), Mode::DeviceFlow, seed);
+            let now = S(1000);
+            a.step(Input::Tick, now, true);
+            let s = a.step(Input::Store(Loaded::Tokens(token(2))), now, true);
+            let Next::Wait(due) = s.next else {
+                panic!("{:?}", s.next)
+            };
+            // 2 s token: margin 1 s, jitter ≤ 0.2 s → renew 0.8..1.0 s after obtaining.
+            let after = due - now;
+            assert!(
+                after >= Duration::from_millis(800) && after <= S(1),
+                "{after:?}"
+            );
+            let State::Holding(h) = a.state() else {
+                panic!()
+            };
+            // The renewal check (threshold + slack) stays below the lifetime: a token someone
+            // else just renewed is never renewed again.
+            assert!(h.threshold + h.slack < S(2), "{:?}", h.threshold + h.slack);
+        }
+    }
+
+    #[test]
+    fn several_renewals_in_a_row() {
+        let (mut h, mut next) = paired_holder(policy(), 2);
+        for _ in 0..5 {
+            next = h.wait(next);
+            assert!(matches!(next, Next::Renew(Want::AtMost(_))), "{next:?}");
+            next = h.step(Input::Renewal(RenewalEnd::New(token(2))));
+            assert_eq!(
+                h.take(),
+                vec![Effect::Publish, Effect::Notify(Note::Refreshed(token(2)))]
+            );
+        }
+    }
+
+    #[test]
+    fn failures_back_off_exponentially_with_jitter_capped_and_reset_after_success() {
+        let (mut h, next) = paired_holder(policy(), 3600);
+        let mut next = h.wait(next);
+        let mut delays = Vec::new();
+        for i in 0..12 {
+            assert!(matches!(next, Next::Renew(_)), "{i}: {next:?}");
+            let before = h.clock.now();
+            next = h.step(Input::Renewal(RenewalEnd::Failed("down".into())));
+            let notes = h.notes();
+            assert!(
+                matches!(&notes[..], [Note::Retrying { reason, .. }] if reason == "down"),
+                "{notes:?}"
+            );
+            next = h.wait(next);
+            delays.push(h.clock.now() - before);
+        }
+        // Base 1 s doubling: attempt n waits in [2^n/2, 2^n] s, capped at 300 s.
+        for (n, d) in delays.iter().enumerate() {
+            let full = S(1 << n).min(S(300));
+            assert!(*d >= full / 2 && *d <= full, "attempt {n}: {d:?}");
+        }
+        // Success resets the backoff and schedules from the new token.
+        let before = h.clock.now();
+        next = h.step(Input::Renewal(RenewalEnd::New(token(3600))));
+        h.take();
+        let next2 = h.wait(next);
+        assert!(h.clock.now() - before >= S(3240));
+        assert!(matches!(next2, Next::Renew(_)));
+        let next3 = h.step(Input::Renewal(RenewalEnd::Failed("down".into())));
+        let before = h.clock.now();
+        h.wait(next3);
+        assert!(h.clock.now() - before <= S(1));
+    }
+
+    #[test]
+    fn transient_failures_never_lead_to_pairing() {
+        let (mut h, next) = paired_holder(policy(), 60);
+        let mut next = h.wait(next);
+        for _ in 0..200 {
+            assert!(matches!(next, Next::Renew(_)), "{next:?}");
+            next = h.step(Input::Renewal(RenewalEnd::Failed("x".into())));
+            assert!(matches!(next, Next::Wait(_)));
+            next = h.wait(next);
+        }
+        assert!(!h.take().iter().any(|e| matches!(
+            e,
+            Effect::Unpublish | Effect::Notify(Note::PairingRequired(_))
+        )));
+    }
+
+    #[test]
+    fn grant_gone_goes_back_to_pairing_at_once() {
+        let (mut h, next) = paired_holder(policy(), 3600);
+        let next = h.wait(next);
+        assert!(matches!(next, Next::Renew(_)));
+        let next = h.step(Input::Renewal(RenewalEnd::Gone("invalid_grant".into())));
+        assert_eq!(next, Next::Pair);
+        assert_eq!(
+            h.take(),
+            vec![
+                Effect::Unpublish,
+                Effect::Notify(Note::PairingRequired("invalid_grant".into()))
+            ]
+        );
+        // A second pairing works like the first.
+        let next = h.step(Input::Pairing(PairingEnd::Paired(token(3600))));
+        assert!(matches!(next, Next::Wait(_)));
+        assert!(h.take().contains(&Effect::Notify(Note::Paired)));
+    }
+
+    #[test]
+    fn an_expired_stored_token_is_renewed_at_once_and_published_after() {
+        let mut h = H::new(policy(), Mode::DeviceFlow);
+        h.step(Input::Tick);
+        let expired = TokenInfo {
+            remaining: Some(Duration::ZERO),
+            lifetime: Some(S(3600)),
+        };
+        let next = h.step(Input::Store(Loaded::Tokens(expired)));
+        assert!(matches!(next, Next::Renew(_)), "{next:?}");
+        assert!(h.take().is_empty());
+        h.step(Input::Renewal(RenewalEnd::New(token(3600))));
+        assert_eq!(h.take()[0], Effect::Publish);
+    }
+
+    #[test]
+    fn resume_after_expiry_renews_at_once() {
+        let (mut h, next) = paired_holder(policy(), 3600);
+        assert!(matches!(next, Next::Wait(_)));
+        // Suspended for two hours: the driver notices the boottime jump and ticks.
+        h.clock.advance(S(7200));
+        let next = h.step(Input::Tick);
+        assert!(matches!(next, Next::Renew(_)), "{next:?}");
+        // A tick before the due time just waits again.
+        let (mut h, next) = paired_holder(policy(), 3600);
+        h.clock.advance(S(5));
+        assert_eq!(h.step(Input::Tick), next);
+    }
+
+    #[test]
+    fn a_renewal_that_changes_nothing_does_not_busy_loop() {
+        let (mut h, next) = paired_holder(policy(), 3600);
+        let next = h.wait(next);
+        assert!(matches!(next, Next::Renew(_)));
+        // The store says the token is fine after all (e.g. remaining just above the check).
+        let next = h.step(Input::Renewal(RenewalEnd::Current(TokenInfo {
+            remaining: Some(S(250)),
+            lifetime: Some(S(3600)),
+        })));
+        let Next::Wait(until) = next else {
+            panic!("{next:?}")
+        };
+        assert!(until >= h.clock.now() + MIN_RECHECK);
+    }
+
+    #[test]
+    fn another_process_renewing_first_reschedules_from_its_token() {
+        let (mut h, next) = paired_holder(policy(), 2);
+        let next = h.wait(next);
+        assert!(matches!(next, Next::Renew(_)));
+        let next = h.step(Input::Renewal(RenewalEnd::New(token(2))));
+        assert!(h.take().contains(&Effect::Publish));
+        let Next::Wait(until) = next else { panic!() };
+        assert!(until - h.clock.now() >= Duration::from_millis(800));
+    }
+
+    #[test]
+    fn pairing_waits_for_network_time_showing_it_once() {
+        let mut h = H::new(policy(), Mode::DeviceFlow);
+        h.wall_ok = false;
+        h.step(Input::Tick);
+        let mut next = h.step(Input::Store(Loaded::Nothing));
+        let fx = h.take();
+        assert!(fx.contains(&Effect::ShowWaitingForClock), "{fx:?}");
+        assert!(fx.contains(&Effect::Notify(Note::WaitingForClock)));
+        for _ in 0..10 {
+            assert_eq!(next, Next::Wait(h.clock.now() + S(2)));
+            next = h.wait(next);
+            assert!(h.take().is_empty());
+        }
+        h.wall_ok = true;
+        h.clock.advance(S(2));
+        assert_eq!(h.step(Input::Tick), Next::Pair);
+    }
+
+    #[test]
+    fn renewal_waits_for_network_time_too() {
+        let (mut h, next) = paired_holder(policy(), 3600);
+        h.wall_ok = false;
+        let next = h.wait(next);
+        assert!(matches!(next, Next::Wait(_)), "{next:?}");
+        assert_eq!(h.notes(), vec![Note::WaitingForClock]);
+        let next = h.wait(next);
+        assert!(h.notes().is_empty());
+        h.wall_ok = true;
+        assert!(matches!(h.wait(next), Next::Renew(_)));
+    }
+
+    #[test]
+    fn stop_signal_exits_and_blanks_a_code_on_screen() {
+        let mut h = H::new(policy(), Mode::DeviceFlow);
+        h.step(Input::Tick);
+        h.step(Input::Store(Loaded::Nothing));
+        h.take();
+        let next = h.step(Input::Pairing(PairingEnd::Interrupted(Signal::Terminate)));
+        assert_eq!(next, Next::Exit);
+        assert_eq!(h.take(), vec![Effect::BlankDisplay]);
+        assert_eq!(h.step(Input::Tick), Next::Exit);
+        // While holding (display already handed back): just exit.
+        let (mut h, _) = paired_holder(policy(), 3600);
+        assert_eq!(h.step(Input::Signal(Signal::Interrupt)), Next::Exit);
+        assert!(h.take().is_empty());
+    }
+
+    #[test]
+    fn reload_starts_over_from_the_store_with_the_new_policy() {
+        let (mut h, _) = paired_holder(policy(), 3600);
+        assert_eq!(h.step(Input::Signal(Signal::Reload)), Next::Reload);
+        let p = Policy {
+            refresh_margin: S(10),
+            ..policy()
+        };
+        assert_eq!(h.step(Input::Reloaded(Some(p.clone()))), Next::LoadStore);
+        assert_eq!(h.a.policy(), &p);
+        let next = h.step(Input::Store(Loaded::Tokens(token(3600))));
+        let Next::Wait(until) = next else { panic!() };
+        assert!(until - h.clock.now() >= S(3588));
+        // SIGHUP during pairing: pairing restarts after the reload.
+        let mut h = H::new(policy(), Mode::DeviceFlow);
+        h.step(Input::Tick);
+        h.step(Input::Store(Loaded::Nothing));
+        let next = h.step(Input::Pairing(PairingEnd::Interrupted(Signal::Reload)));
+        assert_eq!(next, Next::Reload);
+        assert_eq!(h.step(Input::Reloaded(None)), Next::LoadStore);
+        assert_eq!(h.step(Input::Store(Loaded::Nothing)), Next::Pair);
+    }
+
+    #[test]
+    fn usr1_unpairs_then_pairs_again() {
+        let (mut h, _) = paired_holder(policy(), 3600);
+        assert_eq!(h.step(Input::Signal(Signal::Unpair)), Next::Unpair);
+        let next = h.step(Input::Unpaired { revoked: true });
+        assert_eq!(next, Next::Pair);
+        assert_eq!(
+            h.take(),
+            vec![
+                Effect::Unpublish,
+                Effect::Notify(Note::Unpaired { revoked: true }),
+                Effect::Unpublish,
+                Effect::Notify(Note::PairingRequired("unpaired".into()))
+            ]
+        );
+        // SIGUSR1 while pairing: nothing to unpair.
+        let next = h.step(Input::Signal(Signal::Unpair));
+        assert_eq!(next, Next::Pair);
+    }
+
+    #[test]
+    fn denied_or_failed_pairing_pauses_then_pairs_again() {
+        let mut h = H::new(policy(), Mode::DeviceFlow);
+        h.step(Input::Tick);
+        h.step(Input::Store(Loaded::Nothing));
+        let next = h.step(Input::Pairing(PairingEnd::Denied));
+        assert_eq!(next, Next::Wait(h.clock.now() + S(30)));
+        assert!(h.notes().contains(&Note::Denied));
+        assert_eq!(h.wait(next), Next::Pair);
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            let before = h.clock.now();
+            let next = h.step(Input::Pairing(PairingEnd::Failed("invalid_client".into())));
+            assert_eq!(h.wait(next), Next::Pair);
+            waits.push(h.clock.now() - before);
+        }
+        assert!(waits[0] >= S(5) && waits[0] <= S(10), "{waits:?}");
+        assert!(waits.iter().all(|w| *w <= S(600)), "{waits:?}");
+        assert!(waits[7] >= S(300), "{waits:?}");
+    }
+
+    #[test]
+    fn probe_401_twice_after_it_worked_means_gone() {
+        let p = Policy {
+            can_probe: true,
+            ..policy()
+        };
+        let mut h = H::new(p, Mode::DeviceFlow);
+        h.step(Input::Tick);
+        assert_eq!(
+            h.step(Input::Store(Loaded::Tokens(token(3600)))),
+            Next::Probe
+        );
+        let next = h.step(Input::Probe(ProbeEnd::Accepted));
+        assert!(matches!(next, Next::Wait(_)));
+        // Renewal, then the probe after it is refused: replace the token once.
+        let next = h.wait(next);
+        assert!(matches!(next, Next::Renew(Want::AtMost(_))));
+        assert_eq!(
+            h.step(Input::Renewal(RenewalEnd::New(token(3600)))),
+            Next::Probe
+        );
+        assert_eq!(
+            h.step(Input::Probe(ProbeEnd::Rejected)),
+            Next::Renew(Want::Replace)
+        );
+        assert_eq!(
+            h.step(Input::Renewal(RenewalEnd::New(token(3600)))),
+            Next::Probe
+        );
+        h.take();
+        assert_eq!(h.step(Input::Probe(ProbeEnd::Rejected)), Next::Pair);
+        let fx = h.take();
+        assert_eq!(fx.first(), Some(&Effect::ForgetTokens), "{fx:?}");
+        assert!(
+            fx.iter()
+                .any(|e| matches!(e, Effect::Notify(Note::PairingRequired(_))))
+        );
+    }
+
+    #[test]
+    fn probe_recovers_when_the_replacement_is_accepted() {
+        let mut h = H::new(
+            Policy {
+                can_probe: true,
+                ..policy()
+            },
+            Mode::DeviceFlow,
+        );
+        h.step(Input::Tick);
+        h.step(Input::Store(Loaded::Tokens(token(3600))));
+        h.step(Input::Probe(ProbeEnd::Accepted));
+        // A refused probe outside a renewal (recheck) → replace → accepted: still paired.
+        let State::Holding(mut hold) = h.a.state().clone() else {
+            panic!("{:?}", h.a.state())
+        };
+        hold.probe_pending = true;
+        h.a.state = State::Holding(hold);
+        assert_eq!(h.step(Input::Tick), Next::Probe);
+        assert_eq!(
+            h.step(Input::Probe(ProbeEnd::Rejected)),
+            Next::Renew(Want::Replace)
+        );
+        assert_eq!(
+            h.step(Input::Renewal(RenewalEnd::New(token(3600)))),
+            Next::Probe
+        );
+        assert!(matches!(
+            h.step(Input::Probe(ProbeEnd::Accepted)),
+            Next::Wait(_)
+        ));
+        let State::Holding(hold) = h.a.state() else {
+            panic!()
+        };
+        assert!(!hold.rejected);
+    }
+
+    #[test]
+    fn a_probe_that_never_worked_is_given_up_not_believed() {
+        let p = Policy {
+            can_probe: true,
+            ..policy()
+        };
+        let mut h = H::new(p, Mode::DeviceFlow);
+        h.step(Input::Tick);
+        h.step(Input::Store(Loaded::Tokens(token(3600))));
+        let next = h.step(Input::Probe(ProbeEnd::Rejected));
+        assert!(matches!(next, Next::Wait(_)), "{next:?}");
+        assert_eq!(h.notes(), vec![Note::ProbeUnusable]);
+        // And never probes again, even after renewals.
+        let renew = h.wait(next);
+        assert!(matches!(renew, Next::Renew(_)), "{renew:?}");
+        let next = h.step(Input::Renewal(RenewalEnd::New(token(3600))));
+        assert!(matches!(next, Next::Wait(_)), "{next:?}");
+    }
+
+    #[test]
+    fn a_token_that_never_expires_is_rechecked_hourly_and_401_without_renewal_is_gone() {
+        let p = Policy {
+            can_probe: true,
+            ..policy()
+        };
+        let mut h = H::new(p, Mode::DeviceFlow);
+        h.step(Input::Tick);
+        let forever = TokenInfo {
+            remaining: None,
+            lifetime: None,
+        };
+        assert_eq!(h.step(Input::Store(Loaded::Tokens(forever))), Next::Probe);
+        let next = h.step(Input::Probe(ProbeEnd::Accepted));
+        assert_eq!(next, Next::Wait(h.clock.now() + S(3600)));
+        assert_eq!(h.wait(next), Next::Probe);
+        assert_eq!(
+            h.step(Input::Probe(ProbeEnd::Rejected)),
+            Next::Renew(Want::Replace)
+        );
+        // GitHub OAuth app: nothing to renew with.
+        h.take();
+        let next = h.step(Input::Renewal(RenewalEnd::Current(forever)));
+        assert_eq!(next, Next::Pair);
+        assert!(h.take().contains(&Effect::ForgetTokens));
+        // Without probing, a token that never expires is simply held.
+        let mut h = H::new(policy(), Mode::DeviceFlow);
+        h.step(Input::Tick);
+        let next = h.step(Input::Store(Loaded::Tokens(forever)));
+        assert_eq!(next, Next::Wait(h.clock.now() + IDLE));
+    }
+
+    #[test]
+    fn service_account_obtains_without_pairing_and_never_pairs() {
+        let mut h = H::new(policy(), Mode::ServiceAccount);
+        h.step(Input::Tick);
+        let next = h.step(Input::Store(Loaded::Nothing));
+        assert!(matches!(next, Next::Renew(Want::AtMost(_))), "{next:?}");
+        assert!(h.take().is_empty());
+        let next = h.step(Input::Renewal(RenewalEnd::New(token(3600))));
+        assert!(h.take().contains(&Effect::Publish));
+        assert!(matches!(h.wait(next), Next::Renew(_)));
+        // Refused assertion (wrong key...): retry with backoff, no pairing.
+        let next = h.step(Input::Renewal(RenewalEnd::Gone("refused".into())));
+        assert!(matches!(next, Next::Wait(_)));
+        assert!(matches!(&h.notes()[..], [Note::Retrying { .. }]));
+        let next = h.wait(next);
+        assert!(matches!(next, Next::Renew(_)));
+        h.step(Input::Renewal(RenewalEnd::New(token(3600))));
+        // SIGUSR1: drop the cached token and get a new one.
+        assert_eq!(h.step(Input::Signal(Signal::Unpair)), Next::Unpair);
+        h.take();
+        let next = h.step(Input::Unpaired { revoked: false });
+        assert!(matches!(next, Next::Renew(_)), "{next:?}");
+        assert!(!h.take().iter().any(|e| matches!(
+            e,
+            Effect::Notify(Note::PairingRequired(_)) | Effect::ShowPaired
+        )));
+    }
+
+    #[test]
+    fn unexpected_inputs_keep_the_state() {
+        let (mut h, next) = paired_holder(policy(), 3600);
+        let before = h.a.state().clone();
+        assert_eq!(h.step(Input::Unpaired { revoked: true }), next);
+        assert_eq!(h.a.state(), &before);
+        let mut h = H::new(policy(), Mode::DeviceFlow);
+        h.step(Input::Tick);
+        assert_eq!(h.step(Input::Probe(ProbeEnd::Accepted)), Next::LoadStore);
+    }
+}

@@ -1,0 +1,348 @@
+//! JWT bearer assertions (RFC 7523) for the service-account profile: no user, no screen. The
+//! device holds an RSA private key (a Google service-account JSON key, or a PEM key), signs a
+//! short-lived RS256 JWT and exchanges it at the token endpoint for an access token
+//! (`grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`, RFC 7523 §2.1).
+//!
+//! This module owns reading key material (PEM, PKCS#8 or PKCS#1; the Google JSON key format),
+//! the claims and the signature. It does not send anything (`oauth`), decide when to re-sign
+//! (`grant`: under the store lock, like a refresh) or read the config (`config` hands over a
+//! checked [`JwtBearerConfig`]). The private key is a [`Secret`] until it becomes a ring key
+//! pair; no message ever contains key bytes.
+//!
+//! Claims (RFC 7523 §3, Google "Using OAuth 2.0 for Server to Server Applications"):
+//! `iss` (the service account's e-mail or the configured issuer), `sub` (optional; Google: the
+//! user to impersonate with domain-wide delegation), `aud` (the token endpoint unless
+//! configured), `iat` (now), `exp` (iat + 1 h: Google's maximum), `jti` (random, so a server can
+//! refuse replays) and, for Google, `scope` (space-separated). Header: `alg` RS256, `typ` JWT,
+//! `kid` when the key file names its key id.
+
+use crate::config::JwtBearerConfig;
+use crate::secret::Secret;
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use serde_json::{Map, Value, json};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// RFC 7523 §2.1.
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// Lifetime of an assertion: Google refuses more than one hour.
+pub const ASSERTION_LIFETIME_SECS: i64 = 3600;
+/// Largest key file read (a 4096-bit key in Google's JSON is about 3.3 KiB).
+pub const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
+
+/// The private key in DER, and which container it came in.
+enum Der {
+    Pkcs8(Vec<u8>),
+    Pkcs1(Vec<u8>),
+}
+
+/// Decodes the first `PRIVATE KEY` (PKCS#8) or `RSA PRIVATE KEY` (PKCS#1) PEM block. The error
+/// says what was wrong, never what the text was.
+fn pem_private_key(text: &str) -> Result<Der, String> {
+    for (label, pkcs8) in [("PRIVATE KEY", true), ("RSA PRIVATE KEY", false)] {
+        let begin = format!("-----BEGIN {label}-----");
+        let end = format!("-----END {label}-----");
+        let Some(start) = text.find(&begin) else {
+            continue;
+        };
+        let body_start = start + begin.len();
+        let rest = text.get(body_start..).unwrap_or("");
+        let Some(stop) = rest.find(&end) else {
+            return Err(format!("the PEM block `{label}` has no END line"));
+        };
+        let b64: String = rest
+            .get(..stop)
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
+        if b64.contains(':') {
+            return Err("the key is encrypted (Proc-Type header); decrypt it first".into());
+        }
+        let der = crate::wire::base64url_decode(&b64)
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| format!("the PEM block `{label}` is not valid base64"))?;
+        return Ok(if pkcs8 {
+            Der::Pkcs8(der)
+        } else {
+            Der::Pkcs1(der)
+        });
+    }
+    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        return Err("the key is encrypted (ENCRYPTED PRIVATE KEY); decrypt it first".into());
+    }
+    Err("no PEM private key found (expected BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY)".into())
+}
+
+/// The RSA key pair of a PEM private key. ring accepts 2048..=8192-bit keys.
+pub fn key_pair(pem: &Secret) -> Result<RsaKeyPair, String> {
+    let parsed = match pem_private_key(pem.expose())? {
+        Der::Pkcs8(der) => RsaKeyPair::from_pkcs8(&der),
+        Der::Pkcs1(der) => RsaKeyPair::from_der(&der),
+    };
+    parsed
+        .map_err(|e| format!("not a usable RSA private key ({e}); RS256 needs RSA 2048..8192 bit"))
+}
+
+/// What a Google service-account key file (`"type": "service_account"`) provides.
+#[derive(Debug)]
+pub struct ServiceAccountKey {
+    pub private_key: Secret,
+    pub private_key_id: Option<String>,
+    pub client_email: Option<String>,
+    pub token_uri: Option<String>,
+}
+
+/// Parses a service-account JSON key. Messages name the field, never a value of the key.
+pub fn parse_service_account(bytes: &[u8]) -> Result<ServiceAccountKey, String> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| format!("not a JSON service-account key (line {})", e.line()))?;
+    let Value::Object(map) = value else {
+        return Err("not a JSON object".into());
+    };
+    let text = |field: &str| -> Result<Option<String>, String> {
+        match map.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(format!("field `{field}` is not a string")),
+        }
+    };
+    if let Some(t) = text("type")? {
+        if t != "service_account" {
+            return Err(format!(
+                "`type` is {:?}, not \"service_account\"",
+                t.chars().take(40).collect::<String>()
+            ));
+        }
+    }
+    let private_key = text("private_key")?.ok_or("no `private_key` field")?;
+    Ok(ServiceAccountKey {
+        private_key: Secret::new(private_key),
+        private_key_id: text("private_key_id")?,
+        client_email: text("client_email")?,
+        token_uri: text("token_uri")?,
+    })
+}
+
+/// Whether a key file can be read by others than its owner (group or world bits set).
+pub fn key_file_exposed(path: &Path) -> Option<u32> {
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}
+
+/// Signs assertions for one configured service account.
+pub struct Signer {
+    key: RsaKeyPair,
+    rng: SystemRandom,
+    key_id: Option<String>,
+    issuer: String,
+    subject: Option<String>,
+    audience: String,
+    scope: Option<String>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    /// A signer for `cfg`; `scope` is the `scope` claim (Google), `None` to leave it out.
+    pub fn new(cfg: &JwtBearerConfig, scope: Option<String>) -> Result<Signer, String> {
+        Ok(Signer {
+            key: key_pair(&cfg.private_key_pem)?,
+            rng: SystemRandom::new(),
+            key_id: cfg.key_id.clone(),
+            issuer: cfg.issuer.clone(),
+            subject: cfg.subject.clone(),
+            audience: cfg.audience.clone(),
+            scope,
+        })
+    }
+
+    /// The header and claims of an assertion issued at `now_unix` (exposed for tests).
+    pub fn claims(&self, now_unix: i64, jti: &str) -> (Value, Value) {
+        let mut header = Map::new();
+        header.insert("alg".into(), json!("RS256"));
+        header.insert("typ".into(), json!("JWT"));
+        if let Some(kid) = &self.key_id {
+            header.insert("kid".into(), json!(kid));
+        }
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!(self.issuer));
+        if let Some(sub) = &self.subject {
+            claims.insert("sub".into(), json!(sub));
+        }
+        claims.insert("aud".into(), json!(self.audience));
+        claims.insert("iat".into(), json!(now_unix));
+        claims.insert(
+            "exp".into(),
+            json!(now_unix.saturating_add(ASSERTION_LIFETIME_SECS)),
+        );
+        claims.insert("jti".into(), json!(jti));
+        if let Some(scope) = &self.scope {
+            claims.insert("scope".into(), json!(scope));
+        }
+        (Value::Object(header), Value::Object(claims))
+    }
+
+    /// A signed assertion issued at `now_unix` (wall clock: the server compares it with its
+    /// own, so the device clock must be set).
+    pub fn assertion(&self, now_unix: i64) -> Result<Secret, String> {
+        let mut nonce = [0u8; 16];
+        self.rng
+            .fill(&mut nonce)
+            .map_err(|_| "no randomness available for the assertion's jti".to_string())?;
+        let jti = base64url(&nonce);
+        let (header, claims) = self.claims(now_unix, &jti);
+        let signing_input = format!(
+            "{}.{}",
+            base64url(header.to_string().as_bytes()),
+            base64url(claims.to_string().as_bytes())
+        );
+        let mut sig = vec![0u8; self.key.public().modulus_len()];
+        self.key
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &self.rng,
+                signing_input.as_bytes(),
+                &mut sig,
+            )
+            .map_err(|_| "signing the assertion failed".to_string())?;
+        Ok(Secret::new(format!("{signing_input}.{}", base64url(&sig))))
+    }
+}
+
+/// base64url without padding (RFC 7515 §2).
+pub fn base64url(data: &[u8]) -> String {
+    crate::wire::base64_encode(data)
+        .trim_end_matches('=')
+        .replace('+', "-")
+        .replace('/', "_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+
+    const PEM: &str = include_str!("../tests/fixtures/test-only-jwt-key.pem");
+    const PKCS1: &str = include_str!("../tests/fixtures/test-only-jwt-key-pkcs1.pem");
+    const PUBLIC: &[u8] = include_bytes!("../tests/fixtures/test-only-jwt-public-key.rsapub.der");
+    const SA: &str = include_str!("../tests/fixtures/test-only-service-account.json");
+
+    fn cfg() -> JwtBearerConfig {
+        JwtBearerConfig {
+            key_file: "/k".into(),
+            private_key_pem: Secret::new(PEM),
+            key_id: Some("kid-1".into()),
+            issuer: "sa@example.iam".into(),
+            subject: None,
+            audience: "https://as/token".into(),
+            scope_in_claims: true,
+            client_auth: false,
+        }
+    }
+
+    fn decode(part: &str) -> Value {
+        serde_json::from_slice(&crate::wire::base64url_decode(part).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn assertion_is_a_valid_rs256_jwt_with_the_claims() {
+        let s = Signer::new(&cfg(), Some("a b".into())).unwrap();
+        let jwt = s.assertion(1_800_000_000).unwrap();
+        let parts: Vec<&str> = jwt.expose().split('.').collect();
+        assert_eq!(parts.len(), 3);
+        let header = decode(parts[0]);
+        assert_eq!(header["alg"], "RS256");
+        assert_eq!(header["typ"], "JWT");
+        assert_eq!(header["kid"], "kid-1");
+        let claims = decode(parts[1]);
+        assert_eq!(claims["iss"], "sa@example.iam");
+        assert_eq!(claims["aud"], "https://as/token");
+        assert_eq!(claims["iat"], 1_800_000_000);
+        assert_eq!(claims["exp"], 1_800_003_600);
+        assert_eq!(claims["scope"], "a b");
+        assert!(claims.get("sub").is_none());
+        assert!(claims["jti"].as_str().unwrap().len() >= 16);
+        let sig = crate::wire::base64url_decode(parts[2]).unwrap();
+        let msg = format!("{}.{}", parts[0], parts[1]);
+        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, PUBLIC)
+            .verify(msg.as_bytes(), &sig)
+            .unwrap();
+        // Every assertion has its own jti.
+        let again = s.assertion(1_800_000_000).unwrap();
+        let jti2 = decode(again.expose().split('.').nth(1).unwrap())["jti"].clone();
+        assert_ne!(claims["jti"], jti2);
+    }
+
+    #[test]
+    fn pkcs1_keys_work_too_and_sub_is_sent_when_set() {
+        let mut c = cfg();
+        c.private_key_pem = Secret::new(PKCS1);
+        c.subject = Some("user@example.com".into());
+        c.key_id = None;
+        let s = Signer::new(&c, None).unwrap();
+        let (header, claims) = s.claims(5, "j");
+        assert!(header.get("kid").is_none());
+        assert_eq!(claims["sub"], "user@example.com");
+        assert!(claims.get("scope").is_none());
+        s.assertion(1_800_000_000).unwrap();
+    }
+
+    #[test]
+    fn bad_keys_are_refused_without_echoing_them() {
+        for (text, want) in [
+            ("hello", "no PEM private key"),
+            ("-----BEGIN PRIVATE KEY-----\nAAAA\n", "no END line"),
+            (
+                "-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n",
+                "not valid base64",
+            ),
+            (
+                "-----BEGIN PRIVATE KEY-----\nQUJDREVGR0g=\n-----END PRIVATE KEY-----\n",
+                "not a usable RSA private key",
+            ),
+            (
+                "-----BEGIN ENCRYPTED PRIVATE KEY-----\nQUJD\n-----END ENCRYPTED PRIVATE KEY-----\n",
+                "encrypted",
+            ),
+        ] {
+            let e = key_pair(&Secret::new(text)).unwrap_err();
+            assert!(e.contains(want), "{text:?}: {e}");
+            assert!(!e.contains("QUJD") && !e.contains("AAAA"), "{e}");
+        }
+    }
+
+    #[test]
+    fn google_service_account_file_parses() {
+        let k = parse_service_account(SA.as_bytes()).unwrap();
+        assert_eq!(
+            k.client_email.as_deref(),
+            Some("devauth-test@devauth-test-only.iam.gserviceaccount.com")
+        );
+        assert_eq!(
+            k.token_uri.as_deref(),
+            Some("https://oauth2.googleapis.com/token")
+        );
+        assert!(k.private_key_id.is_some());
+        key_pair(&k.private_key).unwrap();
+        assert!(parse_service_account(b"[]").is_err());
+        assert!(parse_service_account(b"{\"type\":\"authorized_user\"}").is_err());
+        let e = parse_service_account(b"{\"private_key\": 5}").unwrap_err();
+        assert!(e.contains("private_key"), "{e}");
+        assert!(parse_service_account(b"{").unwrap_err().contains("line 1"));
+    }
+
+    #[test]
+    fn base64url_has_no_padding_or_plus_slash() {
+        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
+        assert_eq!(base64url(b""), "");
+    }
+}

@@ -1,0 +1,720 @@
+//! `devauth run`: the one loop that does the agent's I/O. It feeds the pure [`Agent`] machine
+//! what happened and carries out what it asks for — reading the store, pairing (with the
+//! screen), renewing through [`grant::renew`] (the same lock as `devauth token`), checking the
+//! grant with the provider's userinfo, writing the token file, running the hook, emitting
+//! `--json` events — and it sleeps.
+//!
+//! Sleeping is waiting for a signal: SIGTERM, SIGINT, SIGHUP, SIGUSR1 (and SIGCHLD, for the hook)
+//! are blocked and taken with `sigtimedwait` ([`Signals`]), in chunks of at most
+//! [`WAIT_CHUNK`]. After each chunk CLOCK_BOOTTIME is read again: if it moved much more than the
+//! chunk (the box was suspended: sigtimedwait's timeout does not count suspend) or the wall
+//! clock moved differently from it (NTP stepped the clock), the machine is ticked at once. No
+//! busy loop: between chunks the process is parked in the kernel.
+//!
+//! Pairing sleeps through the same wait ([`SignalClock`]), so SIGTERM and SIGHUP also end a
+//! pairing that is waiting for the person.
+//!
+//! It owns no policy: what to do and when is `agent`'s.
+
+use crate::agent::{
+    Agent, Effect, Input, Loaded, Mode, Next, Note, PairingEnd, Policy, ProbeEnd, RenewalEnd,
+    TokenInfo, Want,
+};
+use crate::app;
+use crate::clock::{self, Clock, Instant};
+use crate::config::{Config, ReleaseDisplay};
+use crate::error::Error;
+use crate::flow::{Event, Outcome};
+use crate::grant::{self, Need, OnGone, Renewal, Renewed};
+use crate::hook::{Hook, HookEvent, HookOutcome};
+use crate::oauth::{CallError, OAuthClient};
+use crate::pairing;
+use crate::screen::{NoScreen, Screen, View};
+use crate::signals::{Signal, Signals};
+use crate::store::{StoredTokens, TimeNow, TokenSet, TokenStore};
+use crate::tokenfile::TokenFile;
+use crate::transport::HttpTransport;
+use serde_json::json;
+use std::cell::{Cell, RefCell};
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// Longest single sleep: after a resume the agent notices the boottime jump within this.
+pub const WAIT_CHUNK: Duration = Duration::from_secs(10);
+/// Boottime or wall-clock movement beyond the chunk that counts as a resume or clock jump.
+const JUMP: Duration = Duration::from_secs(3);
+
+/// Runs the agent until SIGTERM/SIGINT. `config_path` is re-read on SIGHUP.
+pub fn run(config_path: &Path, config: Config, json: bool) -> Result<(), Error> {
+    // First, before anything could start a thread: the signals are ours to wait for.
+    let signals =
+        Signals::block().map_err(|e| Error::Io(format!("blocking signals for the agent: {e}")))?;
+    let _agent_lock = agent_lock(&config.storage.path)?;
+    let parts = Parts::build(&config, json)?;
+    let mode = if config.provider.grant.jwt_bearer().is_some() {
+        Mode::ServiceAccount
+    } else {
+        Mode::DeviceFlow
+    };
+    let mut service = Service {
+        config_path: config_path.to_path_buf(),
+        agent: Agent::new(policy_for(&config), mode, app::jitter_seed()),
+        config,
+        parts,
+        json,
+        signals,
+        current: None,
+    };
+    eprintln!(
+        "devauth: agent started (pid {}, {}, token file {})",
+        std::process::id(),
+        match mode {
+            Mode::DeviceFlow => "device flow",
+            Mode::ServiceAccount => "service account",
+        },
+        service.parts.token_file.path().display()
+    );
+    service.run();
+    eprintln!("devauth: agent stopped");
+    Ok(())
+}
+
+/// The machine's policy from the config.
+pub fn policy_for(config: &Config) -> Policy {
+    Policy {
+        refresh_margin: config.agent.refresh_margin,
+        paired_screen: config.agent.paired_screen,
+        can_probe: config.provider.grant.jwt_bearer().is_none()
+            && config.provider.userinfo_endpoint.is_some(),
+        ..Policy::default()
+    }
+}
+
+/// Only one agent per store: two would both publish, hook and pair.
+fn agent_lock(store: &Path) -> Result<File, Error> {
+    let mut name = store
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".agent-lock");
+    let path = store.with_file_name(name);
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() && !dir.exists() {
+            let _ = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir);
+        }
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| Error::Io(format!("agent lock {}: {e}", path.display())))?;
+    // SAFETY: flock on a descriptor we own.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(Error::Io(format!(
+            "another `devauth run` is already running for {} (lock {})",
+            store.display(),
+            path.display()
+        )));
+    }
+    Ok(file)
+}
+
+/// Everything built from the config (rebuilt on SIGHUP).
+struct Parts {
+    store: TokenStore,
+    transport: HttpTransport,
+    renewal: Renewal,
+    token_file: TokenFile,
+    hook: Option<Hook>,
+    screen: Box<dyn Screen>,
+}
+
+impl Parts {
+    fn build(config: &Config, json: bool) -> Result<Parts, Error> {
+        let screen: Box<dyn Screen> = if config.provider.grant.jwt_bearer().is_some() {
+            Box::new(NoScreen) // no person, no screen
+        } else {
+            app::open_screen(config, json)?
+        };
+        Ok(Parts {
+            store: TokenStore::new(&config.storage.path),
+            transport: app::transport(config)?,
+            renewal: Renewal::for_config(&config.provider)?,
+            token_file: TokenFile::new(
+                &config.agent.token_file,
+                config.agent.token_file_group.clone(),
+            ),
+            hook: config.agent.hook.clone().map(Hook::new),
+            screen,
+        })
+    }
+}
+
+struct Service {
+    config_path: PathBuf,
+    config: Config,
+    parts: Parts,
+    agent: Agent,
+    json: bool,
+    signals: Signals,
+    /// The tokens the agent holds (never in the machine: it sees no secret).
+    current: Option<TokenSet>,
+}
+
+fn wall_ok() -> bool {
+    clock::unix_secs(SystemTime::now()) >= clock::MIN_PLAUSIBLE_UNIX
+}
+
+fn token_info(tokens: &TokenSet) -> TokenInfo {
+    let now = TimeNow::read(&clock::SystemClock);
+    match &tokens.expiry {
+        None => TokenInfo {
+            remaining: None,
+            lifetime: None,
+        },
+        Some(e) => TokenInfo {
+            // An expiry the clock cannot vouch for counts as expired: renew now.
+            remaining: Some(e.remaining(&now).unwrap_or_default()),
+            lifetime: Some(Duration::from_secs(e.lifetime_secs)),
+        },
+    }
+}
+
+impl Service {
+    fn run(&mut self) {
+        let mut input = Input::Tick;
+        loop {
+            let step = self.agent.step(input, clock::boottime(), wall_ok());
+            for effect in step.effects {
+                self.effect(effect);
+            }
+            input = match step.next {
+                Next::LoadStore => self.load_store(),
+                Next::Pair => self.pair(),
+                Next::Renew(want) => self.renew(want),
+                Next::Probe => self.probe(),
+                Next::Unpair => self.unpair(),
+                Next::Reload => self.reload(),
+                Next::Wait(until) => self.wait(until),
+                Next::Exit => return,
+            };
+        }
+    }
+
+    // --- effects -------------------------------------------------------------------------------
+
+    fn effect(&mut self, effect: Effect) {
+        match effect {
+            Effect::Notify(note) => self.notify(note),
+            Effect::Publish => {
+                if let Some(t) = &self.current {
+                    if let Err(e) = self.parts.token_file.write(&t.access_token) {
+                        eprintln!("devauth: {e}");
+                    }
+                }
+            }
+            Effect::Unpublish => {
+                if let Err(e) = self.parts.token_file.remove() {
+                    eprintln!("devauth: {e}");
+                }
+            }
+            Effect::ForgetTokens => {
+                if let Some(t) = self.current.take() {
+                    if let Err(e) = grant::forget_if_current(&self.parts.store, &t.access_token) {
+                        eprintln!("devauth: could not delete the refused tokens: {e}");
+                    }
+                }
+            }
+            Effect::ShowPaired => {
+                let account = self.current.as_ref().and_then(|t| t.account.clone());
+                self.show(&View::Paired { account });
+            }
+            Effect::ShowWaitingForClock => self.show(&View::WaitingForClock),
+            Effect::ReleaseDisplay => {
+                let blank = self.config.agent.release_display == ReleaseDisplay::Blank;
+                self.release(blank);
+            }
+            Effect::BlankDisplay => self.release(true),
+        }
+    }
+
+    fn show(&mut self, view: &View) {
+        if let Err(e) = self.parts.screen.show(view) {
+            eprintln!("devauth: {e}");
+        }
+    }
+
+    fn release(&mut self, blank: bool) {
+        if let Err(e) = self.parts.screen.release(blank) {
+            eprintln!("devauth: {e}");
+        }
+    }
+
+    fn notify(&mut self, note: Note) {
+        let account = self.current.as_ref().and_then(|t| t.account.clone());
+        let lifetime = self
+            .current
+            .as_ref()
+            .and_then(|t| t.expiry.as_ref())
+            .map(|e| e.lifetime_secs);
+        let (event, hook_env): (Option<serde_json::Value>, Option<(HookEvent, Vec<_>)>) = match note
+        {
+            Note::Paired => {
+                let scopes = self
+                    .current
+                    .as_ref()
+                    .map(|t| t.scopes.clone())
+                    .unwrap_or_default();
+                eprintln!(
+                    "devauth: paired{}",
+                    account
+                        .as_ref()
+                        .map(|a| format!(" as {a}"))
+                        .unwrap_or_default()
+                );
+                (
+                    Some(json!({
+                        "event": "paired",
+                        "scopes": scopes,
+                        "expires_in": lifetime,
+                        "account": account,
+                    })),
+                    Some((HookEvent::Paired, vec![])),
+                )
+            }
+            Note::Refreshed(info) => {
+                // Rounded: a fresh 3600 s token reads 3600, not 3599.
+                let secs = info
+                    .remaining
+                    .map(|d| (d + Duration::from_millis(500)).as_secs());
+                match secs {
+                    Some(s) => eprintln!("devauth: access token renewed; expires in {s} s"),
+                    None => eprintln!("devauth: access token renewed; it does not expire"),
+                }
+                (
+                    Some(json!({"event": "refreshed", "expires_in": secs})),
+                    Some((HookEvent::Refreshed, vec![])),
+                )
+            }
+            Note::Unpaired { revoked } => {
+                eprintln!(
+                    "devauth: unpaired ({})",
+                    if revoked {
+                        "tokens revoked at the provider"
+                    } else {
+                        "deleted locally; not revoked at the provider"
+                    }
+                );
+                (
+                    Some(json!({"event": "unpaired", "revoked": revoked})),
+                    Some((HookEvent::Unpaired, vec![])),
+                )
+            }
+            Note::PairingRequired(reason) => {
+                eprintln!("devauth: pairing required: {reason}");
+                (
+                    Some(json!({"event": "pairing_required", "reason": reason})),
+                    Some((
+                        HookEvent::PairingRequired,
+                        vec![("DEVAUTH_REASON", reason.clone())],
+                    )),
+                )
+            }
+            Note::Denied => {
+                eprintln!("devauth: access was denied on the provider's page; pairing again soon");
+                self.show(&View::Denied);
+                (Some(json!({"event": "denied"})), None)
+            }
+            Note::PairingFailed(message) => {
+                eprintln!("devauth: pairing failed: {message}");
+                self.show(&View::Error {
+                    message: message.clone(),
+                });
+                (Some(json!({"event": "error", "message": message})), None)
+            }
+            Note::Retrying { reason, in_secs } => {
+                eprintln!("devauth: renewing failed ({reason}); retrying in {in_secs} s");
+                (
+                    Some(json!({"event": "retrying", "reason": reason, "in_secs": in_secs})),
+                    None,
+                )
+            }
+            Note::WaitingForClock => {
+                eprintln!("devauth: the clock is not set yet; waiting for network time");
+                (Some(json!({"event": "waiting_for_clock"})), None)
+            }
+            Note::ProbeUnusable => {
+                eprintln!(
+                    "devauth: the provider's userinfo endpoint refuses this grant's tokens; \
+                         the agent will not use it to check the grant"
+                );
+                (None, None)
+            }
+        };
+        if let (true, Some(event)) = (self.json, event) {
+            app::emit(&event);
+        }
+        if let (Some(hook), Some((event, mut env))) = (self.parts.hook.clone(), hook_env) {
+            env.push((
+                "DEVAUTH_TOKEN_FILE",
+                self.parts.token_file.path().display().to_string(),
+            ));
+            if let Some(a) = account {
+                env.push(("DEVAUTH_ACCOUNT", a));
+            }
+            if let Some(t) = &self.current {
+                if let Some(left) = token_info(t).remaining {
+                    env.push(("DEVAUTH_EXPIRES_IN", left.as_secs().to_string()));
+                }
+            }
+            match hook.run(event, &env, &mut self.signals) {
+                Ok(HookOutcome::Exited(0)) => {}
+                Ok(HookOutcome::Exited(code)) => {
+                    eprintln!(
+                        "devauth: hook `{}` {}: exit {code}",
+                        hook.command,
+                        event.name()
+                    )
+                }
+                Ok(HookOutcome::Signalled(sig)) => eprintln!(
+                    "devauth: hook `{}` {}: killed by signal {sig}",
+                    hook.command,
+                    event.name()
+                ),
+                Ok(HookOutcome::TimedOut) => eprintln!(
+                    "devauth: hook `{}` {}: still running after {} s; killed",
+                    hook.command,
+                    event.name(),
+                    hook.timeout.as_secs()
+                ),
+                Err(e) => eprintln!("devauth: {e}"),
+            }
+        }
+    }
+
+    // --- blocking steps ------------------------------------------------------------------------
+
+    fn load_store(&mut self) -> Input {
+        self.current = None;
+        match self.parts.store.load() {
+            Ok(None) => Input::Store(Loaded::Nothing),
+            Err(e) => Input::Store(Loaded::Unusable(e.to_string())),
+            Ok(Some(stored)) => {
+                if stored.client_id != self.config.provider.client_id {
+                    return Input::Store(Loaded::Unusable(format!(
+                        "the stored tokens were issued to client `{}`, the config names `{}`",
+                        stored.client_id, self.config.provider.client_id
+                    )));
+                }
+                let info = token_info(&stored.tokens);
+                self.current = Some(stored.tokens);
+                Input::Store(Loaded::Tokens(info))
+            }
+        }
+    }
+
+    /// The client for renewing, probing and revoking: for discovery-configured providers the
+    /// token endpoint recorded in the store (no discovery round trip).
+    fn token_client(&self) -> Result<OAuthClient<&HttpTransport>, Error> {
+        let stored_endpoint = self
+            .parts
+            .store
+            .load()
+            .ok()
+            .flatten()
+            .map(|s: StoredTokens| s.token_endpoint);
+        let endpoints = match (&self.config.provider.endpoints, stored_endpoint) {
+            (crate::config::EndpointSource::Discover { .. }, Some(token)) => {
+                crate::oauth::Endpoints {
+                    device_authorization: String::new(),
+                    token,
+                    revocation: self.config.provider.revocation_endpoint.clone(),
+                    userinfo: self.config.provider.userinfo_endpoint.clone(),
+                }
+            }
+            _ => app::resolve_endpoints(&self.config, &self.parts.transport)?,
+        };
+        Ok(app::client_with(
+            &self.config,
+            &self.parts.transport,
+            endpoints,
+        ))
+    }
+
+    fn pair(&mut self) -> Input {
+        let endpoints = match app::resolve_endpoints(&self.config, &self.parts.transport) {
+            Ok(e) => e,
+            Err(e) => return Input::Pairing(PairingEnd::Failed(e.to_string())),
+        };
+        let client = app::client_with(&self.config, &self.parts.transport, endpoints);
+        let json = self.json;
+        let clock = SignalClock {
+            signals: RefCell::new(&mut self.signals),
+            got: Cell::new(None),
+        };
+        let mut on_event = |event: &Event| {
+            if json {
+                app::emit(&pairing::event_json(event));
+            }
+        };
+        let result = pairing::run_until(
+            &client,
+            &clock,
+            self.parts.screen.as_mut(),
+            &mut on_event,
+            crate::flow::Policy::default(),
+            app::jitter_seed(),
+            &mut || clock.got.get().is_some(),
+        );
+        let Some(result) = result else {
+            let sig = clock.got.get().unwrap_or(Signal::Terminate);
+            return Input::Pairing(PairingEnd::Interrupted(sig));
+        };
+        // A stop signal that came during the last wait is kept for the next one.
+        if let Some(sig) = clock.got.get() {
+            clock.signals.borrow_mut().defer(sig);
+        }
+        match result.outcome {
+            Outcome::Paired(resp) => {
+                let account = grant::account_for(&client, &resp);
+                let tokens = grant::token_set(
+                    resp,
+                    None,
+                    result.server_date,
+                    &TimeNow::read(&clock::SystemClock),
+                    account,
+                );
+                let stored = StoredTokens {
+                    client_id: self.config.provider.client_id.clone(),
+                    token_endpoint: client.endpoints.token.clone(),
+                    tokens,
+                };
+                if let Err(e) = self.parts.store.save(&stored) {
+                    return Input::Pairing(PairingEnd::Failed(e.to_string()));
+                }
+                let info = token_info(&stored.tokens);
+                self.current = Some(stored.tokens);
+                Input::Pairing(PairingEnd::Paired(info))
+            }
+            Outcome::Denied => Input::Pairing(PairingEnd::Denied),
+            Outcome::ServerError(err) => {
+                let endpoint = crate::transport::redact_url(&client.endpoints.token);
+                Input::Pairing(PairingEnd::Failed(format!("{endpoint}: {err}")))
+            }
+            Outcome::Failed(msg) => Input::Pairing(PairingEnd::Failed(msg)),
+        }
+    }
+
+    fn renew(&mut self, want: Want) -> Input {
+        let client = match self.token_client() {
+            Ok(c) => c,
+            Err(e) => return Input::Renewal(RenewalEnd::Failed(e.to_string())),
+        };
+        let rejected = self.current.as_ref().map(|t| t.access_token.clone());
+        let need = match (want, &rejected) {
+            (Want::AtMost(d), _) => Need::Remaining(d),
+            (Want::Replace, Some(token)) => Need::Replace(token),
+            (Want::Replace, None) => Need::Remaining(Duration::MAX),
+        };
+        let result = grant::renew(
+            &self.parts.store,
+            &client,
+            &clock::SystemClock,
+            &self.parts.renewal,
+            need,
+            OnGone::Forget,
+        );
+        let end = match result {
+            Ok(Renewed::New(t)) => {
+                let info = token_info(&t);
+                self.current = Some(t);
+                RenewalEnd::New(info)
+            }
+            Ok(Renewed::Current(t)) => {
+                let info = token_info(&t);
+                // Another process (`devauth token`) may have renewed: the token changed.
+                let changed = self
+                    .current
+                    .as_ref()
+                    .is_none_or(|c| c.access_token != t.access_token);
+                self.current = Some(t);
+                if changed {
+                    RenewalEnd::New(info)
+                } else {
+                    RenewalEnd::Current(info)
+                }
+            }
+            Ok(Renewed::Failed { error, .. }) => RenewalEnd::Failed(error.to_string()),
+            Err(Error::GrantGone { detail }) => {
+                self.current = None;
+                RenewalEnd::Gone(detail)
+            }
+            Err(e @ (Error::NotPaired { .. } | Error::OtherClient { .. })) => {
+                self.current = None;
+                RenewalEnd::Gone(e.to_string())
+            }
+            Err(e) => RenewalEnd::Failed(e.to_string()),
+        };
+        Input::Renewal(end)
+    }
+
+    fn probe(&mut self) -> Input {
+        let Some(token) = self.current.as_ref().map(|t| t.access_token.clone()) else {
+            return Input::Probe(ProbeEnd::Unknown);
+        };
+        let client = match self.token_client() {
+            Ok(c) => c,
+            Err(_) => return Input::Probe(ProbeEnd::Unknown),
+        };
+        let end = match client.userinfo(&token) {
+            Ok(Some(_)) => ProbeEnd::Accepted,
+            Ok(None) => ProbeEnd::Unknown,
+            Err(
+                CallError::Server { status: 401, .. } | CallError::Unexpected { status: 401, .. },
+            ) => ProbeEnd::Rejected,
+            Err(_) => ProbeEnd::Unknown,
+        };
+        Input::Probe(end)
+    }
+
+    fn unpair(&mut self) -> Input {
+        let store = self.parts.store.clone();
+        let lock = match store.lock(grant::LOCK_TIMEOUT) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("devauth: unpairing without the store lock: {e}");
+                None
+            }
+        };
+        let mut revoked = false;
+        if self.agent_mode_is_device_flow() {
+            if let Ok(Some(stored)) = store.load() {
+                let client = app::resolve_endpoints(&self.config, &self.parts.transport)
+                    .map(|e| app::client_with(&self.config, &self.parts.transport, e))
+                    .or_else(|_| self.token_client());
+                let problems = match client {
+                    Ok(c) => grant::revoke_all(&c, &stored.tokens),
+                    Err(e) => vec![format!("could not reach the provider: {e}")],
+                };
+                for p in &problems {
+                    eprintln!("devauth: not revoked: {p}");
+                }
+                revoked = problems.is_empty();
+            }
+        }
+        if let Err(e) = store.delete() {
+            eprintln!("devauth: could not delete the stored tokens: {e}");
+        }
+        drop(lock);
+        self.current = None;
+        Input::Unpaired { revoked }
+    }
+
+    fn agent_mode_is_device_flow(&self) -> bool {
+        self.config.provider.grant.jwt_bearer().is_none()
+    }
+
+    fn reload(&mut self) -> Input {
+        eprintln!("devauth: SIGHUP: reloading {}", self.config_path.display());
+        let config = match Config::load(&self.config_path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("devauth: reload failed, keeping the running config: {e}");
+                return Input::Reloaded(None);
+            }
+        };
+        if config.provider.grant.name() != self.config.provider.grant.name()
+            || config.storage.path != self.config.storage.path
+        {
+            eprintln!(
+                "devauth: reload refused: provider.grant and storage.path only change with a \
+                 restart; keeping the running config"
+            );
+            return Input::Reloaded(None);
+        }
+        let parts = match Parts::build(&config, self.json) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("devauth: reload failed, keeping the running config: {e}");
+                return Input::Reloaded(None);
+            }
+        };
+        if parts.token_file.path() != self.parts.token_file.path() {
+            let _ = self.parts.token_file.remove();
+        }
+        let policy = policy_for(&config);
+        self.parts = parts;
+        self.config = config;
+        Input::Reloaded(Some(policy))
+    }
+
+    /// Sleeps until `until` (boottime) or a signal, in chunks, ticking early after a resume or a
+    /// wall-clock jump.
+    fn wait(&mut self, until: Instant) -> Input {
+        loop {
+            let start = clock::boottime();
+            if start >= until {
+                return Input::Tick;
+            }
+            let chunk = (until - start).min(WAIT_CHUNK);
+            let wall_start = SystemTime::now();
+            if let Some(sig) = self.signals.wait(chunk) {
+                return Input::Signal(sig);
+            }
+            let slept = clock::boottime().saturating_sub(start);
+            if slept > chunk + JUMP {
+                eprintln!(
+                    "devauth: resumed after {} s; checking the tokens",
+                    slept.as_secs()
+                );
+                return Input::Tick;
+            }
+            let wall_moved = clock::unix_secs(SystemTime::now()) - clock::unix_secs(wall_start);
+            let drift = (i128::from(wall_moved) - i128::from(slept.as_secs())).unsigned_abs();
+            if drift > u128::from(JUMP.as_secs()) {
+                return Input::Tick;
+            }
+        }
+    }
+}
+
+/// The clock pairing sleeps on: CLOCK_BOOTTIME, sleeping by waiting for a signal. A signal that
+/// arrives is kept in `got` (and pairing's stop check ends pairing); SIGUSR1 means nothing
+/// while pairing and is dropped.
+struct SignalClock<'a> {
+    signals: RefCell<&'a mut Signals>,
+    got: Cell<Option<Signal>>,
+}
+
+impl Clock for SignalClock<'_> {
+    fn now(&self) -> Instant {
+        clock::boottime()
+    }
+
+    fn sleep(&self, d: Duration) {
+        if self.got.get().is_some() {
+            return;
+        }
+        match self.signals.borrow_mut().wait(d) {
+            Some(Signal::Unpair) => {
+                eprintln!("devauth: SIGUSR1 while pairing: not paired, nothing to unpair");
+            }
+            Some(sig) => self.got.set(Some(sig)),
+            None => {}
+        }
+    }
+
+    fn wall(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
