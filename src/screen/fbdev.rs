@@ -408,6 +408,16 @@ impl Screen for FbScreen {
         }
         self.push()
     }
+
+    fn release(&mut self, blank: bool) -> Result<(), DisplayError> {
+        if !blank {
+            return Ok(());
+        }
+        self.canvas.clear();
+        // Whatever is shown next must be drawn in full over the cleared canvas.
+        self.painter.invalidate();
+        self.push()
+    }
 }
 
 #[cfg(test)]

@@ -277,6 +277,16 @@ where
         }
         self.push()
     }
+
+    fn release(&mut self, blank: bool) -> Result<(), DisplayError> {
+        if !blank {
+            return Ok(());
+        }
+        self.canvas.clear();
+        // Whatever is shown next must be drawn in full over the cleared canvas.
+        self.painter.invalidate();
+        self.push()
+    }
 }
 
 /// A 128×64 SSD1306 OLED.
@@ -379,6 +389,16 @@ where
         if painted == Painted::Nothing {
             return Ok(());
         }
+        self.push()
+    }
+
+    fn release(&mut self, blank: bool) -> Result<(), DisplayError> {
+        if !blank {
+            return Ok(());
+        }
+        self.canvas.clear();
+        // Whatever is shown next must be drawn in full over the cleared canvas.
+        self.painter.invalidate();
         self.push()
     }
 }
