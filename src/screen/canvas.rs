@@ -306,7 +306,7 @@ impl Canvas {
     /// Zeroes every pixel: black, and fully transparent in formats with alpha — on a set-top
     /// box's OSD layer that uncovers the video below, which is what handing the display back
     /// means there.
-    pub fn clear(&mut self) {
+    pub fn clear_all(&mut self) {
         self.buf.fill(0);
         self.mark_all_dirty();
     }
@@ -448,7 +448,7 @@ impl MonoCanvas {
     }
 
     /// Turns every pixel off.
-    pub fn clear(&mut self) {
+    pub fn clear_all(&mut self) {
         self.buf.fill(0);
         self.mark_all_dirty();
     }
