@@ -356,7 +356,17 @@ fn map_error(e: ureq::Error, url: &str, limit: usize) -> TransportError {
             detail: "connection failed".into(),
         },
         ureq::Error::Io(io) => {
-            if io.kind() == std::io::ErrorKind::TimedOut
+            // ureq hands rustls' handshake errors (an unknown issuer, a wrong name) back
+            // wrapped in io::Error: they are TLS failures, not network ones.
+            let tls = io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+            if let Some(tls) = tls {
+                TransportError::Tls {
+                    url,
+                    detail: tls.to_string(),
+                }
+            } else if io.kind() == std::io::ErrorKind::TimedOut
                 || io.kind() == std::io::ErrorKind::WouldBlock
             {
                 TransportError::Timeout { url }
