@@ -50,8 +50,11 @@ pub use crate::clock::MIN_PLAUSIBLE_UNIX;
 const MAX_ID_BYTES: usize = 1024; // client_id, account
 const MAX_URL_BYTES: usize = 4096; // token_endpoint
 const MAX_TOKEN_TYPE_BYTES: usize = 64;
-const MAX_SCOPES: usize = 128;
-const MAX_SCOPE_BYTES: usize = 512;
+// Whatever scope list a token answer may carry must be storable, or a granted pairing would be
+// lost at the save (found by the token_response fuzz target): a `scope` the wire accepts splits
+// (on spaces and commas) into at most half its length in entries, none longer than itself.
+const MAX_SCOPES: usize = crate::wire::MAX_SCOPE_LEN / 2;
+const MAX_SCOPE_BYTES: usize = crate::wire::MAX_SCOPE_LEN;
 const MAX_BOOT_ID_BYTES: usize = 64; // clock::boot_id() never returns more
 const LOCK_POLL: Duration = Duration::from_millis(50);
 const TEMP_ATTEMPTS: u32 = 16;

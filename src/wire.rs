@@ -23,6 +23,8 @@ pub const MAX_URL_LEN: usize = 2048;
 pub const MAX_USER_CODE_LEN: usize = 32;
 /// Longest human text (error_description, message) we keep.
 pub const MAX_TEXT_LEN: usize = 1024;
+/// Longest `scope` of a token response (the store must hold whatever this allows).
+pub const MAX_SCOPE_LEN: usize = 4096;
 
 /// What was wrong with a server's answer. Never contains a secret value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -472,7 +474,7 @@ impl TokenResponse {
             token_type: "Bearer".into(),
             expires_in: fields.seconds("expires_in")?,
             refresh_token: fields.secret("refresh_token")?,
-            scope: fields.text("scope", 4096)?,
+            scope: fields.text("scope", MAX_SCOPE_LEN)?,
             id_token: fields.secret("id_token")?,
         })
     }
