@@ -270,10 +270,57 @@ fn parse_json_object(body: &[u8]) -> Result<Fields, WireError> {
         .to_lowercase(),
     })?;
     match value {
-        Value::Object(map) => Ok(Fields(map)),
+        Value::Object(map) => {
+            // serde_json keeps the last of two equal keys. A body that names a field twice is
+            // ambiguous (which one did the server mean, and which one did a proxy check?), so
+            // it is refused rather than resolved either way (RFC 8259 §4: names SHOULD be
+            // unique).
+            if let Ok(FirstDuplicate(Some(key))) = serde_json::from_slice(body) {
+                return Err(duplicate_key(&key));
+            }
+            Ok(Fields(map))
+        }
         other => Err(WireError::NotParseable {
             detail: format!("expected a JSON object, got {}", kind_of(&other)),
         }),
+    }
+}
+
+fn duplicate_key(key: &str) -> WireError {
+    WireError::NotParseable {
+        detail: format!("the field `{}` appears twice", printable(key)),
+    }
+}
+
+/// The first top-level key of a JSON object that appears more than once.
+struct FirstDuplicate(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for FirstDuplicate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = FirstDuplicate;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<FirstDuplicate, A::Error> {
+                let mut seen = std::collections::HashSet::new();
+                let mut first = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    if first.is_none() && seen.contains(&key) {
+                        first = Some(key);
+                    } else {
+                        seen.insert(key);
+                    }
+                }
+                Ok(FirstDuplicate(first))
+            }
+        }
+        d.deserialize_map(Keys)
     }
 }
 
@@ -313,8 +360,11 @@ pub fn parse_form(body: &[u8]) -> Result<Fields, WireError> {
         let value = percent_decode(v).ok_or_else(|| WireError::NotParseable {
             detail: "bad percent-encoding in form body".into(),
         })?;
-        // First occurrence wins: a later duplicate cannot override what was said first.
-        map.entry(key).or_insert(Value::String(value));
+        // A field named twice is ambiguous: refused, as in JSON bodies.
+        if map.contains_key(&key) {
+            return Err(duplicate_key(&key));
+        }
+        map.insert(key, Value::String(value));
     }
     Ok(Fields(map))
 }
@@ -924,11 +974,37 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_keys_do_not_panic() {
-        let f = json(r#"{"error":"authorization_pending","error":"access_denied"}"#);
-        assert!(OAuthError::parse(&f).is_some());
-        let f = Fields::parse(b"error=slow_down&error=access_denied", None).unwrap();
-        assert_eq!(OAuthError::parse(&f).unwrap().error, "slow_down");
+    fn duplicate_keys_are_refused_in_both_formats() {
+        for (body, ct) in [
+            (
+                &br#"{"error":"authorization_pending","error":"access_denied"}"#[..],
+                Some("application/json"),
+            ),
+            (
+                br#"{"access_token":"a","x":{"y":1,"y":2},"access_token":"a"}"#,
+                None,
+            ),
+            (b"error=slow_down&error=access_denied", None),
+            (
+                b"error=slow_down&%65rror=access_denied",
+                Some("application/x-www-form-urlencoded"),
+            ),
+        ] {
+            let e = Fields::parse(body, ct).unwrap_err().to_string();
+            assert!(e.contains("appears twice") && e.contains("`"), "{e}");
+        }
+        let e = Fields::parse(
+            br#"{"access_token":"s3cr3t","access_token":"s3cr3t"}"#,
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("`access_token` appears twice") && !e.contains("s3cr3t"),
+            "{e}"
+        );
+        // Nested objects are values: their keys are not checked (nothing reads them as fields).
+        assert!(Fields::parse(br#"{"a":{"k":1,"k":2},"b":[{"k":1},{"k":1}]}"#, None).is_ok());
     }
 
     #[test]
