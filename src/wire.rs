@@ -522,7 +522,10 @@ impl TokenResponse {
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer".into(),
-            expires_in: fields.seconds("expires_in")?,
+            // An unusable expires_in (negative, not a number) must not throw away tokens the
+            // server has already issued (after a refresh the old refresh token is dead): it
+            // counts as "expires now", so the next use refreshes.
+            expires_in: fields.seconds("expires_in").unwrap_or(Some(0)),
             refresh_token: fields.secret("refresh_token")?,
             scope: fields.text("scope", MAX_SCOPE_LEN)?,
             id_token: fields.secret("id_token")?,
@@ -932,8 +935,20 @@ mod tests {
             .to_string();
         assert!(!err.contains(secret), "{err}");
         let wrong_type = format!(r#"{{"access_token":"x","expires_in":"{secret}"}}"#);
-        // expires_in is not secret, but it is quoted only up to 40 printable chars.
-        let _ = TokenResponse::parse(&json(&wrong_type)).unwrap_err();
+        // An unusable expires_in does not cost the tokens: it counts as "expires now".
+        let t = TokenResponse::parse(&json(&wrong_type)).unwrap();
+        assert_eq!(t.expires_in, Some(0));
+    }
+
+    #[test]
+    fn unusable_token_lifetimes_count_as_expiring_now() {
+        for v in ["-1", "\"-3600\"", "1e300", "\"soon\"", "true", "[]"] {
+            let t = TokenResponse::parse(&json(&format!(
+                r#"{{"access_token":"at","token_type":"Bearer","expires_in":{v}}}"#
+            )))
+            .unwrap();
+            assert_eq!(t.expires_in, Some(0), "{v}");
+        }
     }
 
     #[test]
