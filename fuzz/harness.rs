@@ -348,8 +348,11 @@ pub fn store_file(data: &[u8]) {
     }
 }
 
+/// One fuzz entry point.
+pub type Target = fn(&[u8]);
+
 /// Every entry point by name (the corpus replay walks `fuzz/corpus/<name>/`).
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("device_authorization", device_authorization),
     ("token_response", token_response),
     ("id_token", id_token),
