@@ -224,7 +224,7 @@ fn verification_uri_wins_over_googles_verification_url() {
             ),
         ),
     );
-    let out = pair_briefly(&env, 1, MS(300));
+    let out = pair_briefly(&env, 1, MS(800));
     let code = &out.events_named("code")[0];
     assert_eq!(code["verification_uri"], format!("{b}/device"));
 }
@@ -268,7 +268,7 @@ fn zero_null_negative_or_garbage_interval_is_clamped_or_defaulted() {
                 device_answer(&env, &format!(r#""interval":{interval}"#)),
             ),
         );
-        let out = pair_briefly(&env, 1, MS(300));
+        let out = pair_briefly(&env, 1, MS(800));
         let code = &out.events_named("code")[0];
         assert_eq!(code["interval"], shown, "interval {interval}: {code}");
     }
@@ -407,7 +407,7 @@ fn provider_message_with_control_characters_is_cleaned_not_refused() {
             ),
         ),
     );
-    let out = pair_briefly(&env, 1, MS(300));
+    let out = pair_briefly(&env, 1, MS(800));
     let message = out.events_named("code")[0]["message"]
         .as_str()
         .unwrap()
