@@ -52,7 +52,7 @@ else
 fi
 echo "fuzz.sh: built in $(($(date +%s) - build_start)) s" >&2
 
-declare -A execs result
+declare -A execs cov corpus result
 status=0
 for t in "${TARGETS[@]}"; do
     mkdir -p "work/$t"
@@ -72,11 +72,16 @@ for t in "${TARGETS[@]}"; do
         grep -E "panicked at|^thread|SUMMARY|Test unit written" "$log" >&2 || tail -30 "$log" >&2
     fi
     execs[$t]=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    # libFuzzer's last status line: "#N DONE cov: C ft: F corp: N/SIZE ...".
+    done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1 || true)
+    cov[$t]=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$done_line")
+    corpus[$t]=$(sed -n 's/.* corp: \([0-9]*\/[0-9]*[a-zA-Z]*\).*/\1/p' <<<"$done_line")
     rm -f "$log"
 done
 
-printf '\n%-22s %8s %12s  %s\n' target seconds execs result
+printf '\n%-22s %8s %12s %6s %14s  %s\n' target seconds execs cov corpus result
 for t in "${TARGETS[@]}"; do
-    printf '%-22s %8s %12s  %s\n' "$t" "$SECS" "${execs[$t]:-?}" "${result[$t]}"
+    printf '%-22s %8s %12s %6s %14s  %s\n' "$t" "$SECS" "${execs[$t]:-?}" "${cov[$t]:-?}" \
+        "${corpus[$t]:-?}" "${result[$t]}"
 done
 exit "$status"
