@@ -415,3 +415,28 @@ fn provider_message_with_control_characters_is_cleaned_not_refused() {
     assert!(message.starts_with("Enter the code"), "{message}");
     assert!(!message.chars().any(|c| c.is_control() || c == '\u{202e}'));
 }
+
+#[test]
+fn every_scope_a_server_grants_is_stored() {
+    // Regression (token_response fuzz target): 400 granted scopes, one of them 600 bytes long,
+    // used to fail the save with exit 9 after the provider had issued the tokens.
+    let mut scopes: Vec<String> = (0..399).map(|i| format!("s{i}")).collect();
+    scopes.push(format!("https://api.example.com/{}", "x".repeat(576)));
+    let granted = scopes.join(" ");
+    assert!(granted.len() <= 4096);
+    let env = Setup::new(Provider::Generic)
+        .approve_after_polls(0)
+        .behavior(|b| b.scope_granted = Some(granted.clone()))
+        .start();
+    let out = env.pair();
+    assert_eq!(
+        out.events_named("paired")[0]["scopes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        400
+    );
+    let stored = env.store_json().unwrap();
+    assert_eq!(stored["scopes"].as_array().unwrap().len(), 400);
+    env.token();
+}
