@@ -196,7 +196,8 @@ pub enum Renewed {
     Current(TokenSet),
     /// New tokens, already stored durably.
     New(TokenSet),
-    /// Renewing failed in a way worth retrying (network, 5xx, an unusable answer, the clock):
+    /// Renewing failed in a way worth retrying (network, 5xx, an unusable answer, the clock, a
+    /// store that cannot be written yet — full or read-only, found before anything was sent):
     /// the stored tokens are kept.
     Failed {
         current: Option<TokenSet>,
@@ -300,7 +301,12 @@ pub fn renew<T: Transport, C: Clock>(
         still_valid,
         error,
     };
-    let answer = match how {
+    // Everything of the save that does not need the answer is done just before the request,
+    // so that a read-only or full store is reported while the old refresh token still works
+    // (at a provider with strict rotation, failing after the answer would cost the grant), and
+    // once the answer is here only parse, write, fsync and rename remain.
+    let prepare = || store.prepare_save().map_err(Error::Store);
+    let (prepared, answer) = match how {
         Renewal::RefreshToken => {
             let Some(stored) = &stored else {
                 return Err(Error::NotPaired {
@@ -318,7 +324,11 @@ pub fn renew<T: Transport, C: Clock>(
                     "the access token expired and the provider issued no refresh token".into(),
                 );
             };
-            client.refresh(refresh_token)
+            let prepared = match prepare() {
+                Ok(p) => p,
+                Err(e) => return Ok(failed(e)),
+            };
+            (prepared, client.refresh(refresh_token))
         }
         Renewal::JwtBearer(j) => {
             let wall = crate::clock::unix_secs(now.wall);
@@ -330,12 +340,17 @@ pub fn renew<T: Transport, C: Clock>(
                 )));
             }
             let assertion = j.signer.assertion(wall).map_err(Error::Setup)?;
-            client.jwt_bearer(&assertion, j.scope_param.as_deref(), j.client_auth)
+            let prepared = match prepare() {
+                Ok(p) => p,
+                Err(e) => return Ok(failed(e)),
+            };
+            let answer = client.jwt_bearer(&assertion, j.scope_param.as_deref(), j.client_auth);
+            (prepared, answer)
         }
     };
     match answer {
         Ok(grant) => {
-            let now = TimeNow::read(clock);
+            let now = now.again(clock);
             let account = match how {
                 Renewal::JwtBearer(_) => Some(client.identity.client_id.clone()),
                 Renewal::RefreshToken => None,
@@ -352,10 +367,13 @@ pub fn renew<T: Transport, C: Clock>(
                 token_endpoint: client.endpoints.token.clone(),
                 tokens,
             };
-            // Durable before handed out: if we die after this line, the rotated refresh token
-            // is on flash; if we die before it, the server's answer is lost but so is the
-            // access token, and nothing was used.
-            store.save(&updated)?;
+            // Durable before handed out: once the rename is done the rotated refresh token is
+            // on flash. A power cut between the server's answer and the rename loses the
+            // answer: harmless where the old refresh token keeps working (no rotation, or a
+            // reuse grace period), the grant itself at a provider with strict rotation and
+            // reuse detection. That window is kept to parse + write + fsync + rename
+            // (docs/powercut.md measures it).
+            prepared.commit(&updated)?;
             Ok(Renewed::New(updated.tokens))
         }
         Err(e) if e.oauth_error() == Some("invalid_grant") => match how {
