@@ -277,12 +277,27 @@ pub fn renew<T: Transport, C: Clock>(
         )?;
         Ok(Some(stored))
     };
-    if let Some(stored) = load()? {
-        if !needs_renewal(&stored.tokens, need, &TimeNow::read(clock)) {
-            return Ok(Renewed::Current(stored.tokens));
+    let unlocked = load()?;
+    let unlocked_now = TimeNow::read(clock);
+    if let Some(stored) = &unlocked {
+        if !needs_renewal(&stored.tokens, need, &unlocked_now) {
+            return Ok(Renewed::Current(stored.tokens.clone()));
         }
     }
-    let _lock = store.lock(LOCK_TIMEOUT)?;
+    // A lock that cannot be had (on a read-only store even its file cannot be opened for
+    // writing; another process renewing for over a minute) is worth retrying, and no reason to
+    // withhold a token that still works.
+    let _lock = match store.lock(LOCK_TIMEOUT) {
+        Ok(lock) => lock,
+        Err(e) => {
+            let current = unlocked.map(|s| s.tokens);
+            return Ok(Renewed::Failed {
+                still_valid: still_valid(current.as_ref(), &unlocked_now),
+                current,
+                error: Error::Store(e),
+            });
+        }
+    };
     let stored = load()?;
     let now = TimeNow::read(clock);
     if let Some(stored) = &stored {
@@ -291,11 +306,7 @@ pub fn renew<T: Transport, C: Clock>(
         }
     }
     let current = stored.as_ref().map(|s| s.tokens.clone());
-    let still_valid = current
-        .as_ref()
-        .and_then(|t| t.expiry.as_ref())
-        .and_then(|e| e.remaining(&now))
-        .is_some_and(|left| left > Duration::ZERO);
+    let still_valid = still_valid(current.as_ref(), &now);
     let failed = |error: Error| Renewed::Failed {
         current: current.clone(),
         still_valid,
@@ -391,6 +402,14 @@ pub fn renew<T: Transport, C: Clock>(
         Err(e) if e.is_transient() => Ok(failed(Error::from(e))),
         Err(e) => Err(Error::from(e)),
     }
+}
+
+/// Whether `tokens` hold an access token that has not expired (by the best clock we have).
+fn still_valid(tokens: Option<&TokenSet>, now: &TimeNow) -> bool {
+    tokens
+        .and_then(|t| t.expiry.as_ref())
+        .and_then(|e| e.remaining(now))
+        .is_some_and(|left| left > Duration::ZERO)
 }
 
 /// The grant is gone: forget the tokens if asked (we hold the lock), and say so.
