@@ -92,6 +92,8 @@ struct Issued {
 
 struct Proxy {
     addr: SocketAddr,
+    /// Peer addresses of the connections accepted so far.
+    accepted: Arc<Mutex<Vec<SocketAddr>>>,
     issued: Arc<Mutex<Vec<Issued>>>,
     active: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
@@ -105,7 +107,13 @@ impl Proxy {
         let issued = Arc::new(Mutex::new(Vec::new()));
         let active = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (i, a, s) = (issued.clone(), active.clone(), stop.clone());
+        let accepted = Arc::new(Mutex::new(Vec::new()));
+        let (i, a, s, acc) = (
+            issued.clone(),
+            active.clone(),
+            stop.clone(),
+            accepted.clone(),
+        );
         let thread = thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
@@ -113,6 +121,9 @@ impl Proxy {
                 }
                 let Ok(client) = conn else { continue };
                 a.fetch_add(1, Ordering::SeqCst);
+                if let Ok(peer) = client.peer_addr() {
+                    acc.lock().unwrap().push(peer);
+                }
                 let (i, a) = (i.clone(), a.clone());
                 thread::spawn(move || {
                     forward(client, upstream, &i);
@@ -122,6 +133,7 @@ impl Proxy {
         });
         Proxy {
             addr,
+            accepted,
             issued,
             active,
             stop,
@@ -137,9 +149,23 @@ impl Proxy {
         self.issued.lock().unwrap().clone()
     }
 
-    /// Waits until no connection is open (a killed client's request may still be answered by
-    /// the server after a delay: that answer counts as issued).
+    /// Waits until every connection made so far was accepted and has finished. A killed
+    /// client's request may still sit in the listen backlog, complete: like a real server, the
+    /// proxy then still forwards it and the server still processes (and rotates) it, and that
+    /// answer counts as issued in the cycle that sent it. The backlog is FIFO, so once a
+    /// connection made now has been accepted, every earlier one has been too.
     fn wait_idle(&self) {
+        let probe = TcpStream::connect(self.addr).expect("connect to the proxy");
+        let me = probe.local_addr().unwrap();
+        drop(probe);
+        assert!(
+            wait_until(Duration::from_secs(10), || self
+                .accepted
+                .lock()
+                .unwrap()
+                .contains(&me)),
+            "the proxy did not accept"
+        );
         assert!(
             wait_until(Duration::from_secs(10), || self
                 .active
