@@ -36,6 +36,7 @@ forward() {
 trap 'forward TERM' TERM
 trap 'forward INT' INT
 trap 'forward HUP' HUP
+trap 'forward USR1' USR1
 # `wait` returns early when a trapped signal arrives: wait again until time has really exited.
 while :; do
   wait "$timer"

@@ -28,6 +28,7 @@ pub mod secret;
 pub mod service;
 pub mod signals;
 pub mod store;
+pub mod tls;
 pub mod tokenfile;
 pub mod transport;
 pub mod wire;

@@ -13,7 +13,6 @@
 use crate::secret::Secret;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,64 +220,44 @@ pub struct HttpTransport {
 
 impl HttpTransport {
     pub fn new(settings: &TransportSettings) -> Result<Self, TransportError> {
-        use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+        use ureq::unversioned::resolver::DefaultResolver;
+        use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
 
-        let mut roots: Vec<ureq::tls::Certificate<'static>> =
-            webpki_root_certs::TLS_SERVER_ROOT_CERTS
-                .iter()
-                .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
-                .collect();
-        if let Some(path) = &settings.ca_file {
-            roots.extend(read_ca_file(path)?);
-        }
-        let tls = TlsConfig::builder()
-            .provider(TlsProvider::Rustls)
-            .root_certs(RootCerts::Specific(Arc::new(roots)))
-            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .build();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .tls_config(tls)
+        let ca_error = |path: &Path, detail: String| TransportError::CaFile {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let extra = match &settings.ca_file {
+            Some(path) => crate::tls::read_ca_file(path).map_err(|d| ca_error(path, d))?,
+            None => Vec::new(),
+        };
+        let tls_config =
+            crate::tls::client_config(&extra).map_err(|d| match &settings.ca_file {
+                Some(path) => ca_error(path, d),
+                None => TransportError::Tls {
+                    url: String::new(),
+                    detail: d,
+                },
+            })?;
+        let config = ureq::Agent::config_builder()
             .timeout_connect(Some(settings.connect_timeout))
             .timeout_global(Some(settings.timeout))
             .http_status_as_error(false)
             .max_redirects(0)
             .user_agent(concat!("devauth/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+            .build();
+        // ureq's default chain (CONNECT proxy, TCP, TLS) with our TLS connector in the TLS slot.
+        let connector =
+            ().chain(ConnectProxyConnector::default())
+                .chain(TcpConnector::default())
+                .chain(crate::tls::TlsConnector { config: tls_config });
+        let agent = ureq::Agent::with_parts(config, connector, DefaultResolver::default());
         Ok(HttpTransport {
             agent,
             max_body_bytes: settings.max_body_bytes,
             allow_http_loopback: settings.allow_http_loopback,
         })
     }
-}
-
-/// Reads PEM certificates from the config's `ca_file` (bounded: 1 MiB).
-fn read_ca_file(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, TransportError> {
-    let err = |detail: String| TransportError::CaFile {
-        path: path.to_path_buf(),
-        detail,
-    };
-    let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
-    if meta.len() > 1024 * 1024 {
-        return Err(err(format!(
-            "{} bytes, more than the 1 MiB accepted",
-            meta.len()
-        )));
-    }
-    let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-    let mut certs = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
-        match item {
-            Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
-            Ok(_) => {}
-            Err(e) => return Err(err(format!("not valid PEM: {e}"))),
-        }
-    }
-    if certs.is_empty() {
-        return Err(err("holds no PEM certificate".into()));
-    }
-    Ok(certs)
 }
 
 impl Transport for HttpTransport {
@@ -419,7 +398,14 @@ fn map_error(e: ureq::Error, url: &str, limit: usize) -> TransportError {
             detail: "connection failed".into(),
         },
         ureq::Error::Io(io) => {
-            if io.kind() == std::io::ErrorKind::TimedOut
+            // rustls reports handshake and certificate failures as io errors wrapping a
+            // rustls::Error (see tls.rs): name them as TLS trouble.
+            if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+                TransportError::Tls {
+                    url,
+                    detail: tls.to_string(),
+                }
+            } else if io.kind() == std::io::ErrorKind::TimedOut
                 || io.kind() == std::io::ErrorKind::WouldBlock
             {
                 TransportError::Timeout { url }
@@ -430,10 +416,6 @@ fn map_error(e: ureq::Error, url: &str, limit: usize) -> TransportError {
                 }
             }
         }
-        ureq::Error::Rustls(e) => TransportError::Tls {
-            url,
-            detail: e.to_string(),
-        },
         ureq::Error::Tls(e) => TransportError::Tls {
             url,
             detail: e.to_string(),

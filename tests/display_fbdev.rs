@@ -164,3 +164,50 @@ fn a_countdown_tick_does_not_rewrite_the_qr() {
     }
     assert_ne!(after, bytes, "the tick changed the countdown");
 }
+
+/// `devauth run` hands the display back after the "paired" screen: blanking clears every pixel
+/// to zero (black, and transparent where the format has alpha: an OSD layer then shows the
+/// video below), leaves the row padding alone, and the next view is drawn in full again.
+#[test]
+fn release_blank_clears_to_transparent_black_and_the_next_view_redraws() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w, h) = (320u32, 240u32);
+    let f = PixelFormat::NAMED
+        .iter()
+        .find(|(name, _)| *name == "argb8888")
+        .map(|(_, f)| *f)
+        .expect("argb8888 is a named format");
+    let row = w as usize * 4;
+    let stride = row + 16;
+    let path = dir.path().join("fb");
+    std::fs::write(&path, vec![FILL; stride * h as usize]).unwrap();
+    let mut fb = FbScreen::open(&config(&path, w, h, f, stride as u32)).unwrap();
+    let view = sample_view(RenderState::Paired);
+    fb.show(&view).unwrap();
+    fb.release(false).unwrap();
+    let kept = std::fs::read(&path).unwrap();
+    assert!(
+        kept.iter().any(|b| *b != 0 && *b != FILL),
+        "release(false) keeps the picture"
+    );
+    fb.release(true).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    for y in 0..h as usize {
+        assert!(
+            bytes[y * stride..y * stride + row].iter().all(|b| *b == 0),
+            "row {y} cleared"
+        );
+        assert!(
+            bytes[y * stride + row..(y + 1) * stride]
+                .iter()
+                .all(|b| *b == FILL),
+            "padding kept"
+        );
+    }
+    fb.show(&view).unwrap();
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        kept,
+        "the same view is drawn in full again"
+    );
+}

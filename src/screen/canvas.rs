@@ -303,6 +303,14 @@ impl Canvas {
         self.dirty = Some(Rectangle::new(Point::zero(), self.physical));
     }
 
+    /// Zeroes every pixel: black, and fully transparent in formats with alpha — on a set-top
+    /// box's OSD layer that uncovers the video below, which is what handing the display back
+    /// means there.
+    pub fn clear_all(&mut self) {
+        self.buf.fill(0);
+        self.mark_all_dirty();
+    }
+
     /// The colour at a panel coordinate.
     pub fn pixel(&self, x: u32, y: u32) -> Option<Rgb888> {
         if x >= self.physical.width || y >= self.physical.height {
@@ -437,6 +445,12 @@ impl MonoCanvas {
 
     pub fn mark_all_dirty(&mut self) {
         self.dirty = Some(Rectangle::new(Point::zero(), self.physical));
+    }
+
+    /// Turns every pixel off.
+    pub fn clear_all(&mut self) {
+        self.buf.fill(0);
+        self.mark_all_dirty();
     }
 
     /// Whether the pixel at a panel coordinate is lit.

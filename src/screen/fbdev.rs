@@ -17,8 +17,7 @@ use std::path::{Path, PathBuf};
 use embedded_graphics::prelude::Size;
 
 use super::canvas::{Canvas, Field, PixelFormat};
-use super::painter::{Painted, Painter};
-use super::{Screen, View};
+use super::painter::{Painter, PixelDevice};
 use crate::config::DisplayConfig;
 use crate::error::DisplayError;
 
@@ -400,13 +399,15 @@ impl FbScreen {
     }
 }
 
-impl Screen for FbScreen {
-    fn show(&mut self, view: &View) -> Result<(), DisplayError> {
-        let Ok(painted) = self.painter.paint(view, &mut self.canvas);
-        if painted == Painted::Nothing {
-            return Ok(());
-        }
-        self.push()
+impl PixelDevice for FbScreen {
+    type Canvas = Canvas;
+
+    fn painter_and_canvas(&mut self) -> (&mut Painter, &mut Canvas) {
+        (&mut self.painter, &mut self.canvas)
+    }
+
+    fn push(&mut self) -> Result<(), DisplayError> {
+        FbScreen::push(self)
     }
 }
 

@@ -7,9 +7,10 @@
 
 use embedded_graphics::prelude::{DrawTarget, Size};
 
-use super::View;
 use super::draw::{self, RoleColor};
 use super::layout::{self, Layout, Profile, Tick};
+use super::{Screen, View};
+use crate::error::DisplayError;
 
 /// What a [`Painter::paint`] call changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,5 +82,56 @@ impl Painter {
         }
         self.tick = tick;
         Ok(Painted::Ticker)
+    }
+}
+
+/// A shadow canvas that can be wiped (see [`super::canvas::Canvas::clear`]).
+pub trait Clearable {
+    fn wipe(&mut self);
+}
+
+impl Clearable for super::canvas::Canvas {
+    fn wipe(&mut self) {
+        self.clear_all()
+    }
+}
+
+impl Clearable for super::canvas::MonoCanvas {
+    fn wipe(&mut self) {
+        self.clear_all()
+    }
+}
+
+/// A display driven through a [`Painter`] and a shadow canvas in the device's own layout: the
+/// backend only says how to push the canvas's changed region to the hardware, and gets its
+/// [`Screen`] implementation (paint, push only what changed, blank on release) from here.
+pub trait PixelDevice {
+    type Canvas: DrawTarget<Error = core::convert::Infallible, Color: RoleColor> + Clearable;
+
+    fn painter_and_canvas(&mut self) -> (&mut Painter, &mut Self::Canvas);
+
+    /// Sends the canvas's dirty region to the device.
+    fn push(&mut self) -> Result<(), DisplayError>;
+}
+
+impl<T: PixelDevice> Screen for T {
+    fn show(&mut self, view: &View) -> Result<(), DisplayError> {
+        let (painter, canvas) = self.painter_and_canvas();
+        let Ok(painted) = painter.paint(view, canvas);
+        if painted == Painted::Nothing {
+            return Ok(());
+        }
+        self.push()
+    }
+
+    fn release(&mut self, blank: bool) -> Result<(), DisplayError> {
+        if !blank {
+            return Ok(());
+        }
+        let (painter, canvas) = self.painter_and_canvas();
+        canvas.wipe();
+        // Whatever is shown next must be drawn in full over the cleared canvas.
+        painter.invalidate();
+        self.push()
     }
 }

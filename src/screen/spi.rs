@@ -19,10 +19,10 @@ use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::OutputPin;
 use embedded_hal::spi::SpiDevice;
 
+use super::Screen;
 use super::canvas::{Canvas, MonoCanvas, PixelFormat, Rotation};
 use super::layout::Profile;
-use super::painter::{Painted, Painter};
-use super::{Screen, View};
+use super::painter::{Painter, PixelDevice};
 use crate::config::{ColorOrder, Controller, DisplayConfig};
 use crate::error::DisplayError;
 
@@ -263,19 +263,21 @@ where
         .map_err(|e| panel_err("sending pixels", e))
 }
 
-impl<SPI, DC, M, RST> Screen for ColorPanelScreen<SPI, DC, M, RST>
+impl<SPI, DC, M, RST> PixelDevice for ColorPanelScreen<SPI, DC, M, RST>
 where
     SPI: SpiDevice,
     DC: OutputPin,
     M: mipidsi::models::Model<ColorFormat = Rgb565>,
     RST: OutputPin,
 {
-    fn show(&mut self, view: &View) -> Result<(), DisplayError> {
-        let Ok(painted) = self.painter.paint(view, &mut self.canvas);
-        if painted == Painted::Nothing {
-            return Ok(());
-        }
-        self.push()
+    type Canvas = Canvas;
+
+    fn painter_and_canvas(&mut self) -> (&mut Painter, &mut Canvas) {
+        (&mut self.painter, &mut self.canvas)
+    }
+
+    fn push(&mut self) -> Result<(), DisplayError> {
+        ColorPanelScreen::push(self)
     }
 }
 
@@ -369,17 +371,19 @@ where
     }
 }
 
-impl<SPI, DC> Screen for OledScreen<SPI, DC>
+impl<SPI, DC> PixelDevice for OledScreen<SPI, DC>
 where
     SPI: SpiDevice,
     DC: OutputPin,
 {
-    fn show(&mut self, view: &View) -> Result<(), DisplayError> {
-        let Ok(painted) = self.painter.paint(view, &mut self.canvas);
-        if painted == Painted::Nothing {
-            return Ok(());
-        }
-        self.push()
+    type Canvas = MonoCanvas;
+
+    fn painter_and_canvas(&mut self) -> (&mut Painter, &mut MonoCanvas) {
+        (&mut self.painter, &mut self.canvas)
+    }
+
+    fn push(&mut self) -> Result<(), DisplayError> {
+        OledScreen::push(self)
     }
 }
 
