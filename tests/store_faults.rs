@@ -8,6 +8,7 @@
 //! good once there is room again, even with strict rotation and reuse detection (the test
 //! server's default).
 
+mod agent_common;
 mod common;
 
 use common::*;
@@ -190,4 +191,39 @@ fn a_read_only_store_keeps_serving_a_valid_token_and_fails_clearly_after() {
     assert_eq!(refreshes[0].form_value("refresh_token"), Some(rt.as_str()));
     assert!(env.server().live_access_tokens().contains(&token));
     assert_eq!(temps(&dir), Vec::<String>::new());
+}
+
+#[test]
+fn the_agent_retries_on_a_full_disk_without_spending_the_refresh_token() {
+    use agent_common::{Env as AgentEnv, fast};
+    // 3 s tokens: the agent wants to renew within a couple of seconds of starting.
+    let env = AgentEnv::new(fast(3));
+    let dir = env.store.parent().unwrap().to_path_buf();
+    let Some(_mount) = Mount::tmpfs(&dir, "64k") else {
+        return;
+    };
+    let out = env.devauth(&["pair", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let filler = fill(&dir);
+    let mut agent = env.start_agent();
+    agent.wait_events("a retry naming the full store", |ev| {
+        ev.iter().any(|e| {
+            e["event"] == "retrying"
+                && e["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("No space left on device"))
+        })
+    });
+    let s = env.srv.stats();
+    assert_eq!((s.refreshes, s.refresh_failures), (0, 0), "{s:?}");
+    // Room again: the next retry renews with the same grant.
+    std::fs::remove_file(&filler).unwrap();
+    agent.wait_count("refreshed", 1);
+    let s = env.srv.stats();
+    assert_eq!(s.device_codes_issued, 1, "{s:?}");
+    assert_eq!(s.reuse_detected, 0, "{s:?}");
+    assert_eq!(agent.count("pairing_required"), 0, "{:?}", agent.names());
+    assert_eq!(temps(&dir), Vec::<String>::new());
+    agent.signal(libc::SIGTERM);
+    agent.wait_exit();
 }
