@@ -13,8 +13,8 @@ Measured:
     (median of BENCH_RUNS runs)
   - peak RSS of a whole pairing (code, approval, tokens stored): VmHWM of the process, sampled
   - CPU over a pending period: from the code shown to BENCH_PENDING_SECS later without approval
-    (the interval is 5 s: 12 polls per minute), summed over the process's threads from
-    /proc/PID/task/*/schedstat (ns); CPU of a whole pairing from wait4's rusage
+    (the interval is 5 s: 12 polls per minute): wait4's total (all threads) minus the live
+    threads' schedstat (ns) at the code; CPU of a whole pairing from wait4's rusage
   - bytes written to the store per refresh and fsyncs: strace of one `token` refresh, summing
     write/pwrite64 to the store file (and its temp file)
   - binary / install size: devauth's stripped release binary; the venv's packages (pip and
@@ -246,10 +246,8 @@ def time_to_code(clients, server):
 
 
 def on_cpu(pid):
-    """Nanoseconds on CPU of every live thread of `pid` (/proc/PID/task/*/schedstat), or None
-    when the kernel has no schedstat. Threads that exit are not counted: none of the three
-    clients starts or ends threads while it polls 127.0.0.1 (ureq resolves IP literals without
-    its resolver thread; Node's and Python's threads live as long as the process)."""
+    """Nanoseconds on CPU of the live threads of `pid` (/proc/PID/task/*/schedstat), or None
+    when the kernel has no schedstat."""
     total = 0
     try:
         for tid in os.listdir(f"/proc/{pid}/task"):
@@ -262,8 +260,12 @@ def on_cpu(pid):
 
 def pending_cpu(clients, server, startup_cpu):
     """All clients wait for approval at once (their CPU is what is measured, not wall time).
-    CPU from the code shown to the end of the period: schedstat at both ends (ns); without
-    schedstat, wait4's total minus the median start-up CPU (noisier)."""
+
+    CPU from the code shown to the end of the period = wait4's total of the process (every
+    thread, also those that ended: ureq runs each connection's name resolution on a short-lived
+    thread) minus the CPU of its live threads when the code was shown (schedstat, ns). A thread
+    that ended before the code is thus counted in the pending period: a few µs against devauth,
+    nothing for the other two. Without schedstat: minus the median start-up CPU (noisier)."""
     runs, at_code = {}, {}
     for c in clients:
         runs[c.name] = Run(c.pair(server))
@@ -273,12 +275,9 @@ def pending_cpu(clients, server, startup_cpu):
     time.sleep(PENDING)
     res = {}
     for name, r in runs.items():
-        at_end = on_cpu(r.proc.pid)
         cpu, rss, _ = r.kill()
-        if at_code[name] is not None and at_end is not None:
-            res[name] = ((at_end - at_code[name]) / 1e9, rss)
-        else:
-            res[name] = (max(cpu - startup_cpu[name], 0.0), rss)
+        base = at_code[name] / 1e9 if at_code[name] is not None else startup_cpu[name]
+        res[name] = (max(cpu - base, 0.0), rss)
     return res
 
 
