@@ -12,6 +12,12 @@
 //! rename can leave both names, which is harmless because stale temp files are removed on the
 //! next load or save. The file is rewritten only when its bytes would change (flash wear).
 //!
+//! A refresh splits the write in two ([`TokenStore::prepare_save`], then
+//! [`PreparedSave::commit`]): everything that does not need the new tokens (directory, temp
+//! file, reserved room) happens before a rotating refresh token is spent, so a full or read-only
+//! store fails while the old token still works, and only write, fsync and rename separate the
+//! server's answer from a durable store (docs/powercut.md measures that window).
+//!
 //! The path should name a regular file in a writable directory; a symlink at that path is
 //! replaced by a regular file on the first write.
 
