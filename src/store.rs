@@ -455,7 +455,7 @@ impl TokenStore {
     /// Does every step of a save that does not need the new content, so that they happen before
     /// a rotating refresh token is spent rather than after: stale temp files are removed, the
     /// directory is created if missing, the temp file is created (`O_EXCL`, 0600) and room is
-    /// reserved in it (twice the current file's size plus [`RESERVE_SLACK`]).
+    /// reserved in it (twice the current file's size plus 4 KiB).
     ///
     /// Two things follow. A read-only or full filesystem is reported here, while the old refresh
     /// token still works, instead of after the server has already rotated it. And once the
