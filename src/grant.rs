@@ -196,7 +196,8 @@ pub enum Renewed {
     Current(TokenSet),
     /// New tokens, already stored durably.
     New(TokenSet),
-    /// Renewing failed in a way worth retrying (network, 5xx, an unusable answer, the clock):
+    /// Renewing failed in a way worth retrying (network, 5xx, an unusable answer, the clock, a
+    /// store that cannot be written yet — full or read-only, found before anything was sent):
     /// the stored tokens are kept.
     Failed {
         current: Option<TokenSet>,
@@ -276,12 +277,27 @@ pub fn renew<T: Transport, C: Clock>(
         )?;
         Ok(Some(stored))
     };
-    if let Some(stored) = load()? {
-        if !needs_renewal(&stored.tokens, need, &TimeNow::read(clock)) {
-            return Ok(Renewed::Current(stored.tokens));
+    let unlocked = load()?;
+    let unlocked_now = TimeNow::read(clock);
+    if let Some(stored) = &unlocked {
+        if !needs_renewal(&stored.tokens, need, &unlocked_now) {
+            return Ok(Renewed::Current(stored.tokens.clone()));
         }
     }
-    let _lock = store.lock(LOCK_TIMEOUT)?;
+    // A lock that cannot be had (on a read-only store even its file cannot be opened for
+    // writing; another process renewing for over a minute) is worth retrying, and no reason to
+    // withhold a token that still works.
+    let _lock = match store.lock(LOCK_TIMEOUT) {
+        Ok(lock) => lock,
+        Err(e) => {
+            let current = unlocked.map(|s| s.tokens);
+            return Ok(Renewed::Failed {
+                still_valid: still_valid(current.as_ref(), &unlocked_now),
+                current,
+                error: Error::Store(e),
+            });
+        }
+    };
     let stored = load()?;
     let now = TimeNow::read(clock);
     if let Some(stored) = &stored {
@@ -290,17 +306,18 @@ pub fn renew<T: Transport, C: Clock>(
         }
     }
     let current = stored.as_ref().map(|s| s.tokens.clone());
-    let still_valid = current
-        .as_ref()
-        .and_then(|t| t.expiry.as_ref())
-        .and_then(|e| e.remaining(&now))
-        .is_some_and(|left| left > Duration::ZERO);
+    let still_valid = still_valid(current.as_ref(), &now);
     let failed = |error: Error| Renewed::Failed {
         current: current.clone(),
         still_valid,
         error,
     };
-    let answer = match how {
+    // Everything of the save that does not need the answer is done just before the request,
+    // so that a read-only or full store is reported while the old refresh token still works
+    // (at a provider with strict rotation, failing after the answer would cost the grant), and
+    // once the answer is here only parse, write, fsync and rename remain.
+    let prepare = || store.prepare_save().map_err(Error::Store);
+    let (prepared, answer) = match how {
         Renewal::RefreshToken => {
             let Some(stored) = &stored else {
                 return Err(Error::NotPaired {
@@ -318,7 +335,11 @@ pub fn renew<T: Transport, C: Clock>(
                     "the access token expired and the provider issued no refresh token".into(),
                 );
             };
-            client.refresh(refresh_token)
+            let prepared = match prepare() {
+                Ok(p) => p,
+                Err(e) => return Ok(failed(e)),
+            };
+            (prepared, client.refresh(refresh_token))
         }
         Renewal::JwtBearer(j) => {
             let wall = crate::clock::unix_secs(now.wall);
@@ -330,12 +351,17 @@ pub fn renew<T: Transport, C: Clock>(
                 )));
             }
             let assertion = j.signer.assertion(wall).map_err(Error::Setup)?;
-            client.jwt_bearer(&assertion, j.scope_param.as_deref(), j.client_auth)
+            let prepared = match prepare() {
+                Ok(p) => p,
+                Err(e) => return Ok(failed(e)),
+            };
+            let answer = client.jwt_bearer(&assertion, j.scope_param.as_deref(), j.client_auth);
+            (prepared, answer)
         }
     };
     match answer {
         Ok(grant) => {
-            let now = TimeNow::read(clock);
+            let now = now.again(clock);
             let account = match how {
                 Renewal::JwtBearer(_) => Some(client.identity.client_id.clone()),
                 Renewal::RefreshToken => None,
@@ -352,10 +378,13 @@ pub fn renew<T: Transport, C: Clock>(
                 token_endpoint: client.endpoints.token.clone(),
                 tokens,
             };
-            // Durable before handed out: if we die after this line, the rotated refresh token
-            // is on flash; if we die before it, the server's answer is lost but so is the
-            // access token, and nothing was used.
-            store.save(&updated)?;
+            // Durable before handed out: once the rename is done the rotated refresh token is
+            // on flash. A power cut between the server's answer and the rename loses the
+            // answer: harmless where the old refresh token keeps working (no rotation, or a
+            // reuse grace period), the grant itself at a provider with strict rotation and
+            // reuse detection. That window is kept to parse + write + fsync + rename
+            // (docs/powercut.md measures it).
+            prepared.commit(&updated)?;
             Ok(Renewed::New(updated.tokens))
         }
         Err(e) if e.oauth_error() == Some("invalid_grant") => match how {
@@ -373,6 +402,14 @@ pub fn renew<T: Transport, C: Clock>(
         Err(e) if e.is_transient() => Ok(failed(Error::from(e))),
         Err(e) => Err(Error::from(e)),
     }
+}
+
+/// Whether `tokens` hold an access token that has not expired (by the best clock we have).
+fn still_valid(tokens: Option<&TokenSet>, now: &TimeNow) -> bool {
+    tokens
+        .and_then(|t| t.expiry.as_ref())
+        .and_then(|e| e.remaining(now))
+        .is_some_and(|left| left > Duration::ZERO)
 }
 
 /// The grant is gone: forget the tokens if asked (we hold the lock), and say so.

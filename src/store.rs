@@ -12,16 +12,22 @@
 //! rename can leave both names, which is harmless because stale temp files are removed on the
 //! next load or save. The file is rewritten only when its bytes would change (flash wear).
 //!
+//! A refresh splits the write in two ([`TokenStore::prepare_save`], then
+//! [`PreparedSave::commit`]): everything that does not need the new tokens (directory, temp
+//! file, reserved room) happens before a rotating refresh token is spent, so a full or read-only
+//! store fails while the old token still works, and only write, fsync and rename separate the
+//! server's answer from a durable store (docs/powercut.md measures that window).
+//!
 //! The path should name a regular file in a writable directory; a symlink at that path is
 //! replaced by a regular file on the first write.
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,6 +72,11 @@ const OP_WRITE_TEMP: &str = "write temp file";
 const OP_FSYNC_TEMP: &str = "fsync temp file";
 const OP_RENAME: &str = "rename temp file over the token file";
 const OP_FSYNC_DIR: &str = "fsync directory";
+const OP_RESERVE: &str = "reserve space for the new token file";
+
+/// Room reserved by [`TokenStore::prepare_save`] beyond twice the current file's size, for an
+/// answer that carries more than the previous one (a first id_token, longer JWTs).
+const RESERVE_SLACK: u64 = 4096;
 
 /// The tokens of one grant (RFC 6749 §5.1), as kept on the device.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,6 +121,17 @@ impl TimeNow {
         TimeNow {
             wall: clock.wall(),
             boot_id: clock::boot_id(),
+            boottime: clock.now(),
+        }
+    }
+
+    /// A later reading of the clocks, keeping this reading's boot id (a process never outlives
+    /// its boot). Used right after a token answer arrives, where every syscall saved narrows the
+    /// window in which a power cut loses a rotated refresh token.
+    pub fn again(&self, clock: &impl Clock) -> TimeNow {
+        TimeNow {
+            wall: clock.wall(),
+            boot_id: self.boot_id.clone(),
             boottime: clock.now(),
         }
     }
@@ -182,6 +204,25 @@ pub enum SaveOutcome {
     Written,
     /// The file already held exactly these bytes; nothing was written (flash wear).
     Unchanged,
+}
+
+/// A save made ready before its content exists ([`TokenStore::prepare_save`]): the temp file is
+/// created and room for the new content reserved. [`commit`](Self::commit) finishes it; dropping
+/// it instead removes the temp file and leaves the token file as it was.
+pub struct PreparedSave {
+    path: PathBuf,
+    dir: PathBuf,
+    file: File,
+    temp: TempFile,
+}
+
+impl fmt::Debug for PreparedSave {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreparedSave")
+            .field("path", &self.path)
+            .field("temp", &self.temp.path)
+            .finish()
+    }
 }
 
 /// Why a token-store operation failed. Never contains a token.
@@ -399,30 +440,51 @@ impl TokenStore {
         }
         let dir = self.dir();
         ensure_dir(&dir)?;
-        self.write_atomic(&dir, &bytes, fault)?;
+        let (file, temp) = self.create_temp(&dir, fault)?;
+        finish_write(&self.path, &dir, file, temp, &bytes, false, fault)?;
         Ok(SaveOutcome::Written)
     }
 
-    /// Temp file, write, fsync, rename, fsync the directory. The temp file is removed on every
-    /// failure before the rename, so the old file stays as it was.
-    fn write_atomic(&self, dir: &Path, bytes: &[u8], fault: Fault) -> Result<(), StoreError> {
-        let (mut file, temp) = self.create_temp(dir, fault)?;
-        fault(OP_WRITE_TEMP)
-            .and_then(|()| file.write_all(bytes))
-            .map_err(|e| io_err(&self.path, OP_WRITE_TEMP, e))?;
-        fault(OP_FSYNC_TEMP)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| io_err(&self.path, OP_FSYNC_TEMP, e))?;
-        drop(file);
-        fault(OP_RENAME)
-            .and_then(|()| fs::rename(&temp.path, &self.path))
-            .map_err(|e| io_err(&self.path, OP_RENAME, e))?;
-        temp.renamed();
-        // The new file is in place from here on; a failure only means it may not survive a
-        // power cut, which the caller should hear about.
-        fault(OP_FSYNC_DIR)
-            .and_then(|()| sync_dir(dir))
-            .map_err(|e| io_err(dir, OP_FSYNC_DIR, e))
+    /// Does every step of a save that does not need the new content, so that they happen before
+    /// a rotating refresh token is spent rather than after: stale temp files are removed, the
+    /// directory is created if missing, the temp file is created (`O_EXCL`, 0600) and room is
+    /// reserved in it (twice the current file's size plus 4 KiB).
+    ///
+    /// Two things follow. A read-only or full filesystem is reported here, while the old refresh
+    /// token still works, instead of after the server has already rotated it. And once the
+    /// answer arrives, only write, fsync and rename remain before the new refresh token is safe:
+    /// that is the window in which a power cut (or SIGKILL) loses a grant at a provider with
+    /// strict rotation and reuse detection.
+    ///
+    /// Space is reserved with `fallocate(2)`. Filesystems without it (UBIFS, JFFS2) get the room
+    /// written with incompressible filler instead: it stays in the page cache and is overwritten
+    /// before the fsync, so it does not reach the flash in the normal case.
+    pub fn prepare_save(&self) -> Result<PreparedSave, StoreError> {
+        self.prepare_save_with(no_fault)
+    }
+
+    fn prepare_save_with(&self, fault: Fault) -> Result<PreparedSave, StoreError> {
+        self.remove_stale_temps();
+        let dir = self.dir();
+        ensure_dir(&dir)?;
+        let current = match fs::metadata(&self.path) {
+            Ok(m) if m.is_file() => m.len().min(MAX_FILE_BYTES),
+            _ => 0,
+        };
+        let reserve = current
+            .saturating_mul(2)
+            .saturating_add(RESERVE_SLACK)
+            .min(MAX_FILE_BYTES);
+        let (file, temp) = self.create_temp(&dir, fault)?;
+        fault(OP_RESERVE)
+            .and_then(|()| reserve_space(&file, reserve))
+            .map_err(|e| io_err(&self.path, OP_RESERVE, e))?;
+        Ok(PreparedSave {
+            path: self.path.clone(),
+            dir,
+            file,
+            temp,
+        })
     }
 
     /// `.<file>.tmp.<pid>.<n>` in the store's directory, created `O_EXCL` with mode 0600.
@@ -565,6 +627,101 @@ impl TokenStore {
         name.push(suffix);
         Ok(self.path.with_file_name(name))
     }
+}
+
+impl PreparedSave {
+    /// Writes `t` into the prepared temp file, cuts off the reserved room, fsyncs, renames it
+    /// over the token file and fsyncs the directory. Unlike [`TokenStore::save`] it does not read
+    /// the current file to skip an identical write: a save is prepared because new tokens are
+    /// coming. On any failure before the rename the old file is left as it was.
+    pub fn commit(self, t: &StoredTokens) -> Result<SaveOutcome, StoreError> {
+        self.commit_with(t, no_fault)
+    }
+
+    fn commit_with(self, t: &StoredTokens, fault: Fault) -> Result<SaveOutcome, StoreError> {
+        let PreparedSave {
+            path,
+            dir,
+            file,
+            temp,
+        } = self;
+        let bytes = encode(t).map_err(|detail| StoreError::Invalid {
+            path: path.clone(),
+            detail,
+        })?;
+        finish_write(&path, &dir, file, temp, &bytes, true, fault)?;
+        Ok(SaveOutcome::Written)
+    }
+}
+
+/// Write, fsync, rename, fsync the directory: the steps of a save once the temp file exists.
+/// `reserved`: the file holds reserved room past `bytes.len()` that must be cut off. The temp
+/// file is removed on every failure before the rename, so the old file stays as it was.
+fn finish_write(
+    path: &Path,
+    dir: &Path,
+    file: File,
+    temp: TempFile,
+    bytes: &[u8],
+    reserved: bool,
+    fault: Fault,
+) -> Result<(), StoreError> {
+    let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    fault(OP_WRITE_TEMP)
+        .and_then(|()| file.write_all_at(bytes, 0))
+        .and_then(|()| if reserved { file.set_len(len) } else { Ok(()) })
+        .map_err(|e| io_err(path, OP_WRITE_TEMP, e))?;
+    // One fsync of the file (data and size) and one of the directory: nothing is synced twice.
+    fault(OP_FSYNC_TEMP)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| io_err(path, OP_FSYNC_TEMP, e))?;
+    drop(file);
+    fault(OP_RENAME)
+        .and_then(|()| fs::rename(&temp.path, path))
+        .map_err(|e| io_err(path, OP_RENAME, e))?;
+    temp.renamed();
+    // The new file is in place from here on; a failure only means it may not survive a
+    // power cut, which the caller should hear about.
+    fault(OP_FSYNC_DIR)
+        .and_then(|()| sync_dir(dir))
+        .map_err(|e| io_err(dir, OP_FSYNC_DIR, e))
+}
+
+/// Makes sure `len` bytes can be written to the (empty) `file` without running out of space.
+fn reserve_space(file: &File, len: u64) -> io::Result<()> {
+    let Ok(off_len) = libc::off_t::try_from(len) else {
+        return Err(io::Error::from_raw_os_error(libc::EFBIG));
+    };
+    // SAFETY: fallocate on a descriptor owned by `file`; no memory is involved.
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, off_len) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if !matches!(
+        err.raw_os_error(),
+        Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS)
+    ) {
+        return Err(err);
+    }
+    // No fallocate (UBIFS, JFFS2): write the room, with filler that does not compress so that
+    // a compressing filesystem really sets aside that much space.
+    let filler = filler(usize::try_from(len).unwrap_or(0));
+    file.write_all_at(&filler, 0)
+}
+
+/// `len` pseudo-random bytes (xorshift64): cheap, and nothing a filesystem can compress away.
+fn filler(len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 8);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
 }
 
 /// Distinguishes the temp files of concurrent saves within one process.
@@ -1465,6 +1622,128 @@ mod tests {
         );
         assert_eq!(store.load().unwrap(), Some(sample()));
         assert!(temps(dir.path()).is_empty());
+    }
+
+    // ---- prepared saves ----
+
+    #[test]
+    fn a_prepared_save_reserves_room_then_commits_exactly_the_new_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(&dir);
+        store.save(&minimal()).unwrap();
+        let old_len = fs::metadata(store.path()).unwrap().len();
+        let prepared = store.prepare_save().unwrap();
+        // The temp file exists, 0600, with the room reserved; the token file is untouched.
+        let names = temps(dir.path());
+        assert_eq!(names.len(), 1, "{names:?}");
+        let temp = dir.path().join(&names[0]);
+        assert_eq!(mode(&temp), 0o600);
+        assert_eq!(
+            fs::metadata(&temp).unwrap().len(),
+            2 * old_len + RESERVE_SLACK
+        );
+        assert_eq!(store.load().unwrap(), Some(minimal()));
+        assert!(
+            temp.exists(),
+            "load removed an in-flight prepared temp file"
+        );
+        assert_eq!(prepared.commit(&sample()).unwrap(), SaveOutcome::Written);
+        assert_eq!(fs::read(store.path()).unwrap(), encode(&sample()).unwrap());
+        assert_eq!(store.load().unwrap(), Some(sample()));
+        assert_eq!(mode(store.path()), 0o600);
+        assert!(temps(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_dropped_prepared_save_leaves_no_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::new(dir.path().join("state/tokens.json"));
+        let prepared = store.prepare_save().unwrap();
+        // A missing directory is created (0700) at preparation.
+        assert_eq!(mode(&dir.path().join("state")), 0o700);
+        drop(prepared);
+        assert!(temps(&dir.path().join("state")).is_empty());
+        assert!(!store.path().exists());
+        assert_eq!(store.load().unwrap(), None);
+    }
+
+    #[test]
+    fn a_failed_preparation_keeps_the_old_file_and_names_the_step() {
+        let faults: [(&str, Fault); 2] = [
+            (OP_CREATE_TEMP, |op| fail_at(op, OP_CREATE_TEMP)),
+            (OP_RESERVE, |op| fail_at(op, OP_RESERVE)),
+        ];
+        for (step, fault) in faults {
+            let dir = tempfile::tempdir().unwrap();
+            let store = store_in(&dir);
+            store.save(&minimal()).unwrap();
+            let err = store.prepare_save_with(fault).unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("token store {}: {step}: ", store.path().display())),
+                "{err}"
+            );
+            assert_eq!(store.load().unwrap(), Some(minimal()), "{step}");
+            assert!(temps(dir.path()).is_empty(), "{step}");
+        }
+    }
+
+    #[test]
+    fn a_failed_commit_keeps_the_old_file_and_removes_the_temp() {
+        for step in [OP_WRITE_TEMP, OP_FSYNC_TEMP, OP_RENAME] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = store_in(&dir);
+            store.save(&minimal()).unwrap();
+            let prepared = store.prepare_save().unwrap();
+            let fault: Fault = match step {
+                OP_WRITE_TEMP => |op| fail_at(op, OP_WRITE_TEMP),
+                OP_FSYNC_TEMP => |op| fail_at(op, OP_FSYNC_TEMP),
+                _ => |op| fail_at(op, OP_RENAME),
+            };
+            let err = prepared.commit_with(&sample(), fault).unwrap_err();
+            assert!(
+                matches!(&err, StoreError::Io { op, .. } if *op == step),
+                "{step}: {err}"
+            );
+            assert_eq!(store.load().unwrap(), Some(minimal()), "{step}");
+            assert!(temps(dir.path()).is_empty(), "{step}");
+        }
+        // Content the format refuses is refused at commit, and nothing changes either.
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(&dir);
+        store.save(&minimal()).unwrap();
+        let mut empty = sample();
+        empty.tokens.access_token = Secret::new("");
+        let err = store.prepare_save().unwrap().commit(&empty).unwrap_err();
+        assert!(matches!(err, StoreError::Invalid { .. }), "{err}");
+        assert_eq!(store.load().unwrap(), Some(minimal()));
+        assert!(temps(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn reserving_allocates_and_the_fallback_filler_does_not_compress() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = File::create(&path).unwrap();
+        reserve_space(&file, 1000).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().len(), 1000);
+        assert!(reserve_space(&file, u64::MAX).is_err());
+        // The filler written where fallocate is missing: exact length, no repeated 8-byte word
+        // (so neither LZO nor zlib on UBIFS/JFFS2 can shrink it much).
+        let f = filler(4099);
+        assert_eq!(f.len(), 4099);
+        let words: std::collections::HashSet<&[u8]> = f.chunks(8).collect();
+        assert_eq!(words.len(), 4099usize.div_ceil(8));
+    }
+
+    #[test]
+    fn time_again_keeps_the_boot_id_and_rereads_the_clock() {
+        let clock = FakeClock::new();
+        let first = TimeNow::read(&clock);
+        clock.sleep(Duration::from_secs(7));
+        let later = first.again(&clock);
+        assert_eq!(later.boot_id, first.boot_id);
+        assert_eq!(later.boottime, first.boottime + Duration::from_secs(7));
     }
 
     const EFBIG_CHILD_ENV: &str = "DEVAUTH_STORE_EFBIG_CHILD";
