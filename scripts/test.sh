@@ -2,7 +2,8 @@
 # All of devauth's checks, in the order CI runs them (`.ci/run` calls this script):
 #   1. formatting and lints (rustfmt, clippy -D warnings) when those components are installed
 #   2. the whole test suite on this machine (unit tests + end-to-end tests against the loopback
-#      test server)
+#      test server, hostile servers, power cuts), then each fuzz target for 20 s
+#      (FUZZ_SECONDS)
 #   3. the ARM part (scripts/ci-cross.sh): Debian's Rust 1.85 (the MSRV) with the armhf/arm64
 #      std, armv7 + aarch64 release builds, the end-to-end tests run against the armv7 binary
 #      under qemu-user, one pairing with the aarch64 binary, and the size/RSS budget table.
@@ -37,6 +38,9 @@ fi
 
 step "cargo test (workspace)"
 cargo test --workspace --all-features --locked
+
+step "fuzzing: every cargo-fuzz target for a bounded time (scripts/fuzz.sh)"
+scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 
 if [ "$host_only" = false ] && [ -x scripts/ci-cross.sh ]; then
     step "ARM builds and tests (scripts/ci-cross.sh)"
