@@ -194,7 +194,6 @@ fn pair(config: &Config, json: bool) -> Result<(), Error> {
     match result.outcome {
         Outcome::Paired(resp) => {
             let account = grant::account_for(&client, &resp);
-            let expires_in = resp.expires_in;
             let tokens = grant::token_set(
                 resp,
                 None,
@@ -203,6 +202,8 @@ fn pair(config: &Config, json: bool) -> Result<(), Error> {
                 account.clone(),
             );
             let scopes = tokens.scopes.clone();
+            // The lifetime as kept (clamped), not as sent.
+            let expires_in = tokens.expiry.as_ref().map(|e| e.lifetime_secs);
             let stored = StoredTokens {
                 client_id: config.provider.client_id.clone(),
                 token_endpoint: client.endpoints.token.clone(),

@@ -464,6 +464,7 @@ fn server_failure(endpoint: &str, resp: &Response, err: OAuthError) -> Failure {
 
 /// A body we cannot use: retried when the status (or the caller) says it may be temporary.
 fn unusable(endpoint: &str, resp: &Response, detail: &str, retry_ok: bool) -> Failure {
+    let detail = redirect_refused(resp).unwrap_or_else(|| detail.to_string());
     let reason = format!("{endpoint}: HTTP {}: {detail}", resp.status);
     let temporary = resp.status >= 500 || resp.status == 429 || resp.status == 408;
     if retry_ok && (temporary || (200..300).contains(&resp.status)) {
@@ -476,6 +477,18 @@ fn unusable(endpoint: &str, resp: &Response, detail: &str, retry_ok: bool) -> Fa
     }
 }
 
+/// What to say about a 3xx answer: the transport never follows redirects (an OAuth POST
+/// carries secrets), so the target is named (without its query) and refused.
+fn redirect_refused(resp: &Response) -> Option<String> {
+    if !(300..=399).contains(&resp.status) {
+        return None;
+    }
+    Some(match &resp.location {
+        Some(loc) => format!("redirect to {} refused", redact_url(loc)),
+        None => "redirect refused".to_string(),
+    })
+}
+
 fn error_from(endpoint: &str, resp: &Response) -> CallError {
     if let Ok(fields) = Fields::parse(&resp.body, resp.content_type.as_deref()) {
         if let Some(error) = OAuthError::parse(&fields) {
@@ -486,9 +499,9 @@ fn error_from(endpoint: &str, resp: &Response) -> CallError {
             };
         }
     }
-    let detail = match (resp.status, &resp.location) {
-        (300..=399, Some(loc)) => format!("redirect to {} refused", redact_url(loc)),
-        _ => match Fields::parse(&resp.body, resp.content_type.as_deref()) {
+    let detail = match redirect_refused(resp) {
+        Some(d) => d,
+        None => match Fields::parse(&resp.body, resp.content_type.as_deref()) {
             Err(e) => e.to_string(),
             Ok(_) => "unexpected answer without an error code".into(),
         },

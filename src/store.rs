@@ -56,8 +56,11 @@ pub use crate::clock::MIN_PLAUSIBLE_UNIX;
 const MAX_ID_BYTES: usize = 1024; // client_id, account
 const MAX_URL_BYTES: usize = 4096; // token_endpoint
 const MAX_TOKEN_TYPE_BYTES: usize = 64;
-const MAX_SCOPES: usize = 128;
-const MAX_SCOPE_BYTES: usize = 512;
+// Whatever scope list a token answer may carry must be storable, or a granted pairing would be
+// lost at the save (found by the token_response fuzz target): a `scope` the wire accepts splits
+// (on spaces and commas) into at most half its length in entries, none longer than itself.
+const MAX_SCOPES: usize = crate::wire::MAX_SCOPE_LEN / 2;
+const MAX_SCOPE_BYTES: usize = crate::wire::MAX_SCOPE_LEN;
 const MAX_BOOT_ID_BYTES: usize = 64; // clock::boot_id() never returns more
 const LOCK_POLL: Duration = Duration::from_millis(50);
 const TEMP_ATTEMPTS: u32 = 16;
@@ -353,17 +356,7 @@ impl TokenStore {
         let Some(bytes) = self.read_current()? else {
             return Ok(None);
         };
-        match parse(&bytes) {
-            Ok(t) => Ok(Some(t)),
-            Err(Bad::Corrupt(detail)) => Err(StoreError::Corrupt {
-                path: self.path.clone(),
-                detail,
-            }),
-            Err(Bad::Version(version)) => Err(StoreError::UnsupportedVersion {
-                path: self.path.clone(),
-                version,
-            }),
-        }
+        parse_bytes(&bytes, &self.path).map(Some)
     }
 
     /// Replaces the file with `t`, atomically and durably, unless it already holds exactly these
@@ -893,6 +886,31 @@ fn encode(t: &StoredTokens) -> Result<Vec<u8>, String> {
         Err(Bad::Corrupt(detail)) => Err(detail),
         Err(Bad::Version(v)) => Err(format!("wrote version {v} but read another")),
     }
+}
+
+/// Parses token-file bytes exactly as [`TokenStore::load`] does, without touching the
+/// filesystem (the fuzz targets and their corpus replay use it). `path` only names the file in
+/// errors.
+pub fn parse_bytes(bytes: &[u8], path: &Path) -> Result<StoredTokens, StoreError> {
+    parse(bytes).map_err(|bad| match bad {
+        Bad::Corrupt(detail) => StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail,
+        },
+        Bad::Version(version) => StoreError::UnsupportedVersion {
+            path: path.to_path_buf(),
+            version,
+        },
+    })
+}
+
+/// The bytes [`TokenStore::save`] would write for `t`, or why it would refuse (fuzzing: what
+/// was read must be writable again).
+pub fn encode_bytes(t: &StoredTokens, path: &Path) -> Result<Vec<u8>, StoreError> {
+    encode(t).map_err(|detail| StoreError::Invalid {
+        path: path.to_path_buf(),
+        detail,
+    })
 }
 
 /// Why file bytes are not a token file this build can use.

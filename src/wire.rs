@@ -23,6 +23,8 @@ pub const MAX_URL_LEN: usize = 2048;
 pub const MAX_USER_CODE_LEN: usize = 32;
 /// Longest human text (error_description, message) we keep.
 pub const MAX_TEXT_LEN: usize = 1024;
+/// Longest `scope` of a token response (the store must hold whatever this allows).
+pub const MAX_SCOPE_LEN: usize = 4096;
 
 /// What was wrong with a server's answer. Never contains a secret value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,10 +270,57 @@ fn parse_json_object(body: &[u8]) -> Result<Fields, WireError> {
         .to_lowercase(),
     })?;
     match value {
-        Value::Object(map) => Ok(Fields(map)),
+        Value::Object(map) => {
+            // serde_json keeps the last of two equal keys. A body that names a field twice is
+            // ambiguous (which one did the server mean, and which one did a proxy check?), so
+            // it is refused rather than resolved either way (RFC 8259 §4: names SHOULD be
+            // unique).
+            if let Ok(FirstDuplicate(Some(key))) = serde_json::from_slice(body) {
+                return Err(duplicate_key(&key));
+            }
+            Ok(Fields(map))
+        }
         other => Err(WireError::NotParseable {
             detail: format!("expected a JSON object, got {}", kind_of(&other)),
         }),
+    }
+}
+
+fn duplicate_key(key: &str) -> WireError {
+    WireError::NotParseable {
+        detail: format!("the field `{}` appears twice", printable(key)),
+    }
+}
+
+/// The first top-level key of a JSON object that appears more than once.
+struct FirstDuplicate(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for FirstDuplicate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = FirstDuplicate;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<FirstDuplicate, A::Error> {
+                let mut seen = std::collections::HashSet::new();
+                let mut first = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    if first.is_none() && seen.contains(&key) {
+                        first = Some(key);
+                    } else {
+                        seen.insert(key);
+                    }
+                }
+                Ok(FirstDuplicate(first))
+            }
+        }
+        d.deserialize_map(Keys)
     }
 }
 
@@ -311,8 +360,11 @@ pub fn parse_form(body: &[u8]) -> Result<Fields, WireError> {
         let value = percent_decode(v).ok_or_else(|| WireError::NotParseable {
             detail: "bad percent-encoding in form body".into(),
         })?;
-        // First occurrence wins: a later duplicate cannot override what was said first.
-        map.entry(key).or_insert(Value::String(value));
+        // A field named twice is ambiguous: refused, as in JSON bodies.
+        if map.contains_key(&key) {
+            return Err(duplicate_key(&key));
+        }
+        map.insert(key, Value::String(value));
     }
     Ok(Fields(map))
 }
@@ -470,9 +522,12 @@ impl TokenResponse {
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer".into(),
-            expires_in: fields.seconds("expires_in")?,
+            // An unusable expires_in (negative, not a number) must not throw away tokens the
+            // server has already issued (after a refresh the old refresh token is dead): it
+            // counts as "expires now", so the next use refreshes.
+            expires_in: fields.seconds("expires_in").unwrap_or(Some(0)),
             refresh_token: fields.secret("refresh_token")?,
-            scope: fields.text("scope", 4096)?,
+            scope: fields.text("scope", MAX_SCOPE_LEN)?,
             id_token: fields.secret("id_token")?,
         })
     }
@@ -880,8 +935,20 @@ mod tests {
             .to_string();
         assert!(!err.contains(secret), "{err}");
         let wrong_type = format!(r#"{{"access_token":"x","expires_in":"{secret}"}}"#);
-        // expires_in is not secret, but it is quoted only up to 40 printable chars.
-        let _ = TokenResponse::parse(&json(&wrong_type)).unwrap_err();
+        // An unusable expires_in does not cost the tokens: it counts as "expires now".
+        let t = TokenResponse::parse(&json(&wrong_type)).unwrap();
+        assert_eq!(t.expires_in, Some(0));
+    }
+
+    #[test]
+    fn unusable_token_lifetimes_count_as_expiring_now() {
+        for v in ["-1", "\"-3600\"", "1e300", "\"soon\"", "true", "[]"] {
+            let t = TokenResponse::parse(&json(&format!(
+                r#"{{"access_token":"at","token_type":"Bearer","expires_in":{v}}}"#
+            )))
+            .unwrap();
+            assert_eq!(t.expires_in, Some(0), "{v}");
+        }
     }
 
     #[test]
@@ -922,11 +989,37 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_keys_do_not_panic() {
-        let f = json(r#"{"error":"authorization_pending","error":"access_denied"}"#);
-        assert!(OAuthError::parse(&f).is_some());
-        let f = Fields::parse(b"error=slow_down&error=access_denied", None).unwrap();
-        assert_eq!(OAuthError::parse(&f).unwrap().error, "slow_down");
+    fn duplicate_keys_are_refused_in_both_formats() {
+        for (body, ct) in [
+            (
+                &br#"{"error":"authorization_pending","error":"access_denied"}"#[..],
+                Some("application/json"),
+            ),
+            (
+                br#"{"access_token":"a","x":{"y":1,"y":2},"access_token":"a"}"#,
+                None,
+            ),
+            (b"error=slow_down&error=access_denied", None),
+            (
+                b"error=slow_down&%65rror=access_denied",
+                Some("application/x-www-form-urlencoded"),
+            ),
+        ] {
+            let e = Fields::parse(body, ct).unwrap_err().to_string();
+            assert!(e.contains("appears twice") && e.contains("`"), "{e}");
+        }
+        let e = Fields::parse(
+            br#"{"access_token":"s3cr3t","access_token":"s3cr3t"}"#,
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("`access_token` appears twice") && !e.contains("s3cr3t"),
+            "{e}"
+        );
+        // Nested objects are values: their keys are not checked (nothing reads them as fields).
+        assert!(Fields::parse(br#"{"a":{"k":1,"k":2},"b":[{"k":1},{"k":1}]}"#, None).is_ok());
     }
 
     #[test]

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 #[allow(unused_imports)]
 pub use devauth_testserver::{
     Behavior, DEVICE_GRANT, EMAIL, Endpoint, Fault, Flavor, IntervalField, MICROSOFT_MESSAGE,
-    Recorded, Stats, TEST_CLIENT_ID, TEST_CLIENT_SECRET, TestServer,
+    Recorded, Stats, TEST_CLIENT_ID, TEST_CLIENT_SECRET, TestServer, TlsIdentity,
 };
 pub use serde_json::Value;
 
@@ -350,6 +350,12 @@ impl Running<'_> {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Kills it now (the test has seen enough of a command that would go on, e.g. `pair`
+    /// retrying); [`Running::wait`] then returns at once with `code: None`.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+    }
+
     /// Waits for the exit (killing it at the deadline, which fails the test).
     #[track_caller]
     pub fn wait(mut self) -> Output {
@@ -420,6 +426,7 @@ pub struct Setup {
     client_id: String,
     provider_toml: String,
     toml: String,
+    tls: Option<TlsIdentity>,
 }
 
 impl Setup {
@@ -437,7 +444,14 @@ impl Setup {
             client_id: TEST_CLIENT_ID.to_string(),
             provider_toml: String::new(),
             toml: String::new(),
+            tls: None,
         }
+    }
+
+    /// Serve HTTPS with this identity (the config's URLs become `https://127.0.0.1:PORT`).
+    pub fn tls(mut self, identity: TlsIdentity) -> Setup {
+        self.tls = Some(identity);
+        self
     }
 
     /// Changes the server's behavior.
@@ -473,7 +487,11 @@ impl Setup {
 
     #[track_caller]
     pub fn start(self) -> Env {
-        let server = TestServer::start(self.behavior).expect("start the test server");
+        let server = match self.tls {
+            None => TestServer::start(self.behavior),
+            Some(identity) => TestServer::start_tls(self.behavior, identity),
+        }
+        .expect("start the test server");
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("devauth.toml");
         // The store's directory does not exist yet: devauth creates it (0700).

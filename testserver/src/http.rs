@@ -2,8 +2,8 @@
 //! headers, a Content-Length or chunked body capped at 1 MiB) and writes one response with
 //! `Connection: close`. One request per connection. No routing or OAuth logic here.
 
+use crate::tls::Conn;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 
 use crate::codec;
 
@@ -104,7 +104,7 @@ pub enum ReadError {
 
 /// Buffered reader that lets us write `100 Continue` between head and body.
 struct Reader<'a> {
-    stream: &'a mut TcpStream,
+    stream: &'a mut Conn,
     buf: Vec<u8>,
     pos: usize,
 }
@@ -159,7 +159,7 @@ impl Reader<'_> {
 }
 
 /// Reads one request from `stream`.
-pub fn read_request(stream: &mut TcpStream) -> Result<Request, ReadError> {
+pub fn read_request(stream: &mut Conn) -> Result<Request, ReadError> {
     let mut r = Reader {
         stream,
         buf: Vec::new(),
@@ -269,7 +269,7 @@ pub fn read_request(stream: &mut TcpStream) -> Result<Request, ReadError> {
     })
 }
 
-fn write_continue(stream: &mut TcpStream) -> Result<(), ReadError> {
+fn write_continue(stream: &mut Conn) -> Result<(), ReadError> {
     stream
         .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
         .map_err(|_| ReadError::Io)
@@ -391,7 +391,7 @@ pub fn head(status: u16, headers: &[(String, String)], length: Option<usize>) ->
 }
 
 /// Writes a whole response.
-pub fn write_response(stream: &mut TcpStream, resp: &Response) -> io::Result<()> {
+pub fn write_response(stream: &mut Conn, resp: &Response) -> io::Result<()> {
     let mut out = head(resp.status, &resp.headers, Some(resp.body.len())).into_bytes();
     out.extend_from_slice(&resp.body);
     stream.write_all(&out)?;

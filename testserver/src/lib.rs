@@ -20,6 +20,7 @@ mod behavior;
 mod codec;
 mod http;
 mod server;
+mod tls;
 
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub use behavior::{
     TEST_CLIENT_SECRET,
 };
 pub use codec::{USER_CODE_ALPHABET, b64_encode, form_encode, form_encode_pairs};
+pub use tls::TlsIdentity;
 
 use server::{Shared, lock};
 
@@ -75,6 +77,10 @@ pub enum Fault {
     LoseResponse,
     /// Process normally and answer after this extra delay.
     Delay(Duration),
+    /// An empty answer with this (3xx) status and `Location` header.
+    Redirect { status: u16, location: String },
+    /// 200 chunked JSON answer written as fast as the client reads, until it leaves.
+    Flood,
 }
 
 /// One request as received.
@@ -230,10 +236,28 @@ impl TestServer {
 
     /// Starts on 127.0.0.1:`port` (0: ephemeral).
     pub fn start_on_port(port: u16, behavior: Behavior) -> std::io::Result<TestServer> {
+        TestServer::start_with(port, behavior, None)
+    }
+
+    /// Starts an HTTPS server on an ephemeral port of 127.0.0.1 (`base_url()` is
+    /// `https://127.0.0.1:PORT`): every connection must complete a TLS handshake with
+    /// `identity` first. Failed handshakes are kept in [`TestServer::tls_errors`].
+    pub fn start_tls(behavior: Behavior, identity: TlsIdentity) -> std::io::Result<TestServer> {
+        TestServer::start_with(0, behavior, Some(identity))
+    }
+
+    fn start_with(
+        port: u16,
+        behavior: Behavior,
+        tls: Option<TlsIdentity>,
+    ) -> std::io::Result<TestServer> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
         let addr = listener.local_addr()?;
-        let base_url = format!("http://127.0.0.1:{}", addr.port());
-        let shared = Arc::new(Shared::new(authz::State::new(behavior), base_url));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base_url = format!("{scheme}://127.0.0.1:{}", addr.port());
+        let mut shared = Shared::new(authz::State::new(behavior), base_url);
+        shared.tls = tls;
+        let shared = Arc::new(shared);
         let sh = Arc::clone(&shared);
         let accept = thread::Builder::new()
             .name("testserver-accept".into())
@@ -355,6 +379,12 @@ impl TestServer {
             .entry(endpoint)
             .or_default()
             .push_back(fault);
+    }
+
+    /// The TLS handshakes that failed so far (HTTPS servers only), as rustls described them:
+    /// e.g. `received fatal alert: UnknownCA` when the client refused the certificate.
+    pub fn tls_errors(&self) -> Vec<String> {
+        lock(&self.shared.tls_errors).clone()
     }
 
     /// Drops every queued fault.

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::authz::{self, Handled, State};
 use crate::http::{self, ReadError, Response};
+use crate::tls::{Conn, TlsIdentity};
 use crate::{Fault, Recorded};
 
 /// How often stopping is checked while hanging, trickling or delaying.
@@ -34,6 +35,10 @@ pub struct Shared {
     pub log: AtomicBool,
     pub base_url: String,
     pub conns: Mutex<Conns>,
+    /// Serve TLS with this identity (`TestServer::start_tls`); plain HTTP when `None`.
+    pub tls: Option<TlsIdentity>,
+    /// Failed TLS handshakes, as rustls described them.
+    pub tls_errors: Mutex<Vec<String>>,
 }
 
 impl Shared {
@@ -44,6 +49,8 @@ impl Shared {
             log: AtomicBool::new(false),
             base_url,
             conns: Mutex::new(Conns::default()),
+            tls: None,
+            tls_errors: Mutex::new(Vec::new()),
         }
     }
 
@@ -104,7 +111,13 @@ pub fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         let spawned = thread::Builder::new()
             .name("testserver-conn".into())
             .spawn(move || {
-                serve(&sh, stream);
+                let conn = match &sh.tls {
+                    None => Ok(Conn::Plain(stream)),
+                    Some(identity) => identity.accept(stream),
+                };
+                if let Ok(conn) = conn {
+                    serve(&sh, conn);
+                }
                 lock(&sh.conns).streams.remove(&id);
             });
         match spawned {
@@ -125,7 +138,7 @@ fn log(shared: &Shared, method: &str, path: &str, status: &str) {
 
 /// Reads and discards what the client still sends (so closing does not reset the
 /// connection before it read our answer), bounded in bytes and time.
-fn drain(stream: &mut TcpStream) {
+fn drain(stream: &mut Conn) {
     let _ = stream.shutdown(Shutdown::Write);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
     let mut buf = [0u8; 16384];
@@ -139,10 +152,15 @@ fn drain(stream: &mut TcpStream) {
 }
 
 /// Serves one connection: one request, one answer (or a fault).
-fn serve(shared: &Shared, mut stream: TcpStream) {
+fn serve(shared: &Shared, mut stream: Conn) {
     let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
     let _ = stream.set_write_timeout(Some(REQUEST_TIMEOUT));
     let _ = stream.set_nodelay(true);
+    if let Err(e) = stream.handshake() {
+        log(shared, "-", "-", &format!("- (TLS handshake failed: {e})"));
+        lock(&shared.tls_errors).push(e);
+        return;
+    }
     let req = match http::read_request(&mut stream) {
         Ok(r) => r,
         Err(ReadError::Closed) | Err(ReadError::Io) => return,
@@ -211,7 +229,7 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
     }
 }
 
-fn answer(shared: &Shared, stream: &mut TcpStream, req: &http::Request, h: Handled) {
+fn answer(shared: &Shared, stream: &mut Conn, req: &http::Request, h: Handled) {
     if !shared.sleep(h.delay) {
         let _ = stream.shutdown(Shutdown::Both);
         return;
@@ -231,8 +249,8 @@ fn answer(shared: &Shared, stream: &mut TcpStream, req: &http::Request, h: Handl
     let _ = stream.shutdown(Shutdown::Write);
 }
 
-fn apply_fault(shared: &Shared, stream: &mut TcpStream, req: &http::Request, fault: Fault) {
-    let simple = |resp: Response, stream: &mut TcpStream| {
+fn apply_fault(shared: &Shared, stream: &mut Conn, req: &http::Request, fault: Fault) {
+    let simple = |resp: Response, stream: &mut Conn| {
         log(
             shared,
             &req.method,
@@ -288,12 +306,22 @@ fn apply_fault(shared: &Shared, stream: &mut TcpStream, req: &http::Request, fau
             log(shared, &req.method, &req.path, "200 (fault: endless)");
             endless(shared, stream);
         }
+        Fault::Redirect { status, location } => {
+            simple(
+                Response::empty(status).with_header("Location", &location),
+                stream,
+            );
+        }
+        Fault::Flood => {
+            log(shared, &req.method, &req.path, "200 (fault: flood)");
+            flood(shared, stream);
+        }
         Fault::LoseResponse | Fault::Delay(_) => {}
     }
 }
 
 /// A 200 JSON answer of exactly `n` bytes (valid JSON when `n >= 10`), written in pieces.
-fn oversized(shared: &Shared, stream: &mut TcpStream, n: usize) {
+fn oversized(shared: &Shared, stream: &mut Conn, n: usize) {
     let headers = vec![("Content-Type".to_string(), "application/json".to_string())];
     if stream
         .write_all(http::head(200, &headers, Some(n)).as_bytes())
@@ -321,7 +349,7 @@ fn oversized(shared: &Shared, stream: &mut TcpStream, n: usize) {
 }
 
 /// A chunked 200 answer that never ends: one byte every 50 ms until stop or the peer leaves.
-fn endless(shared: &Shared, stream: &mut TcpStream) {
+fn endless(shared: &Shared, stream: &mut Conn) {
     let headers = vec![
         ("Content-Type".to_string(), "application/json".to_string()),
         ("Transfer-Encoding".to_string(), "chunked".to_string()),
@@ -333,6 +361,29 @@ fn endless(shared: &Shared, stream: &mut TcpStream) {
     }
     while shared.sleep(STOP_POLL) {
         if stream.write_all(b"1\r\na\r\n").is_err() {
+            return;
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// A chunked 200 answer that never ends and comes as fast as the client reads: 16 KiB chunks
+/// until stop or the peer leaves (a body cap must end it, not a timeout).
+fn flood(shared: &Shared, stream: &mut Conn) {
+    let headers = vec![
+        ("Content-Type".to_string(), "application/json".to_string()),
+        ("Transfer-Encoding".to_string(), "chunked".to_string()),
+    ];
+    let mut out = http::head(200, &headers, None).into_bytes();
+    out.extend_from_slice(b"8\r\n{\"pad\":\"\r\n");
+    if stream.write_all(&out).is_err() {
+        return;
+    }
+    let mut chunk = b"4000\r\n".to_vec();
+    chunk.extend_from_slice(&[b'x'; 0x4000]);
+    chunk.extend_from_slice(b"\r\n");
+    while !shared.stopped() {
+        if stream.write_all(&chunk).is_err() {
             return;
         }
     }
