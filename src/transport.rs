@@ -211,6 +211,11 @@ pub struct TransportSettings {
     pub allow_http_loopback: bool,
 }
 
+/// Size of each of ureq's per-connection input and output buffers.
+const IO_BUFFER: usize = 16 * 1024;
+/// Largest response header block accepted (status line and all headers).
+const MAX_RESPONSE_HEADERS: usize = 16 * 1024;
+
 /// ureq + rustls (ring), synchronous.
 pub struct HttpTransport {
     agent: ureq::Agent,
@@ -245,6 +250,12 @@ impl HttpTransport {
             .http_status_as_error(false)
             .max_redirects(0)
             .user_agent(concat!("devauth/", env!("CARGO_PKG_VERSION")))
+            // ureq's defaults are 128 KiB per buffer and 64 KiB of response headers; OAuth
+            // answers are small (bodies are capped separately), and on a device every 100 KiB
+            // of RSS counts. Bodies larger than a buffer still stream through it.
+            .input_buffer_size(IO_BUFFER)
+            .output_buffer_size(IO_BUFFER)
+            .max_response_header_size(MAX_RESPONSE_HEADERS)
             .build();
         // ureq's default chain (CONNECT proxy, TCP, TLS) with our TLS connector in the TLS slot.
         let connector =

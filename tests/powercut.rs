@@ -564,7 +564,12 @@ impl Tally {
     }
 }
 
+/// The kill loops run one at a time: each calibrates its kill times on an otherwise quiet
+/// machine, and three loops fighting over two cores skew which phase a kill lands in.
+static KILL_LOOPS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn kill_loop(name: &str, rotation: Rotation, refresh_delay: Duration) -> Tally {
+    let _one_at_a_time = KILL_LOOPS.lock().unwrap_or_else(|e| e.into_inner());
     let world = World::new(|b| {
         b.refresh_delay = refresh_delay;
         match rotation {
@@ -728,6 +733,17 @@ fn kill_loop(name: &str, rotation: Rotation, refresh_delay: Duration) -> Tally {
     // (Under grace, a lost last answer is replayed as it was, with its 0 s access token: one
     // more run then refreshes with the rotated token.)
     let live = |t: &String| env.server().live_access_tokens().contains(t);
+    if rotation == Rotation::Strict {
+        // Under strict rotation the last kill may have landed after the server rotated but
+        // before its answer was recorded by the proxy (a loaded CI machine): the grant is then
+        // gone, and devauth must say so (exit 4) rather than loop. Pair again and go on.
+        let out = env.run(&["token"]);
+        if out.code == Some(exit::PAIR_AGAIN) {
+            out.stderr_has("pairing needed again");
+            tally.grants_lost += 1;
+            world.pair_directly();
+        }
+    }
     let token = env.token();
     assert!(
         live(&token) || live(&env.token()),
@@ -822,7 +838,10 @@ fn describe(what: &str, w: &[Duration]) -> String {
     )
 }
 
+/// A measurement, not a check of behaviour (inotify polling and fsync latency depend on the
+/// machine and its load): run it with `cargo test --test powercut -- --ignored --nocapture`.
 #[test]
+#[ignore = "measurement: run with --ignored --nocapture"]
 fn the_window_between_the_answer_and_the_rename_is_measured() {
     let n = 60;
     let disk = measure_window(&World::new(|_| {}), n);
