@@ -169,6 +169,12 @@ fn pair(config: &Config, json: bool) -> Result<(), Error> {
         Err(e)
     };
     wait_for_clock(&clock, screen.as_mut());
+    // Make room for the tokens before asking for a code: a full or read-only store must stop
+    // pairing here, not after the person approved and the code was redeemed.
+    let prepared = match store.prepare_save() {
+        Ok(p) => p,
+        Err(e) => return fail(&mut screen, Error::Store(e)),
+    };
     let transport = match transport(config) {
         Ok(t) => t,
         Err(e) => return fail(&mut screen, e),
@@ -209,7 +215,7 @@ fn pair(config: &Config, json: bool) -> Result<(), Error> {
                 token_endpoint: client.endpoints.token.clone(),
                 tokens,
             };
-            if let Err(e) = store.save(&stored) {
+            if let Err(e) = prepared.commit(&stored) {
                 return fail(&mut screen, Error::Store(e));
             }
             let _ = screen.show(&View::Paired {

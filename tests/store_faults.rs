@@ -227,3 +227,27 @@ fn the_agent_retries_on_a_full_disk_without_spending_the_refresh_token() {
     agent.signal(libc::SIGTERM);
     agent.wait_exit();
 }
+
+/// `pair` makes room for the tokens before it asks for a code: on a full store it stops with a
+/// clear error before any device code exists, instead of redeeming a code the person approved
+/// and then failing to keep the tokens.
+#[test]
+fn pair_on_a_full_store_stops_before_asking_for_a_code() {
+    let env = Setup::new(Provider::Generic).approve_after_polls(0).start();
+    let dir = env.store.parent().unwrap().to_path_buf();
+    let Some(_mount) = Mount::tmpfs(&dir, "64k") else {
+        return;
+    };
+    let filler = fill(&dir);
+    let out = env.cmd(&["pair", "--json"]).run();
+    out.code(exit::STORE)
+        .stderr_has(&format!("token store {}", env.store.display()))
+        .stderr_has("No space left on device");
+    assert!(!out.stdout.contains("\"event\":\"code\""), "{}", out.stdout);
+    assert_eq!(env.server().stats().device_codes_issued, 0);
+    assert_eq!(temps(&dir), Vec::<String>::new());
+    // With room again, pairing works.
+    std::fs::remove_file(&filler).unwrap();
+    env.pair();
+    assert!(env.stored("access_token").is_some());
+}
