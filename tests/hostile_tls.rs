@@ -41,6 +41,9 @@ fn refused_pairing(env: &Env, handshakes: usize, reason_has: &str) -> Output {
     let requests_before = env.server().stats().requests;
     let mut run = env.cmd(&["pair", "--json"]).spawn();
     let seen = wait_until(S(20), || env.server().tls_errors().len() >= handshakes);
+    // The server counts a refused handshake as soon as it happens; devauth reports it (the
+    // `retrying` event) a moment later — a long moment under qemu. Let it speak first.
+    std::thread::sleep(scaled(Duration::from_millis(300)));
     run.kill();
     let out = run.wait();
     assert!(
