@@ -568,6 +568,16 @@ impl Tally {
 /// machine, and three loops fighting over two cores skew which phase a kill lands in.
 static KILL_LOOPS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// SIGKILL must reach devauth itself: a runner that wraps it in a shell (scripts/rss-wrap.sh,
+/// used by the budget's RSS measurement) would be killed instead and leave devauth running.
+fn kills_reach_devauth() -> bool {
+    let wrapped = std::env::var("DEVAUTH_TEST_RUNNER").is_ok_and(|r| r.contains("rss-wrap"));
+    if wrapped {
+        eprintln!("SKIPPED: the test runner wraps devauth in a shell; SIGKILL would not reach it");
+    }
+    !wrapped
+}
+
 fn kill_loop(name: &str, rotation: Rotation, refresh_delay: Duration) -> Tally {
     let _one_at_a_time = KILL_LOOPS.lock().unwrap_or_else(|e| e.into_inner());
     let world = World::new(|b| {
@@ -761,6 +771,9 @@ fn kill_loop(name: &str, rotation: Rotation, refresh_delay: Duration) -> Tally {
 
 #[test]
 fn power_cuts_without_rotation_never_lose_the_pairing() {
+    if !kills_reach_devauth() {
+        return;
+    }
     let t = kill_loop("no rotation", Rotation::None, Duration::from_millis(20));
     assert_eq!(t.grants_lost, 0);
     assert!(t.new_set > 0 && t.answer_pending > 0, "{t:?}");
@@ -768,6 +781,9 @@ fn power_cuts_without_rotation_never_lose_the_pairing() {
 
 #[test]
 fn power_cuts_with_a_reuse_grace_period_never_lose_the_pairing() {
+    if !kills_reach_devauth() {
+        return;
+    }
     let t = kill_loop(
         "rotation + grace",
         Rotation::Grace,
@@ -781,6 +797,9 @@ fn power_cuts_with_a_reuse_grace_period_never_lose_the_pairing() {
 /// grant-loss rate is what devauth's own window costs (plus the loopback transfer).
 #[test]
 fn power_cuts_with_strict_rotation_lose_the_grant_only_in_the_write_window() {
+    if !kills_reach_devauth() {
+        return;
+    }
     let t = kill_loop("strict rotation", Rotation::Strict, Duration::ZERO);
     // Every loss had an answer issued before the kill (the loop checks it); the rate itself
     // depends on the disk's fsync latency and is reported, not bounded here.
@@ -864,6 +883,9 @@ fn the_window_between_the_answer_and_the_rename_is_measured() {
 
 #[test]
 fn the_agent_returns_to_pairing_once_after_a_power_cut_lost_the_grant() {
+    if !kills_reach_devauth() {
+        return;
+    }
     use agent_common::{Agent, Env as AgentEnv, fast};
     let env = AgentEnv::new(Behavior {
         reuse_grace: Duration::ZERO,
