@@ -72,7 +72,9 @@ for name in armv7 aarch64; do
 done
 
 # --- peak RSS -----------------------------------------------------------------------------------
-# measure_rss LABEL LIMITED RUNNER...: runs the end-to-end tests with BIN through rss-wrap.sh
+# measure_rss LABEL LIMITED RUNNER...: runs end-to-end tests (BUDGET_TEST_FILTER, default the
+# full pairing test, which also runs token: tests that SIGKILL devauth would hit the wrapper
+# shell and leave devauth running) with BIN through rss-wrap.sh
 # (and RUNNER, e.g. qemu) and adds the pair and token rows; LIMITED=0 makes them info only.
 measure_rss() {
   local label=$1 limited=$2 bin=$3
@@ -81,7 +83,7 @@ measure_rss() {
   log=$(mktemp)
   echo "== peak RSS, $label: end-to-end tests through scripts/rss-wrap.sh"
   if ! out=$(run_e2e "$bin" "$DEVAUTH_ROOT/scripts/rss-wrap.sh $log${*:+ $*}" \
-    "${BUDGET_TEST_FILTER:-}" 2>&1); then
+    "${BUDGET_TEST_FILTER:-pair_generic_end_to_end}" 2>&1); then
     printf '%s\n' "$out" | tail -n 40
     for cmd in pair token; do skip "peak RSS, devauth $cmd ($label)" "end-to-end tests failed"; done
     rm -f "$log"
