@@ -247,6 +247,21 @@ impl PixelFormat {
     }
 }
 
+/// The smallest rectangle holding `r` and, when there is one, `d`.
+fn bounding_box(d: Option<Rectangle>, r: Rectangle) -> Rectangle {
+    let Some(d) = d else {
+        return r;
+    };
+    let x0 = d.top_left.x.min(r.top_left.x);
+    let y0 = d.top_left.y.min(r.top_left.y);
+    let x1 = (d.top_left.x + d.size.width as i32).max(r.top_left.x + r.size.width as i32);
+    let y1 = (d.top_left.y + d.size.height as i32).max(r.top_left.y + r.size.height as i32);
+    Rectangle::new(
+        Point::new(x0, y0),
+        Size::new((x1 - x0) as u32, (y1 - y0) as u32),
+    )
+}
+
 /// A shadow buffer of a colour panel in its own pixel format and row stride.
 #[derive(Debug, Clone)]
 pub struct Canvas {
@@ -325,21 +340,7 @@ impl Canvas {
     }
 
     fn grow_dirty(&mut self, r: Rectangle) {
-        self.dirty = Some(match self.dirty {
-            None => r,
-            Some(d) => {
-                let x0 = d.top_left.x.min(r.top_left.x);
-                let y0 = d.top_left.y.min(r.top_left.y);
-                let x1 =
-                    (d.top_left.x + d.size.width as i32).max(r.top_left.x + r.size.width as i32);
-                let y1 =
-                    (d.top_left.y + d.size.height as i32).max(r.top_left.y + r.size.height as i32);
-                Rectangle::new(
-                    Point::new(x0, y0),
-                    Size::new((x1 - x0) as u32, (y1 - y0) as u32),
-                )
-            }
-        });
+        self.dirty = Some(bounding_box(self.dirty, r));
     }
 
     /// Fills a panel-coordinate rectangle already inside the panel.
@@ -475,21 +476,7 @@ impl MonoCanvas {
     }
 
     fn grow_dirty(&mut self, r: Rectangle) {
-        self.dirty = Some(match self.dirty {
-            None => r,
-            Some(d) => {
-                let x0 = d.top_left.x.min(r.top_left.x);
-                let y0 = d.top_left.y.min(r.top_left.y);
-                let x1 =
-                    (d.top_left.x + d.size.width as i32).max(r.top_left.x + r.size.width as i32);
-                let y1 =
-                    (d.top_left.y + d.size.height as i32).max(r.top_left.y + r.size.height as i32);
-                Rectangle::new(
-                    Point::new(x0, y0),
-                    Size::new((x1 - x0) as u32, (y1 - y0) as u32),
-                )
-            }
-        });
+        self.dirty = Some(bounding_box(self.dirty, r));
     }
 }
 
