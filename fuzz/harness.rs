@@ -12,11 +12,11 @@
 //! form, `h` HTML, `J` JSON with a charset, anything else: none), then the body.
 #![allow(dead_code)]
 
-use devauth::flow::{Action, Event, Flow, Input, Policy, PollAnswer};
+use devauth::net::transport::check_scheme;
+use devauth::net::wire::{self, DeviceAuthorization, Discovery, Fields, OAuthError, TokenResponse};
+use devauth::oauth::flow::{Action, Event, Flow, Input, Policy, PollAnswer};
 use devauth::secret::Secret;
 use devauth::store::{self, StoredTokens, TimeNow};
-use devauth::transport::check_scheme;
-use devauth::wire::{self, DeviceAuthorization, Discovery, Fields, OAuthError, TokenResponse};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -160,7 +160,7 @@ fn run_flow(auth: DeviceAuthorization, answer: Option<OAuthError>) {
             Action::Poll => {
                 let input = match answer.take() {
                     Some(err) => Input::PollAnswered(PollAnswer::Error(err)),
-                    None => Input::PollFailed(devauth::flow::Failure::Transient {
+                    None => Input::PollFailed(devauth::oauth::flow::Failure::Transient {
                         reason: "fuzz".into(),
                         retry_after: Some(Duration::from_secs(u64::MAX / 4)),
                     }),

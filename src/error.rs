@@ -159,11 +159,11 @@ impl From<crate::oauth::CallError> for Error {
     }
 }
 
-impl From<crate::transport::TransportError> for Error {
-    fn from(e: crate::transport::TransportError) -> Self {
+impl From<crate::net::transport::TransportError> for Error {
+    fn from(e: crate::net::transport::TransportError) -> Self {
         match e {
-            crate::transport::TransportError::CaFile { .. } => Error::Setup(e.to_string()),
-            crate::transport::TransportError::Refused { .. } => Error::Provider(e.to_string()),
+            crate::net::transport::TransportError::CaFile { .. } => Error::Setup(e.to_string()),
+            crate::net::transport::TransportError::Refused { .. } => Error::Provider(e.to_string()),
             _ => Error::Network(e.to_string()),
         }
     }

@@ -9,11 +9,11 @@
 
 use crate::clock::Clock;
 use crate::error::Error;
+use crate::net::transport::Transport;
+use crate::net::wire::{self, TokenResponse};
 use crate::oauth::OAuthClient;
 use crate::secret::Secret;
 use crate::store::{Expiry, StoredTokens, TimeNow, TokenSet, TokenStore};
-use crate::transport::Transport;
-use crate::wire::{self, TokenResponse};
 use std::time::{Duration, SystemTime};
 
 /// Longest access-token lifetime we believe; a server claiming more is capped.
@@ -136,7 +136,7 @@ pub enum Renewal {
 /// What a JWT-bearer renewal needs.
 #[derive(Debug)]
 pub struct JwtRenewal {
-    pub signer: crate::jwt::Signer,
+    pub signer: crate::oauth::jwt::Signer,
     /// The `scope` form parameter (generic servers); `None` when the scopes are in the claims.
     pub scope_param: Option<String>,
     /// Send `client_id` (and secret) with the exchange.
@@ -150,7 +150,7 @@ impl Renewal {
         let Some(j) = p.grant.jwt_bearer() else {
             return Ok(Renewal::RefreshToken);
         };
-        if let Some(mode) = crate::jwt::key_file_exposed(&j.key_file) {
+        if let Some(mode) = crate::oauth::jwt::key_file_exposed(&j.key_file) {
             eprintln!(
                 "devauth: warning: the private key file {} is readable by others (mode {mode:o}); \
                  chmod 600 it",
@@ -163,7 +163,7 @@ impl Renewal {
         } else {
             (None, scope)
         };
-        let signer = crate::jwt::Signer::new(j, claim)
+        let signer = crate::oauth::jwt::Signer::new(j, claim)
             .map_err(|e| Error::Setup(format!("{}: {e}", j.key_file.display())))?;
         Ok(Renewal::JwtBearer(Box::new(JwtRenewal {
             signer,

@@ -9,26 +9,17 @@
 )]
 
 pub mod agent;
-pub mod api;
-pub mod app;
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod error;
-pub mod flow;
 pub mod grant;
-pub mod hook;
-pub mod jwt;
+pub mod net;
 pub mod oauth;
 pub mod pairing;
-pub mod provider;
-pub mod render;
 pub mod screen;
 pub mod secret;
-pub mod service;
+pub mod setup;
 pub mod signals;
 pub mod store;
-pub mod tls;
-pub mod tokenfile;
-pub mod transport;
-pub mod wire;

@@ -1,5 +1,5 @@
 //! devauth's entry point: parse the arguments, run the command, print any error once and pick
-//! the exit code. Everything else lives in the library (`app` and below).
+//! the exit code. Everything else lives in the library (`commands` and below).
 
 use std::process::ExitCode;
 
@@ -9,7 +9,7 @@ fn main() -> ExitCode {
             eprintln!("devauth: {e}");
             2
         }
-        Ok(cli) => match devauth::app::run(cli) {
+        Ok(cli) => match devauth::commands::run(cli) {
             Ok(()) => 0,
             Err(e) => {
                 if !e.already_reported() {

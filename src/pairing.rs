@@ -6,10 +6,10 @@
 //! the flow's.
 
 use crate::clock::{Clock, Instant};
-use crate::flow::{Action, Event, Flow, Input, LiveCode, Outcome, Policy};
+use crate::net::transport::Transport;
 use crate::oauth::OAuthClient;
+use crate::oauth::flow::{Action, Event, Flow, Input, LiveCode, Outcome, Policy};
 use crate::screen::{CodeScreen, Screen, View};
-use crate::transport::Transport;
 use std::time::Duration;
 
 /// How the flow ended, with the server's clock reading at the moment tokens were issued.
@@ -198,9 +198,9 @@ pub fn event_json(event: &Event) -> serde_json::Value {
 mod tests {
     use super::*;
     use crate::clock::fake::FakeClock;
+    use crate::net::transport::TransportError;
     use crate::oauth::tests::{Scripted, json};
     use crate::oauth::{ClientIdentity, Endpoints};
-    use crate::transport::TransportError;
 
     #[derive(Default)]
     struct Recorder(Vec<View>);

@@ -4,8 +4,8 @@
 //! the background) outside the title-safe area.
 
 use devauth::cli::RenderState;
+use devauth::commands::render::sample_view;
 use devauth::config::{BUILTIN_BOARDS, board_display};
-use devauth::render::sample_view;
 use devauth::screen::canvas::{Canvas, MonoCanvas, PixelFormat, Rotation};
 use devauth::screen::draw::{self, RoleColor};
 use devauth::screen::layout::{self, Layout, Role};

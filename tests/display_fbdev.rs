@@ -4,8 +4,8 @@
 #![cfg(feature = "fbdev")]
 
 use devauth::cli::RenderState;
+use devauth::commands::render::sample_view;
 use devauth::config::{DisplayBackend, DisplayConfig};
-use devauth::render::sample_view;
 use devauth::screen::canvas::PixelFormat;
 use devauth::screen::fbdev::FbScreen;
 use devauth::screen::{Screen, View};

@@ -4,8 +4,8 @@
 #![cfg(feature = "png")]
 
 use devauth::cli::RenderState;
+use devauth::commands::render::sample_view;
 use devauth::config::board_display;
-use devauth::render::sample_view;
 use devauth::screen::Screen;
 use devauth::screen::png::PngScreen;
 use std::path::Path;

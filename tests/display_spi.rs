@@ -10,8 +10,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use devauth::cli::RenderState;
+use devauth::commands::render::sample_view;
 use devauth::config::board_display;
-use devauth::render::sample_view;
 use devauth::screen::spi::{ColorPanelScreen, MAX_TRANSFER, OledScreen, PanelSettings};
 use devauth::screen::{Screen, View};
 use embedded_hal::spi::{ErrorType, Operation, SpiDevice};

@@ -200,8 +200,8 @@ fn seeded_mutations_of_the_seeds_run_without_panicking() {
 
 #[test]
 fn realistic_seeds_parse() {
-    use devauth::transport::check_scheme;
-    use devauth::wire::{DeviceAuthorization, Fields, OAuthError, TokenResponse};
+    use devauth::net::transport::check_scheme;
+    use devauth::net::wire::{DeviceAuthorization, Fields, OAuthError, TokenResponse};
     let body = |target: &str, name: &str| -> (Option<&'static str>, Vec<u8>) {
         let data = std::fs::read(fuzz_dir().join("corpus").join(target).join(name)).unwrap();
         let ct = match data[0] {

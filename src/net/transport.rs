@@ -233,11 +233,11 @@ impl HttpTransport {
             detail,
         };
         let extra = match &settings.ca_file {
-            Some(path) => crate::tls::read_ca_file(path).map_err(|d| ca_error(path, d))?,
+            Some(path) => crate::net::tls::read_ca_file(path).map_err(|d| ca_error(path, d))?,
             None => Vec::new(),
         };
         let tls_config =
-            crate::tls::client_config(&extra).map_err(|d| match &settings.ca_file {
+            crate::net::tls::client_config(&extra).map_err(|d| match &settings.ca_file {
                 Some(path) => ca_error(path, d),
                 None => TransportError::Tls {
                     url: String::new(),
@@ -258,10 +258,10 @@ impl HttpTransport {
             .max_response_header_size(MAX_RESPONSE_HEADERS)
             .build();
         // ureq's default chain (CONNECT proxy, TCP, TLS) with our TLS connector in the TLS slot.
-        let connector =
-            ().chain(ConnectProxyConnector::default())
-                .chain(TcpConnector::default())
-                .chain(crate::tls::TlsConnector { config: tls_config });
+        let connector = ()
+            .chain(ConnectProxyConnector::default())
+            .chain(TcpConnector::default())
+            .chain(crate::net::tls::TlsConnector { config: tls_config });
         let agent = ureq::Agent::with_parts(config, connector, DefaultResolver::default());
         Ok(HttpTransport {
             agent,

@@ -16,24 +16,24 @@
 //!
 //! It owns no policy: what to do and when is `agent`'s.
 
+use crate::agent::hook::{Hook, HookEvent, HookOutcome};
 use crate::agent::{
     Agent, Effect, Input, Loaded, Mode, Next, Note, PairingEnd, Policy, ProbeEnd, RenewalEnd,
     TokenInfo, Want,
 };
-use crate::app;
 use crate::clock::{self, Clock, Instant};
 use crate::config::{Config, ReleaseDisplay};
 use crate::error::Error;
-use crate::flow::{Event, Outcome};
 use crate::grant::{self, Need, OnGone, Renewal, Renewed};
-use crate::hook::{Hook, HookEvent, HookOutcome};
+use crate::net::transport::HttpTransport;
+use crate::oauth::flow::{Event, Outcome};
 use crate::oauth::{CallError, OAuthClient};
 use crate::pairing;
 use crate::screen::{NoScreen, Screen, View};
+use crate::setup;
 use crate::signals::{Signal, Signals};
+use crate::store::tokenfile::TokenFile;
 use crate::store::{StoredTokens, TimeNow, TokenSet, TokenStore};
-use crate::tokenfile::TokenFile;
-use crate::transport::HttpTransport;
 use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::fs::{File, OpenOptions};
@@ -61,7 +61,7 @@ pub fn run(config_path: &Path, config: Config, json: bool) -> Result<(), Error> 
     };
     let mut service = Service {
         config_path: config_path.to_path_buf(),
-        agent: Agent::new(policy_for(&config), mode, app::jitter_seed()),
+        agent: Agent::new(policy_for(&config), mode, setup::jitter_seed()),
         config,
         parts,
         json,
@@ -144,11 +144,11 @@ impl Parts {
         let screen: Box<dyn Screen> = if config.provider.grant.jwt_bearer().is_some() {
             Box::new(NoScreen) // no person, no screen
         } else {
-            app::open_screen(config, json)?
+            setup::open_screen(config, json)?
         };
         Ok(Parts {
             store: TokenStore::new(&config.storage.path),
-            transport: app::transport(config)?,
+            transport: setup::transport(config)?,
             renewal: Renewal::for_config(&config.provider)?,
             token_file: TokenFile::new(
                 &config.agent.token_file,
@@ -362,7 +362,7 @@ impl Service {
             }
         };
         if let (true, Some(event)) = (self.json, event) {
-            app::emit(&event);
+            setup::emit(&event);
         }
         if let (Some(hook), Some((event, mut env))) = (self.parts.hook.clone(), hook_env) {
             env.push((
@@ -442,9 +442,9 @@ impl Service {
                     userinfo: self.config.provider.userinfo_endpoint.clone(),
                 }
             }
-            _ => app::resolve_endpoints(&self.config, &self.parts.transport)?,
+            _ => setup::resolve_endpoints(&self.config, &self.parts.transport)?,
         };
-        Ok(app::client_with(
+        Ok(setup::client_with(
             &self.config,
             &self.parts.transport,
             endpoints,
@@ -452,11 +452,11 @@ impl Service {
     }
 
     fn pair(&mut self) -> Input {
-        let endpoints = match app::resolve_endpoints(&self.config, &self.parts.transport) {
+        let endpoints = match setup::resolve_endpoints(&self.config, &self.parts.transport) {
             Ok(e) => e,
             Err(e) => return Input::Pairing(PairingEnd::Failed(e.to_string())),
         };
-        let client = app::client_with(&self.config, &self.parts.transport, endpoints);
+        let client = setup::client_with(&self.config, &self.parts.transport, endpoints);
         let json = self.json;
         let clock = SignalClock {
             signals: RefCell::new(&mut self.signals),
@@ -464,7 +464,7 @@ impl Service {
         };
         let mut on_event = |event: &Event| {
             if json {
-                app::emit(&pairing::event_json(event));
+                setup::emit(&pairing::event_json(event));
             }
         };
         let result = pairing::run_until(
@@ -472,8 +472,8 @@ impl Service {
             &clock,
             self.parts.screen.as_mut(),
             &mut on_event,
-            crate::flow::Policy::default(),
-            app::jitter_seed(),
+            crate::oauth::flow::Policy::default(),
+            setup::jitter_seed(),
             &mut || clock.got.get().is_some(),
         );
         let Some(result) = result else {
@@ -508,7 +508,7 @@ impl Service {
             }
             Outcome::Denied => Input::Pairing(PairingEnd::Denied),
             Outcome::ServerError(err) => {
-                let endpoint = crate::transport::redact_url(&client.endpoints.token);
+                let endpoint = crate::net::transport::redact_url(&client.endpoints.token);
                 Input::Pairing(PairingEnd::Failed(format!("{endpoint}: {err}")))
             }
             Outcome::Failed(msg) => Input::Pairing(PairingEnd::Failed(msg)),
@@ -599,8 +599,8 @@ impl Service {
         let mut revoked = false;
         if self.agent_mode_is_device_flow() {
             if let Ok(Some(stored)) = store.load() {
-                let client = app::resolve_endpoints(&self.config, &self.parts.transport)
-                    .map(|e| app::client_with(&self.config, &self.parts.transport, e))
+                let client = setup::resolve_endpoints(&self.config, &self.parts.transport)
+                    .map(|e| setup::client_with(&self.config, &self.parts.transport, e))
                     .or_else(|_| self.token_client());
                 let problems = match client {
                     Ok(c) => grant::revoke_all(&c, &stored.tokens),

@@ -6,10 +6,10 @@
 //! garbage" are kept apart: polling decides by the body's `error` field, never by the HTTP
 //! status alone (GitHub sends errors with 200, Google sends `authorization_pending` with 428).
 
-use crate::flow::{Failure, PollAnswer};
+use crate::net::transport::{Request, Response, Transport, TransportError, redact_url};
+use crate::net::wire::{self, DeviceAuthorization, Discovery, Fields, OAuthError, TokenResponse};
+use crate::oauth::flow::{Failure, PollAnswer};
 use crate::secret::Secret;
-use crate::transport::{Request, Response, Transport, TransportError, redact_url};
-use crate::wire::{self, DeviceAuthorization, Discovery, Fields, OAuthError, TokenResponse};
 use std::fmt;
 use std::time::Duration;
 
@@ -150,7 +150,7 @@ impl<T: Transport> OAuthClient<T> {
     }
 
     fn url_check(&self) -> impl Fn(&str) -> Result<(), String> + '_ {
-        move |u: &str| crate::transport::check_scheme(u, self.allow_http_loopback)
+        move |u: &str| crate::net::transport::check_scheme(u, self.allow_http_loopback)
     }
 
     /// RFC 8628 §3.1: ask for a device code and user code.
@@ -273,7 +273,7 @@ impl<T: Transport> OAuthClient<T> {
         client_auth: bool,
     ) -> Result<Grant, CallError> {
         let mut req = Request::post_form(&self.endpoints.token)
-            .field("grant_type", crate::jwt::JWT_BEARER_GRANT)
+            .field("grant_type", crate::oauth::jwt::JWT_BEARER_GRANT)
             .secret_field("assertion", assertion);
         if let Some(scope) = scope {
             req = req.field("scope", scope);
@@ -394,7 +394,7 @@ pub fn discover(
     let check = |name: &str, u: Option<String>| -> Result<Option<String>, CallError> {
         match u {
             None => Ok(None),
-            Some(u) => crate::transport::check_scheme(&u, allow_http_loopback)
+            Some(u) => crate::net::transport::check_scheme(&u, allow_http_loopback)
                 .map(|()| Some(u))
                 .map_err(|reason| unexpected(format!("{name} refused: {reason}"))),
         }

@@ -60,7 +60,7 @@ fn pem_private_key(text: &str) -> Result<Der, String> {
         if b64.contains(':') {
             return Err("the key is encrypted (Proc-Type header); decrypt it first".into());
         }
-        let der = crate::wire::base64url_decode(&b64)
+        let der = crate::net::wire::base64url_decode(&b64)
             .filter(|d| !d.is_empty())
             .ok_or_else(|| format!("the PEM block `{label}` is not valid base64"))?;
         return Ok(if pkcs8 {
@@ -220,7 +220,7 @@ impl Signer {
 
 /// base64url without padding (RFC 7515 §2).
 pub fn base64url(data: &[u8]) -> String {
-    crate::wire::base64_encode(data)
+    crate::net::wire::base64_encode(data)
         .trim_end_matches('=')
         .replace('+', "-")
         .replace('/', "_")
@@ -231,10 +231,11 @@ mod tests {
     use super::*;
     use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 
-    const PEM: &str = include_str!("../tests/fixtures/test-only-jwt-key.pem");
-    const PKCS1: &str = include_str!("../tests/fixtures/test-only-jwt-key-pkcs1.pem");
-    const PUBLIC: &[u8] = include_bytes!("../tests/fixtures/test-only-jwt-public-key.rsapub.der");
-    const SA: &str = include_str!("../tests/fixtures/test-only-service-account.json");
+    const PEM: &str = include_str!("../../tests/fixtures/test-only-jwt-key.pem");
+    const PKCS1: &str = include_str!("../../tests/fixtures/test-only-jwt-key-pkcs1.pem");
+    const PUBLIC: &[u8] =
+        include_bytes!("../../tests/fixtures/test-only-jwt-public-key.rsapub.der");
+    const SA: &str = include_str!("../../tests/fixtures/test-only-service-account.json");
 
     fn cfg() -> JwtBearerConfig {
         JwtBearerConfig {
@@ -250,7 +251,7 @@ mod tests {
     }
 
     fn decode(part: &str) -> Value {
-        serde_json::from_slice(&crate::wire::base64url_decode(part).unwrap()).unwrap()
+        serde_json::from_slice(&crate::net::wire::base64url_decode(part).unwrap()).unwrap()
     }
 
     #[test]
@@ -271,7 +272,7 @@ mod tests {
         assert_eq!(claims["scope"], "a b");
         assert!(claims.get("sub").is_none());
         assert!(claims["jti"].as_str().unwrap().len() >= 16);
-        let sig = crate::wire::base64url_decode(parts[2]).unwrap();
+        let sig = crate::net::wire::base64url_decode(parts[2]).unwrap();
         let msg = format!("{}.{}", parts[0], parts[1]);
         UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, PUBLIC)
             .verify(msg.as_bytes(), &sig)

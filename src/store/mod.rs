@@ -21,6 +21,8 @@
 //! The path should name a regular file in a writable directory; a symlink at that path is
 //! replaced by a regular file on the first write.
 
+pub mod tokenfile;
+
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::{self, DirBuilder, File, OpenOptions};
@@ -59,8 +61,8 @@ const MAX_TOKEN_TYPE_BYTES: usize = 64;
 // Whatever scope list a token answer may carry must be storable, or a granted pairing would be
 // lost at the save (found by the token_response fuzz target): a `scope` the wire accepts splits
 // (on spaces and commas) into at most half its length in entries, none longer than itself.
-const MAX_SCOPES: usize = crate::wire::MAX_SCOPE_LEN / 2;
-const MAX_SCOPE_BYTES: usize = crate::wire::MAX_SCOPE_LEN;
+const MAX_SCOPES: usize = crate::net::wire::MAX_SCOPE_LEN / 2;
+const MAX_SCOPE_BYTES: usize = crate::net::wire::MAX_SCOPE_LEN;
 const MAX_BOOT_ID_BYTES: usize = 64; // clock::boot_id() never returns more
 const LOCK_POLL: Duration = Duration::from_millis(50);
 const TEMP_ATTEMPTS: u32 = 16;

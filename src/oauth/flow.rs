@@ -27,7 +27,7 @@
 //! - decisions use the `error` field, never the HTTP status (that is `oauth`'s job upstream).
 
 use crate::clock::Instant;
-use crate::wire::{DeviceAuthorization, OAuthError, TokenResponse};
+use crate::net::wire::{DeviceAuthorization, OAuthError, TokenResponse};
 use std::time::Duration;
 
 /// Tunables. Defaults follow RFC 8628 and the clamps in the shared notes.

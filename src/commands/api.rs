@@ -11,30 +11,30 @@
 //! `transport` (same TLS, timeouts, no redirects, https only); the token handling is `grant`'s.
 //! The token is never printed, logged or put in an error.
 
-use crate::app;
 use crate::cli::{ApiArgs, DataSource, MAX_API_BODY};
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::error::Error;
 use crate::grant::{self, Need, OnGone, Renewed};
+use crate::net::transport::{ApiRequest, ApiResponse, TransportError};
 use crate::secret::Secret;
+use crate::setup;
 use crate::store::TokenStore;
-use crate::transport::{ApiRequest, ApiResponse, TransportError};
 use std::io::{Read, Write};
 
 /// Runs `devauth api`.
 pub fn run(config: &Config, args: &ApiArgs) -> Result<(), Error> {
-    crate::transport::check_scheme(&args.url, config.provider.allow_http_loopback).map_err(
+    crate::net::transport::check_scheme(&args.url, config.provider.allow_http_loopback).map_err(
         |why| {
             Error::Usage(crate::cli::UsageError(format!(
                 "URL {}: {why}",
-                crate::transport::redact_url(&args.url)
+                crate::net::transport::redact_url(&args.url)
             )))
         },
     )?;
     let body = read_body(args.data.as_ref())?;
     let store = TokenStore::new(&config.storage.path);
-    let (client, how) = app::token_parts(config, &store)?;
+    let (client, how) = setup::token_parts(config, &store)?;
     let tokens = grant::fresh_tokens(
         &store,
         &client,
@@ -96,13 +96,13 @@ fn status_result(status: u16, location: Option<&str>, url: &str) -> Result<(), E
         if let Some(loc) = location {
             eprintln!(
                 "devauth: redirect to {} not followed",
-                crate::transport::redact_url(loc)
+                crate::net::transport::redact_url(loc)
             );
         }
     }
     Err(Error::HttpStatus {
         status,
-        url: crate::transport::redact_url(url),
+        url: crate::net::transport::redact_url(url),
     })
 }
 

@@ -14,7 +14,7 @@
 //! `config <path>:<line>: <key>: <message>`. The `Raw*` structs' doc comments are the key
 //! reference (key, type, default, meaning).
 
-use crate::provider::{self, MicrosoftTenancy, Preset};
+use crate::oauth::provider::{self, MicrosoftTenancy, Preset};
 use crate::screen::canvas::{PixelFormat, Rotation};
 use crate::screen::layout::Profile;
 use crate::secret::Secret;
@@ -348,23 +348,23 @@ pub const DEFAULT_FB_DEVICE: &str = "/dev/fb0";
 pub const INSTALLED_BOARDS_DIR: &str = "/usr/share/devauth/boards";
 /// Board profiles compiled in, searched last, so `devauth render --board` works anywhere.
 pub const BUILTIN_BOARDS: [(&str, &str); 6] = [
-    ("tv-1080p", include_str!("../boards/tv-1080p.toml")),
-    ("tv-720p", include_str!("../boards/tv-720p.toml")),
+    ("tv-1080p", include_str!("../../boards/tv-1080p.toml")),
+    ("tv-720p", include_str!("../../boards/tv-720p.toml")),
     (
         "pi-st7789-240x240",
-        include_str!("../boards/pi-st7789-240x240.toml"),
+        include_str!("../../boards/pi-st7789-240x240.toml"),
     ),
     (
         "pi-ili9341-320x240",
-        include_str!("../boards/pi-ili9341-320x240.toml"),
+        include_str!("../../boards/pi-ili9341-320x240.toml"),
     ),
     (
         "pi-ssd1306-128x64",
-        include_str!("../boards/pi-ssd1306-128x64.toml"),
+        include_str!("../../boards/pi-ssd1306-128x64.toml"),
     ),
     (
         "pi-fb1-480x320",
-        include_str!("../boards/pi-fb1-480x320.toml"),
+        include_str!("../../boards/pi-fb1-480x320.toml"),
     ),
 ];
 const MAX_BOARD_BYTES: u64 = 16 * 1024;
@@ -1355,8 +1355,8 @@ impl Cx<'_> {
                     let (path, bytes) = self.key_file(SA_KEY, v)?;
                     let fail =
                         |why: String| self.at(SA_KEY, v, format!("{}: {why}", path.display()));
-                    let sa = crate::jwt::parse_service_account(&bytes).map_err(fail)?;
-                    crate::jwt::key_pair(&sa.private_key)
+                    let sa = crate::oauth::jwt::parse_service_account(&bytes).map_err(fail)?;
+                    crate::oauth::jwt::key_pair(&sa.private_key)
                         .map_err(|why| fail(format!("private_key: {why}")))?;
                     (
                         path,
@@ -1373,7 +1373,7 @@ impl Cx<'_> {
                     let text = String::from_utf8(bytes)
                         .map_err(|_| fail("not a PEM text file".to_string()))?;
                     let pem = Secret::new(text);
-                    crate::jwt::key_pair(&pem).map_err(fail)?;
+                    crate::oauth::jwt::key_pair(&pem).map_err(fail)?;
                     (path, pem, None, None, None)
                 }
             };
@@ -1502,7 +1502,7 @@ impl Cx<'_> {
     /// Reads a key file (bounded), relative to the config's directory.
     fn key_file(&self, key: &str, v: &Str) -> Result<(PathBuf, Vec<u8>), ConfigError> {
         let path = self.resolve(&self.path(key, v, false)?);
-        match read_capped(&path, crate::jwt::MAX_KEY_FILE_BYTES) {
+        match read_capped(&path, crate::oauth::jwt::MAX_KEY_FILE_BYTES) {
             Ok(Capped::Fits(bytes)) => Ok((path, bytes)),
             Ok(Capped::TooLarge(_)) => Err(self.at(
                 key,
@@ -1510,7 +1510,7 @@ impl Cx<'_> {
                 format!(
                     "{}: larger than {} bytes; expected one key",
                     path.display(),
-                    crate::jwt::MAX_KEY_FILE_BYTES
+                    crate::oauth::jwt::MAX_KEY_FILE_BYTES
                 ),
             )),
             Err(e) => Err(self.at(key, v, format!("{}: {e}", path.display()))),
@@ -3137,8 +3137,8 @@ mod tests {
 
     // --- grant = "jwt-bearer" -----------------------------------------------------------------
 
-    const SA_JSON: &str = include_str!("../tests/fixtures/test-only-service-account.json");
-    const KEY_PEM: &str = include_str!("../tests/fixtures/test-only-jwt-key.pem");
+    const SA_JSON: &str = include_str!("../../tests/fixtures/test-only-service-account.json");
+    const KEY_PEM: &str = include_str!("../../tests/fixtures/test-only-jwt-key.pem");
 
     /// Parses `text` as a config file in a temp dir holding `sa.json` and `key.pem`.
     fn parse_with_keys(text: &str) -> (Result<Config, ConfigError>, tempfile::TempDir) {
@@ -3558,16 +3558,19 @@ mod tests {
     #[test]
     fn example_configs_parse() {
         let examples = [
-            ("google.toml", include_str!("../config/google.toml")),
-            ("microsoft.toml", include_str!("../config/microsoft.toml")),
-            ("github.toml", include_str!("../config/github.toml")),
+            ("google.toml", include_str!("../../config/google.toml")),
+            (
+                "microsoft.toml",
+                include_str!("../../config/microsoft.toml"),
+            ),
+            ("github.toml", include_str!("../../config/github.toml")),
             (
                 "generic-oidc.toml",
-                include_str!("../config/generic-oidc.toml"),
+                include_str!("../../config/generic-oidc.toml"),
             ),
             (
                 "loopback-demo.toml",
-                include_str!("../config/loopback-demo.toml"),
+                include_str!("../../config/loopback-demo.toml"),
             ),
         ];
         for (name, text) in examples {

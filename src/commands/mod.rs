@@ -1,0 +1,43 @@
+//! The commands: each builds the real parts from the config (through [`crate::setup`]), runs
+//! the work and returns an [`Error`] that `main` turns into a message and an exit code. One file
+//! per subcommand; nothing here parses network bytes or makes protocol decisions.
+
+pub mod api;
+mod pair;
+pub mod render;
+mod status;
+mod token;
+mod unpair;
+
+pub use status::human_duration;
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+use crate::error::Error;
+
+pub fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Version => {
+            println!("devauth {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Help(text) => {
+            print!("{text}");
+            Ok(())
+        }
+        Command::Render(args) => crate::commands::render::command(cli.config.as_deref(), &args),
+        command => {
+            let path = crate::config::config_path(cli.config.as_deref());
+            let config = Config::load(&path)?;
+            match command {
+                Command::Pair { json } => pair::pair(&config, json),
+                Command::Token { header } => token::token(&config, header),
+                Command::Status { json } => status::status(&config, json),
+                Command::Unpair => unpair::unpair(&config),
+                Command::Run { json } => crate::agent::service::run(&path, config, json),
+                Command::Api(args) => crate::commands::api::run(&config, &args),
+                Command::Version | Command::Help(_) | Command::Render(_) => Ok(()),
+            }
+        }
+    }
+}

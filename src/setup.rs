@@ -1,0 +1,144 @@
+//! The wiring: builds the real parts — transport, OAuth client, screen, the JSON event
+//! line — from a resolved [`Config`]. Both the one-shot commands and `devauth run` (the agent)
+//! build their parts here, so neither reaches into the other. No protocol decisions, no
+//! parsing of network bytes.
+
+use crate::config::{ClientAuth, Config, DisplayBackend, EndpointSource};
+use crate::error::Error;
+use crate::grant;
+use crate::net::transport::{HttpTransport, Transport, TransportSettings};
+use crate::oauth::{self, ClientIdentity, Endpoints, OAuthClient};
+use crate::screen::terminal::TerminalScreen;
+use crate::screen::{NoScreen, Screen};
+use crate::store::TokenStore;
+use std::io::Write;
+use std::time::SystemTime;
+
+pub(crate) fn transport(config: &Config) -> Result<HttpTransport, Error> {
+    Ok(HttpTransport::new(&TransportSettings {
+        connect_timeout: config.network.connect_timeout,
+        timeout: config.network.timeout,
+        max_body_bytes: config.network.max_body_bytes,
+        ca_file: config.provider.ca_file.clone(),
+        allow_http_loopback: config.provider.allow_http_loopback,
+    })?)
+}
+
+pub(crate) fn client_with<T: Transport>(
+    config: &Config,
+    transport: T,
+    endpoints: Endpoints,
+) -> OAuthClient<T> {
+    let p = &config.provider;
+    OAuthClient {
+        transport,
+        endpoints,
+        identity: ClientIdentity {
+            client_id: p.client_id.clone(),
+            client_secret: p.client_secret.clone(),
+            basic_auth: p.client_auth == ClientAuth::Basic,
+        },
+        scopes: p.scopes.clone(),
+        extra_params: p.extra_params.clone(),
+        allow_http_loopback: p.allow_http_loopback,
+    }
+}
+
+/// The endpoints, discovering them when only an issuer is configured. Explicit revocation and
+/// userinfo URLs win over discovered ones.
+pub(crate) fn resolve_endpoints(
+    config: &Config,
+    transport: &impl Transport,
+) -> Result<Endpoints, Error> {
+    let p = &config.provider;
+    let mut endpoints = match &p.endpoints {
+        EndpointSource::Explicit {
+            device_authorization,
+            token,
+        } => Endpoints {
+            device_authorization: device_authorization.clone(),
+            token: token.clone(),
+            revocation: None,
+            userinfo: None,
+        },
+        EndpointSource::Discover { issuer } => {
+            oauth::discover(transport, issuer, p.allow_http_loopback)?
+        }
+    };
+    if p.revocation_endpoint.is_some() {
+        endpoints.revocation = p.revocation_endpoint.clone();
+    }
+    if p.userinfo_endpoint.is_some() {
+        endpoints.userinfo = p.userinfo_endpoint.clone();
+    }
+    Ok(endpoints)
+}
+
+pub(crate) fn jitter_seed() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    u64::from(nanos) ^ (u64::from(std::process::id()) << 32)
+}
+
+/// The configured screen backend, opened. A device that cannot be opened (missing framebuffer,
+/// SPI or GPIO permissions, a backend left out of this build) is an error naming the device.
+pub(crate) fn open_screen(config: &Config, json: bool) -> Result<Box<dyn Screen>, Error> {
+    let d = &config.display;
+    Ok(match d.backend {
+        DisplayBackend::None => Box::new(NoScreen),
+        // With --json, stdout carries the events: the human screen moves to stderr.
+        DisplayBackend::Terminal if json => Box::new(TerminalScreen::stderr()),
+        DisplayBackend::Terminal => Box::new(TerminalScreen::stdout()),
+        DisplayBackend::Png => crate::screen::open_png(d)?,
+        DisplayBackend::Framebuffer => crate::screen::open_framebuffer(d)?,
+        DisplayBackend::Spi => crate::screen::open_spi(d)?,
+    })
+}
+
+/// One JSON event line on stdout, flushed (a device UI reads it as it comes).
+pub(crate) fn emit(value: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}
+
+/// The client for commands that only need the token endpoint: for discovery-configured
+/// providers it is taken from the store (checked at pairing), so `token` needs no discovery
+/// round trip on every call.
+pub(crate) fn token_client(
+    config: &Config,
+    stored_endpoint: Option<&str>,
+) -> Result<OAuthClient<HttpTransport>, Error> {
+    let transport = transport(config)?;
+    let endpoints = match (&config.provider.endpoints, stored_endpoint) {
+        (EndpointSource::Discover { .. }, Some(token)) => Endpoints {
+            device_authorization: String::new(),
+            token: token.to_string(),
+            revocation: config.provider.revocation_endpoint.clone(),
+            userinfo: config.provider.userinfo_endpoint.clone(),
+        },
+        _ => resolve_endpoints(config, &transport)?,
+    };
+    Ok(client_with(config, transport, endpoints))
+}
+
+/// The client and renewal for commands that use the stored tokens (`token`, `api`). Not
+/// paired is an error, except for a service account, which obtains its first token.
+pub(crate) fn token_parts(
+    config: &Config,
+    store: &TokenStore,
+) -> Result<(OAuthClient<HttpTransport>, grant::Renewal), Error> {
+    let how = grant::Renewal::for_config(&config.provider)?;
+    let stored_endpoint = match store.load()? {
+        Some(stored) => Some(stored.token_endpoint),
+        None if config.provider.grant.jwt_bearer().is_some() => None,
+        None => {
+            return Err(Error::NotPaired {
+                store: store.path().to_path_buf(),
+            });
+        }
+    };
+    Ok((token_client(config, stored_endpoint.as_deref())?, how))
+}
