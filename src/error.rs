@@ -3,26 +3,8 @@
 
 use std::fmt;
 
-/// A display backend failed (terminal write, framebuffer, SPI).
-#[derive(Debug)]
-pub enum DisplayError {
-    Io {
-        what: String,
-        source: std::io::Error,
-    },
-    Unsupported(String),
-}
-
-impl fmt::Display for DisplayError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DisplayError::Io { what, source } => write!(f, "display: {what}: {source}"),
-            DisplayError::Unsupported(what) => write!(f, "display: {what}"),
-        }
-    }
-}
-
-impl std::error::Error for DisplayError {}
+/// Re-exported: a display backend's failure is the screen's own type.
+pub use crate::screen::error::DisplayError;
 
 /// Everything that can stop a command, each with its documented exit code (see `cli::USAGE`).
 #[derive(Debug)]

@@ -14,9 +14,14 @@
 //! `config <path>:<line>: <key>: <message>`. The `Raw*` structs' doc comments are the key
 //! reference (key, type, default, meaning).
 
+/// Re-exported: the resolved `grant = "jwt-bearer"` settings are the JWT signer's own type.
+pub use crate::oauth::jwt::JwtBearerConfig;
 use crate::oauth::provider::{self, MicrosoftTenancy, Preset};
 use crate::screen::canvas::{PixelFormat, Rotation};
-use crate::screen::layout::Profile;
+/// Re-exported: `[display]` resolves to the screen's own settings type.
+pub use crate::screen::settings::{
+    ColorOrder, Controller, DEFAULT_FB_DEVICE, DisplayBackend, DisplayConfig, SpiSettings,
+};
 use crate::secret::Secret;
 use embedded_graphics::prelude::Size;
 use serde::Deserialize;
@@ -133,30 +138,6 @@ impl GrantConfig {
     }
 }
 
-/// The service account of `grant = "jwt-bearer"`, from `service_account_file` or
-/// `private_key_file` + `jwt_issuer`, checked at load (the key parses as an RSA key).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JwtBearerConfig {
-    /// The file the key came from (its permissions are checked when the key is used).
-    pub key_file: PathBuf,
-    /// The private key as PEM (PKCS#8 `PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`).
-    pub private_key_pem: Secret,
-    /// `kid` header: the service-account file's `private_key_id`.
-    pub key_id: Option<String>,
-    /// `iss`: `jwt_issuer`, else the service-account file's `client_email`.
-    pub issuer: String,
-    /// `sub`: `jwt_subject`; with `private_key_file` it defaults to the issuer (RFC 7523 §3
-    /// requires one), with a Google service account it is only sent when set (impersonation).
-    pub subject: Option<String>,
-    /// `aud`: `jwt_audience`, else the token endpoint.
-    pub audience: String,
-    /// Scopes go into the assertion's `scope` claim (Google) instead of a `scope` form
-    /// parameter (RFC 7523 §2.1).
-    pub scope_in_claims: bool,
-    /// `client_id` (and a secret, if any) is sent with the exchange: only when configured.
-    pub client_auth: bool,
-}
-
 impl ProviderConfig {
     /// The `scope` parameter (RFC 6749 §3.3: space-separated), `None` when there are no scopes.
     pub fn scope_param(&self) -> Option<String> {
@@ -212,138 +193,6 @@ impl Default for StorageConfig {
     }
 }
 
-/// `[display]`, with the board profile (if any) applied and the config's keys over it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DisplayConfig {
-    pub backend: DisplayBackend,
-    /// The board profile's name, when one was used.
-    pub board: Option<String>,
-    /// `png`: the file the `png` backend writes.
-    pub png: Option<PathBuf>,
-    /// `device`: the framebuffer device (default `/dev/fb0`), or a plain file.
-    pub device: PathBuf,
-    /// `width`/`height`: the panel size (png, spi; framebuffer: overrides the device's).
-    pub width: Option<u32>,
-    pub height: Option<u32>,
-    /// `format`: framebuffer pixel format override.
-    pub format: Option<PixelFormat>,
-    /// `stride`: framebuffer bytes per row override.
-    pub stride: Option<u32>,
-    pub rotation: Rotation,
-    /// `title_safe_percent`: margin kept free on each side (TV overscan).
-    pub title_safe_percent: u32,
-    pub spi: SpiSettings,
-}
-
-impl Default for DisplayConfig {
-    fn default() -> Self {
-        DisplayConfig {
-            backend: DisplayBackend::Terminal,
-            board: None,
-            png: None,
-            device: PathBuf::from(DEFAULT_FB_DEVICE),
-            width: None,
-            height: None,
-            format: None,
-            stride: None,
-            rotation: Rotation::R0,
-            title_safe_percent: 0,
-            spi: SpiSettings::default(),
-        }
-    }
-}
-
-impl DisplayConfig {
-    /// The panel size (before rotation) when known from the config: `width` × `height`, or
-    /// the SSD1306's fixed 128×64.
-    pub fn size(&self) -> Option<Size> {
-        match (self.width, self.height, self.spi.controller) {
-            (Some(w), Some(h), _) => Some(Size::new(w, h)),
-            (None, None, Some(Controller::Ssd1306)) => Some(Size::new(128, 64)),
-            _ => None,
-        }
-    }
-
-    /// What the layout needs to know beyond the size.
-    pub fn profile(&self) -> Profile {
-        Profile {
-            safe_percent: self.title_safe_percent,
-            mono: self.spi.controller == Some(Controller::Ssd1306),
-        }
-    }
-}
-
-/// The SPI panel keys of `[display]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpiSettings {
-    pub controller: Option<Controller>,
-    /// `spi_device` (default `/dev/spidev0.0`).
-    pub device: PathBuf,
-    /// `spi_speed_hz` (default 16 MHz).
-    pub speed_hz: u32,
-    /// `spi_mode` 0..=3 (default 0).
-    pub mode: u8,
-    /// `gpio_chip` (default `/dev/gpiochip0`).
-    pub gpio_chip: PathBuf,
-    pub dc_pin: Option<u32>,
-    pub reset_pin: Option<u32>,
-    pub backlight_pin: Option<u32>,
-    pub backlight_active_low: bool,
-    pub x_offset: u32,
-    pub y_offset: u32,
-    pub color_order: ColorOrder,
-    pub invert_colors: bool,
-}
-
-impl Default for SpiSettings {
-    fn default() -> Self {
-        SpiSettings {
-            controller: None,
-            device: PathBuf::from("/dev/spidev0.0"),
-            speed_hz: 16_000_000,
-            mode: 0,
-            gpio_chip: PathBuf::from("/dev/gpiochip0"),
-            dc_pin: None,
-            reset_pin: None,
-            backlight_pin: None,
-            backlight_active_low: false,
-            x_offset: 0,
-            y_offset: 0,
-            color_order: ColorOrder::Rgb,
-            invert_colors: false,
-        }
-    }
-}
-
-/// The panel controller an SPI board uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Controller {
-    St7789,
-    Ili9341,
-    Ssd1306,
-}
-
-impl Controller {
-    pub const ALL: [Controller; 3] = [Controller::St7789, Controller::Ili9341, Controller::Ssd1306];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Controller::St7789 => "st7789",
-            Controller::Ili9341 => "ili9341",
-            Controller::Ssd1306 => "ssd1306",
-        }
-    }
-}
-
-/// Subpixel order of a colour panel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColorOrder {
-    Rgb,
-    Bgr,
-}
-
-/// Default `[display] device`.
-pub const DEFAULT_FB_DEVICE: &str = "/dev/fb0";
 /// Where installed board profiles live (searched after `boards/` next to the config).
 pub const INSTALLED_BOARDS_DIR: &str = "/usr/share/devauth/boards";
 /// Board profiles compiled in, searched last, so `devauth render --board` works anywhere.
@@ -368,43 +217,6 @@ pub const BUILTIN_BOARDS: [(&str, &str); 6] = [
     ),
 ];
 const MAX_BOARD_BYTES: u64 = 16 * 1024;
-
-/// Which screen backend shows the pairing code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DisplayBackend {
-    /// Text on stdout/stderr (`"terminal"`).
-    #[default]
-    Terminal,
-    /// No screen (`"none"`): only `--json` events and logs carry the code.
-    None,
-    /// A PNG file rewritten on every change (`"png"`).
-    Png,
-    /// Linux fbdev (`"framebuffer"`).
-    Framebuffer,
-    /// An SPI panel through spidev and the GPIO character device (`"spi"`).
-    Spi,
-}
-
-impl DisplayBackend {
-    pub const ALL: [DisplayBackend; 5] = [
-        DisplayBackend::Terminal,
-        DisplayBackend::None,
-        DisplayBackend::Png,
-        DisplayBackend::Framebuffer,
-        DisplayBackend::Spi,
-    ];
-
-    /// The name used in the config file.
-    pub fn name(self) -> &'static str {
-        match self {
-            DisplayBackend::Terminal => "terminal",
-            DisplayBackend::None => "none",
-            DisplayBackend::Png => "png",
-            DisplayBackend::Framebuffer => "framebuffer",
-            DisplayBackend::Spi => "spi",
-        }
-    }
-}
 
 /// `[network]`.
 #[derive(Debug, Clone, PartialEq, Eq)]

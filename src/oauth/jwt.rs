@@ -16,13 +16,36 @@
 //! refuse replays) and, for Google, `scope` (space-separated). Header: `alg` RS256, `typ` JWT,
 //! `kid` when the key file names its key id.
 
-use crate::config::JwtBearerConfig;
 use crate::secret::Secret;
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use serde_json::{Map, Value, json};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The service account of `grant = "jwt-bearer"`, from `service_account_file` or
+/// `private_key_file` + `jwt_issuer`, checked at load (the key parses as an RSA key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtBearerConfig {
+    /// The file the key came from (its permissions are checked when the key is used).
+    pub key_file: PathBuf,
+    /// The private key as PEM (PKCS#8 `PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`).
+    pub private_key_pem: Secret,
+    /// `kid` header: the service-account file's `private_key_id`.
+    pub key_id: Option<String>,
+    /// `iss`: `jwt_issuer`, else the service-account file's `client_email`.
+    pub issuer: String,
+    /// `sub`: `jwt_subject`; with `private_key_file` it defaults to the issuer (RFC 7523 §3
+    /// requires one), with a Google service account it is only sent when set (impersonation).
+    pub subject: Option<String>,
+    /// `aud`: `jwt_audience`, else the token endpoint.
+    pub audience: String,
+    /// Scopes go into the assertion's `scope` claim (Google) instead of a `scope` form
+    /// parameter (RFC 7523 §2.1).
+    pub scope_in_claims: bool,
+    /// `client_id` (and a secret, if any) is sent with the exchange: only when configured.
+    pub client_auth: bool,
+}
 
 /// RFC 7523 §2.1.
 pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";

@@ -18,8 +18,8 @@ use embedded_graphics::prelude::Size;
 
 use super::canvas::{Canvas, Field, PixelFormat};
 use super::painter::{Painter, PixelDevice};
-use crate::config::DisplayConfig;
-use crate::error::DisplayError;
+use crate::screen::error::DisplayError;
+use crate::screen::settings::DisplayConfig;
 
 // <linux/fb.h>
 const FBIOGET_VSCREENINFO: u32 = 0x4600;

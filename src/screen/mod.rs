@@ -8,6 +8,7 @@ use std::time::Duration;
 
 pub mod canvas;
 pub mod draw;
+pub mod error;
 #[cfg(feature = "fbdev")]
 pub mod fbdev;
 pub mod fonts;
@@ -16,6 +17,7 @@ pub mod painter;
 #[cfg(feature = "png")]
 pub mod png;
 pub mod qr;
+pub mod settings;
 #[cfg(feature = "spi")]
 pub mod spi;
 pub mod terminal;
@@ -65,12 +67,12 @@ pub struct CodeScreen {
 /// A display backend. `show` is called on every change of the view (including each countdown
 /// tick); a backend is free to redraw only what changed.
 pub trait Screen {
-    fn show(&mut self, view: &View) -> Result<(), crate::error::DisplayError>;
+    fn show(&mut self, view: &View) -> Result<(), crate::screen::error::DisplayError>;
 
     /// Hands the display back to the device's own UI (`devauth run`, after the "paired" screen
     /// and when it stops while a code is shown): `blank` clears it, otherwise the last picture
     /// stays. The default does nothing (a terminal keeps its scrollback).
-    fn release(&mut self, blank: bool) -> Result<(), crate::error::DisplayError> {
+    fn release(&mut self, blank: bool) -> Result<(), crate::screen::error::DisplayError> {
         let _ = blank;
         Ok(())
     }
@@ -81,7 +83,7 @@ pub trait Screen {
 pub struct NoScreen;
 
 impl Screen for NoScreen {
-    fn show(&mut self, _view: &View) -> Result<(), crate::error::DisplayError> {
+    fn show(&mut self, _view: &View) -> Result<(), crate::screen::error::DisplayError> {
         Ok(())
     }
 }
@@ -89,10 +91,10 @@ impl Screen for NoScreen {
 /// The `png` backend for `[display]`.
 #[cfg(feature = "png")]
 pub fn open_png(
-    d: &crate::config::DisplayConfig,
-) -> Result<Box<dyn Screen>, crate::error::DisplayError> {
+    d: &crate::screen::settings::DisplayConfig,
+) -> Result<Box<dyn Screen>, crate::screen::error::DisplayError> {
     let (Some(path), Some(size)) = (&d.png, d.size()) else {
-        return Err(crate::error::DisplayError::Unsupported(
+        return Err(crate::screen::error::DisplayError::Unsupported(
             "png: needs png = PATH and a size".to_string(),
         ));
     };
@@ -106,44 +108,44 @@ pub fn open_png(
 
 #[cfg(not(feature = "png"))]
 pub fn open_png(
-    _d: &crate::config::DisplayConfig,
-) -> Result<Box<dyn Screen>, crate::error::DisplayError> {
+    _d: &crate::screen::settings::DisplayConfig,
+) -> Result<Box<dyn Screen>, crate::screen::error::DisplayError> {
     Err(not_built("png", "png"))
 }
 
 /// The `framebuffer` backend for `[display]`.
 #[cfg(feature = "fbdev")]
 pub fn open_framebuffer(
-    d: &crate::config::DisplayConfig,
-) -> Result<Box<dyn Screen>, crate::error::DisplayError> {
+    d: &crate::screen::settings::DisplayConfig,
+) -> Result<Box<dyn Screen>, crate::screen::error::DisplayError> {
     Ok(Box::new(fbdev::FbScreen::open(d)?))
 }
 
 #[cfg(not(feature = "fbdev"))]
 pub fn open_framebuffer(
-    _d: &crate::config::DisplayConfig,
-) -> Result<Box<dyn Screen>, crate::error::DisplayError> {
+    _d: &crate::screen::settings::DisplayConfig,
+) -> Result<Box<dyn Screen>, crate::screen::error::DisplayError> {
     Err(not_built("framebuffer", "fbdev"))
 }
 
 /// The `spi` backend for `[display]`.
 #[cfg(feature = "spi")]
 pub fn open_spi(
-    d: &crate::config::DisplayConfig,
-) -> Result<Box<dyn Screen>, crate::error::DisplayError> {
+    d: &crate::screen::settings::DisplayConfig,
+) -> Result<Box<dyn Screen>, crate::screen::error::DisplayError> {
     spi::open(d)
 }
 
 #[cfg(not(feature = "spi"))]
 pub fn open_spi(
-    _d: &crate::config::DisplayConfig,
-) -> Result<Box<dyn Screen>, crate::error::DisplayError> {
+    _d: &crate::screen::settings::DisplayConfig,
+) -> Result<Box<dyn Screen>, crate::screen::error::DisplayError> {
     Err(not_built("spi", "spi"))
 }
 
 #[allow(dead_code)]
-fn not_built(backend: &str, feature: &str) -> crate::error::DisplayError {
-    crate::error::DisplayError::Unsupported(format!(
+fn not_built(backend: &str, feature: &str) -> crate::screen::error::DisplayError {
+    crate::screen::error::DisplayError::Unsupported(format!(
         "backend \"{backend}\" is not in this build of devauth (cargo feature \"{feature}\")"
     ))
 }

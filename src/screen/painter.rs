@@ -10,7 +10,7 @@ use embedded_graphics::prelude::{DrawTarget, Size};
 use super::draw::{self, RoleColor};
 use super::layout::{self, Layout, Profile, Tick};
 use super::{Screen, View};
-use crate::error::DisplayError;
+use crate::screen::error::DisplayError;
 
 /// What a [`Painter::paint`] call changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use super::canvas::{Canvas, MonoCanvas, PixelFormat, Rotation};
 use super::layout::Profile;
 use super::painter::{Painted, Painter};
 use super::{Screen, View};
-use crate::error::DisplayError;
+use crate::screen::error::DisplayError;
 
 /// What the picture is drawn on: colour, or 1 bit per pixel for monochrome boards (so the
 /// preview of an OLED shows exactly its pixels).

@@ -17,7 +17,7 @@
 
 use qrcode::{Color, EcLevel, QrCode};
 
-use crate::error::DisplayError;
+use crate::screen::error::DisplayError;
 
 /// Modules of light margin around the code (ISO/IEC 18004 asks for 4).
 pub const QUIET_ZONE: usize = 4;

@@ -23,8 +23,8 @@ use super::Screen;
 use super::canvas::{Canvas, MonoCanvas, PixelFormat, Rotation};
 use super::layout::Profile;
 use super::painter::{Painter, PixelDevice};
-use crate::config::{ColorOrder, Controller, DisplayConfig};
-use crate::error::DisplayError;
+use crate::screen::error::DisplayError;
+use crate::screen::settings::{ColorOrder, Controller, DisplayConfig};
 
 /// Largest single SPI write: spidev refuses messages above its `bufsiz` (4096 by default).
 pub const MAX_TRANSFER: usize = 4096;

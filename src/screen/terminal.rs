@@ -39,7 +39,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use super::{CodeScreen, Screen, View};
-use crate::error::DisplayError;
+use crate::screen::error::DisplayError;
 
 // The helpers live in their own files beside this one (src/screen/bigfont.rs and
 // src/screen/qr_text.rs) but are children of this module, so the backend stays self-contained

@@ -1,0 +1,177 @@
+//! The resolved display settings a screen backend is opened with: `[display]` after the board
+//! profile and the config's own keys were applied. The configuration builds them once at load
+//! (`config::Config::load`); backends only read them and never call back into the config.
+
+use crate::screen::canvas::{PixelFormat, Rotation};
+use crate::screen::layout::Profile;
+use embedded_graphics::prelude::Size;
+use std::path::PathBuf;
+
+/// `[display]`, with the board profile (if any) applied and the config's keys over it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayConfig {
+    pub backend: DisplayBackend,
+    /// The board profile's name, when one was used.
+    pub board: Option<String>,
+    /// `png`: the file the `png` backend writes.
+    pub png: Option<PathBuf>,
+    /// `device`: the framebuffer device (default `/dev/fb0`), or a plain file.
+    pub device: PathBuf,
+    /// `width`/`height`: the panel size (png, spi; framebuffer: overrides the device's).
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// `format`: framebuffer pixel format override.
+    pub format: Option<PixelFormat>,
+    /// `stride`: framebuffer bytes per row override.
+    pub stride: Option<u32>,
+    pub rotation: Rotation,
+    /// `title_safe_percent`: margin kept free on each side (TV overscan).
+    pub title_safe_percent: u32,
+    pub spi: SpiSettings,
+}
+
+impl Default for DisplayConfig {
+    fn default() -> Self {
+        DisplayConfig {
+            backend: DisplayBackend::Terminal,
+            board: None,
+            png: None,
+            device: PathBuf::from(DEFAULT_FB_DEVICE),
+            width: None,
+            height: None,
+            format: None,
+            stride: None,
+            rotation: Rotation::R0,
+            title_safe_percent: 0,
+            spi: SpiSettings::default(),
+        }
+    }
+}
+
+impl DisplayConfig {
+    /// The panel size (before rotation) when known from the config: `width` × `height`, or
+    /// the SSD1306's fixed 128×64.
+    pub fn size(&self) -> Option<Size> {
+        match (self.width, self.height, self.spi.controller) {
+            (Some(w), Some(h), _) => Some(Size::new(w, h)),
+            (None, None, Some(Controller::Ssd1306)) => Some(Size::new(128, 64)),
+            _ => None,
+        }
+    }
+
+    /// What the layout needs to know beyond the size.
+    pub fn profile(&self) -> Profile {
+        Profile {
+            safe_percent: self.title_safe_percent,
+            mono: self.spi.controller == Some(Controller::Ssd1306),
+        }
+    }
+}
+
+/// The SPI panel keys of `[display]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpiSettings {
+    pub controller: Option<Controller>,
+    /// `spi_device` (default `/dev/spidev0.0`).
+    pub device: PathBuf,
+    /// `spi_speed_hz` (default 16 MHz).
+    pub speed_hz: u32,
+    /// `spi_mode` 0..=3 (default 0).
+    pub mode: u8,
+    /// `gpio_chip` (default `/dev/gpiochip0`).
+    pub gpio_chip: PathBuf,
+    pub dc_pin: Option<u32>,
+    pub reset_pin: Option<u32>,
+    pub backlight_pin: Option<u32>,
+    pub backlight_active_low: bool,
+    pub x_offset: u32,
+    pub y_offset: u32,
+    pub color_order: ColorOrder,
+    pub invert_colors: bool,
+}
+
+impl Default for SpiSettings {
+    fn default() -> Self {
+        SpiSettings {
+            controller: None,
+            device: PathBuf::from("/dev/spidev0.0"),
+            speed_hz: 16_000_000,
+            mode: 0,
+            gpio_chip: PathBuf::from("/dev/gpiochip0"),
+            dc_pin: None,
+            reset_pin: None,
+            backlight_pin: None,
+            backlight_active_low: false,
+            x_offset: 0,
+            y_offset: 0,
+            color_order: ColorOrder::Rgb,
+            invert_colors: false,
+        }
+    }
+}
+
+/// The panel controller an SPI board uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Controller {
+    St7789,
+    Ili9341,
+    Ssd1306,
+}
+
+impl Controller {
+    pub const ALL: [Controller; 3] = [Controller::St7789, Controller::Ili9341, Controller::Ssd1306];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Controller::St7789 => "st7789",
+            Controller::Ili9341 => "ili9341",
+            Controller::Ssd1306 => "ssd1306",
+        }
+    }
+}
+
+/// Subpixel order of a colour panel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorOrder {
+    Rgb,
+    Bgr,
+}
+
+/// Default `[display] device`.
+pub const DEFAULT_FB_DEVICE: &str = "/dev/fb0";
+/// Which screen backend shows the pairing code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DisplayBackend {
+    /// Text on stdout/stderr (`"terminal"`).
+    #[default]
+    Terminal,
+    /// No screen (`"none"`): only `--json` events and logs carry the code.
+    None,
+    /// A PNG file rewritten on every change (`"png"`).
+    Png,
+    /// Linux fbdev (`"framebuffer"`).
+    Framebuffer,
+    /// An SPI panel through spidev and the GPIO character device (`"spi"`).
+    Spi,
+}
+
+impl DisplayBackend {
+    pub const ALL: [DisplayBackend; 5] = [
+        DisplayBackend::Terminal,
+        DisplayBackend::None,
+        DisplayBackend::Png,
+        DisplayBackend::Framebuffer,
+        DisplayBackend::Spi,
+    ];
+
+    /// The name used in the config file.
+    pub fn name(self) -> &'static str {
+        match self {
+            DisplayBackend::Terminal => "terminal",
+            DisplayBackend::None => "none",
+            DisplayBackend::Png => "png",
+            DisplayBackend::Framebuffer => "framebuffer",
+            DisplayBackend::Spi => "spi",
+        }
+    }
+}
