@@ -1,0 +1,519 @@
+//! The file as written: serde `Raw*` structs that mirror the TOML one-to-one and remember
+//! where each value was (their doc comments are the key reference), the [`Cx`] reader that
+//! turns spans into `config <path>:<line>: <key>: <message>` errors, and bounded file reads.
+
+use super::*;
+
+pub(super) type Str = Spanned<String>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawFile {
+    /// `[provider]`: required.
+    pub(super) provider: Option<Spanned<RawProvider>>,
+    /// `[storage]`: optional.
+    pub(super) storage: Option<Spanned<RawStorage>>,
+    /// `[display]`: optional.
+    pub(super) display: Option<Spanned<RawDisplay>>,
+    /// `[network]`: optional.
+    pub(super) network: Option<Spanned<RawNetwork>>,
+    /// `[agent]`: optional.
+    pub(super) agent: Option<Spanned<RawAgent>>,
+}
+
+/// No `Debug`: it holds the client secret as a plain string.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawProvider {
+    /// `preset` (string, default `"generic"`): `"google"`, `"microsoft"`, `"github"` or
+    /// `"generic"`. Selects the provider's endpoints, default scopes and rules.
+    pub(super) preset: Option<Str>,
+    /// `issuer` (URL, no default; generic preset only): the OIDC issuer. Endpoints are then
+    /// discovered at run time from `<issuer>/.well-known/openid-configuration`. Mutually
+    /// exclusive with `device_authorization_endpoint`/`token_endpoint`.
+    pub(super) issuer: Option<Str>,
+    /// `device_authorization_endpoint` (URL, default: the preset's): RFC 8628 §3.1 endpoint.
+    /// Overrides the preset's. The generic preset needs it (with `token_endpoint`) unless
+    /// `issuer` is set.
+    pub(super) device_authorization_endpoint: Option<Str>,
+    /// `token_endpoint` (URL, default: the preset's): overrides the preset's.
+    pub(super) token_endpoint: Option<Str>,
+    /// `revocation_endpoint` (URL, default: the preset's, or discovery's): RFC 7009 endpoint
+    /// used by unpair.
+    pub(super) revocation_endpoint: Option<Str>,
+    /// `userinfo_endpoint` (URL, default: the preset's, or discovery's): names the account.
+    pub(super) userinfo_endpoint: Option<Str>,
+    /// `client_id` (string, required): the OAuth client ID; printable ASCII.
+    pub(super) client_id: Option<Str>,
+    /// `client_secret` (string, no default): the client secret, if the provider issued one
+    /// (Google requires it). Prefer `client_secret_file`. Not with `client_secret_file`.
+    pub(super) client_secret: Option<Str>,
+    /// `client_secret_file` (path, no default): file holding the client secret (trailing
+    /// newline ignored); relative paths are relative to the config file's directory.
+    pub(super) client_secret_file: Option<Str>,
+    /// `client_auth` (string, default `"post"`): how the secret is sent, `"post"` (form
+    /// fields) or `"basic"` (HTTP Basic). `"basic"` needs a secret.
+    pub(super) client_auth: Option<Str>,
+    /// `scopes` (array of strings, default: the preset's — google `openid email profile`,
+    /// microsoft `openid profile offline_access`, github none, generic `openid`): scopes to
+    /// request, one per string. Microsoft always gets `offline_access` added.
+    pub(super) scopes: Option<Spanned<Vec<Str>>>,
+    /// `allow_http_loopback` (bool, default `false`): allow `http://` URLs to 127.0.0.1, [::1]
+    /// and localhost (test server and demo only).
+    pub(super) allow_http_loopback: Option<Spanned<bool>>,
+    /// `ca_file` (path, no default): PEM CA certificates trusted in addition to the bundled
+    /// Mozilla roots; must exist; relative to the config file's directory.
+    pub(super) ca_file: Option<Str>,
+    /// `extra_params` (table of string = string, default empty): extra form parameters sent
+    /// with the device authorization request, e.g. Auth0's `audience`. The names client_id,
+    /// client_secret, scope, grant_type and device_code are refused.
+    pub(super) extra_params: Option<Spanned<BTreeMap<Str, Str>>>,
+    /// `tenant` (string, default `"common"`; microsoft only): `common`, `organizations`,
+    /// `consumers`, a tenant GUID or a domain.
+    pub(super) tenant: Option<Str>,
+    /// `authority` (URL, default `"https://login.microsoftonline.com"`; microsoft only): the
+    /// cloud, e.g. `https://login.microsoftonline.us`.
+    pub(super) authority: Option<Str>,
+    /// `grant` (string, default `"device_code"`): `"device_code"` (RFC 8628 pairing, then
+    /// refresh tokens) or `"jwt-bearer"` (RFC 7523 service account: no user, no screen; preset
+    /// google or generic). With `"jwt-bearer"`, `client_id` is optional and the device-flow keys
+    /// (`issuer`, `device_authorization_endpoint`, `extra_params`) are refused.
+    pub(super) grant: Option<Str>,
+    /// `service_account_file` (path, no default; jwt-bearer): a Google-style service-account
+    /// JSON key (`private_key`, `client_email`, `private_key_id`, `token_uri`); relative to the
+    /// config file. Not with `private_key_file`.
+    pub(super) service_account_file: Option<Str>,
+    /// `private_key_file` (path, no default; jwt-bearer): an RSA private key in PEM (PKCS#8 or
+    /// PKCS#1); needs `jwt_issuer` and a token endpoint. Not with `service_account_file`.
+    pub(super) private_key_file: Option<Str>,
+    /// `jwt_issuer` (string; jwt-bearer): the assertion's `iss`. Default: the service account's
+    /// `client_email`. Required with `private_key_file`.
+    pub(super) jwt_issuer: Option<Str>,
+    /// `jwt_subject` (string; jwt-bearer): the assertion's `sub`. Google: the user to
+    /// impersonate (domain-wide delegation), else left out. With `private_key_file` the
+    /// default is `jwt_issuer`.
+    pub(super) jwt_subject: Option<Str>,
+    /// `jwt_audience` (string; jwt-bearer): the assertion's `aud`. Default: the token endpoint.
+    pub(super) jwt_audience: Option<Str>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawStorage {
+    /// `path` (absolute path, default `/var/lib/devauth/tokens.json`): the token store, on a
+    /// writable, persistent partition.
+    pub(super) path: Option<Str>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawDisplay {
+    /// `backend` (string, default `"terminal"`): `"terminal"`, `"png"`, `"framebuffer"`,
+    /// `"spi"` or `"none"`.
+    pub(super) backend: Option<Str>,
+    /// `board` (name, no default): a board profile, `boards/NAME.toml` next to the config,
+    /// else in /usr/share/devauth/boards, else the built-in one; keys here override it.
+    pub(super) board: Option<Str>,
+    /// `png` (path; png backend): the PNG file to keep up to date.
+    pub(super) png: Option<Str>,
+    /// `device` (path, default `/dev/fb0`; framebuffer): the fbdev device or a plain file.
+    pub(super) device: Option<Str>,
+    /// `width`, `height` (integer 8..=8192): panel size; framebuffer: overrides the device.
+    pub(super) width: Option<Spanned<i64>>,
+    pub(super) height: Option<Spanned<i64>>,
+    /// `format` (string; framebuffer): pixel format override, e.g. `"xrgb8888"`.
+    pub(super) format: Option<Str>,
+    /// `stride` (integer; framebuffer): bytes per row override.
+    pub(super) stride: Option<Spanned<i64>>,
+    /// `rotation` (0, 90, 180 or 270, default 0): clockwise quarter turns.
+    pub(super) rotation: Option<Spanned<i64>>,
+    /// `title_safe_percent` (integer 0..=20, default 0): margin kept free on every side.
+    pub(super) title_safe_percent: Option<Spanned<i64>>,
+    /// `controller` (spi): `"st7789"`, `"ili9341"` or `"ssd1306"`.
+    pub(super) controller: Option<Str>,
+    /// `spi_device` (path, default `/dev/spidev0.0`).
+    pub(super) spi_device: Option<Str>,
+    /// `spi_speed_hz` (integer 100000..=100000000, default 16000000).
+    pub(super) spi_speed_hz: Option<Spanned<i64>>,
+    /// `spi_mode` (integer 0..=3, default 0).
+    pub(super) spi_mode: Option<Spanned<i64>>,
+    /// `gpio_chip` (path, default `/dev/gpiochip0`).
+    pub(super) gpio_chip: Option<Str>,
+    /// `dc_pin`, `reset_pin`, `backlight_pin` (GPIO line offsets on `gpio_chip`).
+    pub(super) dc_pin: Option<Spanned<i64>>,
+    pub(super) reset_pin: Option<Spanned<i64>>,
+    pub(super) backlight_pin: Option<Spanned<i64>>,
+    /// `backlight_active_low` (bool, default false).
+    pub(super) backlight_active_low: Option<Spanned<bool>>,
+    /// `x_offset`, `y_offset` (integer 0..=320, default 0): where the panel starts in the
+    /// controller's memory.
+    pub(super) x_offset: Option<Spanned<i64>>,
+    pub(super) y_offset: Option<Spanned<i64>>,
+    /// `color_order` (`"rgb"` or `"bgr"`, default `"rgb"`).
+    pub(super) color_order: Option<Str>,
+    /// `invert_colors` (bool, default false): most IPS ST7789 panels need true.
+    pub(super) invert_colors: Option<Spanned<bool>>,
+}
+
+/// A board profile file: a description and a `[display]` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawBoard {
+    /// `description` (string): what the board is, for people.
+    #[allow(dead_code)]
+    pub(super) description: Option<Str>,
+    pub(super) display: Option<Spanned<RawDisplay>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawNetwork {
+    /// `connect_timeout_secs` (integer 1..=120, default 10): TCP + TLS connect timeout.
+    pub(super) connect_timeout_secs: Option<Spanned<i64>>,
+    /// `timeout_secs` (integer 1..=300, default 30): overall timeout of one request; not less
+    /// than `connect_timeout_secs`.
+    pub(super) timeout_secs: Option<Spanned<i64>>,
+    /// `max_body_bytes` (integer 1024..=1048576, default 65536): largest response body read.
+    pub(super) max_body_bytes: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawAgent {
+    /// `token_file` (absolute path, default `/run/devauth/access_token`): where the current
+    /// access token is published; must differ from `[storage] path`.
+    pub(super) token_file: Option<Str>,
+    /// `token_file_group` (group name, no default): group allowed to read `token_file`.
+    pub(super) token_file_group: Option<Str>,
+    /// `hook` (command string, no default): run when the token changes or pairing ends.
+    pub(super) hook: Option<Str>,
+    /// `refresh_margin_secs` (integer 0..=86400, default 300): `devauth token` refreshes this
+    /// long before expiry (capped at half the token's lifetime).
+    pub(super) refresh_margin_secs: Option<Spanned<i64>>,
+    /// `paired_screen_secs` (integer 0..=3600, default 10): how long the "paired" screen stays.
+    pub(super) paired_screen_secs: Option<Spanned<i64>>,
+    /// `release_display` (string, default `"blank"`): after the "paired" screen, `"blank"` the
+    /// display or `"keep"` the last picture, handing it back to the device's own UI.
+    pub(super) release_display: Option<Str>,
+}
+
+/// The text being parsed and its path: turns spans into lines and builds errors.
+pub(super) struct Cx<'a> {
+    pub(super) text: &'a str,
+    pub(super) source: &'a Path,
+}
+
+/// The key a toml error span points at.
+pub(super) struct Found {
+    pub(super) path: String,
+    pub(super) depth: usize,
+    pub(super) is_table: bool,
+    pub(super) len: usize,
+}
+
+/// Finds the innermost key whose name or value contains `target.start`; among equals, the
+/// deepest. Spans of arrays and inline tables contain their elements, so the smallest wins.
+pub(super) fn locate(
+    table: &toml::de::DeTable<'_>,
+    prefix: &str,
+    depth: usize,
+    target: &Range<usize>,
+    best: &mut Option<Found>,
+) {
+    for (key, value) in table.iter() {
+        let path = if prefix.is_empty() {
+            key.get_ref().to_string()
+        } else {
+            format!("{prefix}.{}", key.get_ref())
+        };
+        let is_table = matches!(value.get_ref(), toml::de::DeValue::Table(_));
+        for span in [key.span(), value.span()] {
+            consider(&path, depth, is_table, &span, target, best);
+        }
+        match value.get_ref() {
+            toml::de::DeValue::Table(inner) => locate(inner, &path, depth + 1, target, best),
+            toml::de::DeValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let item_path = format!("{path}[{i}]");
+                    let item_is_table = matches!(item.get_ref(), toml::de::DeValue::Table(_));
+                    consider(
+                        &item_path,
+                        depth + 1,
+                        item_is_table,
+                        &item.span(),
+                        target,
+                        best,
+                    );
+                    if let toml::de::DeValue::Table(inner) = item.get_ref() {
+                        locate(inner, &item_path, depth + 1, target, best);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+pub(super) fn consider(
+    path: &str,
+    depth: usize,
+    is_table: bool,
+    span: &Range<usize>,
+    target: &Range<usize>,
+    best: &mut Option<Found>,
+) {
+    let hit = span.contains(&target.start) || (span.is_empty() && span.start == target.start);
+    if !hit {
+        return;
+    }
+    let len = span.len();
+    let better = match best {
+        None => true,
+        Some(b) => len < b.len || (len == b.len && depth > b.depth),
+    };
+    if better {
+        *best = Some(Found {
+            path: path.to_string(),
+            depth,
+            is_table,
+            len,
+        });
+    }
+}
+
+/// Best effort, for syntax errors (when there is no parsed document to ask): the dotted key
+/// assigned on 1-based `line`, prefixed by the last `[table]` header above it. `None` when the
+/// line is not a plain `key = ...` (e.g. inside a multi-line string or array).
+pub(super) fn key_on_line(text: &str, line: usize) -> Option<String> {
+    let is_key_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    let mut table = String::new();
+    for (i, l) in text.lines().enumerate() {
+        let l = l.trim();
+        if i + 1 == line {
+            let (key, _) = l.split_once('=')?;
+            let key: String = key.trim().chars().filter(|c| *c != ' ').collect();
+            if key.is_empty() || key.len() > 64 || !key.chars().all(is_key_char) {
+                return None;
+            }
+            return Some(if table.is_empty() {
+                key
+            } else {
+                format!("{table}.{key}")
+            });
+        }
+        if let Some(header) = l.strip_prefix('[') {
+            let name = header.trim_start_matches('[');
+            let name = name.split(']').next().unwrap_or_default().trim();
+            if name.chars().all(is_key_char) {
+                table = name.to_string();
+            }
+        }
+    }
+    None
+}
+
+/// 1-based line of byte `offset` in `text`.
+pub(super) fn line_of(text: &[u8], offset: usize) -> usize {
+    let before = text.get(..offset).unwrap_or(text);
+    1 + before.iter().filter(|b| **b == b'\n').count()
+}
+
+pub(super) enum Capped {
+    Fits(Vec<u8>),
+    TooLarge(u64),
+}
+
+/// Reads a whole file, but never more than `cap` bytes.
+pub(super) fn read_capped(path: &Path, cap: u64) -> io::Result<Capped> {
+    let file = std::fs::File::open(path)?;
+    let meta_len = file.metadata()?.len();
+    if meta_len > cap {
+        return Ok(Capped::TooLarge(meta_len));
+    }
+    let mut bytes = Vec::new();
+    file.take(cap.saturating_add(1)).read_to_end(&mut bytes)?;
+    let read = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if read > cap {
+        return Ok(Capped::TooLarge(read.max(meta_len)));
+    }
+    Ok(Capped::Fits(bytes))
+}
+
+impl Cx<'_> {
+    pub(super) fn line(&self, offset: usize) -> usize {
+        line_of(self.text.as_bytes(), offset)
+    }
+
+    pub(super) fn invalid(
+        &self,
+        key: &str,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.source.to_path_buf(),
+            key: key.to_string(),
+            line: span.map(|s| self.line(s.start)),
+            message: message.into(),
+        }
+    }
+
+    pub(super) fn at<T>(
+        &self,
+        key: &str,
+        value: &Spanned<T>,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        self.invalid(key, Some(value.span()), message)
+    }
+
+    /// A path relative to the config file's directory.
+    pub(super) fn resolve(&self, path: &Path) -> PathBuf {
+        match self.source.parent() {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_path_buf(),
+        }
+    }
+
+    // --- value checks -------------------------------------------------------------------------
+
+    pub(super) fn url(
+        &self,
+        key: &str,
+        value: &Str,
+        allow_http_loopback: bool,
+    ) -> Result<String, ConfigError> {
+        let url = value.get_ref();
+        check_url(url, allow_http_loopback)
+            .map_err(|why| self.at(key, value, format!("{:?}: {why}", redact_userinfo(url))))?;
+        Ok(url.clone())
+    }
+
+    pub(super) fn int(
+        &self,
+        key: &str,
+        value: &Spanned<i64>,
+        min: i64,
+        max: i64,
+    ) -> Result<u64, ConfigError> {
+        let n = *value.get_ref();
+        if n < min || n > max {
+            return Err(self.at(key, value, format!("{n} is out of range ({min}..={max})")));
+        }
+        u64::try_from(n).map_err(|_| self.at(key, value, format!("{n} is out of range")))
+    }
+
+    pub(super) fn path(
+        &self,
+        key: &str,
+        value: &Str,
+        absolute: bool,
+    ) -> Result<PathBuf, ConfigError> {
+        let s = value.get_ref();
+        let why = if s.is_empty() {
+            Some("is empty")
+        } else if s.len() > MAX_PATH_LEN {
+            Some("is too long")
+        } else if s.chars().any(char::is_control) {
+            Some("contains control characters")
+        } else if absolute && !s.starts_with('/') {
+            Some("must be an absolute path")
+        } else if s.ends_with('/') {
+            Some("names a directory; a file is expected")
+        } else {
+            None
+        };
+        match why {
+            Some(why) => Err(self.at(key, value, format!("{s:?}: {why}"))),
+            None => Ok(PathBuf::from(s)),
+        }
+    }
+
+    pub(super) fn choice<T: Copy>(
+        &self,
+        key: &str,
+        value: &Str,
+        options: &[(&str, T)],
+    ) -> Result<T, ConfigError> {
+        let s = value.get_ref();
+        options
+            .iter()
+            .find(|(name, _)| name == s)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| {
+                let names: Vec<String> = options.iter().map(|(n, _)| format!("{n:?}")).collect();
+                self.at(
+                    key,
+                    value,
+                    format!("{s:?} is not one of {}", names.join(", ")),
+                )
+            })
+    }
+
+    // --- sections -----------------------------------------------------------------------------
+
+    /// Turns a toml/serde error into a `ConfigError` that names the key and the line. toml only
+    /// reports a byte span, so the key is found by walking the document's spanned tree.
+    pub(super) fn toml_error(&self, e: toml::de::Error) -> ConfigError {
+        let message = e.message().trim().replace('\n', "; ");
+        let Some(span) = e.span() else {
+            return self.invalid("(file)", None, message);
+        };
+        let line = self.line(span.start);
+        let doc = match toml::de::DeTable::parse(self.text) {
+            Ok(doc) => doc,
+            // The text itself is not TOML.
+            Err(_) => {
+                let message = match key_on_line(self.text, line) {
+                    Some(key) => format!("{key}: {message}"),
+                    None => message,
+                };
+                return ConfigError::Syntax {
+                    path: self.source.to_path_buf(),
+                    line,
+                    message,
+                };
+            }
+        };
+        let mut best = None;
+        locate(doc.get_ref(), "", 0, &span, &mut best);
+        let Some(found) = best else {
+            return self.invalid("(file)", Some(span), message);
+        };
+        // `[[storage]]`: toml's complaint about the array element is confusing; say it plainly.
+        let section = found.path.split(['.', '[']).next().unwrap_or_default();
+        if let Some(v) = doc.get_ref().get(section) {
+            if !message.starts_with("unknown field")
+                && matches!(v.get_ref(), toml::de::DeValue::Array(_))
+            {
+                return self.invalid(
+                    section,
+                    Some(span),
+                    format!("expected one [{section}] table, not an array ([[{section}]])"),
+                );
+            }
+        }
+        let message = if let Some(rest) = message.strip_prefix("unknown field `") {
+            // "unknown field `x`, expected one of `a`, `b`" -> "unknown key (expected ...)".
+            let expected = rest
+                .split_once("`, ")
+                .map(|(_, expected)| format!(" ({expected})"))
+                .unwrap_or_default();
+            let kind = if found.depth == 0 && found.is_table {
+                "section"
+            } else {
+                "key"
+            };
+            format!("unknown {kind}{expected}")
+        } else if found.path == "provider.client_secret" {
+            // serde quotes the offending value; never echo anything typed as a secret.
+            "invalid value (expected a string; the value is not shown)".to_string()
+        } else {
+            message
+                .replace("expected i64", "expected an integer")
+                .replace("expected a sequence", "expected an array")
+                .replace("expected a map", "expected a table")
+        };
+        self.invalid(&found.path, Some(span), message)
+    }
+}

@@ -1,0 +1,229 @@
+//! `[storage]`, `[network]` and `[agent]`: their resolved types, defaults and checks.
+
+use super::*;
+
+/// `[storage]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageConfig {
+    /// The token store file (refresh token included): absolute.
+    pub path: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            path: PathBuf::from(DEFAULT_STORAGE_PATH),
+        }
+    }
+}
+
+/// `[network]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkConfig {
+    /// TCP + TLS connect bound.
+    pub connect_timeout: Duration,
+    /// Whole-request bound (connect, send, receive).
+    pub timeout: Duration,
+    /// Largest response body read.
+    pub max_body_bytes: usize,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(30),
+            max_body_bytes: 65536,
+        }
+    }
+}
+
+/// `[agent]`: settings of the long-running / token-serving side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentConfig {
+    /// Where the current access token is written for other programs: absolute.
+    pub token_file: PathBuf,
+    /// Group that may read `token_file` (mode 0640), by name; unresolved at load.
+    pub token_file_group: Option<String>,
+    /// Command run after pairing / token changes; how it is run is the agent's business.
+    pub hook: Option<String>,
+    /// Refresh this long before expiry (capped at half the token's lifetime by the user).
+    pub refresh_margin: Duration,
+    /// How long the "paired" screen stays up.
+    pub paired_screen: Duration,
+    /// What happens to the display after the "paired" screen (and when the agent stops while
+    /// showing a code).
+    pub release_display: ReleaseDisplay,
+}
+
+/// `agent.release_display`: how `devauth run` hands the display back to the device's own UI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseDisplay {
+    /// Blank it (an OSD layer over video becomes transparent/black).
+    Blank,
+    /// Leave the last picture ("Paired as ...") until someone else draws.
+    Keep,
+}
+
+impl ReleaseDisplay {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReleaseDisplay::Blank => "blank",
+            ReleaseDisplay::Keep => "keep",
+        }
+    }
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            token_file: PathBuf::from(DEFAULT_TOKEN_FILE),
+            token_file_group: None,
+            hook: None,
+            refresh_margin: Duration::from_secs(300),
+            paired_screen: Duration::from_secs(10),
+            release_display: ReleaseDisplay::Blank,
+        }
+    }
+}
+
+impl Cx<'_> {
+    pub(super) fn storage(
+        &self,
+        raw: Option<Spanned<RawStorage>>,
+    ) -> Result<StorageConfig, ConfigError> {
+        let mut out = StorageConfig::default();
+        let Some(raw) = raw else { return Ok(out) };
+        if let Some(v) = &raw.get_ref().path {
+            out.path = self.path("storage.path", v, true)?;
+        }
+        Ok(out)
+    }
+
+    pub(super) fn network(
+        &self,
+        raw: Option<Spanned<RawNetwork>>,
+    ) -> Result<NetworkConfig, ConfigError> {
+        let mut out = NetworkConfig::default();
+        let Some(raw) = raw else { return Ok(out) };
+        let raw = raw.get_ref();
+        if let Some(v) = &raw.connect_timeout_secs {
+            out.connect_timeout =
+                Duration::from_secs(self.int("network.connect_timeout_secs", v, 1, 120)?);
+        }
+        if let Some(v) = &raw.timeout_secs {
+            out.timeout = Duration::from_secs(self.int("network.timeout_secs", v, 1, 300)?);
+        }
+        if let Some(v) = &raw.max_body_bytes {
+            let n = self.int("network.max_body_bytes", v, 1024, 1_048_576)?;
+            out.max_body_bytes = usize::try_from(n)
+                .map_err(|_| self.at("network.max_body_bytes", v, "too large"))?;
+        }
+        if out.connect_timeout > out.timeout {
+            let span = raw
+                .connect_timeout_secs
+                .as_ref()
+                .or(raw.timeout_secs.as_ref())
+                .map(|v| v.span());
+            return Err(self.invalid(
+                "network.connect_timeout_secs",
+                span,
+                format!(
+                    "{} s is longer than timeout_secs ({} s), which bounds the whole request",
+                    out.connect_timeout.as_secs(),
+                    out.timeout.as_secs()
+                ),
+            ));
+        }
+        Ok(out)
+    }
+
+    pub(super) fn agent(
+        &self,
+        raw: Option<Spanned<RawAgent>>,
+        storage: &StorageConfig,
+    ) -> Result<AgentConfig, ConfigError> {
+        let mut out = AgentConfig::default();
+        let same_file = |out: &AgentConfig, span: Option<Range<usize>>| {
+            (out.token_file == storage.path).then(|| {
+                self.invalid(
+                    "agent.token_file",
+                    span,
+                    format!(
+                        "{:?} is also [storage] path; publishing the access token there would \
+                         overwrite the stored refresh token",
+                        out.token_file.display().to_string()
+                    ),
+                )
+            })
+        };
+        let Some(raw) = raw else {
+            return same_file(&out, None).map_or(Ok(out), Err);
+        };
+        let raw = raw.get_ref();
+        if let Some(v) = &raw.token_file {
+            out.token_file = self.path("agent.token_file", v, true)?;
+        }
+        if let Some(e) = same_file(&out, raw.token_file.as_ref().map(|v| v.span())) {
+            return Err(e);
+        }
+        if let Some(v) = &raw.token_file_group {
+            let g = v.get_ref();
+            // POSIX portable user/group names (plus the common '.' use): nothing a shell or
+            // chown(1) could misread.
+            let ok = !g.is_empty()
+                && g.len() <= 32
+                && !g.starts_with('-')
+                && g.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            if !ok {
+                return Err(self.at(
+                    "agent.token_file_group",
+                    v,
+                    format!(
+                        "{g:?}: a group name is 1..=32 ASCII letters, digits, '_', '-' or '.', \
+                         not starting with '-'"
+                    ),
+                ));
+            }
+            out.token_file_group = Some(g.clone());
+        }
+        if let Some(v) = &raw.hook {
+            let h = v.get_ref();
+            let why = if h.trim().is_empty() {
+                Some("is empty")
+            } else if h.len() > MAX_HOOK_LEN {
+                Some("is too long")
+            } else if h.chars().any(char::is_control) {
+                Some("contains control characters (write the command on one line)")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(self.at("agent.hook", v, format!("{h:?}: {why}")));
+            }
+            out.hook = Some(h.clone());
+        }
+        if let Some(v) = &raw.refresh_margin_secs {
+            out.refresh_margin =
+                Duration::from_secs(self.int("agent.refresh_margin_secs", v, 0, 86_400)?);
+        }
+        if let Some(v) = &raw.paired_screen_secs {
+            out.paired_screen =
+                Duration::from_secs(self.int("agent.paired_screen_secs", v, 0, 3600)?);
+        }
+        if let Some(v) = &raw.release_display {
+            out.release_display = self.choice(
+                "agent.release_display",
+                v,
+                &[
+                    ("blank", ReleaseDisplay::Blank),
+                    ("keep", ReleaseDisplay::Keep),
+                ],
+            )?;
+        }
+        Ok(out)
+    }
+
+    // --- toml's own errors ----------------------------------------------------------------------
+}
