@@ -1,5 +1,5 @@
 //! The decisions of `devauth run`, as a pure state machine: no I/O, no clock reads, no sleeping,
-//! no secrets. The service loop (`service.rs`) feeds it what happened — the store was read,
+//! no secrets. The service loop (`service.rs`, beside this file) feeds it what happened — the store was read,
 //! pairing ended, a renewal or a probe answered, time passed, a signal arrived — with the
 //! current boottime and whether the wall clock is plausible, and gets back a [`Step`]: effects
 //! to carry out now (events, the token file, the display) and the one blocking thing to do next.

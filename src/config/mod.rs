@@ -50,7 +50,7 @@ pub const CONFIG_PATH_ENV: &str = "DEVAUTH_CONFIG";
 pub const MAX_CONFIG_BYTES: u64 = 64 * 1024;
 /// A client secret file larger than this is certainly not just a secret.
 pub const MAX_SECRET_FILE_BYTES: u64 = 4096;
-/// Longest URL accepted anywhere (the same bound `wire.rs` applies to server-sent URLs).
+/// Longest URL accepted anywhere (the same bound `net/wire.rs` applies to server-sent URLs).
 pub const MAX_URL_LEN: usize = 2048;
 /// Default `[storage] path`.
 pub const DEFAULT_STORAGE_PATH: &str = "/var/lib/devauth/tokens.json";

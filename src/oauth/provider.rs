@@ -2,11 +2,11 @@
 //! configuration rules and a one-paragraph setup hint.
 //!
 //! This module owns *what is known about a provider* before any network traffic. It does not
-//! read the config file (that is `config.rs`, which applies these presets and the user's
+//! read the config file (that is `config/`, which applies these presets and the user's
 //! overrides), does not perform OIDC discovery (done at run time with the issuer kept in
 //! `config::EndpointSource::Discover`) and does not handle a provider's wire quirks (Google's
-//! `verification_url`, GitHub's form-encoded answers: `wire.rs`; errors with odd HTTP statuses:
-//! `flow.rs`). The quirks are listed in `/work/shared/notes/providers.md`.
+//! `verification_url`, GitHub's form-encoded answers: `net/wire.rs`; errors with odd HTTP statuses:
+//! `oauth/flow.rs`). The quirks are listed in `/work/shared/notes/providers.md`.
 
 use std::fmt;
 
@@ -48,7 +48,7 @@ pub struct PresetEndpoints {
 }
 
 /// Microsoft's two URL parameters: the authority (cloud) and the tenant. Validated by
-/// `config.rs` (authority with [`crate::config::check_url`], tenant with [`check_tenant`]).
+/// `config/` (authority with [`crate::config::check_url`], tenant with [`check_tenant`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MicrosoftTenancy {
     /// Scheme and host (optionally a path) without a trailing slash.
