@@ -5,6 +5,7 @@
 pub mod api;
 mod pair;
 pub mod render;
+mod run;
 mod status;
 mod token;
 mod unpair;
@@ -34,7 +35,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 Command::Token { header } => token::token(&config, header),
                 Command::Status { json } => status::status(&config, json),
                 Command::Unpair => unpair::unpair(&config),
-                Command::Run { json } => crate::agent::service::run(&path, config, json),
+                Command::Run { json } => run::run(&path, config, json),
                 Command::Api(args) => crate::commands::api::run(&config, &args),
                 Command::Version | Command::Help(_) | Command::Render(_) => Ok(()),
             }
