@@ -4,6 +4,8 @@
 //! userinfo, the verification page and the control API). Runs under the server's lock and
 //! never sleeps or does I/O: delays are returned to `server.rs`, which owns the sockets.
 
+mod code;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -47,6 +49,9 @@ pub enum Route {
     TestStats,
     TestLatest,
     TestExpireAccessTokens,
+    /// RFC 6749 §4.1.1 authorization endpoint (GET; POST from its consent page).
+    Authorize,
+    TestAuthorize,
     NotFound,
 }
 
@@ -82,6 +87,10 @@ pub fn route(path: &str) -> Routed {
         "/test/stats" => plain(Route::TestStats, None),
         "/test/latest" => plain(Route::TestLatest, None),
         "/test/expire-access-tokens" => plain(Route::TestExpireAccessTokens, None),
+        "/authorize" | "/o/oauth2/v2/auth" | "/o/oauth2/auth" | "/login/oauth/authorize" => {
+            plain(Route::Authorize, Some(Endpoint::Authorization))
+        }
+        "/test/authorize" => plain(Route::TestAuthorize, None),
         _ => {
             // Microsoft Entra: /{tenant}/oauth2/v2.0/devicecode and .../token.
             let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -90,6 +99,7 @@ pub fn route(path: &str) -> Routed {
                     let (route, endpoint) = match *last {
                         "devicecode" => (Route::DeviceCode, Endpoint::DeviceAuthorization),
                         "token" => (Route::Token, Endpoint::Token),
+                        "authorize" => (Route::Authorize, Endpoint::Authorization),
                         _ => return plain(Route::NotFound, None),
                     };
                     Routed {
@@ -314,6 +324,14 @@ pub struct State {
     live_polls: u32,
     /// `jti`s of accepted JWT bearer assertions (replays are refused).
     seen_jti: HashSet<String>,
+    /// Authorization requests that passed validation, in order (code grant).
+    auth_requests: Vec<code::AuthRequest>,
+    /// Issued authorization codes.
+    auth_codes: HashMap<String, code::AuthCode>,
+    /// Clients that got a code grant already (Google's refresh token on first consent only).
+    consented: HashSet<String>,
+    /// The last redirect URL a decision produced (for replays in tests).
+    pub last_redirect: Option<String>,
 }
 
 impl State {
@@ -431,7 +449,7 @@ impl State {
             | Route::UserInfo
             | Route::TestStats
             | Route::TestLatest => &["GET"],
-            Route::DevicePage => &["GET", "POST"],
+            Route::DevicePage | Route::Authorize => &["GET", "POST"],
             Route::NotFound => &[],
             _ => &["POST"],
         };
@@ -463,6 +481,8 @@ impl State {
             Route::Revoke => self.revoke(&ctx).unwrap_or_else(|e| ctx.error(e)).into(),
             Route::UserInfo => self.userinfo(req).into(),
             Route::DevicePage => self.device_page(req).into(),
+            Route::Authorize => self.authorize(&ctx).into(),
+            Route::TestAuthorize => self.test_authorize(&ctx).into(),
             Route::TestApprove | Route::TestDeny => {
                 let approve = routed.route == Route::TestApprove;
                 let form = req.form();
@@ -668,6 +688,7 @@ impl State {
                 None => Err(oerr(400, "invalid_request", "missing grant_type")),
                 Some(DEVICE_GRANT) => self.poll(ctx, &form, &client_id, tenant),
                 Some("refresh_token") => self.refresh(ctx, &form, &client_id),
+                Some("authorization_code") => self.redeem_code(ctx, &form, &client_id),
                 Some(other) => Err(oerr(
                     400,
                     "unsupported_grant_type",
@@ -1212,6 +1233,10 @@ fn discovery(ctx: &Ctx<'_>) -> Response {
             json!(format!("{base}/device/code")),
         );
     }
+    obj.insert(
+        "authorization_endpoint".into(),
+        json!(format!("{base}/authorize")),
+    );
     obj.insert("token_endpoint".into(), json!(format!("{base}/token")));
     obj.insert(
         "revocation_endpoint".into(),
@@ -1221,12 +1246,22 @@ fn discovery(ctx: &Ctx<'_>) -> Response {
         "userinfo_endpoint".into(),
         json!(format!("{base}/userinfo")),
     );
-    let mut grants = vec![json!(DEVICE_GRANT), json!("refresh_token")];
+    let mut grants = vec![
+        json!(DEVICE_GRANT),
+        json!("authorization_code"),
+        json!("refresh_token"),
+    ];
     if ctx.b.jwt_bearer.is_some() {
         grants.push(json!(JWT_BEARER_GRANT));
     }
     obj.insert("grant_types_supported".into(), Value::Array(grants));
     obj.insert("response_types_supported".into(), json!(["code"]));
+    let methods = if ctx.b.require_pkce {
+        json!(["S256"])
+    } else {
+        json!(["S256", "plain"])
+    };
+    obj.insert("code_challenge_methods_supported".into(), methods);
     obj.insert(
         "token_endpoint_auth_methods_supported".into(),
         json!(["none", "client_secret_post", "client_secret_basic"]),

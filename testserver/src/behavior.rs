@@ -149,6 +149,38 @@ pub struct Behavior {
     /// Accept the RFC 7523 JWT bearer grant (service accounts) with this key; `None`: the
     /// grant type is unsupported.
     pub jwt_bearer: Option<JwtBearer>,
+    /// Authorization code grant (RFC 6749 §4.1): authorization requests must carry an S256
+    /// `code_challenge` (RFC 7636); `plain` or none → `invalid_request`. Off (GitHub OAuth
+    /// apps): a request without a challenge is accepted, and `plain` is verified as plain.
+    pub require_pkce: bool,
+    /// Redirect URIs registered besides loopback ones: `http://127.0.0.1:*`, `http://[::1]:*`
+    /// and `http://localhost:*` with any port and path are always accepted (RFC 8252 §7.3).
+    pub redirect_uris: Vec<String>,
+    /// How long an authorization code can be redeemed (RFC 6749 §4.1.2: 10 minutes at most).
+    pub code_lifetime: Duration,
+    /// What the redirect carries as `state` (`Echo`: the request's, as a correct server does).
+    pub redirect_state: RedirectState,
+    /// The authorization endpoint decides at once and answers with the redirect (302):
+    /// `Some(true)` approves, `Some(false)` denies. `None`: it shows the consent page and waits
+    /// for [`TestServer::sign_in`](crate::TestServer::sign_in) or a POST of that page.
+    pub auto_authorize: Option<bool>,
+    /// Code grants get a refresh token only when the request had `access_type=offline` (Google).
+    pub refresh_token_requires_offline: bool,
+    /// Code grants get a refresh token only on the client's first consent, or when the
+    /// request had `prompt=consent` (Google re-consent).
+    pub refresh_token_only_on_first_consent: bool,
+}
+
+/// The `state` of the redirect after an authorization request (a fault knob).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum RedirectState {
+    /// The request's `state`, unchanged (RFC 6749 §4.1.2).
+    #[default]
+    Echo,
+    /// This value instead (a forged or mixed-up redirect).
+    Replace(String),
+    /// No `state` at all.
+    Omit,
 }
 
 /// How the server checks RFC 7523 JWT bearer assertions (`grant_type=urn:ietf:params:oauth:
@@ -221,6 +253,13 @@ impl Default for Behavior {
             scope_granted: None,
             id_token: true,
             jwt_bearer: None,
+            require_pkce: true,
+            redirect_uris: Vec::new(),
+            code_lifetime: Duration::from_secs(600),
+            redirect_state: RedirectState::Echo,
+            auto_authorize: None,
+            refresh_token_requires_offline: false,
+            refresh_token_only_on_first_consent: false,
         }
     }
 }
@@ -232,9 +271,13 @@ impl Behavior {
     }
 
     /// Google: `verification_url`, no complete URI, `authorization_pending` with HTTP 428,
-    /// client secret (`TEST_CLIENT_SECRET`) required on device and token requests.
+    /// client secret (`TEST_CLIENT_SECRET`) required on device and token requests; code
+    /// grants get a refresh token only with `access_type=offline` on the first consent (or
+    /// with `prompt=consent`).
     pub fn google() -> Behavior {
         Behavior {
+            refresh_token_requires_offline: true,
+            refresh_token_only_on_first_consent: true,
             flavor: Flavor::Google,
             client_secret: Some(TEST_CLIENT_SECRET.to_string()),
             require_secret_for_device_code: true,
@@ -260,9 +303,10 @@ impl Behavior {
 
     /// GitHub OAuth app: form-encoded answers unless `Accept: application/json`, errors with
     /// HTTP 200, `slow_down` carries `interval`, codes live 900 s, tokens without `expires_in`,
-    /// no refresh token, no id_token, no complete URI.
+    /// no refresh token, no id_token, no complete URI, PKCE optional.
     pub fn github() -> Behavior {
         Behavior {
+            require_pkce: false,
             flavor: Flavor::GitHub,
             expires_in: 900,
             omit_complete_uri: true,

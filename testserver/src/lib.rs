@@ -17,6 +17,7 @@
 
 mod authz;
 mod behavior;
+mod browser;
 mod codec;
 mod http;
 mod server;
@@ -30,13 +31,48 @@ use std::time::{Duration, Instant};
 
 pub use authz::{DEVICE_GRANT, EMAIL, JWT_BEARER_GRANT, JwtParts, SUBJECT, USERNAME, jwt_parts};
 pub use behavior::{
-    Behavior, Flavor, IntervalField, JwtBearer, MICROSOFT_MESSAGE, TEST_CLIENT_ID,
+    Behavior, Flavor, IntervalField, JwtBearer, MICROSOFT_MESSAGE, RedirectState, TEST_CLIENT_ID,
     TEST_CLIENT_SECRET,
 };
+pub use browser::Visit;
 pub use codec::{USER_CODE_ALPHABET, b64_encode, form_encode, form_encode_pairs};
 pub use tls::TlsIdentity;
 
 use server::{Shared, lock};
+
+/// How long the test browser waits for a connection or an answer.
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One authorization request as the server accepted it (code grant).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthorizationRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub state: Option<String>,
+    pub code_challenge: Option<String>,
+    /// `S256` or `plain` when a challenge was sent.
+    pub code_challenge_method: Option<String>,
+    /// Every query pair as sent (provider extras such as `access_type`, `prompt`).
+    pub query: Vec<(String, String)>,
+    /// Approved or denied already.
+    pub decided: bool,
+}
+
+impl AuthorizationRequest {
+    /// First query value with this name.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A plain-HTTP GET of a loopback URL, as a browser sends it; no redirects followed.
+pub fn visit(url: &str) -> Result<Visit, String> {
+    browser::get(url, BROWSER_TIMEOUT)
+}
 
 /// The endpoints faults can be injected into. Each flavor's paths map to the same endpoint
 /// (`/token`, `/login/oauth/access_token` and `/{tenant}/oauth2/v2.0/token` are all `Token`).
@@ -47,6 +83,8 @@ pub enum Endpoint {
     Revocation,
     UserInfo,
     Discovery,
+    /// The authorization endpoint of the code grant (`/authorize` and the flavors' paths).
+    Authorization,
 }
 
 /// A network or server failure to serve instead of (or around) the normal answer.
@@ -178,6 +216,22 @@ pub struct Stats {
     pub jwt_grants: u32,
     /// JWT bearer assertions refused (signature, claims, replay).
     pub jwt_rejections: u32,
+    /// Authorization endpoint GETs (code grant), valid or not.
+    pub authorization_requests: u32,
+    /// Authorization requests refused (with a page or an error redirect).
+    pub authorization_errors: u32,
+    /// Authorization codes issued (approved requests).
+    pub authorization_codes_issued: u32,
+    /// Authorization requests denied (`error=access_denied` redirects).
+    pub authorization_denials: u32,
+    /// Successful `authorization_code` grants.
+    pub code_grants: u32,
+    /// Second redemptions of an authorization code (the grant is revoked).
+    pub code_replays: u32,
+    /// Code redemptions refused for PKCE (missing, malformed or wrong `code_verifier`).
+    pub pkce_failures: u32,
+    /// Code redemptions whose `redirect_uri` differed from the request's.
+    pub redirect_mismatches: u32,
 }
 
 impl Stats {
@@ -207,6 +261,14 @@ impl Stats {
             "faults_served": self.faults_served,
             "jwt_grants": self.jwt_grants,
             "jwt_rejections": self.jwt_rejections,
+            "authorization_requests": self.authorization_requests,
+            "authorization_errors": self.authorization_errors,
+            "authorization_codes_issued": self.authorization_codes_issued,
+            "authorization_denials": self.authorization_denials,
+            "code_grants": self.code_grants,
+            "code_replays": self.code_replays,
+            "pkce_failures": self.pkce_failures,
+            "redirect_mismatches": self.redirect_mismatches,
         })
     }
 }
@@ -431,6 +493,68 @@ impl TestServer {
         for h in handles {
             let _ = h.join();
         }
+    }
+
+    /// Every authorization request that passed validation, in order.
+    pub fn authorization_requests(&self) -> Vec<AuthorizationRequest> {
+        lock(&self.shared.state).authorization_requests()
+    }
+
+    /// Approves (a code is issued) or denies the latest undecided authorization request
+    /// and returns the redirect URL, without visiting it (a person copying the address bar,
+    /// or a device's own web UI). `None` when nothing is pending.
+    pub fn decide_authorization(&self, approve: bool) -> Option<String> {
+        let mut st = lock(&self.shared.state);
+        let b = st.behavior.clone();
+        st.decide_authorization(&b, None, approve)
+    }
+
+    /// The browser opens `authorization_url` (a GET to this server), the user approves or
+    /// denies on the consent page, and the redirect URL the browser is sent to is returned,
+    /// not visited. Err when the server refused with a page (bad client or redirect URI)
+    /// or the URL does not answer.
+    pub fn authorization_redirect(
+        &self,
+        authorization_url: &str,
+        approve: bool,
+    ) -> Result<String, String> {
+        let page = browser::get(authorization_url, BROWSER_TIMEOUT)?;
+        match page.status {
+            302 | 303 => page
+                .header("location")
+                .map(str::to_string)
+                .ok_or_else(|| "authorization endpoint: redirect without Location".into()),
+            200 => {
+                // The consent page names its request; decide that one, as its form would.
+                let idx = page
+                    .body
+                    .split("name=\"request\" value=\"")
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .and_then(|n| n.parse::<usize>().ok());
+                let mut st = lock(&self.shared.state);
+                let b = st.behavior.clone();
+                idx.and_then(|i| st.decide_authorization(&b, Some(i), approve))
+                    .ok_or_else(|| "authorization endpoint: no pending request on the page".into())
+            }
+            s => Err(format!(
+                "authorization endpoint answered {s}: {}",
+                page.body
+            )),
+        }
+    }
+
+    /// [`authorization_redirect`](Self::authorization_redirect), then the browser follows
+    /// the redirect (a GET to the client's redirect URI, e.g. devauth's loopback listener).
+    /// Returns what that listener answered.
+    pub fn sign_in(&self, authorization_url: &str, approve: bool) -> Result<Visit, String> {
+        let to = self.authorization_redirect(authorization_url, approve)?;
+        browser::get(&to, BROWSER_TIMEOUT)
+    }
+
+    /// The last redirect URL an approval or denial produced (to replay it).
+    pub fn last_redirect(&self) -> Option<String> {
+        lock(&self.shared.state).last_redirect.clone()
     }
 
     /// Polls the stats every 10 ms until `pred` holds (true) or `timeout` passed (false).
