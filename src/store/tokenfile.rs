@@ -23,12 +23,14 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 const FILE_MODE: u32 = 0o640;
 const DIR_MODE: u32 = 0o750;
 const TEMP_ATTEMPTS: u32 = 16;
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+// usize, not u64: 32-bit ARMv5 (armv5te) has no 64-bit atomics. A wrap after 2^32 saves is
+// harmless: a temp name only has to differ from the temp files that exist at that moment.
+static TEMP_COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// Why the token file could not be written or removed. Never contains the token.
 #[derive(Debug)]

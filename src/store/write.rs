@@ -102,8 +102,11 @@ pub(super) fn filler(len: usize) -> Vec<u8> {
     out
 }
 
-/// Distinguishes the temp files of concurrent saves within one process.
-pub(super) static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+/// Distinguishes the temp files of concurrent saves within one process. usize, not u64: 32-bit
+/// ARMv5 (armv5te) has no 64-bit atomics; a wrap after 2^32 saves is harmless, as a temp name only
+/// has to differ from the temp files that exist at that moment.
+pub(super) static TEMP_COUNTER: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
 
 /// Names of temp files this process is writing right now, so cleanup by another thread leaves
 /// them alone. Names embed our pid and a process-wide counter, so they are unique.
