@@ -44,8 +44,47 @@ impl Clock for SystemClock {
     }
 
     fn wall(&self) -> SystemTime {
-        SystemTime::now()
+        wall_now()
     }
+}
+
+/// The wall clock (CLOCK_REALTIME), read through the libc crate rather than `SystemTime::now()`.
+/// Why: the std of the 32-bit musl release builds (-Zbuild-std, scripts/cross-env.sh) has a
+/// 32-bit `time_t`, so its `SystemTime::now()` fails after 2038-01-19 and std then panics; the
+/// libc crate devauth calls is built with musl's 64-bit `time_t` (`--cfg
+/// libc_unstable_musl_v1_2`), which links `__clock_gettime64`. Elsewhere it is the same call std
+/// makes. A clock that cannot be read reads as 1970, which every caller treats as "not set".
+pub fn wall_now() -> SystemTime {
+    match read_raw(libc::CLOCK_REALTIME) {
+        Some((secs, nanos)) => system_time_at(secs, nanos),
+        None => SystemTime::UNIX_EPOCH,
+    }
+}
+
+/// The SystemTime `secs` seconds plus `nanos` (< 1e9) nanoseconds after (negative: before) the
+/// Unix epoch, saturating at the epoch where SystemTime cannot hold it.
+pub fn system_time_at(secs: i64, nanos: u32) -> SystemTime {
+    let epoch = SystemTime::UNIX_EPOCH;
+    let t = if secs >= 0 {
+        epoch.checked_add(Duration::new(secs.unsigned_abs(), nanos))
+    } else {
+        epoch
+            .checked_sub(Duration::from_secs(secs.unsigned_abs()))
+            .and_then(|t| t.checked_add(Duration::from_nanos(u64::from(nanos))))
+    };
+    t.unwrap_or(epoch)
+}
+
+/// A libc timespec holding `d` (seconds saturating at time_t's maximum). Built zeroed, then set:
+/// with 64-bit time on 32-bit musl the struct has private padding, so a literal cannot name
+/// every field.
+pub fn timespec(d: Duration) -> libc::timespec {
+    // SAFETY: timespec is plain integers, for which all-zero bytes are a valid value.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    ts.tv_sec = libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX);
+    // Below 1e9: fits the 32-bit c_long of 32-bit ARM too.
+    ts.tv_nsec = d.subsec_nanos() as libc::c_long;
+    ts
 }
 
 /// CLOCK_BOOTTIME as a Duration since boot. Falls back to CLOCK_MONOTONIC where BOOTTIME is
@@ -57,16 +96,21 @@ pub fn boottime() -> Duration {
 }
 
 fn read_clock(id: libc::clockid_t) -> Option<Duration> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let (secs, nanos) = read_raw(id)?;
+    Some(Duration::new(u64::try_from(secs).ok()?, nanos))
+}
+
+/// clock_gettime(id) as (seconds, nanoseconds below 1e9); None when the call fails.
+fn read_raw(id: libc::clockid_t) -> Option<(i64, u32)> {
+    let mut ts = timespec(Duration::ZERO);
     // SAFETY: `ts` is a valid, writable timespec; clock_gettime only writes into it.
     let rc = unsafe { libc::clock_gettime(id, &mut ts) };
-    if rc != 0 || ts.tv_sec < 0 || ts.tv_nsec < 0 {
-        return None;
-    }
-    Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+    let nanos = u32::try_from(ts.tv_nsec)
+        .ok()
+        .filter(|n| *n < 1_000_000_000)?;
+    #[allow(clippy::useless_conversion)] // time_t is i32 on 32-bit glibc
+    let secs = i64::from(ts.tv_sec);
+    (rc == 0).then_some((secs, nanos))
 }
 
 /// Whether the kernel believes the wall clock is synchronised (NTP/PTP), from adjtimex(2).
@@ -164,6 +208,37 @@ mod tests {
         assert_eq!(
             unix_secs(SystemTime::UNIX_EPOCH - Duration::from_secs(5)),
             -5
+        );
+    }
+
+    #[test]
+    fn system_time_at_holds_dates_past_2038_and_before_1970() {
+        // 2039-09-19: past the signed 32-bit time_t limit (2038-01-19).
+        let t = system_time_at(2_200_000_000, 7);
+        assert_eq!(unix_secs(t), 2_200_000_000);
+        let since = t.duration_since(SystemTime::UNIX_EPOCH).unwrap();
+        assert_eq!(since.subsec_nanos(), 7);
+        assert_eq!(unix_secs(system_time_at(-5, 0)), -5);
+        // -5 s + 0.5 s = 4.5 s before the epoch (whole seconds toward zero).
+        assert_eq!(unix_secs(system_time_at(-5, 500_000_000)), -4);
+    }
+
+    #[test]
+    fn timespec_carries_seconds_and_nanos_and_saturates() {
+        let ts = timespec(Duration::new(3, 500_000_000));
+        assert_eq!((ts.tv_sec, ts.tv_nsec), (3, 500_000_000));
+        let ts = timespec(Duration::MAX);
+        assert_eq!(ts.tv_sec, libc::time_t::MAX);
+        assert_eq!(ts.tv_nsec, 999_999_999);
+    }
+
+    #[test]
+    fn wall_now_agrees_with_std() {
+        let ours = unix_secs(wall_now());
+        let std_now = unix_secs(SystemTime::now());
+        assert!(
+            (ours - std_now).abs() <= 2,
+            "wall_now {ours}, SystemTime::now {std_now}"
         );
     }
 }

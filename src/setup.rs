@@ -75,7 +75,7 @@ pub(crate) fn resolve_endpoints(
 }
 
 pub(crate) fn jitter_seed() -> u64 {
-    let nanos = SystemTime::now()
+    let nanos = crate::clock::wall_now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);

@@ -139,11 +139,7 @@ impl Signals {
     }
 
     fn wait_once(&mut self, timeout: Duration) -> Got {
-        let ts = libc::timespec {
-            tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
-            // Below 1e9: fits the 32-bit c_long of armv7 too.
-            tv_nsec: timeout.subsec_nanos() as libc::c_long,
-        };
+        let ts = crate::clock::timespec(timeout);
         // SAFETY: `info` is a writable siginfo_t, `self.set` and `ts` are valid for the call.
         let rc = unsafe {
             let mut info: libc::siginfo_t = std::mem::zeroed();

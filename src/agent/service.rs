@@ -172,7 +172,7 @@ struct Service {
 }
 
 fn wall_ok() -> bool {
-    clock::unix_secs(SystemTime::now()) >= clock::MIN_PLAUSIBLE_UNIX
+    clock::unix_secs(clock::wall_now()) >= clock::MIN_PLAUSIBLE_UNIX
 }
 
 fn token_info(tokens: &TokenSet) -> TokenInfo {
@@ -667,7 +667,7 @@ impl Service {
                 return Input::Tick;
             }
             let chunk = (until - start).min(WAIT_CHUNK);
-            let wall_start = SystemTime::now();
+            let wall_start = clock::wall_now();
             if let Some(sig) = self.signals.wait(chunk) {
                 return Input::Signal(sig);
             }
@@ -679,7 +679,7 @@ impl Service {
                 );
                 return Input::Tick;
             }
-            let wall_moved = clock::unix_secs(SystemTime::now()) - clock::unix_secs(wall_start);
+            let wall_moved = clock::unix_secs(clock::wall_now()) - clock::unix_secs(wall_start);
             let drift = (i128::from(wall_moved) - i128::from(slept.as_secs())).unsigned_abs();
             if drift > u128::from(JUMP.as_secs()) {
                 return Input::Tick;
@@ -715,6 +715,6 @@ impl Clock for SignalClock<'_> {
     }
 
     fn wall(&self) -> SystemTime {
-        SystemTime::now()
+        clock::wall_now()
     }
 }

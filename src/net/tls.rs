@@ -8,7 +8,7 @@
 //! to turn verification off.
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use std::fmt;
 use std::io::{Read, Write};
@@ -18,6 +18,18 @@ use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
     TransportAdapter,
 };
+
+/// The time certificates are checked against: [`crate::clock::wall_now`] rather than rustls's
+/// default `SystemTime::now()`, which on the 32-bit musl builds fails after 2038 (see there).
+#[derive(Debug)]
+struct WallClock;
+
+impl rustls::time_provider::TimeProvider for WallClock {
+    fn current_time(&self) -> Option<UnixTime> {
+        let since = crate::clock::wall_now().duration_since(std::time::SystemTime::UNIX_EPOCH);
+        since.ok().map(UnixTime::since_unix_epoch)
+    }
+}
 
 /// Largest CA file read.
 const MAX_CA_FILE: u64 = 1024 * 1024;
@@ -33,7 +45,7 @@ pub fn client_config(extra: &[CertificateDer<'static>]) -> Result<Arc<ClientConf
             .map_err(|e| format!("certificate #{} is not a usable CA: {e}", i + 1))?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
+    let config = ClientConfig::builder_with_details(provider, Arc::new(WallClock))
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
@@ -162,6 +174,17 @@ mod tests {
     fn bundled_anchors_build_a_config() {
         assert!(client_config(&[]).is_ok());
         assert!(webpki_roots::TLS_SERVER_ROOTS.len() > 100);
+    }
+
+    #[test]
+    fn certificates_are_checked_against_the_wall_clock() {
+        use rustls::time_provider::TimeProvider;
+        let ours = WallClock.current_time().unwrap().as_secs();
+        let std_now = UnixTime::now().as_secs();
+        assert!(
+            ours.abs_diff(std_now) <= 2,
+            "WallClock {ours}, UnixTime::now {std_now}"
+        );
     }
 
     #[test]
