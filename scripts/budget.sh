@@ -1,32 +1,33 @@
 #!/usr/bin/env bash
 # Measures devauth against its resource budget and prints a Markdown table (paste it into the
-# README when the numbers change).
+# README when the numbers change). Binaries come from scripts/cross-build.sh (all features).
 #
-#   binary size  the armv7 and aarch64 release binaries built by scripts/cross-build.sh with every
-#                feature, measured after stripping a copy with the target's strip. The limit and
-#                aim apply to armv7; aarch64 is shown for information.
-#   peak RSS     the native (x86_64) release binary, built here with every feature, runs the
-#                end-to-end tests through scripts/rss-wrap.sh, which records the peak RSS of each
-#                run (GNU time, %M); the table shows the largest `devauth pair` (a full pairing
-#                against the loopback test server) and the largest `devauth token`. Native is the
-#                primary figure: under qemu-user the RSS includes the emulator itself.
-#                BUDGET_QEMU=1 adds the same rows for the armv7 binary under qemu-arm, labelled
-#                as such, for comparison.
+#   binary size  every release binary present, stripped (a copy, with the target's strip). Limit
+#                1.5 MiB, aim 1.2 MiB, for armv7 gnu and armv7 musl; the others for information.
+#   peak RSS     a whole pairing (the end-to-end test pair_generic_end_to_end: code, approval,
+#                tokens stored, then `devauth token`) run through scripts/rss-wrap.sh (GNU time's
+#                %M) with the static x86_64 musl binary natively and the static armv7 musl binary
+#                under qemu-arm -cpu cortex-a7. Limit 3 MiB for the native musl run. Under
+#                qemu-user the figure is qemu's own RSS (the emulator, its translated-code cache
+#                and the guest together), so that row is printed for information only.
+#   start->code  process start to the `code` event of `devauth pair --json` against the loopback
+#                test server (median of BUDGET_RUNS, default 7), for each x86_64 binary present;
+#                when the glibc one is there too, musl must be within 10 % of it (+0.5 ms).
 #
-# Rows that cannot be measured yet print "skipped: <why>" (no cross build, no end-to-end tests,
-# no test that runs the command). Exits 1 only when a measured number breaks a required limit.
+# Rows that cannot be measured print "skipped: <why>". Exits 1 only when a measured number breaks
+# a required limit.
 #
-# usage: scripts/budget.sh
-# env: DEVAUTH_TOOLCHAIN (debian|rustup), DEVAUTH_FEATURES (default --all-features),
-#      BUDGET_TEST_FILTER (limit the end-to-end tests run for RSS), BUDGET_QEMU=1
+# usage: scripts/budget.sh [--sizes-only]
+# env: BUDGET_TEST_FILTER (the end-to-end tests run for RSS), BUDGET_RUNS
 set -euo pipefail
 # shellcheck source=scripts/cross-env.sh
 . "$(dirname "$0")/cross-env.sh"
 
 MiB=1048576
-size_limit=$((2 * MiB)) size_aim=$((3 * MiB / 2))
-rss_limit_kib=$((8 * 1024)) rss_aim_kib=$((4 * 1024))
-read -r -a features <<<"${DEVAUTH_FEATURES:---all-features}"
+size_limit=$((3 * MiB / 2)) size_aim=$((6 * MiB / 5))
+rss_limit_kib=$((3 * 1024)) rss_aim_kib=$((5 * 1024 / 2))
+sizes_only=0
+[ "${1:-}" != --sizes-only ] || sizes_only=1
 
 rows=()
 failed=0
@@ -52,23 +53,18 @@ row() {
 skip() { rows+=("| $1 | — | — | — | skipped: $2 |"); }
 
 # --- binary sizes -------------------------------------------------------------------------------
-for name in armv7 aarch64; do
+for name in "${DEVAUTH_TARGETS[@]}"; do
   target_setup "$name"
-  what="$name binary, stripped, all features"
+  what="$T_TRIPLE, stripped, all features"
   bin=$(release_bin "$T_TRIPLE")
   if [ ! -x "$bin" ]; then
-    skip "$what" "no $bin (run scripts/cross-build.sh $name)"
+    case $name in armv7 | armv7-musl) skip "$what" "no $bin (scripts/cross-build.sh $name)" ;; esac
     continue
   fi
-  copy=$(mktemp)
-  "$T_GNU-strip" -o "$copy" "$bin"
-  bytes=$(stat -c %s "$copy")
-  rm -f "$copy"
-  if [ "$name" = armv7 ]; then
-    row "$what" "$bytes" "$size_limit" "$size_aim"
-  else
-    row "$what" "$bytes" 0 0
-  fi
+  case $name in
+    armv7 | armv7-musl) row "$what" "$(stripped_size "$bin")" "$size_limit" "$size_aim" ;;
+    *) row "$what" "$(stripped_size "$bin")" 0 0 ;;
+  esac
 done
 
 # --- peak RSS -----------------------------------------------------------------------------------
@@ -104,26 +100,97 @@ measure_rss() {
   rm -f "$log"
 }
 
-use_toolchain "$(default_toolchain host)"
-if [ ! -x /usr/bin/time ]; then
+# start_to_code BIN: median milliseconds from start to the `code` event, BUDGET_RUNS runs of
+# `devauth pair --json` (no screen) against a test server that never approves.
+start_to_code() {
+  python3 - "$1" "$server" "${BUDGET_RUNS:-7}" "$work" <<'PY'
+import os, statistics, subprocess, sys, time
+bin, server, runs, work = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+srv = subprocess.Popen([server, "--client-id", "devauth-demo", "--interval", "5"],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+try:
+    base = srv.stdout.readline().split()[-1]
+    with open(os.path.join(os.environ["DEVAUTH_ROOT"], "config/loopback-demo.toml")) as f:
+        cfg = f.read().replace("http://127.0.0.1:8765", base).replace("/tmp/devauth-demo", work)
+    cfg = cfg.replace('backend = "terminal"', 'backend = "none"')
+    path = os.path.join(work, "budget.toml")
+    with open(path, "w") as f:
+        f.write(cfg)
+    times = []
+    for _ in range(runs):
+        t0 = time.monotonic()
+        p = subprocess.Popen([bin, "--config", path, "pair", "--json"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+        for line in p.stdout:
+            if '"event":"code"' in line:
+                times.append((time.monotonic() - t0) * 1000)
+                break
+        p.kill()
+        p.wait()
+    if len(times) != runs:
+        sys.exit(f"only {len(times)} of {runs} runs showed a code")
+    print(f"{statistics.median(times):.2f}")
+finally:
+    srv.kill()
+PY
+}
+
+use_toolchain debian
+if [ "$sizes_only" = 1 ]; then
+  :
+elif [ ! -x /usr/bin/time ]; then
   for cmd in pair token; do skip "peak RSS, devauth $cmd" "/usr/bin/time missing (apt-get install time)"; done
 elif ! have_e2e_tests; then
   for cmd in pair token; do skip "peak RSS, devauth $cmd" "no end-to-end tests (tests/*.rs) yet"; done
 else
-  echo "== native release build (${CARGO[*]}, ${features[*]})"
-  (cd "$DEVAUTH_ROOT" && "${CARGO[@]}" build --release --locked -p devauth --bin devauth \
-    "${features[@]}")
-  measure_rss "x86_64 native" 1 "$(release_bin host)"
-  if [ "${BUDGET_QEMU:-0}" = 1 ]; then
-    target_setup armv7
-    bin=$(release_bin "$T_TRIPLE")
-    if [ -x "$bin" ]; then
-      # shellcheck disable=SC2086 # T_RUNNER is a command prefix
-      measure_rss "armv7 under qemu-arm, includes the emulator" 0 "$bin" $T_RUNNER
-    else
-      skip "peak RSS under qemu-arm" "no $bin"
-    fi
+  target_setup x86_64-musl
+  bin=$(release_bin "$T_TRIPLE")
+  if [ -x "$bin" ]; then
+    measure_rss "x86_64 musl, native" 1 "$bin"
+  else
+    skip "peak RSS, x86_64 musl" "no $bin (scripts/cross-build.sh x86_64-musl)"
   fi
+  target_setup armv7-musl
+  bin=$(release_bin "$T_TRIPLE")
+  if [ -x "$bin" ]; then
+    # shellcheck disable=SC2086 # T_RUNNER is a command prefix
+    measure_rss "armv7 musl under $T_RUNNER: qemu's RSS" 0 "$bin" $T_RUNNER
+  else
+    skip "peak RSS, armv7 musl under qemu" "no $bin (scripts/cross-build.sh armv7-musl)"
+  fi
+fi
+
+# --- start to code ------------------------------------------------------------------------------
+if [ "$sizes_only" = 0 ]; then
+  echo "== start to code: building the test server"
+  (cd "$DEVAUTH_ROOT" && "${CARGO[@]}" build --locked -q -p devauth-testserver)
+  server=${CARGO_TARGET_DIR:-$DEVAUTH_ROOT/target}/debug/devauth-testserver
+  work=$(mktemp -d)
+  export DEVAUTH_ROOT
+  gnu_ms=''
+  for name in x86_64 x86_64-musl; do
+    target_setup "$name"
+    bin=$(release_bin "$T_TRIPLE")
+    [ -x "$bin" ] || continue
+    ms=$(start_to_code "$bin")
+    echo "start to code, $T_TRIPLE: $ms ms"
+    us=$(awk -v m="$ms" 'BEGIN {printf "%d", m * 1000}')
+    if [ "$name" = x86_64 ]; then
+      gnu_ms=$ms
+      rows+=("| start to code, $T_TRIPLE (median) | $ms ms | — | — | info |")
+    elif [ -n "$gnu_ms" ]; then
+      limit=$(awk -v g="$gnu_ms" 'BEGIN {printf "%d", (g * 1.1 + 0.5) * 1000}')
+      verdict="ok, within 10 % of glibc's $gnu_ms ms"
+      [ "$us" -le "$limit" ] || {
+        verdict="**FAIL**: more than 10 % over glibc's $gnu_ms ms"
+        failed=1
+      }
+      rows+=("| start to code, $T_TRIPLE (median) | $ms ms | $((limit / 1000)).$(printf '%03d' $((limit % 1000))) ms | — | $verdict |")
+    else
+      rows+=("| start to code, $T_TRIPLE (median) | $ms ms | — | — | info (no x86_64 glibc build to compare) |")
+    fi
+  done
+  rm -rf "$work"
 fi
 
 echo

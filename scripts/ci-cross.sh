@@ -1,33 +1,38 @@
 #!/usr/bin/env bash
-# CI entry point for the ARM builds: everything below runs on a plain Debian 12 amd64 machine
-# without Docker, downloading only from deb.debian.org and crates.io.
+# CI entry point for the cross builds (scripts/test.sh runs it): everything below runs on a plain
+# Debian 12 amd64 machine without Docker, downloading only from deb.debian.org, PyPI and
+# crates.io. It builds the set of targets that covers each toolchain path of scripts/release.sh
+# (which builds all of them) and tests each under qemu-user with a CPU of its class:
 #
-#   1. installs (idempotently) Debian's Rust 1.85 with its armhf/arm64 std, the cross gcc,
-#      qemu-user and time (scripts/install-cross-toolchain.sh; needs root)
-#   2. refuses aws-lc and OpenSSL in the dependency tree of either target (ring must be there)
-#   3. builds the armv7 and aarch64 release binaries with every feature, `--locked`, with Debian's
-#      1.85: this is also the MSRV check
-#   4. runs both binaries under qemu-user (`--version`, see DEVAUTH_CHECK_VERSION)
-#   5. runs the end-to-end tests on the host against the armv7 binary (all of them) and the
-#      aarch64 binary (those whose name contains PAIR_FILTER), through qemu
-#   6. reports each binary's glibc floor
-#   7. runs scripts/budget.sh (sizes, peak RSS; fails when a required limit is broken)
-# and ends with a summary that includes how long the install and each build took.
+#   path                                   CI target      test
+#   zig + -Zbuild-std, musl, 64-bit time   armv7-musl     whole e2e suite, qemu-arm -cpu cortex-a7
+#   same, ARMv6 (no ARMv7 instructions)    armv6-musl     a whole pairing, qemu-arm -cpu arm1176
+#   same, ARMv5TE (soft float, 32-bit atomics) armv5te-musl  --version + render, -cpu arm926
+#   zig, glibc 2.17 stubs, Debian's std    aarch64        the pair tests, qemu-aarch64
+#   zig + -Zbuild-std, x86_64 musl         x86_64-musl    peak RSS natively (budget.sh)
+#
+# Steps: 1. install the toolchain (idempotent; needs root)  2. dependency policy: no aws-lc, no
+# OpenSSL, ring present, for every CI target  3. MSRV: every build is Debian's Rust 1.85, and the
+# aarch64 one uses no unstable flag at all  4. builds with their checks (glibc floor <= 2.17,
+# static musl, no newer-CPU instructions on ARMv6/ARMv5TE: scripts/cross-build.sh)  5. the
+# 64-bit time calls in the 32-bit musl binary (nm)  6. the qemu runs above  7. scripts/budget.sh
+# (sizes, peak RSS; fails above a limit). Ends with a table: seconds and bytes of each step.
 #
 # usage: scripts/ci-cross.sh [PAIR_FILTER]     (default "pair_")
-# env:   DEVAUTH_CHECK_VERSION  auto (default): the binary must exit 0 under qemu, and if it prints
-#                               anything, that must be "devauth <version>"; 1: the output is
-#                               required; 0: only the exit status is checked
+# env:   DEVAUTH_CI_TARGETS  the targets to build (default the five above)
 set -euo pipefail
 # shellcheck source=scripts/cross-env.sh
 . "$(dirname "$0")/cross-env.sh"
 
 pair_filter=${1:-pair_}
-targets=(armv7 aarch64)
+read -r -a targets <<<"${DEVAUTH_CI_TARGETS:-armv7-musl armv6-musl armv5te-musl aarch64 x86_64-musl}"
 forbidden=(aws-lc-rs aws-lc-sys aws-lc-fips-sys openssl-sys openssl native-tls)
 summary=()
-note() { summary+=("$*"); }
+# note WHAT SECONDS RESULT: a summary row
+note() { summary+=("$(printf '| %s | %s | %s |' "$1" "$2" "$3")"); }
 step() { printf '\n==== %s\n' "$*"; }
+has() { local t; for t in "${targets[@]}"; do [ "$t" != "$1" ] || return 0; done; return 1; }
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$DEVAUTH_ROOT/Cargo.toml" | head -n 1)
 
 # ---------------------------------------------------------------------------------------------
 step "1. toolchain"
@@ -35,13 +40,12 @@ sudo=()
 [ "$(id -u)" = 0 ] || sudo=(sudo)
 t0=$(now)
 "${sudo[@]}" "$DEVAUTH_ROOT/scripts/install-cross-toolchain.sh"
-note "toolchain install: $(elapsed "$t0") s"
-# CI uses Debian's 1.85 for everything (host tests included), whatever rustup has.
-export DEVAUTH_TOOLCHAIN=debian
+note "toolchain install" "$(elapsed "$t0")" "$(/usr/bin/rustc --version | cut -d' ' -f1-2), $(cat "$DEVAUTH_ZIG_VENV/.devauth-pins")"
 use_toolchain debian
 
 # ---------------------------------------------------------------------------------------------
 step "2. dependency policy: no aws-lc, no OpenSSL"
+t0=$(now)
 for name in "${targets[@]}"; do
   target_setup "$name"
   # The whole tree (normal, build and dev edges) for this target, one "name vX.Y.Z" a line. Not
@@ -65,68 +69,91 @@ for name in "${targets[@]}"; do
   }
   echo "$T_TRIPLE: none of ${forbidden[*]}; ring present"
 done
-note "dependency policy: none of ${forbidden[*]} for ${targets[*]}"
+note "dependency policy" "$(elapsed "$t0")" "no aws-lc/OpenSSL, ring present (${targets[*]})"
 
 # ---------------------------------------------------------------------------------------------
-step "3. release builds with $(/usr/bin/rustc --version)"
+step "3+4. release builds with $(/usr/bin/rustc --version) (the MSRV), checked"
 for name in "${targets[@]}"; do
   t0=$(now)
   "$DEVAUTH_ROOT/scripts/cross-build.sh" "$name"
   target_setup "$name"
-  note "build $T_TRIPLE: $(elapsed "$t0") s, $(stat -c %s "$(release_bin "$T_TRIPLE")") bytes"
+  bin=$(release_bin "$T_TRIPLE")
+  linkage_ok "$bin"
+  what=$LINKAGE
+  if cpu_arch_ok "$bin" >/dev/null; then
+    [ "$T_ARCH" != armv6 ] && [ "$T_ARCH" != armv5te ] || what+=", no instruction newer than $T_ARCH"
+  fi
+  [ "$T_BUILD_STD" = 1 ] || what+=", stable (no -Z flag): MSRV build"
+  note "build $T_TRIPLE" "$(elapsed "$t0")" "$(stripped_size "$bin") B stripped, $what"
 done
 
 # ---------------------------------------------------------------------------------------------
-step "4. run under qemu-user"
-version=$(cd "$DEVAUTH_ROOT" && "${CARGO[@]}" pkgid -p devauth)
-version=${version##*[#@]}
+step "5. 64-bit time on 32-bit musl"
+if has armv7-musl; then
+  target_setup armv7-musl
+  bin=$(release_bin "$T_TRIPLE")
+  # musl >= 1.2 names the 64-bit calls __*_time64 / __clock_gettime64; `clock_gettime` is its
+  # 32-bit compatibility entry, which the std built here still calls (see src/clock.rs).
+  syms=$(arm-linux-gnueabihf-nm "$bin" | awk '{print $NF}' | grep -E '^__(clock_gettime64|sigtimedwait_time64)$' | sort -u | paste -sd' ')
+  echo "$bin: $syms"
+  [ "$syms" = "__clock_gettime64 __sigtimedwait_time64" ] || {
+    echo "error: $bin does not link musl's 64-bit time calls (--cfg libc_unstable_musl_v1_2 lost?)" >&2
+    exit 1
+  }
+  note "time64 symbols, armv7 musl" 0 "$syms linked"
+fi
+
+# ---------------------------------------------------------------------------------------------
+step "6. the binaries under qemu-user"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 for name in "${targets[@]}"; do
   target_setup "$name"
   bin=$(release_bin "$T_TRIPLE")
+  t0=$(now)
   # shellcheck disable=SC2086 # T_RUNNER is a command prefix
-  out=$($T_RUNNER "$bin" --version) || {
-    echo "error: $T_RUNNER $bin --version exited with $?" >&2
+  out=$($T_RUNNER "$bin" --version) || out="exit $?"
+  [ "$out" = "devauth $version" ] || {
+    echo "error: ${T_RUNNER:-natively}: $bin --version printed '$out'" >&2
     exit 1
   }
-  echo "$T_RUNNER $bin --version -> '$out'"
-  case ${DEVAUTH_CHECK_VERSION:-auto}:$out in
-    0:*) result="runs (exit 0); output not checked: '$out'" ;;
-    auto:) result="runs (exit 0); --version printed nothing (stub?), not checked" ;;
-    *:"devauth $version"*) result="runs, prints 'devauth $version'" ;;
-    *)
-      echo "error: expected 'devauth $version', got '$out'" >&2
-      exit 1
+  case $name in
+    armv7-musl)
+      run_e2e "$bin" "$T_RUNNER" | tee "$log"
+      note "e2e suite, $T_TRIPLE, $T_RUNNER" "$(elapsed "$t0")" "$(tail -n 1 "$log")"
       ;;
+    armv6-musl)
+      run_e2e "$bin" "$T_RUNNER" pair_generic_end_to_end | tee "$log"
+      note "whole pairing, $T_TRIPLE, $T_RUNNER" "$(elapsed "$t0")" "$(tail -n 1 "$log")"
+      ;;
+    armv5te-musl)
+      png=$(mktemp --suffix=.png)
+      # shellcheck disable=SC2086
+      $T_RUNNER "$bin" render --board pi-ssd1306-128x64 --state code --out "$png"
+      head -c 8 "$png" | od -An -tx1 | grep -q '89 50 4e 47 0d 0a 1a 0a' || {
+        echo "error: $bin render under $T_RUNNER wrote no PNG" >&2
+        exit 1
+      }
+      note "--version + render, $T_TRIPLE, $T_RUNNER" "$(elapsed "$t0")" "'$out', PNG of $(stat -c %s "$png") B"
+      rm -f "$png"
+      ;;
+    aarch64)
+      run_e2e "$bin" "$T_RUNNER" "$pair_filter" | tee "$log"
+      note "e2e '$pair_filter', $T_TRIPLE, $T_RUNNER" "$(elapsed "$t0")" "$(tail -n 1 "$log")"
+      ;;
+    *) note "--version, $T_TRIPLE, ${T_RUNNER:-native}" "$(elapsed "$t0")" "'$out'" ;;
   esac
-  note "qemu $name: $result"
-done
-
-# ---------------------------------------------------------------------------------------------
-step "5. end-to-end tests against the ARM binaries (host test harness, binaries under qemu)"
-log=$(mktemp)
-target_setup armv7
-run_e2e "$(release_bin "$T_TRIPLE")" "$T_RUNNER" | tee "$log"
-note "e2e armv7 (all tests): $(tail -n 1 "$log")"
-target_setup aarch64
-run_e2e "$(release_bin "$T_TRIPLE")" "$T_RUNNER" "$pair_filter" | tee "$log"
-note "e2e aarch64 (tests matching '$pair_filter'): $(tail -n 1 "$log")"
-rm -f "$log"
-
-# ---------------------------------------------------------------------------------------------
-step "6. glibc floor (newest GLIBC_ symbol version required on the device)"
-for name in "${targets[@]}"; do
-  target_setup "$name"
-  floor=$(glibc_floor "$(release_bin "$T_TRIPLE")")
-  echo "$T_TRIPLE: $floor"
-  note "glibc floor $T_TRIPLE: $floor"
 done
 
 # ---------------------------------------------------------------------------------------------
 step "7. budget"
 budget_rc=0
+t0=$(now)
 "$DEVAUTH_ROOT/scripts/budget.sh" || budget_rc=$?
+note "budget.sh" "$(elapsed "$t0")" "$([ "$budget_rc" = 0 ] && echo "within every limit" || echo FAILED)"
 
 step "summary"
+echo "| step | seconds | result |"
+echo "|---|---|---|"
 printf '%s\n' "${summary[@]}"
-[ "$budget_rc" = 0 ] || echo "budget: FAILED (see the table above)"
 exit "$budget_rc"

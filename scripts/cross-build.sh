@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Builds the release `devauth` binary for ARM targets without Docker (the Docker way is
-# `cross build`, configured by Cross.toml). Run scripts/install-cross-toolchain.sh first
-# (add --rustup there for the ARMv6 and musl targets).
+# Builds the release `devauth` binary for one or more targets without Docker (the Docker way is
+# `cross build`, configured by Cross.toml), with Debian's Rust 1.85 driven by `cargo zigbuild`
+# (scripts/cross-env.sh explains the toolchain). Run scripts/install-cross-toolchain.sh first.
+# Each build is checked: glibc floor (gnu, at most GLIBC_2.17), static linkage (musl), and for
+# ARMv6/ARMv5TE that no instruction of a newer CPU is in it; a failed check fails the script.
 #
 # usage: scripts/cross-build.sh TARGET...
-#   TARGET: armv7 aarch64 armv6 armv7-musl aarch64-musl (or their Rust triples), or `all`
+#   TARGET: armv7 aarch64 x86_64 (glibc 2.17), armv7-musl aarch64-musl x86_64-musl armv6-musl
+#           armv5te-musl (static), or their Rust triples, or `all`
 # env:
-#   DEVAUTH_TOOLCHAIN  debian|rustup. Default: Debian's Rust 1.85 where its std for the target is
-#                      installed (armv7, aarch64), rustup's `+1.85` otherwise.
 #   DEVAUTH_FEATURES   cargo feature arguments, default `--all-features` (what the size budget is
 #                      measured on); e.g. DEVAUTH_FEATURES="--no-default-features" for a lean build.
+#   DEVAUTH_BUILD_STD_FEATURES  std features of the -Zbuild-std targets (default optimize_for_size)
 # The binaries land in target/<triple>/release/devauth (or under CARGO_TARGET_DIR).
 set -euo pipefail
 # shellcheck source=scripts/cross-env.sh
@@ -23,23 +25,24 @@ names=("$@")
 [ "$1" != all ] || names=("${DEVAUTH_TARGETS[@]}")
 read -r -a features <<<"${DEVAUTH_FEATURES:---all-features}"
 
-summary=()
+summary=() failed=0
 for name in "${names[@]}"; do
   target_setup "$name"
-  use_toolchain "$(default_toolchain "$name")"
-  echo "== $T_TRIPLE with ${CARGO[*]} ($("${RUSTC_CMD[@]}" --version))"
+  echo "== $T_TRIPLE ($T_ZIG, $(/usr/bin/rustc --version)$([ "$T_BUILD_STD" = 1 ] && echo ", std from source"))"
   t0=$(now)
-  (cd "$DEVAUTH_ROOT" && "${CARGO[@]}" build --release --locked -p devauth --bin devauth \
-    --target "$T_TRIPLE" "${features[@]}")
+  zig_build "${features[@]}"
   secs=$(elapsed "$t0")
   bin=$(release_bin "$T_TRIPLE")
-  if [ "$T_TRIPLE" = arm-unknown-linux-gnueabihf ] && ! armv6_only "$bin"; then
-    echo "error: $bin contains ARMv7 code and would not run on ARMv6 (Pi Zero/1): build it" \
-      "with \`cross build --target $T_TRIPLE\` or set DEVAUTH_ARMV6_GCC (docs/deploy.md)" >&2
-    exit 1
-  fi
-  summary+=("$(printf '%-32s %-7s %7ss %9s bytes  %s' "$T_TRIPLE" "$DEVAUTH_TOOLCHAIN" "$secs" \
-    "$(stat -c %s "$bin")" "$bin")")
+  verdict=ok
+  linkage_ok "$bin" || verdict="FAILED: linkage"
+  cpu_arch_ok "$bin" || verdict="FAILED: instructions of a newer CPU"
+  [ "$verdict" = ok ] || failed=1
+  summary+=("$(printf '%-32s %7ss %9s B stripped  %-12s %s  %s' "$T_TRIPLE" "$secs" \
+    "$(stripped_size "$bin")" "$LINKAGE" "$verdict" "$bin")")
 done
-echo "== built (target, toolchain, build time, size, path):"
+echo "== built (target, build time, stripped size, glibc floor or static, checks, path):"
 printf '%s\n' "${summary[@]}"
+[ "$failed" = 0 ] || {
+  echo "error: a binary failed its checks (above)" >&2
+  exit 1
+}

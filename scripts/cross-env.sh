@@ -3,100 +3,146 @@
 # budget.sh): the table of ARM targets, the compiler/linker/qemu that goes with each, and how to
 # call Debian's or rustup's Rust. Source it from bash; it only defines variables and functions.
 #
-# Two toolchains:
-#   debian  Debian 12's rustc-web/cargo-web 1.85 (/usr/bin/rustc, /usr/bin/cargo) plus the armhf
-#           and arm64 std unpacked into /usr/lib/rustlib. Needs only deb.debian.org: used by CI.
-#   rustup  `cargo +1.85` with rustup's target std. Needs static.rust-lang.org (not a documented
-#           registry, so never in CI): for the musl and ARMv6 targets Debian has no std for.
+# Toolchains (all Rust 1.85, the MSRV; only deb.debian.org and PyPI/crates.io are needed):
+#   debian  Debian 12's rustc-web/cargo-web 1.85 (/usr/bin/rustc, /usr/bin/cargo): host builds
+#           and tests, and the std of the x86_64/aarch64 gnu targets (aarch64 unpacked from
+#           libstd-rust-web-dev:arm64 by install-cross-toolchain.sh).
+#   zig     the same Debian cargo/rustc driven by `cargo zigbuild` (ziglang + cargo-zigbuild from
+#           PyPI in DEVAUTH_ZIG_VENV): zig is the C compiler and linker, with glibc stubs of any
+#           version (the 2.17 floor) and its own musl. Targets without a usable prebuilt std (all
+#           musl ones, ARMv6, armv5te, and armv7 gnu for size) rebuild std from Debian's
+#           rust-web-src with -Zbuild-std (RUSTC_BOOTSTRAP=1, only for those builds).
+# Every release binary is built by the zig path (scripts/cross-build.sh, scripts/release.sh).
 
 DEVAUTH_MSRV=1.85
-# Debian version of rustc-web / cargo-web / libstd-rust-web-dev. bookworm-security also carries a
-# newer rustc-web; the install script pins and holds this one (the unpacked ARM std must match).
+# Debian version of rustc-web / cargo-web / libstd-rust-web-dev / rust-web-src. bookworm-security
+# also carries a newer rustc-web; the install script pins and holds this one (the unpacked std
+# and the std source must match the compiler).
 DEVAUTH_RUST_DEB_VERSION=${DEVAUTH_RUST_DEB_VERSION:-1.85.0+dfsg3-1~deb12u3}
+# The venv with zig and cargo-zigbuild, and the PyPI versions install-cross-toolchain.sh pins.
+DEVAUTH_ZIG_VENV=${DEVAUTH_ZIG_VENV:-/opt/devauth-cross/venv}
+DEVAUTH_ZIG_PINS=(ziglang==0.17.0 cargo-zigbuild==0.24.0)
+# The newest glibc symbol version a gnu release binary may need (checked by release.sh/ci-cross).
+DEVAUTH_GLIBC_FLOOR=2.17
+# std features for -Zbuild-std builds. optimize_for_size picks std's smaller algorithms;
+# panic messages are kept (no panic_immediate_abort): docs/size.md weighs the two.
+DEVAUTH_BUILD_STD_FEATURES=${DEVAUTH_BUILD_STD_FEATURES:-optimize_for_size}
 
 # The repository root (this file lives in scripts/).
 DEVAUTH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-# Every target devauth supports, by short name. CI builds the first two.
-DEVAUTH_TARGETS=(armv7 aarch64 armv6 armv7-musl aarch64-musl)
+# Every release target, by short name (scripts/release.sh builds all of them).
+DEVAUTH_TARGETS=(armv7 aarch64 x86_64 armv7-musl aarch64-musl x86_64-musl armv6-musl armv5te-musl)
 
 # target_triple NAME -> prints the Rust triple for a short name (a full triple passes through).
 target_triple() {
   case $1 in
     armv7) echo armv7-unknown-linux-gnueabihf ;;
     aarch64) echo aarch64-unknown-linux-gnu ;;
-    armv6) echo arm-unknown-linux-gnueabihf ;;
+    x86_64) echo x86_64-unknown-linux-gnu ;;
     armv7-musl) echo armv7-unknown-linux-musleabihf ;;
     aarch64-musl) echo aarch64-unknown-linux-musl ;;
-    armv7-unknown-linux-gnueabihf | aarch64-unknown-linux-gnu | arm-unknown-linux-gnueabihf | \
-      armv7-unknown-linux-musleabihf | aarch64-unknown-linux-musl) echo "$1" ;;
+    x86_64-musl) echo x86_64-unknown-linux-musl ;;
+    armv6-musl) echo arm-unknown-linux-musleabihf ;;
+    armv5te-musl) echo armv5te-unknown-linux-musleabi ;;
     *)
+      local n
+      for n in "${DEVAUTH_TARGETS[@]}"; do
+        [ "$1" != "$(target_triple "$n")" ] || {
+          echo "$1"
+          return 0
+        }
+      done
       echo "unknown target '$1' (one of: ${DEVAUTH_TARGETS[*]}, or their triples)" >&2
       return 1
       ;;
   esac
 }
 
-# target_setup NAME: sets T_TRIPLE, T_GNU (prefix of Debian's cross gcc/binutils), T_DEBARCH
-# (Debian architecture whose libstd-rust-web-dev holds this target's std; empty if none),
-# T_RUNNER (qemu-user command prefix that runs the binary here) and T_STATIC (1 for musl), and
-# exports the linker, C compiler and archiver variables that cargo and cc-rs (ring) read.
+# target_setup NAME: sets, for one release target,
+#   T_NAME, T_TRIPLE   short name and Rust triple
+#   T_ZIG              the --target for cargo zigbuild (gnu: triple.2.17, the glibc floor)
+#   T_BUILD_STD        1 when std is rebuilt from source (-Zbuild-std)
+#   T_RUSTFLAGS        the target's RUSTFLAGS (CARGO_TARGET_<TRIPLE>_RUSTFLAGS)
+#   T_STATIC           1 for musl (static), 0 for gnu (dynamic, glibc floor checked)
+#   T_ARCH             armv7 / armv6 / armv5te / aarch64 / x86_64 (what CPU it needs)
+#   T_CPU              the qemu -cpu it is tested under ("" = qemu's default / native)
+#   T_RUNNER           command prefix that runs the binary here ("" = natively)
+#   T_OBJDUMP, T_READELF, T_STRIP   binutils that read this target's ELF files
+#   T_GNU              kept for older callers: prefix of the binutils (empty on x86_64)
 target_setup() {
+  T_NAME=$1
   T_TRIPLE=$(target_triple "$1") || return 1
-  T_DEBARCH='' T_STATIC=0
-  local qemu sysroot
+  local musl_flags="-C link-self-contained=no" sysroot='' qemu=''
+  # Without link-self-contained=no rustc looks for rustup's self-contained crt objects (Debian's
+  # rustc has none); zig supplies musl's startup files and libc.a instead.
   case $T_TRIPLE in
-    aarch64-*) T_GNU=aarch64-linux-gnu qemu=qemu-aarch64 ;;
-    arm-*)
-      # ARMv6 needs an ARMv6 C toolchain (see armv6_only below); default: Debian's armhf one
-      T_GNU=${DEVAUTH_ARMV6_GCC:-arm-linux-gnueabihf}
-      # an ARM1176 CPU (Pi Zero/1) under qemu, so that any ARMv7 instruction traps
-      qemu="qemu-arm -cpu arm1176"
+    armv7-unknown-linux-gnueabihf)
+      T_ARCH=armv7 T_CPU=cortex-a7 T_BUILD_STD=1 T_STATIC=0 sysroot=/usr/arm-linux-gnueabihf
+      # Thumb-2: ~25 % smaller code than ARM mode on every ARMv7 core. glibc 2.17 has no
+      # 64-bit time_t on 32-bit ARM (glibc 2.34 added it): the Y2038-safe armv7 build is musl.
+      T_RUSTFLAGS="-C target-feature=+thumb-mode"
       ;;
+    aarch64-unknown-linux-gnu) T_ARCH=aarch64 T_CPU='' T_BUILD_STD=0 T_STATIC=0 T_RUSTFLAGS='' sysroot=/usr/aarch64-linux-gnu ;;
+    x86_64-unknown-linux-gnu) T_ARCH=x86_64 T_CPU='' T_BUILD_STD=0 T_STATIC=0 T_RUSTFLAGS='' ;;
+    armv7-unknown-linux-musleabihf)
+      T_ARCH=armv7 T_CPU=cortex-a7 T_BUILD_STD=1 T_STATIC=1
+      # 32-bit musl: the libc crate's 64-bit time_t (musl >= 1.2, which zig ships): see clock.rs
+      T_RUSTFLAGS="$musl_flags --cfg libc_unstable_musl_v1_2 -C target-feature=+thumb-mode"
+      ;;
+    aarch64-unknown-linux-musl | x86_64-unknown-linux-musl)
+      T_ARCH=${T_TRIPLE%%-*} T_CPU='' T_BUILD_STD=1 T_STATIC=1 T_RUSTFLAGS=$musl_flags
+      ;;
+    arm-unknown-linux-musleabihf)
+      # Pi Zero / Zero W / 1: ARM1176JZF-S, ARMv6 + VFPv2 (Thumb-1 only: ARM mode)
+      T_ARCH=armv6 T_CPU=arm1176 T_BUILD_STD=1 T_STATIC=1
+      T_RUSTFLAGS="$musl_flags --cfg libc_unstable_musl_v1_2"
+      ;;
+    armv5te-unknown-linux-musleabi)
+      # ARM926EJ-S class: ARMv5TE, soft float, 32-bit atomics only
+      T_ARCH=armv5te T_CPU=arm926 T_BUILD_STD=1 T_STATIC=1
+      T_RUSTFLAGS="$musl_flags --cfg libc_unstable_musl_v1_2"
+      ;;
+  esac
+  T_ZIG=$T_TRIPLE
+  [ "$T_STATIC" = 1 ] || T_ZIG=$T_TRIPLE.$DEVAUTH_GLIBC_FLOOR
+  case $T_ARCH in
+    aarch64) T_GNU=aarch64-linux-gnu qemu=qemu-aarch64 ;;
+    x86_64) T_GNU='' ;;
     *) T_GNU=arm-linux-gnueabihf qemu=qemu-arm ;;
   esac
-  sysroot=$("$T_GNU-gcc" -print-sysroot 2>/dev/null || true)
-  # Debian's cross gcc answers "/" and keeps the target's libc in /usr/<triple>
-  [ -n "$sysroot" ] && [ "$sysroot" != / ] || sysroot=/usr/$T_GNU
-  case $T_TRIPLE in
-    armv7-unknown-linux-gnueabihf) T_DEBARCH=armhf ;;
-    aarch64-unknown-linux-gnu) T_DEBARCH=arm64 ;;
-    *-musl*) T_STATIC=1 ;;
-  esac
-  if [ "$T_STATIC" = 1 ]; then
-    T_RUNNER=$qemu
-  else
-    T_RUNNER="$qemu -L $sysroot"
+  T_OBJDUMP=${T_GNU:+$T_GNU-}objdump T_READELF=${T_GNU:+$T_GNU-}readelf T_STRIP=${T_GNU:+$T_GNU-}strip
+  T_RUNNER=''
+  if [ -n "$qemu" ]; then
+    T_RUNNER="$qemu${T_CPU:+ -cpu $T_CPU}${sysroot:+ -L $sysroot}"
   fi
+}
 
-  local up=${T_TRIPLE//-/_}
+# zig_build [CARGO ARGS...]: `cargo zigbuild --release` of devauth for the target set up by
+# target_setup, with Debian's cargo and rustc (rustup's proxies are taken off PATH) and the
+# target's RUSTFLAGS; -Zbuild-std where T_BUILD_STD=1. Extra arguments go to cargo.
+zig_build() {
+  local up=${T_TRIPLE//-/_} path
   up=${up^^}
-  local low=${T_TRIPLE//-/_}
-  export "CARGO_TARGET_${up}_LINKER=$T_GNU-gcc"
-  export "CC_${low}=$T_GNU-gcc"
-  export "AR_${low}=$T_GNU-ar"
-  if [ "$T_TRIPLE" = arm-unknown-linux-gnueabihf ]; then
-    # Debian's armhf gcc defaults to ARMv7 + Thumb-2, which a Pi Zero/1 (ARM1176) cannot run:
-    # compile ring's C and assembly for ARMv6 whatever the toolchain's default.
-    export "CFLAGS_${low}=-march=armv6 -marm -mfpu=vfp -mfloat-abi=hard"
+  [ -x "$DEVAUTH_ZIG_VENV/bin/cargo-zigbuild" ] ||
+    { echo "error: no $DEVAUTH_ZIG_VENV/bin/cargo-zigbuild: run scripts/install-cross-toolchain.sh" >&2; return 1; }
+  # PATH without rustup's cargo/rustc proxies, so that cargo-zigbuild's `cargo` is Debian's
+  path=$(tr ':' '\n' <<<"$PATH" | grep -v -e '/\.cargo/bin$' -e '/\.rustup/' | paste -sd:)
+  local args=(zigbuild --release --locked -p devauth --bin devauth --target "$T_ZIG")
+  local envs=("PATH=$DEVAUTH_ZIG_VENV/bin:$path" RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
+    "CARGO_TARGET_${up}_RUSTFLAGS=$T_RUSTFLAGS")
+  if [ "$T_BUILD_STD" = 1 ]; then
+    args+=(-Zbuild-std=std,panic_abort "-Zbuild-std-features=$DEVAUTH_BUILD_STD_FEATURES")
+    # -Z flags on Debian's stable compiler; set for these builds only
+    envs+=(RUSTC_BOOTSTRAP=1)
   fi
+  echo "+ ${envs[*]:1} cargo ${args[*]} $*"
+  (cd "$DEVAUTH_ROOT" && env -u RUSTUP_TOOLCHAIN "${envs[@]}" /usr/bin/cargo "${args[@]}" "$@")
 }
 
-# armv6_only BIN: succeeds when the ARM attributes the linker merged into BIN claim no CPU
-# newer than ARMv6. Debian's armhf startup files (crt1.o, crti.o, crtbegin.o, libc_nonshared.a)
-# are ARMv7 Thumb-2 code, so a binary linked by Debian's gcc fails this and would die with
-# SIGILL on a Pi Zero/1; `cross` (whose image has an ARMv6 toolchain) or DEVAUTH_ARMV6_GCC=<the
-# prefix of an ARMv6 gcc, e.g. crosstool-ng's arm-unknown-linux-gnueabihf> produce one that passes.
-armv6_only() {
-  local arch
-  arch=$("$T_GNU-readelf" -A "$1" | sed -n 's/^ *Tag_CPU_arch: *//p')
-  echo "$1: Tag_CPU_arch ${arch:-unknown}"
-  case $arch in v4* | v5* | v6*) return 0 ;; *) return 1 ;; esac
-}
-
-# use_toolchain debian|rustup: sets CARGO and RUSTC_CMD (arrays: the cargo and rustc commands to
-# run) and the RUSTC / RUSTDOC variables that go with them. rustup's proxies usually come first
-# in PATH, so Debian's toolchain is called by absolute path and RUSTC/RUSTDOC keep cargo from
+# use_toolchain debian: sets CARGO and RUSTC_CMD (arrays: the cargo and rustc commands to run)
+# and the RUSTC / RUSTDOC variables that go with them. rustup's proxies usually come first in
+# PATH, so Debian's toolchain is called by absolute path and RUSTC/RUSTDOC keep cargo from
 # finding the proxies (without RUSTDOC, doctests would run rustup's rustdoc against Debian's std).
 use_toolchain() {
   unset RUSTUP_TOOLCHAIN
@@ -105,30 +151,12 @@ use_toolchain() {
       CARGO=(/usr/bin/cargo) RUSTC_CMD=(/usr/bin/rustc)
       export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
       ;;
-    rustup)
-      CARGO=(cargo "+$DEVAUTH_MSRV") RUSTC_CMD=(rustc "+$DEVAUTH_MSRV")
-      unset RUSTC RUSTDOC
-      ;;
     *)
-      echo "unknown toolchain '$1' (debian or rustup)" >&2
+      echo "unknown toolchain '$1' (debian)" >&2
       return 1
       ;;
   esac
   DEVAUTH_TOOLCHAIN=$1
-}
-
-# default_toolchain NAME|host: Debian's where Debian ships (and we unpacked) that target's std,
-# rustup's otherwise. DEVAUTH_TOOLCHAIN=debian|rustup overrides.
-default_toolchain() {
-  local triple=x86_64-unknown-linux-gnu
-  [ "$1" = host ] || triple=$(target_triple "$1")
-  if [ -n "${DEVAUTH_TOOLCHAIN:-}" ]; then
-    echo "$DEVAUTH_TOOLCHAIN"
-  elif compgen -G "/usr/lib/rustlib/$triple/lib/libstd-*.rlib" >/dev/null; then
-    echo debian
-  else
-    echo rustup
-  fi
 }
 
 # release_bin TRIPLE: where cargo puts the release binary for a target ("host" for native).
@@ -179,8 +207,62 @@ run_e2e() {
 # glibc_floor BIN: the newest GLIBC_x.y symbol version BIN needs ("none" for static binaries).
 glibc_floor() {
   local floor
-  floor=$("$T_GNU-objdump" -T "$1" 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sort -Vu | tail -n 1)
+  floor=$("$T_OBJDUMP" -T "$1" 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sort -Vu | tail -n 1)
   echo "${floor:-none}"
+}
+
+# Instructions the CPU classes below lack, as objdump spells them (unconditional forms only: a
+# stripped binary has no mapping symbols, so literal pools in .text are decoded as instructions
+# too, and constants rarely decode to an always-executed one). ARMv7 / ARMv6T2 only: movw movt
+# bfi bfc ubfx sbfx rbit mls, the barriers dmb dsb isb (ARMv6 uses CP15 writes), sdiv udiv,
+# VFPv3/NEON's d16-d31 and NEON data types. ARMv6 only (on top, for ARMv5TE): exclusive loads and
+# stores, byte reversal, extend, saturate, pack, SIMD select.
+ARMV7_ONLY='movw|movt|bfi|bfc|ubfx|sbfx|rbit|mls|dmb|dsb|isb|sdiv|udiv'
+ARMV6_ONLY='ldrex[bhd]?|strex[bhd]?|clrex|rev|rev16|revsh|[su]xt[ab]?[bh]|sel|usat|ssat|pkhbt|pkhtb'
+
+# cpu_arch_ok BIN: for the ARMv6 and ARMv5TE targets, succeeds when the ARM attributes claim no
+# newer CPU (readelf -A Tag_CPU_arch) and no instruction of a newer CPU is found in the code
+# (objdump -d). Prints what it found. Other targets: nothing to check, succeeds.
+cpu_arch_ok() {
+  local bin=$1 tag want forbidden hits
+  case $T_ARCH in
+    armv6) want='v[456]' forbidden=$ARMV7_ONLY ;;
+    armv5te) want='v[45]' forbidden="$ARMV7_ONLY|$ARMV6_ONLY" ;;
+    *) return 0 ;;
+  esac
+  tag=$("$T_READELF" -A "$bin" | sed -n 's/^ *Tag_CPU_arch: *//p')
+  hits=$("$T_OBJDUMP" -d --no-show-raw-insn "$bin" |
+    grep -cE "^ *[0-9a-f]+:[[:space:]]+($forbidden)[[:space:]]|[[:space:],{]d(1[6-9]|2[0-9]|3[01])\b|\.[isup](8|16|32|64)[[:space:]]" || true)
+  echo "$bin: Tag_CPU_arch ${tag:-unknown}; $hits instruction(s) of a newer CPU than $T_ARCH"
+  [[ $tag =~ ^$want ]] && [ "$hits" = 0 ]
+}
+
+# linkage_ok BIN: gnu: the glibc floor is at most DEVAUTH_GLIBC_FLOOR; musl: statically linked
+# (`file` says so, no program interpreter, no NEEDED library). Prints the finding as LINKAGE.
+linkage_ok() {
+  local bin=$1 floor
+  if [ "$T_STATIC" = 1 ]; then
+    if file -b "$bin" | grep -Eq 'static(-pie)? linked|statically linked' &&
+      ! "$T_READELF" -lW "$bin" | grep -q 'INTERP' &&
+      ! "$T_READELF" -dW "$bin" | grep -q '(NEEDED)'; then
+      LINKAGE=static
+      return 0
+    fi
+    LINKAGE="NOT static: $(file -b "$bin")"
+    return 1
+  fi
+  floor=$(glibc_floor "$bin")
+  LINKAGE=$floor
+  [ "$floor" != none ] && [ "$(printf '%s\n' "$floor" "GLIBC_$DEVAUTH_GLIBC_FLOOR" | sort -V | tail -n 1)" = "GLIBC_$DEVAUTH_GLIBC_FLOOR" ]
+}
+
+# stripped_size BIN: bytes of BIN after stripping a copy with the target's strip.
+stripped_size() {
+  local copy
+  copy=$(mktemp)
+  "$T_STRIP" -o "$copy" "$1"
+  stat -c %s "$copy"
+  rm -f "$copy"
 }
 
 # usage SCRIPT: prints a script's header comment (everything up to its `set -euo pipefail`).

@@ -1,33 +1,35 @@
 #!/usr/bin/env bash
-# Installs, on Debian 12 (bookworm) amd64, everything needed to build devauth for ARM without
-# Docker and to run the results here, using Debian's archive only:
-#   - Debian's Rust 1.85 (rustc-web, cargo-web, libstd-rust-web-dev), pinned and held: it is both
-#     the project's MSRV and the version whose ARM std Debian ships;
+# Installs, on Debian 12 (bookworm) amd64, everything needed to build devauth's release binaries
+# (scripts/cross-env.sh: glibc 2.17 gnu, static musl, ARMv6, ARMv5TE) without Docker and to run
+# them here, using Debian's archive and PyPI only (CI runs it as root):
+#   - Debian's Rust 1.85 (rustc-web, cargo-web, libstd-rust-web-dev) and rust-web-src (the std
+#     source -Zbuild-std compiles), pinned and held: 1.85 is both the project's MSRV and the
+#     version whose ARM std Debian ships;
+#   - ziglang and cargo-zigbuild from PyPI, pinned, in a venv (DEVAUTH_ZIG_VENV, default
+#     /opt/devauth-cross/venv): zig is the C compiler and linker of every release build;
 #   - that std for armv7-unknown-linux-gnueabihf and aarch64-unknown-linux-gnu, unpacked from the
 #     libstd-rust-web-dev:armhf / :arm64 packages into /usr/lib/rustlib (installing them with apt
 #     fails on a libxml2 multiarch conflict, and only their rlibs are needed);
-#   - gcc and binutils for arm-linux-gnueabihf and aarch64-linux-gnu: the linkers, and the C
-#     compilers ring's build script needs; their objdump reports the glibc floor;
+#   - gcc and binutils for arm-linux-gnueabihf and aarch64-linux-gnu: binutils read the ARM
+#     binaries (glibc floor, CPU attributes, strip), the armhf/arm64 glibc runs the gnu ones
+#     under qemu, gcc links the install check below;
 #   - qemu-user, to run the ARM binaries and tests here; `time`, for scripts/budget.sh.
-# It ends by compiling a small program for each target and running it under qemu.
+# It ends by compiling a small program for armv7/aarch64 and running it under qemu, and by
+# checking that zig and cargo-zigbuild answer.
 #
 # Re-running is cheap: apt is only called when a package is missing or at another version, and
 # the std is only unpacked again when the pinned version changed.
 #
-# usage (as root): scripts/install-cross-toolchain.sh [--rustup] [--no-verify]
-#   --rustup     also add rustup's std for every target (ARMv6 and the musl ones included) to the
-#                rustup 1.85 toolchain. That downloads from static.rust-lang.org, which is not a
-#                documented registry: for developers' machines, never for CI.
+# usage (as root): scripts/install-cross-toolchain.sh [--no-verify]
 #   --no-verify  skip the compile-and-run check.
 # env: DEVAUTH_RUST_DEB_VERSION  the Debian version to pin (default in scripts/cross-env.sh)
 set -euo pipefail
 # shellcheck source=scripts/cross-env.sh
 . "$(dirname "$0")/cross-env.sh"
 
-with_rustup=0 verify=1
+verify=1
 for arg; do
   case $arg in
-    --rustup) with_rustup=1 ;;
     --no-verify) verify=0 ;;
     -h | --help)
       usage "$0"
@@ -54,9 +56,9 @@ grep -q '^VERSION_CODENAME=bookworm' /etc/os-release ||
 export DEBIAN_FRONTEND=noninteractive
 apt_opts=(-q -o Acquire::Retries=3 -o Dpkg::Use-Pty=0)
 V=$DEVAUTH_RUST_DEB_VERSION
-rust_pkgs=(rustc-web cargo-web libstd-rust-web-dev)
+rust_pkgs=(rustc-web cargo-web libstd-rust-web-dev rust-web-src)
 tool_pkgs=(gcc gcc-arm-linux-gnueabihf gcc-aarch64-linux-gnu libc6-dev-armhf-cross
-  libc6-dev-arm64-cross qemu-user time ca-certificates)
+  libc6-dev-arm64-cross qemu-user time ca-certificates file python3-venv)
 cross_targets=(armv7 aarch64)
 
 # Installed version of a package, empty when it is not installed.
@@ -97,10 +99,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get "${apt_opts[@]}" install -y --no-install-recommends --allow-downgrades \
     "${missing[@]}"
 else
-  say "packages already installed (Rust $V, cross gcc, qemu-user, time)"
+  say "packages already installed (Rust $V and its source, cross gcc, qemu-user, time)"
 fi
 # An `apt-get upgrade` to bookworm-security's newer rustc-web would leave the unpacked ARM std
-# behind at 1.85 (error E0514 on every build): hold the three packages at the pinned version.
+# behind at 1.85 (error E0514 on every build) and the std source mismatched: hold the packages.
 apt-mark hold "${rust_pkgs[@]}" >/dev/null
 
 want=${V%%+*} # 1.85.0
@@ -110,6 +112,8 @@ got=$(/usr/bin/rustc --version | awk '{print $2}')
 # 3. the Rust std for each ARM target, unpacked from Debian's foreign-architecture package
 for name in "${cross_targets[@]}"; do
   target_setup "$name"
+  T_DEBARCH=armhf
+  [ "$name" != aarch64 ] || T_DEBARCH=arm64
   dest=/usr/lib/rustlib/$T_TRIPLE
   pkg=libstd-rust-web-dev:$T_DEBARCH=$V
   if dpkg -S "$dest" >/dev/null 2>&1; then
@@ -137,20 +141,19 @@ for name in "${cross_targets[@]}"; do
   rm -rf "$tmp"
 done
 
-# 4. optionally rustup's std for every target (local builds of ARMv6 and musl)
-if [ "$with_rustup" = 1 ]; then
-  command -v rustup >/dev/null || die "--rustup: rustup is not installed"
-  rustup toolchain install "$DEVAUTH_MSRV" --profile minimal
-  rustup_targets=()
-  for name in "${DEVAUTH_TARGETS[@]}"; do
-    # one at a time: a std the server does not offer should not stop the others
-    if rustup target add --toolchain "$DEVAUTH_MSRV" "$(target_triple "$name")"; then
-      rustup_targets+=("$name")
-    else
-      say "warning: rustup could not add $(target_triple "$name") to $DEVAUTH_MSRV; skipping it"
-    fi
-  done
+# 4. zig and cargo-zigbuild from PyPI, pinned, in their own venv (not the system's Python)
+venv=$DEVAUTH_ZIG_VENV
+if [ "$(cat "$venv/.devauth-pins" 2>/dev/null)" = "${DEVAUTH_ZIG_PINS[*]}" ] &&
+  [ -x "$venv/bin/cargo-zigbuild" ]; then
+  say "zig venv already at ${DEVAUTH_ZIG_PINS[*]} ($venv)"
+else
+  say "pip install ${DEVAUTH_ZIG_PINS[*]} into $venv"
+  [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "${DEVAUTH_ZIG_PINS[@]}"
+  echo "${DEVAUTH_ZIG_PINS[*]}" >"$venv/.devauth-pins"
 fi
+[ -f /usr/lib/rustlib/src/rust/library/Cargo.lock ] ||
+  die "rust-web-src installed no std source at /usr/lib/rustlib/src/rust/library"
 
 # 5. prove that each target compiles, links and runs
 if [ "$verify" = 1 ]; then
@@ -162,21 +165,12 @@ fn main() {
     println!("{} {}-bit {}", std::env::consts::ARCH, usize::BITS, n * 2);
 }
 EOF
-  checks=()
-  for name in "${cross_targets[@]}"; do checks+=("debian $name"); done
-  if [ "$with_rustup" = 1 ]; then
-    for name in "${rustup_targets[@]}"; do checks+=("rustup $name"); done
-  fi
-  for check in "${checks[@]}"; do
-    read -r tc name <<<"$check"
+  use_toolchain debian
+  for name in "${cross_targets[@]}"; do
     target_setup "$name"
-    use_toolchain "$tc"
+    tc=debian
     "${RUSTC_CMD[@]}" --edition 2021 -O --target "$T_TRIPLE" -C "linker=$T_GNU-gcc" \
       "$tmp/probe.rs" -o "$tmp/probe-$name"
-    if [ "$T_TRIPLE" = arm-unknown-linux-gnueabihf ] && ! armv6_only "$tmp/probe-$name"; then
-      say "warning: $T_GNU-gcc links ARMv7 startup code: ARMv6 needs cross or DEVAUTH_ARMV6_GCC"
-      continue
-    fi
     # shellcheck disable=SC2086 # T_RUNNER is a command prefix
     out=$($T_RUNNER "$tmp/probe-$name")
     case $T_TRIPLE in
@@ -186,6 +180,7 @@ EOF
     [ "$out" = "$expect" ] || die "$T_TRIPLE ($tc): probe printed '$out', expected '$expect'"
     say "ok: $T_TRIPLE ($tc toolchain) runs under ${T_RUNNER%% *}: $out"
   done
+  say "ok: zig $("$venv/bin/python" -m ziglang version), $("$venv/bin/cargo-zigbuild" --version)"
 fi
 
 say "done: $(/usr/bin/rustc --version), $(/usr/bin/cargo --version), $(qemu-arm --version | head -n 1)"
