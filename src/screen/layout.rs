@@ -851,10 +851,36 @@ fn payloads(c: &CodeScreen, tier: Tier) -> Vec<String> {
     p
 }
 
-fn fit_qr(c: &CodeScreen, tier: Tier, ty: &Type, side: u32) -> Option<Fitted> {
-    let owned = payloads(c, tier);
-    let refs: Vec<&str> = owned.iter().map(String::as_str).collect();
-    qr::fit(&refs, side, ty.min_qr_scale, tier == Tier::Oled)
+/// The module size under which no screen goes for its QR: a phone still reads 4 px modules from
+/// arm's length on any panel, and the small tiers already ask less.
+const QR_FLOOR_SCALE: u32 = 4;
+
+/// The QR attempts of the payload rule (docs/display.md), best first: each payload in turn
+/// (the complete URI first), at the tier's comfortable module size, then at the floor. A payload
+/// comes before any module size, so a screen that has room for the complete URI at the floor
+/// never falls back to the plain URI; the floor rises with the tier only up to
+/// [`QR_FLOOR_SCALE`], so a bigger screen never carries a smaller payload.
+fn qr_attempts(c: &CodeScreen, tier: Tier, ty: &Type) -> Vec<(String, u32)> {
+    let floor = ty.min_qr_scale.min(QR_FLOOR_SCALE);
+    let mut attempts = Vec::new();
+    for payload in payloads(c, tier) {
+        attempts.push((payload.clone(), ty.min_qr_scale));
+        if floor < ty.min_qr_scale {
+            attempts.push((payload, floor));
+        }
+    }
+    attempts
+}
+
+fn fit_qr(attempt: &(String, u32), tier: Tier, side: u32) -> Option<Fitted> {
+    qr::fit(&[attempt.0.as_str()], side, attempt.1, tier == Tier::Oled)
+}
+
+/// The first attempt that fits a square of `side` px.
+fn fit_best(c: &CodeScreen, tier: Tier, ty: &Type, side: u32) -> Option<Fitted> {
+    qr_attempts(c, tier, ty)
+        .iter()
+        .find_map(|a| fit_qr(a, tier, side))
 }
 
 fn code_screen(
@@ -878,7 +904,8 @@ fn code_screen(
     let landscape = sw * 10 >= sh * 12;
     if landscape {
         // Text left, QR right. The QR column gets up to 45% of the width.
-        let qr = fit_qr(c, tier, ty, sh.min(sw * 45 / 100));
+        let side = sh.min(sw * 45 / 100);
+        let qr = fit_best(c, tier, ty, side);
         let qr_w = qr.as_ref().map_or(0, |q| q.side() + ty.gap * 2);
         let text_w = sw.saturating_sub(qr_w);
         let text_area = Rectangle::new(safe.top_left, Size::new(text_w, sh));
@@ -903,37 +930,32 @@ fn code_screen(
         }
     } else {
         // Stacked: text pieces first, the QR gets the height left over (between the title and
-        // the URL), fewer parts until it reaches a readable scale.
-        for density in 0..=3u8 {
-            let text_density = density.min(2);
-            let mut pieces = parts.pieces(ty, sw, text_density, true);
-            let text_h = column_height(&pieces, ty) + ty.gap;
-            let room = sh.saturating_sub(text_h).min(sw);
-            let qr = if density < 3 {
-                fit_qr(c, tier, ty, room)
-            } else {
-                None
-            };
-            if qr.is_none() && density < 3 {
-                continue;
+        // the URL). For each QR attempt, fewer text parts until it fits; text is thinned before
+        // the QR gets a smaller payload or module. No attempt fits: text only.
+        for attempt in qr_attempts(c, tier, ty) {
+            for density in 0..=2u8 {
+                let mut pieces = parts.pieces(ty, sw, density, true);
+                let text_h = column_height(&pieces, ty) + ty.gap;
+                let room = sh.saturating_sub(text_h).min(sw);
+                if let Some(code) = fit_qr(&attempt, tier, room) {
+                    // After the title (density 0) or at the top.
+                    let at = if density == 0 { 2 } else { 0 };
+                    let at = at.min(pieces.len());
+                    pieces.insert(at, Piece::Gap(ty.gap));
+                    pieces.insert(at, Piece::Qr(code));
+                    place(pieces, safe, true, ty, out);
+                    return;
+                }
             }
-            if let Some(code) = qr {
-                // After the title (density 0) or at the top.
-                let at = if text_density == 0 { 2 } else { 0 };
-                let at = at.min(pieces.len());
-                pieces.insert(at, Piece::Gap(ty.gap));
-                pieces.insert(at, Piece::Qr(code));
-            }
-            place(pieces, safe, true, ty, out);
-            return;
         }
+        place(parts.pieces(ty, sw, 2, true), safe, true, ty, out);
     }
 }
 
 /// Whether the OLED must alternate between a QR page and a URL page.
 fn oled_alternates(c: &CodeScreen, size: Size, _profile: &Profile) -> bool {
     let ty = type_of(Tier::Oled);
-    let Some(qr) = fit_qr(c, Tier::Oled, &ty, size.height) else {
+    let Some(qr) = fit_best(c, Tier::Oled, &ty, size.height) else {
         return false;
     };
     let w = size.width.saturating_sub(qr.side() + ty.gap);
@@ -965,18 +987,31 @@ fn oled_column(c: &CodeScreen, ty: &Type, w: u32, with_url: bool) -> Vec<Piece> 
     spaced(pieces, ty.gap)
 }
 
+/// `pieces`, without the countdown when they are taller than `height`: a long URL or a code
+/// split over two lines leaves no room for it, and the URL and the code are what the person needs.
+fn without_ticker_if_tall(pieces: Vec<Piece>, ty: &Type, height: u32) -> Vec<Piece> {
+    if column_height(&pieces, ty) <= height {
+        return pieces;
+    }
+    let kept = pieces
+        .into_iter()
+        .filter(|p| !matches!(p, Piece::Ticker { .. } | Piece::Gap(_)))
+        .collect();
+    spaced(kept, ty.gap)
+}
+
 fn oled_code_screen(parts: &CodeParts, ty: &Type, page: u8, profile: &Profile, out: &mut Layout) {
     let c = parts.c;
     let size = out.size;
     let full = Rectangle::new(Point::zero(), size);
-    let qr = fit_qr(c, Tier::Oled, ty, size.height);
+    let qr = fit_best(c, Tier::Oled, ty, size.height);
     match qr {
         Some(code) if page == 0 => {
             let side = code.side();
             let col_x = side + ty.gap;
             let w = size.width.saturating_sub(col_x);
             let with_url = !oled_alternates(c, size, profile);
-            let pieces = oled_column(c, ty, w, with_url);
+            let pieces = without_ticker_if_tall(oled_column(c, ty, w, with_url), ty, size.height);
             out.items.push(Item::Qr {
                 origin: Point::new(0, to_i32((size.height - side) / 2)),
                 code,
@@ -990,10 +1025,12 @@ fn oled_code_screen(parts: &CodeParts, ty: &Type, page: u8, profile: &Profile, o
             let mut pieces = vec![lines(vec!["Go to".to_string()], ty.body, Role::Muted)];
             pieces.extend(oled_column(c, ty, w, true));
             let pieces = spaced(pieces, ty.gap);
-            let pieces = if column_height(&pieces, ty) > size.height {
-                oled_column(c, ty, w, true)
-            } else {
+            let pieces = if column_height(&pieces, ty) <= size.height {
                 pieces
+            } else {
+                // A long URL (Microsoft's wraps to three lines) leaves no room for the
+                // countdown: the URL and the code are what the person needs.
+                without_ticker_if_tall(oled_column(c, ty, w, true), ty, size.height)
             };
             place(pieces, full, true, ty, out);
         }
