@@ -129,6 +129,9 @@ pub(super) struct RawDisplay {
     pub(super) rotation: Option<Spanned<i64>>,
     /// `title_safe_percent` (integer 0..=20, default 0): margin kept free on every side.
     pub(super) title_safe_percent: Option<Spanned<i64>>,
+    /// `wait_secs` (integer 0..=120, default 5; framebuffer, spi): how long to wait for the
+    /// display device to appear (the driver may probe after devauth starts).
+    pub(super) wait_secs: Option<Spanned<i64>>,
     /// `controller` (spi): `"st7789"`, `"ili9341"` or `"ssd1306"`.
     pub(super) controller: Option<Str>,
     /// `spi_device` (path, default `/dev/spidev0.0`).
