@@ -4,7 +4,7 @@
 use embedded_graphics::prelude::{Point, Size};
 use embedded_graphics::primitives::Rectangle;
 
-use super::column::{Piece, column_height, lines, place, spaced, to_i32};
+use super::column::{Piece, code_lines, column_height, lines, place, spaced, to_i32};
 use super::text::{split_code, url_text, width, wrap, wrap_url};
 use super::{Item, Layout, Profile, Role, Tier, Type, type_of};
 use crate::screen::CodeScreen;
@@ -79,13 +79,7 @@ impl CodeParts<'_> {
             })
             .or_else(|| ty.code.last().copied())
             .unwrap_or((FontId::Code16, 1));
-        pieces.push(Piece::Lines {
-            lines: split_code(&code, font, scale, w),
-            font,
-            scale,
-            role: Role::Code,
-            code: true,
-        });
+        pieces.push(code_lines(&code, font, scale, w));
         if let Some(reason) = self.reason {
             pieces.push(lines(
                 wrap(
@@ -250,13 +244,7 @@ pub(super) fn oled_column(c: &CodeScreen, ty: &Type, w: u32, with_url: bool) -> 
         let url = url_text(&c.verification_uri);
         pieces.push(lines(wrap_url(&url, ty.body, 1, w), ty.body, Role::Link));
     }
-    pieces.push(Piece::Lines {
-        lines: split_code(&code, font, scale, w),
-        font,
-        scale,
-        role: Role::Code,
-        code: true,
-    });
+    pieces.push(code_lines(&code, font, scale, w));
     pieces.push(Piece::Ticker {
         font: ty.small,
         scale: 1,

@@ -3,7 +3,7 @@
 use embedded_graphics::prelude::{Point, Size};
 use embedded_graphics::primitives::Rectangle;
 
-use super::text::{line_height, width};
+use super::text::{line_height, split_code, width};
 use super::{Align, Item, Layout, Role, Text, Ticker, Type};
 use crate::screen::fonts::FontId;
 use crate::screen::qr::Fitted;
@@ -51,6 +51,17 @@ pub(super) fn lines(lines: Vec<String>, font: FontId, role: Role) -> Piece {
         scale: 1,
         role,
         code: false,
+    }
+}
+
+/// The user code split over as many lines as `max` px needs, marked as the code's box.
+pub(super) fn code_lines(code: &str, font: FontId, scale: u32, max: u32) -> Piece {
+    Piece::Lines {
+        lines: split_code(code, font, scale, max),
+        font,
+        scale,
+        role: Role::Code,
+        code: true,
     }
 }
 

@@ -690,3 +690,14 @@ fn visible_width(line: &str) -> usize {
     }
     width
 }
+
+/// One half-block character from its upper and lower pixel: the big code digits and the text
+/// QR both pack two pixel rows into one terminal row.
+fn half_block(top: bool, bottom: bool) -> char {
+    match (top, bottom) {
+        (true, true) => '█',
+        (true, false) => '▀',
+        (false, true) => '▄',
+        (false, false) => ' ',
+    }
+}
