@@ -3,6 +3,9 @@
 //! should; check the user code is drawn, and that nothing is drawn outside the display or (except
 //! the background) outside the title-safe area.
 
+mod common;
+
+use common::decode_qrs;
 use devauth::cli::RenderState;
 use devauth::commands::render::sample_view;
 use devauth::config::{BUILTIN_BOARDS, board_display};
@@ -21,17 +24,6 @@ const WAITING: [RenderState; 3] = [
     RenderState::Renewed,
     RenderState::Retrying,
 ];
-
-/// Decodes every QR found in a greyscale picture.
-fn decode(w: u32, h: u32, luma: impl Fn(u32, u32) -> u8) -> Vec<String> {
-    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w as usize, h as usize, |x, y| {
-        luma(x as u32, y as u32)
-    });
-    img.detect_grids()
-        .into_iter()
-        .filter_map(|g| g.decode().ok().map(|(_, s)| s))
-        .collect()
-}
 
 fn luma(c: Rgb888) -> u8 {
     ((u32::from(c.r()) * 3 + u32::from(c.g()) * 6 + u32::from(c.b())) / 10) as u8
@@ -183,14 +175,14 @@ fn every_board_every_waiting_state_decodes_and_fits() {
                     let mut m = MonoCanvas::new(panel, rotation);
                     let l = draw_guarded(&view, logical, &d, &mut m);
                     // Upscale ×4: rqrr wants more than 2 px per module.
-                    let found = decode(panel.width * 4, panel.height * 4, |x, y| {
+                    let found = decode_qrs(panel.width * 4, panel.height * 4, |x, y| {
                         if m.lit(x / 4, y / 4) { 255 } else { 0 }
                     });
                     (l, found)
                 } else {
                     let mut canvas = Canvas::new(panel, 0, PixelFormat::RGB565, rotation);
                     let l = draw_guarded(&view, logical, &d, &mut canvas);
-                    let found = decode(panel.width, panel.height, |x, y| {
+                    let found = decode_qrs(panel.width, panel.height, |x, y| {
                         luma(canvas.pixel(x, y).unwrap())
                     });
                     (l, found)
@@ -284,7 +276,7 @@ fn all_sizes_of_the_issue_with_a_long_message_and_url() {
             let size = Size::new(w, h);
             let mut canvas = Canvas::new(size, 0, PixelFormat::XRGB8888, Rotation::R0);
             let l = draw_guarded(&view, size, &d, &mut canvas);
-            let found = decode(w, h, |x, y| luma(canvas.pixel(x, y).unwrap()));
+            let found = decode_qrs(w, h, |x, y| luma(canvas.pixel(x, y).unwrap()));
             assert_eq!(found, vec![code_of(&view).qr_payload.clone()], "{w}x{h}");
             check_code_drawn(&l, code_of(&view), &format!("{w}x{h}"));
             let text: String = l.texts().map(|t| t.text.clone()).collect();
@@ -418,7 +410,7 @@ fn the_complete_uri_is_in_the_qr_at_every_size_and_board() {
             let (l, found) = if mono {
                 let mut m = MonoCanvas::new(*size, Rotation::R0);
                 let l = draw_guarded(&view, *size, d, &mut m);
-                let found = decode(size.width * 4, size.height * 4, |x, y| {
+                let found = decode_qrs(size.width * 4, size.height * 4, |x, y| {
                     if m.lit(x / 4, y / 4) { 255 } else { 0 }
                 });
                 (l, found)
@@ -428,7 +420,7 @@ fn the_complete_uri_is_in_the_qr_at_every_size_and_board() {
                 // A zoomed (4K) screen is the 1080p one with every pixel doubled: decode one
                 // pixel in `zoom`, which keeps the decoder's work that of 1080p.
                 let z = l.zoom.max(1);
-                let found = decode(size.width / z, size.height / z, |x, y| {
+                let found = decode_qrs(size.width / z, size.height / z, |x, y| {
                     luma(canvas.pixel(x * z, y * z).unwrap())
                 });
                 (l, found)
