@@ -157,9 +157,36 @@ pub(crate) fn token_client(
     Ok(client_with(config, transport, endpoints))
 }
 
-/// The client and renewal for commands that use the stored tokens (`token`, `api`). Not
-/// paired is an error, except for a service account, which obtains its first token.
-pub(crate) fn token_parts(
+/// What `token` and `api` start from: the store, the client and renewal that go with it, and
+/// tokens fresh enough to use (renewed under the store lock when due).
+pub(crate) struct StoredGrant {
+    pub(crate) store: TokenStore,
+    pub(crate) client: OAuthClient<HttpTransport>,
+    pub(crate) how: grant::Renewal,
+    pub(crate) tokens: crate::store::TokenSet,
+}
+
+/// The [`StoredGrant`] of this config. Not paired is an error, except for a service account,
+/// which obtains its first token.
+pub(crate) fn stored_grant(config: &Config) -> Result<StoredGrant, Error> {
+    let store = TokenStore::new(&config.storage.path);
+    let (client, how) = token_parts(config, &store)?;
+    let tokens = grant::fresh_tokens(
+        &store,
+        &client,
+        &SystemClock,
+        &how,
+        config.agent.refresh_margin,
+    )?;
+    Ok(StoredGrant {
+        store,
+        client,
+        how,
+        tokens,
+    })
+}
+
+fn token_parts(
     config: &Config,
     store: &TokenStore,
 ) -> Result<(OAuthClient<HttpTransport>, grant::Renewal), Error> {
