@@ -9,6 +9,7 @@ pub mod authorize;
 pub mod client;
 pub mod flow;
 pub mod jwt;
+pub mod loopback;
 pub mod pkce;
 pub mod provider;
 
