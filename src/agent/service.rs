@@ -486,19 +486,13 @@ impl Service {
         }
         match result.outcome {
             Outcome::Paired(resp) => {
-                let account = grant::account_for(&client, &resp);
-                let tokens = grant::token_set(
+                let stored = grant::paired(
+                    &client,
+                    &self.config.provider.client_id,
                     resp,
-                    None,
                     result.server_date,
                     &TimeNow::read(&clock::SystemClock),
-                    account,
                 );
-                let stored = StoredTokens {
-                    client_id: self.config.provider.client_id.clone(),
-                    token_endpoint: client.endpoints.token.clone(),
-                    tokens,
-                };
                 if let Err(e) = self.parts.store.save(&stored) {
                     return Input::Pairing(PairingEnd::Failed(e.to_string()));
                 }

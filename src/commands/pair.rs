@@ -9,7 +9,7 @@ use crate::oauth::flow::{Event, Outcome, Policy};
 use crate::pairing;
 use crate::screen::{Screen, View};
 use crate::setup::{self, emit};
-use crate::store::{StoredTokens, TimeNow, TokenStore};
+use crate::store::{TimeNow, TokenStore};
 use serde_json::json;
 use std::time::Duration;
 
@@ -97,22 +97,17 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
     );
     match result.outcome {
         Outcome::Paired(resp) => {
-            let account = grant::account_for(&client, &resp);
-            let tokens = grant::token_set(
+            let stored = grant::paired(
+                &client,
+                &config.provider.client_id,
                 resp,
-                None,
                 result.server_date,
                 &TimeNow::read(&clock),
-                account.clone(),
             );
-            let scopes = tokens.scopes.clone();
+            let account = stored.tokens.account.clone();
+            let scopes = stored.tokens.scopes.clone();
             // The lifetime as kept (clamped), not as sent.
-            let expires_in = tokens.expiry.as_ref().map(|e| e.lifetime_secs);
-            let stored = StoredTokens {
-                client_id: config.provider.client_id.clone(),
-                token_endpoint: client.endpoints.token.clone(),
-                tokens,
-            };
+            let expires_in = stored.tokens.expiry.as_ref().map(|e| e.lifetime_secs);
             if let Err(e) = prepared.commit(&stored) {
                 return fail(&mut screen, Error::Store(e));
             }
