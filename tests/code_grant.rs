@@ -168,3 +168,53 @@ fn no_redirect_within_the_login_timeout_exits_13() {
     out.stderr_has("sign-in timed out");
     assert!(env.store_json().is_none());
 }
+
+/// Runs `pair` with the fake browser and the test browser's approval; returns the output.
+fn sign_in_pair(env: &Env) -> Output {
+    let running = env.cmd(&["pair", "--json"]).spawn();
+    let url = launched_url(env);
+    let _ = env.server().sign_in(&url, true);
+    running.wait()
+}
+
+#[test]
+fn google_profile_asks_for_offline_access_and_keeps_the_refresh_token() {
+    let env = code_env(Provider::Google, "");
+    env.server().set_behavior(|b| b.token_lifetime = Some(2));
+    let out = sign_in_pair(&env);
+    out.code(exit::OK);
+    let url = launched_url(&env);
+    assert!(url.contains("access_type=offline"), "{url}");
+    assert!(url.contains("prompt=consent"), "{url}");
+    assert!(
+        env.stored("refresh_token").is_some(),
+        "refresh token stored"
+    );
+    // A refresh works on the result: with a 2 s token the refresh margin is 1 s.
+    let first = env.stored("access_token").unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let renewed = env.token();
+    assert_ne!(renewed, first);
+    assert_eq!(env.refreshes().len(), 1);
+}
+
+#[test]
+fn google_answer_without_a_refresh_token_is_refused_and_nothing_stored() {
+    let env = code_env(Provider::Google, "");
+    env.server().set_behavior(|b| b.issue_refresh_token = false);
+    let out = sign_in_pair(&env);
+    out.code(exit::PROVIDER);
+    out.stderr_has("no refresh token");
+    out.stderr_has("prompt=consent");
+    assert!(env.store_json().is_none(), "nothing stored");
+}
+
+#[test]
+fn github_profile_accepts_tokens_without_a_refresh_token() {
+    let env = code_env(Provider::GitHub, "");
+    sign_in_pair(&env).code(exit::OK);
+    assert!(env.stored("refresh_token").is_none());
+    assert!(!env.token().is_empty());
+    env.run(&["api", &format!("{}/userinfo", env.base())])
+        .code(exit::OK);
+}
