@@ -34,6 +34,7 @@ Exit codes:
   8  the provider refused the request (an OAuth error such as invalid_client)
   9  token store error (unreadable, corrupt or not writable)
   10/11/12  `api` only: the server answered 3xx / 4xx / 5xx
+  13 a browser sign-in (grant = \"authorization_code\") got no redirect in login_timeout_secs
 ";
 
 pub const PAIR_HELP: &str = "\
@@ -50,7 +51,12 @@ Options:
             code, pending, slow_down, expired, retrying, then paired, denied or error.
             Human text goes to stderr.
 
-Exit codes: 0 paired, 5 denied, 6 config, 7 network, 8 provider refused, 9 store.
+With grant = \"authorization_code\" it signs in through a browser instead: it listens on
+127.0.0.1 (or ::1), runs browser_command with the sign-in URL (the `authorize` event on
+--json), checks the redirect's state, exchanges the code with PKCE and stores the tokens.
+
+Exit codes: 0 paired, 5 denied, 6 config, 7 network, 8 provider refused, 9 store,
+13 no redirect from the browser in time.
 ";
 
 pub const TOKEN_HELP: &str = "\

@@ -6,6 +6,7 @@ pub mod api;
 mod pair;
 pub mod render;
 mod run;
+mod sign_in;
 mod status;
 mod token;
 mod unpair;

@@ -50,6 +50,9 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
                 .into(),
         ));
     }
+    if config.provider.grant.code_grant().is_some() {
+        return crate::commands::sign_in::pair(config, json);
+    }
     let clock = SystemClock;
     let store = TokenStore::new(&config.storage.path);
     let mut screen = setup::open_screen(config, json)?;

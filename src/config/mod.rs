@@ -15,7 +15,8 @@
 //! reference (key, type, default, meaning).
 //!
 //! Files: `raw.rs` (the TOML as written, the span-to-line reader, the `file:line:key` error
-//! locator), `provider_section.rs` + `jwt_section.rs` (`[provider]`), `board.rs` (`[display]` and
+//! locator), `provider_section.rs` + `jwt_section.rs` + `code_section.rs` (`[provider]`; the last
+//! also reads `client_json_file`), `board.rs` (`[display]` and
 //! board files), `sections.rs` (`[storage]`, `[network]`, `[agent]`), `checks.rs` (URL and scope
 //! rules), `error.rs` ([`ConfigError`]). Everything is resolved once, in [`Config::load`]: the
 //! board profile, presets and key files. The rest of devauth receives resolved values; the
@@ -31,6 +32,7 @@ pub use crate::screen::settings::{
     ColorOrder, Controller, DEFAULT_FB_DEVICE, DisplayBackend, DisplayConfig, SpiSettings,
 };
 use crate::secret::Secret;
+pub use code_section::{CodeGrantConfig, DEFAULT_BROWSER_COMMAND, DEFAULT_LOGIN_TIMEOUT_SECS};
 use embedded_graphics::prelude::Size;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -172,6 +174,7 @@ impl Config {
 
 mod board;
 mod checks;
+mod code_section;
 mod error;
 mod jwt_section;
 mod provider_section;
@@ -180,6 +183,7 @@ mod sections;
 
 pub use board::*;
 pub use checks::*;
+use code_section::GrantChoice;
 pub use error::*;
 pub use provider_section::*;
 use raw::*;
@@ -187,3 +191,6 @@ pub use sections::*;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod code_tests;
