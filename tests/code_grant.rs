@@ -218,3 +218,137 @@ fn github_profile_accepts_tokens_without_a_refresh_token() {
     env.run(&["api", &format!("{}/userinfo", env.base())])
         .code(exit::OK);
 }
+
+/// `devauth ARGS` with piped stdin and stdout, read as it comes (the harness's commands have
+/// no stdin). Returns the child and a channel of stdout lines.
+fn spawn_piped(
+    env: &Env,
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<String>,
+    std::thread::JoinHandle<String>,
+) {
+    use std::io::{BufRead, Read};
+    let bin = std::env::var_os("DEVAUTH_TEST_BIN")
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_devauth").into());
+    let mut child = std::process::Command::new(bin)
+        .args(args)
+        .current_dir(env.dir())
+        .env("DEVAUTH_CONFIG", &env.config)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start devauth");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut stderr = child.stderr.take().unwrap();
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    (child, rx, err)
+}
+
+/// The `authorize` event's URL from a `--json` stdout.
+fn authorize_event_url(lines: &std::sync::mpsc::Receiver<String>) -> String {
+    loop {
+        let line = lines
+            .recv_timeout(scaled(Duration::from_secs(10)))
+            .expect("an authorize event");
+        let v: Value = serde_json::from_str(&line).unwrap();
+        if v["event"] == "authorize" {
+            return v["url"].as_str().unwrap().to_string();
+        }
+    }
+}
+
+#[test]
+fn paste_of_a_malformed_address_gets_a_second_chance_then_pairs() {
+    use std::io::Write;
+    let env = code_env(Provider::Generic, "");
+    let (mut child, lines, err) = spawn_piped(&env, &["pair", "--paste", "--json"]);
+    let url = authorize_event_url(&lines);
+    // The person signs in on another machine; its browser cannot reach the redirect.
+    let redirect = env.server().authorization_redirect(&url, true).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "http://127.0.0.1:1/cb").unwrap();
+    writeln!(stdin, "{redirect}").unwrap();
+    let status = child.wait().unwrap();
+    let stderr = err.join().unwrap();
+    assert_eq!(status.code(), Some(exit::OK), "{stderr}");
+    assert!(stderr.contains("that paste cannot be used"), "{stderr}");
+    assert!(stderr.contains("try again"), "{stderr}");
+    assert!(!env.browser_ran(), "--paste launches nothing");
+    assert!(env.store_json().is_some());
+}
+
+#[test]
+fn paste_with_a_foreign_state_is_refused_and_stdin_end_stops() {
+    use std::io::Write;
+    let env = code_env(Provider::Generic, "");
+    let (mut child, lines, err) = spawn_piped(&env, &["pair", "--paste", "--json"]);
+    let url = authorize_event_url(&lines);
+    let redirect = env.server().authorization_redirect(&url, true).unwrap();
+    let (base, _) = redirect.split_once('?').unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{base}?code=x&state=someone-elses").unwrap();
+    drop(stdin);
+    let status = child.wait().unwrap();
+    let stderr = err.join().unwrap();
+    assert_eq!(status.code(), Some(exit::USAGE), "{stderr}");
+    assert!(stderr.contains("does not match"), "{stderr}");
+    assert!(env.store_json().is_none());
+}
+
+#[test]
+fn no_browser_launches_nothing_and_the_device_ui_opens_the_url() {
+    let env = code_env(Provider::Generic, "");
+    let (mut child, lines, err) = spawn_piped(&env, &["pair", "--no-browser", "--json"]);
+    let url = authorize_event_url(&lines);
+    let page = env
+        .server()
+        .sign_in(&url, true)
+        .expect("the listener answers");
+    assert_eq!(page.status, 200);
+    let status = child.wait().unwrap();
+    let stderr = err.join().unwrap();
+    assert_eq!(status.code(), Some(exit::OK), "{stderr}");
+    assert!(!env.browser_ran(), "--no-browser launches nothing");
+    // The terminal screen shows the URL.
+    assert!(squash(&stderr).contains(&squash(&url)[..40]), "{stderr}");
+}
+
+#[test]
+fn pair_grant_overrides_the_config_and_checks_its_keys() {
+    // The file says device_code; --grant authorization_code on the github preset signs in.
+    let env = Setup::new(Provider::GitHub).start();
+    let out = env.run(&["pair", "--grant", "authorization_code", "--paste"]);
+    // No stdin: the paste ends at once, after the URL was printed for github's endpoint.
+    out.code(exit::USAGE);
+    out.stderr_has("https://github.com/login/oauth/authorize?response_type=code");
+    let out = env.run(&["pair", "--grant", "implicit"]);
+    out.code(exit::CONFIG);
+    out.stderr_has("RFC 9700");
+}
+
+trait BrowserRan {
+    fn browser_ran(&self) -> bool;
+}
+
+impl BrowserRan for Env {
+    fn browser_ran(&self) -> bool {
+        self.dir().join("url.txt").exists()
+    }
+}

@@ -7,21 +7,64 @@
 //! The decisions are in `oauth/` (URL, redirect checks, listener decision); this file only
 //! wires them to the sockets, the browser process and the store.
 
+use crate::cli::{PairArgs, UsageError};
 use crate::clock::SystemClock;
 use crate::config::{CodeGrantConfig, Config, DEFAULT_BROWSER_COMMAND};
 use crate::error::Error;
 use crate::grant;
-use crate::oauth::authorize::{AuthorizationRequest, Authorized};
+use crate::oauth::authorize::{self, AuthorizationRequest, Authorized, MAX_REDIRECT_LEN};
 use crate::oauth::loopback::{Loopback, LoopbackError, LoopbackSettings};
 use crate::oauth::pkce::Pkce;
-use crate::screen::{Screen, View};
+use crate::screen::{CodeScreen, Screen, View};
+use crate::secret::Secret;
 use crate::setup::{self, emit};
 use crate::store::{StoredTokens, TimeNow, TokenStore};
 use serde_json::json;
+use std::io::{BufRead, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+/// How the redirect comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Launch `browser_command`, wait on the loopback listener.
+    Browser,
+    /// Launch nothing (the device's own UI opens the URL), wait on the listener.
+    NoBrowser,
+    /// Read the redirected address or the code from stdin.
+    Paste,
+}
+
+/// How many pastes may be tried before giving up.
+const PASTE_ATTEMPTS: usize = 3;
+
+/// `devauth pair` with `--grant`, `--no-browser` or `--paste`.
+pub(crate) fn command(config: &Config, args: &PairArgs) -> Result<(), Error> {
+    let mode = if args.paste {
+        Mode::Paste
+    } else if args.no_browser {
+        Mode::NoBrowser
+    } else {
+        Mode::Browser
+    };
+    if config.provider.grant.code_grant().is_none() {
+        if mode != Mode::Browser {
+            return Err(Error::Usage(UsageError(format!(
+                "--no-browser and --paste are for grant = \"authorization_code\" (this config \
+                 has grant = \"{}\"; add --grant authorization_code)",
+                config.provider.grant.name()
+            ))));
+        }
+        return crate::commands::pair::pair(config, args.json);
+    }
+    pair_with(config, args.json, mode)
+}
+
 pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
+    pair_with(config, json, Mode::Browser)
+}
+
+fn pair_with(config: &Config, json: bool, mode: Mode) -> Result<(), Error> {
     let Some(code_cfg) = config.provider.grant.code_grant() else {
         return Err(Error::Setup(
             "provider.grant is not \"authorization_code\"".into(),
@@ -30,7 +73,15 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
     let clock = SystemClock;
     let store = TokenStore::new(&config.storage.path);
     let mut screen = setup::open_screen(config, json)?;
-    let result = sign_in(config, code_cfg, json, &clock, &store, screen.as_mut());
+    let result = sign_in(
+        config,
+        code_cfg,
+        json,
+        mode,
+        &clock,
+        &store,
+        screen.as_mut(),
+    );
     match &result {
         Ok(account) => {
             let _ = screen.show(&View::Paired {
@@ -59,6 +110,7 @@ fn sign_in(
     config: &Config,
     code_cfg: &CodeGrantConfig,
     json: bool,
+    mode: Mode,
     clock: &SystemClock,
     store: &TokenStore,
     screen: &mut dyn Screen,
@@ -108,9 +160,24 @@ fn sign_in(
     }
     // The URL carries the state and the challenge, never the verifier: it may be shown.
     eprintln!("devauth: sign in at {url}");
-    launch_browser(code_cfg.browser_command.as_deref(), &url);
-
-    let code = match listener.wait(&pkce.state).map_err(loopback_error)? {
+    let authorized = match mode {
+        Mode::Browser => {
+            launch_browser(code_cfg.browser_command.as_deref(), &url);
+            listener.wait(&pkce.state).map_err(loopback_error)?
+        }
+        Mode::NoBrowser => {
+            show_url(screen, &url, code_cfg);
+            listener.wait(&pkce.state).map_err(loopback_error)?
+        }
+        Mode::Paste => {
+            // Nothing listens: the browser is on another machine, its redirect to this address
+            // fails there and the person copies it from the address bar.
+            drop(listener);
+            show_url(screen, &url, code_cfg);
+            read_paste(&pkce.state)?
+        }
+    };
+    let code = match authorized {
         Authorized::Code(code) => code,
         Authorized::Refused(err) if is_denial(&err.error) => return Err(Error::Denied),
         Authorized::Refused(err) => {
@@ -162,6 +229,57 @@ fn sign_in(
         );
     }
     Ok(account)
+}
+
+/// The URL as text + QR on the screen backends, like a device code (no code to type).
+fn show_url(screen: &mut dyn Screen, url: &str, code_cfg: &CodeGrantConfig) {
+    let _ = screen.show(&View::WaitingForUser(CodeScreen {
+        verification_uri: url.to_string(),
+        qr_payload: url.to_string(),
+        user_code: String::new(),
+        message: Some("Sign in with a browser at this address.".to_string()),
+        remaining: code_cfg.login_timeout,
+        lifetime: code_cfg.login_timeout,
+        renewed: false,
+    }));
+}
+
+/// Reads pasted lines from stdin until one checks out; a malformed one is explained and
+/// another chance given, up to [`PASTE_ATTEMPTS`].
+fn read_paste(state: &Secret) -> Result<Authorized, Error> {
+    let stdin = std::io::stdin();
+    let mut last = String::new();
+    for attempt in 1..=PASTE_ATTEMPTS {
+        eprintln!(
+            "devauth: paste the address your browser was sent to (or only the code), then Enter:"
+        );
+        let mut line = String::new();
+        let limit = u64::try_from(MAX_REDIRECT_LEN + 2).unwrap_or(u64::MAX);
+        let read = stdin
+            .lock()
+            .take(limit)
+            .read_line(&mut line)
+            .map_err(|e| Error::Io(format!("reading the pasted address: {e}")))?;
+        if read == 0 {
+            return Err(Error::Usage(UsageError(format!(
+                "no paste: stdin ended{last}"
+            ))));
+        }
+        match authorize::check_paste(&line, state) {
+            Ok(authorized) => return Ok(authorized),
+            Err(e) => {
+                let left = PASTE_ATTEMPTS - attempt;
+                eprintln!("devauth: that paste cannot be used: {e}");
+                if left > 0 {
+                    eprintln!("devauth: try again ({left} more)");
+                }
+                last = format!(" (last paste: {e})");
+            }
+        }
+    }
+    Err(Error::Usage(UsageError(format!(
+        "{PASTE_ATTEMPTS} pastes could not be used{last}"
+    ))))
 }
 
 /// RFC 6749 §4.1.2.1 `access_denied`; Microsoft's device-flow word too, for one exit code.

@@ -110,6 +110,12 @@ fn config_path_from(cli: Option<&Path>, env: Option<OsString>) -> PathBuf {
 impl Config {
     /// Reads (at most [`MAX_CONFIG_BYTES`]) and parses the config file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with_grant(path, None)
+    }
+
+    /// [`Config::load`] with `[provider] grant` replaced (`pair --grant`), so the chosen grant's
+    /// keys and rules are checked as if the file said it.
+    pub fn load_with_grant(path: &Path, grant: Option<&str>) -> Result<Config, ConfigError> {
         let read_err = |source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
@@ -134,15 +140,27 @@ impl Config {
                 });
             }
         };
-        Config::parse(&text, path)
+        Config::parse_with_grant(&text, path, grant)
     }
 
     /// Parses and validates `text`; `source` names the file in errors, and relative
     /// `client_secret_file` / `ca_file` paths are resolved against its directory (the secret
     /// file is read and the CA file checked here).
     pub fn parse(text: &str, source: &Path) -> Result<Config, ConfigError> {
+        Config::parse_with_grant(text, source, None)
+    }
+
+    fn parse_with_grant(
+        text: &str,
+        source: &Path,
+        grant: Option<&str>,
+    ) -> Result<Config, ConfigError> {
         let cx = Cx { text, source };
-        let raw: RawFile = toml::from_str(text).map_err(|e| cx.toml_error(e))?;
+        let mut raw: RawFile = toml::from_str(text).map_err(|e| cx.toml_error(e))?;
+        if let (Some(grant), Some(p)) = (grant, raw.provider.as_mut()) {
+            let span = p.span();
+            p.get_mut().grant = Some(Spanned::new(span, grant.to_string()));
+        }
         let provider = match raw.provider {
             Some(p) => cx.provider(p)?,
             None => {
