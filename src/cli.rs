@@ -34,12 +34,13 @@ Exit codes:
   8  the provider refused the request (an OAuth error such as invalid_client)
   9  token store error (unreadable, corrupt or not writable)
   10/11/12  `api` only: the server answered 3xx / 4xx / 5xx
+  13 a browser sign-in (grant = \"authorization_code\") got no redirect in login_timeout_secs
 ";
 
 pub const PAIR_HELP: &str = "\
 devauth pair — run the device flow until this device is paired
 
-Usage: devauth pair [--json]
+Usage: devauth pair [--json] [--grant GRANT] [--no-browser | --paste]
 
 Asks the provider for a code, shows the verification URL, the code and a QR code, waits for
 the person to approve on their phone or computer, then stores the tokens. Expired codes are
@@ -49,8 +50,19 @@ Options:
   --json    Print one JSON event per line on stdout for a device UI to draw its own screen:
             code, pending, slow_down, expired, retrying, then paired, denied or error.
             Human text goes to stderr.
+  --grant G     Use this grant instead of [provider] grant: device_code or
+                authorization_code (its keys are checked as if the file said it).
+  --no-browser  authorization_code: launch nothing; the URL is shown on the screen (text +
+                QR) and in the `authorize` event, for the device's own UI to open.
+  --paste       authorization_code: the browser is elsewhere; paste the address it was sent
+                to (or just the code) on stdin. A malformed paste may be corrected twice.
 
-Exit codes: 0 paired, 5 denied, 6 config, 7 network, 8 provider refused, 9 store.
+With grant = \"authorization_code\" it signs in through a browser instead: it listens on
+127.0.0.1 (or ::1), runs browser_command with the sign-in URL (the `authorize` event on
+--json), checks the redirect's state, exchanges the code with PKCE and stores the tokens.
+
+Exit codes: 0 paired, 5 denied, 6 config, 7 network, 8 provider refused, 9 store,
+13 no redirect from the browser in time.
 ";
 
 pub const TOKEN_HELP: &str = "\
@@ -209,14 +221,36 @@ pub const MAX_API_BODY: u64 = 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Render(RenderArgs),
-    Pair { json: bool },
-    Token { header: bool },
-    Status { json: bool },
+    Pair {
+        json: bool,
+    },
+    /// `pair` with `--grant`, `--no-browser` or `--paste`.
+    SignIn(PairArgs),
+    Token {
+        header: bool,
+    },
+    Status {
+        json: bool,
+    },
     Unpair,
-    Run { json: bool },
+    Run {
+        json: bool,
+    },
     Api(ApiArgs),
     Help(&'static str),
     Version,
+}
+
+/// `devauth pair`'s profile options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairArgs {
+    pub json: bool,
+    /// Replaces `[provider] grant` for this run.
+    pub grant: Option<String>,
+    /// authorization_code: launch nothing; the URL is shown (screen, `authorize` event).
+    pub no_browser: bool,
+    /// authorization_code: read the redirected address (or the code) from stdin.
+    pub paste: bool,
 }
 
 /// `devauth api`'s arguments, checked (no file read yet).
@@ -320,6 +354,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     let mut headers = Vec::new();
     let mut data: Option<DataSource> = None;
     let mut positional: Vec<String> = Vec::new();
+    let mut grant: Option<String> = None;
+    let mut no_browser = false;
+    let mut paste = false;
     let err = |e: lexopt::Error| UsageError(e.to_string());
     let text = |v: std::ffi::OsString, what: &str| {
         v.into_string()
@@ -338,6 +375,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
                 });
             }
             Long("json") => json = true,
+            Long("grant") => grant = Some(text(parser.value().map_err(err)?, "grant")?),
+            Long("no-browser") => no_browser = true,
+            Long("paste") => paste = true,
             Long("board") => board = Some(text(parser.value().map_err(err)?, "board")?),
             Long("size") => size = Some(text(parser.value().map_err(err)?, "size")?),
             Long("rotate") => rotate = Some(text(parser.value().map_err(err)?, "rotate")?),
@@ -394,7 +434,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         return Err(UsageError("no command given".into()));
     };
     let allowed: &[&str] = match name.as_str() {
-        "pair" | "status" => &["json"],
+        "pair" => &["json", "grant", "no-browser", "paste"],
+        "status" => &["json"],
         "token" => &["header"],
         "unpair" => &[],
         "render" => &["board", "size", "rotate", "state", "out"],
@@ -416,6 +457,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         ("rotate", rotate.is_some()),
         ("state", state.is_some()),
         ("out", out.is_some()),
+        ("grant", grant.is_some()),
+        ("no-browser", no_browser),
+        ("paste", paste),
     ] {
         if set && !allowed.contains(&flag) {
             return Err(UsageError(format!("`{name}` does not take --{flag}")));
@@ -439,6 +483,21 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         })
     } else {
         match name.as_str() {
+            "pair" if grant.is_some() || no_browser || paste => {
+                if no_browser && paste {
+                    return Err(UsageError(
+                        "--no-browser and --paste exclude each other (--paste launches nothing \
+                         either)"
+                            .into(),
+                    ));
+                }
+                Command::SignIn(PairArgs {
+                    json,
+                    grant,
+                    no_browser,
+                    paste,
+                })
+            }
             "pair" => Command::Pair { json },
             "token" => Command::Token { header },
             "status" => Command::Status { json },
@@ -522,6 +581,32 @@ mod tests {
 
     fn p(args: &[&str]) -> Result<Cli, UsageError> {
         parse(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn pair_profile_flags() {
+        assert_eq!(
+            p(&["pair", "--grant", "authorization_code", "--paste"])
+                .unwrap()
+                .command,
+            Command::SignIn(PairArgs {
+                json: false,
+                grant: Some("authorization_code".into()),
+                no_browser: false,
+                paste: true,
+            })
+        );
+        assert!(matches!(
+            p(&["pair", "--no-browser", "--json"]).unwrap().command,
+            Command::SignIn(PairArgs {
+                json: true,
+                no_browser: true,
+                ..
+            })
+        ));
+        assert!(p(&["pair", "--no-browser", "--paste"]).is_err());
+        assert!(p(&["token", "--paste"]).is_err());
+        assert!(p(&["pair", "--grant"]).is_err());
     }
 
     #[test]

@@ -63,6 +63,23 @@ pub fn token_set(
 
 /// The account to show: from the id_token's claims, else from the userinfo endpoint.
 /// Failures here never fail pairing: the name is a convenience.
+/// What a pairing (any grant's first token response) leaves in the store: the tokens, with the
+/// account from the ID token or userinfo, bound to this client and its token endpoint.
+pub fn paired<T: Transport>(
+    client: &OAuthClient<T>,
+    client_id: &str,
+    resp: TokenResponse,
+    server_date: Option<i64>,
+    now: &TimeNow,
+) -> StoredTokens {
+    let account = account_for(client, &resp);
+    StoredTokens {
+        client_id: client_id.to_string(),
+        token_endpoint: client.endpoints.token.clone(),
+        tokens: token_set(resp, None, server_date, now, account),
+    }
+}
+
 pub fn account_for<T: Transport>(client: &OAuthClient<T>, resp: &TokenResponse) -> Option<String> {
     if let Some(id) = &resp.id_token {
         if let Some(name) = wire::id_token_claims(id)

@@ -3,7 +3,8 @@
 //! build their parts here, so neither reaches into the other. No protocol decisions, no
 //! parsing of network bytes.
 
-use crate::config::{ClientAuth, Config, DisplayBackend, EndpointSource};
+use crate::clock::SystemClock;
+use crate::config::{ClientAuth, Config, DisplayBackend, DisplayConfig, EndpointSource};
 use crate::error::Error;
 use crate::grant;
 use crate::net::transport::{HttpTransport, Transport, TransportSettings};
@@ -12,7 +13,7 @@ use crate::screen::terminal::TerminalScreen;
 use crate::screen::{NoScreen, Screen};
 use crate::store::TokenStore;
 use std::io::Write;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 pub(crate) fn transport(config: &Config) -> Result<HttpTransport, Error> {
     Ok(HttpTransport::new(&TransportSettings {
@@ -86,6 +87,7 @@ pub(crate) fn jitter_seed() -> u64 {
 /// SPI or GPIO permissions, a backend left out of this build) is an error naming the device.
 pub(crate) fn open_screen(config: &Config, json: bool) -> Result<Box<dyn Screen>, Error> {
     let d = &config.display;
+    wait_for_display(d, json);
     Ok(match d.backend {
         DisplayBackend::None => Box::new(NoScreen),
         // With --json, stdout carries the events: the human screen moves to stderr.
@@ -95,6 +97,37 @@ pub(crate) fn open_screen(config: &Config, json: bool) -> Result<Box<dyn Screen>
         DisplayBackend::Framebuffer => crate::screen::open_framebuffer(d)?,
         DisplayBackend::Spi => crate::screen::open_spi(d)?,
     })
+}
+
+/// Gives a display driver that has not probed yet `wait_secs` to create the device node; the
+/// open that follows reports a node that never came as before.
+fn wait_for_display(d: &DisplayConfig, json: bool) {
+    let nodes: Vec<&std::path::Path> = match d.backend {
+        DisplayBackend::Framebuffer => vec![&d.device],
+        DisplayBackend::Spi => vec![&d.spi.device, &d.spi.gpio_chip],
+        _ => return,
+    };
+    let limit = Duration::from_secs(u64::from(d.wait_secs));
+    crate::screen::device_wait::wait_for_nodes(
+        &nodes,
+        limit,
+        &SystemClock,
+        |p| p.exists(),
+        &mut |missing| {
+            eprintln!(
+                "devauth: {} is not there yet; waiting up to {} s for the display driver",
+                missing.display(),
+                d.wait_secs
+            );
+            if json {
+                emit(&serde_json::json!({
+                    "event": "waiting_for_display",
+                    "device": missing.display().to_string(),
+                    "wait_secs": d.wait_secs,
+                }));
+            }
+        },
+    );
 }
 
 /// One JSON event line on stdout, flushed (a device UI reads it as it comes).
@@ -124,9 +157,36 @@ pub(crate) fn token_client(
     Ok(client_with(config, transport, endpoints))
 }
 
-/// The client and renewal for commands that use the stored tokens (`token`, `api`). Not
-/// paired is an error, except for a service account, which obtains its first token.
-pub(crate) fn token_parts(
+/// What `token` and `api` start from: the store, the client and renewal that go with it, and
+/// tokens fresh enough to use (renewed under the store lock when due).
+pub(crate) struct StoredGrant {
+    pub(crate) store: TokenStore,
+    pub(crate) client: OAuthClient<HttpTransport>,
+    pub(crate) how: grant::Renewal,
+    pub(crate) tokens: crate::store::TokenSet,
+}
+
+/// The [`StoredGrant`] of this config. Not paired is an error, except for a service account,
+/// which obtains its first token.
+pub(crate) fn stored_grant(config: &Config) -> Result<StoredGrant, Error> {
+    let store = TokenStore::new(&config.storage.path);
+    let (client, how) = token_parts(config, &store)?;
+    let tokens = grant::fresh_tokens(
+        &store,
+        &client,
+        &SystemClock,
+        &how,
+        config.agent.refresh_margin,
+    )?;
+    Ok(StoredGrant {
+        store,
+        client,
+        how,
+        tokens,
+    })
+}
+
+fn token_parts(
     config: &Config,
     store: &TokenStore,
 ) -> Result<(OAuthClient<HttpTransport>, grant::Renewal), Error> {

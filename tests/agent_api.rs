@@ -1,16 +1,16 @@
 //! `devauth api` end to end: requests with the access token, renewal and retry on 401, the
 //! body on stdout and the exit code by status class.
 
-mod agent_common;
+mod common;
 
-use agent_common::*;
+use common::agent::*;
 use devauth_testserver::{Behavior, Endpoint, Fault};
 use std::io::Write;
 use std::process::Stdio;
 
 /// An env that is already paired (through `devauth pair`).
-fn paired() -> Env {
-    let env = Env::new(Behavior {
+fn paired() -> AgentEnv {
+    let env = AgentEnv::new(Behavior {
         token_lifetime: Some(3600),
         auto_approve_after_polls: Some(0),
         ..Behavior::default()
@@ -183,7 +183,7 @@ fn refused_urls_and_not_paired() {
         &env.srv.url("/userinfo"),
     ]);
     assert_eq!(out.status.code(), Some(2));
-    let fresh = Env::new(Behavior::default());
+    let fresh = AgentEnv::new(Behavior::default());
     let out = fresh.devauth(&["api", &fresh.srv.url("/userinfo")]);
     assert_eq!(out.status.code(), Some(3));
 }

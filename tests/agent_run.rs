@@ -2,14 +2,14 @@
 //! lifetimes. Pairing, renewals with rotation, `devauth token` in parallel with the agent,
 //! revocation, the server going away, signals, the token file and the hook.
 
-mod agent_common;
+mod common;
 
-use agent_common::*;
+use common::agent::*;
 use devauth_testserver::Endpoint;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-fn refresh_tokens_presented(env: &Env) -> Vec<String> {
+fn refresh_tokens_presented(env: &AgentEnv) -> Vec<String> {
     env.srv
         .requests_to(Endpoint::Token)
         .iter()
@@ -20,7 +20,7 @@ fn refresh_tokens_presented(env: &Env) -> Vec<String> {
 
 #[test]
 fn pairs_then_renews_with_rotation_several_times_and_the_token_file_stays_valid() {
-    let env = Env::new(fast(3));
+    let env = AgentEnv::new(fast(3));
     let agent = env.start_agent();
     agent.wait_count("paired", 1);
     // While the agent renews five times in a row, the published token always works.
@@ -85,7 +85,7 @@ fn pairs_then_renews_with_rotation_several_times_and_the_token_file_stays_valid(
 
 #[test]
 fn twenty_parallel_token_calls_while_the_agent_renews_cause_no_extra_refresh() {
-    let env = Env::new(fast(2));
+    let env = AgentEnv::new(fast(2));
     let agent = env.start_agent();
     agent.wait_count("paired", 1);
     for round in 0..3 {
@@ -143,7 +143,7 @@ fn twenty_parallel_token_calls_while_the_agent_renews_cause_no_extra_refresh() {
 
 #[test]
 fn revocation_at_the_server_brings_the_pairing_screen_back_and_a_second_pairing_works() {
-    let env = Env::new(fast(2));
+    let env = AgentEnv::new(fast(2));
     let agent = env.start_agent();
     agent.wait_count("paired", 1);
     agent.wait_count("refreshed", 1);
@@ -189,7 +189,7 @@ fn revocation_at_the_server_brings_the_pairing_screen_back_and_a_second_pairing_
 
 #[test]
 fn the_server_going_away_for_a_while_is_retried_without_pairing_again() {
-    let mut env = Env::new(fast(2));
+    let mut env = AgentEnv::new(fast(2));
     let agent = env.start_agent();
     agent.wait_count("paired", 1);
     agent.wait_count("refreshed", 1);
@@ -220,7 +220,7 @@ fn the_server_going_away_for_a_while_is_retried_without_pairing_again() {
 
 #[test]
 fn sigterm_stops_cleanly_and_keeps_a_valid_token_file() {
-    let env = Env::new(fast(60));
+    let env = AgentEnv::new(fast(60));
     let mut agent = env.start_agent();
     agent.wait_count("paired", 1);
     let token = env.published().unwrap();
@@ -247,7 +247,7 @@ fn sigterm_stops_cleanly_and_keeps_a_valid_token_file() {
 
 #[test]
 fn sigint_while_waiting_for_the_person_stops_at_once() {
-    let env = Env::new(devauth_testserver::Behavior {
+    let env = AgentEnv::new(devauth_testserver::Behavior {
         token_lifetime: Some(60),
         ..devauth_testserver::Behavior::default()
     });
@@ -263,7 +263,7 @@ fn sigint_while_waiting_for_the_person_stops_at_once() {
 
 #[test]
 fn sighup_reloads_the_config_and_a_broken_one_is_refused() {
-    let env = Env::new(fast(60));
+    let env = AgentEnv::new(fast(60));
     let agent = env.start_agent();
     agent.wait_count("paired", 1);
     let old_file = env.token_file.clone();
@@ -299,7 +299,7 @@ fn sighup_reloads_the_config_and_a_broken_one_is_refused() {
 
 #[test]
 fn sigusr1_unpairs_with_revocation_and_pairs_again() {
-    let env = Env::new(fast(60));
+    let env = AgentEnv::new(fast(60));
     let agent = env.start_agent();
     agent.wait_count("paired", 1);
     let first = env.published().unwrap();
@@ -334,7 +334,7 @@ fn sigusr1_unpairs_with_revocation_and_pairs_again() {
 
 #[test]
 fn the_hook_gets_the_event_and_never_a_token() {
-    let env = Env::new(fast(2));
+    let env = AgentEnv::new(fast(2));
     let agent = env.start_agent();
     agent.wait_count("refreshed", 2);
     env.wait_hooks(4);
@@ -359,7 +359,7 @@ fn the_hook_gets_the_event_and_never_a_token() {
 
 #[test]
 fn idle_agent_uses_no_cpu() {
-    let env = Env::new(fast(3600));
+    let env = AgentEnv::new(fast(3600));
     let agent = env.start_agent();
     agent.wait_count("paired", 1);
     env.wait_stats("the first userinfo check", |s| s.userinfo_ok >= 1);
@@ -373,7 +373,7 @@ fn idle_agent_uses_no_cpu() {
 
 #[test]
 fn a_second_agent_for_the_same_store_is_refused() {
-    let env = Env::new(fast(60));
+    let env = AgentEnv::new(fast(60));
     let agent = env.start_agent();
     agent.wait_count("paired", 1);
     let out = env.devauth(&["run"]);

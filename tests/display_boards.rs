@@ -3,6 +3,9 @@
 //! should; check the user code is drawn, and that nothing is drawn outside the display or (except
 //! the background) outside the title-safe area.
 
+mod common;
+
+use common::decode_qrs;
 use devauth::cli::RenderState;
 use devauth::commands::render::sample_view;
 use devauth::config::{BUILTIN_BOARDS, board_display};
@@ -21,17 +24,6 @@ const WAITING: [RenderState; 3] = [
     RenderState::Renewed,
     RenderState::Retrying,
 ];
-
-/// Decodes every QR found in a greyscale picture.
-fn decode(w: u32, h: u32, luma: impl Fn(u32, u32) -> u8) -> Vec<String> {
-    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w as usize, h as usize, |x, y| {
-        luma(x as u32, y as u32)
-    });
-    img.detect_grids()
-        .into_iter()
-        .filter_map(|g| g.decode().ok().map(|(_, s)| s))
-        .collect()
-}
 
 fn luma(c: Rgb888) -> u8 {
     ((u32::from(c.r()) * 3 + u32::from(c.g()) * 6 + u32::from(c.b())) / 10) as u8
@@ -183,14 +175,14 @@ fn every_board_every_waiting_state_decodes_and_fits() {
                     let mut m = MonoCanvas::new(panel, rotation);
                     let l = draw_guarded(&view, logical, &d, &mut m);
                     // Upscale ×4: rqrr wants more than 2 px per module.
-                    let found = decode(panel.width * 4, panel.height * 4, |x, y| {
+                    let found = decode_qrs(panel.width * 4, panel.height * 4, |x, y| {
                         if m.lit(x / 4, y / 4) { 255 } else { 0 }
                     });
                     (l, found)
                 } else {
                     let mut canvas = Canvas::new(panel, 0, PixelFormat::RGB565, rotation);
                     let l = draw_guarded(&view, logical, &d, &mut canvas);
-                    let found = decode(panel.width, panel.height, |x, y| {
+                    let found = decode_qrs(panel.width, panel.height, |x, y| {
                         luma(canvas.pixel(x, y).unwrap())
                     });
                     (l, found)
@@ -284,7 +276,7 @@ fn all_sizes_of_the_issue_with_a_long_message_and_url() {
             let size = Size::new(w, h);
             let mut canvas = Canvas::new(size, 0, PixelFormat::XRGB8888, Rotation::R0);
             let l = draw_guarded(&view, size, &d, &mut canvas);
-            let found = decode(w, h, |x, y| luma(canvas.pixel(x, y).unwrap()));
+            let found = decode_qrs(w, h, |x, y| luma(canvas.pixel(x, y).unwrap()));
             assert_eq!(found, vec![code_of(&view).qr_payload.clone()], "{w}x{h}");
             check_code_drawn(&l, code_of(&view), &format!("{w}x{h}"));
             let text: String = l.texts().map(|t| t.text.clone()).collect();
@@ -340,6 +332,116 @@ fn a_countdown_tick_repaints_only_the_ticker() {
             // The same second again: nothing to draw.
             painter.paint(&view, &mut c).unwrap();
             assert_eq!(c.take_dirty(), None);
+        }
+    }
+}
+
+/// The QR payload rule (docs/display.md): the QR carries `verification_uri_complete` whenever it
+/// can be read at the screen's floor module size, so a bigger screen never carries a smaller
+/// payload than a smaller one. Swept over every board and the common sizes, with complete URIs
+/// of real providers' lengths, each QR decoded from the pixels.
+#[test]
+fn the_complete_uri_is_in_the_qr_at_every_size_and_board() {
+    const SIZES: [(u32, u32); 15] = [
+        (128, 64),
+        (240, 240),
+        (320, 240),
+        (480, 272),
+        (480, 320),
+        (640, 480),
+        (720, 576),
+        (800, 480),
+        (800, 600),
+        (1024, 600),
+        (1024, 768),
+        (1280, 720),
+        (1280, 800),
+        (1920, 1080),
+        (3840, 2160),
+    ];
+    // (verification_uri, verification_uri_complete, user_code): Microsoft's Entra endpoint with
+    // its 9-letter codes, Google's with its 12-letter codes, and an Okta tenant with a long host.
+    const PROVIDERS: [(&str, &str, &str); 3] = [
+        (
+            "https://login.microsoftonline.com/common/oauth2/deviceauth",
+            "https://login.microsoftonline.com/common/oauth2/deviceauth?user_code=FQK5HW3UR",
+            "FQK5HW3UR",
+        ),
+        (
+            "https://www.google.com/device",
+            "https://www.google.com/device?user_code=GQVQ-JKEC-HXWL",
+            "GQVQ-JKEC-HXWL",
+        ),
+        (
+            "https://dev-12345678.okta.com/activate",
+            "https://dev-12345678.okta.com/activate?user_code=WDJBMJHT&client=0oa1b2c3d4e5f6g7h8i9",
+            "WDJB-MJHT",
+        ),
+    ];
+    let mut screens: Vec<(String, devauth::config::DisplayConfig, Size)> = SIZES
+        .iter()
+        .map(|&(w, h)| {
+            let d = devauth::config::DisplayConfig {
+                width: Some(w),
+                height: Some(h),
+                title_safe_percent: if w >= 1280 { 5 } else { 0 },
+                ..Default::default()
+            };
+            (format!("{w}x{h}"), d, Size::new(w, h))
+        })
+        .collect();
+    for (name, _) in BUILTIN_BOARDS {
+        let d = board_display(name, None).unwrap();
+        let logical = d.rotation.logical(d.size().unwrap());
+        screens.push((name.to_string(), d, logical));
+    }
+    for (uri, complete, user_code) in PROVIDERS {
+        let view = View::WaitingForUser(CodeScreen {
+            verification_uri: uri.into(),
+            qr_payload: complete.into(),
+            user_code: user_code.into(),
+            message: None,
+            remaining: Duration::from_secs(760),
+            lifetime: Duration::from_secs(900),
+            renewed: false,
+        });
+        for (name, d, size) in &screens {
+            let mono = d.profile().mono;
+            let (l, found) = if mono {
+                let mut m = MonoCanvas::new(*size, Rotation::R0);
+                let l = draw_guarded(&view, *size, d, &mut m);
+                let found = decode_qrs(size.width * 4, size.height * 4, |x, y| {
+                    if m.lit(x / 4, y / 4) { 255 } else { 0 }
+                });
+                (l, found)
+            } else {
+                let mut canvas = Canvas::new(*size, 0, PixelFormat::XRGB8888, Rotation::R0);
+                let l = draw_guarded(&view, *size, d, &mut canvas);
+                // A zoomed (4K) screen is the 1080p one with every pixel doubled: decode one
+                // pixel in `zoom`, which keeps the decoder's work that of 1080p.
+                let z = l.zoom.max(1);
+                let found = decode_qrs(size.width / z, size.height / z, |x, y| {
+                    luma(canvas.pixel(x * z, y * z).unwrap())
+                });
+                (l, found)
+            };
+            if size.width.min(size.height) < 100 {
+                // 128x64 OLEDs alone cannot hold a complete URI at 2 px a module
+                // (docs/display.md): a QR of the plain URI when even that fits, else the URL
+                // page only; the code is always drawn.
+                if let Some((_, qr)) = l.qr() {
+                    assert_ne!(qr.payload, complete, "{name}");
+                    assert_eq!(found, vec![qr.payload.clone()], "{name}: decoded");
+                }
+                check_code_drawn(&l, code_of(&view), name);
+                continue;
+            }
+            let (_, qr) = l
+                .qr()
+                .unwrap_or_else(|| panic!("{name} {uri}: no QR on the screen"));
+            assert_eq!(qr.payload, complete, "{name}: payload chosen");
+            assert_eq!(found, vec![complete.to_string()], "{name}: decoded");
+            check_code_drawn(&l, code_of(&view), name);
         }
     }
 }

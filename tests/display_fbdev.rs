@@ -3,6 +3,9 @@
 //! untouched row padding, and a countdown tick that rewrites only the countdown rows/columns.
 #![cfg(feature = "fbdev")]
 
+mod common;
+
+use common::decode_qrs;
 use devauth::cli::RenderState;
 use devauth::commands::render::sample_view;
 use devauth::config::{DisplayBackend, DisplayConfig};
@@ -35,14 +38,10 @@ fn pixel(bytes: &[u8], f: PixelFormat, stride: usize, x: u32, y: u32) -> Rgb888 
 }
 
 fn decode(bytes: &[u8], f: PixelFormat, stride: usize, w: u32, h: u32) -> Vec<String> {
-    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w as usize, h as usize, |x, y| {
-        let c = pixel(bytes, f, stride, x as u32, y as u32);
+    decode_qrs(w, h, |x, y| {
+        let c = pixel(bytes, f, stride, x, y);
         ((u32::from(c.r()) + u32::from(c.g()) + u32::from(c.b())) / 3) as u8
-    });
-    img.detect_grids()
-        .into_iter()
-        .filter_map(|g| g.decode().ok().map(|(_, s)| s))
-        .collect()
+    })
 }
 
 use embedded_graphics::pixelcolor::{Rgb888, RgbColor};

@@ -4,6 +4,9 @@
 //! tick that sends only the countdown's window.
 #![cfg(feature = "spi")]
 
+mod common;
+
+use common::decode_qrs;
 use std::cell::RefCell;
 use std::convert::Infallible;
 use std::rc::Rc;
@@ -130,11 +133,7 @@ fn assert_chunked(events: &[Event]) {
 }
 
 fn decode(w: usize, h: usize, luma: impl Fn(usize, usize) -> u8) -> Vec<String> {
-    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, luma);
-    img.detect_grids()
-        .into_iter()
-        .filter_map(|g| g.decode().ok().map(|(_, s)| s))
-        .collect()
+    decode_qrs(w as u32, h as u32, |x, y| luma(x as usize, y as usize))
 }
 
 /// A model of a MIPI DCS controller's memory: CASET/RASET windows and RAMWR data, RGB565

@@ -2,9 +2,9 @@
 //! server, which verifies the RS256 signature with the public half of the repository's
 //! test-only key (tests/fixtures/README.md).
 
-mod agent_common;
+mod common;
 
-use agent_common::*;
+use common::agent::*;
 use devauth_testserver::{Behavior, Endpoint, JwtBearer, TestServer, jwt_parts};
 use std::path::PathBuf;
 use std::process::Output;

@@ -649,3 +649,56 @@ fn pair_lost_token_answer_starts_over_with_a_new_code() {
     let access = env.stored("access_token").expect("stored");
     assert!(env.server().live_access_tokens().contains(&access));
 }
+
+/// `[display]` for a 64x32 RGB565 framebuffer at `device` (a plain file, as in the fbdev tests).
+fn late_framebuffer(device: &std::path::Path, wait_secs: u32) -> String {
+    format!(
+        "[display]\nbackend = \"framebuffer\"\ndevice = \"{}\"\nwidth = 64\nheight = 32\n\
+         format = \"rgb565\"\nstride = 128\nwait_secs = {wait_secs}\n",
+        device.display()
+    )
+}
+
+#[test]
+fn pair_waits_for_a_framebuffer_that_appears_late() {
+    // The boot-order race: devauth starts before the display driver has made /dev/fb0.
+    let dir = tempfile::tempdir().unwrap();
+    let device = dir.path().join("fb0");
+    let env = Setup::new(Provider::Generic)
+        .approve_after_polls(0)
+        .toml(&late_framebuffer(&device, 30))
+        .start();
+    let run = env.cmd(&["pair", "--json"]).spawn();
+    std::thread::sleep(scaled(Duration::from_millis(1500)));
+    std::fs::write(&device, vec![0u8; 128 * 32]).unwrap();
+    let out = run.wait();
+    out.code(exit::OK)
+        .stderr_has("is not there yet; waiting up to 30 s for the display driver");
+    let waiting = out.events_named("waiting_for_display");
+    assert_eq!(waiting.len(), 1, "{}", out.show());
+    assert_eq!(waiting[0]["device"], device.display().to_string());
+    assert_eq!(waiting[0]["wait_secs"], 30);
+    assert_eq!(out.event_names().last().map(String::as_str), Some("paired"));
+    // The pairing was drawn on the device once it came.
+    let bytes = std::fs::read(&device).unwrap();
+    assert!(
+        bytes.iter().any(|b| *b != 0),
+        "nothing drawn on the framebuffer"
+    );
+}
+
+#[test]
+fn pair_gives_up_on_a_framebuffer_that_never_comes() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = dir.path().join("fb0");
+    let env = Setup::new(Provider::Generic)
+        .toml(&late_framebuffer(&device, 1))
+        .start();
+    let out = env.run(&["pair", "--json"]);
+    // A display that cannot be opened is the generic failure (1), as without a wait.
+    out.code(1)
+        .stderr_has("waiting up to 1 s for the display driver")
+        .stderr_has("opening: No such file or directory");
+    assert!(out.elapsed >= Duration::from_secs(1), "{:?}", out.elapsed);
+    assert_eq!(out.event_names(), vec!["waiting_for_display".to_string()]);
+}

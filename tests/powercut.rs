@@ -22,7 +22,6 @@
 //! per behaviour, `POWERCUT_SEED` the seed.
 //! Results are printed (run with `--nocapture`, or see docs/powercut.md).
 
-mod agent_common;
 mod common;
 
 use common::*;
@@ -886,7 +885,7 @@ fn the_agent_returns_to_pairing_once_after_a_power_cut_lost_the_grant() {
     if !kills_reach_devauth() {
         return;
     }
-    use agent_common::{Agent, Env as AgentEnv, fast};
+    use common::agent::{Agent, AgentEnv, fast};
     let env = AgentEnv::new(Behavior {
         reuse_grace: Duration::ZERO,
         ..fast(2)
@@ -898,7 +897,7 @@ fn the_agent_returns_to_pairing_once_after_a_power_cut_lost_the_grant() {
     env.srv
         .set_behavior(|b| b.refresh_delay = Duration::from_millis(800));
     thread::sleep(Duration::from_millis(1100)); // past half the 2 s lifetime: stale
-    let mut child = agent_common::command()
+    let mut child = common::agent::command()
         .arg("-c")
         .arg(&env.config)
         .arg("token")

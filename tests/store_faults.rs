@@ -8,7 +8,6 @@
 //! good once there is room again, even with strict rotation and reuse detection (the test
 //! server's default).
 
-mod agent_common;
 mod common;
 
 use common::*;
@@ -195,7 +194,7 @@ fn a_read_only_store_keeps_serving_a_valid_token_and_fails_clearly_after() {
 
 #[test]
 fn the_agent_retries_on_a_full_disk_without_spending_the_refresh_token() {
-    use agent_common::{Env as AgentEnv, fast};
+    use common::agent::{AgentEnv, fast};
     // 3 s tokens: the agent wants to renew within a couple of seconds of starting.
     let env = AgentEnv::new(fast(3));
     let dir = env.store.parent().unwrap().to_path_buf();

@@ -452,6 +452,15 @@ impl Service {
     }
 
     fn pair(&mut self) -> Input {
+        if self.config.provider.grant.code_grant().is_some() {
+            // A browser sign-in needs a person at a browser the agent cannot drive; the agent
+            // keeps a signed-in grant alive but does not start one.
+            return Input::Pairing(PairingEnd::Failed(
+                "grant = \"authorization_code\": sign in once with `devauth pair`; the agent \
+                 then keeps the tokens fresh"
+                    .to_string(),
+            ));
+        }
         let endpoints = match setup::resolve_endpoints(&self.config, &self.parts.transport) {
             Ok(e) => e,
             Err(e) => return Input::Pairing(PairingEnd::Failed(e.to_string())),
@@ -486,19 +495,13 @@ impl Service {
         }
         match result.outcome {
             Outcome::Paired(resp) => {
-                let account = grant::account_for(&client, &resp);
-                let tokens = grant::token_set(
+                let stored = grant::paired(
+                    &client,
+                    &self.config.provider.client_id,
                     resp,
-                    None,
                     result.server_date,
                     &TimeNow::read(&clock::SystemClock),
-                    account,
                 );
-                let stored = StoredTokens {
-                    client_id: self.config.provider.client_id.clone(),
-                    token_endpoint: client.endpoints.token.clone(),
-                    tokens,
-                };
                 if let Err(e) = self.parts.store.save(&stored) {
                     return Input::Pairing(PairingEnd::Failed(e.to_string()));
                 }

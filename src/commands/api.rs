@@ -19,7 +19,6 @@ use crate::grant::{self, Need, OnGone, Renewed};
 use crate::net::transport::{ApiRequest, ApiResponse, TransportError};
 use crate::secret::Secret;
 use crate::setup;
-use crate::store::TokenStore;
 use std::io::{Read, Write};
 
 /// Runs `devauth api`.
@@ -33,15 +32,12 @@ pub fn run(config: &Config, args: &ApiArgs) -> Result<(), Error> {
         },
     )?;
     let body = read_body(args.data.as_ref())?;
-    let store = TokenStore::new(&config.storage.path);
-    let (client, how) = setup::token_parts(config, &store)?;
-    let tokens = grant::fresh_tokens(
-        &store,
-        &client,
-        &SystemClock,
-        &how,
-        config.agent.refresh_margin,
-    )?;
+    let setup::StoredGrant {
+        store,
+        client,
+        how,
+        tokens,
+    } = setup::stored_grant(config)?;
     let send = |token: &Secret| -> Result<ApiResponse, Error> {
         client
             .transport

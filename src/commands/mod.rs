@@ -6,6 +6,7 @@ pub mod api;
 mod pair;
 pub mod render;
 mod run;
+mod sign_in;
 mod status;
 mod token;
 mod unpair;
@@ -29,9 +30,15 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Render(args) => crate::commands::render::command(cli.config.as_deref(), &args),
         command => {
             let path = crate::config::config_path(cli.config.as_deref());
-            let config = Config::load(&path)?;
+            // `pair --grant` replaces the file's grant before its rules are checked.
+            let grant = match &command {
+                Command::SignIn(args) => args.grant.as_deref(),
+                _ => None,
+            };
+            let config = Config::load_with_grant(&path, grant)?;
             match command {
                 Command::Pair { json } => pair::pair(&config, json),
+                Command::SignIn(args) => sign_in::command(&config, &args),
                 Command::Token { header } => token::token(&config, header),
                 Command::Status { json } => status::status(&config, json),
                 Command::Unpair => unpair::unpair(&config),

@@ -9,17 +9,33 @@ use crate::oauth::flow::{Event, Outcome, Policy};
 use crate::pairing;
 use crate::screen::{Screen, View};
 use crate::setup::{self, emit};
-use crate::store::{StoredTokens, TimeNow, TokenStore};
+use crate::store::{TimeNow, TokenStore};
 use serde_json::json;
 use std::time::Duration;
 
-/// Waits (showing "waiting for network time") while the wall clock is certainly wrong.
-pub(crate) fn wait_for_clock(clock: &impl Clock, screen: &mut dyn Screen) {
+/// Waits (showing "waiting for network time") while the wall clock is certainly wrong: TLS
+/// cannot check a certificate's dates before then. Tells `notify` `waiting_for_clock` when it
+/// starts waiting and `clock_set` (with the Unix time) when the wait ends, so a supervisor
+/// reading `--json` knows why nothing else happens.
+pub(crate) fn wait_for_clock(
+    clock: &impl Clock,
+    screen: &mut dyn Screen,
+    notify: &mut dyn FnMut(serde_json::Value),
+) {
     let mut shown = false;
-    while crate::clock::unix_secs(clock.wall()) < crate::clock::MIN_PLAUSIBLE_UNIX {
+    loop {
+        let now = crate::clock::unix_secs(clock.wall());
+        if now >= crate::clock::MIN_PLAUSIBLE_UNIX {
+            if shown {
+                eprintln!("devauth: the clock is set; pairing");
+                notify(json!({"event": "clock_set", "unix": now}));
+            }
+            return;
+        }
         if !shown {
             let _ = screen.show(&View::WaitingForClock);
             eprintln!("devauth: the clock is not set yet; waiting for network time");
+            notify(json!({"event": "waiting_for_clock"}));
             shown = true;
         }
         clock.sleep(Duration::from_secs(2));
@@ -34,6 +50,9 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
                 .into(),
         ));
     }
+    if config.provider.grant.code_grant().is_some() {
+        return crate::commands::sign_in::pair(config, json);
+    }
     let clock = SystemClock;
     let store = TokenStore::new(&config.storage.path);
     let mut screen = setup::open_screen(config, json)?;
@@ -46,7 +65,11 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
         }
         Err(e)
     };
-    wait_for_clock(&clock, screen.as_mut());
+    wait_for_clock(&clock, screen.as_mut(), &mut |event| {
+        if json {
+            emit(&event);
+        }
+    });
     // Make room for the tokens before asking for a code: a full or read-only store must stop
     // pairing here, not after the person approved and the code was redeemed.
     let prepared = match store.prepare_save() {
@@ -77,22 +100,17 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
     );
     match result.outcome {
         Outcome::Paired(resp) => {
-            let account = grant::account_for(&client, &resp);
-            let tokens = grant::token_set(
+            let stored = grant::paired(
+                &client,
+                &config.provider.client_id,
                 resp,
-                None,
                 result.server_date,
                 &TimeNow::read(&clock),
-                account.clone(),
             );
-            let scopes = tokens.scopes.clone();
+            let account = stored.tokens.account.clone();
+            let scopes = stored.tokens.scopes.clone();
             // The lifetime as kept (clamped), not as sent.
-            let expires_in = tokens.expiry.as_ref().map(|e| e.lifetime_secs);
-            let stored = StoredTokens {
-                client_id: config.provider.client_id.clone(),
-                token_endpoint: client.endpoints.token.clone(),
-                tokens,
-            };
+            let expires_in = stored.tokens.expiry.as_ref().map(|e| e.lifetime_secs);
             if let Err(e) = prepared.commit(&stored) {
                 return fail(&mut screen, Error::Store(e));
             }
@@ -134,5 +152,84 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
             )
         }
         Outcome::Failed(msg) => fail(&mut screen, Error::Provider(msg)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Instant;
+    use crate::clock::fake::FakeClock;
+    use crate::screen::error::DisplayError;
+    use std::cell::Cell;
+    use std::time::SystemTime;
+
+    /// A device without an RTC: the wall clock reads 1970 until NTP sets it after `set_after`
+    /// sleeps.
+    struct RtcLess {
+        inner: FakeClock,
+        sleeps: Cell<u32>,
+        set_after: u32,
+    }
+
+    impl Clock for RtcLess {
+        fn now(&self) -> Instant {
+            self.inner.now()
+        }
+        fn sleep(&self, d: Duration) {
+            self.inner.sleep(d);
+            self.sleeps.set(self.sleeps.get() + 1);
+            let wall = if self.sleeps.get() >= self.set_after {
+                SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+            } else {
+                SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(self.sleeps.get()) * 2)
+            };
+            self.inner.wall.set(wall);
+        }
+        fn wall(&self) -> SystemTime {
+            self.inner.wall()
+        }
+    }
+
+    #[derive(Default)]
+    struct Shown(Vec<View>);
+
+    impl Screen for Shown {
+        fn show(&mut self, view: &View) -> Result<(), DisplayError> {
+            self.0.push(view.clone());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_clock_at_1970_is_waited_for_and_both_ends_are_told() {
+        let clock = RtcLess {
+            inner: FakeClock::new(),
+            sleeps: Cell::new(0),
+            set_after: 3,
+        };
+        clock.inner.wall.set(SystemTime::UNIX_EPOCH);
+        let mut screen = Shown::default();
+        let mut events = Vec::new();
+        wait_for_clock(&clock, &mut screen, &mut |e| events.push(e));
+        assert_eq!(clock.sleeps.get(), 3);
+        assert_eq!(screen.0, vec![View::WaitingForClock]);
+        assert_eq!(
+            events,
+            vec![
+                json!({"event": "waiting_for_clock"}),
+                json!({"event": "clock_set", "unix": 1_800_000_000}),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_plausible_clock_says_nothing() {
+        let clock = FakeClock::new();
+        let mut screen = Shown::default();
+        let mut events = Vec::new();
+        wait_for_clock(&clock, &mut screen, &mut |e| events.push(e));
+        assert!(screen.0.is_empty() && events.is_empty());
+        assert_eq!(clock.slept.get(), Duration::ZERO);
     }
 }

@@ -1,23 +1,12 @@
 //! `devauth token`: prints a fresh access token (renewing it first when due).
 
-use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::error::Error;
-use crate::grant;
-use crate::setup::{self};
-use crate::store::TokenStore;
+use crate::setup;
 use std::io::Write;
 
 pub(crate) fn token(config: &Config, header: bool) -> Result<(), Error> {
-    let store = TokenStore::new(&config.storage.path);
-    let (client, how) = setup::token_parts(config, &store)?;
-    let tokens = grant::fresh_tokens(
-        &store,
-        &client,
-        &SystemClock,
-        &how,
-        config.agent.refresh_margin,
-    )?;
+    let tokens = setup::stored_grant(config)?.tokens;
     let mut out = std::io::stdout().lock();
     let line = if header {
         format!("Bearer {}", tokens.access_token.expose())

@@ -15,7 +15,8 @@
 //! reference (key, type, default, meaning).
 //!
 //! Files: `raw.rs` (the TOML as written, the span-to-line reader, the `file:line:key` error
-//! locator), `provider_section.rs` + `jwt_section.rs` (`[provider]`), `board.rs` (`[display]` and
+//! locator), `provider_section.rs` + `jwt_section.rs` + `code_section.rs` (`[provider]`; the last
+//! also reads `client_json_file`), `board.rs` (`[display]` and
 //! board files), `sections.rs` (`[storage]`, `[network]`, `[agent]`), `checks.rs` (URL and scope
 //! rules), `error.rs` ([`ConfigError`]). Everything is resolved once, in [`Config::load`]: the
 //! board profile, presets and key files. The rest of devauth receives resolved values; the
@@ -31,6 +32,7 @@ pub use crate::screen::settings::{
     ColorOrder, Controller, DEFAULT_FB_DEVICE, DisplayBackend, DisplayConfig, SpiSettings,
 };
 use crate::secret::Secret;
+pub use code_section::{CodeGrantConfig, DEFAULT_BROWSER_COMMAND, DEFAULT_LOGIN_TIMEOUT_SECS};
 use embedded_graphics::prelude::Size;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -108,6 +110,12 @@ fn config_path_from(cli: Option<&Path>, env: Option<OsString>) -> PathBuf {
 impl Config {
     /// Reads (at most [`MAX_CONFIG_BYTES`]) and parses the config file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with_grant(path, None)
+    }
+
+    /// [`Config::load`] with `[provider] grant` replaced (`pair --grant`), so the chosen grant's
+    /// keys and rules are checked as if the file said it.
+    pub fn load_with_grant(path: &Path, grant: Option<&str>) -> Result<Config, ConfigError> {
         let read_err = |source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
@@ -132,15 +140,27 @@ impl Config {
                 });
             }
         };
-        Config::parse(&text, path)
+        Config::parse_with_grant(&text, path, grant)
     }
 
     /// Parses and validates `text`; `source` names the file in errors, and relative
     /// `client_secret_file` / `ca_file` paths are resolved against its directory (the secret
     /// file is read and the CA file checked here).
     pub fn parse(text: &str, source: &Path) -> Result<Config, ConfigError> {
+        Config::parse_with_grant(text, source, None)
+    }
+
+    fn parse_with_grant(
+        text: &str,
+        source: &Path,
+        grant: Option<&str>,
+    ) -> Result<Config, ConfigError> {
         let cx = Cx { text, source };
-        let raw: RawFile = toml::from_str(text).map_err(|e| cx.toml_error(e))?;
+        let mut raw: RawFile = toml::from_str(text).map_err(|e| cx.toml_error(e))?;
+        if let (Some(grant), Some(p)) = (grant, raw.provider.as_mut()) {
+            let span = p.span();
+            p.get_mut().grant = Some(Spanned::new(span, grant.to_string()));
+        }
         let provider = match raw.provider {
             Some(p) => cx.provider(p)?,
             None => {
@@ -172,6 +192,7 @@ impl Config {
 
 mod board;
 mod checks;
+mod code_section;
 mod error;
 mod jwt_section;
 mod provider_section;
@@ -180,6 +201,7 @@ mod sections;
 
 pub use board::*;
 pub use checks::*;
+use code_section::GrantChoice;
 pub use error::*;
 pub use provider_section::*;
 use raw::*;
@@ -187,3 +209,6 @@ pub use sections::*;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod code_tests;

@@ -39,6 +39,8 @@ pub enum GrantConfig {
     /// RFC 7523 §2.1: an RS256 assertion signed with a service-account key is exchanged for an
     /// access token whenever one is needed. No user, no pairing, no refresh token.
     JwtBearer(JwtBearerConfig),
+    /// RFC 6749 §4.1 with PKCE (RFC 7636): a browser sign-in once, then refresh tokens.
+    AuthorizationCode(CodeGrantConfig),
 }
 
 impl GrantConfig {
@@ -47,13 +49,21 @@ impl GrantConfig {
         match self {
             GrantConfig::DeviceCode => "device_code",
             GrantConfig::JwtBearer(_) => "jwt-bearer",
+            GrantConfig::AuthorizationCode(_) => "authorization_code",
+        }
+    }
+
+    pub fn code_grant(&self) -> Option<&CodeGrantConfig> {
+        match self {
+            GrantConfig::AuthorizationCode(c) => Some(c),
+            GrantConfig::DeviceCode | GrantConfig::JwtBearer(_) => None,
         }
     }
 
     pub fn jwt_bearer(&self) -> Option<&JwtBearerConfig> {
         match self {
             GrantConfig::JwtBearer(j) => Some(j),
-            GrantConfig::DeviceCode => None,
+            GrantConfig::DeviceCode | GrantConfig::AuthorizationCode(_) => None,
         }
     }
 }
@@ -104,7 +114,7 @@ impl Cx<'_> {
         raw: Spanned<RawProvider>,
     ) -> Result<ProviderConfig, ConfigError> {
         let section = raw.span();
-        let p = raw.into_inner();
+        let mut p = raw.into_inner();
 
         let preset = match &p.preset {
             None => Preset::Generic,
@@ -116,17 +126,28 @@ impl Cx<'_> {
         };
         let allow_http = p.allow_http_loopback.as_ref().is_some_and(|b| *b.get_ref());
 
-        let jwt = match &p.grant {
-            None => false,
-            Some(v) => self.choice(
-                "provider.grant",
-                v,
-                &[("device_code", false), ("jwt-bearer", true)],
-            )?,
-        };
-        if jwt {
+        let grant = self.grant_choice(&p)?;
+        let code_grant = grant == GrantChoice::AuthorizationCode;
+        if !code_grant {
+            let name = if grant == GrantChoice::JwtBearer {
+                "jwt-bearer"
+            } else {
+                "device_code"
+            };
+            self.refuse_code_keys(&p, name)?;
+        }
+        if grant == GrantChoice::JwtBearer {
+            if let Some(v) = &p.client_json_file {
+                return Err(self.at(
+                    "provider.client_json_file",
+                    v,
+                    "an OAuth client file is for a person's sign-in; a service account \
+                     (grant = \"jwt-bearer\") uses service_account_file",
+                ));
+            }
             return self.jwt_provider(section, &p, preset, allow_http);
         }
+        self.apply_client_json(&mut p, code_grant)?;
         for (key, v) in [
             ("provider.service_account_file", &p.service_account_file),
             ("provider.private_key_file", &p.private_key_file),
@@ -266,6 +287,12 @@ impl Cx<'_> {
                                  token_endpoint is needed too",
                         ));
                     }
+                    // The code grant has no device authorization endpoint; the field is
+                    // never used with it.
+                    (None, None, Some(token)) if code_grant => EndpointSource::Explicit {
+                        device_authorization: String::new(),
+                        token,
+                    },
                     (None, None, Some(_)) => {
                         return Err(self.invalid(
                             "provider.device_authorization_endpoint",
@@ -307,7 +334,12 @@ impl Cx<'_> {
             allow_http_loopback: allow_http,
             ca_file,
             extra_params,
-            grant: GrantConfig::DeviceCode,
+            grant: match grant {
+                GrantChoice::AuthorizationCode => GrantConfig::AuthorizationCode(
+                    self.code_grant(section, &p, preset, &tenancy, allow_http)?,
+                ),
+                GrantChoice::DeviceCode | GrantChoice::JwtBearer => GrantConfig::DeviceCode,
+            },
         })
     }
 

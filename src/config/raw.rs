@@ -75,10 +75,34 @@ pub(super) struct RawProvider {
     /// cloud, e.g. `https://login.microsoftonline.us`.
     pub(super) authority: Option<Str>,
     /// `grant` (string, default `"device_code"`): `"device_code"` (RFC 8628 pairing, then
-    /// refresh tokens) or `"jwt-bearer"` (RFC 7523 service account: no user, no screen; preset
-    /// google or generic). With `"jwt-bearer"`, `client_id` is optional and the device-flow keys
+    /// refresh tokens), `"authorization_code"` (browser sign-in with PKCE, RFC 6749 §4.1 +
+    /// RFC 7636, loopback redirect RFC 8252) or `"jwt-bearer"` (RFC 7523 service account: no
+    /// user, no screen; preset google or generic). `"implicit"` is refused (RFC 9700). With `"jwt-bearer"`, `client_id` is optional and the device-flow keys
     /// (`issuer`, `device_authorization_endpoint`, `extra_params`) are refused.
     pub(super) grant: Option<Str>,
+    /// `client_json_file` (path, no default): Google's downloaded OAuth client file
+    /// (`client_secret_….json`, an `installed` or `web` section); supplies `client_id`,
+    /// `client_secret`, `token_endpoint` and (authorization_code) `authorization_endpoint`.
+    /// Not with `client_id`, `client_secret` or `client_secret_file`; relative to the config.
+    pub(super) client_json_file: Option<Str>,
+    /// `authorization_endpoint` (URL, default: the preset's; authorization_code): where the
+    /// browser signs in. The generic preset needs it.
+    pub(super) authorization_endpoint: Option<Str>,
+    /// `browser_command` (program, default `xdg-open` when on PATH; authorization_code): run
+    /// with the authorization URL as its only argument.
+    pub(super) browser_command: Option<Str>,
+    /// `redirect_host` (`"127.0.0.1"` or `"::1"`, default `"127.0.0.1"`; authorization_code):
+    /// the loopback address the redirect listener binds.
+    pub(super) redirect_host: Option<Str>,
+    /// `redirect_port` (integer 0..=65535, default 0 = any free port; authorization_code).
+    pub(super) redirect_port: Option<Spanned<i64>>,
+    /// `login_timeout_secs` (integer 1..=3600, default 300; authorization_code): how long
+    /// the listener waits for the browser's redirect.
+    pub(super) login_timeout_secs: Option<Spanned<i64>>,
+    /// `success_text`, `failure_text` (string, at most 500 bytes; authorization_code): the
+    /// page the browser shows after the redirect.
+    pub(super) success_text: Option<Str>,
+    pub(super) failure_text: Option<Str>,
     /// `service_account_file` (path, no default; jwt-bearer): a Google-style service-account
     /// JSON key (`private_key`, `client_email`, `private_key_id`, `token_uri`); relative to the
     /// config file. Not with `private_key_file`.
@@ -129,6 +153,9 @@ pub(super) struct RawDisplay {
     pub(super) rotation: Option<Spanned<i64>>,
     /// `title_safe_percent` (integer 0..=20, default 0): margin kept free on every side.
     pub(super) title_safe_percent: Option<Spanned<i64>>,
+    /// `wait_secs` (integer 0..=120, default 5; framebuffer, spi): how long to wait for the
+    /// display device to appear (the driver may probe after devauth starts).
+    pub(super) wait_secs: Option<Spanned<i64>>,
     /// `controller` (spi): `"st7789"`, `"ili9341"` or `"ssd1306"`.
     pub(super) controller: Option<Str>,
     /// `spi_device` (path, default `/dev/spidev0.0`).

@@ -103,8 +103,9 @@ impl Fields {
         self.get(field).is_some()
     }
 
-    /// A non-empty string field, bounded, without control characters.
-    pub fn text(&self, field: &'static str, max: usize) -> Result<Option<String>, WireError> {
+    /// A string field of at most `max` bytes; `None` when absent or empty. Shared by
+    /// [`Fields::text`] and [`Fields::secret`], which then check the characters.
+    fn bounded_str(&self, field: &'static str, max: usize) -> Result<Option<&str>, WireError> {
         let Some(v) = self.get(field) else {
             return Ok(None);
         };
@@ -123,13 +124,21 @@ impl Fields {
                 detail: format!("{} bytes long, more than the {max} accepted", s.len()),
             });
         }
+        Ok(Some(s))
+    }
+
+    /// A non-empty string field, bounded, without control characters.
+    pub fn text(&self, field: &'static str, max: usize) -> Result<Option<String>, WireError> {
+        let Some(s) = self.bounded_str(field, max)? else {
+            return Ok(None);
+        };
         if s.chars().any(is_forbidden_char) {
             return Err(WireError::Invalid {
                 field,
                 detail: "contains control characters".into(),
             });
         }
-        Ok(Some(s.clone()))
+        Ok(Some(s.to_string()))
     }
 
     pub fn required_text(&self, field: &'static str, max: usize) -> Result<String, WireError> {
@@ -154,34 +163,16 @@ impl Fields {
     /// A secret string (token, device code): printable ASCII (RFC 6749 Appendix A: VSCHAR),
     /// bounded. The error never quotes it.
     pub fn secret(&self, field: &'static str) -> Result<Option<Secret>, WireError> {
-        let Some(v) = self.get(field) else {
+        let Some(s) = self.bounded_str(field, MAX_TOKEN_LEN)? else {
             return Ok(None);
         };
-        let Value::String(s) = v else {
-            return Err(WireError::Invalid {
-                field,
-                detail: format!("expected a string, got {}", kind_of(v)),
-            });
-        };
-        if s.is_empty() {
-            return Ok(None);
-        }
-        if s.len() > MAX_TOKEN_LEN {
-            return Err(WireError::Invalid {
-                field,
-                detail: format!(
-                    "{} bytes long, more than the {MAX_TOKEN_LEN} accepted",
-                    s.len()
-                ),
-            });
-        }
         if !s.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
             return Err(WireError::Invalid {
                 field,
                 detail: "contains characters outside printable ASCII".into(),
             });
         }
-        Ok(Some(Secret::new(s.as_str())))
+        Ok(Some(Secret::new(s)))
     }
 
     /// A non-negative integer, sent as a JSON number or as a string of digits (both seen).

@@ -1,6 +1,6 @@
 //! The OAuth calls devauth makes — device authorization (RFC 8628 §3.1), device-code polling
-//! (§3.4), refresh (RFC 6749 §6), revocation (RFC 7009), userinfo and OIDC discovery — built as
-//! requests, sent through a [`Transport`], and their answers classified.
+//! (§3.4), the authorization code exchange (RFC 6749 §4.1.3 with PKCE), refresh (RFC 6749 §6),
+//! revocation (RFC 7009), userinfo and OIDC discovery — built as requests, sent through a [`Transport`], and their answers classified.
 //!
 //! Classification is where "the server said X", "the network failed" and "the answer was
 //! garbage" are kept apart: polling decides by the body's `error` field, never by the HTTP
@@ -249,17 +249,24 @@ impl<T: Transport> OAuthClient<T> {
             .field("grant_type", "refresh_token")
             .secret_field("refresh_token", refresh_token);
         let req = self.authenticated(req);
-        let (resp, fields) = self.call(&req, &self.endpoints.token)?;
-        let endpoint = redact_url(&self.endpoints.token);
-        let tokens = TokenResponse::parse(&fields).map_err(|e| CallError::Unexpected {
-            endpoint,
-            status: resp.status,
-            detail: e.to_string(),
-        })?;
-        Ok(Grant {
-            tokens,
-            server_date: server_date(&resp),
-        })
+        self.token_call(&req)
+    }
+
+    /// RFC 6749 §4.1.3 + RFC 7636 §4.5: the authorization code for tokens. `redirect_uri` must
+    /// be the one the authorization URL carried; the verifier proves this client started it.
+    pub fn exchange_code(
+        &self,
+        code: &Secret,
+        redirect_uri: &str,
+        code_verifier: &Secret,
+    ) -> Result<Grant, CallError> {
+        let req = Request::post_form(&self.endpoints.token)
+            .field("grant_type", "authorization_code")
+            .secret_field("code", code)
+            .field("redirect_uri", redirect_uri)
+            .secret_field("code_verifier", code_verifier);
+        let req = self.authenticated(req);
+        self.token_call(&req)
     }
 
     /// RFC 7523 §2.1: an access token for a signed JWT assertion (service accounts). Client
@@ -283,17 +290,7 @@ impl<T: Transport> OAuthClient<T> {
         } else {
             req.header("Accept", "application/json")
         };
-        let (resp, fields) = self.call(&req, &self.endpoints.token)?;
-        let endpoint = redact_url(&self.endpoints.token);
-        let tokens = TokenResponse::parse(&fields).map_err(|e| CallError::Unexpected {
-            endpoint,
-            status: resp.status,
-            detail: e.to_string(),
-        })?;
-        Ok(Grant {
-            tokens,
-            server_date: server_date(&resp),
-        })
+        self.token_call(&req)
     }
 
     /// RFC 7009: revoke one token. `Ok(false)` when the provider has no revocation endpoint.
@@ -326,6 +323,21 @@ impl<T: Transport> OAuthClient<T> {
             );
         let (_, fields) = self.call(&req, url)?;
         Ok(Some(fields))
+    }
+
+    /// A token endpoint call whose 2xx answer must carry tokens.
+    fn token_call(&self, req: &Request) -> Result<Grant, CallError> {
+        let (resp, fields) = self.call(req, &self.endpoints.token)?;
+        let endpoint = redact_url(&self.endpoints.token);
+        let tokens = TokenResponse::parse(&fields).map_err(|e| CallError::Unexpected {
+            endpoint,
+            status: resp.status,
+            detail: e.to_string(),
+        })?;
+        Ok(Grant {
+            tokens,
+            server_date: server_date(&resp),
+        })
     }
 
     /// Sends and parses, turning any non-2xx or error body into a `CallError`.
@@ -618,6 +630,46 @@ pub mod tests {
         assert_eq!(sent[0].form_value("grant_type"), Some(DEVICE_CODE_GRANT));
         assert_eq!(sent[0].form_value("device_code"), Some("dc"));
         assert_eq!(sent[0].form_value("client_id"), Some("tv app"));
+    }
+
+    #[test]
+    fn code_exchange_sends_code_verifier_and_redirect_uri() {
+        let body = r#"{"access_token":"at","refresh_token":"rt","expires_in":3600}"#;
+        let c = client(Scripted::new(vec![json(200, body)]), Some("s3cret"), false);
+        let grant = c
+            .exchange_code(
+                &Secret::new("the-code"),
+                "http://127.0.0.1:5/cb",
+                &Secret::new("v".repeat(43)),
+            )
+            .unwrap();
+        assert_eq!(grant.tokens.access_token.expose(), "at");
+        let sent = c.transport.sent.borrow();
+        let r = &sent[0];
+        assert_eq!(r.url, "https://as.example/token");
+        assert_eq!(r.form_value("grant_type"), Some("authorization_code"));
+        assert_eq!(r.form_value("code"), Some("the-code"));
+        assert_eq!(r.form_value("redirect_uri"), Some("http://127.0.0.1:5/cb"));
+        assert_eq!(r.form_value("code_verifier"), Some("v".repeat(43).as_str()));
+        assert_eq!(r.form_value("client_secret"), Some("s3cret"));
+    }
+
+    #[test]
+    fn code_exchange_error_is_the_servers_error() {
+        let body = r#"{"error":"invalid_grant","error_description":"code_verifier mismatch"}"#;
+        let c = client(Scripted::new(vec![json(400, body)]), None, false);
+        let err = c
+            .exchange_code(
+                &Secret::new("c"),
+                "http://127.0.0.1:5/cb",
+                &Secret::new("v"),
+            )
+            .unwrap_err();
+        assert_eq!(err.oauth_error(), Some("invalid_grant"));
+        assert_eq!(
+            err.to_string(),
+            "https://as.example/token: HTTP 400: invalid_grant (code_verifier mismatch)"
+        );
     }
 
     #[test]

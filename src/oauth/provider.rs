@@ -103,11 +103,7 @@ impl Preset {
             }),
             Preset::Microsoft => {
                 // The tenant must be the same on both calls, so both come from one template.
-                let base = format!(
-                    "{}/{}/oauth2/v2.0",
-                    microsoft.authority.trim_end_matches('/'),
-                    microsoft.tenant
-                );
+                let base = microsoft_base(microsoft);
                 Some(PresetEndpoints {
                     device_authorization: format!("{base}/devicecode"),
                     token: format!("{base}/token"),
@@ -226,6 +222,66 @@ impl Preset {
             }
         }
     }
+}
+
+/// The code grant's data (RFC 6749 §4.1 with PKCE): where the browser goes, what each provider
+/// needs added to the URL, and whether a refresh token must come back.
+impl Preset {
+    /// The authorization endpoint, or `None` for `Generic` (discovery or explicit).
+    pub fn authorization_endpoint(self, microsoft: &MicrosoftTenancy) -> Option<String> {
+        match self {
+            Preset::Google => Some("https://accounts.google.com/o/oauth2/v2/auth".to_string()),
+            Preset::Microsoft => Some(format!("{}/authorize", microsoft_base(microsoft))),
+            Preset::Github => Some("https://github.com/login/oauth/authorize".to_string()),
+            Preset::Generic => None,
+        }
+    }
+
+    /// Parameters added to the authorization URL. Google issues a refresh token only with
+    /// `access_type=offline`, and on a second sign-in only with `prompt=consent` (without it a
+    /// re-consent returns an access token alone, which dies within the hour).
+    pub fn authorization_extras(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Preset::Google => &[("access_type", "offline"), ("prompt", "consent")],
+            Preset::Microsoft | Preset::Github | Preset::Generic => &[],
+        }
+    }
+
+    /// Whether a code exchange without a refresh token is refused. Google and Microsoft give
+    /// one when asked (offline access, `offline_access`), so its absence means the request or
+    /// the client registration is wrong and the grant would die within the hour. GitHub OAuth
+    /// apps never give one (their tokens do not expire), as in the device flow; a generic
+    /// server may have a policy either way, so its answer is accepted as the device flow does.
+    pub fn code_grant_requires_refresh_token(self) -> bool {
+        matches!(self, Preset::Google | Preset::Microsoft)
+    }
+
+    /// What to change when [`Preset::code_grant_requires_refresh_token`] refused an answer.
+    pub fn missing_refresh_token_hint(self) -> &'static str {
+        match self {
+            Preset::Google => {
+                "Google sends a refresh token only with access_type=offline and prompt=consent \
+                 (devauth adds both); remove devauth's access under myaccount.google.com > \
+                 Security > Third-party access and sign in again"
+            }
+            Preset::Microsoft => {
+                "Microsoft sends a refresh token only for the offline_access scope (devauth adds \
+                 it); check that the app registration allows it and sign in again"
+            }
+            Preset::Github | Preset::Generic => {
+                "ask the provider for offline access (often the offline_access scope)"
+            }
+        }
+    }
+}
+
+/// `{authority}/{tenant}/oauth2/v2.0`: every Microsoft endpoint of one tenant starts here.
+fn microsoft_base(microsoft: &MicrosoftTenancy) -> String {
+    format!(
+        "{}/{}/oauth2/v2.0",
+        microsoft.authority.trim_end_matches('/'),
+        microsoft.tenant
+    )
 }
 
 impl fmt::Display for Preset {
@@ -429,5 +485,44 @@ mod tests {
             assert!(check_tenant(bad).is_err(), "{bad:?}");
         }
         assert!(check_tenant(&"a".repeat(254)).is_err());
+    }
+
+    #[test]
+    fn code_grant_endpoints_and_extras() {
+        let tenancy = MicrosoftTenancy {
+            authority: "https://login.microsoftonline.us/".to_string(),
+            tenant: "contoso.example".to_string(),
+        };
+        assert_eq!(
+            Preset::Microsoft
+                .authorization_endpoint(&tenancy)
+                .as_deref(),
+            Some("https://login.microsoftonline.us/contoso.example/oauth2/v2.0/authorize")
+        );
+        assert_eq!(
+            Preset::Google
+                .authorization_endpoint(&MicrosoftTenancy::default())
+                .as_deref(),
+            Some("https://accounts.google.com/o/oauth2/v2/auth")
+        );
+        assert_eq!(
+            Preset::Github
+                .authorization_endpoint(&MicrosoftTenancy::default())
+                .as_deref(),
+            Some("https://github.com/login/oauth/authorize")
+        );
+        assert_eq!(
+            Preset::Generic.authorization_endpoint(&MicrosoftTenancy::default()),
+            None
+        );
+        assert_eq!(
+            Preset::Google.authorization_extras(),
+            &[("access_type", "offline"), ("prompt", "consent")]
+        );
+        assert!(Preset::Github.authorization_extras().is_empty());
+        assert!(Preset::Google.code_grant_requires_refresh_token());
+        assert!(Preset::Microsoft.code_grant_requires_refresh_token());
+        assert!(!Preset::Github.code_grant_requires_refresh_token());
+        assert!(!Preset::Generic.code_grant_requires_refresh_token());
     }
 }

@@ -262,16 +262,69 @@ fn bounding_box(d: Option<Rectangle>, r: Rectangle) -> Rectangle {
     )
 }
 
+/// What both canvases share: the panel size, how the viewer's (logical) coordinates map onto it,
+/// and the damage since the last flush, in panel coordinates.
+#[derive(Debug, Clone)]
+struct Frame {
+    physical: Size,
+    logical: Size,
+    rotation: Rotation,
+    dirty: Option<Rectangle>,
+}
+
+impl Frame {
+    fn new(physical: Size, rotation: Rotation) -> Frame {
+        Frame {
+            physical,
+            logical: rotation.logical(physical),
+            rotation,
+            dirty: None,
+        }
+    }
+
+    /// The panel point of a logical pixel, `None` when it is off screen; counts it as damage.
+    fn touch_point(&mut self, p: Point) -> Option<Point> {
+        let (lw, lh) = (self.logical.width as i32, self.logical.height as i32);
+        if p.x < 0 || p.y < 0 || p.x >= lw || p.y >= lh {
+            return None;
+        }
+        let q = self.rotation.map_point(p, self.physical);
+        self.grow_dirty(Rectangle::new(q, Size::new(1, 1)));
+        Some(q)
+    }
+
+    /// The panel rectangle of a logical area clipped to the screen, `None` when nothing of it
+    /// is on screen; counts it as damage.
+    fn touch_rect(&mut self, area: &Rectangle) -> Option<Rectangle> {
+        let r = area.intersection(&Rectangle::new(Point::zero(), self.logical));
+        if r.is_zero_sized() {
+            return None;
+        }
+        let p = self.rotation.map_rect(r, self.physical);
+        self.grow_dirty(p);
+        Some(p)
+    }
+
+    fn grow_dirty(&mut self, r: Rectangle) {
+        self.dirty = Some(bounding_box(self.dirty, r));
+    }
+
+    fn take_dirty(&mut self) -> Option<Rectangle> {
+        self.dirty.take()
+    }
+
+    fn mark_all_dirty(&mut self) {
+        self.dirty = Some(Rectangle::new(Point::zero(), self.physical));
+    }
+}
+
 /// A shadow buffer of a colour panel in its own pixel format and row stride.
 #[derive(Debug, Clone)]
 pub struct Canvas {
-    physical: Size,
-    logical: Size,
+    frame: Frame,
     stride: usize,
     format: PixelFormat,
-    rotation: Rotation,
     buf: Vec<u8>,
-    dirty: Option<Rectangle>,
 }
 
 impl Canvas {
@@ -280,19 +333,16 @@ impl Canvas {
         let min = physical.width as usize * usize::from(format.bytes);
         let stride = stride.max(min);
         Canvas {
-            physical,
-            logical: rotation.logical(physical),
+            frame: Frame::new(physical, rotation),
             stride,
             format,
-            rotation,
             buf: vec![0; stride * physical.height as usize],
-            dirty: None,
         }
     }
 
     /// The panel's size (before rotation).
     pub fn physical_size(&self) -> Size {
-        self.physical
+        self.frame.physical
     }
 
     pub fn stride(&self) -> usize {
@@ -310,12 +360,12 @@ impl Canvas {
 
     /// The panel-coordinate bounding box of everything written since the last call.
     pub fn take_dirty(&mut self) -> Option<Rectangle> {
-        self.dirty.take()
+        self.frame.take_dirty()
     }
 
     /// Marks the whole panel as changed (e.g. after (re)opening the device).
     pub fn mark_all_dirty(&mut self) {
-        self.dirty = Some(Rectangle::new(Point::zero(), self.physical));
+        self.frame.mark_all_dirty();
     }
 
     /// Zeroes every pixel: black, and fully transparent in formats with alpha — on a set-top
@@ -328,7 +378,7 @@ impl Canvas {
 
     /// The colour at a panel coordinate.
     pub fn pixel(&self, x: u32, y: u32) -> Option<Rgb888> {
-        if x >= self.physical.width || y >= self.physical.height {
+        if x >= self.frame.physical.width || y >= self.frame.physical.height {
             return None;
         }
         let bpp = usize::from(self.format.bytes);
@@ -337,10 +387,6 @@ impl Canvas {
         let mut word = [0u8; 4];
         word.get_mut(..bpp)?.copy_from_slice(bytes);
         Some(self.format.decode(u32::from_le_bytes(word)))
-    }
-
-    fn grow_dirty(&mut self, r: Rectangle) {
-        self.dirty = Some(bounding_box(self.dirty, r));
     }
 
     /// Fills a panel-coordinate rectangle already inside the panel.
@@ -363,13 +409,12 @@ impl Canvas {
                 dst.copy_from_slice(&row);
             }
         }
-        self.grow_dirty(r);
     }
 }
 
 impl OriginDimensions for Canvas {
     fn size(&self) -> Size {
-        self.logical
+        self.frame.logical
     }
 }
 
@@ -382,29 +427,23 @@ impl DrawTarget for Canvas {
         I: IntoIterator<Item = Pixel<Self::Color>>,
     {
         let bpp = usize::from(self.format.bytes);
-        let (lw, lh) = (self.logical.width as i32, self.logical.height as i32);
         for Pixel(p, c) in pixels {
-            if p.x < 0 || p.y < 0 || p.x >= lw || p.y >= lh {
+            let Some(q) = self.frame.touch_point(p) else {
                 continue;
-            }
-            let q = self.rotation.map_point(p, self.physical);
+            };
             let at = q.y as usize * self.stride + q.x as usize * bpp;
             let word = self.format.encode(c).to_le_bytes();
             if let (Some(dst), Some(src)) = (self.buf.get_mut(at..at + bpp), word.get(..bpp)) {
                 dst.copy_from_slice(src);
             }
-            self.grow_dirty(Rectangle::new(q, Size::new(1, 1)));
         }
         Ok(())
     }
 
     fn fill_solid(&mut self, area: &Rectangle, color: Self::Color) -> Result<(), Self::Error> {
-        let r = area.intersection(&Rectangle::new(Point::zero(), self.logical));
-        if r.is_zero_sized() {
-            return Ok(());
+        if let Some(p) = self.frame.touch_rect(area) {
+            self.fill_physical(p, color);
         }
-        let p = self.rotation.map_rect(r, self.physical);
-        self.fill_physical(p, color);
         Ok(())
     }
 }
@@ -413,27 +452,21 @@ impl DrawTarget for Canvas {
 /// (LSB on top), pages of `width` bytes from top to bottom.
 #[derive(Debug, Clone)]
 pub struct MonoCanvas {
-    physical: Size,
-    logical: Size,
-    rotation: Rotation,
+    frame: Frame,
     buf: Vec<u8>,
-    dirty: Option<Rectangle>,
 }
 
 impl MonoCanvas {
     pub fn new(physical: Size, rotation: Rotation) -> MonoCanvas {
         let pages = physical.height.div_ceil(8) as usize;
         MonoCanvas {
-            physical,
-            logical: rotation.logical(physical),
-            rotation,
+            frame: Frame::new(physical, rotation),
             buf: vec![0; pages * physical.width as usize],
-            dirty: None,
         }
     }
 
     pub fn physical_size(&self) -> Size {
-        self.physical
+        self.frame.physical
     }
 
     pub fn bytes(&self) -> &[u8] {
@@ -441,11 +474,11 @@ impl MonoCanvas {
     }
 
     pub fn take_dirty(&mut self) -> Option<Rectangle> {
-        self.dirty.take()
+        self.frame.take_dirty()
     }
 
     pub fn mark_all_dirty(&mut self) {
-        self.dirty = Some(Rectangle::new(Point::zero(), self.physical));
+        self.frame.mark_all_dirty();
     }
 
     /// Turns every pixel off.
@@ -456,16 +489,16 @@ impl MonoCanvas {
 
     /// Whether the pixel at a panel coordinate is lit.
     pub fn lit(&self, x: u32, y: u32) -> bool {
-        if x >= self.physical.width || y >= self.physical.height {
+        if x >= self.frame.physical.width || y >= self.frame.physical.height {
             return false;
         }
-        let i = (y / 8) as usize * self.physical.width as usize + x as usize;
+        let i = (y / 8) as usize * self.frame.physical.width as usize + x as usize;
         self.buf.get(i).is_some_and(|b| b & (1 << (y % 8)) != 0)
     }
 
     fn set(&mut self, q: Point, on: bool) {
         let (x, y) = (q.x as usize, q.y as usize);
-        let i = (y / 8) * self.physical.width as usize + x;
+        let i = (y / 8) * self.frame.physical.width as usize + x;
         if let Some(b) = self.buf.get_mut(i) {
             if on {
                 *b |= 1 << (y % 8);
@@ -474,15 +507,11 @@ impl MonoCanvas {
             }
         }
     }
-
-    fn grow_dirty(&mut self, r: Rectangle) {
-        self.dirty = Some(bounding_box(self.dirty, r));
-    }
 }
 
 impl OriginDimensions for MonoCanvas {
     fn size(&self) -> Size {
-        self.logical
+        self.frame.logical
     }
 }
 
@@ -494,30 +523,23 @@ impl DrawTarget for MonoCanvas {
     where
         I: IntoIterator<Item = Pixel<Self::Color>>,
     {
-        let (lw, lh) = (self.logical.width as i32, self.logical.height as i32);
         for Pixel(p, c) in pixels {
-            if p.x < 0 || p.y < 0 || p.x >= lw || p.y >= lh {
-                continue;
+            if let Some(q) = self.frame.touch_point(p) {
+                self.set(q, c.is_on());
             }
-            let q = self.rotation.map_point(p, self.physical);
-            self.set(q, c.is_on());
-            self.grow_dirty(Rectangle::new(q, Size::new(1, 1)));
         }
         Ok(())
     }
 
     fn fill_solid(&mut self, area: &Rectangle, color: Self::Color) -> Result<(), Self::Error> {
-        let r = area.intersection(&Rectangle::new(Point::zero(), self.logical));
-        if r.is_zero_sized() {
+        let Some(p) = self.frame.touch_rect(area) else {
             return Ok(());
-        }
-        let p = self.rotation.map_rect(r, self.physical);
+        };
         for y in p.rows() {
             for x in p.columns() {
                 self.set(Point::new(x, y), color.is_on());
             }
         }
-        self.grow_dirty(p);
         Ok(())
     }
 }

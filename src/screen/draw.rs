@@ -5,7 +5,7 @@
 //! monochrome ones; the QR is always dark modules on a light quiet zone, which scanners need)
 //! and painting: fills, QR modules as filled rectangles at the layout's integer scale, text in
 //! the u8g2 faces at an integer scale, and the countdown slot. It does not decide positions
-//! (`layout.rs`) nor what changed (`painter.rs`).
+//! (`layout/`) nor what changed (`painter.rs`).
 
 use embedded_graphics::pixelcolor::{BinaryColor, Rgb565, Rgb888};
 use embedded_graphics::prelude::*;

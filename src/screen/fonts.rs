@@ -1,7 +1,7 @@
 //! The bitmap faces the pixel screens draw with, their metrics, and making text drawable by them.
 //!
 //! Owns the choice of faces (u8g2 fonts, compiled in; ASCII-only `_tr`/`_mr` variants to keep the
-//! binary small) and measuring text. It does not place text (`layout.rs`) or draw it (`draw.rs`).
+//! binary small) and measuring text. It does not place text (`layout/`) or draw it (`draw.rs`).
 //!
 //! Faces: "Free Universal" (fur/fub) for prose, Inconsolata Bold (inb) for the user code — a
 //! monospace face whose 0 is slashed and whose 1, I and l differ (RFC 8628 §6.1: the code is

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 pub mod canvas;
+pub mod device_wait;
 pub mod draw;
 pub mod error;
 #[cfg(feature = "fbdev")]

@@ -27,8 +27,15 @@ pub struct DisplayConfig {
     pub rotation: Rotation,
     /// `title_safe_percent`: margin kept free on each side (TV overscan).
     pub title_safe_percent: u32,
+    /// `wait_secs`: how long to wait for the device node to appear (default
+    /// [`DEFAULT_WAIT_SECS`]).
+    pub wait_secs: u32,
     pub spi: SpiSettings,
 }
+
+/// Long enough for a display driver that probes a little after devauth starts (a module loaded
+/// by udev, a deferred SPI probe), short enough that a wrong `device` is reported promptly.
+pub const DEFAULT_WAIT_SECS: u32 = 5;
 
 impl Default for DisplayConfig {
     fn default() -> Self {
@@ -43,6 +50,7 @@ impl Default for DisplayConfig {
             stride: None,
             rotation: Rotation::R0,
             title_safe_percent: 0,
+            wait_secs: DEFAULT_WAIT_SECS,
             spi: SpiSettings::default(),
         }
     }

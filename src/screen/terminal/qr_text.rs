@@ -17,6 +17,7 @@
 
 use qrcode::{Color, EcLevel, QrCode};
 
+use super::half_block;
 use crate::screen::error::DisplayError;
 
 /// Modules of light margin around the code (ISO/IEC 18004 asks for 4).
@@ -96,15 +97,6 @@ impl Modules {
     }
 }
 
-fn cell(top: bool, bottom: bool) -> char {
-    match (top, bottom) {
-        (true, true) => '█',
-        (true, false) => '▀',
-        (false, true) => '▄',
-        (false, false) => ' ',
-    }
-}
-
 /// Renders an encoded code as text rows in `style`.
 pub fn render(code: &QrCode, style: QrStyle) -> Vec<String> {
     let modules = Modules::new(code);
@@ -123,7 +115,7 @@ pub fn render(code: &QrCode, style: QrStyle) -> Vec<String> {
                 // a light module: no ink, so the quiet zone stays exactly 4 modules.
                 QrStyle::LightBlocks => y < size && !modules.dark(x, y),
             };
-            row.push(cell(ink(y0), ink(y1)));
+            row.push(half_block(ink(y0), ink(y1)));
         }
         if style == QrStyle::DarkOnLight {
             row.push_str(RESET);

@@ -1,7 +1,7 @@
-//! The small harness of the `devauth run` / `devauth api` / JWT end-to-end tests: a loopback
-//! test server, a temp dir with a config pointing at it, the real `devauth` binary
-//! (`DEVAUTH_TEST_BIN`, run through `DEVAUTH_TEST_RUNNER` when set, e.g. qemu-user), and a
-//! running agent whose `--json` events and stderr are collected as they come.
+//! The agent's part of the harness (`devauth run`, `devauth api`, JWT bearer tests): an
+//! [`AgentEnv`] whose config has an `[agent]` section with a recording hook and a token file,
+//! and a running agent whose `--json` events and stderr are collected as they come. The binary
+//! and its runner are [`super::program`]'s.
 //!
 //! Waits poll the server's stats or the agent's events with generous deadlines (the binary may
 //! run under qemu); nothing sleeps a fixed time to "let things happen".
@@ -19,25 +19,16 @@ use std::time::{Duration, Instant};
 /// Deadline of any single wait; generous for qemu, never reached when things work.
 pub const LONG: Duration = Duration::from_secs(90);
 
-/// The devauth binary and its runner.
+/// The devauth binary through its runner, as [`super::TestCommand`] starts it.
 pub fn command() -> Command {
-    let bin = std::env::var_os("DEVAUTH_TEST_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_devauth")));
-    let runner = std::env::var("DEVAUTH_TEST_RUNNER").unwrap_or_default();
-    let mut words = runner.split_whitespace();
-    match words.next() {
-        Some(first) => {
-            let mut c = Command::new(first);
-            c.args(words).arg(bin);
-            c
-        }
-        None => Command::new(bin),
-    }
+    let (prog, pre) = super::program();
+    let mut c = Command::new(prog);
+    c.args(pre);
+    c
 }
 
 /// A server, a temp dir and a config file pointing at the server.
-pub struct Env {
+pub struct AgentEnv {
     pub srv: TestServer,
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
@@ -55,13 +46,13 @@ pub fn fast(token_lifetime: u64) -> Behavior {
     }
 }
 
-impl Env {
-    pub fn new(behavior: Behavior) -> Env {
-        Env::with(behavior, "")
+impl AgentEnv {
+    pub fn new(behavior: Behavior) -> AgentEnv {
+        AgentEnv::with(behavior, "")
     }
 
     /// `extra_agent` is appended to the `[agent]` section.
-    pub fn with(behavior: Behavior, extra_agent: &str) -> Env {
+    pub fn with(behavior: Behavior, extra_agent: &str) -> AgentEnv {
         let srv = TestServer::start(behavior).expect("start the test server");
         let dir = tempfile::tempdir().expect("temp dir");
         let store = dir.path().join("state/tokens.json");
@@ -80,7 +71,7 @@ impl Env {
         .unwrap();
         set_mode(&hook, 0o755);
         let config = dir.path().join("devauth.toml");
-        let env = Env {
+        let env = AgentEnv {
             srv,
             dir,
             config,

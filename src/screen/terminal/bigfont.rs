@@ -10,6 +10,8 @@
 //! O is round, 1 has a flag and a foot, I has full-width serifs and L none, so the easily confused
 //! pairs differ at a glance.
 
+use super::half_block;
+
 /// Height of one rendered line of big text, in terminal rows.
 pub const HEIGHT: usize = 4;
 /// Width of one glyph, in terminal columns.
@@ -81,16 +83,6 @@ fn ink(bitmap: &Bitmap, x: usize, y: usize) -> bool {
         .is_some_and(|&b| b == b'#')
 }
 
-/// One half-block cell from its upper and lower pixel.
-fn cell(top: bool, bottom: bool) -> char {
-    match (top, bottom) {
-        (true, true) => '█',
-        (true, false) => '▀',
-        (false, true) => '▄',
-        (false, false) => ' ',
-    }
-}
-
 /// The `HEIGHT` rows of one glyph, each exactly `GLYPH_WIDTH` cells wide when the character has
 /// a glyph. A character without one is printed plainly on the middle row, centred.
 fn glyph_rows(c: char) -> [String; HEIGHT] {
@@ -99,7 +91,10 @@ fn glyph_rows(c: char) -> [String; HEIGHT] {
         Some(bitmap) => {
             for (ty, row) in rows.iter_mut().enumerate() {
                 for x in 0..GLYPH_WIDTH {
-                    row.push(cell(ink(bitmap, x, 2 * ty), ink(bitmap, x, 2 * ty + 1)));
+                    row.push(half_block(
+                        ink(bitmap, x, 2 * ty),
+                        ink(bitmap, x, 2 * ty + 1),
+                    ));
                 }
             }
         }
