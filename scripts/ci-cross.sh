@@ -92,12 +92,17 @@ step "5. 64-bit time on 32-bit musl"
 if has armv7-musl; then
   target_setup armv7-musl
   bin=$(release_bin "$T_TRIPLE")
-  # musl >= 1.2 names the 64-bit calls __*_time64 / __clock_gettime64; `clock_gettime` is its
-  # 32-bit compatibility entry, which the std built here still calls (see src/clock.rs).
-  syms=$(arm-linux-gnueabihf-nm "$bin" | awk '{print $NF}' | grep -E '^__(clock_gettime64|sigtimedwait_time64)$' | sort -u | paste -sd' ')
+  # musl >= 1.2 names its 64-bit calls __*_time64 and keeps the old names (clock_gettime,
+  # sigtimedwait) as 32-bit compatibility wrappers around them. devauth calls sigtimedwait
+  # (signals.rs) and std does not, so the sigtimedwait the binary holds tells which ABI devauth's
+  # libc crate was built for: only __sigtimedwait_time64 (64-bit time_t, --cfg
+  # libc_unstable_musl_v1_2) or the wrapper too (32-bit: the flag was lost). clock_gettime is in
+  # both forms either way (std's own calls still use the 32-bit one, see src/clock.rs).
+  syms=$(arm-linux-gnueabihf-nm "$bin" | awk '{print $NF}' |
+    grep -E '^(__sigtimedwait_time64|sigtimedwait|__clock_gettime64)$' | sort -u | paste -sd' ')
   echo "$bin: $syms"
   [ "$syms" = "__clock_gettime64 __sigtimedwait_time64" ] || {
-    echo "error: $bin does not link musl's 64-bit time calls (--cfg libc_unstable_musl_v1_2 lost?)" >&2
+    echo "error: $bin calls musl's 32-bit sigtimedwait (--cfg libc_unstable_musl_v1_2 lost?)" >&2
     exit 1
   }
   note "time64 symbols, armv7 musl" 0 "$syms linked"

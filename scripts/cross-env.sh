@@ -129,8 +129,12 @@ zig_build() {
   # PATH without rustup's cargo/rustc proxies, so that cargo-zigbuild's `cargo` is Debian's
   path=$(tr ':' '\n' <<<"$PATH" | grep -v -e '/\.cargo/bin$' -e '/\.rustup/' | paste -sd:)
   local args=(zigbuild --release --locked -p devauth --bin devauth --target "$T_ZIG")
+  # CARGO_PROFILE_RELEASE_STRIP=none: the release checks read the symbol table (nm for musl's
+  # 64-bit time calls, objdump's ARM/Thumb/data mapping symbols for the ARMv6/ARMv5TE scan), and
+  # zig's linker drops every symbol for both `strip = true` and `strip = "debuginfo"`. What ships
+  # or is measured is a copy stripped with the target's binutils (stripped_size, release.sh).
   local envs=("PATH=$DEVAUTH_ZIG_VENV/bin:$path" RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
-    "CARGO_TARGET_${up}_RUSTFLAGS=$T_RUSTFLAGS")
+    "CARGO_TARGET_${up}_RUSTFLAGS=$T_RUSTFLAGS" CARGO_PROFILE_RELEASE_STRIP=none)
   if [ "$T_BUILD_STD" = 1 ]; then
     args+=(-Zbuild-std=std,panic_abort "-Zbuild-std-features=$DEVAUTH_BUILD_STD_FEATURES")
     # -Z flags on Debian's stable compiler; set for these builds only
@@ -211,30 +215,33 @@ glibc_floor() {
   echo "${floor:-none}"
 }
 
-# Instructions the CPU classes below lack, as objdump spells them (unconditional forms only: a
-# stripped binary has no mapping symbols, so literal pools in .text are decoded as instructions
-# too, and constants rarely decode to an always-executed one). ARMv7 / ARMv6T2 only: movw movt
-# bfi bfc ubfx sbfx rbit mls, the barriers dmb dsb isb (ARMv6 uses CP15 writes), sdiv udiv,
-# VFPv3/NEON's d16-d31 and NEON data types. ARMv6 only (on top, for ARMv5TE): exclusive loads and
-# stores, byte reversal, extend, saturate, pack, SIMD select.
-ARMV7_ONLY='movw|movt|bfi|bfc|ubfx|sbfx|rbit|mls|dmb|dsb|isb|sdiv|udiv'
-ARMV6_ONLY='ldrex[bhd]?|strex[bhd]?|clrex|rev|rev16|revsh|[su]xt[ab]?[bh]|sel|usat|ssat|pkhbt|pkhtb'
-
 # cpu_arch_ok BIN: for the ARMv6 and ARMv5TE targets, succeeds when the ARM attributes claim no
-# newer CPU (readelf -A Tag_CPU_arch) and no instruction of a newer CPU is found in the code
-# (objdump -d). Prints what it found. Other targets: nothing to check, succeeds.
+# newer CPU (readelf -A: Tag_CPU_arch v6 / v5TE, no Thumb-2) and no instruction the CPU lacks is
+# in a function that can run without a runtime CPU check (scripts/cpu-scan.awk explains which
+# functions are dispatched on AT_HWCAP: ring's NEON code, musl's ARMv7 atomics). Needs BIN's
+# symbol table (the unstripped build). Prints what it found as CPU_FINDING. Other targets:
+# nothing to check, succeeds.
 cpu_arch_ok() {
-  local bin=$1 tag want forbidden hits
+  local bin=$1 tag thumb want scan faults dispatched
   case $T_ARCH in
-    armv6) want='v[456]' forbidden=$ARMV7_ONLY ;;
-    armv5te) want='v[45]' forbidden="$ARMV7_ONLY|$ARMV6_ONLY" ;;
-    *) return 0 ;;
+    armv6) want='v6' ;;
+    armv5te) want='v5TE?' ;;
+    *)
+      CPU_FINDING=''
+      return 0
+      ;;
   esac
   tag=$("$T_READELF" -A "$bin" | sed -n 's/^ *Tag_CPU_arch: *//p')
-  hits=$("$T_OBJDUMP" -d --no-show-raw-insn "$bin" |
-    grep -cE "^ *[0-9a-f]+:[[:space:]]+($forbidden)[[:space:]]|[[:space:],{]d(1[6-9]|2[0-9]|3[01])\b|\.[isup](8|16|32|64)[[:space:]]" || true)
-  echo "$bin: Tag_CPU_arch ${tag:-unknown}; $hits instruction(s) of a newer CPU than $T_ARCH"
-  [[ $tag =~ ^$want ]] && [ "$hits" = 0 ]
+  thumb=$("$T_READELF" -A "$bin" | sed -n 's/^ *Tag_THUMB_ISA_use: *//p')
+  scan=$(awk -v arch="$T_ARCH" -f "$DEVAUTH_ROOT/scripts/cpu-scan.awk" \
+    <("$T_READELF" -sW "$bin" | awk '$4 == "FUNC" && $7 != "UND" {print $2, $8}' | LC_ALL=C sort) \
+    <("$T_OBJDUMP" -d --no-show-raw-insn "$bin"))
+  read -r faults dispatched < <(sed -n 's/^TOTAL //p' <<<"$scan")
+  grep '^FAULT' <<<"$scan" | head -n 20 || true
+  CPU_FINDING="Tag_CPU_arch ${tag:-none}, Thumb ${thumb:-none}; ${faults:-?} newer-CPU insns outside HWCAP-dispatched code (${dispatched:-?} inside)"
+  echo "$bin: $CPU_FINDING"
+  [ "$(grep -c '' <<<"$scan")" -gt 0 ] && [ -n "$faults" ] && [[ $tag =~ ^$want$ ]] &&
+    [ "$thumb" != Thumb-2 ] && [ "$faults" = 0 ]
 }
 
 # linkage_ok BIN: gnu: the glibc floor is at most DEVAUTH_GLIBC_FLOOR; musl: statically linked

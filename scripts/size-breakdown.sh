@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Where the code bytes of a devauth binary go, per crate: the sizes of the symbols in its symbol
 # table (`nm -S`, demangled), grouped by the crate that names them, largest first. Needs a binary
-# with its symbol table (the release profile keeps it: strip = "debuginfo").
+# with its symbol table (the cross builds keep it: scripts/cross-env.sh, zig_build).
 #
 # Grouping: a Rust symbol counts for the first path segment of its name, or for the type's crate
 # for `<Type as Trait>::method` (generic code is attributed to the crate of the type it was
