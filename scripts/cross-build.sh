@@ -11,7 +11,11 @@
 # env:
 #   DEVAUTH_FEATURES   cargo feature arguments, default `--all-features` (what the size budget is
 #                      measured on); e.g. DEVAUTH_FEATURES="--no-default-features" for a lean build.
-#   DEVAUTH_BUILD_STD_FEATURES  std features of the -Zbuild-std targets (default optimize_for_size)
+#   DEVAUTH_BUILD_STD_FEATURES  std features of the -Zbuild-std targets (default optimize_for_size;
+#                      empty for none; "optimize_for_size,panic_immediate_abort" for the smallest)
+#   DEVAUTH_THUMB=0    armv7 in ARM mode instead of Thumb-2; DEVAUTH_PREBUILT_STD=1 Debian's std
+#                      (gnu only). Both only to measure what they cost (docs/size.md); use a
+#                      separate CARGO_TARGET_DIR for such builds so the release ones stay cached.
 # The binaries land in target/<triple>/release/devauth (or under CARGO_TARGET_DIR).
 set -euo pipefail
 # shellcheck source=scripts/cross-env.sh

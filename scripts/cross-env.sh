@@ -26,7 +26,7 @@ DEVAUTH_ZIG_PINS=(ziglang==0.17.0 cargo-zigbuild==0.24.0)
 DEVAUTH_GLIBC_FLOOR=2.17
 # std features for -Zbuild-std builds. optimize_for_size picks std's smaller algorithms;
 # panic messages are kept (no panic_immediate_abort): docs/size.md weighs the two.
-DEVAUTH_BUILD_STD_FEATURES=${DEVAUTH_BUILD_STD_FEATURES:-optimize_for_size}
+DEVAUTH_BUILD_STD_FEATURES=${DEVAUTH_BUILD_STD_FEATURES-optimize_for_size}
 
 # The repository root (this file lives in scripts/).
 DEVAUTH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -91,7 +91,10 @@ target_setup() {
       T_RUSTFLAGS="$musl_flags --cfg libc_unstable_musl_v1_2 -C target-feature=+thumb-mode"
       ;;
     aarch64-unknown-linux-musl | x86_64-unknown-linux-musl)
-      T_ARCH=${T_TRIPLE%%-*} T_CPU='' T_BUILD_STD=1 T_STATIC=1 T_RUSTFLAGS=$musl_flags
+      # 64-bit time_t already; the cfg tells the libc crate that zig's musl is 1.2 (1.2.5), so
+      # it stops deprecating time_t and uses the same definitions as on the 32-bit targets.
+      T_ARCH=${T_TRIPLE%%-*} T_CPU='' T_BUILD_STD=1 T_STATIC=1
+      T_RUSTFLAGS="$musl_flags --cfg libc_unstable_musl_v1_2"
       ;;
     arm-unknown-linux-musleabihf)
       # Pi Zero / Zero W / 1: ARM1176JZF-S, ARMv6 + VFPv2 (Thumb-1 only: ARM mode)
@@ -104,6 +107,18 @@ target_setup() {
       T_RUSTFLAGS="$musl_flags --cfg libc_unstable_musl_v1_2"
       ;;
   esac
+  # Knobs for measuring what each choice costs (docs/size.md), not for releases:
+  # DEVAUTH_THUMB=0 builds armv7 in ARM mode; DEVAUTH_PREBUILT_STD=1 links Debian's prebuilt std
+  # (gnu targets only: there is no prebuilt musl/ARMv6/ARMv5TE std here).
+  if [ "${DEVAUTH_THUMB:-1}" = 0 ]; then
+    T_RUSTFLAGS=${T_RUSTFLAGS/-C target-feature=+thumb-mode/}
+    T_RUSTFLAGS=${T_RUSTFLAGS% }
+  fi
+  if [ "${DEVAUTH_PREBUILT_STD:-0}" = 1 ]; then
+    [ "$T_STATIC" = 0 ] && [ -d "/usr/lib/rustlib/$T_TRIPLE" ] ||
+      { echo "no prebuilt std for $T_TRIPLE (DEVAUTH_PREBUILT_STD=1)" >&2; return 1; }
+    T_BUILD_STD=0
+  fi
   T_ZIG=$T_TRIPLE
   [ "$T_STATIC" = 1 ] || T_ZIG=$T_TRIPLE.$DEVAUTH_GLIBC_FLOOR
   case $T_ARCH in
@@ -136,7 +151,8 @@ zig_build() {
   local envs=("PATH=$DEVAUTH_ZIG_VENV/bin:$path" RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
     "CARGO_TARGET_${up}_RUSTFLAGS=$T_RUSTFLAGS" CARGO_PROFILE_RELEASE_STRIP=none)
   if [ "$T_BUILD_STD" = 1 ]; then
-    args+=(-Zbuild-std=std,panic_abort "-Zbuild-std-features=$DEVAUTH_BUILD_STD_FEATURES")
+    args+=(-Zbuild-std=std,panic_abort)
+    [ -z "$DEVAUTH_BUILD_STD_FEATURES" ] || args+=("-Zbuild-std-features=$DEVAUTH_BUILD_STD_FEATURES")
     # -Z flags on Debian's stable compiler; set for these builds only
     envs+=(RUSTC_BOOTSTRAP=1)
   fi
@@ -191,10 +207,11 @@ run_e2e() {
     return 0
   fi
   log=$(mktemp)
-  # --test '*': every integration test target of the package, whatever its name
-  echo "+ DEVAUTH_TEST_BIN=$bin DEVAUTH_TEST_RUNNER='$runner' ${CARGO[*]} test --locked -p devauth --test '*'${filter:+ -- $filter}"
+  # --test '*': every integration test target of the package, whatever its name;
+  # --all-features: the features the release binaries are built with (the spi tests too)
+  echo "+ DEVAUTH_TEST_BIN=$bin DEVAUTH_TEST_RUNNER='$runner' ${CARGO[*]} test --locked --all-features -p devauth --test '*'${filter:+ -- $filter}"
   if ! (cd "$DEVAUTH_ROOT" && DEVAUTH_TEST_BIN=$bin DEVAUTH_TEST_RUNNER=$runner \
-    "${CARGO[@]}" test --locked -p devauth --test '*' -- ${filter:+"$filter"}) 2>&1 | tee "$log"; then
+    "${CARGO[@]}" test --locked --all-features -p devauth --test '*' -- ${filter:+"$filter"}) 2>&1 | tee "$log"; then
     rm -f "$log"
     return 1
   fi
