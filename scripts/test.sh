@@ -4,9 +4,11 @@
 #   2. the whole test suite on this machine (unit tests + end-to-end tests against the loopback
 #      test server, hostile servers, power cuts), then each fuzz target for 20 s
 #      (FUZZ_SECONDS)
-#   3. the ARM part (scripts/ci-cross.sh): Debian's Rust 1.85 (the MSRV) with the armhf/arm64
-#      std, armv7 + aarch64 release builds, the end-to-end tests run against the armv7 binary
-#      under qemu-user, one pairing with the aarch64 binary, and the size/RSS budget table.
+#   3. the cross part (scripts/ci-cross.sh): Debian's Rust 1.85 (the MSRV) driven by cargo
+#      zigbuild; release builds of armv7 musl, ARMv6 musl, ARMv5TE musl, aarch64 glibc 2.17 and
+#      x86_64 musl with their floor/static/CPU checks, the end-to-end suite against the armv7
+#      binary under qemu-arm -cpu cortex-a7, a pairing under -cpu arm1176, --version + render
+#      under -cpu arm926, the pair tests against aarch64, and the size/RSS budget table.
 #
 # `scripts/test.sh --host-only` skips step 3 (it installs Debian packages and takes minutes).
 set -euo pipefail
