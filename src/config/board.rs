@@ -195,6 +195,9 @@ pub(super) fn display_from(
     if let Some(n) = int("wait_secs", pick(layers, |r| &r.wait_secs), 0, 120)? {
         out.wait_secs = n;
     }
+    if let Some((cx, v)) = pick(layers, |r| &r.tty) {
+        out.tty = ConsoleTty::parse(v.get_ref()).map_err(|why| cx.at("display.tty", v, why))?;
+    }
     if let Some((cx, v)) = pick(layers, |r| &r.controller) {
         let options: Vec<(&str, Controller)> =
             Controller::ALL.iter().map(|c| (c.name(), *c)).collect();

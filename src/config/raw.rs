@@ -156,6 +156,10 @@ pub(super) struct RawDisplay {
     /// `wait_secs` (integer 0..=120, default 5; framebuffer, spi): how long to wait for the
     /// display device to appear (the driver may probe after devauth starts).
     pub(super) wait_secs: Option<Spanned<i64>>,
+    /// `tty` (`"auto"`, `"none"` or a path like `"/dev/tty1"`, default `"auto"`; framebuffer):
+    /// the VT put in graphics mode while devauth draws, so the kernel console stays off the
+    /// screen; `"auto"` is the VT on screen when the display opens.
+    pub(super) tty: Option<Str>,
     /// `controller` (spi): `"st7789"`, `"ili9341"` or `"ssd1306"`.
     pub(super) controller: Option<Str>,
     /// `spi_device` (path, default `/dev/spidev0.0`).

@@ -7,7 +7,11 @@
 use std::time::Duration;
 
 pub mod canvas;
+#[cfg(feature = "fbdev")]
+pub mod console;
 pub mod device_wait;
+#[cfg(feature = "fbdev")]
+pub mod devmem;
 pub mod draw;
 pub mod error;
 #[cfg(feature = "fbdev")]

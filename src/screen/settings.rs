@@ -30,7 +30,36 @@ pub struct DisplayConfig {
     /// `wait_secs`: how long to wait for the device node to appear (default
     /// [`DEFAULT_WAIT_SECS`]).
     pub wait_secs: u32,
+    /// `tty`: the VT held in graphics mode while a framebuffer or DRM screen is up.
+    pub tty: ConsoleTty,
     pub spi: SpiSettings,
+}
+
+/// `[display] tty`: which virtual terminal devauth puts in graphics mode while it draws, so
+/// the kernel console neither blinks its cursor nor prints over the screen.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ConsoleTty {
+    /// `"auto"` (the default): the VT on screen when the display opens.
+    #[default]
+    Active,
+    /// `"none"`: leave the console alone.
+    Off,
+    /// A VT device, e.g. `/dev/tty1`.
+    Path(PathBuf),
+}
+
+impl ConsoleTty {
+    /// Reads the key's value; the error says what is accepted.
+    pub fn parse(value: &str) -> Result<ConsoleTty, String> {
+        match value {
+            "auto" => Ok(ConsoleTty::Active),
+            "none" => Ok(ConsoleTty::Off),
+            v if v.starts_with("/dev/tty") && v.len() <= 32 => Ok(ConsoleTty::Path(v.into())),
+            v => Err(format!(
+                "{v:?} is not \"auto\", \"none\" or a VT device like \"/dev/tty1\""
+            )),
+        }
+    }
 }
 
 /// Long enough for a display driver that probes a little after devauth starts (a module loaded
@@ -51,6 +80,7 @@ impl Default for DisplayConfig {
             rotation: Rotation::R0,
             title_safe_percent: 0,
             wait_secs: DEFAULT_WAIT_SECS,
+            tty: ConsoleTty::Active,
             spi: SpiSettings::default(),
         }
     }
@@ -147,6 +177,7 @@ pub enum ColorOrder {
 
 /// Default `[display] device`.
 pub const DEFAULT_FB_DEVICE: &str = "/dev/fb0";
+
 /// Which screen backend shows the pairing code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DisplayBackend {
@@ -181,5 +212,28 @@ impl DisplayBackend {
             DisplayBackend::Framebuffer => "framebuffer",
             DisplayBackend::Spi => "spi",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tty_values() {
+        assert_eq!(ConsoleTty::parse("auto"), Ok(ConsoleTty::Active));
+        assert_eq!(ConsoleTty::parse("none"), Ok(ConsoleTty::Off));
+        assert_eq!(
+            ConsoleTty::parse("/dev/tty1"),
+            Ok(ConsoleTty::Path("/dev/tty1".into()))
+        );
+        for bad in ["", "tty1", "/dev/fb0", "off", "/tmp/tty1"] {
+            let e = ConsoleTty::parse(bad).unwrap_err();
+            assert!(
+                e.contains("/dev/tty1") && e.contains(&format!("{bad:?}")),
+                "{e}"
+            );
+        }
+        assert_eq!(DisplayConfig::default().tty, ConsoleTty::Active);
     }
 }
