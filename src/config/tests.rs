@@ -1100,6 +1100,19 @@ fn display_keys_and_board_profiles() {
     assert_eq!(c.display.stride, Some(2600));
     assert_eq!(c.display.device, PathBuf::from("/tmp/fb"));
     assert_eq!(c.display.tty, ConsoleTty::Active);
+    // drm: its own default device; width/height pick the mode.
+    let c = ok(&format!("{MIN}[display]\nbackend = \"drm\"\n"));
+    assert_eq!(c.display.backend, DisplayBackend::Drm);
+    assert_eq!(c.display.device, PathBuf::from(DEFAULT_DRM_DEVICE));
+    let c = ok(&format!(
+        "{MIN}[display]\nbackend = \"drm\"\ndevice = \"/dev/dri/card1\"\nwidth = 1280\nheight = 720\n"
+    ));
+    assert_eq!(c.display.device, PathBuf::from("/dev/dri/card1"));
+    assert_eq!(c.display.size(), Some(Size::new(1280, 720)));
+    assert_eq!(
+        ok(&format!("{MIN}[display]\nbackend = \"framebuffer\"\n")).display.device,
+        PathBuf::from(DEFAULT_FB_DEVICE)
+    );
     for (value, tty) in [
         ("none", ConsoleTty::Off),
         ("auto", ConsoleTty::Active),

@@ -15,9 +15,11 @@ pub struct DisplayConfig {
     pub board: Option<String>,
     /// `png`: the file the `png` backend writes.
     pub png: Option<PathBuf>,
-    /// `device`: the framebuffer device (default `/dev/fb0`), or a plain file.
+    /// `device`: the framebuffer device (default `/dev/fb0`), or a plain file; with
+    /// `backend = "drm"` the DRM card (default `/dev/dri/card0`).
     pub device: PathBuf,
-    /// `width`/`height`: the panel size (png, spi; framebuffer: overrides the device's).
+    /// `width`/`height`: the panel size (png, spi; framebuffer: overrides the device's; drm:
+    /// the mode to pick).
     pub width: Option<u32>,
     pub height: Option<u32>,
     /// `format`: framebuffer pixel format override.
@@ -177,6 +179,8 @@ pub enum ColorOrder {
 
 /// Default `[display] device`.
 pub const DEFAULT_FB_DEVICE: &str = "/dev/fb0";
+/// Default `[display] device` of the `drm` backend.
+pub const DEFAULT_DRM_DEVICE: &str = "/dev/dri/card0";
 
 /// Which screen backend shows the pairing code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -192,15 +196,18 @@ pub enum DisplayBackend {
     Framebuffer,
     /// An SPI panel through spidev and the GPIO character device (`"spi"`).
     Spi,
+    /// Linux DRM/KMS: a dumb buffer on the first connected output (`"drm"`).
+    Drm,
 }
 
 impl DisplayBackend {
-    pub const ALL: [DisplayBackend; 5] = [
+    pub const ALL: [DisplayBackend; 6] = [
         DisplayBackend::Terminal,
         DisplayBackend::None,
         DisplayBackend::Png,
         DisplayBackend::Framebuffer,
         DisplayBackend::Spi,
+        DisplayBackend::Drm,
     ];
 
     /// The name used in the config file.
@@ -211,6 +218,7 @@ impl DisplayBackend {
             DisplayBackend::Png => "png",
             DisplayBackend::Framebuffer => "framebuffer",
             DisplayBackend::Spi => "spi",
+            DisplayBackend::Drm => "drm",
         }
     }
 }
