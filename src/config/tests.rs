@@ -1110,7 +1110,9 @@ fn display_keys_and_board_profiles() {
     assert_eq!(c.display.device, PathBuf::from("/dev/dri/card1"));
     assert_eq!(c.display.size(), Some(Size::new(1280, 720)));
     assert_eq!(
-        ok(&format!("{MIN}[display]\nbackend = \"framebuffer\"\n")).display.device,
+        ok(&format!("{MIN}[display]\nbackend = \"framebuffer\"\n"))
+            .display
+            .device,
         PathBuf::from(DEFAULT_FB_DEVICE)
     );
     for (value, tty) in [

@@ -17,31 +17,19 @@ pub const MAX_MODES: usize = 256;
 
 // The request number: direction, size, type 'd', number (<asm-generic/ioctl.h>). MIPS, PowerPC
 // and SPARC lay the bits out differently.
-#[cfg(any(
+const OTHER_IOCTL_LAYOUT: bool = cfg!(any(
     target_arch = "mips",
     target_arch = "mips64",
     target_arch = "powerpc",
     target_arch = "powerpc64",
     target_arch = "sparc",
     target_arch = "sparc64"
-))]
+));
 mod dir {
-    pub const NONE: u32 = 1;
-    pub const READ_WRITE: u32 = 2 | 4;
-    pub const SIZE_BITS: u32 = 13;
-}
-#[cfg(not(any(
-    target_arch = "mips",
-    target_arch = "mips64",
-    target_arch = "powerpc",
-    target_arch = "powerpc64",
-    target_arch = "sparc",
-    target_arch = "sparc64"
-)))]
-mod dir {
-    pub const NONE: u32 = 0;
-    pub const READ_WRITE: u32 = 2 | 1;
-    pub const SIZE_BITS: u32 = 14;
+    use super::OTHER_IOCTL_LAYOUT as OTHER;
+    pub const NONE: u32 = if OTHER { 1 } else { 0 };
+    pub const READ_WRITE: u32 = if OTHER { 2 | 4 } else { 2 | 1 };
+    pub const SIZE_BITS: u32 = if OTHER { 13 } else { 14 };
 }
 
 const fn ioc(direction: u32, nr: u32, size: usize) -> u32 {
@@ -504,16 +492,11 @@ mod tests {
         assert_eq!(std::mem::offset_of!(GetConnector, connection), 60);
     }
 
-    #[cfg(not(any(
-        target_arch = "mips",
-        target_arch = "mips64",
-        target_arch = "powerpc",
-        target_arch = "powerpc64",
-        target_arch = "sparc",
-        target_arch = "sparc64"
-    )))]
     #[test]
     fn request_numbers_match_libdrm() {
+        if OTHER_IOCTL_LAYOUT {
+            return; // the numbers below are the generic layout's
+        }
         // Printed by a C program including libdrm's drm.h/drm_mode.h (x86_64, arm, aarch64).
         for (ours, theirs) in [
             (SET_MASTER, 0x0000641e),
