@@ -12,10 +12,13 @@
 //! before the display driver has probed stays in VGA text mode (the console never makes its
 //! first mode switch), and nothing drawn on the framebuffer shows.
 //!
-//! After a VT switch away and back, what the other VT drew is on the framebuffer: each paint
-//! first asks which VT is on screen ([`Console::visibility`]); while another VT is, devauth
-//! draws nothing, and when its own comes back it draws the whole screen again. The switch is
-//! seen at the next paint (the countdown ticks every second), not at the instant it happens.
+//! The kernel ignores VT switches while the VT on screen is in graphics mode (KD_GRAPHICS with
+//! VT_AUTO), so a held console is not switched away from. Where graphics mode could not be set,
+//! or `tty` names a VT that is not on screen, switches happen, and after one away and back what
+//! the other VT drew is on the display: each paint first asks which VT is on screen
+//! ([`Console::visibility`]); while another VT is, devauth draws nothing, and when its own
+//! comes back it draws the whole screen again. The switch is seen at the next paint (the
+//! countdown ticks every second), not at the instant it happens.
 //!
 //! Where the console cannot be had (no permission, no VT, `tty` not a VT), devauth says so once
 //! on stderr and goes on drawing: docs/deploy.md says what to do instead.
