@@ -364,7 +364,7 @@ impl PixelDevice for FbScreen {
         })
     }
 
-    fn hand_back(&mut self) -> Result<(), DisplayError> {
+    fn hand_back(&mut self, _blank: bool) -> Result<(), DisplayError> {
         if let Some(console) = &mut self.console {
             console.hand_back();
         }

@@ -139,8 +139,9 @@ pub trait PixelDevice {
     }
 
     /// Called at the end of [`Screen::release`]: gives the device back (console mode, DRM
-    /// master). The next `show` takes it again.
-    fn hand_back(&mut self) -> Result<(), DisplayError> {
+    /// master; with `blank`, DRM's output as it was before). The next `show` takes it again.
+    fn hand_back(&mut self, blank: bool) -> Result<(), DisplayError> {
+        let _ = blank;
         Ok(())
     }
 }
@@ -172,10 +173,10 @@ impl<T: PixelDevice> Screen for T {
             painter.invalidate();
             // Handed back even when the last push failed.
             let pushed = self.push();
-            self.hand_back()?;
+            self.hand_back(true)?;
             return pushed;
         }
-        self.hand_back()
+        self.hand_back(false)
     }
 }
 
@@ -207,7 +208,7 @@ mod tests {
         fn prepare(&mut self) -> Result<Shown, DisplayError> {
             Ok(self.next)
         }
-        fn hand_back(&mut self) -> Result<(), DisplayError> {
+        fn hand_back(&mut self, _blank: bool) -> Result<(), DisplayError> {
             self.handed_back += 1;
             Ok(())
         }

@@ -4,10 +4,11 @@
 //! output at its preferred mode, or the mode of `[display] width` × `height` (`choose.rs`);
 //! drawn with the same shadow canvas, painter and layout as the framebuffer, only the changed
 //! rectangle copied and then reported with DIRTYFB (drivers that scan the buffer out directly
-//! answer ENOSYS, which is fine). devauth stays DRM master while it shows the screen; on
-//! [`Screen::release`](crate::screen::Screen::release) and on drop the CRTC gets back what it
-//! showed before (saved with GETCRTC), the master is dropped, and on drop the framebuffer and
-//! the buffer are freed. The VT is held in graphics mode as for fbdev (`screen::console`).
+//! answer ENOSYS, which is fine). devauth stays DRM master while it shows the screen; on a
+//! blanking [`Screen::release`](crate::screen::Screen::release) and on drop the CRTC gets back
+//! what it showed before (saved with GETCRTC), on every release the master is dropped (a
+//! "keep" release leaves the last picture on the output for the device's UI to replace), and on
+//! drop the framebuffer and the buffer are freed. The VT is held in graphics mode as for fbdev (`screen::console`).
 //!
 //! Raw ioctls through libc (`ioctl.rs`), like fbdev.rs: eight calls did not justify the `drm`
 //! crate and its dependency tree (rustix, drm-ffi, drm-fourcc, bytemuck).
@@ -185,10 +186,11 @@ impl DrmScreen {
         Ok(())
     }
 
-    /// The CRTC back as it was, master dropped, the console's mode back.
-    fn deactivate(&mut self) {
-        if self.active {
-            self.active = false;
+    /// Master dropped and the console's mode back; with `restore` (a blank release, drop) the
+    /// CRTC back as it was. Without it (`release_display = "keep"`) devauth's last picture
+    /// stays on the output until the device's own UI sets its mode, or devauth exits.
+    fn deactivate(&mut self, restore: bool) {
+        if self.active && restore {
             let restored = match &self.saved {
                 Some(s) if s.mode_valid != 0 && s.fb_id != 0 => self
                     .card
@@ -208,6 +210,7 @@ impl DrmScreen {
                 let _ = self.card.set_crtc(self.choice.crtc, 0, (0, 0), &[], None);
             }
         }
+        self.active = false;
         let _ = self.card.drop_master();
         if let Some(c) = &mut self.console {
             c.hand_back();
@@ -285,15 +288,16 @@ impl PixelDevice for DrmScreen {
         }
     }
 
-    fn hand_back(&mut self) -> Result<(), DisplayError> {
-        self.deactivate();
+    fn hand_back(&mut self, blank: bool) -> Result<(), DisplayError> {
+        self.deactivate(blank);
         Ok(())
     }
 }
 
 impl Drop for DrmScreen {
     fn drop(&mut self) {
-        self.deactivate();
+        // After a release devauth is no longer master: leave the output to whoever has it.
+        self.deactivate(self.active);
         let _ = self.card.rm_fb(self.fb_id);
         self.map = None; // unmapped before the buffer goes
         let _ = self.card.destroy_dumb(self.dumb.handle);
