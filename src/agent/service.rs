@@ -440,6 +440,7 @@ impl Service {
                     token,
                     revocation: self.config.provider.revocation_endpoint.clone(),
                     userinfo: self.config.provider.userinfo_endpoint.clone(),
+                    authorization: None,
                 }
             }
             _ => setup::resolve_endpoints(&self.config, &self.parts.transport)?,

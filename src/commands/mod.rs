@@ -49,3 +49,31 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         }
     }
 }
+
+/// Says that the tokens are stored: the `paired` event on `--json`, else one line on stderr.
+/// `done` is what happened ("paired", "signed in"). The lifetime is the one kept (clamped).
+pub(crate) fn announce_paired(
+    json: bool,
+    done: &str,
+    stored: &crate::store::StoredTokens,
+    store: &crate::store::TokenStore,
+) {
+    let account = &stored.tokens.account;
+    if json {
+        crate::setup::emit(&serde_json::json!({
+            "event": "paired",
+            "scopes": stored.tokens.scopes,
+            "expires_in": stored.tokens.expiry.as_ref().map(|e| e.lifetime_secs),
+            "account": account,
+        }));
+    } else {
+        eprintln!(
+            "devauth: {done}{}; tokens stored in {}",
+            account
+                .as_ref()
+                .map(|a| format!(" as {a}"))
+                .unwrap_or_default(),
+            store.path().display()
+        );
+    }
+}

@@ -107,30 +107,13 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
                 result.server_date,
                 &TimeNow::read(&clock),
             );
-            let account = stored.tokens.account.clone();
-            let scopes = stored.tokens.scopes.clone();
-            // The lifetime as kept (clamped), not as sent.
-            let expires_in = stored.tokens.expiry.as_ref().map(|e| e.lifetime_secs);
             if let Err(e) = prepared.commit(&stored) {
                 return fail(&mut screen, Error::Store(e));
             }
             let _ = screen.show(&View::Paired {
-                account: account.clone(),
+                account: stored.tokens.account.clone(),
             });
-            if json {
-                emit(&json!({
-                    "event": "paired",
-                    "scopes": scopes,
-                    "expires_in": expires_in,
-                    "account": account,
-                }));
-            } else {
-                eprintln!(
-                    "devauth: paired{}; tokens stored in {}",
-                    account.map(|a| format!(" as {a}")).unwrap_or_default(),
-                    store.path().display()
-                );
-            }
+            crate::commands::announce_paired(json, "paired", &stored, &store);
             Ok(())
         }
         Outcome::Denied => {
