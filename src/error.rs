@@ -31,6 +31,8 @@ pub enum Error {
     Denied,
     /// A browser sign-in's redirect did not come within `login_timeout_secs`.
     LoginTimeout(String),
+    /// `exchange`: no pending web-server sign-in matches the answer, or it expired.
+    NoPendingSignIn(String),
     /// The provider could not be reached (after retries where retrying made sense).
     Network(String),
     /// The provider answered with an error we cannot recover from.
@@ -62,6 +64,7 @@ impl Error {
             Error::GrantGone { .. } => 4,
             Error::Denied => 5,
             Error::LoginTimeout(_) => 13,
+            Error::NoPendingSignIn(_) => 14,
             Error::Config(_) | Error::Setup(_) => 6,
             Error::Network(_) => 7,
             Error::Provider(_) => 8,
@@ -98,7 +101,7 @@ impl fmt::Display for Error {
                 write!(f, "pairing needed again: {detail} (run `devauth pair`)")
             }
             Error::Denied => f.write_str("access was denied on the provider's page"),
-            Error::LoginTimeout(m) => f.write_str(m),
+            Error::LoginTimeout(m) | Error::NoPendingSignIn(m) => f.write_str(m),
             Error::Network(m) => write!(f, "network: {m}"),
             Error::Provider(m) => write!(f, "provider: {m}"),
             Error::Io(m) => f.write_str(m),

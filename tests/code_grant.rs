@@ -230,10 +230,9 @@ fn spawn_piped(
     std::thread::JoinHandle<String>,
 ) {
     use std::io::{BufRead, Read};
-    let bin = std::env::var_os("DEVAUTH_TEST_BIN")
-        .filter(|b| !b.is_empty())
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_devauth").into());
-    let mut child = std::process::Command::new(bin)
+    let (prog, pre) = program();
+    let mut child = std::process::Command::new(prog)
+        .args(pre)
         .args(args)
         .current_dir(env.dir())
         .env("DEVAUTH_CONFIG", &env.config)

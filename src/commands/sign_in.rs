@@ -308,7 +308,7 @@ fn read_paste(state: &Secret) -> Result<Authorized, Error> {
 }
 
 /// RFC 6749 §4.1.2.1 `access_denied`; Microsoft's device-flow word too, for one exit code.
-fn is_denial(error: &str) -> bool {
+pub(crate) fn is_denial(error: &str) -> bool {
     matches!(error, "access_denied" | "authorization_declined")
 }
 

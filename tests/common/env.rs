@@ -224,6 +224,7 @@ impl Env {
             args: args.iter().map(|s| s.to_string()).collect(),
             vars: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
+            stdin: None,
         }
     }
 
