@@ -99,12 +99,8 @@ fn authorize_url_then_exchange_in_another_process_pairs_once() {
     out.code(exit::OK);
     assert_eq!(out.event_names(), ["paired"], "{}", out.show());
     // The exchange carried this request's verifier and redirect URI.
-    let exchange = env
-        .server()
-        .requests_to(Endpoint::Token)
-        .into_iter()
-        .find(|r| r.grant_type() == Some("authorization_code"))
-        .expect("a code exchange");
+    let exchanges = env.code_exchanges();
+    let exchange = exchanges.first().expect("a code exchange");
     assert_eq!(exchange.form_value("code_verifier"), Some(verifier));
     assert_eq!(exchange.form_value("redirect_uri"), Some(REDIRECT));
     assert!(!pending.exists(), "the request is used up");
@@ -138,10 +134,7 @@ fn an_expired_request_is_refused_with_what_to_do() {
         .stderr_has("devauth authorize-url");
     assert!(env.store_json().is_none(), "nothing stored");
     assert!(
-        env.server()
-            .requests_to(Endpoint::Token)
-            .iter()
-            .all(|r| r.grant_type() != Some("authorization_code")),
+        env.code_exchanges().is_empty(),
         "an expired request never reaches the provider"
     );
 }

@@ -301,6 +301,15 @@ impl Env {
             .collect()
     }
 
+    /// The authorization-code exchanges the server received, in order.
+    pub fn code_exchanges(&self) -> Vec<Recorded> {
+        self.server()
+            .requests_to(Endpoint::Token)
+            .into_iter()
+            .filter(|r| r.grant_type() == Some("authorization_code"))
+            .collect()
+    }
+
     /// The refresh requests the server received, in order.
     pub fn refreshes(&self) -> Vec<Recorded> {
         self.server()
