@@ -64,8 +64,11 @@ With grant = \"authorization_code\" it signs in through a browser instead: it li
 127.0.0.1 (or ::1), runs browser_command with the sign-in URL (the `authorize` event on
 --json), checks the redirect's state, exchanges the code with PKCE and stores the tokens.
 
+SIGTERM, SIGINT and SIGHUP take the code off the screen (\"Pairing stopped\", the `stopped`
+event) and exit with 128 + the signal (143, 130, 129).
+
 Exit codes: 0 paired, 5 denied, 6 config, 7 network, 8 provider refused, 9 store,
-13 no redirect from the browser in time.
+13 no redirect from the browser in time, 129/130/143 stopped by a signal.
 ";
 
 pub const AUTHORIZE_URL_HELP: &str = "\

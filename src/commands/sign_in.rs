@@ -115,11 +115,18 @@ fn sign_in(
     store: &TokenStore,
     screen: &mut dyn Screen,
 ) -> Result<Option<String>, Error> {
-    crate::commands::pair::wait_for_clock(clock, screen, &mut |event| {
-        if json {
-            emit(&event);
-        }
-    });
+    // Signals keep their default action here (the listener does not wait on them), so there
+    // is nothing to stop on but the clock.
+    crate::commands::pair::wait_for_clock(
+        clock,
+        screen,
+        &mut |event| {
+            if json {
+                emit(&event);
+            }
+        },
+        &|| false,
+    );
     // As in the device flow: a store that cannot take the tokens stops us before sign-in.
     let prepared = store.prepare_save()?;
     let transport = setup::transport(config)?;

@@ -323,6 +323,13 @@ impl Running<'_> {
         let _ = self.child.kill();
     }
 
+    /// Sends `sig` (e.g. `libc::SIGTERM`) to it.
+    pub fn signal(&self, sig: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("a pid");
+        // SAFETY: kill(2) with our own child's pid.
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill({pid}, {sig})");
+    }
+
     /// Waits for the exit (killing it at the deadline, which fails the test).
     #[track_caller]
     pub fn wait(mut self) -> Output {
