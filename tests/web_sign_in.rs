@@ -292,3 +292,57 @@ fn the_agent_keeps_a_web_sign_in_fresh() {
     let published = std::fs::read_to_string(&token_file).expect("published");
     assert_eq!(published.trim(), now);
 }
+
+/// A Google-style OAuth client file of `kind` ("installed" or "web") for the test server.
+fn client_file(env: &Env, kind: &str, drop_field: Option<&str>) -> PathBuf {
+    let b = env.base();
+    let mut section = serde_json::json!({
+        "client_id": TEST_CLIENT_ID,
+        "project_id": "devauth-test",
+        "auth_uri": format!("{b}/authorize"),
+        "token_uri": format!("{b}/token"),
+        "client_secret": TEST_CLIENT_SECRET,
+        "redirect_uris": [REDIRECT],
+    });
+    if let Some(field) = drop_field {
+        section.as_object_mut().unwrap().remove(field);
+    }
+    let path = env.dir().join(format!("client_secret_{kind}.json"));
+    std::fs::write(&path, serde_json::json!({ kind: section }).to_string()).unwrap();
+    path
+}
+
+#[test]
+fn google_client_files_of_both_kinds_sign_in_and_broken_ones_are_named() {
+    for kind in ["installed", "web"] {
+        let env = Setup::new(Provider::Generic)
+            .behavior(|b| b.redirect_uris = vec![REDIRECT.to_string()])
+            .start();
+        let file = client_file(&env, kind, None);
+        // Only the file: no client_id, secret or endpoint written by hand.
+        let text = format!(
+            "[provider]\ngrant = \"authorization_code\"\nallow_http_loopback = true\n\
+             client_json_file = \"{}\"\n[storage]\npath = \"{}\"\n",
+            file.display(),
+            env.store.display()
+        );
+        env.write_config(&text);
+        let redirect = provider_redirect(&env, &authorize(&env, &[]), true);
+        env.run(&["exchange", "--redirect-url", &redirect])
+            .code(exit::OK);
+        assert!(!env.token().is_empty(), "{kind}");
+        let exchanges = env.code_exchanges();
+        assert_eq!(
+            exchanges[0].form_value("client_secret"),
+            Some(TEST_CLIENT_SECRET),
+            "{kind}: the file's secret is sent"
+        );
+
+        let broken = client_file(&env, kind, Some("token_uri"));
+        env.write_config(&text.replace(&file.display().to_string(), &broken.display().to_string()));
+        env.run(&["authorize-url", "--redirect-uri", REDIRECT])
+            .code(exit::CONFIG)
+            .stderr_has(&broken.display().to_string())
+            .stderr_has(&format!("`{kind}.token_uri` is missing"));
+    }
+}
