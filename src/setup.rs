@@ -100,6 +100,7 @@ pub(crate) fn open_screen(config: &Config, json: bool) -> Result<Box<dyn Screen>
         DisplayBackend::Png => crate::screen::open_png(d)?,
         DisplayBackend::Framebuffer => crate::screen::open_framebuffer(d)?,
         DisplayBackend::Spi => crate::screen::open_spi(d)?,
+        DisplayBackend::Drm => crate::screen::open_drm(d)?,
     })
 }
 
@@ -107,7 +108,7 @@ pub(crate) fn open_screen(config: &Config, json: bool) -> Result<Box<dyn Screen>
 /// open that follows reports a node that never came as before.
 fn wait_for_display(d: &DisplayConfig, json: bool) {
     let nodes: Vec<&std::path::Path> = match d.backend {
-        DisplayBackend::Framebuffer => vec![&d.device],
+        DisplayBackend::Framebuffer | DisplayBackend::Drm => vec![&d.device],
         DisplayBackend::Spi => vec![&d.spi.device, &d.spi.gpio_chip],
         _ => return,
     };
