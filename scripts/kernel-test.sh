@@ -58,7 +58,7 @@ parse_args() {
     while [ $# -gt 0 ]; do
         case "$1" in
             --only) only=${2:?--only needs a list}; shift ;;
-            --expect-fail) expect_fail=${2:?--expect-fail needs a list}; shift ;;
+            --expect-fail) expect_fail=${2?--expect-fail needs a list (may be "")}; shift ;;
             --timeout) time_bound=${2:?--timeout needs seconds}; shift ;;
             --no-kernel) echo "kernel-test: skipped (--no-kernel)"; exit 0 ;;
             -h|--help) usage ;;
@@ -586,10 +586,10 @@ scenario_f() {
     ctl 15 "wait-for 15 /tmp/pair.rc ." >/dev/null || fail "pair did not exit on SIGTERM" ||
         return 1
     rc=$(ctl 5 "cat /tmp/pair.rc")
-    detail="$detail pair exit $rc;"
     sleep 1
     ppm=$(dump after-sigterm) || return 1
-    no_qr_on "$ppm" "after SIGTERM (pair exit $rc)"
+    no_qr_on "$ppm" "after SIGTERM (pair exit $rc)" || return 1
+    detail="$detail; pair exit $rc"
 }
 
 drm_is_built() {
@@ -649,17 +649,20 @@ run_scenario() {
     fi
     [ -n "$reason" ] && [ $rc -ne 0 ] && note "scenario $scenario: $reason"
     results+=("$(printf '%s|%s|%s|%s|%s' "$scenario" "$verdict" "$((SECONDS - start))" \
-        "$(scenario_title "$scenario")" "${detail}${reason:+ — $reason}")")
+        "$(scenario_title "$scenario")" "${detail}${detail:+${reason:+ — }}${reason}")")
 }
 
 print_table() {
     local row s v t title why
-    printf '\n%-2s %-8s %5s  %s\n' "" verdict secs scenario
+    printf '\n%-2s %-15s %5s  %s\n' "" verdict secs scenario
     for row in "${results[@]}"; do
         IFS='|' read -r s v t title why <<<"$row"
-        printf '%-2s %-8s %5s  %s\n' "$s" "${v%% *}" "$t" "$title"
-        [ "$v" = "${v%% *}" ] || printf '%16s%s\n' "" "${v#* }"
-        [ -z "$why" ] || printf '%16s%s\n' "" "$why"
+        if [ ${#v} -gt 15 ]; then
+            printf '%-2s %-15s %5s  %s\n%26s%s\n' "$s" "${v%% *}" "$t" "$title" "" "${v#* }"
+        else
+            printf '%-2s %-15s %5s  %s\n' "$s" "$v" "$t" "$title"
+        fi
+        [ -z "$why" ] || printf '%26s%s\n' "" "$why"
     done
     printf '\nsteps: download %ss, build %ss, initramfs %ss; screendumps in %s/\n' \
         "$t_download" "$t_build" "$t_initramfs" "$screens"
@@ -672,7 +675,7 @@ main() {
     [ "${KERNEL_TEST:-1}" != 0 ] || { echo "kernel-test: skipped (KERNEL_TEST=0)"; exit 0; }
     bound_the_run "$@"
     trap cleanup EXIT
-    trap 'exit 124' TERM INT
+    trap 'note "stopped: the time bound (${time_bound} s) passed or interrupted"; exit 124' TERM INT
     local t
     t=$SECONDS; install_missing_tools; fetch_kernel_and_busybox; t_download=$((SECONDS - t))
     t=$SECONDS; build_binaries; t_build=$((SECONDS - t))
