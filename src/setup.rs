@@ -61,10 +61,14 @@ pub(crate) fn resolve_endpoints(
             token: token.clone(),
             revocation: None,
             userinfo: None,
+            authorization: None,
         },
-        EndpointSource::Discover { issuer } => {
-            oauth::discover(transport, issuer, p.allow_http_loopback)?
-        }
+        EndpointSource::Discover { issuer } => oauth::discover(
+            transport,
+            issuer,
+            p.allow_http_loopback,
+            p.grant.code_grant().is_none(),
+        )?,
     };
     if p.revocation_endpoint.is_some() {
         endpoints.revocation = p.revocation_endpoint.clone();
@@ -151,6 +155,7 @@ pub(crate) fn token_client(
             token: token.to_string(),
             revocation: config.provider.revocation_endpoint.clone(),
             userinfo: config.provider.userinfo_endpoint.clone(),
+            authorization: None,
         },
         _ => resolve_endpoints(config, &transport)?,
     };

@@ -1242,6 +1242,23 @@ fn redaction_helper() {
 // --- the example configs ------------------------------------------------------------------
 
 #[test]
+fn the_google_browser_example_reads_its_client_file() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let c = Config::load(&dir.join("google-browser.toml")).unwrap();
+    assert_eq!(c.provider.preset, Preset::Google);
+    assert!(
+        c.provider
+            .client_id
+            .ends_with(".apps.googleusercontent.com")
+    );
+    let code = c.provider.grant.code_grant().expect("the code grant");
+    assert_eq!(
+        code.authorization_endpoint.as_deref(),
+        Some("https://accounts.google.com/o/oauth2/auth")
+    );
+}
+
+#[test]
 fn example_configs_parse() {
     let examples = [
         ("google.toml", include_str!("../../config/google.toml")),
@@ -1258,6 +1275,10 @@ fn example_configs_parse() {
             "loopback-demo.toml",
             include_str!("../../config/loopback-demo.toml"),
         ),
+        (
+            "browser-sign-in.toml",
+            include_str!("../../config/browser-sign-in.toml"),
+        ),
     ];
     for (name, text) in examples {
         let c = Config::parse(text, Path::new(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -1265,6 +1286,10 @@ fn example_configs_parse() {
             "google.toml" => assert_eq!(c.provider.preset, Preset::Google),
             "microsoft.toml" => assert_eq!(c.provider.preset, Preset::Microsoft),
             "github.toml" => assert_eq!(c.provider.preset, Preset::Github),
+            "browser-sign-in.toml" => {
+                let code = c.provider.grant.code_grant().expect("the code grant");
+                assert_eq!(code.authorization_endpoint, None, "from discovery");
+            }
             "generic-oidc.toml" => {
                 assert!(matches!(
                     c.provider.endpoints,

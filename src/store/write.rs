@@ -12,6 +12,17 @@ impl PreparedSave {
         self.commit_with(t, no_fault)
     }
 
+    /// [`commit`](Self::commit) of bytes that are not a token file (the pending sign-ins).
+    pub(super) fn commit_bytes(self, bytes: &[u8]) -> Result<(), StoreError> {
+        let PreparedSave {
+            path,
+            dir,
+            file,
+            temp,
+        } = self;
+        finish_write(&path, &dir, file, temp, bytes, true, no_fault)
+    }
+
     pub(super) fn commit_with(
         self,
         t: &StoredTokens,
