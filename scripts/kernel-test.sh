@@ -19,7 +19,7 @@
 #      the screen: four dumps 150 ms apart must be identical (a blinking cursor differs) with only
 #      background in the first character column (the cursor's, top-left on a clear console),
 #      and text written to /dev/tty1 must not change the screen
-#   f  SIGTERM to pair while the code is shown: afterwards no QR on the screen
+#   f  SIGTERM to pair while the code is shown: afterwards no QR on the screen, exit 143
 #   g  DRM backend (backend = "drm", /dev/dri/card0, bochs with fbdev_emulation=0): as a;
 #      SKIP when this devauth build does not know the drm backend
 #
@@ -589,7 +589,10 @@ scenario_f() {
     sleep 1
     ppm=$(dump after-sigterm) || return 1
     no_qr_on "$ppm" "after SIGTERM (pair exit $rc)" || return 1
+    [ "$rc" = 143 ] || fail "pair exited $rc on SIGTERM, README says 143 (128 + 15)" || return 1
     detail="$detail; pair exit $rc"
+    ! ctl 5 "grep -q '\"event\":\"stopped\"' /tmp/pair.json" >/dev/null ||
+        detail="$detail, \"stopped\" event"
 }
 
 drm_is_built() {
