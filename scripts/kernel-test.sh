@@ -19,7 +19,8 @@
 #      the screen: four dumps 150 ms apart must be identical (a blinking cursor differs) with only
 #      background in the first character column (the cursor's, top-left on a clear console),
 #      and text written to /dev/tty1 must not change the screen
-#   f  SIGTERM to pair while the code is shown: afterwards no QR on the screen, exit 143
+#   f  SIGTERM to pair while the code is shown: afterwards no QR on the screen, exit 143, and
+#      text written to /dev/tty1 shows (the console is given back)
 #   g  DRM backend (backend = "drm", /dev/dri/card0, bochs with fbdev_emulation=0): as a;
 #      SKIP when this devauth build does not know the drm backend
 #
@@ -578,7 +579,7 @@ scenario_e() {
 }
 
 scenario_f() {
-    local pid ppm rc
+    local pid ppm rc console
     fb_boot_to_code "" || return 1
     qr_shows code "$uri_complete" || return 1
     pid=$(pair_pid)
@@ -590,6 +591,13 @@ scenario_f() {
     ppm=$(dump after-sigterm) || return 1
     no_qr_on "$ppm" "after SIGTERM (pair exit $rc)" || return 1
     [ "$rc" = 143 ] || fail "pair exited $rc on SIGTERM, README says 143 (128 + 15)" || return 1
+    # The console must be usable again: a VT left in graphics mode would swallow this text.
+    ctl 5 "echo 'KERNEL-TEST: the console after pair' >/dev/tty1" >/dev/null
+    sleep 1
+    console=$(dump console-after-exit) || return 1
+    ! "$screendump_bin" diff "$ppm" "$console" >/dev/null ||
+        fail "text written to tty1 after pair exited does not show: the VT stays in graphics mode" ||
+        return 1
     detail="$detail; pair exit $rc"
     ! ctl 5 "grep -q '\"event\":\"stopped\"' /tmp/pair.json" >/dev/null ||
         detail="$detail, \"stopped\" event"
