@@ -24,7 +24,10 @@ set -euo pipefail
 . "$(dirname "$0")/cross-env.sh"
 
 MiB=1048576
-size_limit=$((2 * MiB)) size_aim=$((3 * MiB / 2))
+# The limit was 2 MiB until the two-step sign-in, pair's signal handling, the console takeover and
+# the DRM backend (12 KB) took this Debian-std build to 2,148,088 B. Interim limit 2.1 MiB until
+# the build-std release path of issue #10 replaces this build (armv7 1,378,816 B measured there).
+size_limit=$((21 * MiB / 10)) size_aim=$((3 * MiB / 2))
 rss_limit_kib=$((8 * 1024)) rss_aim_kib=$((4 * 1024))
 read -r -a features <<<"${DEVAUTH_FEATURES:---all-features}"
 
