@@ -14,13 +14,7 @@ impl PreparedSave {
 
     /// [`commit`](Self::commit) of bytes that are not a token file (the pending sign-ins).
     pub(super) fn commit_bytes(self, bytes: &[u8]) -> Result<(), StoreError> {
-        let PreparedSave {
-            path,
-            dir,
-            file,
-            temp,
-        } = self;
-        finish_write(&path, &dir, file, temp, bytes, true, no_fault)
+        self.write_bytes(bytes, no_fault)
     }
 
     pub(super) fn commit_with(
@@ -28,18 +22,22 @@ impl PreparedSave {
         t: &StoredTokens,
         fault: Fault,
     ) -> Result<SaveOutcome, StoreError> {
+        let bytes = encode(t).map_err(|detail| StoreError::Invalid {
+            path: self.path.clone(),
+            detail,
+        })?;
+        self.write_bytes(&bytes, fault)?;
+        Ok(SaveOutcome::Written)
+    }
+
+    fn write_bytes(self, bytes: &[u8], fault: Fault) -> Result<(), StoreError> {
         let PreparedSave {
             path,
             dir,
             file,
             temp,
         } = self;
-        let bytes = encode(t).map_err(|detail| StoreError::Invalid {
-            path: path.clone(),
-            detail,
-        })?;
-        finish_write(&path, &dir, file, temp, &bytes, true, fault)?;
-        Ok(SaveOutcome::Written)
+        finish_write(&path, &dir, file, temp, bytes, true, fault)
     }
 }
 
