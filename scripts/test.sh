@@ -9,16 +9,22 @@
 #      x86_64 musl with their floor/static/CPU checks, the end-to-end suite against the armv7
 #      binary under qemu-arm -cpu cortex-a7, a pairing under -cpu arm1176, --version + render
 #      under -cpu arm926, the pair tests against aarch64, and the size/RSS budget table.
+#   4. the pairing screen on a real kernel (scripts/kernel-test.sh): Debian's 6.1 kernel under
+#      qemu-system, screendumps decoded back to the QR, bounded by KERNEL_TEST_SECS (600 s);
+#      KERNEL_TEST_EXPECT_FAIL lists scenarios allowed to fail (empty: all must pass).
 #
-# `scripts/test.sh --host-only` skips step 3 (it installs Debian packages and takes minutes).
+# `scripts/test.sh --host-only` skips step 3 (it installs Debian packages and takes minutes);
+# `--no-kernel` (or KERNEL_TEST=0) skips step 4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 host_only=false
+kernel=${KERNEL_TEST:-1}
 for arg in "$@"; do
     case "$arg" in
         --host-only) host_only=true ;;
-        *) echo "usage: scripts/test.sh [--host-only]" >&2; exit 2 ;;
+        --no-kernel) kernel=0 ;;
+        *) echo "usage: scripts/test.sh [--host-only] [--no-kernel]" >&2; exit 2 ;;
     esac
 done
 
@@ -47,4 +53,12 @@ scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 if [ "$host_only" = false ] && [ -x scripts/ci-cross.sh ]; then
     step "ARM builds and tests (scripts/ci-cross.sh)"
     scripts/ci-cross.sh
+fi
+
+if [ "$kernel" != 0 ]; then
+    step "the pairing screen on a real kernel under qemu-system (scripts/kernel-test.sh)"
+    # Every scenario (a-g) must pass; KERNEL_TEST_EXPECT_FAIL may list some while a feature is
+    # being built.
+    scripts/kernel-test.sh --timeout "${KERNEL_TEST_SECS:-600}" \
+        --expect-fail "${KERNEL_TEST_EXPECT_FAIL-}"
 fi

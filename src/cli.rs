@@ -16,6 +16,8 @@ Commands:
   render               Draw the pairing screen of a board into a PNG (sample data, no network)
   run [--json]         The agent: pair when needed, keep tokens fresh, publish them (a service)
   api [OPTIONS] URL    One HTTPS request with the access token; the body goes to stdout
+  authorize-url --redirect-uri URI   Web-server sign-in, step 1: print the sign-in URL
+  exchange --redirect-url URL        Web-server sign-in, step 2: store the tokens
 
 Options:
   -c, --config PATH    Config file (else $DEVAUTH_CONFIG, else /etc/devauth/devauth.toml)
@@ -35,6 +37,7 @@ Exit codes:
   9  token store error (unreadable, corrupt or not writable)
   10/11/12  `api` only: the server answered 3xx / 4xx / 5xx
   13 a browser sign-in (grant = \"authorization_code\") got no redirect in login_timeout_secs
+  14 `exchange`: no pending sign-in for this answer, or it expired (run `authorize-url` again)
 ";
 
 pub const PAIR_HELP: &str = "\
@@ -61,8 +64,52 @@ With grant = \"authorization_code\" it signs in through a browser instead: it li
 127.0.0.1 (or ::1), runs browser_command with the sign-in URL (the `authorize` event on
 --json), checks the redirect's state, exchanges the code with PKCE and stores the tokens.
 
+SIGTERM, SIGINT and SIGHUP take the code off the screen (\"Pairing stopped\", the `stopped`
+event) and exit with 128 + the signal (143, 130, 129).
+
 Exit codes: 0 paired, 5 denied, 6 config, 7 network, 8 provider refused, 9 store,
-13 no redirect from the browser in time.
+13 no redirect from the browser in time, 129/130/143 stopped by a signal.
+";
+
+pub const AUTHORIZE_URL_HELP: &str = "\
+devauth authorize-url — start a web-server sign-in (step 1 of 2)
+
+Usage: devauth authorize-url --redirect-uri URI [--state STATE] [--json]
+
+For a device with its own web UI, or a server that signs users in: prints the provider's
+sign-in URL (authorization code grant with PKCE S256) for the browser to open, and keeps the
+request (state, PKCE verifier, redirect URI) in <storage path>.pending, mode 0600, for
+login_timeout_secs. The provider sends the browser to URI with ?code=...&state=...; hand
+that address to `devauth exchange`. The verifier never leaves the device.
+
+Options:
+  --redirect-uri URI  Where the provider sends the browser (registered with the provider)
+  --state STATE       Name the request yourself (22-256 of A-Z a-z 0-9 - . _ ~): several
+                      named requests may wait at once. Without it, a new request replaces
+                      the last unnamed one.
+  --json              Print {\"event\":\"authorize\",\"url\",\"state\",\"expires_in\"} on stdout
+
+Uses [provider] as grant = \"authorization_code\" does, whatever grant the file names.
+";
+
+pub const EXCHANGE_HELP: &str = "\
+devauth exchange — finish a web-server sign-in (step 2 of 2)
+
+Usage: devauth exchange (--redirect-url URL | --code CODE [--state STATE]) [--json]
+
+Checks the answer's state against the requests `authorize-url` keeps, exchanges the code with
+that request's PKCE verifier and stores the tokens, as `pair` does. The request is used up
+whatever the outcome (a code works once): after an error, start again with authorize-url.
+
+Options:
+  --redirect-url URL  The address the provider sent the browser to (- reads it from stdin,
+                      which keeps the code out of the process list)
+  --code CODE         Only the code (- reads it from stdin); with --state STATE, or alone
+                      when exactly one request is pending
+  --json              Print the `paired` event (or `denied`/`error`) on stdout
+
+Exit codes: 0 stored, 2 malformed answer, 5 denied, 7 network, 8 provider refused (a
+wrong verifier, a used or expired code), 9 store, 14 no pending request or it expired.
 ";
 
 pub const TOKEN_HELP: &str = "\
@@ -237,6 +284,8 @@ pub enum Command {
         json: bool,
     },
     Api(ApiArgs),
+    AuthorizeUrl(AuthorizeUrlArgs),
+    Exchange(ExchangeArgs),
     Help(&'static str),
     Version,
 }
@@ -251,6 +300,29 @@ pub struct PairArgs {
     pub no_browser: bool,
     /// authorization_code: read the redirected address (or the code) from stdin.
     pub paste: bool,
+}
+
+/// `devauth authorize-url`'s arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizeUrlArgs {
+    pub redirect_uri: String,
+    /// Chosen by the caller; `None`: a random one, replacing the last unnamed request.
+    pub state: Option<String>,
+    pub json: bool,
+}
+
+/// `devauth exchange`'s arguments: the answer as the browser got it, or its parts. `-` (read
+/// from stdin) is resolved by the command, not here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExchangeArgs {
+    pub answer: ExchangeAnswer,
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExchangeAnswer {
+    RedirectUrl(String),
+    Code { code: String, state: Option<String> },
 }
 
 /// `devauth api`'s arguments, checked (no file read yet).
@@ -357,6 +429,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     let mut grant: Option<String> = None;
     let mut no_browser = false;
     let mut paste = false;
+    let mut redirect_uri: Option<String> = None;
+    let mut redirect_url: Option<String> = None;
+    let mut code: Option<String> = None;
     let err = |e: lexopt::Error| UsageError(e.to_string());
     let text = |v: std::ffi::OsString, what: &str| {
         v.into_string()
@@ -378,6 +453,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             Long("grant") => grant = Some(text(parser.value().map_err(err)?, "grant")?),
             Long("no-browser") => no_browser = true,
             Long("paste") => paste = true,
+            Long("redirect-uri") => {
+                redirect_uri = Some(text(parser.value().map_err(err)?, "redirect-uri")?);
+            }
+            Long("redirect-url") => {
+                redirect_url = Some(text(parser.value().map_err(err)?, "redirect-url")?);
+            }
+            Long("code") => code = Some(text(parser.value().map_err(err)?, "code")?),
             Long("board") => board = Some(text(parser.value().map_err(err)?, "board")?),
             Long("size") => size = Some(text(parser.value().map_err(err)?, "size")?),
             Long("rotate") => rotate = Some(text(parser.value().map_err(err)?, "rotate")?),
@@ -441,6 +523,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         "render" => &["board", "size", "rotate", "state", "out"],
         "run" => &["json"],
         "api" => &["api"],
+        "authorize-url" => &["json", "redirect-uri", "state"],
+        "exchange" => &["json", "redirect-url", "code", "state"],
         "help" => {
             return Ok(Cli {
                 config,
@@ -460,6 +544,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         ("grant", grant.is_some()),
         ("no-browser", no_browser),
         ("paste", paste),
+        ("redirect-uri", redirect_uri.is_some()),
+        ("redirect-url", redirect_url.is_some()),
+        ("code", code.is_some()),
     ] {
         if set && !allowed.contains(&flag) {
             return Err(UsageError(format!("`{name}` does not take --{flag}")));
@@ -479,6 +566,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             "render" => RENDER_HELP,
             "run" => RUN_HELP,
             "api" => API_HELP,
+            "authorize-url" => AUTHORIZE_URL_HELP,
+            "exchange" => EXCHANGE_HELP,
             _ => UNPAIR_HELP,
         })
     } else {
@@ -503,6 +592,29 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             "status" => Command::Status { json },
             "render" => Command::Render(render_args(board, size, rotate, state, out)?),
             "run" => Command::Run { json },
+            "authorize-url" => Command::AuthorizeUrl(AuthorizeUrlArgs {
+                redirect_uri: redirect_uri
+                    .ok_or_else(|| UsageError("`authorize-url` needs --redirect-uri URI".into()))?,
+                state,
+                json,
+            }),
+            "exchange" => Command::Exchange(ExchangeArgs {
+                answer: match (redirect_url, code, state) {
+                    (Some(url), None, None) => ExchangeAnswer::RedirectUrl(url),
+                    (None, Some(code), state) => ExchangeAnswer::Code { code, state },
+                    (Some(_), None, Some(_)) => {
+                        return Err(UsageError(
+                            "--state goes with --code; a redirect URL carries its own".into(),
+                        ));
+                    }
+                    _ => {
+                        return Err(UsageError(
+                            "`exchange` needs either --redirect-url URL or --code CODE".into(),
+                        ));
+                    }
+                },
+                json,
+            }),
             "api" => {
                 let mut urls = positional.into_iter();
                 let (Some(url), None) = (urls.next(), urls.next()) else {
@@ -581,6 +693,65 @@ mod tests {
 
     fn p(args: &[&str]) -> Result<Cli, UsageError> {
         parse(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn web_server_two_step_flags() {
+        assert_eq!(
+            p(&[
+                "authorize-url",
+                "--redirect-uri",
+                "https://d.local/cb",
+                "--json"
+            ])
+            .unwrap()
+            .command,
+            Command::AuthorizeUrl(AuthorizeUrlArgs {
+                redirect_uri: "https://d.local/cb".into(),
+                state: None,
+                json: true,
+            })
+        );
+        assert!(p(&["authorize-url"]).is_err());
+        assert!(p(&["authorize-url", "--redirect-uri", "x", "--code", "c"]).is_err());
+        assert_eq!(
+            p(&["exchange", "--code", "-", "--state", "s"])
+                .unwrap()
+                .command,
+            Command::Exchange(ExchangeArgs {
+                answer: ExchangeAnswer::Code {
+                    code: "-".into(),
+                    state: Some("s".into()),
+                },
+                json: false,
+            })
+        );
+        assert!(matches!(
+            p(&[
+                "exchange",
+                "--redirect-url",
+                "https://d.local/cb?code=c&state=s"
+            ])
+            .unwrap()
+            .command,
+            Command::Exchange(ExchangeArgs {
+                answer: ExchangeAnswer::RedirectUrl(_),
+                ..
+            })
+        ));
+        for bad in [
+            &["exchange"][..],
+            &["exchange", "--redirect-url", "u", "--code", "c"],
+            &["exchange", "--redirect-url", "u", "--state", "s"],
+            &["exchange", "--redirect-uri", "u"],
+            &["pair", "--code", "c"],
+        ] {
+            assert!(p(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            p(&["exchange", "--help"]).unwrap().command,
+            Command::Help(EXCHANGE_HELP)
+        );
     }
 
     #[test]

@@ -29,8 +29,12 @@ pub enum Error {
     },
     /// The person refused access during pairing.
     Denied,
+    /// `devauth pair` was stopped by a signal before the device was paired.
+    Stopped(crate::signals::Signal),
     /// A browser sign-in's redirect did not come within `login_timeout_secs`.
     LoginTimeout(String),
+    /// `exchange`: no pending web-server sign-in matches the answer, or it expired.
+    NoPendingSignIn(String),
     /// The provider could not be reached (after retries where retrying made sense).
     Network(String),
     /// The provider answered with an error we cannot recover from.
@@ -61,7 +65,10 @@ impl Error {
             Error::NotPaired { .. } | Error::OtherClient { .. } => 3,
             Error::GrantGone { .. } => 4,
             Error::Denied => 5,
+            // The shell's convention for "ended by signal N": 143 for SIGTERM, 130 for Ctrl-C.
+            Error::Stopped(sig) => 128 + sig.number(),
             Error::LoginTimeout(_) => 13,
+            Error::NoPendingSignIn(_) => 14,
             Error::Config(_) | Error::Setup(_) => 6,
             Error::Network(_) => 7,
             Error::Provider(_) => 8,
@@ -98,7 +105,13 @@ impl fmt::Display for Error {
                 write!(f, "pairing needed again: {detail} (run `devauth pair`)")
             }
             Error::Denied => f.write_str("access was denied on the provider's page"),
-            Error::LoginTimeout(m) => f.write_str(m),
+            Error::Stopped(sig) => write!(
+                f,
+                "pairing stopped by {} before the device was paired; the code that was shown is \
+                 no longer in use",
+                sig.name()
+            ),
+            Error::LoginTimeout(m) | Error::NoPendingSignIn(m) => f.write_str(m),
             Error::Network(m) => write!(f, "network: {m}"),
             Error::Provider(m) => write!(f, "provider: {m}"),
             Error::Io(m) => f.write_str(m),

@@ -219,6 +219,7 @@ mod tests {
                 token: "https://as/token".into(),
                 revocation: None,
                 userinfo: None,
+                authorization: None,
             },
             identity: ClientIdentity {
                 client_id: "c".into(),

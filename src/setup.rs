@@ -61,10 +61,14 @@ pub(crate) fn resolve_endpoints(
             token: token.clone(),
             revocation: None,
             userinfo: None,
+            authorization: None,
         },
-        EndpointSource::Discover { issuer } => {
-            oauth::discover(transport, issuer, p.allow_http_loopback)?
-        }
+        EndpointSource::Discover { issuer } => oauth::discover(
+            transport,
+            issuer,
+            p.allow_http_loopback,
+            p.grant.code_grant().is_none(),
+        )?,
     };
     if p.revocation_endpoint.is_some() {
         endpoints.revocation = p.revocation_endpoint.clone();
@@ -96,6 +100,7 @@ pub(crate) fn open_screen(config: &Config, json: bool) -> Result<Box<dyn Screen>
         DisplayBackend::Png => crate::screen::open_png(d)?,
         DisplayBackend::Framebuffer => crate::screen::open_framebuffer(d)?,
         DisplayBackend::Spi => crate::screen::open_spi(d)?,
+        DisplayBackend::Drm => crate::screen::open_drm(d)?,
     })
 }
 
@@ -103,7 +108,7 @@ pub(crate) fn open_screen(config: &Config, json: bool) -> Result<Box<dyn Screen>
 /// open that follows reports a node that never came as before.
 fn wait_for_display(d: &DisplayConfig, json: bool) {
     let nodes: Vec<&std::path::Path> = match d.backend {
-        DisplayBackend::Framebuffer => vec![&d.device],
+        DisplayBackend::Framebuffer | DisplayBackend::Drm => vec![&d.device],
         DisplayBackend::Spi => vec![&d.spi.device, &d.spi.gpio_chip],
         _ => return,
     };
@@ -151,6 +156,7 @@ pub(crate) fn token_client(
             token: token.to_string(),
             revocation: config.provider.revocation_endpoint.clone(),
             userinfo: config.provider.userinfo_endpoint.clone(),
+            authorization: None,
         },
         _ => resolve_endpoints(config, &transport)?,
     };

@@ -12,9 +12,12 @@
 //! signal is delivered to any thread that has it unblocked (with the default action: death).
 //! devauth is single-threaded (ureq is synchronous), so blocking at the start of `run` is enough.
 
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use crate::clock::{Clock, Instant};
 
 /// A signal the agent acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +39,16 @@ impl Signal {
             Signal::Interrupt => "SIGINT",
             Signal::Reload => "SIGHUP",
             Signal::Unpair => "SIGUSR1",
+        }
+    }
+
+    /// The signal's number (Linux).
+    pub fn number(self) -> i32 {
+        match self {
+            Signal::Terminate => libc::SIGTERM,
+            Signal::Interrupt => libc::SIGINT,
+            Signal::Reload => libc::SIGHUP,
+            Signal::Unpair => libc::SIGUSR1,
         }
     }
 
@@ -157,6 +170,56 @@ impl Signals {
     }
 }
 
+/// The clock pairing sleeps on (`devauth run` and `devauth pair`): CLOCK_BOOTTIME, sleeping by
+/// waiting for a signal. A signal that arrives is kept ([`got`](Self::got)) and pairing's stop
+/// check ends pairing; SIGUSR1 means nothing while pairing and is dropped.
+pub struct SignalClock<'a> {
+    signals: RefCell<&'a mut Signals>,
+    got: Cell<Option<Signal>>,
+}
+
+impl<'a> SignalClock<'a> {
+    pub fn new(signals: &'a mut Signals) -> SignalClock<'a> {
+        SignalClock {
+            signals: RefCell::new(signals),
+            got: Cell::new(None),
+        }
+    }
+
+    /// The stop or reload signal that came while sleeping, if any.
+    pub fn got(&self) -> Option<Signal> {
+        self.got.get()
+    }
+
+    /// Puts a signal back for the next [`Signals::wait`].
+    pub fn defer(&self, s: Signal) {
+        self.signals.borrow_mut().defer(s);
+    }
+}
+
+impl Clock for SignalClock<'_> {
+    fn now(&self) -> Instant {
+        crate::clock::boottime()
+    }
+
+    fn sleep(&self, d: Duration) {
+        if self.got.get().is_some() {
+            return;
+        }
+        match self.signals.borrow_mut().wait(d) {
+            Some(Signal::Unpair) => {
+                eprintln!("devauth: SIGUSR1 while pairing: not paired, nothing to unpair");
+            }
+            Some(sig) => self.got.set(Some(sig)),
+            None => {}
+        }
+    }
+
+    fn wall(&self) -> SystemTime {
+        crate::clock::wall_now()
+    }
+}
+
 /// The mask to clear in a child between fork and exec, made before forking (nothing may
 /// allocate in the child).
 #[derive(Clone, Copy)]
@@ -233,5 +296,9 @@ mod tests {
         assert!(Signal::Terminate.is_stop() && Signal::Interrupt.is_stop());
         assert!(!Signal::Reload.is_stop() && !Signal::Unpair.is_stop());
         assert_eq!(Signal::Unpair.name(), "SIGUSR1");
+        assert_eq!(
+            [Signal::Terminate, Signal::Interrupt, Signal::Reload].map(Signal::number),
+            [15, 2, 1]
+        );
     }
 }

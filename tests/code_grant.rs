@@ -89,12 +89,8 @@ fn browser_sign_in_pairs_then_token_status_and_unpair_work() {
     assert_eq!(authorize["expires_in"], 300);
 
     // The exchange carried the verifier and the same redirect_uri.
-    let exchange = env
-        .server()
-        .requests_to(Endpoint::Token)
-        .into_iter()
-        .find(|r| r.grant_type() == Some("authorization_code"))
-        .expect("a code exchange");
+    let exchanges = env.code_exchanges();
+    let exchange = exchanges.first().expect("a code exchange");
     let verifier = exchange.form_value("code_verifier").unwrap_or_default();
     assert!((43..=128).contains(&verifier.len()), "verifier length");
     assert!(
@@ -230,10 +226,9 @@ fn spawn_piped(
     std::thread::JoinHandle<String>,
 ) {
     use std::io::{BufRead, Read};
-    let bin = std::env::var_os("DEVAUTH_TEST_BIN")
-        .filter(|b| !b.is_empty())
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_devauth").into());
-    let mut child = std::process::Command::new(bin)
+    let (prog, pre) = program();
+    let mut child = std::process::Command::new(prog)
+        .args(pre)
         .args(args)
         .current_dir(env.dir())
         .env("DEVAUTH_CONFIG", &env.config)

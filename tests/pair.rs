@@ -702,3 +702,74 @@ fn pair_gives_up_on_a_framebuffer_that_never_comes() {
     assert!(out.elapsed >= Duration::from_secs(1), "{:?}", out.elapsed);
     assert_eq!(out.event_names(), vec!["waiting_for_display".to_string()]);
 }
+
+/// `[display]` for a 320x240 XRGB8888 framebuffer at `device` (a plain file).
+fn framebuffer_320x240(device: &std::path::Path) -> String {
+    std::fs::write(device, vec![0u8; 320 * 240 * 4]).unwrap();
+    format!(
+        "[display]\nbackend = \"framebuffer\"\ndevice = \"{}\"\nwidth = 320\nheight = 240\n\
+         format = \"xrgb8888\"\nstride = 1280\n",
+        device.display()
+    )
+}
+
+/// The QR payloads on a 320x240 XRGB8888 framebuffer file.
+fn framebuffer_qrs(device: &std::path::Path) -> Vec<String> {
+    let bytes = std::fs::read(device).unwrap_or_default();
+    if bytes.len() < 320 * 240 * 4 {
+        return Vec::new();
+    }
+    decode_qrs(320, 240, |x, y| {
+        let at = (y as usize * 320 + x as usize) * 4;
+        ((u32::from(bytes[at]) + u32::from(bytes[at + 1]) + u32::from(bytes[at + 2])) / 3) as u8
+    })
+}
+
+#[test]
+fn a_signal_to_pair_takes_the_code_off_the_screen() {
+    for (sig, name) in [
+        (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGINT, "SIGINT"),
+        (libc::SIGHUP, "SIGHUP"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let device = dir.path().join("fb0");
+        // Never approved: the code stays live until the signal.
+        let env = Setup::new(Provider::Generic)
+            .toml(&framebuffer_320x240(&device))
+            .start();
+        let run = env.cmd(&["pair", "--json"]).spawn();
+        let mut shown = Vec::new();
+        assert!(
+            wait_until(Duration::from_secs(10), || {
+                shown = framebuffer_qrs(&device);
+                !shown.is_empty()
+            }),
+            "{name}: the code never reached the framebuffer"
+        );
+        assert!(shown[0].contains("user_code="), "{name}: {shown:?}");
+        run.signal(sig);
+        let out = run.wait();
+        out.code(128 + sig)
+            .stderr_has(&format!("{name} received; pairing stopped"));
+        let names = out.event_names();
+        assert_eq!(
+            names.first().map(String::as_str),
+            Some("code"),
+            "{}",
+            out.show()
+        );
+        assert_eq!(
+            names.last().map(String::as_str),
+            Some("stopped"),
+            "{}",
+            out.show()
+        );
+        assert_eq!(out.events_named("stopped")[0]["signal"], name);
+        assert!(
+            framebuffer_qrs(&device).is_empty(),
+            "{name}: a QR is still on the screen after pair stopped"
+        );
+        assert!(env.store_json().is_none());
+    }
+}

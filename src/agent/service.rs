@@ -21,7 +21,7 @@ use crate::agent::{
     Agent, Effect, Input, Loaded, Mode, Next, Note, PairingEnd, Policy, ProbeEnd, RenewalEnd,
     TokenInfo, Want,
 };
-use crate::clock::{self, Clock, Instant};
+use crate::clock::{self, Instant};
 use crate::config::{Config, ReleaseDisplay};
 use crate::error::Error;
 use crate::grant::{self, Need, OnGone, Renewal, Renewed};
@@ -31,11 +31,10 @@ use crate::oauth::{CallError, OAuthClient};
 use crate::pairing;
 use crate::screen::{NoScreen, Screen, View};
 use crate::setup;
-use crate::signals::{Signal, Signals};
+use crate::signals::{Signal, SignalClock, Signals};
 use crate::store::tokenfile::TokenFile;
 use crate::store::{StoredTokens, TimeNow, TokenSet, TokenStore};
 use serde_json::json;
-use std::cell::{Cell, RefCell};
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -440,6 +439,7 @@ impl Service {
                     token,
                     revocation: self.config.provider.revocation_endpoint.clone(),
                     userinfo: self.config.provider.userinfo_endpoint.clone(),
+                    authorization: None,
                 }
             }
             _ => setup::resolve_endpoints(&self.config, &self.parts.transport)?,
@@ -467,10 +467,7 @@ impl Service {
         };
         let client = setup::client_with(&self.config, &self.parts.transport, endpoints);
         let json = self.json;
-        let clock = SignalClock {
-            signals: RefCell::new(&mut self.signals),
-            got: Cell::new(None),
-        };
+        let clock = SignalClock::new(&mut self.signals);
         let mut on_event = |event: &Event| {
             if json {
                 setup::emit(&pairing::event_json(event));
@@ -483,15 +480,15 @@ impl Service {
             &mut on_event,
             crate::oauth::flow::Policy::default(),
             setup::jitter_seed(),
-            &mut || clock.got.get().is_some(),
+            &mut || clock.got().is_some(),
         );
         let Some(result) = result else {
-            let sig = clock.got.get().unwrap_or(Signal::Terminate);
+            let sig = clock.got().unwrap_or(Signal::Terminate);
             return Input::Pairing(PairingEnd::Interrupted(sig));
         };
         // A stop signal that came during the last wait is kept for the next one.
-        if let Some(sig) = clock.got.get() {
-            clock.signals.borrow_mut().defer(sig);
+        if let Some(sig) = clock.got() {
+            clock.defer(sig);
         }
         match result.outcome {
             Outcome::Paired(resp) => {
@@ -688,36 +685,5 @@ impl Service {
                 return Input::Tick;
             }
         }
-    }
-}
-
-/// The clock pairing sleeps on: CLOCK_BOOTTIME, sleeping by waiting for a signal. A signal that
-/// arrives is kept in `got` (and pairing's stop check ends pairing); SIGUSR1 means nothing
-/// while pairing and is dropped.
-struct SignalClock<'a> {
-    signals: RefCell<&'a mut Signals>,
-    got: Cell<Option<Signal>>,
-}
-
-impl Clock for SignalClock<'_> {
-    fn now(&self) -> Instant {
-        clock::boottime()
-    }
-
-    fn sleep(&self, d: Duration) {
-        if self.got.get().is_some() {
-            return;
-        }
-        match self.signals.borrow_mut().wait(d) {
-            Some(Signal::Unpair) => {
-                eprintln!("devauth: SIGUSR1 while pairing: not paired, nothing to unpair");
-            }
-            Some(sig) => self.got.set(Some(sig)),
-            None => {}
-        }
-    }
-
-    fn wall(&self) -> SystemTime {
-        clock::wall_now()
     }
 }

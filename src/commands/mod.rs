@@ -9,6 +9,7 @@ mod run;
 mod sign_in;
 mod status;
 mod token;
+mod two_step;
 mod unpair;
 
 pub use status::human_duration;
@@ -31,8 +32,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         command => {
             let path = crate::config::config_path(cli.config.as_deref());
             // `pair --grant` replaces the file's grant before its rules are checked.
+            // The web-server two-step is the code grant whatever the file's grant says.
             let grant = match &command {
                 Command::SignIn(args) => args.grant.as_deref(),
+                Command::AuthorizeUrl(_) | Command::Exchange(_) => Some("authorization_code"),
                 _ => None,
             };
             let config = Config::load_with_grant(&path, grant)?;
@@ -44,8 +47,38 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 Command::Unpair => unpair::unpair(&config),
                 Command::Run { json } => run::run(&path, config, json),
                 Command::Api(args) => crate::commands::api::run(&config, &args),
+                Command::AuthorizeUrl(args) => two_step::authorize_url(&config, &args),
+                Command::Exchange(args) => two_step::exchange(&config, &args),
                 Command::Version | Command::Help(_) | Command::Render(_) => Ok(()),
             }
         }
+    }
+}
+
+/// Says that the tokens are stored: the `paired` event on `--json`, else one line on stderr.
+/// `done` is what happened ("paired", "signed in"). The lifetime is the one kept (clamped).
+pub(crate) fn announce_paired(
+    json: bool,
+    done: &str,
+    stored: &crate::store::StoredTokens,
+    store: &crate::store::TokenStore,
+) {
+    let account = &stored.tokens.account;
+    if json {
+        crate::setup::emit(&serde_json::json!({
+            "event": "paired",
+            "scopes": stored.tokens.scopes,
+            "expires_in": stored.tokens.expiry.as_ref().map(|e| e.lifetime_secs),
+            "account": account,
+        }));
+    } else {
+        eprintln!(
+            "devauth: {done}{}; tokens stored in {}",
+            account
+                .as_ref()
+                .map(|a| format!(" as {a}"))
+                .unwrap_or_default(),
+            store.path().display()
+        );
     }
 }

@@ -1,7 +1,13 @@
 //! `devauth pair`: waits for a plausible clock, runs the device flow once with the configured
 //! screen and saves the tokens.
+//!
+//! SIGTERM, SIGINT and SIGHUP stop it as they stop `devauth run`: they are blocked and taken
+//! while pairing sleeps ([`SignalClock`]), the code leaves the screen for a "Pairing stopped"
+//! screen, `--json` says `stopped`, and the exit code is 128 + the signal's number (143, 130,
+//! 129). A killed `pair` would leave a live-looking code that a person could still approve with
+//! nobody polling.
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;
 use crate::grant;
@@ -9,6 +15,7 @@ use crate::oauth::flow::{Event, Outcome, Policy};
 use crate::pairing;
 use crate::screen::{Screen, View};
 use crate::setup::{self, emit};
+use crate::signals::{Signal, SignalClock, Signals};
 use crate::store::{TimeNow, TokenStore};
 use serde_json::json;
 use std::time::Duration;
@@ -16,12 +23,13 @@ use std::time::Duration;
 /// Waits (showing "waiting for network time") while the wall clock is certainly wrong: TLS
 /// cannot check a certificate's dates before then. Tells `notify` `waiting_for_clock` when it
 /// starts waiting and `clock_set` (with the Unix time) when the wait ends, so a supervisor
-/// reading `--json` knows why nothing else happens.
+/// reading `--json` knows why nothing else happens. False when `stop` said to stop first.
 pub(crate) fn wait_for_clock(
     clock: &impl Clock,
     screen: &mut dyn Screen,
     notify: &mut dyn FnMut(serde_json::Value),
-) {
+    stop: &dyn Fn() -> bool,
+) -> bool {
     let mut shown = false;
     loop {
         let now = crate::clock::unix_secs(clock.wall());
@@ -30,7 +38,7 @@ pub(crate) fn wait_for_clock(
                 eprintln!("devauth: the clock is set; pairing");
                 notify(json!({"event": "clock_set", "unix": now}));
             }
-            return;
+            return true;
         }
         if !shown {
             let _ = screen.show(&View::WaitingForClock);
@@ -39,7 +47,22 @@ pub(crate) fn wait_for_clock(
             shown = true;
         }
         clock.sleep(Duration::from_secs(2));
+        if stop() {
+            return false;
+        }
     }
+}
+
+/// The end of a `pair` stopped by a signal: the code leaves the screen; `stopped` on `--json`.
+fn stopped(screen: &mut dyn Screen, sig: Signal, json: bool) -> Error {
+    let _ = screen.show(&View::Error {
+        message: "Pairing stopped. The code shown before is no longer in use.".to_string(),
+    });
+    eprintln!("devauth: {} received; pairing stopped", sig.name());
+    if json {
+        emit(&json!({"event": "stopped", "signal": sig.name()}));
+    }
+    Error::Stopped(sig)
 }
 
 pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
@@ -53,7 +76,13 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
     if config.provider.grant.code_grant().is_some() {
         return crate::commands::sign_in::pair(config, json);
     }
-    let clock = SystemClock;
+    // Before anything else, while no other thread exists: from here on SIGTERM, SIGINT and
+    // SIGHUP wait in the kernel until pairing sleeps, instead of killing the process with the
+    // code on the screen.
+    let mut signals =
+        Signals::block().map_err(|e| Error::Io(format!("blocking signals for pairing: {e}")))?;
+    let clock = SignalClock::new(&mut signals);
+    let stop = || clock.got().is_some();
     let store = TokenStore::new(&config.storage.path);
     let mut screen = setup::open_screen(config, json)?;
     let fail = |screen: &mut Box<dyn Screen>, e: Error| -> Result<(), Error> {
@@ -65,11 +94,19 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
         }
         Err(e)
     };
-    wait_for_clock(&clock, screen.as_mut(), &mut |event| {
-        if json {
-            emit(&event);
-        }
-    });
+    let clock_ok = wait_for_clock(
+        &clock,
+        screen.as_mut(),
+        &mut |event| {
+            if json {
+                emit(&event);
+            }
+        },
+        &stop,
+    );
+    if let (false, Some(sig)) = (clock_ok, clock.got()) {
+        return Err(stopped(screen.as_mut(), sig, json));
+    }
     // Make room for the tokens before asking for a code: a full or read-only store must stop
     // pairing here, not after the person approved and the code was redeemed.
     let prepared = match store.prepare_save() {
@@ -90,14 +127,19 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
             emit(&pairing::event_json(event));
         }
     };
-    let result = pairing::run(
+    let result = pairing::run_until(
         &client,
         &clock,
         screen.as_mut(),
         &mut on_event,
         Policy::default(),
         setup::jitter_seed(),
+        &mut || stop(),
     );
+    let Some(result) = result else {
+        let sig = clock.got().unwrap_or(Signal::Terminate);
+        return Err(stopped(screen.as_mut(), sig, json));
+    };
     match result.outcome {
         Outcome::Paired(resp) => {
             let stored = grant::paired(
@@ -107,30 +149,13 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
                 result.server_date,
                 &TimeNow::read(&clock),
             );
-            let account = stored.tokens.account.clone();
-            let scopes = stored.tokens.scopes.clone();
-            // The lifetime as kept (clamped), not as sent.
-            let expires_in = stored.tokens.expiry.as_ref().map(|e| e.lifetime_secs);
             if let Err(e) = prepared.commit(&stored) {
                 return fail(&mut screen, Error::Store(e));
             }
             let _ = screen.show(&View::Paired {
-                account: account.clone(),
+                account: stored.tokens.account.clone(),
             });
-            if json {
-                emit(&json!({
-                    "event": "paired",
-                    "scopes": scopes,
-                    "expires_in": expires_in,
-                    "account": account,
-                }));
-            } else {
-                eprintln!(
-                    "devauth: paired{}; tokens stored in {}",
-                    account.map(|a| format!(" as {a}")).unwrap_or_default(),
-                    store.path().display()
-                );
-            }
+            crate::commands::announce_paired(json, "paired", &stored, &store);
             Ok(())
         }
         Outcome::Denied => {
@@ -211,7 +236,12 @@ mod tests {
         clock.inner.wall.set(SystemTime::UNIX_EPOCH);
         let mut screen = Shown::default();
         let mut events = Vec::new();
-        wait_for_clock(&clock, &mut screen, &mut |e| events.push(e));
+        assert!(wait_for_clock(
+            &clock,
+            &mut screen,
+            &mut |e| events.push(e),
+            &|| false
+        ));
         assert_eq!(clock.sleeps.get(), 3);
         assert_eq!(screen.0, vec![View::WaitingForClock]);
         assert_eq!(
@@ -224,11 +254,41 @@ mod tests {
     }
 
     #[test]
+    fn a_stop_during_the_clock_wait_ends_it_without_clock_set() {
+        let clock = RtcLess {
+            inner: FakeClock::new(),
+            sleeps: Cell::new(0),
+            set_after: 100,
+        };
+        clock.inner.wall.set(SystemTime::UNIX_EPOCH);
+        let mut screen = Shown::default();
+        let mut events = Vec::new();
+        let stop = || clock.sleeps.get() >= 2;
+        assert!(!wait_for_clock(
+            &clock,
+            &mut screen,
+            &mut |e| events.push(e),
+            &stop
+        ));
+        assert_eq!(
+            clock.sleeps.get(),
+            2,
+            "stopped at once, not after the clock came"
+        );
+        assert_eq!(events, vec![json!({"event": "waiting_for_clock"})]);
+    }
+
+    #[test]
     fn a_plausible_clock_says_nothing() {
         let clock = FakeClock::new();
         let mut screen = Shown::default();
         let mut events = Vec::new();
-        wait_for_clock(&clock, &mut screen, &mut |e| events.push(e));
+        assert!(wait_for_clock(
+            &clock,
+            &mut screen,
+            &mut |e| events.push(e),
+            &|| false
+        ));
         assert!(screen.0.is_empty() && events.is_empty());
         assert_eq!(clock.slept.get(), Duration::ZERO);
     }

@@ -115,16 +115,24 @@ fn sign_in(
     store: &TokenStore,
     screen: &mut dyn Screen,
 ) -> Result<Option<String>, Error> {
-    crate::commands::pair::wait_for_clock(clock, screen, &mut |event| {
-        if json {
-            emit(&event);
-        }
-    });
+    // Signals keep their default action here (the listener does not wait on them), so there
+    // is nothing to stop on but the clock.
+    crate::commands::pair::wait_for_clock(
+        clock,
+        screen,
+        &mut |event| {
+            if json {
+                emit(&event);
+            }
+        },
+        &|| false,
+    );
     // As in the device flow: a store that cannot take the tokens stops us before sign-in.
     let prepared = store.prepare_save()?;
     let transport = setup::transport(config)?;
     let endpoints = setup::resolve_endpoints(config, &transport)?;
     let client = setup::client_with(config, transport, endpoints);
+    let authorization_endpoint = authorization_endpoint(code_cfg, &client.endpoints)?;
 
     let mut settings = LoopbackSettings {
         host: code_cfg.redirect_host,
@@ -142,7 +150,7 @@ fn sign_in(
     let redirect_uri = listener.redirect_uri().to_string();
     let pkce = Pkce::generate().map_err(|e| Error::Setup(e.to_string()))?;
     let url = AuthorizationRequest {
-        endpoint: &code_cfg.authorization_endpoint,
+        endpoint: &authorization_endpoint,
         client_id: &config.provider.client_id,
         redirect_uri: &redirect_uri,
         scopes: &config.provider.scopes,
@@ -183,11 +191,55 @@ fn sign_in(
         Authorized::Refused(err) => {
             return Err(Error::Provider(format!(
                 "{}: the sign-in was refused: {err}",
-                crate::net::transport::redact_url(&code_cfg.authorization_endpoint)
+                crate::net::transport::redact_url(&authorization_endpoint)
             )));
         }
     };
-    let exchanged = client.exchange_code(&code, &redirect_uri, &pkce.verifier)?;
+    let stored = redeem(
+        config,
+        code_cfg,
+        &client,
+        &code,
+        &redirect_uri,
+        &pkce.verifier,
+        clock,
+    )?;
+    prepared.commit(&stored)?;
+    crate::commands::announce_paired(json, "signed in", &stored, store);
+    Ok(stored.tokens.account)
+}
+
+/// The configured authorization endpoint, else the one discovery found.
+pub(crate) fn authorization_endpoint(
+    code_cfg: &CodeGrantConfig,
+    discovered: &crate::oauth::Endpoints,
+) -> Result<String, Error> {
+    code_cfg
+        .authorization_endpoint
+        .clone()
+        .or_else(|| discovered.authorization.clone())
+        .ok_or_else(|| {
+            Error::Provider(
+                "the issuer's discovery document names no authorization_endpoint; set \
+                 provider.authorization_endpoint"
+                    .into(),
+            )
+        })
+}
+
+/// Exchanges `code` with its verifier and turns the answer into what the store keeps; refuses
+/// an answer without a refresh token where the profile needs one, so nothing that dies within
+/// the hour is stored. The end of every code-grant sign-in (browser, paste, `exchange`).
+pub(crate) fn redeem<T: crate::net::transport::Transport>(
+    config: &Config,
+    code_cfg: &CodeGrantConfig,
+    client: &crate::oauth::client::OAuthClient<T>,
+    code: &Secret,
+    redirect_uri: &str,
+    verifier: &Secret,
+    clock: &SystemClock,
+) -> Result<StoredTokens, Error> {
+    let exchanged = client.exchange_code(code, redirect_uri, verifier)?;
     if exchanged.tokens.refresh_token.is_none() && code_cfg.requires_refresh_token {
         return Err(Error::Provider(format!(
             "{}: the sign-in returned no refresh token, so the access would end within the \
@@ -196,39 +248,19 @@ fn sign_in(
             config.provider.preset.missing_refresh_token_hint()
         )));
     }
-    let account = grant::account_for(&client, &exchanged.tokens);
+    let account = grant::account_for(client, &exchanged.tokens);
     let tokens = grant::token_set(
         exchanged.tokens,
         None,
         exchanged.server_date,
         &TimeNow::read(clock),
-        account.clone(),
+        account,
     );
-    let scopes = tokens.scopes.clone();
-    let expires_in = tokens.expiry.as_ref().map(|e| e.lifetime_secs);
-    prepared.commit(&StoredTokens {
+    Ok(StoredTokens {
         client_id: config.provider.client_id.clone(),
         token_endpoint: client.endpoints.token.clone(),
         tokens,
-    })?;
-    if json {
-        emit(&json!({
-            "event": "paired",
-            "scopes": scopes,
-            "expires_in": expires_in,
-            "account": account,
-        }));
-    } else {
-        eprintln!(
-            "devauth: signed in{}; tokens stored in {}",
-            account
-                .as_ref()
-                .map(|a| format!(" as {a}"))
-                .unwrap_or_default(),
-            store.path().display()
-        );
-    }
-    Ok(account)
+    })
 }
 
 /// The URL as text + QR on the screen backends, like a device code (no code to type).
@@ -283,7 +315,7 @@ fn read_paste(state: &Secret) -> Result<Authorized, Error> {
 }
 
 /// RFC 6749 §4.1.2.1 `access_denied`; Microsoft's device-flow word too, for one exit code.
-fn is_denial(error: &str) -> bool {
+pub(crate) fn is_denial(error: &str) -> bool {
     matches!(error, "access_denied" | "authorization_declined")
 }
 

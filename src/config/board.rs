@@ -162,9 +162,7 @@ pub(super) fn display_from(
         out.backend = cx.choice("display.backend", v, &options)?;
     }
     out.png = path("png", pick(layers, |r| &r.png))?;
-    if let Some(p) = path("device", pick(layers, |r| &r.device))? {
-        out.device = p;
-    }
+    let device = path("device", pick(layers, |r| &r.device))?;
     out.width = int("width", pick(layers, |r| &r.width), 8, 8192)?;
     out.height = int("height", pick(layers, |r| &r.height), 8, 8192)?;
     if let Some((cx, v)) = pick(layers, |r| &r.format) {
@@ -194,6 +192,9 @@ pub(super) fn display_from(
     }
     if let Some(n) = int("wait_secs", pick(layers, |r| &r.wait_secs), 0, 120)? {
         out.wait_secs = n;
+    }
+    if let Some((cx, v)) = pick(layers, |r| &r.tty) {
+        out.tty = ConsoleTty::parse(v.get_ref()).map_err(|why| cx.at("display.tty", v, why))?;
     }
     if let Some((cx, v)) = pick(layers, |r| &r.controller) {
         let options: Vec<(&str, Controller)> =
@@ -239,6 +240,12 @@ pub(super) fn display_from(
     if let Some((_, v)) = pick(layers, |r| &r.invert_colors) {
         out.spi.invert_colors = *v.get_ref();
     }
+
+    out.device = match device {
+        Some(p) => p,
+        None if out.backend == DisplayBackend::Drm => PathBuf::from(DEFAULT_DRM_DEVICE),
+        None => out.device,
+    };
 
     // Rules across keys; reported against the config's [display] section.
     let missing = |key: &str, why: &str| main.invalid(key, section.clone(), why.to_string());
@@ -294,7 +301,10 @@ pub(super) fn display_from(
                 _ => {}
             }
         }
-        DisplayBackend::Terminal | DisplayBackend::None | DisplayBackend::Framebuffer => {}
+        DisplayBackend::Terminal
+        | DisplayBackend::None
+        | DisplayBackend::Framebuffer
+        | DisplayBackend::Drm => {}
     }
     Ok(out)
 }

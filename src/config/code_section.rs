@@ -18,8 +18,9 @@ const MAX_CLIENT_JSON_FILE_BYTES: u64 = 64 * 1024;
 /// The resolved browser sign-in settings (RFC 6749 §4.1 with PKCE, RFC 8252 loopback).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeGrantConfig {
-    /// RFC 6749 §3.1 authorization endpoint.
-    pub authorization_endpoint: String,
+    /// RFC 6749 §3.1 authorization endpoint; `None`: the one the issuer's discovery document
+    /// names (generic preset with `issuer`).
+    pub authorization_endpoint: Option<String>,
     /// 127.0.0.1 (default) or ::1.
     pub redirect_host: IpAddr,
     /// 0 = ephemeral (default).
@@ -163,15 +164,20 @@ impl Cx<'_> {
         allow_http: bool,
     ) -> Result<CodeGrantConfig, ConfigError> {
         let authorization_endpoint = match &p.authorization_endpoint {
-            Some(v) => self.url("provider.authorization_endpoint", v, allow_http)?,
-            None => preset.authorization_endpoint(tenancy).ok_or_else(|| {
-                self.invalid(
-                    "provider.authorization_endpoint",
-                    Some(section.clone()),
-                    "missing: grant = \"authorization_code\" with the generic preset needs \
-                     authorization_endpoint (or client_json_file)",
-                )
-            })?,
+            Some(v) => Some(self.url("provider.authorization_endpoint", v, allow_http)?),
+            None => match preset.authorization_endpoint(tenancy) {
+                Some(fixed) => Some(fixed),
+                // Discovery names it (`authorization_endpoint` is REQUIRED there, OIDC §3).
+                None if p.issuer.is_some() => None,
+                None => {
+                    return Err(self.invalid(
+                        "provider.authorization_endpoint",
+                        Some(section.clone()),
+                        "missing: grant = \"authorization_code\" with the generic preset needs \
+                         issuer (OIDC discovery) or authorization_endpoint (or client_json_file)",
+                    ));
+                }
+            },
         };
         let redirect_host = match &p.redirect_host {
             None => IpAddr::V4(Ipv4Addr::LOCALHOST),

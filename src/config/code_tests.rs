@@ -22,7 +22,7 @@ fn google_code_grant_defaults() {
     let g = code(&c);
     assert_eq!(c.provider.grant.name(), "authorization_code");
     assert_eq!(
-        g.authorization_endpoint,
+        g.authorization_endpoint.as_deref().unwrap_or_default(),
         "https://accounts.google.com/o/oauth2/v2/auth"
     );
     assert_eq!(g.redirect_host, IpAddr::from([127, 0, 0, 1]));
@@ -96,7 +96,10 @@ fn microsoft_and_github_presets_carry_their_authorization_endpoints() {
     )
     .unwrap();
     assert_eq!(
-        code(&c).authorization_endpoint,
+        code(&c)
+            .authorization_endpoint
+            .as_deref()
+            .unwrap_or_default(),
         "https://login.microsoftonline.com/contoso.example/oauth2/v2.0/authorize"
     );
     assert!(c.provider.scopes.contains(&"offline_access".to_string()));
@@ -105,7 +108,10 @@ fn microsoft_and_github_presets_carry_their_authorization_endpoints() {
     )
     .unwrap();
     assert_eq!(
-        code(&c).authorization_endpoint,
+        code(&c)
+            .authorization_endpoint
+            .as_deref()
+            .unwrap_or_default(),
         "https://github.com/login/oauth/authorize"
     );
     assert!(!code(&c).requires_refresh_token);
@@ -119,7 +125,10 @@ fn generic_code_grant_needs_authorization_and_token_endpoints() {
     )
     .unwrap();
     assert_eq!(
-        code(&c).authorization_endpoint,
+        code(&c)
+            .authorization_endpoint
+            .as_deref()
+            .unwrap_or_default(),
         "https://as.example/authorize"
     );
     match &c.provider.endpoints {
@@ -131,6 +140,19 @@ fn generic_code_grant_needs_authorization_and_token_endpoints() {
     )
     .unwrap_err();
     assert_eq!(e.key(), Some("provider.authorization_endpoint"), "{e}");
+}
+
+#[test]
+fn a_generic_issuer_leaves_the_authorization_endpoint_to_discovery() {
+    let c = parse(
+        "[provider]\ngrant = \"authorization_code\"\nclient_id = \"c\"\nissuer = \"https://idp.example\"\n",
+    )
+    .unwrap();
+    assert_eq!(code(&c).authorization_endpoint, None);
+    assert!(matches!(
+        c.provider.endpoints,
+        EndpointSource::Discover { .. }
+    ));
 }
 
 #[test]
@@ -185,7 +207,10 @@ fn client_json_file_supplies_id_secret_and_endpoints() {
         Some("GOCSPX-fromjson")
     );
     assert_eq!(
-        code(&c).authorization_endpoint,
+        code(&c)
+            .authorization_endpoint
+            .as_deref()
+            .unwrap_or_default(),
         "https://accounts.google.com/o/oauth2/auth"
     );
     let web = INSTALLED.replace("\"installed\"", "\"web\"");

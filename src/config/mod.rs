@@ -29,7 +29,8 @@ use crate::oauth::provider::{self, MicrosoftTenancy, Preset};
 use crate::screen::canvas::{PixelFormat, Rotation};
 /// Re-exported: `[display]` resolves to the screen's own settings type.
 pub use crate::screen::settings::{
-    ColorOrder, Controller, DEFAULT_FB_DEVICE, DisplayBackend, DisplayConfig, SpiSettings,
+    ColorOrder, ConsoleTty, Controller, DEFAULT_DRM_DEVICE, DEFAULT_FB_DEVICE, DisplayBackend,
+    DisplayConfig, SpiSettings,
 };
 use crate::secret::Secret;
 pub use code_section::{CodeGrantConfig, DEFAULT_BROWSER_COMMAND, DEFAULT_LOGIN_TIMEOUT_SECS};

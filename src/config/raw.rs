@@ -133,16 +133,18 @@ pub(super) struct RawStorage {
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(super) struct RawDisplay {
     /// `backend` (string, default `"terminal"`): `"terminal"`, `"png"`, `"framebuffer"`,
-    /// `"spi"` or `"none"`.
+    /// `"drm"`, `"spi"` or `"none"`.
     pub(super) backend: Option<Str>,
     /// `board` (name, no default): a board profile, `boards/NAME.toml` next to the config,
     /// else in /usr/share/devauth/boards, else the built-in one; keys here override it.
     pub(super) board: Option<Str>,
     /// `png` (path; png backend): the PNG file to keep up to date.
     pub(super) png: Option<Str>,
-    /// `device` (path, default `/dev/fb0`; framebuffer): the fbdev device or a plain file.
+    /// `device` (path; framebuffer: default `/dev/fb0`, the fbdev device or a plain file; drm:
+    /// default `/dev/dri/card0`, the DRM card).
     pub(super) device: Option<Str>,
-    /// `width`, `height` (integer 8..=8192): panel size; framebuffer: overrides the device.
+    /// `width`, `height` (integer 8..=8192): panel size; framebuffer: overrides the device;
+    /// drm: the output mode to use (default: the monitor's preferred one).
     pub(super) width: Option<Spanned<i64>>,
     pub(super) height: Option<Spanned<i64>>,
     /// `format` (string; framebuffer): pixel format override, e.g. `"xrgb8888"`.
@@ -156,6 +158,11 @@ pub(super) struct RawDisplay {
     /// `wait_secs` (integer 0..=120, default 5; framebuffer, spi): how long to wait for the
     /// display device to appear (the driver may probe after devauth starts).
     pub(super) wait_secs: Option<Spanned<i64>>,
+    /// `tty` (`"auto"`, `"none"` or a path like `"/dev/tty1"`, default `"auto"`; framebuffer,
+    /// drm):
+    /// the VT put in graphics mode while devauth draws, so the kernel console stays off the
+    /// screen; `"auto"` is the VT on screen when the display opens.
+    pub(super) tty: Option<Str>,
     /// `controller` (spi): `"st7789"`, `"ili9341"` or `"ssd1306"`.
     pub(super) controller: Option<Str>,
     /// `spi_device` (path, default `/dev/spidev0.0`).

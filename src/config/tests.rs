@@ -1099,6 +1099,32 @@ fn display_keys_and_board_profiles() {
     assert_eq!(c.display.format, Some(PixelFormat::ABGR8888));
     assert_eq!(c.display.stride, Some(2600));
     assert_eq!(c.display.device, PathBuf::from("/tmp/fb"));
+    assert_eq!(c.display.tty, ConsoleTty::Active);
+    // drm: its own default device; width/height pick the mode.
+    let c = ok(&format!("{MIN}[display]\nbackend = \"drm\"\n"));
+    assert_eq!(c.display.backend, DisplayBackend::Drm);
+    assert_eq!(c.display.device, PathBuf::from(DEFAULT_DRM_DEVICE));
+    let c = ok(&format!(
+        "{MIN}[display]\nbackend = \"drm\"\ndevice = \"/dev/dri/card1\"\nwidth = 1280\nheight = 720\n"
+    ));
+    assert_eq!(c.display.device, PathBuf::from("/dev/dri/card1"));
+    assert_eq!(c.display.size(), Some(Size::new(1280, 720)));
+    assert_eq!(
+        ok(&format!("{MIN}[display]\nbackend = \"framebuffer\"\n"))
+            .display
+            .device,
+        PathBuf::from(DEFAULT_FB_DEVICE)
+    );
+    for (value, tty) in [
+        ("none", ConsoleTty::Off),
+        ("auto", ConsoleTty::Active),
+        ("/dev/tty3", ConsoleTty::Path("/dev/tty3".into())),
+    ] {
+        let c = ok(&format!(
+            "{MIN}[display]\nbackend = \"framebuffer\"\ntty = \"{value}\"\n"
+        ));
+        assert_eq!(c.display.tty, tty, "{value}");
+    }
     // Every built-in board parses on its own.
     for (name, _) in BUILTIN_BOARDS {
         let d = board_display(name, None).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -1152,6 +1178,8 @@ fn display_errors_name_key_and_line() {
         ("[display]\nboard = \"../etc/passwd\"\n", "display.board", 5),
         ("[display]\nboard = \"no-such-board\"\n", "display.board", 5),
         ("[display]\nbogus = 1\n", "display.bogus", 5),
+        ("[display]\ntty = \"tty1\"\n", "display.tty", 5),
+        ("[display]\ntty = 1\n", "display.tty", 5),
     ] {
         err_at(&format!("{MIN}{section}"), key, line);
     }
@@ -1242,6 +1270,23 @@ fn redaction_helper() {
 // --- the example configs ------------------------------------------------------------------
 
 #[test]
+fn the_google_browser_example_reads_its_client_file() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let c = Config::load(&dir.join("google-browser.toml")).unwrap();
+    assert_eq!(c.provider.preset, Preset::Google);
+    assert!(
+        c.provider
+            .client_id
+            .ends_with(".apps.googleusercontent.com")
+    );
+    let code = c.provider.grant.code_grant().expect("the code grant");
+    assert_eq!(
+        code.authorization_endpoint.as_deref(),
+        Some("https://accounts.google.com/o/oauth2/auth")
+    );
+}
+
+#[test]
 fn example_configs_parse() {
     let examples = [
         ("google.toml", include_str!("../../config/google.toml")),
@@ -1258,6 +1303,10 @@ fn example_configs_parse() {
             "loopback-demo.toml",
             include_str!("../../config/loopback-demo.toml"),
         ),
+        (
+            "browser-sign-in.toml",
+            include_str!("../../config/browser-sign-in.toml"),
+        ),
     ];
     for (name, text) in examples {
         let c = Config::parse(text, Path::new(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -1265,6 +1314,10 @@ fn example_configs_parse() {
             "google.toml" => assert_eq!(c.provider.preset, Preset::Google),
             "microsoft.toml" => assert_eq!(c.provider.preset, Preset::Microsoft),
             "github.toml" => assert_eq!(c.provider.preset, Preset::Github),
+            "browser-sign-in.toml" => {
+                let code = c.provider.grant.code_grant().expect("the code grant");
+                assert_eq!(code.authorization_endpoint, None, "from discovery");
+            }
             "generic-oidc.toml" => {
                 assert!(matches!(
                     c.provider.endpoints,

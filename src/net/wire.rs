@@ -593,6 +593,7 @@ pub struct Discovery {
     pub token_endpoint: Option<String>,
     pub revocation_endpoint: Option<String>,
     pub userinfo_endpoint: Option<String>,
+    pub authorization_endpoint: Option<String>,
 }
 
 impl Discovery {
@@ -604,6 +605,7 @@ impl Discovery {
             token_endpoint: fields.text("token_endpoint", MAX_URL_LEN)?,
             revocation_endpoint: fields.text("revocation_endpoint", MAX_URL_LEN)?,
             userinfo_endpoint: fields.text("userinfo_endpoint", MAX_URL_LEN)?,
+            authorization_endpoint: fields.text("authorization_endpoint", MAX_URL_LEN)?,
         })
     }
 }

@@ -16,6 +16,8 @@ use std::fmt;
 pub const MAX_CODE_LEN: usize = 4096;
 /// The longest redirect address or paste accepted.
 pub const MAX_REDIRECT_LEN: usize = 8192;
+/// Longest redirect URI `authorize-url` accepts.
+pub const MAX_REDIRECT_URI_LEN: usize = 2048;
 
 /// Everything the authorization URL carries.
 #[derive(Debug, Clone)]
@@ -238,6 +240,53 @@ pub fn check(
     }
 }
 
+/// Checks a redirect URI given on the command line (`authorize-url --redirect-uri`): an
+/// absolute URI with a scheme (https, http for a LAN device UI, or an app's own scheme), no
+/// fragment (RFC 6749 §3.1.2), no spaces or control characters, bounded. The reason on error.
+pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
+    if uri.len() > MAX_REDIRECT_URI_LEN {
+        return Err(format!("is longer than {MAX_REDIRECT_URI_LEN} bytes"));
+    }
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return Err("is not an absolute URI (no scheme:)".into());
+    };
+    let scheme_ok = scheme
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    if !scheme_ok || rest.is_empty() {
+        return Err("is not an absolute URI (scheme:rest)".into());
+    }
+    if uri.contains('#') {
+        return Err("has a fragment (#...), which a redirect URI must not have".into());
+    }
+    if !uri.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("holds spaces, control or non-ASCII characters (percent-encode them)".into());
+    }
+    Ok(())
+}
+
+/// Checks a caller-chosen `state` (`authorize-url --state`): 22 to 256 URL-safe characters, so
+/// it carries at least 128 bits when random and comes back from the provider unchanged.
+pub fn check_chosen_state(state: &str) -> Result<(), String> {
+    if !(22..=MAX_STATE_LEN).contains(&state.len()) {
+        return Err(format!(
+            "must be 22 to {} characters long (at least 128 random bits)",
+            MAX_STATE_LEN
+        ));
+    }
+    if !state
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+    {
+        return Err("may only hold A-Z a-z 0-9 - . _ ~".into());
+    }
+    Ok(())
+}
+
 /// A pasted answer: a pasted address must carry the right state, a bare code cannot.
 pub fn check_paste(input: &str, expected_state: &Secret) -> Result<Authorized, RedirectError> {
     let pasted = parse_paste(input)?;
@@ -253,6 +302,36 @@ mod tests {
             Secret::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             Secret::new("st4te"),
         )
+    }
+
+    #[test]
+    fn redirect_uris_and_chosen_states_are_checked() {
+        for ok in [
+            "https://device.local/oauth/callback",
+            "http://192.168.1.20:8080/cb",
+            "com.example.tv:/oauth2redirect",
+        ] {
+            assert_eq!(check_redirect_uri(ok), Ok(()), "{ok}");
+        }
+        for (bad, says) in [
+            ("device.local/cb", "no scheme"),
+            ("https://d/cb#frag", "fragment"),
+            ("https://d/a b", "spaces"),
+            ("1http://d/", "absolute"),
+            ("https:", "absolute"),
+        ] {
+            let e = check_redirect_uri(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        assert!(check_redirect_uri(&format!("https://d/{}", "a".repeat(3000))).is_err());
+        assert_eq!(check_chosen_state("session-4711-aaaaaaaaaaaa"), Ok(()));
+        assert!(check_chosen_state("short").unwrap_err().contains("22"));
+        assert!(
+            check_chosen_state("has space aaaaaaaaaaaaaaaa")
+                .unwrap_err()
+                .contains("A-Z")
+        );
+        assert!(check_chosen_state(&"a".repeat(257)).is_err());
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct Endpoints {
     pub token: String,
     pub revocation: Option<String>,
     pub userinfo: Option<String>,
+    /// RFC 6749 §3.1, from discovery (the code grant); configured ones live in the config.
+    pub authorization: Option<String>,
 }
 
 /// A token endpoint answer with the server's clock reading, to anchor expiry.
@@ -374,6 +376,7 @@ pub fn discover(
     transport: &impl Transport,
     issuer: &str,
     allow_http_loopback: bool,
+    device_flow: bool,
 ) -> Result<Endpoints, CallError> {
     let url = format!(
         "{}/.well-known/openid-configuration",
@@ -414,14 +417,20 @@ pub fn discover(
     let device_authorization = check(
         "device_authorization_endpoint",
         doc.device_authorization_endpoint,
-    )?
-    .ok_or_else(|| {
-        unexpected(
-            "the issuer does not advertise a device_authorization_endpoint (device flow not \
-             enabled?); set device_authorization_endpoint and token_endpoint explicitly"
-                .into(),
-        )
-    })?;
+    )?;
+    // The code grant never uses it: a tenant with the device grant switched off still signs in.
+    let device_authorization = match device_authorization {
+        Some(d) => d,
+        None if !device_flow => String::new(),
+        None => {
+            return Err(unexpected(
+                "the issuer does not advertise a device_authorization_endpoint (device flow \
+                 not enabled?); set device_authorization_endpoint and token_endpoint \
+                 explicitly, or sign in with grant = \"authorization_code\""
+                    .into(),
+            ));
+        }
+    };
     let token = check("token_endpoint", doc.token_endpoint)?
         .ok_or_else(|| unexpected("no token_endpoint in the discovery document".into()))?;
     Ok(Endpoints {
@@ -429,6 +438,7 @@ pub fn discover(
         token,
         revocation: check("revocation_endpoint", doc.revocation_endpoint)?,
         userinfo: check("userinfo_endpoint", doc.userinfo_endpoint)?,
+        authorization: check("authorization_endpoint", doc.authorization_endpoint)?,
     })
 }
 
@@ -573,6 +583,7 @@ pub mod tests {
                 token: "https://as.example/token".into(),
                 revocation: Some("https://as.example/revoke".into()),
                 userinfo: None,
+                authorization: None,
             },
             identity: ClientIdentity {
                 client_id: "tv app".into(),
@@ -818,12 +829,38 @@ pub mod tests {
     }
 
     #[test]
+    fn discovery_for_the_code_grant_needs_no_device_endpoint_and_checks_the_authorization_one() {
+        let doc = r#"{"issuer":"https://i","token_endpoint":"https://i/t","authorization_endpoint":"https://i/a"}"#;
+        let ep = discover(
+            &Scripted::new(vec![json(200, doc)]),
+            "https://i",
+            false,
+            false,
+        )
+        .unwrap();
+        assert_eq!(ep.authorization.as_deref(), Some("https://i/a"));
+        assert_eq!(ep.device_authorization, "");
+        let doc = r#"{"issuer":"https://i","token_endpoint":"https://i/t","authorization_endpoint":"http://evil/a"}"#;
+        let e = discover(
+            &Scripted::new(vec![json(200, doc)]),
+            "https://i",
+            false,
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("authorization_endpoint refused"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn discovery_requires_device_endpoint_and_checks_urls() {
         let t = Scripted::new(vec![json(
             200,
             r#"{"issuer":"https://i","token_endpoint":"https://i/t"}"#,
         )]);
-        let e = discover(&t, "https://i", false).unwrap_err();
+        let e = discover(&t, "https://i", false, true).unwrap_err();
         assert!(
             e.to_string().contains("device_authorization_endpoint"),
             "{e}"
@@ -832,18 +869,18 @@ pub mod tests {
             200,
             r#"{"device_authorization_endpoint":"http://evil/d","token_endpoint":"https://i/t"}"#,
         )]);
-        assert!(discover(&t, "https://i/", false).is_err());
+        assert!(discover(&t, "https://i/", false, true).is_err());
         let t = Scripted::new(vec![json(
             200,
             r#"{"issuer":"https://evil","device_authorization_endpoint":"https://i/d","token_endpoint":"https://i/t"}"#,
         )]);
-        let e = discover(&t, "https://i", false).unwrap_err();
+        let e = discover(&t, "https://i", false, true).unwrap_err();
         assert!(e.to_string().contains("names issuer"), "{e}");
         let t = Scripted::new(vec![json(
             200,
             r#"{"device_authorization_endpoint":"https://i/d","token_endpoint":"https://i/t","revocation_endpoint":"https://i/r"}"#,
         )]);
-        let ep = discover(&t, "https://i/", false).unwrap();
+        let ep = discover(&t, "https://i/", false, true).unwrap();
         assert_eq!(ep.revocation.as_deref(), Some("https://i/r"));
         assert_eq!(
             t.sent.borrow()[0].url,

@@ -12,12 +12,15 @@
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use embedded_graphics::prelude::Size;
 
 use super::canvas::{Canvas, Field, PixelFormat};
-use super::painter::{Painter, PixelDevice};
+use super::console::{Console, Visibility};
+use super::devmem::Mapping;
+use super::painter::{Painter, PixelDevice, Shown};
 use crate::screen::error::DisplayError;
 use crate::screen::settings::DisplayConfig;
 
@@ -200,60 +203,6 @@ pub fn probe_sysfs(dir: &Path) -> Option<Probed> {
     })
 }
 
-/// A shared, write-only view of the device memory.
-struct Mapping {
-    ptr: *mut u8,
-    len: usize,
-}
-
-impl Mapping {
-    fn new(file: &File, len: usize) -> std::io::Result<Mapping> {
-        // SAFETY: a fresh shared mapping of `len` bytes of an open descriptor; the kernel
-        // picks the address. The result is checked against MAP_FAILED.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(Mapping {
-            ptr: ptr.cast::<u8>(),
-            len,
-        })
-    }
-
-    /// Copies `src` to `offset`; refuses (returns false) anything outside the mapping.
-    fn write(&mut self, offset: usize, src: &[u8]) -> bool {
-        match offset.checked_add(src.len()) {
-            Some(end) if end <= self.len => {
-                // SAFETY: `offset..end` lies inside the live mapping (checked above), and
-                // `src` is a separate Rust slice, so the regions do not overlap.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.add(offset), src.len());
-                }
-                true
-            }
-            _ => false,
-        }
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: `ptr`/`len` are exactly what mmap returned; nothing uses them after this.
-        unsafe {
-            libc::munmap(self.ptr.cast(), self.len);
-        }
-    }
-}
-
 /// A [`Screen`] on a framebuffer device (or file).
 pub struct FbScreen {
     device: PathBuf,
@@ -262,6 +211,9 @@ pub struct FbScreen {
     origin: usize,
     canvas: Canvas,
     painter: Painter,
+    /// The VT held in graphics mode; `None` for a plain file. Dropped (its mode put back)
+    /// with the screen.
+    console: Option<Console>,
     /// Kept open for the life of the mapping.
     _file: File,
 }
@@ -343,16 +295,23 @@ impl FbScreen {
             )));
         }
         let map =
-            Mapping::new(&file, mem_len).map_err(io_err(format!("framebuffer {name}: mmap")))?;
+            Mapping::new(&file, mem_len, 0).map_err(io_err(format!("framebuffer {name}: mmap")))?;
         let mut canvas = Canvas::new(Size::new(width, height), stride, format, d.rotation);
         canvas.mark_all_dirty();
         let logical = d.rotation.logical(Size::new(width, height));
+        // Only now that the device is open (see screen::console), and only for a device: a
+        // plain file is no screen the console could draw on.
+        let console = meta
+            .file_type()
+            .is_char_device()
+            .then(|| Console::take(&d.tty));
         Ok(FbScreen {
             device,
             map,
             origin,
             canvas,
             painter: Painter::new(logical, d.profile()),
+            console,
             _file: file,
         })
     }
@@ -374,28 +333,10 @@ impl FbScreen {
 
     /// Copies the changed rectangle to the device: one copy per row.
     fn push(&mut self) -> Result<(), DisplayError> {
-        let Some(dirty) = self.canvas.take_dirty() else {
-            return Ok(());
-        };
-        let bpp = usize::from(self.canvas.format().bytes);
-        let stride = self.canvas.stride();
-        let x0 = usize::try_from(dirty.top_left.x).unwrap_or(0);
-        let y0 = usize::try_from(dirty.top_left.y).unwrap_or(0);
-        let len = dirty.size.width as usize * bpp;
-        let src = self.canvas.bytes();
-        for y in y0..y0 + dirty.size.height as usize {
-            let at = y * stride + x0 * bpp;
-            let Some(bytes) = src.get(at..at + len) else {
-                continue;
-            };
-            if !self.map.write(self.origin + at, bytes) {
-                return Err(DisplayError::Unsupported(format!(
-                    "framebuffer {}: row {y} is outside the device memory",
-                    self.device.display()
-                )));
-            }
-        }
-        Ok(())
+        let name = format!("framebuffer {}", self.device.display());
+        self.map
+            .copy_dirty(&mut self.canvas, self.origin, &name)
+            .map(|_| ())
     }
 }
 
@@ -408,6 +349,26 @@ impl PixelDevice for FbScreen {
 
     fn push(&mut self) -> Result<(), DisplayError> {
         FbScreen::push(self)
+    }
+
+    fn prepare(&mut self) -> Result<Shown, DisplayError> {
+        let Some(console) = &mut self.console else {
+            return Ok(Shown::Same);
+        };
+        // After a hand_back the next show holds the console again.
+        console.grab();
+        Ok(match console.visibility() {
+            Visibility::Shown => Shown::Same,
+            Visibility::Hidden => Shown::Hidden,
+            Visibility::Returned => Shown::Lost,
+        })
+    }
+
+    fn hand_back(&mut self, _blank: bool) -> Result<(), DisplayError> {
+        if let Some(console) = &mut self.console {
+            console.hand_back();
+        }
+        Ok(())
     }
 }
 

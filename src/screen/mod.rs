@@ -7,8 +7,14 @@
 use std::time::Duration;
 
 pub mod canvas;
+#[cfg(any(feature = "fbdev", feature = "drm"))]
+pub mod console;
 pub mod device_wait;
+#[cfg(any(feature = "fbdev", feature = "drm"))]
+pub mod devmem;
 pub mod draw;
+#[cfg(feature = "drm")]
+pub mod drm;
 pub mod error;
 #[cfg(feature = "fbdev")]
 pub mod fbdev;
@@ -127,6 +133,21 @@ pub fn open_framebuffer(
     _d: &crate::screen::settings::DisplayConfig,
 ) -> Result<Box<dyn Screen>, crate::screen::error::DisplayError> {
     Err(not_built("framebuffer", "fbdev"))
+}
+
+/// The `drm` backend for `[display]`.
+#[cfg(feature = "drm")]
+pub fn open_drm(
+    d: &crate::screen::settings::DisplayConfig,
+) -> Result<Box<dyn Screen>, crate::screen::error::DisplayError> {
+    Ok(Box::new(drm::DrmScreen::open(d)?))
+}
+
+#[cfg(not(feature = "drm"))]
+pub fn open_drm(
+    _d: &crate::screen::settings::DisplayConfig,
+) -> Result<Box<dyn Screen>, crate::screen::error::DisplayError> {
+    Err(not_built("drm", "drm"))
 }
 
 /// The `spi` backend for `[display]`.

@@ -88,11 +88,16 @@ impl Painter {
 /// A shadow canvas that can be wiped (see [`super::canvas::Canvas::clear`]).
 pub trait Clearable {
     fn wipe(&mut self);
+    /// Marks the whole canvas changed, so the next push sends all of it.
+    fn mark_all(&mut self);
 }
 
 impl Clearable for super::canvas::Canvas {
     fn wipe(&mut self) {
         self.clear_all()
+    }
+    fn mark_all(&mut self) {
+        self.mark_all_dirty()
     }
 }
 
@@ -100,6 +105,20 @@ impl Clearable for super::canvas::MonoCanvas {
     fn wipe(&mut self) {
         self.clear_all()
     }
+    fn mark_all(&mut self) {
+        self.mark_all_dirty()
+    }
+}
+
+/// Whether the device shows devauth's picture now (see [`PixelDevice::prepare`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// As at the last push: send what changed.
+    Same,
+    /// Something else is on the device (another VT): send nothing now.
+    Hidden,
+    /// What was on the device is gone (a VT switch back): send everything.
+    Lost,
 }
 
 /// A display driven through a [`Painter`] and a shadow canvas in the device's own layout: the
@@ -112,10 +131,32 @@ pub trait PixelDevice {
 
     /// Sends the canvas's dirty region to the device.
     fn push(&mut self) -> Result<(), DisplayError>;
+
+    /// Asked before each paint; devices that share the screen with the console say whether
+    /// devauth's picture is still there.
+    fn prepare(&mut self) -> Result<Shown, DisplayError> {
+        Ok(Shown::Same)
+    }
+
+    /// Called at the end of [`Screen::release`]: gives the device back (console mode, DRM
+    /// master; with `blank`, DRM's output as it was before). The next `show` takes it again.
+    fn hand_back(&mut self, blank: bool) -> Result<(), DisplayError> {
+        let _ = blank;
+        Ok(())
+    }
 }
 
 impl<T: PixelDevice> Screen for T {
     fn show(&mut self, view: &View) -> Result<(), DisplayError> {
+        match self.prepare()? {
+            Shown::Same => {}
+            Shown::Hidden => return Ok(()),
+            Shown::Lost => {
+                let (painter, canvas) = self.painter_and_canvas();
+                painter.invalidate();
+                canvas.mark_all();
+            }
+        }
         let (painter, canvas) = self.painter_and_canvas();
         let Ok(painted) = painter.paint(view, canvas);
         if painted == Painted::Nothing {
@@ -125,13 +166,86 @@ impl<T: PixelDevice> Screen for T {
     }
 
     fn release(&mut self, blank: bool) -> Result<(), DisplayError> {
-        if !blank {
-            return Ok(());
+        if blank {
+            let (painter, canvas) = self.painter_and_canvas();
+            canvas.wipe();
+            // Whatever is shown next must be drawn in full over the cleared canvas.
+            painter.invalidate();
+            // Handed back even when the last push failed.
+            let pushed = self.push();
+            self.hand_back(true)?;
+            return pushed;
         }
-        let (painter, canvas) = self.painter_and_canvas();
-        canvas.wipe();
-        // Whatever is shown next must be drawn in full over the cleared canvas.
-        painter.invalidate();
-        self.push()
+        self.hand_back(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::screen::canvas::{Canvas, PixelFormat, Rotation};
+    use embedded_graphics::prelude::Point;
+    use embedded_graphics::primitives::Rectangle;
+
+    /// A device whose `prepare` answer the test sets, recording each push's rectangle.
+    struct Dev {
+        painter: Painter,
+        canvas: Canvas,
+        next: Shown,
+        pushed: Vec<Option<Rectangle>>,
+        handed_back: u32,
+    }
+
+    impl PixelDevice for Dev {
+        type Canvas = Canvas;
+        fn painter_and_canvas(&mut self) -> (&mut Painter, &mut Canvas) {
+            (&mut self.painter, &mut self.canvas)
+        }
+        fn push(&mut self) -> Result<(), DisplayError> {
+            self.pushed.push(self.canvas.take_dirty());
+            Ok(())
+        }
+        fn prepare(&mut self) -> Result<Shown, DisplayError> {
+            Ok(self.next)
+        }
+        fn hand_back(&mut self, _blank: bool) -> Result<(), DisplayError> {
+            self.handed_back += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn hidden_draws_nothing_lost_draws_everything_release_hands_back() {
+        let size = Size::new(320, 240);
+        let mut d = Dev {
+            painter: Painter::new(size, Profile::default()),
+            canvas: Canvas::new(size, 320 * 4, PixelFormat::XRGB8888, Rotation::R0),
+            next: Shown::Same,
+            pushed: Vec::new(),
+            handed_back: 0,
+        };
+        let whole = Some(Rectangle::new(Point::zero(), size));
+        let paired = View::Paired { account: None };
+        d.show(&paired).unwrap();
+        assert_eq!(d.pushed.len(), 1);
+        d.show(&paired).unwrap();
+        assert_eq!(d.pushed.len(), 1, "nothing changed, nothing pushed");
+
+        // Another VT is on screen: even a new view is not drawn.
+        d.next = Shown::Hidden;
+        d.show(&View::Denied).unwrap();
+        assert_eq!(d.pushed.len(), 1);
+
+        // Back: the same view as before the switch is pushed whole.
+        d.next = Shown::Lost;
+        d.show(&paired).unwrap();
+        assert_eq!(d.pushed.last(), Some(&whole));
+
+        d.next = Shown::Same;
+        d.release(false).unwrap();
+        assert_eq!((d.pushed.len(), d.handed_back), (2, 1));
+        d.release(true).unwrap();
+        assert_eq!((d.pushed.len(), d.handed_back), (3, 2));
+        assert_eq!(d.pushed.last(), Some(&whole));
     }
 }

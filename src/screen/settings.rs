@@ -15,9 +15,11 @@ pub struct DisplayConfig {
     pub board: Option<String>,
     /// `png`: the file the `png` backend writes.
     pub png: Option<PathBuf>,
-    /// `device`: the framebuffer device (default `/dev/fb0`), or a plain file.
+    /// `device`: the framebuffer device (default `/dev/fb0`), or a plain file; with
+    /// `backend = "drm"` the DRM card (default `/dev/dri/card0`).
     pub device: PathBuf,
-    /// `width`/`height`: the panel size (png, spi; framebuffer: overrides the device's).
+    /// `width`/`height`: the panel size (png, spi; framebuffer: overrides the device's; drm:
+    /// the mode to pick).
     pub width: Option<u32>,
     pub height: Option<u32>,
     /// `format`: framebuffer pixel format override.
@@ -30,7 +32,36 @@ pub struct DisplayConfig {
     /// `wait_secs`: how long to wait for the device node to appear (default
     /// [`DEFAULT_WAIT_SECS`]).
     pub wait_secs: u32,
+    /// `tty`: the VT held in graphics mode while a framebuffer or DRM screen is up.
+    pub tty: ConsoleTty,
     pub spi: SpiSettings,
+}
+
+/// `[display] tty`: which virtual terminal devauth puts in graphics mode while it draws, so
+/// the kernel console neither blinks its cursor nor prints over the screen.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ConsoleTty {
+    /// `"auto"` (the default): the VT on screen when the display opens.
+    #[default]
+    Active,
+    /// `"none"`: leave the console alone.
+    Off,
+    /// A VT device, e.g. `/dev/tty1`.
+    Path(PathBuf),
+}
+
+impl ConsoleTty {
+    /// Reads the key's value; the error says what is accepted.
+    pub fn parse(value: &str) -> Result<ConsoleTty, String> {
+        match value {
+            "auto" => Ok(ConsoleTty::Active),
+            "none" => Ok(ConsoleTty::Off),
+            v if v.starts_with("/dev/tty") && v.len() <= 32 => Ok(ConsoleTty::Path(v.into())),
+            v => Err(format!(
+                "{v:?} is not \"auto\", \"none\" or a VT device like \"/dev/tty1\""
+            )),
+        }
+    }
 }
 
 /// Long enough for a display driver that probes a little after devauth starts (a module loaded
@@ -51,6 +82,7 @@ impl Default for DisplayConfig {
             rotation: Rotation::R0,
             title_safe_percent: 0,
             wait_secs: DEFAULT_WAIT_SECS,
+            tty: ConsoleTty::Active,
             spi: SpiSettings::default(),
         }
     }
@@ -147,6 +179,9 @@ pub enum ColorOrder {
 
 /// Default `[display] device`.
 pub const DEFAULT_FB_DEVICE: &str = "/dev/fb0";
+/// Default `[display] device` of the `drm` backend.
+pub const DEFAULT_DRM_DEVICE: &str = "/dev/dri/card0";
+
 /// Which screen backend shows the pairing code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DisplayBackend {
@@ -161,15 +196,18 @@ pub enum DisplayBackend {
     Framebuffer,
     /// An SPI panel through spidev and the GPIO character device (`"spi"`).
     Spi,
+    /// Linux DRM/KMS: a dumb buffer on the first connected output (`"drm"`).
+    Drm,
 }
 
 impl DisplayBackend {
-    pub const ALL: [DisplayBackend; 5] = [
+    pub const ALL: [DisplayBackend; 6] = [
         DisplayBackend::Terminal,
         DisplayBackend::None,
         DisplayBackend::Png,
         DisplayBackend::Framebuffer,
         DisplayBackend::Spi,
+        DisplayBackend::Drm,
     ];
 
     /// The name used in the config file.
@@ -180,6 +218,30 @@ impl DisplayBackend {
             DisplayBackend::Png => "png",
             DisplayBackend::Framebuffer => "framebuffer",
             DisplayBackend::Spi => "spi",
+            DisplayBackend::Drm => "drm",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tty_values() {
+        assert_eq!(ConsoleTty::parse("auto"), Ok(ConsoleTty::Active));
+        assert_eq!(ConsoleTty::parse("none"), Ok(ConsoleTty::Off));
+        assert_eq!(
+            ConsoleTty::parse("/dev/tty1"),
+            Ok(ConsoleTty::Path("/dev/tty1".into()))
+        );
+        for bad in ["", "tty1", "/dev/fb0", "off", "/tmp/tty1"] {
+            let e = ConsoleTty::parse(bad).unwrap_err();
+            assert!(
+                e.contains("/dev/tty1") && e.contains(&format!("{bad:?}")),
+                "{e}"
+            );
+        }
+        assert_eq!(DisplayConfig::default().tty, ConsoleTty::Active);
     }
 }

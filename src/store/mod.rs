@@ -25,6 +25,7 @@
 //! parser), `write.rs` (the atomic write), `lock.rs`, `expiry.rs`, `error.rs`, and
 //! `tokenfile.rs` (the access-token file published on tmpfs for other programs).
 
+pub mod pending;
 pub mod tokenfile;
 
 use std::ffi::{OsStr, OsString};

@@ -12,23 +12,32 @@ impl PreparedSave {
         self.commit_with(t, no_fault)
     }
 
+    /// [`commit`](Self::commit) of bytes that are not a token file (the pending sign-ins).
+    pub(super) fn commit_bytes(self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.write_bytes(bytes, no_fault)
+    }
+
     pub(super) fn commit_with(
         self,
         t: &StoredTokens,
         fault: Fault,
     ) -> Result<SaveOutcome, StoreError> {
+        let bytes = encode(t).map_err(|detail| StoreError::Invalid {
+            path: self.path.clone(),
+            detail,
+        })?;
+        self.write_bytes(&bytes, fault)?;
+        Ok(SaveOutcome::Written)
+    }
+
+    fn write_bytes(self, bytes: &[u8], fault: Fault) -> Result<(), StoreError> {
         let PreparedSave {
             path,
             dir,
             file,
             temp,
         } = self;
-        let bytes = encode(t).map_err(|detail| StoreError::Invalid {
-            path: path.clone(),
-            detail,
-        })?;
-        finish_write(&path, &dir, file, temp, &bytes, true, fault)?;
-        Ok(SaveOutcome::Written)
+        finish_write(&path, &dir, file, temp, bytes, true, fault)
     }
 }
 

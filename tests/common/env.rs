@@ -224,6 +224,7 @@ impl Env {
             args: args.iter().map(|s| s.to_string()).collect(),
             vars: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
+            stdin: None,
         }
     }
 
@@ -297,6 +298,15 @@ impl Env {
             .requests_to(Endpoint::Token)
             .into_iter()
             .filter(|r| r.grant_type() == Some(DEVICE_GRANT))
+            .collect()
+    }
+
+    /// The authorization-code exchanges the server received, in order.
+    pub fn code_exchanges(&self) -> Vec<Recorded> {
+        self.server()
+            .requests_to(Endpoint::Token)
+            .into_iter()
+            .filter(|r| r.grant_type() == Some("authorization_code"))
             .collect()
     }
 

@@ -196,6 +196,8 @@ pub struct TestCommand<'a> {
     pub(super) args: Vec<String>,
     pub(super) vars: Vec<(String, OsString)>,
     pub(super) timeout: Duration,
+    /// Written to the child's stdin, which is then closed; `None`: stdin is /dev/null.
+    pub(super) stdin: Option<Vec<u8>>,
 }
 
 impl<'a> TestCommand<'a> {
@@ -206,7 +208,14 @@ impl<'a> TestCommand<'a> {
             args: args.iter().map(|s| s.to_string()).collect(),
             vars: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
+            stdin: None,
         }
+    }
+
+    /// Feeds `text` to the command's stdin (then end of file).
+    pub fn stdin(mut self, text: &str) -> Self {
+        self.stdin = Some(text.as_bytes().to_vec());
+        self
     }
 
     pub fn arg(mut self, a: &str) -> Self {
@@ -232,7 +241,11 @@ impl<'a> TestCommand<'a> {
         let mut cmd = Command::new(&prog);
         cmd.args(&pre)
             .args(&self.args)
-            .stdin(Stdio::null())
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for v in PROXY_VARS {
@@ -250,6 +263,12 @@ impl<'a> TestCommand<'a> {
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {prog:?} {pre:?}: {e}"));
+        if let (Some(bytes), Some(mut pipe)) = (self.stdin.clone(), child.stdin.take()) {
+            thread::spawn(move || {
+                use std::io::Write;
+                let _ = pipe.write_all(&bytes);
+            });
+        }
         // Read both pipes on threads so a chatty child never blocks on a full pipe.
         let out = reader(child.stdout.take());
         let err = reader(child.stderr.take());
@@ -302,6 +321,13 @@ impl Running<'_> {
     /// retrying); [`Running::wait`] then returns at once with `code: None`.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
+    }
+
+    /// Sends `sig` (e.g. `libc::SIGTERM`) to it.
+    pub fn signal(&self, sig: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("a pid");
+        // SAFETY: kill(2) with our own child's pid.
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill({pid}, {sig})");
     }
 
     /// Waits for the exit (killing it at the deadline, which fails the test).
