@@ -39,7 +39,7 @@ use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// Longest single sleep: after a resume the agent notices the boottime jump within this.
 pub const WAIT_CHUNK: Duration = Duration::from_secs(10);
