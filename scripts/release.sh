@@ -35,10 +35,11 @@ version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$DEVAUTH_ROOT/Cargo.toml" | head
 epoch=$(git -C "$DEVAUTH_ROOT" log -1 --format=%ct 2>/dev/null || date +%s)
 mkdir -p "$out"
 
-# readme_excerpt: the README up to "## Quick start" (what devauth is) and its install section.
+# readme_excerpt: the README up to "## Quick start" (what devauth is) and its "### Install"
+# section (which artefact for which device, the glibc floors).
 readme_excerpt() {
   awk '/^## Quick start/ {intro = 0} NR == 1 {intro = 1} intro {print}
-    /^## / {inst = ($0 ~ /^## Install/)} inst {print}' "$DEVAUTH_ROOT/README.md"
+    /^##+ / {inst = ($0 ~ /^### Install/)} inst {print}' "$DEVAUTH_ROOT/README.md"
 }
 
 rows=() failed=0
