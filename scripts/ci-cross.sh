@@ -9,7 +9,8 @@
 #   same, ARMv6 (no ARMv7 instructions)    armv6-musl     a whole pairing, qemu-arm -cpu arm1176
 #   same, ARMv5TE (soft float, 32-bit atomics) armv5te-musl  --version + render, -cpu arm926
 #   zig, glibc 2.17 stubs, Debian's std    aarch64        the pair tests, qemu-aarch64
-#   zig + -Zbuild-std, x86_64 musl         x86_64-musl    peak RSS natively (budget.sh)
+#   zig + -Zbuild-std, x86_64 musl         x86_64-musl    peak RSS natively (budget.sh); then the
+#                                                         real-kernel test boots it (test.sh)
 #
 # Steps: 1. install the toolchain (idempotent; needs root)  2. dependency policy: no aws-lc, no
 # OpenSSL, ring present, for every CI target  3. MSRV: every build is Debian's Rust 1.85, and the

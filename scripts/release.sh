@@ -68,7 +68,9 @@ for name in "${names[@]}"; do
     -cf - "$pkg" | gzip -9n >"$out/$pkg.tar.gz"
   size=$(stat -c %s "$stage/$pkg/devauth")
   rm -rf "$stage"
-  rows+=("| $T_TRIPLE | $LINKAGE | $size | ${T_CPU:-default}$([ -z "$T_RUNNER" ] && echo ' (native)') | ${ran} | ${secs} s | $pkg.tar.gz |")
+  where=${T_CPU:-default}
+  [ -n "$T_RUNNER" ] || where=native
+  rows+=("| $T_TRIPLE | $LINKAGE | $size | $where | ${ran} | ${secs} s | $pkg.tar.gz |")
 done
 (cd "$out" && sha256sum devauth-"$version"-*.tar.gz >SHA256SUMS)
 echo

@@ -59,6 +59,11 @@ if [ "$kernel" != 0 ]; then
     step "the pairing screen on a real kernel under qemu-system (scripts/kernel-test.sh)"
     # Every scenario (a-g) must pass; KERNEL_TEST_EXPECT_FAIL may list some while a feature is
     # being built.
+    # After the cross part it boots the static x86_64 musl release binary ci-cross.sh built (so a
+    # release artefact is what runs on the real kernel, and no second release build is needed).
+    given=()
+    musl=target/x86_64-unknown-linux-musl/release/devauth
+    [ "$host_only" = true ] || [ ! -x "$musl" ] || given=(--devauth "$musl")
     scripts/kernel-test.sh --timeout "${KERNEL_TEST_SECS:-600}" \
-        --expect-fail "${KERNEL_TEST_EXPECT_FAIL-}"
+        --expect-fail "${KERNEL_TEST_EXPECT_FAIL-}" "${given[@]}"
 fi
