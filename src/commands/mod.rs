@@ -3,6 +3,7 @@
 //! per subcommand; nothing here parses network bytes or makes protocol decisions.
 
 pub mod api;
+mod clock_wait;
 mod pair;
 pub mod render;
 mod run;
@@ -40,8 +41,14 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             };
             let config = Config::load_with_grant(&path, grant)?;
             match command {
+                Command::Pair { json } if config.provider.grant.code_grant().is_some() => {
+                    sign_in::pair(&config, json)
+                }
                 Command::Pair { json } => pair::pair(&config, json),
-                Command::SignIn(args) => sign_in::command(&config, &args),
+                Command::SignIn(args) => match sign_in::mode(&config, &args)? {
+                    Some(mode) => sign_in::pair_with(&config, args.json, mode),
+                    None => pair::pair(&config, args.json),
+                },
                 Command::Token { header } => token::token(&config, header),
                 Command::Status { json } => status::status(&config, json),
                 Command::Unpair => unpair::unpair(&config),

@@ -7,7 +7,6 @@
 //! 129). A killed `pair` would leave a live-looking code that a person could still approve with
 //! nobody polling.
 
-use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;
 use crate::grant;
@@ -18,40 +17,6 @@ use crate::setup::{self, emit};
 use crate::signals::{Signal, SignalClock, Signals};
 use crate::store::{TimeNow, TokenStore};
 use serde_json::json;
-use std::time::Duration;
-
-/// Waits (showing "waiting for network time") while the wall clock is certainly wrong: TLS
-/// cannot check a certificate's dates before then. Tells `notify` `waiting_for_clock` when it
-/// starts waiting and `clock_set` (with the Unix time) when the wait ends, so a supervisor
-/// reading `--json` knows why nothing else happens. False when `stop` said to stop first.
-pub(crate) fn wait_for_clock(
-    clock: &impl Clock,
-    screen: &mut dyn Screen,
-    notify: &mut dyn FnMut(serde_json::Value),
-    stop: &dyn Fn() -> bool,
-) -> bool {
-    let mut shown = false;
-    loop {
-        let now = crate::clock::unix_secs(clock.wall());
-        if now >= crate::clock::MIN_PLAUSIBLE_UNIX {
-            if shown {
-                eprintln!("devauth: the clock is set; pairing");
-                notify(json!({"event": "clock_set", "unix": now}));
-            }
-            return true;
-        }
-        if !shown {
-            let _ = screen.show(&View::WaitingForClock);
-            eprintln!("devauth: the clock is not set yet; waiting for network time");
-            notify(json!({"event": "waiting_for_clock"}));
-            shown = true;
-        }
-        clock.sleep(Duration::from_secs(2));
-        if stop() {
-            return false;
-        }
-    }
-}
 
 /// The end of a `pair` stopped by a signal: the code leaves the screen; `stopped` on `--json`.
 fn stopped(screen: &mut dyn Screen, sig: Signal, json: bool) -> Error {
@@ -73,9 +38,6 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
                 .into(),
         ));
     }
-    if config.provider.grant.code_grant().is_some() {
-        return crate::commands::sign_in::pair(config, json);
-    }
     // Before anything else, while no other thread exists: from here on SIGTERM, SIGINT and
     // SIGHUP wait in the kernel until pairing sleeps, instead of killing the process with the
     // code on the screen.
@@ -94,7 +56,7 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
         }
         Err(e)
     };
-    let clock_ok = wait_for_clock(
+    let clock_ok = super::clock_wait::wait_for_clock(
         &clock,
         screen.as_mut(),
         &mut |event| {
@@ -177,119 +139,5 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
             )
         }
         Outcome::Failed(msg) => fail(&mut screen, Error::Provider(msg)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::clock::Instant;
-    use crate::clock::fake::FakeClock;
-    use crate::screen::error::DisplayError;
-    use std::cell::Cell;
-    use std::time::SystemTime;
-
-    /// A device without an RTC: the wall clock reads 1970 until NTP sets it after `set_after`
-    /// sleeps.
-    struct RtcLess {
-        inner: FakeClock,
-        sleeps: Cell<u32>,
-        set_after: u32,
-    }
-
-    impl Clock for RtcLess {
-        fn now(&self) -> Instant {
-            self.inner.now()
-        }
-        fn sleep(&self, d: Duration) {
-            self.inner.sleep(d);
-            self.sleeps.set(self.sleeps.get() + 1);
-            let wall = if self.sleeps.get() >= self.set_after {
-                SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
-            } else {
-                SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(self.sleeps.get()) * 2)
-            };
-            self.inner.wall.set(wall);
-        }
-        fn wall(&self) -> SystemTime {
-            self.inner.wall()
-        }
-    }
-
-    #[derive(Default)]
-    struct Shown(Vec<View>);
-
-    impl Screen for Shown {
-        fn show(&mut self, view: &View) -> Result<(), DisplayError> {
-            self.0.push(view.clone());
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn a_clock_at_1970_is_waited_for_and_both_ends_are_told() {
-        let clock = RtcLess {
-            inner: FakeClock::new(),
-            sleeps: Cell::new(0),
-            set_after: 3,
-        };
-        clock.inner.wall.set(SystemTime::UNIX_EPOCH);
-        let mut screen = Shown::default();
-        let mut events = Vec::new();
-        assert!(wait_for_clock(
-            &clock,
-            &mut screen,
-            &mut |e| events.push(e),
-            &|| false
-        ));
-        assert_eq!(clock.sleeps.get(), 3);
-        assert_eq!(screen.0, vec![View::WaitingForClock]);
-        assert_eq!(
-            events,
-            vec![
-                json!({"event": "waiting_for_clock"}),
-                json!({"event": "clock_set", "unix": 1_800_000_000}),
-            ]
-        );
-    }
-
-    #[test]
-    fn a_stop_during_the_clock_wait_ends_it_without_clock_set() {
-        let clock = RtcLess {
-            inner: FakeClock::new(),
-            sleeps: Cell::new(0),
-            set_after: 100,
-        };
-        clock.inner.wall.set(SystemTime::UNIX_EPOCH);
-        let mut screen = Shown::default();
-        let mut events = Vec::new();
-        let stop = || clock.sleeps.get() >= 2;
-        assert!(!wait_for_clock(
-            &clock,
-            &mut screen,
-            &mut |e| events.push(e),
-            &stop
-        ));
-        assert_eq!(
-            clock.sleeps.get(),
-            2,
-            "stopped at once, not after the clock came"
-        );
-        assert_eq!(events, vec![json!({"event": "waiting_for_clock"})]);
-    }
-
-    #[test]
-    fn a_plausible_clock_says_nothing() {
-        let clock = FakeClock::new();
-        let mut screen = Shown::default();
-        let mut events = Vec::new();
-        assert!(wait_for_clock(
-            &clock,
-            &mut screen,
-            &mut |e| events.push(e),
-            &|| false
-        ));
-        assert!(screen.0.is_empty() && events.is_empty());
-        assert_eq!(clock.slept.get(), Duration::ZERO);
     }
 }

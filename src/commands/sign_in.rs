@@ -38,8 +38,9 @@ pub(crate) enum Mode {
 /// How many pastes may be tried before giving up.
 const PASTE_ATTEMPTS: usize = 3;
 
-/// `devauth pair` with `--grant`, `--no-browser` or `--paste`.
-pub(crate) fn command(config: &Config, args: &PairArgs) -> Result<(), Error> {
+/// How `devauth pair` with `--grant`, `--no-browser` or `--paste` signs in: `None` when the
+/// config's grant is not the code grant (then it is the device flow of `pair`).
+pub(crate) fn mode(config: &Config, args: &PairArgs) -> Result<Option<Mode>, Error> {
     let mode = if args.paste {
         Mode::Paste
     } else if args.no_browser {
@@ -47,24 +48,24 @@ pub(crate) fn command(config: &Config, args: &PairArgs) -> Result<(), Error> {
     } else {
         Mode::Browser
     };
-    if config.provider.grant.code_grant().is_none() {
-        if mode != Mode::Browser {
-            return Err(Error::Usage(UsageError(format!(
-                "--no-browser and --paste are for grant = \"authorization_code\" (this config \
-                 has grant = \"{}\"; add --grant authorization_code)",
-                config.provider.grant.name()
-            ))));
-        }
-        return crate::commands::pair::pair(config, args.json);
+    if config.provider.grant.code_grant().is_some() {
+        return Ok(Some(mode));
     }
-    pair_with(config, args.json, mode)
+    if mode != Mode::Browser {
+        return Err(Error::Usage(UsageError(format!(
+            "--no-browser and --paste are for grant = \"authorization_code\" (this config \
+             has grant = \"{}\"; add --grant authorization_code)",
+            config.provider.grant.name()
+        ))));
+    }
+    Ok(None)
 }
 
 pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
     pair_with(config, json, Mode::Browser)
 }
 
-fn pair_with(config: &Config, json: bool, mode: Mode) -> Result<(), Error> {
+pub(crate) fn pair_with(config: &Config, json: bool, mode: Mode) -> Result<(), Error> {
     let Some(code_cfg) = config.provider.grant.code_grant() else {
         return Err(Error::Setup(
             "provider.grant is not \"authorization_code\"".into(),
@@ -117,7 +118,7 @@ fn sign_in(
 ) -> Result<Option<String>, Error> {
     // Signals keep their default action here (the listener does not wait on them), so there
     // is nothing to stop on but the clock.
-    crate::commands::pair::wait_for_clock(
+    super::clock_wait::wait_for_clock(
         clock,
         screen,
         &mut |event| {

@@ -7,41 +7,9 @@
 //! monitor's preferred mode, else its first; the CRTC its encoder drives now, else the first
 //! one any of its encoders can drive.
 
-use super::ioctl::{MODE_TYPE_PREFERRED, ModeInfo};
-
-/// `drm_mode_get_connector.connection`.
-pub const CONNECTED: u32 = 1;
-pub const UNKNOWN_CONNECTION: u32 = 3;
-
-/// One connector as the card describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Connector {
-    pub id: u32,
-    /// `DRM_MODE_CONNECTOR_*` and its index among outputs of that type (HDMI-A-**1**).
-    pub kind: u32,
-    pub kind_id: u32,
-    pub connection: u32,
-    /// The encoder driving it now, 0 for none.
-    pub encoder_id: u32,
-    pub encoders: Vec<u32>,
-    pub modes: Vec<ModeInfo>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Encoder {
-    pub id: u32,
-    /// The CRTC feeding it now, 0 for none.
-    pub crtc_id: u32,
-    /// Bit i: it can be fed by `Resources::crtcs[i]`.
-    pub possible_crtcs: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Resources {
-    pub crtcs: Vec<u32>,
-    pub connectors: Vec<Connector>,
-    pub encoders: Vec<Encoder>,
-}
+use super::card::{
+    CONNECTED, Connector, MODE_TYPE_PREFERRED, ModeInfo, Resources, UNKNOWN_CONNECTION,
+};
 
 /// What the screen will be drawn on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,52 +19,6 @@ pub struct Choice {
     pub name: String,
     pub mode: ModeInfo,
     pub crtc: u32,
-}
-
-/// The kernel's names of connector types (`drm_connector_enum_list`).
-const KINDS: [&str; 21] = [
-    "Unknown",
-    "VGA",
-    "DVI-I",
-    "DVI-D",
-    "DVI-A",
-    "Composite",
-    "SVIDEO",
-    "LVDS",
-    "Component",
-    "DIN",
-    "DP",
-    "HDMI-A",
-    "HDMI-B",
-    "TV",
-    "eDP",
-    "Virtual",
-    "DSI",
-    "DPI",
-    "Writeback",
-    "SPI",
-    "USB",
-];
-
-impl Connector {
-    /// `HDMI-A-1`, `Virtual-1`: the name in the kernel log and in `/sys/class/drm/card0-*`.
-    pub fn name(&self) -> String {
-        let kind = usize::try_from(self.kind)
-            .ok()
-            .and_then(|k| KINDS.get(k))
-            .copied()
-            .unwrap_or("Unknown");
-        format!("{kind}-{}", self.kind_id)
-    }
-
-    fn state(&self) -> &'static str {
-        match self.connection {
-            CONNECTED if self.modes.is_empty() => "connected, no modes",
-            CONNECTED => "connected",
-            UNKNOWN_CONNECTION => "unknown",
-            _ => "disconnected",
-        }
-    }
 }
 
 fn size_of(m: &ModeInfo) -> (u32, u32) {
@@ -197,6 +119,7 @@ pub fn choose(res: &Resources, want: Option<(u32, u32)>) -> Result<Choice, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::screen::drm::card::Encoder;
 
     fn mode(w: u16, h: u16, hz: u32, preferred: bool) -> ModeInfo {
         ModeInfo {

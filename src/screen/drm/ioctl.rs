@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 
-use super::choose::{Connector, Encoder, Resources};
+use super::card::{Connector, Encoder, ModeInfo, Resources};
 
 /// More than any real card has; a larger count is read as this many.
 pub const MAX_OBJECTS: usize = 32;
@@ -55,8 +55,6 @@ pub const MODE_MAP_DUMB: u32 = iowr::<MapDumb>(0xB3);
 pub const MODE_DESTROY_DUMB: u32 = iowr::<DestroyDumb>(0xB4);
 
 const CAP_DUMB_BUFFER: u64 = 0x1;
-/// `drm_mode_modeinfo.type`: the mode the monitor asks for.
-pub const MODE_TYPE_PREFERRED: u32 = 1 << 3;
 
 #[repr(C)]
 #[derive(Default)]
@@ -80,27 +78,6 @@ pub struct CardRes {
     pub max_width: u32,
     pub min_height: u32,
     pub max_height: u32,
-}
-
-/// `struct drm_mode_modeinfo`: one display mode, handed back to SETCRTC as the kernel gave it.
-#[repr(C)]
-#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ModeInfo {
-    pub clock: u32,
-    pub hdisplay: u16,
-    pub hsync_start: u16,
-    pub hsync_end: u16,
-    pub htotal: u16,
-    pub hskew: u16,
-    pub vdisplay: u16,
-    pub vsync_start: u16,
-    pub vsync_end: u16,
-    pub vtotal: u16,
-    pub vscan: u16,
-    pub vrefresh: u32,
-    pub flags: u32,
-    pub type_: u32,
-    pub name: [u8; 32],
 }
 
 #[repr(C)]

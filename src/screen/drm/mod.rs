@@ -16,6 +16,7 @@
 //! Not done: page flipping (one buffer: a tick repaints a few rows), atomic modesetting, planes,
 //! choosing among several connected outputs (the first wins), hot plug while running.
 
+pub mod card;
 pub mod choose;
 pub mod ioctl;
 
