@@ -18,6 +18,10 @@
 # and SHA256SUMS over the tarballs. Tarballs are reproducible: sorted, owner 0, mtime of the last
 # commit, gzip without a name or time stamp.
 #
+# Then each binary runs end-to-end tests against the loopback test server, under the same qemu
+# (DEVAUTH_RELEASE_E2E, a libtest filter: default pair_generic_end_to_end, one whole pairing:
+# code, approval, tokens stored, `devauth token`; "pair_" for all the pair tests, "-" to skip).
+#
 # usage: scripts/release.sh [TARGET...]     (default: all; names as for cross-build.sh)
 set -euo pipefail
 # shellcheck source=scripts/cross-env.sh
@@ -34,6 +38,7 @@ out=${DEVAUTH_RELEASE_DIR:-${CARGO_TARGET_DIR:-$DEVAUTH_ROOT/target}/release-art
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$DEVAUTH_ROOT/Cargo.toml" | head -n 1)
 epoch=$(git -C "$DEVAUTH_ROOT" log -1 --format=%ct 2>/dev/null || date +%s)
 mkdir -p "$out"
+use_toolchain debian # the end-to-end tests are built with the release builds' Rust 1.85
 
 # readme_excerpt: the README up to "## Quick start" (what devauth is) and its "### Install"
 # section (which artefact for which device, the glibc floors).
@@ -43,6 +48,9 @@ readme_excerpt() {
 }
 
 rows=() failed=0
+e2e_filter=${DEVAUTH_RELEASE_E2E:-pair_generic_end_to_end}
+e2e_log=$(mktemp)
+trap 'rm -f "$e2e_log"' EXIT
 for name in "${names[@]}"; do
   target_setup "$name"
   t0=$(now)
@@ -55,6 +63,16 @@ for name in "${names[@]}"; do
   if [ "$ran" != "devauth $version" ]; then
     echo "error: ${T_RUNNER:-natively} $bin --version printed '$ran', not 'devauth $version'" >&2
     failed=1
+  fi
+  e2e=skipped
+  if [ "$e2e_filter" != - ]; then
+    if run_e2e "$bin" "$T_RUNNER" "$e2e_filter" >"$e2e_log" 2>&1; then
+      e2e=$(tail -n 1 "$e2e_log")
+    else
+      tail -n 40 "$e2e_log" >&2
+      echo "error: the end-to-end tests ($e2e_filter) failed with $bin" >&2
+      e2e=FAILED failed=1
+    fi
   fi
   pkg=devauth-$version-$T_TRIPLE
   stage=$(mktemp -d)
@@ -70,12 +88,12 @@ for name in "${names[@]}"; do
   rm -rf "$stage"
   where=${T_CPU:-default}
   [ -n "$T_RUNNER" ] || where=native
-  rows+=("| $T_TRIPLE | $LINKAGE | $size | $where | ${ran} | ${secs} s | $pkg.tar.gz |")
+  rows+=("| $T_TRIPLE | $LINKAGE | $size | $where | ${ran} | ${e2e#end-to-end: } | ${secs} s | $pkg.tar.gz |")
 done
 (cd "$out" && sha256sum devauth-"$version"-*.tar.gz >SHA256SUMS)
 echo
-echo "| target | glibc floor / static | stripped bytes | qemu -cpu | --version | build | artefact |"
-echo "|---|---|---|---|---|---|---|"
+echo "| target | glibc floor / static | stripped bytes | qemu -cpu | --version | e2e ($e2e_filter) | build | artefact |"
+echo "|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo
 echo "artefacts in $out:"
