@@ -15,8 +15,9 @@
 #   config/*.toml              example configurations, boards/*.toml the board files
 #   dist/systemd, dist/sysv    the service units (systemd, SysV init script)
 #   LICENSE-MIT LICENSE-APACHE README.txt (the README's introduction and its install section)
-# and SHA256SUMS over the tarballs. Tarballs are reproducible: sorted, owner 0, mtime of the last
-# commit, gzip without a name or time stamp.
+# and SHA256SUMS over the tarballs. Packing is deterministic (the same binary at the same commit
+# gives the same tarball): sorted, owner 0, mtime of the last commit, gzip without a name or time
+# stamp. Whether a rebuild gives a bit-identical binary is not checked.
 #
 # Then each binary runs end-to-end tests against the loopback test server, under the same qemu
 # (DEVAUTH_RELEASE_E2E, a libtest filter: default pair_generic_end_to_end, one whole pairing:
