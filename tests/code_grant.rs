@@ -71,19 +71,7 @@ fn browser_sign_in_pairs_then_token_status_and_unpair_work() {
     assert_eq!(page.status, 200, "{}", page.body);
     let out = running.wait();
     out.code(exit::OK);
-    let names = out.event_names();
-    assert_eq!(
-        names.first().map(String::as_str),
-        Some("authorize"),
-        "{}",
-        out.show()
-    );
-    assert_eq!(
-        names.last().map(String::as_str),
-        Some("paired"),
-        "{}",
-        out.show()
-    );
+    out.events_from_to("authorize", "paired");
     let authorize = &out.events_named("authorize")[0];
     assert_eq!(authorize["url"], Value::String(url.clone()));
     assert_eq!(authorize["expires_in"], 300);

@@ -304,10 +304,12 @@ fn pair_local_deadline_renews_the_code() {
     assert!(env.server().approve(&second));
     let out = run.wait();
     out.code(exit::OK);
-    let names = out.event_names();
-    assert_eq!(names.first().map(String::as_str), Some("code"));
-    assert!(names.contains(&"expired".to_string()), "{}", out.show());
-    assert_eq!(names.last().map(String::as_str), Some("paired"));
+    out.events_from_to("code", "paired");
+    assert!(
+        out.event_names().contains(&"expired".to_string()),
+        "{}",
+        out.show()
+    );
     let codes = out.events_named("code");
     assert_eq!(codes.len(), 2, "{}", out.show());
     assert_eq!(codes[0]["expires_in"], 3);
@@ -752,19 +754,7 @@ fn a_signal_to_pair_takes_the_code_off_the_screen() {
         let out = run.wait();
         out.code(128 + sig)
             .stderr_has(&format!("{name} received; pairing stopped"));
-        let names = out.event_names();
-        assert_eq!(
-            names.first().map(String::as_str),
-            Some("code"),
-            "{}",
-            out.show()
-        );
-        assert_eq!(
-            names.last().map(String::as_str),
-            Some("stopped"),
-            "{}",
-            out.show()
-        );
+        out.events_from_to("code", "stopped");
         assert_eq!(out.events_named("stopped")[0]["signal"], name);
         assert!(
             framebuffer_qrs(&device).is_empty(),

@@ -830,24 +830,21 @@ pub mod tests {
 
     #[test]
     fn discovery_for_the_code_grant_needs_no_device_endpoint_and_checks_the_authorization_one() {
+        // A discovery document without device_authorization_endpoint, for the code grant.
+        let discover_code_grant = |doc: &str| {
+            discover(
+                &Scripted::new(vec![json(200, doc)]),
+                "https://i",
+                false,
+                false,
+            )
+        };
         let doc = r#"{"issuer":"https://i","token_endpoint":"https://i/t","authorization_endpoint":"https://i/a"}"#;
-        let ep = discover(
-            &Scripted::new(vec![json(200, doc)]),
-            "https://i",
-            false,
-            false,
-        )
-        .unwrap();
+        let ep = discover_code_grant(doc).unwrap();
         assert_eq!(ep.authorization.as_deref(), Some("https://i/a"));
         assert_eq!(ep.device_authorization, "");
         let doc = r#"{"issuer":"https://i","token_endpoint":"https://i/t","authorization_endpoint":"http://evil/a"}"#;
-        let e = discover(
-            &Scripted::new(vec![json(200, doc)]),
-            "https://i",
-            false,
-            false,
-        )
-        .unwrap_err();
+        let e = discover_code_grant(doc).unwrap_err();
         assert!(
             e.to_string().contains("authorization_endpoint refused"),
             "{e}"

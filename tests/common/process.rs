@@ -163,6 +163,25 @@ impl Output {
             .collect()
     }
 
+    /// Asserts that the `--json` events begin with `first` and end with `last`.
+    #[track_caller]
+    pub fn events_from_to(&self, first: &str, last: &str) -> &Self {
+        let names = self.event_names();
+        assert_eq!(
+            names.first().map(String::as_str),
+            Some(first),
+            "{}",
+            self.describe()
+        );
+        assert_eq!(
+            names.last().map(String::as_str),
+            Some(last),
+            "{}",
+            self.describe()
+        );
+        self
+    }
+
     /// The events named `name`.
     #[track_caller]
     pub fn events_named(&self, name: &str) -> Vec<Value> {
