@@ -62,7 +62,9 @@ if [ "$kernel" != 0 ]; then
     # After the cross part it boots the static x86_64 musl release binary ci-cross.sh built (so a
     # release artefact is what runs on the real kernel, and no second release build is needed).
     given=()
-    musl=target/x86_64-unknown-linux-musl/release/devauth
+    # shellcheck source=scripts/cross-env.sh
+    . scripts/cross-env.sh # release_bin: where cross-build.sh put it (honours CARGO_TARGET_DIR)
+    musl=$(release_bin "$(target_triple x86_64-musl)")
     [ "$host_only" = true ] || [ ! -x "$musl" ] || given=(--devauth "$musl")
     scripts/kernel-test.sh --timeout "${KERNEL_TEST_SECS:-600}" \
         --expect-fail "${KERNEL_TEST_EXPECT_FAIL-}" "${given[@]}"
