@@ -10,6 +10,7 @@
 //!
 //! It does not interpret bodies (that is `wire`) or statuses (that is `oauth`).
 
+use crate::net::proxy::ProxyRules;
 use crate::secret::Secret;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -221,6 +222,7 @@ pub struct HttpTransport {
     agent: ureq::Agent,
     max_body_bytes: usize,
     allow_http_loopback: bool,
+    proxy: ProxyRules,
 }
 
 impl HttpTransport {
@@ -256,6 +258,9 @@ impl HttpTransport {
             .input_buffer_size(IO_BUFFER)
             .output_buffer_size(IO_BUFFER)
             .max_response_header_size(MAX_RESPONSE_HEADERS)
+            // No agent-wide proxy: each request gets the one `ProxyRules` picks for its URL
+            // (ureq's own choice from the environment would proxy loopback too).
+            .proxy(None)
             .build();
         // ureq's default chain (CONNECT proxy, TCP, TLS) with our TLS connector in the TLS slot.
         let connector = ()
@@ -267,7 +272,19 @@ impl HttpTransport {
             agent,
             max_body_bytes: settings.max_body_bytes,
             allow_http_loopback: settings.allow_http_loopback,
+            proxy: ProxyRules::from_env(|name| std::env::var(name).ok()),
         })
+    }
+
+    /// The proxy for `url` (see `net::proxy`); a malformed proxy variable refuses the request
+    /// rather than silently going direct.
+    fn proxy_for(&self, url: &str, shown: &str) -> Result<Option<ureq::Proxy>, TransportError> {
+        self.proxy
+            .for_url(url)
+            .map_err(|reason| TransportError::Refused {
+                url: shown.to_string(),
+                reason,
+            })
     }
 }
 
@@ -280,16 +297,17 @@ impl Transport for HttpTransport {
                 reason,
             }
         })?;
+        let proxy = self.proxy_for(&req.url, &shown)?;
         let result = match req.method {
             Method::Get => {
-                let mut r = self.agent.get(&req.url);
+                let mut r = self.agent.get(&req.url).config().proxy(proxy).build();
                 for (k, v) in &req.headers {
                     r = r.header(k.as_str(), header_str(v));
                 }
                 r.call()
             }
             Method::Post => {
-                let mut r = self.agent.post(&req.url);
+                let mut r = self.agent.post(&req.url).config().proxy(proxy).build();
                 for (k, v) in &req.headers {
                     r = r.header(k.as_str(), header_str(v));
                 }
@@ -353,6 +371,7 @@ impl HttpTransport {
             reason,
         };
         check_scheme(req.url, self.allow_http_loopback).map_err(refused)?;
+        let proxy = self.proxy_for(req.url, &shown)?;
         let mut builder = ureq::http::Request::builder()
             .method(req.method)
             .uri(req.url);
@@ -363,15 +382,16 @@ impl HttpTransport {
             "Authorization",
             format!("Bearer {}", req.bearer.expose()).as_str(),
         );
+        let agent = &self.agent;
         let result = match req.body {
             Some(body) => builder
                 .body(body.to_vec())
                 .map_err(|e| refused(e.to_string()))
-                .map(|r| self.agent.run(r)),
+                .map(|r| agent.run(agent.configure_request(r).proxy(proxy).build())),
             None => builder
                 .body(())
                 .map_err(|e| refused(e.to_string()))
-                .map(|r| self.agent.run(r)),
+                .map(|r| agent.run(agent.configure_request(r).proxy(proxy).build())),
         }?;
         let resp = result.map_err(|e| map_error(e, &shown, self.max_body_bytes))?;
         let status = resp.status().as_u16();
