@@ -115,16 +115,20 @@ wrong verifier, a used or expired code), 9 store, 14 no pending request or it ex
 pub const TOKEN_HELP: &str = "\
 devauth token — print a valid access token
 
-Usage: devauth token [--header]
+Usage: devauth token [--header] [--scope 'SCOPE ...']
 
-Refreshes first when the token expires within the refresh margin ([agent] refresh_margin_secs,
+While `devauth run` serves [agent] socket, the token comes from the agent, as its policy
+grants it to the caller (so the store and its lock can be root-only). Without the agent:
+refreshes first when the token expires within the refresh margin ([agent] refresh_margin_secs,
 at most half the token's lifetime). Safe to call from many processes at once: refreshes are
 serialised by a lock, so a provider that rotates refresh tokens never sees one twice.
 
 Options:
-  --header  Print `Bearer <token>` (ready for an Authorization header)
+  --header        Print `Bearer <token>` (ready for an Authorization header)
+  --scope SCOPES  A token with only these scopes (space-separated); needs the agent
 
-Exit codes: 0 ok, 3 not paired, 4 pairing needed again, 7 network, 8 provider refused, 9 store.
+Exit codes: 0 ok, 3 not paired, 4 pairing needed again, 7 network, 8 provider refused, 9 store,
+15 the agent refused (policy).
 ";
 
 pub const STATUS_HELP: &str = "\
@@ -275,6 +279,8 @@ pub enum Command {
     SignIn(PairArgs),
     Token {
         header: bool,
+        /// `--scope`: only these scopes (from the agent).
+        scope: Option<String>,
     },
     Status {
         json: bool,
@@ -432,6 +438,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     let mut redirect_uri: Option<String> = None;
     let mut redirect_url: Option<String> = None;
     let mut code: Option<String> = None;
+    let mut scope: Option<String> = None;
     let err = |e: lexopt::Error| UsageError(e.to_string());
     let text = |v: std::ffi::OsString, what: &str| {
         v.into_string()
@@ -460,6 +467,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
                 redirect_url = Some(text(parser.value().map_err(err)?, "redirect-url")?);
             }
             Long("code") => code = Some(text(parser.value().map_err(err)?, "code")?),
+            Long("scope") => scope = Some(text(parser.value().map_err(err)?, "scope")?),
             Long("board") => board = Some(text(parser.value().map_err(err)?, "board")?),
             Long("size") => size = Some(text(parser.value().map_err(err)?, "size")?),
             Long("rotate") => rotate = Some(text(parser.value().map_err(err)?, "rotate")?),
@@ -518,7 +526,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     let allowed: &[&str] = match name.as_str() {
         "pair" => &["json", "grant", "no-browser", "paste"],
         "status" => &["json"],
-        "token" => &["header"],
+        "token" => &["header", "scope"],
         "unpair" => &[],
         "render" => &["board", "size", "rotate", "state", "out"],
         "run" => &["json"],
@@ -547,6 +555,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         ("redirect-uri", redirect_uri.is_some()),
         ("redirect-url", redirect_url.is_some()),
         ("code", code.is_some()),
+        ("scope", scope.is_some()),
     ] {
         if set && !allowed.contains(&flag) {
             return Err(UsageError(format!("`{name}` does not take --{flag}")));
@@ -588,7 +597,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
                 })
             }
             "pair" => Command::Pair { json },
-            "token" => Command::Token { header },
+            "token" => Command::Token { header, scope },
             "status" => Command::Status { json },
             "render" => Command::Render(render_args(board, size, rotate, state, out)?),
             "run" => Command::Run { json },
@@ -789,7 +798,10 @@ mod tests {
         );
         assert_eq!(
             p(&["token", "--header"]).unwrap().command,
-            Command::Token { header: true }
+            Command::Token {
+                header: true,
+                scope: None
+            }
         );
         assert_eq!(
             p(&["status", "--json"]).unwrap().command,
@@ -925,8 +937,19 @@ mod tests {
         // `token --header` still is the switch.
         assert_eq!(
             p(&["token", "--header"]).unwrap().command,
-            Command::Token { header: true }
+            Command::Token {
+                header: true,
+                scope: None
+            }
         );
+        assert_eq!(
+            p(&["token", "--scope", "read write"]).unwrap().command,
+            Command::Token {
+                header: false,
+                scope: Some("read write".into())
+            }
+        );
+        assert!(p(&["status", "--scope", "x"]).is_err());
     }
 
     #[test]

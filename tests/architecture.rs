@@ -21,6 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["grant"],
     &["pairing"],
     &["setup"],
+    &["socket"],
     &["agent"],
     &["commands"],
 ];

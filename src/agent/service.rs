@@ -5,11 +5,15 @@
 //! `--json` events — and it sleeps.
 //!
 //! Sleeping is waiting for a signal: SIGTERM, SIGINT, SIGHUP, SIGUSR1 (and SIGCHLD, for the hook)
-//! are blocked and taken with `sigtimedwait` ([`Signals`]), in chunks of at most
-//! [`WAIT_CHUNK`]. After each chunk CLOCK_BOOTTIME is read again: if it moved much more than the
-//! chunk (the box was suspended: sigtimedwait's timeout does not count suspend) or the wall
-//! clock moved differently from it (NTP stepped the clock), the machine is ticked at once. No
-//! busy loop: between chunks the process is parked in the kernel.
+//! are blocked and taken by [`Signals::sleep_until`], which also ends at the deadline on
+//! CLOCK_BOOTTIME (suspend counts) and when the wall clock is set (NTP stepped it): an idle
+//! agent has no wake-up between renewals. On kernels without signalfd or a CLOCK_BOOTTIME
+//! timerfd it sleeps in `sigtimedwait` chunks of at most [`WAIT_CHUNK`], re-reading
+//! CLOCK_BOOTTIME after each: a jump much larger than the chunk (a resume) or a wall clock
+//! that moved differently (a step) ticks the machine at once.
+//!
+//! The token service (`socket::TokenService`, `[agent] socket`) runs beside this loop on its
+//! own threads; the loop tells it the current token and the events, and never waits for it.
 //!
 //! Pairing sleeps through the same wait ([`SignalClock`]), so SIGTERM and SIGHUP also end a
 //! pairing that is waiting for the person.
@@ -22,7 +26,7 @@ use crate::agent::{
     TokenInfo, Want,
 };
 use crate::clock::{self, Instant};
-use crate::config::{Config, ReleaseDisplay};
+use crate::config::{Config, DEFAULT_ACCOUNT, ReleaseDisplay};
 use crate::error::Error;
 use crate::grant::{self, Need, OnGone, Renewal, Renewed};
 use crate::net::transport::HttpTransport;
@@ -31,7 +35,8 @@ use crate::oauth::{CallError, OAuthClient};
 use crate::pairing;
 use crate::screen::{NoScreen, Screen, View};
 use crate::setup;
-use crate::signals::{Signal, SignalClock, Signals};
+use crate::signals::{Signal, SignalClock, Signals, Woke};
+use crate::socket::TokenService;
 use crate::store::tokenfile::TokenFile;
 use crate::store::{StoredTokens, TimeNow, TokenSet, TokenStore};
 use serde_json::json;
@@ -52,6 +57,7 @@ pub fn run(config_path: &Path, config: Config, json: bool) -> Result<(), Error> 
     let signals =
         Signals::block().map_err(|e| Error::Io(format!("blocking signals for the agent: {e}")))?;
     let _agent_lock = agent_lock(&config.storage.path)?;
+    let tokens = TokenService::start(&config)?;
     let parts = Parts::build(&config, json)?;
     let mode = if config.provider.grant.jwt_bearer().is_some() {
         Mode::ServiceAccount
@@ -66,17 +72,25 @@ pub fn run(config_path: &Path, config: Config, json: bool) -> Result<(), Error> 
         json,
         signals,
         current: None,
+        tokens,
     };
     eprintln!(
-        "devauth: agent started (pid {}, {}, token file {})",
+        "devauth: agent started (pid {}, {}, token file {}, {})",
         std::process::id(),
         match mode {
             Mode::DeviceFlow => "device flow",
             Mode::ServiceAccount => "service account",
         },
-        service.parts.token_file.path().display()
+        service.parts.token_file.path().display(),
+        service
+            .tokens
+            .as_ref()
+            .map_or("no socket", |t| t.describe())
     );
     service.run();
+    if let Some(t) = service.tokens.take() {
+        t.stop();
+    }
     eprintln!("devauth: agent stopped");
     Ok(())
 }
@@ -168,6 +182,8 @@ struct Service {
     signals: Signals,
     /// The tokens the agent holds (never in the machine: it sees no secret).
     current: Option<TokenSet>,
+    /// The token service on `[agent] socket` (`None`: `socket = ""`).
+    tokens: Option<TokenService>,
 }
 
 fn wall_ok() -> bool {
@@ -221,13 +237,22 @@ impl Service {
                         eprintln!("devauth: {e}");
                     }
                 }
+                if let Some(service) = &self.tokens {
+                    service.set_token(DEFAULT_ACCOUNT, self.current.as_ref());
+                }
             }
             Effect::Unpublish => {
                 if let Err(e) = self.parts.token_file.remove() {
                     eprintln!("devauth: {e}");
                 }
+                if let Some(service) = &self.tokens {
+                    service.set_token(DEFAULT_ACCOUNT, None);
+                }
             }
             Effect::ForgetTokens => {
+                if let Some(service) = &self.tokens {
+                    service.set_token(DEFAULT_ACCOUNT, None);
+                }
                 if let Some(t) = self.current.take() {
                     if let Err(e) = grant::forget_if_current(&self.parts.store, &t.access_token) {
                         eprintln!("devauth: could not delete the refused tokens: {e}");
@@ -260,6 +285,7 @@ impl Service {
     }
 
     fn notify(&mut self, note: Note) {
+        let note_is_paired = note == Note::Paired;
         let account = self.current.as_ref().and_then(|t| t.account.clone());
         let lifetime = self
             .current
@@ -360,6 +386,12 @@ impl Service {
                 (None, None)
             }
         };
+        if let (Some(service), Some(event)) = (&self.tokens, &event) {
+            if note_is_paired {
+                service.new_grant(DEFAULT_ACCOUNT);
+            }
+            service.event(DEFAULT_ACCOUNT, event);
+        }
         if let (true, Some(event)) = (self.json, event) {
             setup::emit(&event);
         }
@@ -467,10 +499,15 @@ impl Service {
         };
         let client = setup::client_with(&self.config, &self.parts.transport, endpoints);
         let json = self.json;
+        let service = self.tokens.as_ref();
         let clock = SignalClock::new(&mut self.signals);
         let mut on_event = |event: &Event| {
+            let event = pairing::event_json(event);
+            if let Some(service) = service {
+                service.event(DEFAULT_ACCOUNT, &event);
+            }
             if json {
-                setup::emit(&pairing::event_json(event));
+                setup::emit(&event);
             }
         };
         let result = pairing::run_until(
@@ -653,14 +690,26 @@ impl Service {
             let _ = self.parts.token_file.remove();
         }
         let policy = policy_for(&config);
+        if let Some(service) = &self.tokens {
+            service.reload(&config);
+        }
         self.parts = parts;
         self.config = config;
         Input::Reloaded(Some(policy))
     }
 
-    /// Sleeps until `until` (boottime) or a signal, in chunks, ticking early after a resume or a
-    /// wall-clock jump.
+    /// Sleeps until `until` (boottime) or a signal; a wall-clock step (NTP, a resume) ticks
+    /// early. No wake-up in between; where the kernel lacks signalfd or timerfd, in chunks.
     fn wait(&mut self, until: Instant) -> Input {
+        if clock::boottime() >= until {
+            return Input::Tick;
+        }
+        match self.signals.sleep_until(until) {
+            Ok(Woke::Signal(sig)) => return Input::Signal(sig),
+            Ok(Woke::Deadline | Woke::ClockSet) => return Input::Tick,
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {}
+            Err(e) => eprintln!("devauth: waiting in slices: no signalfd/timerfd ({e})"),
+        }
         loop {
             let start = clock::boottime();
             if start >= until {

@@ -49,7 +49,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                     Some(mode) => sign_in::pair_with(&config, args.json, mode),
                     None => pair::pair(&config, args.json),
                 },
-                Command::Token { header } => token::token(&config, header),
+                Command::Token { header, scope } => token::token(&config, header, scope.as_deref()),
                 Command::Status { json } => status::status(&config, json),
                 Command::Unpair => unpair::unpair(&config),
                 Command::Run { json } => run::run(&path, config, json),

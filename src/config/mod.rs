@@ -199,6 +199,7 @@ mod jwt_section;
 mod provider_section;
 mod raw;
 mod sections;
+mod socket_section;
 
 pub use board::*;
 pub use checks::*;
@@ -207,9 +208,13 @@ pub use error::*;
 pub use provider_section::*;
 use raw::*;
 pub use sections::*;
+pub use socket_section::*;
 
 #[cfg(test)]
 mod tests;
 
 #[cfg(test)]
 mod code_tests;
+
+#[cfg(test)]
+mod socket_tests;

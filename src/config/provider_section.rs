@@ -29,6 +29,8 @@ pub struct ProviderConfig {
     pub extra_params: Vec<(String, String)>,
     /// How tokens are obtained: the device flow (default) or signed JWT assertions.
     pub grant: GrantConfig,
+    /// How the token service narrows a token to fewer scopes.
+    pub narrowing: Narrowing,
 }
 
 /// `provider.grant`: how devauth obtains tokens.
@@ -340,6 +342,7 @@ impl Cx<'_> {
                 ),
                 GrantChoice::DeviceCode | GrantChoice::JwtBearer => GrantConfig::DeviceCode,
             },
+            narrowing: self.narrowing(&p)?,
         })
     }
 

@@ -119,6 +119,9 @@ pub(super) struct RawProvider {
     pub(super) jwt_subject: Option<Str>,
     /// `jwt_audience` (string; jwt-bearer): the assertion's `aud`. Default: the token endpoint.
     pub(super) jwt_audience: Option<Str>,
+    /// `narrowing` (string, default `"refresh"`): how the token service gets a token with fewer
+    /// scopes: `"refresh"` (RFC 6749 §6), `"token_exchange"` (RFC 8693) or `"off"`.
+    pub(super) narrowing: Option<Str>,
 }
 
 #[derive(Deserialize)]
@@ -229,6 +232,45 @@ pub(super) struct RawAgent {
     /// `release_display` (string, default `"blank"`): after the "paired" screen, `"blank"` the
     /// display or `"keep"` the last picture, handing it back to the device's own UI.
     pub(super) release_display: Option<Str>,
+    /// `socket` (absolute path, default `/run/devauth/devauth.sock`; `""`: none): the token
+    /// service's Unix socket (HTTP/1.1). systemd socket activation overrides the path.
+    pub(super) socket: Option<Str>,
+    /// `socket_mode` (octal string, default `"0660"`): the socket file's permission bits.
+    pub(super) socket_mode: Option<Str>,
+    /// `socket_group` (group name, no default): group that owns the socket file.
+    pub(super) socket_group: Option<Str>,
+    /// `allow_root` (bool, default `true`): uid 0 may have every account and scope (`true`) or
+    /// nothing (`false`) from the socket.
+    pub(super) allow_root: Option<Spanned<bool>>,
+    /// `[[agent.client]]` (array of tables, default none): who may have which tokens.
+    pub(super) client: Option<Spanned<Vec<Spanned<RawClient>>>>,
+}
+
+/// One `[[agent.client]]` entry of the token service's policy.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawClient {
+    /// `user` (name or uid): the caller's uid must be this user's.
+    pub(super) user: Option<Spanned<RawId>>,
+    /// `group` (name or gid): the caller's group or one of its supplementary groups.
+    pub(super) group: Option<Spanned<RawId>>,
+    /// `exe` (absolute path): the caller's executable as the kernel reports it.
+    pub(super) exe: Option<Str>,
+    /// `accounts` (array of names, default `["default"]`; `["*"]`: all).
+    pub(super) accounts: Option<Spanned<Vec<Str>>>,
+    /// `scopes` (array of scopes, required; `["*"]`: all the account holds).
+    pub(super) scopes: Option<Spanned<Vec<Str>>>,
+    /// `allow_wider_token` (bool, default `false`): when the provider ignores a narrower scope,
+    /// hand out the wider token rather than refuse.
+    pub(super) allow_wider_token: Option<Spanned<bool>>,
+}
+
+/// A user or group: a name (string) or a numeric id (integer).
+#[derive(Deserialize)]
+#[serde(untagged, expecting = "a name (string) or a numeric id (integer)")]
+pub(super) enum RawId {
+    Name(String),
+    Id(i64),
 }
 
 /// The text being parsed and its path: turns spans into lines and builds errors.

@@ -443,12 +443,14 @@ mod error;
 mod expiry;
 mod format;
 mod lock;
+mod status;
 mod write;
 
 pub use error::*;
 pub use expiry::*;
 pub use format::*;
 pub use lock::*;
+pub use status::status_json;
 use write::*;
 
 #[cfg(test)]

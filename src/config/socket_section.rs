@@ -1,0 +1,339 @@
+//! The token service's keys: `[agent] socket`, `socket_mode`, `socket_group`, `allow_root`,
+//! the `[[agent.client]]` policy entries, and `[provider] narrowing`. Their resolved types and
+//! checks; names of users and groups are kept as written (the agent resolves them when it
+//! starts, so a config naming a user that does not exist yet still loads for `status`).
+
+use super::*;
+use std::collections::BTreeSet;
+
+/// Default `[agent] socket`.
+pub const DEFAULT_SOCKET_PATH: &str = "/run/devauth/devauth.sock";
+/// Default `[agent] socket_mode`: owner and group may connect; the policy decides what they get.
+pub const DEFAULT_SOCKET_MODE: u32 = 0o660;
+/// The one account of a single-account config, as the token service names it.
+pub const DEFAULT_ACCOUNT: &str = "default";
+/// More `[[agent.client]]` entries than this is a mistake, not a policy.
+const MAX_CLIENT_RULES: usize = 64;
+/// Accounts or scopes one entry may list.
+const MAX_RULE_ITEMS: usize = 64;
+const MAX_ACCOUNT_NAME_LEN: usize = 64;
+
+/// `[agent] socket*` and the client policy: how `devauth run` serves the device's apps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketConfig {
+    /// Where the socket is created; `None`: `socket = ""`, no socket.
+    pub path: Option<PathBuf>,
+    /// Permission bits of the socket file (connecting needs write permission).
+    pub mode: u32,
+    /// Group that owns the socket file, by name; resolved by the agent.
+    pub group: Option<String>,
+    /// uid 0 gets every account and scope (`true`) or nothing (`false`).
+    pub allow_root: bool,
+    /// `[[agent.client]]` entries, in file order (the first that matches decides).
+    pub clients: Vec<ClientRule>,
+}
+
+impl Default for SocketConfig {
+    fn default() -> Self {
+        SocketConfig {
+            path: Some(PathBuf::from(DEFAULT_SOCKET_PATH)),
+            mode: DEFAULT_SOCKET_MODE,
+            group: None,
+            allow_root: true,
+            clients: Vec::new(),
+        }
+    }
+}
+
+/// A user or a group as written: a name, or a numeric id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Name(String),
+    Id(u32),
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Principal::Name(n) => write!(f, "{n}"),
+            Principal::Id(id) => write!(f, "{id}"),
+        }
+    }
+}
+
+/// Which accounts or scopes an entry grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Allowed {
+    /// `["*"]`: all of them.
+    All,
+    Only(BTreeSet<String>),
+}
+
+impl Allowed {
+    pub fn allows(&self, item: &str) -> bool {
+        match self {
+            Allowed::All => true,
+            Allowed::Only(set) => set.contains(item),
+        }
+    }
+}
+
+/// One `[[agent.client]]` entry: who (every field given must match) and what they may have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRule {
+    /// `agent.client[N]` (1-based), for messages and the hand-out log.
+    pub name: String,
+    pub user: Option<Principal>,
+    pub group: Option<Principal>,
+    /// The executable, as the kernel reports it (`/proc/<pid>/exe`).
+    pub exe: Option<PathBuf>,
+    pub accounts: Allowed,
+    pub scopes: Allowed,
+    /// When the provider ignores a narrower `scope`, hand out the wider token anyway.
+    pub allow_wider_token: bool,
+}
+
+/// `[provider] narrowing`: how a token with fewer scopes than the account holds is obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Narrowing {
+    /// RFC 6749 §6: a refresh request with the narrower `scope`.
+    Refresh,
+    /// RFC 8693: the access token exchanged for one with the narrower `scope`.
+    TokenExchange,
+    /// Never ask: only the account's own token exists.
+    Off,
+}
+
+impl Narrowing {
+    pub fn name(self) -> &'static str {
+        match self {
+            Narrowing::Refresh => "refresh",
+            Narrowing::TokenExchange => "token_exchange",
+            Narrowing::Off => "off",
+        }
+    }
+}
+
+/// A POSIX portable user or group name (plus the common '.'), nothing chown(1) could misread.
+pub(super) fn is_portable_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && !s.starts_with('-')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+impl Cx<'_> {
+    /// `[provider] narrowing`.
+    pub(super) fn narrowing(&self, p: &RawProvider) -> Result<Narrowing, ConfigError> {
+        match &p.narrowing {
+            None => Ok(Narrowing::Refresh),
+            Some(v) => self.choice(
+                "provider.narrowing",
+                v,
+                &[
+                    ("refresh", Narrowing::Refresh),
+                    ("token_exchange", Narrowing::TokenExchange),
+                    ("off", Narrowing::Off),
+                ],
+            ),
+        }
+    }
+
+    /// The socket keys of `[agent]`; `others` are the files the socket must not replace.
+    pub(super) fn socket(
+        &self,
+        raw: &RawAgent,
+        others: &[(&str, &Path)],
+    ) -> Result<SocketConfig, ConfigError> {
+        let mut out = SocketConfig::default();
+        if let Some(v) = &raw.socket {
+            out.path = if v.get_ref().is_empty() {
+                None
+            } else {
+                Some(self.path("agent.socket", v, true)?)
+            };
+            if let Some(path) = &out.path {
+                if let Some((key, _)) = others.iter().find(|(_, p)| p == path) {
+                    return Err(self.at(
+                        "agent.socket",
+                        v,
+                        format!("{:?} is also {key}", path.display().to_string()),
+                    ));
+                }
+            }
+        }
+        if let Some(v) = &raw.socket_mode {
+            let s = v.get_ref();
+            let mode =
+                (!s.is_empty() && s.len() <= 4 && s.bytes().all(|b| (b'0'..=b'7').contains(&b)))
+                    .then(|| u32::from_str_radix(s, 8).ok())
+                    .flatten()
+                    .filter(|m| *m <= 0o777);
+            out.mode = match mode {
+                Some(m) if m & 0o600 == 0o600 => m,
+                Some(_) => {
+                    return Err(self.at(
+                        "agent.socket_mode",
+                        v,
+                        format!("{s:?}: the owner (the agent) needs read and write (0600)"),
+                    ));
+                }
+                None => {
+                    return Err(self.at(
+                        "agent.socket_mode",
+                        v,
+                        format!("{s:?}: permission bits in octal, like \"0660\" (at most 0777)"),
+                    ));
+                }
+            };
+        }
+        if let Some(v) = &raw.socket_group {
+            let g = v.get_ref();
+            if !is_portable_name(g) {
+                return Err(self.at(
+                    "agent.socket_group",
+                    v,
+                    format!(
+                        "{g:?}: a group name is 1..=32 ASCII letters, digits, '_', '-' or '.', \
+                         not starting with '-'"
+                    ),
+                ));
+            }
+            out.group = Some(g.clone());
+        }
+        if let Some(v) = &raw.allow_root {
+            out.allow_root = *v.get_ref();
+        }
+        if let Some(list) = &raw.client {
+            if list.get_ref().len() > MAX_CLIENT_RULES {
+                return Err(self.at(
+                    "agent.client",
+                    list,
+                    format!("more than {MAX_CLIENT_RULES} entries"),
+                ));
+            }
+            for (i, entry) in list.get_ref().iter().enumerate() {
+                let rule = self.client_rule(i + 1, entry)?;
+                let names_root = matches!(&rule.user, Some(Principal::Id(0)))
+                    || matches!(&rule.user, Some(Principal::Name(n)) if n == "root");
+                if !out.allow_root && names_root {
+                    return Err(self.at(
+                        &format!("{}.user", rule.name),
+                        entry,
+                        "root is refused everything by allow_root = false",
+                    ));
+                }
+                out.clients.push(rule);
+            }
+        }
+        Ok(out)
+    }
+
+    fn client_rule(
+        &self,
+        number: usize,
+        entry: &Spanned<RawClient>,
+    ) -> Result<ClientRule, ConfigError> {
+        let name = format!("agent.client[{number}]");
+        let raw = entry.get_ref();
+        let principal = |key: &str, v: &Option<Spanned<RawId>>| -> Result<_, ConfigError> {
+            let Some(v) = v else { return Ok(None) };
+            let key = format!("{name}.{key}");
+            match v.get_ref() {
+                RawId::Id(n) => u32::try_from(*n)
+                    .ok()
+                    .filter(|n| *n != u32::MAX)
+                    .map(|n| Some(Principal::Id(n)))
+                    .ok_or_else(|| self.at(&key, v, format!("{n} is not a valid id"))),
+                RawId::Name(s) if is_portable_name(s) => Ok(Some(Principal::Name(s.clone()))),
+                RawId::Name(s) => Err(self.at(
+                    &key,
+                    v,
+                    format!(
+                        "{s:?}: a name is 1..=32 ASCII letters, digits, '_', '-' or '.', not \
+                         starting with '-' (or give the numeric id)"
+                    ),
+                )),
+            }
+        };
+        let user = principal("user", &raw.user)?;
+        let group = principal("group", &raw.group)?;
+        let exe = match &raw.exe {
+            None => None,
+            Some(v) => Some(self.path(&format!("{name}.exe"), v, true)?),
+        };
+        if user.is_none() && group.is_none() && exe.is_none() {
+            return Err(self.at(
+                &name,
+                entry,
+                "say who this entry is for: user, group or exe (or several: all must match)",
+            ));
+        }
+        let accounts = match &raw.accounts {
+            None => Allowed::Only(BTreeSet::from([DEFAULT_ACCOUNT.to_string()])),
+            Some(list) => self.allowed(&format!("{name}.accounts"), list, |s| {
+                (!s.is_empty()
+                    && s.len() <= MAX_ACCOUNT_NAME_LEN
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-')))
+                .then_some(())
+                .ok_or_else(|| "an account name is 1..=64 ASCII letters, digits, '_' or '-'".into())
+            })?,
+        };
+        let scopes = match &raw.scopes {
+            None => {
+                return Err(self.at(
+                    &name,
+                    entry,
+                    "missing scopes: the scopes this client may have (`scopes = [\"*\"]` for all \
+                     of the account's)",
+                ));
+            }
+            Some(list) => self.allowed(&format!("{name}.scopes"), list, check_scope)?,
+        };
+        Ok(ClientRule {
+            name,
+            user,
+            group,
+            exe,
+            accounts,
+            scopes,
+            allow_wider_token: raw.allow_wider_token.as_ref().is_some_and(|b| *b.get_ref()),
+        })
+    }
+
+    /// A list of names, or `["*"]` for all.
+    fn allowed(
+        &self,
+        key: &str,
+        list: &Spanned<Vec<Str>>,
+        check: impl Fn(&str) -> Result<(), String>,
+    ) -> Result<Allowed, ConfigError> {
+        let items = list.get_ref();
+        if items.len() > MAX_RULE_ITEMS {
+            return Err(self.at(key, list, format!("more than {MAX_RULE_ITEMS} items")));
+        }
+        if items.iter().any(|s| s.get_ref() == "*") {
+            if items.len() > 1 {
+                return Err(self.at(key, list, "\"*\" means all; list nothing else with it"));
+            }
+            return Ok(Allowed::All);
+        }
+        if items.is_empty() {
+            return Err(self.at(key, list, "empty: this entry would grant nothing"));
+        }
+        let mut set = BTreeSet::new();
+        for (i, s) in items.iter().enumerate() {
+            check(s.get_ref()).map_err(|why| {
+                self.at(
+                    &format!("{key}[{i}]"),
+                    s,
+                    format!("{:?}: {why}", s.get_ref()),
+                )
+            })?;
+            set.insert(s.get_ref().clone());
+        }
+        Ok(Allowed::Only(set))
+    }
+}

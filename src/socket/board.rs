@@ -1,0 +1,265 @@
+//! What the agent, the server thread and the narrowing worker share: per account the token
+//! the agent holds and the narrowed tokens, the events to fan out, the config and policy in
+//! use — behind one mutex — and the bell (an eventfd) that wakes the server's `poll` when any
+//! of it changes. Locks are held for map lookups only, never across I/O.
+//!
+//! Accounts are keys (`config::DEFAULT_ACCOUNT` for a single-account config); an account the
+//! agent has not announced does not exist here.
+
+use super::policy::{Policy, ScopeSet};
+use crate::clock::Instant;
+use crate::config::Config;
+use crate::secret::Secret;
+use crate::store::{Expiry, TimeNow, TokenSet};
+use std::collections::BTreeMap;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Narrowed tokens kept per account; the least recently useful go first beyond this.
+pub const MAX_NARROWED: usize = 32;
+/// Events kept for the server to fan out, if it falls behind (it never should).
+const MAX_PENDING_EVENTS: usize = 256;
+
+/// A token as the service hands it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub access_token: Secret,
+    pub token_type: String,
+    /// What the token carries (for a narrowed one: what the provider said it granted).
+    pub scopes: ScopeSet,
+    /// `None`: it does not expire.
+    pub expiry: Option<Expiry>,
+}
+
+impl Token {
+    /// Time left; `Some(ZERO)` for an expiry the clock cannot vouch for, `None` when it never
+    /// expires.
+    pub fn remaining(&self, now: &TimeNow) -> Option<Duration> {
+        self.expiry
+            .as_ref()
+            .map(|e| e.remaining(now).unwrap_or_default())
+    }
+
+    pub fn is_expired(&self, now: &TimeNow) -> bool {
+        self.remaining(now).is_some_and(|d| d.is_zero())
+    }
+}
+
+/// Why a narrowed token could not be had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NarrowFailure {
+    /// The provider said no (`invalid_scope`, an unsupported grant type, no refresh token to
+    /// narrow with, `narrowing = "off"`): a wider token is the only one there is.
+    Refused(String),
+    /// Network, 5xx, the store lock: worth trying again soon.
+    Unreachable(String),
+}
+
+/// One narrowed token's slot: the last good token (kept while a new one is fetched), whether a
+/// fetch is under way, the last failure and until when it is believed.
+#[derive(Debug, Clone, Default)]
+pub struct Narrowed {
+    pub token: Option<Token>,
+    /// The provider granted scopes beyond those asked for (it ignored the narrowing).
+    pub wider: bool,
+    pub fetching: bool,
+    pub failure: Option<(NarrowFailure, Instant)>,
+    /// Handed out since it was last fetched: worth renewing ahead of expiry.
+    pub used: bool,
+}
+
+/// One account as the service sees it.
+#[derive(Debug, Clone, Default)]
+pub struct Account {
+    /// The agent's current token (`None`: not paired, or pairing).
+    pub token: Option<Token>,
+    /// What the account holds (the token's scopes, else the configured ones).
+    pub held: ScopeSet,
+    pub narrowed: BTreeMap<ScopeSet, Narrowed>,
+    /// The `code` event of a pairing under way, replayed to new event streams.
+    pub pairing_code: Option<String>,
+}
+
+impl Account {
+    /// The narrowed slot for `scopes`, made room for.
+    pub fn slot(&mut self, scopes: &ScopeSet) -> &mut Narrowed {
+        if !self.narrowed.contains_key(scopes) && self.narrowed.len() >= MAX_NARROWED {
+            // Drop an unused one first, else any idle one (never one being fetched).
+            let victim = self
+                .narrowed
+                .iter()
+                .filter(|(_, n)| !n.fetching)
+                .min_by_key(|(_, n)| n.used)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = victim {
+                self.narrowed.remove(&k);
+            }
+        }
+        self.narrowed.entry(scopes.clone()).or_default()
+    }
+}
+
+/// Everything behind the lock.
+pub struct State {
+    pub config: Arc<Config>,
+    pub policy: Arc<Policy>,
+    pub accounts: BTreeMap<String, Account>,
+    /// Event lines (JSON, no newline) not yet fanned out.
+    pub events: Vec<Arc<str>>,
+    pub stopping: bool,
+}
+
+/// The shared board and its bell.
+pub struct Board {
+    state: Mutex<State>,
+    bell: Bell,
+}
+
+impl Board {
+    pub fn new(config: Arc<Config>, policy: Arc<Policy>) -> io::Result<Board> {
+        Ok(Board {
+            state: Mutex::new(State {
+                config,
+                policy,
+                accounts: BTreeMap::new(),
+                events: Vec::new(),
+                stopping: false,
+            }),
+            bell: Bell::new()?,
+        })
+    }
+
+    /// The state, locked. A thread that panicked while holding the lock cannot have left it
+    /// half-updated in a way that matters more than stopping service: take it anyway.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn bell(&self) -> &Bell {
+        &self.bell
+    }
+
+    /// Changes the state and wakes the server.
+    pub fn update<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let r = f(&mut self.lock());
+        self.bell.ring();
+        r
+    }
+
+    // --- what the agent tells -----------------------------------------------------------------
+
+    /// The agent's current token for `account` (`None`: there is none; narrowed tokens of the
+    /// old grant go too).
+    pub fn set_token(&self, account: &str, tokens: Option<&TokenSet>, configured: &[String]) {
+        self.update(|s| {
+            let a = s.accounts.entry(account.to_string()).or_default();
+            match tokens {
+                None => {
+                    a.token = None;
+                    a.narrowed.clear();
+                }
+                Some(t) => {
+                    let scopes = if t.scopes.is_empty() {
+                        ScopeSet::new(configured.iter().cloned())
+                    } else {
+                        ScopeSet::new(t.scopes.iter().cloned())
+                    };
+                    if scopes != a.held {
+                        // What the grant holds changed: so may what narrowing gives.
+                        a.narrowed.clear();
+                    }
+                    a.held = scopes.clone();
+                    a.token = Some(Token {
+                        access_token: t.access_token.clone(),
+                        token_type: t.token_type.clone(),
+                        scopes,
+                        expiry: t.expiry.clone(),
+                    });
+                }
+            }
+        });
+    }
+
+    /// A new grant for `account` (paired again): tokens narrowed from the old one are dropped.
+    pub fn new_grant(&self, account: &str) {
+        self.update(|s| {
+            s.accounts
+                .entry(account.to_string())
+                .or_default()
+                .narrowed
+                .clear()
+        });
+    }
+
+    /// An event of `account` (the `run --json` object) for the event streams.
+    pub fn event(&self, account: &str, event: &serde_json::Value) {
+        let name = event
+            .get("event")
+            .and_then(|e| e.as_str())
+            .unwrap_or_default();
+        let line: Arc<str> = Arc::from(event.to_string());
+        self.update(|s| {
+            let a = s.accounts.entry(account.to_string()).or_default();
+            match name {
+                "code" => a.pairing_code = Some(line.to_string()),
+                // Still pairing with the same code on screen.
+                "pending" | "slow_down" | "retrying" | "waiting_for_clock" => {}
+                _ => a.pairing_code = None,
+            }
+            if s.events.len() < MAX_PENDING_EVENTS {
+                s.events.push(line);
+            }
+        });
+    }
+
+    /// A new config (SIGHUP) and its policy.
+    pub fn reload(&self, config: Arc<Config>, policy: Arc<Policy>) {
+        self.update(|s| {
+            s.config = config;
+            s.policy = policy;
+        });
+    }
+
+    pub fn stop(&self) {
+        self.update(|s| s.stopping = true);
+    }
+}
+
+/// An eventfd: `ring` from any thread, the server polls it and `drain`s it.
+pub struct Bell(OwnedFd);
+
+impl Bell {
+    fn new() -> io::Result<Bell> {
+        // SAFETY: eventfd returns a new descriptor or -1.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor that nothing else owns.
+        Ok(Bell(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    pub fn ring(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64. A full counter (EAGAIN) means it is rung.
+        unsafe {
+            libc::write(self.0.as_raw_fd(), (&one as *const u64).cast(), 8);
+        }
+    }
+
+    pub fn drain(&self) {
+        let mut n: u64 = 0;
+        // SAFETY: reads 8 bytes into a live u64; non-blocking.
+        unsafe {
+            libc::read(self.0.as_raw_fd(), (&mut n as *mut u64).cast(), 8);
+        }
+    }
+}
+
+impl AsRawFd for Bell {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}

@@ -1,0 +1,288 @@
+//! Least privilege: tokens with fewer scopes than the account holds, fetched and kept fresh by
+//! one worker thread so that neither the agent's loop nor the server's waits on the provider.
+//!
+//! How a narrower token is obtained (`[provider] narrowing`):
+//! - `"refresh"` (default): a refresh request with the narrower `scope` (RFC 6749 §6). It runs
+//!   under the store's lock like every refresh, and a rotated refresh token is stored durably
+//!   before anything else (§6: its scope stays the grant's, so the agent's own renewals are
+//!   unaffected). The narrowed access token itself lives in memory only.
+//! - `"token_exchange"`: the agent's access token exchanged for one with the narrower `scope`
+//!   (RFC 8693 §2.1); nothing stored changes.
+//! - a service account (`grant = "jwt-bearer"`): a new assertion with the narrower scope.
+//! - `"off"`: never asked; only the account's own token exists.
+//!
+//! The answer's `scope` (RFC 6749 §5.1: present whenever it differs from the request) says
+//! what was granted; more than asked for means the provider ignored the narrowing, and the
+//! policy decides whether that wider token may be handed out. Each narrowed token is renewed
+//! ahead of expiry, like the agent's, as long as someone asked for it since it was fetched;
+//! one nobody asked for again is dropped when it expires.
+
+use super::board::{Board, NarrowFailure, Narrowed, Token};
+use super::policy::ScopeSet;
+use crate::clock::{self, SystemClock};
+use crate::config::{Config, Narrowing};
+use crate::error::Error;
+use crate::grant;
+use crate::oauth::{CallError, Grant};
+use crate::secret::Secret;
+use crate::setup;
+use crate::store::{TimeNow, TokenStore};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How long a refusal is believed before the provider is asked again.
+const REFUSED_FOR: Duration = Duration::from_secs(300);
+/// How long an unreachable provider is left alone before the next request retries.
+const UNREACHABLE_FOR: Duration = Duration::from_secs(5);
+
+/// Work for the worker.
+#[derive(Debug)]
+pub enum Job {
+    Narrow { account: String, scopes: ScopeSet },
+    Stop,
+}
+
+/// Starts the worker.
+pub fn spawn(board: Arc<Board>) -> std::io::Result<(Sender<Job>, JoinHandle<()>)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = std::thread::Builder::new()
+        .name("devauth-narrow".into())
+        .stack_size(512 * 1024)
+        .spawn(move || work(&board, &rx))?;
+    Ok((tx, handle))
+}
+
+fn work(board: &Board, jobs: &Receiver<Job>) {
+    loop {
+        let job = match next_due(board) {
+            None => jobs.recv().ok(),
+            Some(wait) => match jobs.recv_timeout(wait) {
+                Ok(job) => Some(job),
+                Err(RecvTimeoutError::Timeout) => {
+                    renew_due(board);
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => None,
+            },
+        };
+        match job {
+            None | Some(Job::Stop) => return,
+            Some(Job::Narrow { account, scopes }) => narrow(board, &account, &scopes),
+        }
+    }
+}
+
+/// Fetches one narrowed token and puts the result on the board.
+fn narrow(board: &Board, account: &str, scopes: &ScopeSet) {
+    let (config, subject) = {
+        let s = board.lock();
+        let subject = s
+            .accounts
+            .get(account)
+            .and_then(|a| a.token.as_ref())
+            .map(|t| t.access_token.clone());
+        (s.config.clone(), subject)
+    };
+    let result = fetch(&config, subject.as_ref(), scopes);
+    let now = clock::boottime();
+    board.update(|s| {
+        let slot = s
+            .accounts
+            .entry(account.to_string())
+            .or_default()
+            .slot(scopes);
+        slot.fetching = false;
+        match result {
+            Ok((token, wider)) => {
+                slot.token = Some(token);
+                slot.wider = wider;
+                slot.failure = None;
+                slot.used = false;
+            }
+            Err(failure) => {
+                let believed = match failure {
+                    NarrowFailure::Refused(_) => REFUSED_FOR,
+                    NarrowFailure::Unreachable(_) => UNREACHABLE_FOR,
+                };
+                slot.failure = Some((failure, now + believed));
+            }
+        }
+    });
+}
+
+/// The margin ahead of expiry at which a narrowed token is renewed (the agent's rule).
+pub fn margin(config: &Config, token: &Token) -> Duration {
+    token
+        .expiry
+        .as_ref()
+        .map(|e| grant::refresh_margin(config.agent.refresh_margin, e))
+        .unwrap_or_default()
+}
+
+/// When the next narrowed token in use is due for renewal; `None`: none is.
+fn next_due(board: &Board) -> Option<Duration> {
+    let s = board.lock();
+    let now = TimeNow::read(&SystemClock);
+    s.accounts
+        .values()
+        .flat_map(|a| a.narrowed.values())
+        .filter(|n| n.used && !n.fetching)
+        .filter_map(|n| n.token.as_ref())
+        .filter_map(|t| Some(t.remaining(&now)?.saturating_sub(margin(&s.config, t))))
+        .min()
+}
+
+/// Renews the narrowed tokens in use that are due; drops the expired ones nobody asked for.
+fn renew_due(board: &Board) {
+    let now = TimeNow::read(&SystemClock);
+    let due: Vec<(String, ScopeSet)> = board.update(|s| {
+        let config = s.config.clone();
+        let mut due = Vec::new();
+        for (name, a) in &mut s.accounts {
+            a.narrowed.retain(|_, n: &mut Narrowed| {
+                n.fetching || n.used || n.token.as_ref().is_some_and(|t| !t.is_expired(&now))
+            });
+            for (scopes, n) in &mut a.narrowed {
+                let is_due = n.token.as_ref().is_some_and(|t| {
+                    t.remaining(&now)
+                        .is_some_and(|left| left <= margin(&config, t))
+                });
+                if n.used && !n.fetching && is_due {
+                    n.fetching = true;
+                    due.push((name.clone(), scopes.clone()));
+                }
+            }
+        }
+        due
+    });
+    for (account, scopes) in due {
+        narrow(board, &account, &scopes);
+    }
+}
+
+/// Asks the provider for a token with `scopes`; the token and whether it came wider.
+pub fn fetch(
+    config: &Config,
+    subject: Option<&Secret>,
+    scopes: &ScopeSet,
+) -> Result<(Token, bool), NarrowFailure> {
+    let scope = scopes.to_string();
+    let unreachable = |e: Error| NarrowFailure::Unreachable(e.to_string());
+    let grant = if let Some(j) = config.provider.grant.jwt_bearer() {
+        let client = setup::token_client(config, None).map_err(unreachable)?;
+        let (claim, param) = if j.scope_in_claims {
+            (Some(scope.clone()), None)
+        } else {
+            (None, Some(scope.as_str()))
+        };
+        let signer = crate::oauth::jwt::Signer::new(j, claim)
+            .map_err(|e| NarrowFailure::Refused(format!("{}: {e}", j.key_file.display())))?;
+        let wall = clock::unix_secs(clock::wall_now());
+        if wall < clock::MIN_PLAUSIBLE_UNIX {
+            return Err(NarrowFailure::Unreachable(
+                "the clock is not set yet (waiting for network time)".into(),
+            ));
+        }
+        let assertion = signer.assertion(wall).map_err(NarrowFailure::Refused)?;
+        client.jwt_bearer(&assertion, param, j.client_auth)
+    } else {
+        match config.provider.narrowing {
+            Narrowing::Off => {
+                return Err(NarrowFailure::Refused(
+                    "narrowing is off ([provider] narrowing = \"off\")".into(),
+                ));
+            }
+            Narrowing::TokenExchange => {
+                let Some(subject) = subject else {
+                    return Err(NarrowFailure::Unreachable(
+                        "the agent holds no token to exchange yet".into(),
+                    ));
+                };
+                let store = TokenStore::new(&config.storage.path);
+                let endpoint = store.load().ok().flatten().map(|s| s.token_endpoint);
+                let client =
+                    setup::token_client(config, endpoint.as_deref()).map_err(unreachable)?;
+                client.exchange_token(subject, &scope)
+            }
+            Narrowing::Refresh => refresh(config, &scope)?,
+        }
+    };
+    let grant = grant.map_err(|e| classify(&e))?;
+    let now = TimeNow::read(&SystemClock);
+    let granted = match grant.tokens.scopes() {
+        // §5.1: left out when it is what was asked for.
+        s if s.is_empty() => scopes.clone(),
+        s => ScopeSet::new(s),
+    };
+    let wider = !granted.is_subset(scopes);
+    let set = grant::token_set(grant.tokens, None, grant.server_date, &now, None);
+    Ok((
+        Token {
+            access_token: set.access_token,
+            token_type: set.token_type,
+            scopes: granted,
+            expiry: set.expiry,
+        },
+        wider,
+    ))
+}
+
+/// RFC 6749 §6 with `scope`, under the store's lock; a rotated refresh token is stored before
+/// anything else happens.
+fn refresh(config: &Config, scope: &str) -> Result<Result<Grant, CallError>, NarrowFailure> {
+    let unreachable = |e: Error| NarrowFailure::Unreachable(e.to_string());
+    let store = TokenStore::new(&config.storage.path);
+    let not_paired = || NarrowFailure::Unreachable("not paired".into());
+    let stored = store
+        .load()
+        .map_err(|e| unreachable(e.into()))?
+        .ok_or_else(not_paired)?;
+    let client = setup::token_client(config, Some(&stored.token_endpoint)).map_err(unreachable)?;
+    let _lock = store
+        .lock(grant::LOCK_TIMEOUT)
+        .map_err(|e| unreachable(e.into()))?;
+    // Again under the lock: another refresh may have rotated the refresh token meanwhile.
+    let stored = store
+        .load()
+        .map_err(|e| unreachable(e.into()))?
+        .ok_or_else(not_paired)?;
+    grant::check_owner(
+        &stored,
+        &client.identity.client_id,
+        &client.endpoints.token,
+        &store,
+    )
+    .map_err(unreachable)?;
+    let Some(refresh_token) = stored.tokens.refresh_token.clone() else {
+        return Err(NarrowFailure::Refused(
+            "the provider issued no refresh token to narrow with".into(),
+        ));
+    };
+    // Prepared before the request, as for every refresh: a store that cannot be written is
+    // found while the old refresh token still works.
+    let prepared = store.prepare_save().map_err(|e| unreachable(e.into()))?;
+    let answer = client.refresh_narrowed(&refresh_token, scope);
+    if let Ok(g) = &answer {
+        if let Some(rotated) = &g.tokens.refresh_token {
+            if *rotated != refresh_token {
+                let mut updated = stored.clone();
+                updated.tokens.refresh_token = Some(rotated.clone());
+                prepared
+                    .commit(&updated)
+                    .map_err(|e| unreachable(e.into()))?;
+            }
+        }
+    }
+    Ok(answer)
+}
+
+/// A failed call as the service reports it.
+fn classify(e: &CallError) -> NarrowFailure {
+    if e.is_transient() {
+        NarrowFailure::Unreachable(e.to_string())
+    } else {
+        NarrowFailure::Refused(e.to_string())
+    }
+}
