@@ -161,8 +161,22 @@ impl Env {
         self.dir.path()
     }
 
+    /// The agent's socket in this test's dir (never the system's `/run/devauth`): put into
+    /// the `[agent]` section of `toml`, or a new one.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("run/devauth.sock")
+    }
+
     /// The config text for this provider.
     pub fn config_text(&self, client_id: &str, provider_toml: &str, toml: &str) -> String {
+        let socket = format!("socket = \"{}\"\n", self.socket().display());
+        let toml = if toml.contains("socket =") {
+            toml.to_string()
+        } else if let Some((before, after)) = toml.split_once("[agent]\n") {
+            format!("{before}[agent]\n{socket}{after}")
+        } else {
+            format!("{toml}\n[agent]\n{socket}")
+        };
         let b = &self.base;
         let provider = match self.provider {
             Provider::Generic => format!(

@@ -169,6 +169,23 @@ pub struct Behavior {
     /// Code grants get a refresh token only on the client's first consent, or when the
     /// request had `prompt=consent` (Google re-consent).
     pub refresh_token_only_on_first_consent: bool,
+    /// What a refresh with a narrower `scope` (RFC 6749 §6) gets.
+    pub narrowing: Narrowing,
+    /// Accept RFC 8693 token exchange (an access token for one with a narrower `scope`).
+    pub token_exchange: bool,
+}
+
+/// How the token endpoint treats a refresh request's `scope` (RFC 6749 §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Narrowing {
+    /// An access token with exactly that scope (Okta, Auth0, Keycloak since 24).
+    #[default]
+    Honour,
+    /// The parameter is ignored: the grant's whole scope, and the answer says so (Microsoft
+    /// Entra: every consented scope of the resource).
+    Ignore,
+    /// `invalid_scope` unless it names the grant's whole scope (FusionAuth before 1.50).
+    Refuse,
 }
 
 /// The `state` of the redirect after an authorization request (a fault knob).
@@ -260,6 +277,8 @@ impl Default for Behavior {
             auto_authorize: None,
             refresh_token_requires_offline: false,
             refresh_token_only_on_first_consent: false,
+            narrowing: Narrowing::Honour,
+            token_exchange: false,
         }
     }
 }
