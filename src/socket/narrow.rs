@@ -121,35 +121,39 @@ pub fn margin(config: &Config, token: &Token) -> Duration {
         .unwrap_or_default()
 }
 
-/// When the next narrowed token in use is due for renewal; `None`: none is.
+/// When the next narrowed token is due (for renewal if it was handed out since it was fetched,
+/// else to be dropped); `None`: no token is kept.
 fn next_due(board: &Board) -> Option<Duration> {
     let s = board.lock();
     let now = TimeNow::read(&SystemClock);
     s.accounts
         .values()
         .flat_map(|a| a.narrowed.values())
-        .filter(|n| n.used && !n.fetching)
+        .filter(|n| !n.fetching)
         .filter_map(|n| n.token.as_ref())
         .filter_map(|t| Some(t.remaining(&now)?.saturating_sub(margin(&s.config, t))))
         .min()
 }
 
-/// Renews the narrowed tokens in use that are due; drops the expired ones nobody asked for.
+/// Renews the narrowed tokens that are due and were handed out since they were fetched;
+/// drops those that are due and were not (a request would fetch a fresh one anyway), and
+/// failures nobody waits for.
 fn renew_due(board: &Board) {
     let now = TimeNow::read(&SystemClock);
     let due: Vec<(String, ScopeSet)> = board.update(|s| {
         let config = s.config.clone();
+        let is_due = |n: &Narrowed| {
+            n.token.as_ref().is_some_and(|t| {
+                t.remaining(&now)
+                    .is_some_and(|left| left <= margin(&config, t))
+            })
+        };
         let mut due = Vec::new();
         for (name, a) in &mut s.accounts {
-            a.narrowed.retain(|_, n: &mut Narrowed| {
-                n.fetching || n.used || n.token.as_ref().is_some_and(|t| !t.is_expired(&now))
-            });
+            a.narrowed
+                .retain(|_, n| n.fetching || (n.token.is_some() && (n.used || !is_due(n))));
             for (scopes, n) in &mut a.narrowed {
-                let is_due = n.token.as_ref().is_some_and(|t| {
-                    t.remaining(&now)
-                        .is_some_and(|left| left <= margin(&config, t))
-                });
-                if n.used && !n.fetching && is_due {
+                if !n.fetching && is_due(n) {
                     n.fetching = true;
                     due.push((name.clone(), scopes.clone()));
                 }

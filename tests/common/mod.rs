@@ -21,6 +21,7 @@ pub mod agent;
 mod checks;
 mod env;
 mod process;
+pub mod socket;
 
 #[allow(unused_imports)]
 pub use checks::*;

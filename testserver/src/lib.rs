@@ -32,8 +32,7 @@ use std::time::{Duration, Instant};
 pub use authz::{DEVICE_GRANT, EMAIL, JWT_BEARER_GRANT, JwtParts, SUBJECT, USERNAME, jwt_parts};
 pub use behavior::{
     Behavior, Flavor, IntervalField, JwtBearer, MICROSOFT_MESSAGE, Narrowing, RedirectState,
-    TEST_CLIENT_ID,
-    TEST_CLIENT_SECRET,
+    TEST_CLIENT_ID, TEST_CLIENT_SECRET,
 };
 pub use browser::Visit;
 pub use codec::{USER_CODE_ALPHABET, b64_encode, form_encode, form_encode_pairs};

@@ -32,7 +32,10 @@ fn server(narrowing: Narrowing) -> (TestServer, String, String) {
     })
     .unwrap();
     let t = pair(&srv);
-    let (at, rt) = (str_of(&t, "access_token").to_string(), str_of(&t, "refresh_token").to_string());
+    let (at, rt) = (
+        str_of(&t, "access_token").to_string(),
+        str_of(&t, "refresh_token").to_string(),
+    );
     (srv, at, rt)
 }
 
@@ -45,7 +48,11 @@ fn a_narrower_refresh_is_honoured_and_the_token_remembers_it() {
     assert_eq!(r.status, 200, "{}", r.text());
     let t = r.json();
     assert_eq!(str_of(&t, "scope"), "openid profile");
-    assert_eq!(srv.access_token_scope(str_of(&t, "access_token")).as_deref(), Some("openid profile"));
+    assert_eq!(
+        srv.access_token_scope(str_of(&t, "access_token"))
+            .as_deref(),
+        Some("openid profile")
+    );
     assert_eq!(srv.stats().narrowed_tokens, 1);
     // The rotated refresh token still holds the whole grant (§6).
     let again = refresh(&base, str_of(&t, "refresh_token")).json();
@@ -62,7 +69,11 @@ fn ignored_and_refused_narrowing() {
     let (srv, _, rt) = server(Narrowing::Ignore);
     let t = refresh_with(&srv.base_url(), &rt, "openid").json();
     assert_eq!(str_of(&t, "scope"), SCOPE);
-    assert_eq!(srv.access_token_scope(str_of(&t, "access_token")).as_deref(), Some(SCOPE));
+    assert_eq!(
+        srv.access_token_scope(str_of(&t, "access_token"))
+            .as_deref(),
+        Some(SCOPE)
+    );
     let (srv, _, rt) = server(Narrowing::Refuse);
     let r = refresh_with(&srv.base_url(), &rt, "openid");
     assert_eq!((r.status, r.error().as_str()), (400, "invalid_scope"));
@@ -93,7 +104,11 @@ fn token_exchange_narrows_an_access_token() {
     let t = r.json();
     assert_eq!(str_of(&t, "issued_token_type"), ACCESS);
     assert!(t.get("refresh_token").is_none());
-    assert_eq!(srv.access_token_scope(str_of(&t, "access_token")).as_deref(), Some("openid"));
+    assert_eq!(
+        srv.access_token_scope(str_of(&t, "access_token"))
+            .as_deref(),
+        Some("openid")
+    );
     assert_eq!(srv.stats().token_exchanges, 1);
     assert_eq!(exchange(&at, "openid admin").error(), "invalid_scope");
     assert_eq!(exchange("at-unknown", "openid").error(), "invalid_grant");

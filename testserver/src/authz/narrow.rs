@@ -31,7 +31,11 @@ impl State {
         let Some(requested) = requested else {
             return Ok(None);
         };
-        let held = self.grants.get(grant).map(|g| g.scope.clone()).unwrap_or_default();
+        let held = self
+            .grants
+            .get(grant)
+            .map(|g| g.scope.clone())
+            .unwrap_or_default();
         let (want, have) = (words(requested), words(&held));
         if !want.is_subset(&have) {
             // §6: MUST NOT include any scope not originally granted.
@@ -81,11 +85,19 @@ impl State {
             return Err(oerr(400, "invalid_request", "missing subject_token"));
         };
         if form.get("subject_token_type") != Some(ACCESS_TOKEN_TYPE) {
-            return Err(oerr(400, "invalid_request", "subject_token_type must be an access token"));
+            return Err(oerr(
+                400,
+                "invalid_request",
+                "subject_token_type must be an access token",
+            ));
         }
         if let Some(t) = form.get("requested_token_type") {
             if t != ACCESS_TOKEN_TYPE {
-                return Err(oerr(400, "invalid_request", "only access tokens are issued"));
+                return Err(oerr(
+                    400,
+                    "invalid_request",
+                    "only access tokens are issued",
+                ));
             }
         }
         let now = Instant::now();
@@ -93,17 +105,33 @@ impl State {
             return Err(oerr(400, "invalid_grant", "unknown subject_token"));
         };
         if !self.access_usable(token, now) {
-            return Err(oerr(400, "invalid_grant", "subject_token expired or revoked"));
+            return Err(oerr(
+                400,
+                "invalid_grant",
+                "subject_token expired or revoked",
+            ));
         }
         let (grant, held) = (token.grant, token.scope.clone());
-        if self.grants.get(grant).is_none_or(|g| g.client_id != client_id) {
-            return Err(oerr(400, "invalid_grant", "subject_token was issued to another client"));
+        if self
+            .grants
+            .get(grant)
+            .is_none_or(|g| g.client_id != client_id)
+        {
+            return Err(oerr(
+                400,
+                "invalid_grant",
+                "subject_token was issued to another client",
+            ));
         }
         let scope = match form.get("scope") {
             None => held.clone(),
             Some(s) => {
                 if !words(s).is_subset(&words(&held)) {
-                    return Err(oerr(400, "invalid_scope", "beyond the subject token's scope"));
+                    return Err(oerr(
+                        400,
+                        "invalid_scope",
+                        "beyond the subject token's scope",
+                    ));
                 }
                 words(s).into_iter().collect::<Vec<_>>().join(" ")
             }
