@@ -621,3 +621,82 @@ fn an_idle_agent_with_its_socket_open_does_not_wake_up() {
     let after = wakeups(agent.pid());
     assert_eq!(after - before, 0, "wake-ups of an idle agent in 3 s");
 }
+
+/// The code blocks of README's "Tokens for the device's apps" with this info string.
+fn readme_blocks(lang: &str) -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let start = readme.find("\n## Tokens for the device's apps\n").expect("the section");
+    let section = &readme[start + 1..];
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    let fence = format!("```{lang}\n");
+    section
+        .split(&fence)
+        .skip(1)
+        .map(|rest| rest[..rest.find("\n```").unwrap()].to_string())
+        .collect()
+}
+
+#[test]
+fn the_readme_examples_work_as_another_user() {
+    needs_root!();
+    let env = env_with(
+        behavior(60),
+        &entry(&format!("user = {APP_UID}\nscopes = [\"video.read\"]")),
+    );
+    let agent = env.start_agent();
+    agent.wait_count("paired", 1);
+    let sock = env.socket();
+    wait_socket(&sock);
+    let as_app = |cmd: &mut std::process::Command| {
+        let out = cmd
+            .env("DEVAUTH_SOCKET", &sock)
+            .uid(APP_UID)
+            .gid(APP_UID)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let narrowed = |answer: &str| {
+        let v: serde_json::Value = serde_json::from_str(answer.trim()).unwrap();
+        assert_eq!(v["scope"], "video.read", "{answer}");
+        let token = v["access_token"].as_str().unwrap().to_string();
+        assert_eq!(env.srv.access_token_scope(&token).as_deref(), Some("video.read"));
+    };
+
+    let python_code = readme_blocks("python").remove(0);
+    let out = as_app(std::process::Command::new(python()).arg("-c").arg(&python_code));
+    assert!(out.starts_with("a token for video.read, "), "{out}");
+
+    let c_code = readme_blocks("c").remove(0);
+    let src = env.dir.path().join("token.c");
+    std::fs::write(&src, c_code).unwrap();
+    let bin = env.dir.path().join("token-c");
+    match std::process::Command::new("cc")
+        .arg("-Wall")
+        .arg("-Werror")
+        .arg("-o")
+        .arg(&bin)
+        .arg(&src)
+        .output()
+    {
+        Ok(cc) => {
+            assert!(cc.status.success(), "{cc:?}");
+            narrowed(&as_app(&mut std::process::Command::new(&bin)));
+        }
+        Err(e) => eprintln!("the C example not run: no cc ({e})"),
+    }
+
+    let curl = readme_blocks("sh")
+        .into_iter()
+        .find(|b| b.starts_with("curl "))
+        .unwrap()
+        .replace("/run/devauth/devauth.sock", &sock.display().to_string());
+    if std::process::Command::new("curl").arg("--version").output().is_ok() {
+        narrowed(&as_app(std::process::Command::new("/bin/sh").arg("-c").arg(&curl)));
+    } else {
+        eprintln!("the curl example not run: no curl");
+    }
+}

@@ -49,6 +49,16 @@ fn policy_of(config: &Config) -> Policy {
     for w in warnings {
         eprintln!("devauth: warning: {w}");
     }
+    if let Some(rule) = config.agent.socket.clients.iter().find(|r| r.exe.is_some()) {
+        if !peer::can_read_others_exe() {
+            eprintln!(
+                "devauth: warning: {}.exe: this agent cannot read other users' executables \
+                 (no CAP_SYS_PTRACE); entries with `exe` match only callers running as its own \
+                 user (docs/token-service.md)",
+                rule.name
+            );
+        }
+    }
     policy
 }
 

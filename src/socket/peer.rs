@@ -127,6 +127,21 @@ fn proc_groups(pid: i32) -> Vec<u32> {
         .unwrap_or_default()
 }
 
+/// Whether this process may read `/proc/<pid>/exe` of other users' processes: the kernel asks
+/// for CAP_SYS_PTRACE (ptrace access mode READ), which root without it (a sandboxed service)
+/// lacks.
+pub fn can_read_others_exe() -> bool {
+    const CAP_SYS_PTRACE: u32 = 19;
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        })
+        .is_some_and(|caps| caps & (1 << CAP_SYS_PTRACE) != 0)
+}
+
 /// The uid of a user name (`getpwnam_r`); `None` when there is no such user.
 pub fn uid_of(name: &str) -> Option<u32> {
     let name = CString::new(name).ok()?;
