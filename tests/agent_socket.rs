@@ -616,10 +616,23 @@ fn an_idle_agent_with_its_socket_open_does_not_wake_up() {
     // Past the paired screen (1 s) and the first userinfo check.
     env.wait_stats("the userinfo check", |s| s.userinfo_ok >= 1);
     std::thread::sleep(Duration::from_secs(2));
+    // 3 s on every run; DEVAUTH_IDLE_SECS=60 for the measurement in docs/benchmarks.md.
+    let secs: u64 = std::env::var("DEVAUTH_IDLE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let threads = std::fs::read_dir(format!("/proc/{}/task", agent.pid()))
+        .unwrap()
+        .count();
     let before = wakeups(agent.pid());
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(Duration::from_secs(secs));
     let after = wakeups(agent.pid());
-    assert_eq!(after - before, 0, "wake-ups of an idle agent in 3 s");
+    println!(
+        "idle agent, {threads} threads, socket open with an event stream and a narrowed token \
+         cached: {} wake-ups (voluntary context switches) in {secs} s",
+        after - before
+    );
+    assert_eq!(after - before, 0, "wake-ups of an idle agent in {secs} s");
 }
 
 /// The code blocks of README's "Tokens for the device's apps" with this info string.
@@ -627,7 +640,9 @@ fn readme_blocks(lang: &str) -> Vec<String> {
     let readme =
         std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
             .unwrap();
-    let start = readme.find("\n## Tokens for the device's apps\n").expect("the section");
+    let start = readme
+        .find("\n## Tokens for the device's apps\n")
+        .expect("the section");
     let section = &readme[start + 1..];
     let section = &section[..section.find("\n## ").unwrap_or(section.len())];
     let fence = format!("```{lang}\n");
@@ -663,11 +678,18 @@ fn the_readme_examples_work_as_another_user() {
         let v: serde_json::Value = serde_json::from_str(answer.trim()).unwrap();
         assert_eq!(v["scope"], "video.read", "{answer}");
         let token = v["access_token"].as_str().unwrap().to_string();
-        assert_eq!(env.srv.access_token_scope(&token).as_deref(), Some("video.read"));
+        assert_eq!(
+            env.srv.access_token_scope(&token).as_deref(),
+            Some("video.read")
+        );
     };
 
     let python_code = readme_blocks("python").remove(0);
-    let out = as_app(std::process::Command::new(python()).arg("-c").arg(&python_code));
+    let out = as_app(
+        std::process::Command::new(python())
+            .arg("-c")
+            .arg(&python_code),
+    );
     assert!(out.starts_with("a token for video.read, "), "{out}");
 
     let c_code = readme_blocks("c").remove(0);
@@ -694,8 +716,14 @@ fn the_readme_examples_work_as_another_user() {
         .find(|b| b.starts_with("curl "))
         .unwrap()
         .replace("/run/devauth/devauth.sock", &sock.display().to_string());
-    if std::process::Command::new("curl").arg("--version").output().is_ok() {
-        narrowed(&as_app(std::process::Command::new("/bin/sh").arg("-c").arg(&curl)));
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        narrowed(&as_app(
+            std::process::Command::new("/bin/sh").arg("-c").arg(&curl),
+        ));
     } else {
         eprintln!("the curl example not run: no curl");
     }

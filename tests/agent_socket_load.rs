@@ -21,7 +21,9 @@ fn proc_kib(pid: libc::pid_t, field: &str) -> u64 {
 }
 
 fn open_files(pid: libc::pid_t) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -71,7 +73,11 @@ fn two_hundred_at_once_then_ten_thousand_in_a_row() {
             let (barrier, sock) = (barrier.clone(), sock.clone());
             std::thread::spawn(move || {
                 barrier.wait();
-                let target = if i % 2 == 0 { "/v1/token" } else { "/v1/token?scope=video.read" };
+                let target = if i % 2 == 0 {
+                    "/v1/token"
+                } else {
+                    "/v1/token?scope=video.read"
+                };
                 let start = Instant::now();
                 let r = get(&sock, target);
                 (r.status, start.elapsed())
@@ -91,7 +97,11 @@ fn two_hundred_at_once_then_ten_thousand_in_a_row() {
     let mut in_a_row = Vec::with_capacity(10_000);
     let mut samples = Vec::new();
     for i in 0..10_000 {
-        let target = if i % 2 == 0 { "/v1/token" } else { "/v1/token?scope=video.read" };
+        let target = if i % 2 == 0 {
+            "/v1/token"
+        } else {
+            "/v1/token?scope=video.read"
+        };
         let start = Instant::now();
         let r = get(&sock, target);
         in_a_row.push(start.elapsed());
@@ -113,10 +123,16 @@ fn two_hundred_at_once_then_ten_thousand_in_a_row() {
     // No file left open, memory flat: what the last sample holds, the first already did
     // (allocator slack of one page per thread arena at most).
     assert_eq!(files_after_burst, files_before);
-    assert!(samples.iter().all(|(_, _, f)| *f == files_before), "{samples:?}");
+    assert!(
+        samples.iter().all(|(_, _, f)| *f == files_before),
+        "{samples:?}"
+    );
     let first = samples[0].1;
     let last = samples[samples.len() - 1].1;
-    assert!(last <= first + 64, "RSS grew from {first} kB to {last} kB: {samples:?}");
+    assert!(
+        last <= first + 64,
+        "RSS grew from {first} kB to {last} kB: {samples:?}"
+    );
     // Every hand-out logged, the narrowed token fetched only once.
     assert_eq!(env.srv.stats().narrowed_tokens, 1);
 }

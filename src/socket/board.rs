@@ -263,3 +263,84 @@ impl AsRawFd for Bell {
         self.0.as_raw_fd()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn board() -> Board {
+        let config = Arc::new(
+            Config::parse(
+                "[provider]\nclient_id = \"x\"\nissuer = \"https://i\"\n",
+                std::path::Path::new("/x.toml"),
+            )
+            .unwrap(),
+        );
+        let (policy, _) = Policy::resolve(&config.agent.socket, |_| None, |_| None);
+        Board::new(config, Arc::new(policy)).unwrap()
+    }
+
+    fn tokens(scopes: &[&str]) -> TokenSet {
+        TokenSet {
+            access_token: Secret::new("at"),
+            token_type: "Bearer".into(),
+            refresh_token: Some(Secret::new("rt")),
+            id_token: None,
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            account: None,
+            expiry: None,
+        }
+    }
+
+    #[test]
+    fn narrowed_tokens_go_with_the_grant_or_its_scopes() {
+        let b = board();
+        b.set_token("default", Some(&tokens(&["a", "b"])), &[]);
+        let key = ScopeSet::new(["a"]);
+        b.lock()
+            .accounts
+            .get_mut("default")
+            .unwrap()
+            .slot(&key)
+            .used = true;
+        // A renewal with the same scopes keeps them.
+        b.set_token("default", Some(&tokens(&["b", "a"])), &[]);
+        assert!(b.lock().accounts["default"].narrowed.contains_key(&key));
+        // Fewer scopes held now: they go.
+        b.set_token("default", Some(&tokens(&["a"])), &[]);
+        assert!(b.lock().accounts["default"].narrowed.is_empty());
+        b.lock().accounts.get_mut("default").unwrap().slot(&key);
+        b.new_grant("default");
+        assert!(b.lock().accounts["default"].narrowed.is_empty());
+        // No scopes reported: the configured ones are what it holds.
+        b.set_token("default", Some(&tokens(&[])), &["x".into(), "y".into()]);
+        assert_eq!(b.lock().accounts["default"].held, ScopeSet::new(["x", "y"]));
+        b.set_token("default", None, &[]);
+        assert!(b.lock().accounts["default"].token.is_none());
+    }
+
+    #[test]
+    fn the_code_on_screen_is_kept_for_new_streams_until_pairing_ends() {
+        let b = board();
+        let code = serde_json::json!({"event": "code", "user_code": "AB-CD"});
+        b.event("default", &code);
+        b.event("default", &serde_json::json!({"event": "pending"}));
+        assert_eq!(
+            b.lock().accounts["default"].pairing_code.as_deref(),
+            Some(code.to_string().as_str())
+        );
+        b.event("default", &serde_json::json!({"event": "paired"}));
+        assert_eq!(b.lock().accounts["default"].pairing_code, None);
+        assert_eq!(b.lock().events.len(), 3);
+        b.bell().drain();
+    }
+
+    #[test]
+    fn the_cache_keeps_its_bound() {
+        let mut a = Account::default();
+        for i in 0..MAX_NARROWED + 5 {
+            a.slot(&ScopeSet::new([format!("s{i}")]));
+        }
+        assert_eq!(a.narrowed.len(), MAX_NARROWED);
+    }
+}

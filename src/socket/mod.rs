@@ -17,6 +17,7 @@
 
 pub mod board;
 pub mod client;
+pub mod handout;
 pub mod http;
 pub mod listen;
 pub mod narrow;

@@ -15,7 +15,8 @@
 //!
 //! With no client and nothing to renew, `poll` waits without a timeout: no wake-ups.
 
-use super::board::{Account, Board, NarrowFailure, Token};
+use super::board::Board;
+use super::handout::{Outcome, decide};
 use super::http::{self, HttpError, Parsed, Request};
 use super::narrow::{self, Job};
 use super::peer::{self, Peer};
@@ -674,134 +675,6 @@ fn read_head(
         Ok(Parsed::Done(req)) => Some(Ok(Ok(req))),
         Err(e) => Some(Ok(Err(e))),
     }
-}
-
-/// What a token request gets now.
-#[derive(Debug)]
-enum Outcome {
-    /// The worker is (or is now to be, `ask`) fetching a narrowed token.
-    Wait {
-        ask: bool,
-    },
-    Token {
-        token: Token,
-        note: &'static str,
-    },
-    Fail(u16, &'static str, String),
-}
-
-/// The token rules, on one account's state (board locked).
-fn decide(
-    a: &mut Account,
-    granted: &Granted,
-    now: &TimeNow,
-    woken: bool,
-    margin: impl Fn(&Token) -> Duration,
-) -> Outcome {
-    let Some(main) = a.token.clone() else {
-        return Outcome::Fail(
-            503,
-            "not_paired",
-            "the account is not paired (yet): no token to hand out".into(),
-        );
-    };
-    if main.is_expired(now) {
-        return Outcome::Fail(
-            503,
-            "token_expired",
-            "the access token expired and the agent has not renewed it yet".into(),
-        );
-    }
-    if granted.scopes == main.scopes {
-        return Outcome::Token {
-            token: main,
-            note: "",
-        };
-    }
-    let slot = a.slot(&granted.scopes);
-    let usable = slot.token.clone().filter(|t| !t.is_expired(now));
-    let fresh = usable
-        .clone()
-        .filter(|t| woken || t.remaining(now).is_none_or(|left| left > margin(t)));
-    let wider_refused = || {
-        Outcome::Fail(
-            502,
-            "narrowing_ignored",
-            format!(
-                "the provider ignored the narrower scope and granted `{}`; {} does not allow a \
-                 wider token (allow_wider_token)",
-                slot_scopes(&usable),
-                granted.by
-            ),
-        )
-    };
-    if let Some(t) = fresh {
-        if slot.wider && !granted.allow_wider {
-            return wider_refused();
-        }
-        slot.used = true;
-        let note = if slot.wider {
-            " (wider: the provider ignored the narrower scope)"
-        } else {
-            " (narrowed)"
-        };
-        return Outcome::Token { token: t, note };
-    }
-    let failure = slot
-        .failure
-        .clone()
-        .filter(|(_, until)| woken || *until > now.boottime);
-    if let Some((failure, _)) = failure {
-        if let (Some(t), false) = (usable.clone(), slot.wider && !granted.allow_wider) {
-            // Renewing failed; the narrowed token in hand still works.
-            slot.used = true;
-            return Outcome::Token {
-                token: t,
-                note: " (narrowed; renewing it failed)",
-            };
-        }
-        return match failure {
-            NarrowFailure::Refused(why) if granted.allow_wider => {
-                let _ = why;
-                Outcome::Token {
-                    token: main,
-                    note: " (wider: the provider would not narrow)",
-                }
-            }
-            NarrowFailure::Refused(why) => Outcome::Fail(
-                502,
-                "narrowing_refused",
-                format!(
-                    "no token with only `{}` could be had: {why}; {} does not allow a wider token \
-                     (allow_wider_token)",
-                    granted.scopes, granted.by
-                ),
-            ),
-            NarrowFailure::Unreachable(why) => Outcome::Fail(
-                503,
-                "provider_unreachable",
-                format!(
-                    "a token with only `{}` could not be fetched: {why}",
-                    granted.scopes
-                ),
-            ),
-        };
-    }
-    if woken && !slot.fetching && slot.failure.is_none() {
-        return Outcome::Fail(
-            502,
-            "provider_error",
-            "the provider's narrowed token was unusable (already expired)".into(),
-        );
-    }
-    let ask = !slot.fetching;
-    slot.fetching = true;
-    slot.failure = None;
-    Outcome::Wait { ask }
-}
-
-fn slot_scopes(t: &Option<Token>) -> String {
-    t.as_ref().map(|t| t.scopes.to_string()).unwrap_or_default()
 }
 
 /// One event on a stream: a JSON line, or a server-sent event.
