@@ -11,7 +11,7 @@ use crate::clock::Instant;
 use crate::config::Config;
 use crate::secret::Secret;
 use crate::store::{Expiry, TimeNow, TokenSet};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -80,6 +80,8 @@ pub struct Account {
     pub narrowed: BTreeMap<ScopeSet, Narrowed>,
     /// The `code` event of a pairing under way, replayed to new event streams.
     pub pairing_code: Option<String>,
+    /// When narrowed tokens were last fetched for requests (`handout::MAX_FETCHES`).
+    pub fetches: VecDeque<Instant>,
 }
 
 impl Account {

@@ -8,6 +8,10 @@ use super::policy::Granted;
 use crate::store::TimeNow;
 use std::time::Duration;
 
+/// Narrowed tokens fetched for requests (renewals aside) per account within [`FETCH_WINDOW`].
+pub const MAX_FETCHES: usize = 10;
+pub const FETCH_WINDOW: Duration = Duration::from_secs(60);
+
 /// What a token request gets now.
 #[derive(Debug)]
 pub enum Outcome {
@@ -126,10 +130,29 @@ pub fn decide(
             "the provider's narrowed token was unusable (already expired)".into(),
         );
     }
-    let ask = !slot.fetching;
+    if slot.fetching {
+        return Outcome::Wait { ask: false };
+    }
+    // A caller cycling through scope sets would make the provider (and, with rotation, the
+    // store's flash) work for each one: a bound per account.
+    a.fetches
+        .retain(|t| now.boottime.saturating_sub(*t) < FETCH_WINDOW);
+    if a.fetches.len() >= MAX_FETCHES {
+        return Outcome::Fail(
+            503,
+            "busy",
+            format!(
+                "more than {MAX_FETCHES} narrowed tokens asked of the provider in {} s; ask again \
+                 later",
+                FETCH_WINDOW.as_secs()
+            ),
+        );
+    }
+    a.fetches.push_back(now.boottime);
+    let slot = a.slot(&granted.scopes);
     slot.fetching = true;
     slot.failure = None;
-    Outcome::Wait { ask }
+    Outcome::Wait { ask: true }
 }
 
 fn slot_scopes(t: &Option<Token>) -> String {
@@ -249,6 +272,28 @@ mod tests {
         // Within the margin: renewed before it is handed out again (the worker does it).
         assert_eq!(
             name(&decide(&mut a, &g, &now(100 + 3400), false, MARGIN)),
+            "wait ask=true"
+        );
+    }
+
+    #[test]
+    fn fetches_for_requests_are_bounded_per_account() {
+        let mut a = account();
+        for i in 0..MAX_FETCHES {
+            let g = granted(&format!("s{i}"), false);
+            a.held = ScopeSet::parse(&format!("a b c s{i}")).unwrap();
+            assert_eq!(
+                name(&decide(&mut a, &g, &now(200), false, MARGIN)),
+                "wait ask=true"
+            );
+        }
+        let g = granted("a", false);
+        assert_eq!(
+            name(&decide(&mut a, &g, &now(200), false, MARGIN)),
+            "503 busy"
+        );
+        assert_eq!(
+            name(&decide(&mut a, &g, &now(261), false, MARGIN)),
             "wait ask=true"
         );
     }
