@@ -44,6 +44,7 @@ use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Longest single sleep: after a resume the agent notices the boottime jump within this.
@@ -57,6 +58,8 @@ pub fn run(config_path: &Path, config: Config, json: bool) -> Result<(), Error> 
     let signals =
         Signals::block().map_err(|e| Error::Io(format!("blocking signals for the agent: {e}")))?;
     let _agent_lock = agent_lock(&config.storage.path)?;
+    // Shared with the token service's threads.
+    let config = Arc::new(config);
     let tokens = TokenService::start(&config)?;
     let parts = Parts::build(&config, json)?;
     let mode = if config.provider.grant.jwt_bearer().is_some() {
@@ -175,7 +178,7 @@ impl Parts {
 
 struct Service {
     config_path: PathBuf,
-    config: Config,
+    config: Arc<Config>,
     parts: Parts,
     agent: Agent,
     json: bool,
@@ -690,6 +693,7 @@ impl Service {
             let _ = self.parts.token_file.remove();
         }
         let policy = policy_for(&config);
+        let config = Arc::new(config);
         if let Some(service) = &self.tokens {
             service.reload(&config);
         }

@@ -250,10 +250,10 @@ pub(super) struct RawAgent {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(super) struct RawClient {
-    /// `user` (name or uid): the caller's uid must be this user's.
-    pub(super) user: Option<Spanned<RawId>>,
-    /// `group` (name or gid): the caller's group or one of its supplementary groups.
-    pub(super) group: Option<Spanned<RawId>>,
+    /// `user` (a name, or a uid in digits): the caller's uid must be this user's.
+    pub(super) user: Option<Str>,
+    /// `group` (a name, or a gid in digits): the caller's group or a supplementary one.
+    pub(super) group: Option<Str>,
     /// `exe` (absolute path): the caller's executable as the kernel reports it.
     pub(super) exe: Option<Str>,
     /// `accounts` (array of names, default `["default"]`; `["*"]`: all).
@@ -263,14 +263,6 @@ pub(super) struct RawClient {
     /// `allow_wider_token` (bool, default `false`): when the provider ignores a narrower scope,
     /// hand out the wider token rather than refuse.
     pub(super) allow_wider_token: Option<Spanned<bool>>,
-}
-
-/// A user or group: a name (string) or a numeric id (integer).
-#[derive(Deserialize)]
-#[serde(untagged, expecting = "a name (string) or a numeric id (integer)")]
-pub(super) enum RawId {
-    Name(String),
-    Id(i64),
 }
 
 /// The text being parsed and its path: turns spans into lines and builds errors.

@@ -4,7 +4,6 @@
 //! starts, so a config naming a user that does not exist yet still loads for `status`).
 
 use super::*;
-use std::collections::BTreeSet;
 
 /// Default `[agent] socket`.
 pub const DEFAULT_SOCKET_PATH: &str = "/run/devauth/devauth.sock";
@@ -66,14 +65,15 @@ impl fmt::Display for Principal {
 pub enum Allowed {
     /// `["*"]`: all of them.
     All,
-    Only(BTreeSet<String>),
+    /// These, sorted, without duplicates.
+    Only(Vec<String>),
 }
 
 impl Allowed {
     pub fn allows(&self, item: &str) -> bool {
         match self {
             Allowed::All => true,
-            Allowed::Only(set) => set.contains(item),
+            Allowed::Only(list) => list.iter().any(|i| i == item),
         }
     }
 }
@@ -81,7 +81,8 @@ impl Allowed {
 /// One `[[agent.client]]` entry: who (every field given must match) and what they may have.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientRule {
-    /// `agent.client[N]` (1-based), for messages and the hand-out log.
+    /// `agent.client[N]` (0-based, as config errors name array items), for messages and the
+    /// hand-out log.
     pub name: String,
     pub user: Option<Principal>,
     pub group: Option<Principal>,
@@ -214,7 +215,7 @@ impl Cx<'_> {
                 ));
             }
             for (i, entry) in list.get_ref().iter().enumerate() {
-                let rule = self.client_rule(i + 1, entry)?;
+                let rule = self.client_rule(i, entry)?;
                 let names_root = matches!(&rule.user, Some(Principal::Id(0)))
                     || matches!(&rule.user, Some(Principal::Name(n)) if n == "root");
                 if !out.allow_root && names_root {
@@ -237,25 +238,30 @@ impl Cx<'_> {
     ) -> Result<ClientRule, ConfigError> {
         let name = format!("agent.client[{number}]");
         let raw = entry.get_ref();
-        let principal = |key: &str, v: &Option<Spanned<RawId>>| -> Result<_, ConfigError> {
+        // A name, or digits: an id (a user name cannot be all digits, useradd(8)).
+        let principal = |key: &str, v: &Option<Str>| -> Result<_, ConfigError> {
             let Some(v) = v else { return Ok(None) };
             let key = format!("{name}.{key}");
-            match v.get_ref() {
-                RawId::Id(n) => u32::try_from(*n)
+            let s = v.get_ref();
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+                return s
+                    .parse::<u32>()
                     .ok()
                     .filter(|n| *n != u32::MAX)
                     .map(|n| Some(Principal::Id(n)))
-                    .ok_or_else(|| self.at(&key, v, format!("{n} is not a valid id"))),
-                RawId::Name(s) if is_portable_name(s) => Ok(Some(Principal::Name(s.clone()))),
-                RawId::Name(s) => Err(self.at(
-                    &key,
-                    v,
-                    format!(
-                        "{s:?}: a name is 1..=32 ASCII letters, digits, '_', '-' or '.', not \
-                         starting with '-' (or give the numeric id)"
-                    ),
-                )),
+                    .ok_or_else(|| self.at(&key, v, format!("{s} is not a valid id")));
             }
+            if is_portable_name(s) {
+                return Ok(Some(Principal::Name(s.clone())));
+            }
+            Err(self.at(
+                &key,
+                v,
+                format!(
+                    "{s:?}: a name is 1..=32 ASCII letters, digits, '_', '-' or '.', not starting \
+                     with '-' (or the numeric id, in quotes)"
+                ),
+            ))
         };
         let user = principal("user", &raw.user)?;
         let group = principal("group", &raw.group)?;
@@ -271,7 +277,7 @@ impl Cx<'_> {
             ));
         }
         let accounts = match &raw.accounts {
-            None => Allowed::Only(BTreeSet::from([DEFAULT_ACCOUNT.to_string()])),
+            None => Allowed::Only(vec![DEFAULT_ACCOUNT.to_string()]),
             Some(list) => self.allowed(&format!("{name}.accounts"), list, |s| {
                 (!s.is_empty()
                     && s.len() <= MAX_ACCOUNT_NAME_LEN
@@ -323,7 +329,7 @@ impl Cx<'_> {
         if items.is_empty() {
             return Err(self.at(key, list, "empty: this entry would grant nothing"));
         }
-        let mut set = BTreeSet::new();
+        let mut set = Vec::new();
         for (i, s) in items.iter().enumerate() {
             check(s.get_ref()).map_err(|why| {
                 self.at(
@@ -332,8 +338,10 @@ impl Cx<'_> {
                     format!("{:?}: {why}", s.get_ref()),
                 )
             })?;
-            set.insert(s.get_ref().clone());
+            set.push(s.get_ref().clone());
         }
+        set.sort_unstable();
+        set.dedup();
         Ok(Allowed::Only(set))
     }
 }

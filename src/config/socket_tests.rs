@@ -2,7 +2,6 @@
 //! and `[provider] narrowing`.
 
 use super::*;
-use std::collections::BTreeSet;
 
 const SRC: &str = "/etc/devauth/devauth.toml";
 const MIN: &str = "[provider]\nclient_id = \"x\"\nissuer = \"https://i\"\n";
@@ -27,7 +26,7 @@ fn err_at(text: &str, key: &str, line: usize) -> String {
     shown
 }
 
-fn set(items: &[&str]) -> BTreeSet<String> {
+fn set(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
@@ -89,19 +88,19 @@ fn client_entries_are_read_in_order() {
     let c = ok(&format!(
         "{MIN}[agent]\n\
          [[agent.client]]\nuser = \"video\"\nscopes = [\"video.read\", \"profile\"]\n\
-         [[agent.client]]\ngroup = 2001\nexe = \"/usr/bin/music\"\naccounts = [\"kids\", \"default\"]\n\
+         [[agent.client]]\ngroup = \"2001\"\nexe = \"/usr/bin/music\"\naccounts = [\"kids\", \"default\"]\n\
          scopes = [\"*\"]\nallow_wider_token = true\n"
     ));
     let rules = &c.agent.socket.clients;
     assert_eq!(rules.len(), 2);
     let (a, b) = (&rules[0], &rules[1]);
-    assert_eq!(a.name, "agent.client[1]");
+    assert_eq!(a.name, "agent.client[0]");
     assert_eq!(a.user, Some(Principal::Name("video".into())));
     assert_eq!((a.group.clone(), a.exe.clone()), (None, None));
     assert_eq!(a.accounts, Allowed::Only(set(&["default"])));
     assert_eq!(a.scopes, Allowed::Only(set(&["profile", "video.read"])));
     assert!(!a.allow_wider_token);
-    assert_eq!(b.name, "agent.client[2]");
+    assert_eq!(b.name, "agent.client[1]");
     assert_eq!(b.group, Some(Principal::Id(2001)));
     assert_eq!(b.exe.as_deref(), Some(Path::new("/usr/bin/music")));
     assert_eq!(b.accounts, Allowed::Only(set(&["default", "kids"])));
@@ -113,49 +112,49 @@ fn client_entries_are_read_in_order() {
 fn client_entry_mistakes_name_the_entry() {
     let entry = |body: &str| format!("{MIN}[agent]\n[[agent.client]]\n{body}\n");
     // Line 5 is the [[agent.client]] header; the entry's keys follow it.
-    let e = err_at(&entry("scopes = [\"a\"]"), "agent.client[1]", 5);
+    let e = err_at(&entry("scopes = [\"a\"]"), "agent.client[0]", 5);
     assert!(e.contains("user, group or exe"), "{e}");
-    let e = err_at(&entry("user = \"video\""), "agent.client[1]", 5);
+    let e = err_at(&entry("user = \"video\""), "agent.client[0]", 5);
     assert!(e.contains("missing scopes"), "{e}");
     let e = err_at(
         &entry("user = \"video\"\nscopes = []"),
-        "agent.client[1].scopes",
+        "agent.client[0].scopes",
         7,
     );
     assert!(e.contains("grant nothing"), "{e}");
     let e = err_at(
         &entry("user = \"video\"\nscopes = [\"*\", \"a\"]"),
-        "agent.client[1].scopes",
+        "agent.client[0].scopes",
         7,
     );
     assert!(e.contains("all"), "{e}");
     err_at(
         &entry("user = \"video\"\nscopes = [\"a b\"]"),
-        "agent.client[1].scopes[0]",
+        "agent.client[0].scopes[0]",
         7,
     );
     err_at(
         &entry("user = -1\nscopes = [\"a\"]"),
-        "agent.client[1].user",
+        "agent.client[0].user",
         6,
     );
     err_at(
         &entry("user = \"a b\"\nscopes = [\"a\"]"),
-        "agent.client[1].user",
+        "agent.client[0].user",
         6,
     );
     err_at(
         &entry("exe = \"video\"\nscopes = [\"a\"]"),
-        "agent.client[1].exe",
+        "agent.client[0].exe",
         6,
     );
     err_at(
-        &entry("user = 1\naccounts = [\"my kids\"]\nscopes = [\"a\"]"),
-        "agent.client[1].accounts[0]",
+        &entry("user = \"1\"\naccounts = [\"my kids\"]\nscopes = [\"a\"]"),
+        "agent.client[0].accounts[0]",
         7,
     );
     // An unknown key in an entry is named with the entry's path.
-    let e = parse(&entry("user = 1\nscopes = [\"a\"]\nscope = \"a\"")).unwrap_err();
+    let e = parse(&entry("user = \"1\"\nscopes = [\"a\"]\nscope = \"a\"")).unwrap_err();
     assert!(e.to_string().contains("scope"), "{e}");
 }
 
@@ -164,9 +163,9 @@ fn root_entries_contradict_allow_root_false() {
     let text = format!(
         "{MIN}[agent]\nallow_root = false\n[[agent.client]]\nuser = \"root\"\nscopes = [\"*\"]\n"
     );
-    let e = err_at(&text, "agent.client[1].user", 6);
+    let e = err_at(&text, "agent.client[0].user", 6);
     assert!(e.contains("allow_root"), "{e}");
     ok(&format!(
-        "{MIN}[agent]\n[[agent.client]]\nuser = 0\nscopes = [\"*\"]\n"
+        "{MIN}[agent]\n[[agent.client]]\nuser = \"0\"\nscopes = [\"*\"]\n"
     ));
 }

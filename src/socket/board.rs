@@ -1,20 +1,22 @@
 //! What the agent, the server thread and the narrowing worker share: per account the token
-//! the agent holds and the narrowed tokens, the events to fan out, the config and policy in
-//! use — behind one mutex — and the bell (an eventfd) that wakes the server's `poll` when any
-//! of it changes. Locks are held for map lookups only, never across I/O.
+//! the agent holds and the narrowed tokens, the events to fan out, the worker's jobs, the config
+//! and policy in use — behind one mutex — plus the bell (an eventfd) that wakes the server's
+//! `poll` and a condition variable that wakes the worker. Locks are held for lookups only,
+//! never across I/O.
 //!
 //! Accounts are keys (`config::DEFAULT_ACCOUNT` for a single-account config); an account the
-//! agent has not announced does not exist here.
+//! agent has not announced does not exist here. The maps are small `Vec`s (a few accounts, a
+//! few scope sets): a `BTreeMap`'s code costs kilobytes on the device.
 
 use super::policy::{Policy, ScopeSet};
 use crate::clock::Instant;
 use crate::config::Config;
 use crate::secret::Secret;
 use crate::store::{Expiry, TimeNow, TokenSet};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Narrowed tokens kept per account; the least recently useful go first beyond this.
@@ -77,7 +79,7 @@ pub struct Account {
     pub token: Option<Token>,
     /// What the account holds (the token's scopes, else the configured ones).
     pub held: ScopeSet,
-    pub narrowed: BTreeMap<ScopeSet, Narrowed>,
+    pub narrowed: Vec<(ScopeSet, Narrowed)>,
     /// The `code` event of a pairing under way, replayed to new event streams.
     pub pairing_code: Option<String>,
     /// When narrowed tokens were last fetched for requests (`handout::MAX_FETCHES`).
@@ -85,38 +87,94 @@ pub struct Account {
 }
 
 impl Account {
-    /// The narrowed slot for `scopes`, made room for.
-    pub fn slot(&mut self, scopes: &ScopeSet) -> &mut Narrowed {
-        if !self.narrowed.contains_key(scopes) && self.narrowed.len() >= MAX_NARROWED {
-            // Drop an unused one first, else any idle one (never one being fetched).
-            let victim = self
-                .narrowed
-                .iter()
-                .filter(|(_, n)| !n.fetching)
-                .min_by_key(|(_, n)| n.used)
-                .map(|(k, _)| k.clone());
-            if let Some(k) = victim {
-                self.narrowed.remove(&k);
-            }
-        }
-        self.narrowed.entry(scopes.clone()).or_default()
+    /// The narrowed slot for `scopes`, if there is one.
+    pub fn narrowed(&self, scopes: &ScopeSet) -> Option<&Narrowed> {
+        self.narrowed
+            .iter()
+            .find(|(k, _)| k == scopes)
+            .map(|(_, n)| n)
     }
+
+    /// The narrowed slot for `scopes`, made (and room made for it) if needed.
+    pub fn slot(&mut self, scopes: &ScopeSet) -> &mut Narrowed {
+        let at = match self.narrowed.iter().position(|(k, _)| k == scopes) {
+            Some(i) => i,
+            None => {
+                if self.narrowed.len() >= MAX_NARROWED {
+                    // Drop an unused one first, else any idle one (never one being fetched).
+                    let victim = self
+                        .narrowed
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, (_, n))| !n.fetching)
+                        .min_by_key(|(_, (_, n))| n.used)
+                        .map(|(i, _)| i);
+                    if let Some(i) = victim {
+                        self.narrowed.swap_remove(i);
+                    }
+                }
+                self.narrowed.push((scopes.clone(), Narrowed::default()));
+                self.narrowed.len() - 1
+            }
+        };
+        // `at` is a position in the vector, found or just pushed.
+        &mut self.narrowed[at].1
+    }
+}
+
+/// Work for the narrowing worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub account: String,
+    pub scopes: ScopeSet,
 }
 
 /// Everything behind the lock.
 pub struct State {
     pub config: Arc<Config>,
     pub policy: Arc<Policy>,
-    pub accounts: BTreeMap<String, Account>,
+    pub accounts: Vec<(String, Account)>,
     /// Event lines (JSON, no newline) not yet fanned out.
     pub events: Vec<Arc<str>>,
+    /// Narrowed tokens to fetch, in order.
+    pub jobs: VecDeque<Job>,
     pub stopping: bool,
 }
 
-/// The shared board and its bell.
+impl State {
+    pub fn account(&self, name: &str) -> Option<&Account> {
+        self.accounts
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| a)
+    }
+
+    pub fn account_mut(&mut self, name: &str) -> Option<&mut Account> {
+        self.accounts
+            .iter_mut()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| a)
+    }
+
+    /// The account `name`, made if the agent had not announced it.
+    pub fn account_entry(&mut self, name: &str) -> &mut Account {
+        let at = match self.accounts.iter().position(|(n, _)| n == name) {
+            Some(i) => i,
+            None => {
+                self.accounts.push((name.to_string(), Account::default()));
+                self.accounts.len() - 1
+            }
+        };
+        // `at` is a position in the vector, found or just pushed.
+        &mut self.accounts[at].1
+    }
+}
+
+/// The shared board, its bell (the server) and its condition variable (the worker).
 pub struct Board {
     state: Mutex<State>,
     bell: Bell,
+    work: Condvar,
 }
 
 impl Board {
@@ -125,11 +183,13 @@ impl Board {
             state: Mutex::new(State {
                 config,
                 policy,
-                accounts: BTreeMap::new(),
+                accounts: Vec::new(),
                 events: Vec::new(),
+                jobs: VecDeque::new(),
                 stopping: false,
             }),
             bell: Bell::new()?,
+            work: Condvar::new(),
         })
     }
 
@@ -141,6 +201,34 @@ impl Board {
 
     pub fn bell(&self) -> &Bell {
         &self.bell
+    }
+
+    /// The worker's wait: until a job or `stop`, or `timeout` (`None`: no timeout). Returns
+    /// the guard again (the state locked) and whether the time ran out.
+    pub fn wait_for_work<'a>(
+        &self,
+        guard: MutexGuard<'a, State>,
+        timeout: Option<Duration>,
+    ) -> (MutexGuard<'a, State>, bool) {
+        match timeout {
+            None => (
+                self.work.wait(guard).unwrap_or_else(|e| e.into_inner()),
+                false,
+            ),
+            Some(t) => {
+                let (g, r) = self
+                    .work
+                    .wait_timeout(guard, t)
+                    .unwrap_or_else(|e| e.into_inner());
+                (g, r.timed_out())
+            }
+        }
+    }
+
+    /// A narrowed token for the worker to fetch.
+    pub fn ask(&self, job: Job) {
+        self.lock().jobs.push_back(job);
+        self.work.notify_one();
     }
 
     /// Changes the state and wakes the server.
@@ -156,7 +244,7 @@ impl Board {
     /// old grant go too).
     pub fn set_token(&self, account: &str, tokens: Option<&TokenSet>, configured: &[String]) {
         self.update(|s| {
-            let a = s.accounts.entry(account.to_string()).or_default();
+            let a = s.account_entry(account);
             match tokens {
                 None => {
                     a.token = None;
@@ -186,13 +274,7 @@ impl Board {
 
     /// A new grant for `account` (paired again): tokens narrowed from the old one are dropped.
     pub fn new_grant(&self, account: &str) {
-        self.update(|s| {
-            s.accounts
-                .entry(account.to_string())
-                .or_default()
-                .narrowed
-                .clear()
-        });
+        self.update(|s| s.account_entry(account).narrowed.clear());
     }
 
     /// An event of `account` (the `run --json` object) for the event streams.
@@ -203,7 +285,7 @@ impl Board {
             .unwrap_or_default();
         let line: Arc<str> = Arc::from(event.to_string());
         self.update(|s| {
-            let a = s.accounts.entry(account.to_string()).or_default();
+            let a = s.account_entry(account);
             match name {
                 "code" => a.pairing_code = Some(line.to_string()),
                 // Still pairing with the same code on screen.
@@ -226,6 +308,7 @@ impl Board {
 
     pub fn stop(&self) {
         self.update(|s| s.stopping = true);
+        self.work.notify_all();
     }
 }
 
@@ -299,26 +382,30 @@ mod tests {
         let b = board();
         b.set_token("default", Some(&tokens(&["a", "b"])), &[]);
         let key = ScopeSet::new(["a"]);
-        b.lock()
-            .accounts
-            .get_mut("default")
-            .unwrap()
-            .slot(&key)
-            .used = true;
+        b.lock().account_entry("default").slot(&key).used = true;
         // A renewal with the same scopes keeps them.
         b.set_token("default", Some(&tokens(&["b", "a"])), &[]);
-        assert!(b.lock().accounts["default"].narrowed.contains_key(&key));
+        assert!(
+            b.lock()
+                .account("default")
+                .unwrap()
+                .narrowed(&key)
+                .is_some()
+        );
         // Fewer scopes held now: they go.
         b.set_token("default", Some(&tokens(&["a"])), &[]);
-        assert!(b.lock().accounts["default"].narrowed.is_empty());
-        b.lock().accounts.get_mut("default").unwrap().slot(&key);
+        assert!(b.lock().account("default").unwrap().narrowed.is_empty());
+        b.lock().account_entry("default").slot(&key);
         b.new_grant("default");
-        assert!(b.lock().accounts["default"].narrowed.is_empty());
+        assert!(b.lock().account("default").unwrap().narrowed.is_empty());
         // No scopes reported: the configured ones are what it holds.
         b.set_token("default", Some(&tokens(&[])), &["x".into(), "y".into()]);
-        assert_eq!(b.lock().accounts["default"].held, ScopeSet::new(["x", "y"]));
+        assert_eq!(
+            b.lock().account("default").unwrap().held,
+            ScopeSet::new(["x", "y"])
+        );
         b.set_token("default", None, &[]);
-        assert!(b.lock().accounts["default"].token.is_none());
+        assert!(b.lock().account("default").unwrap().token.is_none());
     }
 
     #[test]
@@ -328,11 +415,11 @@ mod tests {
         b.event("default", &code);
         b.event("default", &serde_json::json!({"event": "pending"}));
         assert_eq!(
-            b.lock().accounts["default"].pairing_code.as_deref(),
+            b.lock().account("default").unwrap().pairing_code.as_deref(),
             Some(code.to_string().as_str())
         );
         b.event("default", &serde_json::json!({"event": "paired"}));
-        assert_eq!(b.lock().accounts["default"].pairing_code, None);
+        assert_eq!(b.lock().account("default").unwrap().pairing_code, None);
         assert_eq!(b.lock().events.len(), 3);
         b.bell().drain();
     }

@@ -200,7 +200,7 @@ mod tests {
         Granted {
             scopes: ScopeSet::parse(scopes).unwrap(),
             allow_wider,
-            by: "agent.client[1]".into(),
+            by: "agent.client[0]".into(),
         }
     }
 
@@ -264,11 +264,11 @@ mod tests {
             name(&decide(&mut a, &g, &now(200), false, MARGIN)),
             "wait ask=false"
         );
-        let slot = a.narrowed.get_mut(&g.scopes).unwrap();
+        let slot = a.slot(&g.scopes);
         slot.fetching = false;
         slot.token = Some(token("narrow", "a", 3600));
         assert_eq!(name(&decide(&mut a, &g, &now(200), true, MARGIN)), "narrow");
-        assert!(a.narrowed[&g.scopes].used);
+        assert!(a.narrowed(&g.scopes).unwrap().used);
         // Within the margin: renewed before it is handed out again (the worker does it).
         assert_eq!(
             name(&decide(&mut a, &g, &now(100 + 3400), false, MARGIN)),

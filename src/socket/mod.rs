@@ -30,16 +30,13 @@ use crate::error::Error;
 use crate::store::TokenSet;
 use board::{Account, Board};
 use listen::Listening;
-use narrow::Job;
 use policy::{Policy, ScopeSet};
 use std::sync::Arc;
-use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
 
 /// A running token service.
 pub struct TokenService {
     board: Arc<Board>,
-    jobs: Sender<Job>,
     server: Option<JoinHandle<()>>,
     listening: Arc<Listening>,
 }
@@ -66,26 +63,26 @@ fn policy_of(config: &Config) -> Policy {
 impl TokenService {
     /// Starts serving; `None` when `[agent] socket = ""`. Call it after the agent's signals
     /// are blocked (the threads inherit the mask).
-    pub fn start(config: &Config) -> Result<Option<TokenService>, Error> {
+    pub fn start(config: &Arc<Config>) -> Result<Option<TokenService>, Error> {
         let Some(listening) = listen::listen(&config.agent.socket).map_err(Error::Io)? else {
             return Ok(None);
         };
         let listening = Arc::new(listening);
         let policy = policy_of(config);
         let io = |e: std::io::Error| Error::Io(format!("starting the token service: {e}"));
-        let board = Arc::new(Board::new(Arc::new(config.clone()), Arc::new(policy)).map_err(io)?);
+        let board = Arc::new(Board::new(config.clone(), Arc::new(policy)).map_err(io)?);
         board.update(|s| {
-            s.accounts.insert(
+            s.accounts.push((
                 DEFAULT_ACCOUNT.to_string(),
                 Account {
                     held: ScopeSet::new(config.provider.scopes.iter().cloned()),
                     ..Account::default()
                 },
-            )
+            ))
         });
-        let (jobs, _worker) = narrow::spawn(board.clone()).map_err(io)?;
+        narrow::spawn(board.clone()).map_err(io)?;
         let listener = listening.listener.try_clone().map_err(io)?;
-        let server = server::Server::new(listener, board.clone(), jobs.clone()).map_err(io)?;
+        let server = server::Server::new(listener, board.clone()).map_err(io)?;
         let handle = std::thread::Builder::new()
             .name("devauth-socket".into())
             .stack_size(256 * 1024)
@@ -93,7 +90,6 @@ impl TokenService {
             .map_err(io)?;
         Ok(Some(TokenService {
             board,
-            jobs,
             server: Some(handle),
             listening,
         }))
@@ -121,19 +117,18 @@ impl TokenService {
     }
 
     /// The config was reloaded (SIGHUP): new policy, new settings. The socket itself stays.
-    pub fn reload(&self, config: &Config) {
+    pub fn reload(&self, config: &Arc<Config>) {
         if config.agent.socket.path != self.board.lock().config.agent.socket.path {
             eprintln!("devauth: [agent] socket changed; the socket moves at the next restart");
         }
         self.board
-            .reload(Arc::new(config.clone()), Arc::new(policy_of(config)));
+            .reload(config.clone(), Arc::new(policy_of(config)));
     }
 
     /// Stops serving and removes the socket file this agent created. Clients waiting for a
     /// narrowed token are dropped; the worker may still finish a request in flight.
     pub fn stop(mut self) {
         self.board.stop();
-        let _ = self.jobs.send(Job::Stop);
         if let Some(h) = self.server.take() {
             let _ = h.join();
         }

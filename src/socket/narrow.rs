@@ -17,7 +17,7 @@
 //! ahead of expiry, like the agent's, as long as someone asked for it since it was fetched;
 //! one nobody asked for again is dropped when it expires.
 
-use super::board::{Board, NarrowFailure, Narrowed, Token};
+use super::board::{Board, NarrowFailure, Narrowed, State, Token};
 use super::policy::ScopeSet;
 use crate::clock::{self, SystemClock};
 use crate::config::{Config, Narrowing};
@@ -28,7 +28,6 @@ use crate::secret::Secret;
 use crate::setup;
 use crate::store::{TimeNow, TokenStore};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -37,39 +36,34 @@ const REFUSED_FOR: Duration = Duration::from_secs(300);
 /// How long an unreachable provider is left alone before the next request retries.
 const UNREACHABLE_FOR: Duration = Duration::from_secs(5);
 
-/// Work for the worker.
-#[derive(Debug)]
-pub enum Job {
-    Narrow { account: String, scopes: ScopeSet },
-    Stop,
-}
-
-/// Starts the worker.
-pub fn spawn(board: Arc<Board>) -> std::io::Result<(Sender<Job>, JoinHandle<()>)> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let handle = std::thread::Builder::new()
+/// Starts the worker; it waits on the board's condition variable for jobs
+/// ([`Board::ask`]) and for the next narrowed token due, and ends at [`Board::stop`].
+pub fn spawn(board: Arc<Board>) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
         .name("devauth-narrow".into())
         .stack_size(512 * 1024)
-        .spawn(move || work(&board, &rx))?;
-    Ok((tx, handle))
+        .spawn(move || work(&board))
 }
 
-fn work(board: &Board, jobs: &Receiver<Job>) {
+fn work(board: &Board) {
+    let mut s = board.lock();
     loop {
-        let job = match next_due(board) {
-            None => jobs.recv().ok(),
-            Some(wait) => match jobs.recv_timeout(wait) {
-                Ok(job) => Some(job),
-                Err(RecvTimeoutError::Timeout) => {
-                    renew_due(board);
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => None,
-            },
-        };
-        match job {
-            None | Some(Job::Stop) => return,
-            Some(Job::Narrow { account, scopes }) => narrow(board, &account, &scopes),
+        if s.stopping {
+            return;
+        }
+        if let Some(job) = s.jobs.pop_front() {
+            drop(s);
+            narrow(board, &job.account, &job.scopes);
+            s = board.lock();
+            continue;
+        }
+        let due = next_due(&s);
+        let (guard, timed_out) = board.wait_for_work(s, due);
+        s = guard;
+        if timed_out {
+            drop(s);
+            renew_due(board);
+            s = board.lock();
         }
     }
 }
@@ -79,8 +73,7 @@ fn narrow(board: &Board, account: &str, scopes: &ScopeSet) {
     let (config, subject) = {
         let s = board.lock();
         let subject = s
-            .accounts
-            .get(account)
+            .account(account)
             .and_then(|a| a.token.as_ref())
             .map(|t| t.access_token.clone());
         (s.config.clone(), subject)
@@ -88,11 +81,7 @@ fn narrow(board: &Board, account: &str, scopes: &ScopeSet) {
     let result = fetch(&config, subject.as_ref(), scopes);
     let now = clock::boottime();
     board.update(|s| {
-        let slot = s
-            .accounts
-            .entry(account.to_string())
-            .or_default()
-            .slot(scopes);
+        let slot = s.account_entry(account).slot(scopes);
         slot.fetching = false;
         match result {
             Ok((token, wider)) => {
@@ -123,12 +112,11 @@ pub fn margin(config: &Config, token: &Token) -> Duration {
 
 /// When the next narrowed token is due (for renewal if it was handed out since it was fetched,
 /// else to be dropped); `None`: no token is kept.
-fn next_due(board: &Board) -> Option<Duration> {
-    let s = board.lock();
+fn next_due(s: &State) -> Option<Duration> {
     let now = TimeNow::read(&SystemClock);
     s.accounts
-        .values()
-        .flat_map(|a| a.narrowed.values())
+        .iter()
+        .flat_map(|(_, a)| a.narrowed.iter().map(|(_, n)| n))
         .filter(|n| !n.fetching)
         .filter_map(|n| n.token.as_ref())
         .filter_map(|t| Some(t.remaining(&now)?.saturating_sub(margin(&s.config, t))))
@@ -151,7 +139,7 @@ fn renew_due(board: &Board) {
         let mut due = Vec::new();
         for (name, a) in &mut s.accounts {
             a.narrowed
-                .retain(|_, n| n.fetching || (n.token.is_some() && (n.used || !is_due(n))));
+                .retain(|(_, n)| n.fetching || (n.token.is_some() && (n.used || !is_due(n))));
             for (scopes, n) in &mut a.narrowed {
                 if !n.fetching && is_due(n) {
                     n.fetching = true;

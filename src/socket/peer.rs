@@ -161,24 +161,9 @@ pub fn uid_of(name: &str) -> Option<u32> {
     }
 }
 
-/// The gid of a group name (`getgrnam_r`); `None` when there is no such group.
+/// The gid of a group name; `None` when there is no such group (the token file's lookup).
 pub fn gid_of(name: &str) -> Option<u32> {
-    let name = CString::new(name).ok()?;
-    // Groups with many members need a large buffer.
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: as in `uid_of`.
-    unsafe {
-        let mut grp: libc::group = std::mem::zeroed();
-        let mut result: *mut libc::group = std::ptr::null_mut();
-        let rc = libc::getgrnam_r(
-            name.as_ptr(),
-            &mut grp,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        );
-        (rc == 0 && !result.is_null()).then_some(grp.gr_gid)
-    }
+    crate::store::tokenfile::group_id(name).ok()
 }
 
 #[cfg(test)]

@@ -15,25 +15,29 @@
 
 use super::peer::Peer;
 use crate::config::{Allowed, ClientRule, Principal, SocketConfig};
-use std::collections::BTreeSet;
 use std::fmt;
 
 /// Most scopes in one request, and the longest scope (the config's own bounds).
 const MAX_SCOPES: usize = 64;
 const MAX_SCOPE_LEN: usize = 256;
 
-/// A set of scopes, kept sorted: the key of a narrowed token (`a b` and `b a` are one token).
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ScopeSet(BTreeSet<String>);
+/// A set of scopes, kept sorted and without duplicates: the key of a narrowed token (`a b` and
+/// `b a` are one token). A sorted `Vec`, not a `BTreeSet`: sets here hold a handful of scopes,
+/// and the tree's code costs kilobytes on the device.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeSet(Vec<String>);
 
 impl ScopeSet {
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(scopes: I) -> ScopeSet {
-        ScopeSet(scopes.into_iter().map(Into::into).collect())
+        let mut v: Vec<String> = scopes.into_iter().map(Into::into).collect();
+        v.sort_unstable();
+        v.dedup();
+        ScopeSet(v)
     }
 
     /// A `scope` parameter (RFC 6749 §3.3: space-separated, each `1*NQCHAR`).
     pub fn parse(param: &str) -> Result<ScopeSet, String> {
-        let mut set = BTreeSet::new();
+        let mut set = Vec::new();
         for s in param.split(' ').filter(|s| !s.is_empty()) {
             if set.len() == MAX_SCOPES {
                 return Err(format!("more than {MAX_SCOPES} scopes"));
@@ -47,12 +51,12 @@ impl ScopeSet {
                     s.chars().take(64).collect::<String>()
                 ));
             }
-            set.insert(s.to_string());
+            set.push(s);
         }
         if set.is_empty() {
             return Err("empty: name at least one scope, or leave `scope` out".into());
         }
-        Ok(ScopeSet(set))
+        Ok(ScopeSet::new(set))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -60,16 +64,21 @@ impl ScopeSet {
     }
 
     pub fn contains(&self, scope: &str) -> bool {
-        self.0.contains(scope)
+        self.0.iter().any(|s| s == scope)
     }
 
     pub fn is_subset(&self, other: &ScopeSet) -> bool {
-        self.0.is_subset(&other.0)
+        self.0.iter().all(|s| other.contains(s))
     }
 
-    /// The scopes of `self` that `other` lacks.
+    /// The scopes of `self` that `other` lacks (still sorted).
     pub fn missing_from(&self, other: &ScopeSet) -> ScopeSet {
-        ScopeSet(self.0.difference(&other.0).cloned().collect())
+        self.filter(|s| !other.contains(s))
+    }
+
+    /// The scopes of `self` for which `keep` holds (still sorted).
+    fn filter(&self, keep: impl Fn(&str) -> bool) -> ScopeSet {
+        ScopeSet(self.0.iter().filter(|s| keep(s)).cloned().collect())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &str> {
@@ -295,7 +304,7 @@ impl Policy {
         let scopes = match requested {
             Some(r) => {
                 if let Allowed::Only(granted) = &entry.rule.scopes {
-                    let beyond = ScopeSet(r.0.difference(granted).cloned().collect());
+                    let beyond = r.filter(|s| !granted.iter().any(|g| g == s));
                     if !beyond.is_empty() {
                         return Err(Refusal::ScopeNotAllowed { by, scopes: beyond });
                     }
@@ -308,7 +317,7 @@ impl Policy {
             None => match &entry.rule.scopes {
                 Allowed::All => held.clone(),
                 Allowed::Only(granted) => {
-                    let both = ScopeSet(held.0.intersection(granted).cloned().collect());
+                    let both = held.filter(|s| granted.iter().any(|g| g == s));
                     if both.is_empty() {
                         return Err(Refusal::NothingGranted { by });
                     }
@@ -341,7 +350,7 @@ mod tests {
 
     fn rule(n: usize) -> ClientRule {
         ClientRule {
-            name: format!("agent.client[{n}]"),
+            name: format!("agent.client[{}]", n - 1),
             user: None,
             group: None,
             exe: None,
@@ -463,7 +472,7 @@ mod tests {
         let (p, warnings) = Policy::resolve(&config, |_| None, |_| None);
         assert_eq!(warnings.len(), 1);
         assert!(
-            warnings[0].starts_with("agent.client[1].user: no user `ghost`"),
+            warnings[0].starts_with("agent.client[0].user: no user `ghost`"),
             "{warnings:?}"
         );
         assert!(p.caller(&peer(1001, 1001, &[], "/x")).is_err());
@@ -480,7 +489,7 @@ mod tests {
         assert_eq!(
             p.token(&app, "default", Some(&set("read write")), &held),
             Err(Refusal::ScopeNotAllowed {
-                by: "agent.client[1]".into(),
+                by: "agent.client[0]".into(),
                 scopes: set("write")
             })
         );
@@ -492,7 +501,7 @@ mod tests {
         assert_eq!(
             p.token(&app, "default", None, &set("write")),
             Err(Refusal::NothingGranted {
-                by: "agent.client[1]".into()
+                by: "agent.client[0]".into()
             })
         );
         assert_eq!(
@@ -520,7 +529,7 @@ mod tests {
         let app = peer(1001, 2001, &[], "/x");
         let held = set("read write admin");
         let g = p.token(&app, "default", None, &held).unwrap();
-        assert_eq!((g.by.as_str(), g.allow_wider), ("agent.client[2]", true));
+        assert_eq!((g.by.as_str(), g.allow_wider), ("agent.client[1]", true));
         assert_eq!(g.scopes, set("read write"));
         // Entry 3 would grant `admin`, but entry 2 decides.
         assert!(
@@ -529,7 +538,7 @@ mod tests {
         );
         assert_eq!(
             p.token(&app, "kids", None, &set("read")).unwrap().by,
-            "agent.client[1]"
+            "agent.client[0]"
         );
         assert_eq!(
             p.token(&app, "music", None, &held),

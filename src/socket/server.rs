@@ -15,21 +15,19 @@
 //!
 //! With no client and nothing to renew, `poll` waits without a timeout: no wake-ups.
 
-use super::board::Board;
+use super::board::{Board, Job};
 use super::handout::{Outcome, decide};
 use super::http::{self, HttpError, Parsed, Request};
-use super::narrow::{self, Job};
+use super::narrow;
 use super::peer::{self, Peer};
 use super::policy::{Granted, ScopeSet};
 use crate::clock::{self, Instant};
 use crate::config::DEFAULT_ACCOUNT;
 use crate::store::{self, TimeNow, TokenStore};
-use serde_json::json;
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::Arc;
-use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 /// Most connections served at once.
@@ -139,18 +137,16 @@ impl Conn {
 pub struct Server {
     listener: UnixListener,
     board: Arc<Board>,
-    jobs: Sender<Job>,
     conns: Vec<Conn>,
     boot_id: Option<String>,
 }
 
 impl Server {
-    pub fn new(listener: UnixListener, board: Arc<Board>, jobs: Sender<Job>) -> io::Result<Server> {
+    pub fn new(listener: UnixListener, board: Arc<Board>) -> io::Result<Server> {
         listener.set_nonblocking(true)?;
         Ok(Server {
             listener,
             board,
-            jobs,
             conns: Vec::new(),
             boot_id: clock::boot_id(),
         })
@@ -414,7 +410,7 @@ impl Server {
         };
         let decided = {
             let s = self.board.lock();
-            match s.accounts.get(&account) {
+            match s.account(&account) {
                 None => Err((404, "unknown_account", format!("no account `{account}`"))),
                 Some(a) => s
                     .policy
@@ -448,7 +444,7 @@ impl Server {
         let outcome = {
             let mut s = self.board.lock();
             let config = s.config.clone();
-            match s.accounts.get_mut(&account) {
+            match s.account_mut(&account) {
                 None => Outcome::Fail(404, "unknown_account", format!("no account `{account}`")),
                 Some(a) => decide(a, &granted, &now, woken, |t| narrow::margin(&config, t)),
             }
@@ -456,7 +452,7 @@ impl Server {
         match outcome {
             Outcome::Wait { ask } => {
                 if ask {
-                    let _ = self.jobs.send(Job::Narrow {
+                    self.board.ask(Job {
                         account,
                         scopes: granted.scopes.clone(),
                     });
@@ -472,13 +468,13 @@ impl Server {
                     "devauth: token for {} by {}: account {account}, scopes {}{note}",
                     c.peer, granted.by, token.scopes
                 );
-                let body = json!({
-                    "access_token": token.access_token.expose(),
-                    "token_type": token.token_type,
-                    "expires_in": expires_in,
-                    "scope": token.scopes.to_string(),
-                })
-                .to_string();
+                let body = format!(
+                    "{{\"access_token\":{},\"token_type\":{},\"expires_in\":{},\"scope\":{}}}",
+                    http::json_string(token.access_token.expose()),
+                    http::json_string(&token.token_type),
+                    expires_in.map_or("null".to_string(), |s| s.to_string()),
+                    http::json_string(&token.scopes.to_string()),
+                );
                 c.respond(http::json_response(200, &body, &[]));
             }
             Outcome::Fail(status, code, message) => {
@@ -522,7 +518,8 @@ impl Server {
             .filter(|c| matches!(c.phase, Phase::Streaming { .. }))
             .count();
         let sse = req
-            .header("accept")
+            .accept
+            .as_ref()
             .is_some_and(|a| a.contains("text/event-stream"));
         let config = self.board.lock().config.clone();
         let now = self.now();
@@ -542,8 +539,8 @@ impl Server {
             .board
             .lock()
             .accounts
-            .values()
-            .filter_map(|a| a.pairing_code.clone())
+            .iter()
+            .filter_map(|(_, a)| a.pairing_code.clone())
             .collect();
         let Some(c) = self.conns.get_mut(i) else {
             return;
@@ -564,7 +561,7 @@ impl Server {
         let mut out = http::head(200, content_type, None, &[]);
         frame(
             &mut out,
-            &json!({"event": "status", "status": status}).to_string(),
+            &format!("{{\"event\":\"status\",\"status\":{status}}}"),
             sse,
         );
         for code in &codes {
