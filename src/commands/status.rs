@@ -4,19 +4,31 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::error::Error;
 use crate::setup::emit;
-use crate::store::{TimeNow, TokenStore};
-use serde_json::json;
+use crate::store::{TimeNow, TokenStore, status_json};
 
 pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
     let store = TokenStore::new(&config.storage.path);
     let path = store.path().display().to_string();
     let loaded = store.load();
+    let now = TimeNow::read(&SystemClock);
+    if json {
+        // The same object the agent's `GET /v1/status` answers.
+        emit(&status_json(
+            store.path(),
+            &loaded,
+            &config.provider.client_id,
+            config
+                .provider
+                .grant
+                .jwt_bearer()
+                .map(|j| j.issuer.as_str()),
+            &now,
+        ));
+    }
     let stored = match loaded {
         Ok(s) => s,
         Err(e) => {
-            if json {
-                emit(&json!({"paired": false, "store": path, "store_error": e.to_string()}));
-            } else {
+            if !json {
                 println!("Not paired: the token store is unusable: {e}");
                 println!("`devauth pair` replaces it.");
             }
@@ -26,11 +38,7 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
     let Some(stored) = stored else {
         if let Some(j) = config.provider.grant.jwt_bearer() {
             // A service account is never "paired"; it just has no token cached yet.
-            if json {
-                emit(
-                    &json!({"paired": false, "grant": "jwt-bearer", "account": j.issuer, "store": path}),
-                );
-            } else {
+            if !json {
                 println!(
                     "Service account {} (jwt-bearer): no access token cached yet; `devauth token` gets one.",
                     j.issuer
@@ -38,9 +46,7 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
             }
             return Ok(());
         }
-        if json {
-            emit(&json!({"paired": false, "store": path}));
-        } else {
+        if !json {
             println!("Not paired (no tokens in {path}). Run `devauth pair`.");
         }
         return Err(Error::Reported(Box::new(Error::NotPaired {
@@ -49,24 +55,9 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
     };
     let owner_ok = stored.client_id == config.provider.client_id;
     let t = &stored.tokens;
-    let now = TimeNow::read(&SystemClock);
     let remaining = t.expiry.as_ref().map(|e| e.remaining(&now));
     let expires_in: Option<u64> = remaining.flatten().map(|d| d.as_secs());
-    let expiry_trusted = !matches!(remaining, Some(None));
-    if json {
-        emit(&json!({
-            "paired": owner_ok,
-            "account": t.account,
-            "scopes": t.scopes,
-            "access_token_expires_in": expires_in,
-            "access_token_expires": t.expiry.is_some(),
-            "expiry_trusted": expiry_trusted,
-            "refresh_token": t.refresh_token.is_some(),
-            "client_id": stored.client_id,
-            "token_endpoint": stored.token_endpoint,
-            "store": path,
-        }));
-    } else {
+    if !json {
         if owner_ok {
             println!(
                 "Paired{}",

@@ -242,13 +242,14 @@ pub(super) struct RawAgent {
     /// `allow_root` (bool, default `true`): uid 0 may have every account and scope (`true`) or
     /// nothing (`false`) from the socket.
     pub(super) allow_root: Option<Spanned<bool>>,
-    /// `[[agent.client]]` (array of tables, default none): who may have which tokens.
-    pub(super) client: Option<Spanned<Vec<Spanned<RawClient>>>>,
+    /// `[[agent.client]]` (array of tables, default none): who may have which tokens. Read
+    /// from the document by `socket_section.rs` into [`RawClient`]s (a serde type for it would
+    /// cost kilobytes on the device); here only accepted.
+    pub(super) client: Option<serde::de::IgnoredAny>,
 }
 
-/// One `[[agent.client]]` entry of the token service's policy.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table")]
+/// One `[[agent.client]]` entry of the token service's policy, as written.
+#[derive(Default)]
 pub(super) struct RawClient {
     /// `user` (a name, or a uid in digits): the caller's uid must be this user's.
     pub(super) user: Option<Str>,

@@ -115,6 +115,17 @@ impl Narrowing {
     }
 }
 
+/// The value of `name` in a table of the document.
+fn member<'a, 'i>(
+    table: &'a toml::de::DeTable<'i>,
+    name: &str,
+) -> Option<&'a toml::Spanned<toml::de::DeValue<'i>>> {
+    table
+        .iter()
+        .find(|(k, _)| k.get_ref() == name)
+        .map(|(_, v)| v)
+}
+
 /// A POSIX portable user or group name (plus the common '.'), nothing chown(1) could misread.
 pub(super) fn is_portable_name(s: &str) -> bool {
     !s.is_empty()
@@ -206,15 +217,9 @@ impl Cx<'_> {
         if let Some(v) = &raw.allow_root {
             out.allow_root = *v.get_ref();
         }
-        if let Some(list) = &raw.client {
-            if list.get_ref().len() > MAX_CLIENT_RULES {
-                return Err(self.at(
-                    "agent.client",
-                    list,
-                    format!("more than {MAX_CLIENT_RULES} entries"),
-                ));
-            }
-            for (i, entry) in list.get_ref().iter().enumerate() {
+        if raw.client.is_some() {
+            let entries = self.raw_clients()?;
+            for (i, entry) in entries.iter().enumerate() {
                 let rule = self.client_rule(i, entry)?;
                 let names_root = matches!(&rule.user, Some(Principal::Id(0)))
                     || matches!(&rule.user, Some(Principal::Name(n)) if n == "root");
@@ -227,6 +232,86 @@ impl Cx<'_> {
                 }
                 out.clients.push(rule);
             }
+        }
+        Ok(out)
+    }
+
+    /// The `[[agent.client]]` tables as written, read from the document itself.
+    fn raw_clients(&self) -> Result<Vec<Spanned<RawClient>>, ConfigError> {
+        use toml::de::{DeTable, DeValue};
+        // serde read this text already: it parses.
+        let Ok(doc) = DeTable::parse(self.text) else {
+            return Ok(Vec::new());
+        };
+        let Some(agent) = member(doc.get_ref(), "agent") else {
+            return Ok(Vec::new());
+        };
+        let DeValue::Table(agent) = agent.get_ref() else {
+            return Ok(Vec::new());
+        };
+        let Some(list) = member(agent, "client") else {
+            return Ok(Vec::new());
+        };
+        let DeValue::Array(items) = list.get_ref() else {
+            return Err(self.invalid(
+                "agent.client",
+                Some(list.span()),
+                "expected [[agent.client]] tables",
+            ));
+        };
+        if items.len() > MAX_CLIENT_RULES {
+            return Err(self.invalid(
+                "agent.client",
+                Some(list.span()),
+                format!("more than {MAX_CLIENT_RULES} entries"),
+            ));
+        }
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let entry = format!("agent.client[{i}]");
+            let DeValue::Table(table) = item.get_ref() else {
+                return Err(self.invalid(&entry, Some(item.span()), "expected a table"));
+            };
+            let mut raw = RawClient::default();
+            for (k, v) in table.iter() {
+                let key = format!("{entry}.{}", k.get_ref());
+                let text = |v: &toml::Spanned<DeValue<'_>>| match v.get_ref() {
+                    DeValue::String(s) => Ok(Spanned::new(v.span(), s.to_string())),
+                    _ => Err(self.invalid(&key, Some(v.span()), "expected a string")),
+                };
+                match k.get_ref().as_ref() {
+                    "user" => raw.user = Some(text(v)?),
+                    "group" => raw.group = Some(text(v)?),
+                    "exe" => raw.exe = Some(text(v)?),
+                    "accounts" | "scopes" => {
+                        let DeValue::Array(list) = v.get_ref() else {
+                            return Err(self.invalid(&key, Some(v.span()), "expected an array"));
+                        };
+                        let list = list.iter().map(text).collect::<Result<Vec<_>, _>>()?;
+                        let list = Some(Spanned::new(v.span(), list));
+                        if k.get_ref() == "scopes" {
+                            raw.scopes = list;
+                        } else {
+                            raw.accounts = list;
+                        }
+                    }
+                    "allow_wider_token" => match v.get_ref() {
+                        DeValue::Boolean(b) => {
+                            raw.allow_wider_token = Some(Spanned::new(v.span(), *b))
+                        }
+                        _ => return Err(self.invalid(&key, Some(v.span()), "expected a boolean")),
+                    },
+                    _ => {
+                        return Err(self.invalid(
+                            &key,
+                            Some(k.span()),
+                            "unknown key (expected `user`, `group`, `exe`, `accounts`, `scopes`, \
+                             `allow_wider_token`)",
+                        ));
+                    }
+                }
+            }
+            out.push(Spanned::new(item.span(), raw));
         }
         Ok(out)
     }
