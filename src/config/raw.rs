@@ -214,8 +214,12 @@ pub(super) struct RawNetwork {
     pub(super) max_body_bytes: Option<Spanned<i64>>,
 }
 
+/// `[agent]`. Not `deny_unknown_fields`: the token service's keys (`socket`, `socket_mode`,
+/// `socket_group`, `allow_root`, `[[agent.client]]`) are read from the document by
+/// `socket_section.rs` (serde code per key costs kilobytes on the device), which also refuses
+/// unknown keys, naming the ones it knows: a key added here goes into its `AGENT_KEYS` too.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table")]
+#[serde(expecting = "a table")]
 pub(super) struct RawAgent {
     /// `token_file` (absolute path, default `/run/devauth/access_token`): where the current
     /// access token is published; must differ from `[storage] path`.
@@ -232,6 +236,11 @@ pub(super) struct RawAgent {
     /// `release_display` (string, default `"blank"`): after the "paired" screen, `"blank"` the
     /// display or `"keep"` the last picture, handing it back to the device's own UI.
     pub(super) release_display: Option<Str>,
+}
+
+/// The token service's keys of `[agent]`, as written (read by `socket_section.rs`).
+#[derive(Default)]
+pub(super) struct RawSocket {
     /// `socket` (absolute path, default `/run/devauth/devauth.sock`; `""`: none): the token
     /// service's Unix socket (HTTP/1.1). systemd socket activation overrides the path.
     pub(super) socket: Option<Str>,
@@ -242,10 +251,8 @@ pub(super) struct RawAgent {
     /// `allow_root` (bool, default `true`): uid 0 may have every account and scope (`true`) or
     /// nothing (`false`) from the socket.
     pub(super) allow_root: Option<Spanned<bool>>,
-    /// `[[agent.client]]` (array of tables, default none): who may have which tokens. Read
-    /// from the document by `socket_section.rs` into [`RawClient`]s (a serde type for it would
-    /// cost kilobytes on the device); here only accepted.
-    pub(super) client: Option<serde::de::IgnoredAny>,
+    /// `[[agent.client]]` (array of tables, default none): who may have which tokens.
+    pub(super) clients: Vec<Spanned<RawClient>>,
 }
 
 /// One `[[agent.client]]` entry of the token service's policy, as written.

@@ -225,13 +225,10 @@ impl Cx<'_> {
                 ],
             )?;
         }
-        out.socket = self.socket(
-            raw,
-            &[
-                ("[storage] path", &storage.path),
-                ("agent.token_file", &out.token_file),
-            ],
-        )?;
+        out.socket = self.socket(&[
+            ("[storage] path", &storage.path),
+            ("agent.token_file", &out.token_file),
+        ])?;
         Ok(out)
     }
 

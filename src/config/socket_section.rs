@@ -9,6 +9,20 @@ use super::*;
 pub const DEFAULT_SOCKET_PATH: &str = "/run/devauth/devauth.sock";
 /// Default `[agent] socket_mode`: owner and group may connect; the policy decides what they get.
 pub const DEFAULT_SOCKET_MODE: u32 = 0o660;
+/// Every key of `[agent]`: serde's `RawAgent` and the token service's (read here).
+const AGENT_KEYS: &[&str] = &[
+    "token_file",
+    "token_file_group",
+    "hook",
+    "refresh_margin_secs",
+    "paired_screen_secs",
+    "release_display",
+    "socket",
+    "socket_mode",
+    "socket_group",
+    "allow_root",
+    "client",
+];
 /// The one account of a single-account config, as the token service names it.
 pub const DEFAULT_ACCOUNT: &str = "default";
 /// More `[[agent.client]]` entries than this is a mistake, not a policy.
@@ -153,11 +167,8 @@ impl Cx<'_> {
     }
 
     /// The socket keys of `[agent]`; `others` are the files the socket must not replace.
-    pub(super) fn socket(
-        &self,
-        raw: &RawAgent,
-        others: &[(&str, &Path)],
-    ) -> Result<SocketConfig, ConfigError> {
+    pub(super) fn socket(&self, others: &[(&str, &Path)]) -> Result<SocketConfig, ConfigError> {
+        let raw = self.raw_socket()?;
         let mut out = SocketConfig::default();
         if let Some(v) = &raw.socket {
             out.path = if v.get_ref().is_empty() {
@@ -217,9 +228,8 @@ impl Cx<'_> {
         if let Some(v) = &raw.allow_root {
             out.allow_root = *v.get_ref();
         }
-        if raw.client.is_some() {
-            let entries = self.raw_clients()?;
-            for (i, entry) in entries.iter().enumerate() {
+        {
+            for (i, entry) in raw.clients.iter().enumerate() {
                 let rule = self.client_rule(i, entry)?;
                 let names_root = matches!(&rule.user, Some(Principal::Id(0)))
                     || matches!(&rule.user, Some(Principal::Name(n)) if n == "root");
@@ -236,22 +246,70 @@ impl Cx<'_> {
         Ok(out)
     }
 
-    /// The `[[agent.client]]` tables as written, read from the document itself.
-    fn raw_clients(&self) -> Result<Vec<Spanned<RawClient>>, ConfigError> {
+    /// The token service's keys of `[agent]` as written, read from the document itself; any
+    /// key of `[agent]` that neither this nor serde's `RawAgent` knows is refused here.
+    fn raw_socket(&self) -> Result<RawSocket, ConfigError> {
         use toml::de::{DeTable, DeValue};
+        let mut raw = RawSocket::default();
         // serde read this text already: it parses.
         let Ok(doc) = DeTable::parse(self.text) else {
-            return Ok(Vec::new());
+            return Ok(raw);
         };
-        let Some(agent) = member(doc.get_ref(), "agent") else {
-            return Ok(Vec::new());
+        let Some(DeValue::Table(agent)) = member(doc.get_ref(), "agent").map(|v| v.get_ref())
+        else {
+            return Ok(raw);
         };
-        let DeValue::Table(agent) = agent.get_ref() else {
-            return Ok(Vec::new());
-        };
-        let Some(list) = member(agent, "client") else {
-            return Ok(Vec::new());
-        };
+        for (k, v) in agent.iter() {
+            let key = format!("agent.{}", k.get_ref());
+            match k.get_ref().as_ref() {
+                "socket" => raw.socket = Some(self.de_text(&key, v)?),
+                "socket_mode" => raw.socket_mode = Some(self.de_text(&key, v)?),
+                "socket_group" => raw.socket_group = Some(self.de_text(&key, v)?),
+                "allow_root" => raw.allow_root = Some(self.de_bool(&key, v)?),
+                "client" => raw.clients = self.raw_clients(v)?,
+                other if AGENT_KEYS.contains(&other) => {}
+                _ => {
+                    let expected: Vec<String> =
+                        AGENT_KEYS.iter().map(|k| format!("`{k}`")).collect();
+                    return Err(self.invalid(
+                        &key,
+                        Some(k.span()),
+                        format!("unknown key (expected {})", expected.join(", ")),
+                    ));
+                }
+            }
+        }
+        Ok(raw)
+    }
+
+    fn de_text(
+        &self,
+        key: &str,
+        v: &toml::Spanned<toml::de::DeValue<'_>>,
+    ) -> Result<Str, ConfigError> {
+        match v.get_ref() {
+            toml::de::DeValue::String(s) => Ok(Spanned::new(v.span(), s.to_string())),
+            _ => Err(self.invalid(key, Some(v.span()), "expected a string")),
+        }
+    }
+
+    fn de_bool(
+        &self,
+        key: &str,
+        v: &toml::Spanned<toml::de::DeValue<'_>>,
+    ) -> Result<Spanned<bool>, ConfigError> {
+        match v.get_ref() {
+            toml::de::DeValue::Boolean(b) => Ok(Spanned::new(v.span(), *b)),
+            _ => Err(self.invalid(key, Some(v.span()), "expected a boolean")),
+        }
+    }
+
+    /// The `[[agent.client]]` tables.
+    fn raw_clients(
+        &self,
+        list: &toml::Spanned<toml::de::DeValue<'_>>,
+    ) -> Result<Vec<Spanned<RawClient>>, ConfigError> {
+        use toml::de::DeValue;
         let DeValue::Array(items) = list.get_ref() else {
             return Err(self.invalid(
                 "agent.client",
@@ -275,32 +333,27 @@ impl Cx<'_> {
             let mut raw = RawClient::default();
             for (k, v) in table.iter() {
                 let key = format!("{entry}.{}", k.get_ref());
-                let text = |v: &toml::Spanned<DeValue<'_>>| match v.get_ref() {
-                    DeValue::String(s) => Ok(Spanned::new(v.span(), s.to_string())),
-                    _ => Err(self.invalid(&key, Some(v.span()), "expected a string")),
-                };
                 match k.get_ref().as_ref() {
-                    "user" => raw.user = Some(text(v)?),
-                    "group" => raw.group = Some(text(v)?),
-                    "exe" => raw.exe = Some(text(v)?),
-                    "accounts" | "scopes" => {
+                    "user" => raw.user = Some(self.de_text(&key, v)?),
+                    "group" => raw.group = Some(self.de_text(&key, v)?),
+                    "exe" => raw.exe = Some(self.de_text(&key, v)?),
+                    name @ ("accounts" | "scopes") => {
                         let DeValue::Array(list) = v.get_ref() else {
                             return Err(self.invalid(&key, Some(v.span()), "expected an array"));
                         };
-                        let list = list.iter().map(text).collect::<Result<Vec<_>, _>>()?;
+                        let list = list
+                            .iter()
+                            .enumerate()
+                            .map(|(i, x)| self.de_text(&format!("{key}[{i}]"), x))
+                            .collect::<Result<Vec<_>, _>>()?;
                         let list = Some(Spanned::new(v.span(), list));
-                        if k.get_ref() == "scopes" {
+                        if name == "scopes" {
                             raw.scopes = list;
                         } else {
                             raw.accounts = list;
                         }
                     }
-                    "allow_wider_token" => match v.get_ref() {
-                        DeValue::Boolean(b) => {
-                            raw.allow_wider_token = Some(Spanned::new(v.span(), *b))
-                        }
-                        _ => return Err(self.invalid(&key, Some(v.span()), "expected a boolean")),
-                    },
+                    "allow_wider_token" => raw.allow_wider_token = Some(self.de_bool(&key, v)?),
                     _ => {
                         return Err(self.invalid(
                             &key,
@@ -399,7 +452,7 @@ impl Cx<'_> {
         &self,
         key: &str,
         list: &Spanned<Vec<Str>>,
-        check: impl Fn(&str) -> Result<(), String>,
+        check: fn(&str) -> Result<(), String>,
     ) -> Result<Allowed, ConfigError> {
         let items = list.get_ref();
         if items.len() > MAX_RULE_ITEMS {

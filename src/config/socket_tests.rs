@@ -169,3 +169,41 @@ fn root_entries_contradict_allow_root_false() {
         "{MIN}[agent]\n[[agent.client]]\nuser = \"0\"\nscopes = [\"*\"]\n"
     ));
 }
+
+#[test]
+fn agent_keys_read_from_the_document_are_checked_like_the_others() {
+    let e = err_at(&format!("{MIN}[agent]\nsocket = 5\n"), "agent.socket", 5);
+    assert!(e.contains("expected a string"), "{e}");
+    let e = err_at(
+        &format!("{MIN}[agent]\nallow_root = \"no\"\n"),
+        "agent.allow_root",
+        5,
+    );
+    assert!(e.contains("expected a boolean"), "{e}");
+    let e = err_at(
+        &format!("{MIN}[agent]\nhook = \"x\"\nsockets = \"/a\"\n"),
+        "agent.sockets",
+        6,
+    );
+    assert!(
+        e.contains("unknown key") && e.contains("`socket`") && e.contains("`hook`"),
+        "{e}"
+    );
+    let e = err_at(
+        &format!("{MIN}[agent]\nclient = \"x\"\n"),
+        "agent.client",
+        5,
+    );
+    assert!(e.contains("[[agent.client]]"), "{e}");
+    let e = err_at(
+        &format!("{MIN}[agent]\n[[agent.client]]\nuser = \"a\"\nscopes = [\"a\", 3]\n"),
+        "agent.client[0].scopes[1]",
+        7,
+    );
+    assert!(e.contains("expected a string"), "{e}");
+    // Every serde key of [agent] is still accepted.
+    ok(&format!(
+        "{MIN}[agent]\ntoken_file = \"/run/x/t\"\ntoken_file_group = \"g\"\nhook = \"h\"\n\
+         refresh_margin_secs = 5\npaired_screen_secs = 1\nrelease_display = \"keep\"\n"
+    ));
+}

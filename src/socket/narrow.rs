@@ -8,7 +8,8 @@
 //!   unaffected). The narrowed access token itself lives in memory only.
 //! - `"token_exchange"`: the agent's access token exchanged for one with the narrower `scope`
 //!   (RFC 8693 §2.1); nothing stored changes.
-//! - a service account (`grant = "jwt-bearer"`): a new assertion with the narrower scope.
+//! A service account (`grant = "jwt-bearer"`) has no refresh token to narrow with: its entries
+//! get its whole token or, without `allow_wider_token`, nothing.
 //! - `"off"`: never asked; only the account's own token exists.
 //!
 //! The answer's `scope` (RFC 6749 §5.1: present whenever it differs from the request) says
@@ -162,44 +163,24 @@ pub fn fetch(
 ) -> Result<(Token, bool), NarrowFailure> {
     let scope = scopes.to_string();
     let unreachable = |e: Error| NarrowFailure::Unreachable(e.to_string());
-    let grant = if let Some(j) = config.provider.grant.jwt_bearer() {
-        let client = setup::token_client(config, None).map_err(unreachable)?;
-        let (claim, param) = if j.scope_in_claims {
-            (Some(scope.clone()), None)
-        } else {
-            (None, Some(scope.as_str()))
-        };
-        let signer = crate::oauth::jwt::Signer::new(j, claim)
-            .map_err(|e| NarrowFailure::Refused(format!("{}: {e}", j.key_file.display())))?;
-        let wall = clock::unix_secs(clock::wall_now());
-        if wall < clock::MIN_PLAUSIBLE_UNIX {
-            return Err(NarrowFailure::Unreachable(
-                "the clock is not set yet (waiting for network time)".into(),
+    let grant = match config.provider.narrowing {
+        Narrowing::Off => {
+            return Err(NarrowFailure::Refused(
+                "narrowing is off ([provider] narrowing = \"off\")".into(),
             ));
         }
-        let assertion = signer.assertion(wall).map_err(NarrowFailure::Refused)?;
-        client.jwt_bearer(&assertion, param, j.client_auth)
-    } else {
-        match config.provider.narrowing {
-            Narrowing::Off => {
-                return Err(NarrowFailure::Refused(
-                    "narrowing is off ([provider] narrowing = \"off\")".into(),
+        Narrowing::TokenExchange => {
+            let Some(subject) = subject else {
+                return Err(NarrowFailure::Unreachable(
+                    "the agent holds no token to exchange yet".into(),
                 ));
-            }
-            Narrowing::TokenExchange => {
-                let Some(subject) = subject else {
-                    return Err(NarrowFailure::Unreachable(
-                        "the agent holds no token to exchange yet".into(),
-                    ));
-                };
-                let store = TokenStore::new(&config.storage.path);
-                let endpoint = store.load().ok().flatten().map(|s| s.token_endpoint);
-                let client =
-                    setup::token_client(config, endpoint.as_deref()).map_err(unreachable)?;
-                client.exchange_token(subject, &scope)
-            }
-            Narrowing::Refresh => refresh(config, &scope)?,
+            };
+            let store = TokenStore::new(&config.storage.path);
+            let endpoint = store.load().ok().flatten().map(|s| s.token_endpoint);
+            let client = setup::token_client(config, endpoint.as_deref()).map_err(unreachable)?;
+            client.exchange_token(subject, &scope)
         }
+        Narrowing::Refresh => refresh(config, &scope)?,
     };
     let grant = grant.map_err(|e| classify(&e))?;
     let now = TimeNow::read(&SystemClock);
