@@ -8,9 +8,10 @@
 //!   unaffected). The narrowed access token itself lives in memory only.
 //! - `"token_exchange"`: the agent's access token exchanged for one with the narrower `scope`
 //!   (RFC 8693 §2.1); nothing stored changes.
+//! - `"off"`: never asked; only the account's own token exists.
+//!
 //! A service account (`grant = "jwt-bearer"`) has no refresh token to narrow with: its entries
 //! get its whole token or, without `allow_wider_token`, nothing.
-//! - `"off"`: never asked; only the account's own token exists.
 //!
 //! The answer's `scope` (RFC 6749 §5.1: present whenever it differs from the request) says
 //! what was granted; more than asked for means the provider ignored the narrowing, and the
