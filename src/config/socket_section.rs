@@ -194,36 +194,22 @@ impl Cx<'_> {
                     .flatten()
                     .filter(|m| *m <= 0o777);
             out.mode = match mode {
+                // The owner (the agent) needs read and write.
                 Some(m) if m & 0o600 == 0o600 => m,
-                Some(_) => {
+                _ => {
                     return Err(self.at(
                         "agent.socket_mode",
                         v,
-                        format!("{s:?}: the owner (the agent) needs read and write (0600)"),
-                    ));
-                }
-                None => {
-                    return Err(self.at(
-                        "agent.socket_mode",
-                        v,
-                        format!("{s:?}: permission bits in octal, like \"0660\" (at most 0777)"),
+                        format!("{s:?}: octal permission bits from 0600 to 0777, like \"0660\""),
                     ));
                 }
             };
         }
         if let Some(v) = &raw.socket_group {
-            let g = v.get_ref();
-            if !is_portable_name(g) {
-                return Err(self.at(
-                    "agent.socket_group",
-                    v,
-                    format!(
-                        "{g:?}: a group name is 1..=32 ASCII letters, digits, '_', '-' or '.', \
-                         not starting with '-'"
-                    ),
-                ));
+            if !is_portable_name(v.get_ref()) {
+                return Err(self.name_error("agent.socket_group", v));
             }
-            out.group = Some(g.clone());
+            out.group = Some(v.get_ref().clone());
         }
         if let Some(v) = &raw.allow_root {
             out.allow_root = *v.get_ref();
@@ -269,17 +255,30 @@ impl Cx<'_> {
                 "client" => raw.clients = self.raw_clients(v)?,
                 other if AGENT_KEYS.contains(&other) => {}
                 _ => {
-                    let expected: Vec<String> =
-                        AGENT_KEYS.iter().map(|k| format!("`{k}`")).collect();
                     return Err(self.invalid(
                         &key,
                         Some(k.span()),
-                        format!("unknown key (expected {})", expected.join(", ")),
+                        "unknown key (expected `token_file`, `token_file_group`, `hook`, \
+                         `refresh_margin_secs`, `paired_screen_secs`, `release_display`, \
+                         `socket`, `socket_mode`, `socket_group`, `allow_root`, `client`)",
                     ));
                 }
             }
         }
         Ok(raw)
+    }
+
+    /// A user or group name that is not a portable one.
+    fn name_error(&self, key: &str, v: &Str) -> ConfigError {
+        self.at(
+            key,
+            v,
+            format!(
+                "{:?}: a name is 1..=32 ASCII letters, digits, '_', '-' or '.', not starting \
+                 with '-' (or the numeric id)",
+                v.get_ref()
+            ),
+        )
     }
 
     fn de_text(
@@ -392,14 +391,7 @@ impl Cx<'_> {
             if is_portable_name(s) {
                 return Ok(Some(Principal::Name(s.clone())));
             }
-            Err(self.at(
-                &key,
-                v,
-                format!(
-                    "{s:?}: a name is 1..=32 ASCII letters, digits, '_', '-' or '.', not starting \
-                     with '-' (or the numeric id, in quotes)"
-                ),
-            ))
+            Err(self.name_error(&key, v))
         };
         let user = principal("user", &raw.user)?;
         let group = principal("group", &raw.group)?;

@@ -74,8 +74,8 @@ fn socket_mistakes_name_key_and_line() {
     assert!(at("socket = \"/run/devauth/access_token\"", "agent.socket").contains("token_file"));
     assert!(at("socket_mode = \"0990\"", "agent.socket_mode").contains("octal"));
     assert!(at("socket_mode = \"12345\"", "agent.socket_mode").contains("octal"));
-    assert!(at("socket_mode = \"0066\"", "agent.socket_mode").contains("owner"));
-    assert!(at("socket_group = \"-x\"", "agent.socket_group").contains("group name"));
+    assert!(at("socket_mode = \"0066\"", "agent.socket_mode").contains("from 0600"));
+    assert!(at("socket_group = \"-x\"", "agent.socket_group").contains("a name is"));
     err_at(
         &format!("{MIN}narrowing = \"always\"\n"),
         "provider.narrowing",
