@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 pub mod canvas;
+pub mod catalog;
 #[cfg(any(feature = "fbdev", feature = "drm"))]
 pub mod console;
 pub mod device_wait;

@@ -1,0 +1,446 @@
+//! The screens' words: the message catalogue (`locales/en.toml`, compiled in), its keys
+//! ([`Msg`]), its placeholders ([`Slot`]) and filling them in.
+//!
+//! Owns reading a catalogue file and checking it (every key there, no unknown key, each sentence
+//! with exactly the placeholders its key takes), so a translation is held to the same rules as
+//! the English source. It does not lay text out (`layout/`), draw it (`draw.rs`) or decide which
+//! language a device uses: English is the only one compiled in here, and the layout asks for
+//! sentences by key, never by their English words.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::OnceLock;
+
+/// The English catalogue, the source language, as shipped in `locales/en.toml`.
+pub const ENGLISH_SOURCE: &str = include_str!("../../locales/en.toml");
+
+/// The largest catalogue file read (the English one is about 6 KB).
+pub const MAX_CATALOGUE_BYTES: usize = 64 * 1024;
+
+/// A value filled into a sentence where its `{name}` stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Slot {
+    /// `{url}`: the verification URL as typed (no `https://`).
+    Url,
+    /// `{code}`: the user code exactly as sent.
+    Code,
+    /// `{minutes}`: the time left as `m:ss` (or `h:mm:ss`).
+    Minutes,
+    /// `{seconds}`: a whole number of seconds.
+    Seconds,
+    /// `{account}`: e-mail or user name.
+    Account,
+    /// `{name}`: the person's name (the ID token's `name` claim).
+    Name,
+    /// `{device}`: `[display] device_name`.
+    Device,
+    /// `{profile}`: the account profile being added.
+    Profile,
+}
+
+impl Slot {
+    pub const ALL: [Slot; 8] = [
+        Slot::Url,
+        Slot::Code,
+        Slot::Minutes,
+        Slot::Seconds,
+        Slot::Account,
+        Slot::Name,
+        Slot::Device,
+        Slot::Profile,
+    ];
+
+    /// The name written between the braces.
+    pub fn name(self) -> &'static str {
+        match self {
+            Slot::Url => "url",
+            Slot::Code => "code",
+            Slot::Minutes => "minutes",
+            Slot::Seconds => "seconds",
+            Slot::Account => "account",
+            Slot::Name => "name",
+            Slot::Device => "device",
+            Slot::Profile => "profile",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Slot> {
+        Slot::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+macro_rules! messages {
+    ($($variant:ident = $key:literal [$($slot:ident),*];)*) => {
+        /// A sentence of the catalogue, by key. The key is the name in the catalogue file.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Msg {
+            $($variant,)*
+        }
+
+        impl Msg {
+            pub const ALL: &'static [Msg] = &[$(Msg::$variant,)*];
+
+            /// The key in the catalogue file.
+            pub fn key(self) -> &'static str {
+                match self {
+                    $(Msg::$variant => $key,)*
+                }
+            }
+
+            /// The placeholders the sentence takes (each exactly once).
+            pub fn slots(self) -> &'static [Slot] {
+                match self {
+                    $(Msg::$variant => &[$(Slot::$slot),*],)*
+                }
+            }
+        }
+    };
+}
+
+messages! {
+    CodeTitle = "code_title" [];
+    CodeTitleRenewed = "code_title_renewed" [];
+    CodeAdding = "code_adding" [Profile];
+    CodeSteps = "code_steps" [Url, Code];
+    CodeStepsShort = "code_steps_short" [Url, Code];
+    CodeExpires = "code_expires" [Minutes];
+    CodeExpired = "code_expired" [];
+    WarningDevice = "warning_device" [Device];
+    Warning = "warning" [];
+    RetryingTitle = "retrying_title" [];
+    RetryingBody = "retrying_body" [];
+    RetryingCode = "retrying_code" [];
+    RetryingIn = "retrying_in" [Seconds];
+    RetryingInCode = "retrying_in_code" [Seconds, Minutes];
+    ClockTitle = "clock_title" [];
+    ClockBody = "clock_body" [];
+    PairedTitle = "paired_title" [];
+    PairedWelcome = "paired_welcome" [Name];
+    PairedAccount = "paired_account" [Account];
+    PairedBody = "paired_body" [];
+    PairedUnlink = "paired_unlink" [];
+    DeniedTitle = "denied_title" [];
+    DeniedBody = "denied_body" [];
+    StoppedTitle = "stopped_title" [];
+    StoppedBody = "stopped_body" [];
+    ErrorTitle = "error_title" [];
+    ErrorNetwork = "error_network" [];
+    ErrorService = "error_service" [];
+    ErrorStorage = "error_storage" [];
+    ErrorSetup = "error_setup" [];
+    ErrorOther = "error_other" [];
+    TerminalScan = "terminal_scan" [];
+    TerminalCode = "terminal_code" [Code];
+    TerminalNoQr = "terminal_no_qr" [];
+}
+
+/// A piece of a sentence: words, or a placeholder to fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part<'a> {
+    Text(&'a str),
+    Slot(Slot),
+}
+
+/// Values for the placeholders of one sentence.
+pub type Args<'a> = &'a [(Slot, &'a str)];
+
+/// What is wrong with a catalogue file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatalogError {
+    TooLarge(usize),
+    /// Not TOML, or not a table of strings.
+    Syntax(String),
+    Missing(&'static str),
+    Unknown(String),
+    Placeholders {
+        key: &'static str,
+        detail: String,
+    },
+}
+
+impl fmt::Display for CatalogError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CatalogError::TooLarge(n) => write!(
+                f,
+                "catalogue: {n} bytes, more than {MAX_CATALOGUE_BYTES} bytes"
+            ),
+            CatalogError::Syntax(e) => write!(f, "catalogue: {e}"),
+            CatalogError::Missing(k) => write!(f, "catalogue: no sentence for {k:?}"),
+            CatalogError::Unknown(k) => write!(f, "catalogue: unknown key {k:?}"),
+            CatalogError::Placeholders { key, detail } => {
+                write!(f, "catalogue: {key}: {detail}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CatalogError {}
+
+/// Every sentence of one language, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Catalog {
+    /// In [`Msg::ALL`]'s order.
+    texts: Vec<String>,
+}
+
+impl Catalog {
+    /// Reads a catalogue file: a TOML table of `key = "sentence"`. Every key of [`Msg`] must be
+    /// there, no other, and each sentence must hold exactly its key's placeholders, once each.
+    pub fn parse(source: &str) -> Result<Catalog, CatalogError> {
+        if source.len() > MAX_CATALOGUE_BYTES {
+            return Err(CatalogError::TooLarge(source.len()));
+        }
+        let mut table: BTreeMap<String, String> =
+            toml::from_str(source).map_err(|e| CatalogError::Syntax(e.message().to_string()))?;
+        let mut texts = Vec::with_capacity(Msg::ALL.len());
+        for &m in Msg::ALL {
+            let text = table
+                .remove(m.key())
+                .ok_or(CatalogError::Missing(m.key()))?;
+            check_slots(m, &text)?;
+            texts.push(text);
+        }
+        if let Some(k) = table.into_keys().next() {
+            return Err(CatalogError::Unknown(k));
+        }
+        Ok(Catalog { texts })
+    }
+
+    /// The English catalogue compiled into devauth.
+    pub fn english() -> &'static Catalog {
+        static ENGLISH: OnceLock<Catalog> = OnceLock::new();
+        // A test proves the file parses; should it not, the keys are shown rather than nothing.
+        ENGLISH.get_or_init(|| {
+            Catalog::parse(ENGLISH_SOURCE).unwrap_or_else(|_| Catalog {
+                texts: Msg::ALL.iter().map(|m| m.key().to_string()).collect(),
+            })
+        })
+    }
+
+    /// The sentence as written, placeholders included.
+    pub fn raw(&self, m: Msg) -> &str {
+        let i = Msg::ALL.iter().position(|x| *x == m).unwrap_or(0);
+        self.texts.get(i).map_or("", String::as_str)
+    }
+
+    /// The sentence cut at its placeholders, `{{`/`}}` kept as written (see [`unescape`]).
+    pub fn parts(&self, m: Msg) -> Vec<Part<'_>> {
+        split(self.raw(m))
+    }
+
+    /// The sentence with its placeholders filled from `args` (a missing one is left empty).
+    pub fn fill(&self, m: Msg, args: Args) -> String {
+        let mut out = String::new();
+        for part in self.parts(m) {
+            match part {
+                Part::Text(t) => out.push_str(&unescape(t)),
+                Part::Slot(s) => {
+                    if let Some((_, v)) = args.iter().find(|(k, _)| *k == s) {
+                        out.push_str(v);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A sentence without placeholders.
+    pub fn text(&self, m: Msg) -> String {
+        self.fill(m, &[])
+    }
+}
+
+/// `{{` and `}}` as the braces they stand for.
+pub fn unescape(text: &str) -> String {
+    text.replace("{{", "{").replace("}}", "}")
+}
+
+/// Splits at `{name}` placeholders; text between them keeps its `{{`/`}}` escapes. A brace that
+/// opens no known placeholder stays text (`parse` refuses such files).
+fn split(text: &str) -> Vec<Part<'_>> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    let bytes = text.as_bytes();
+    while i < bytes.len() {
+        match bytes.get(i..i + 2) {
+            Some(b"{{") | Some(b"}}") => {
+                i += 2;
+                continue;
+            }
+            _ => {}
+        }
+        if bytes.get(i) == Some(&b'{') {
+            let slot = text
+                .get(i + 1..)
+                .and_then(|rest| rest.find('}').map(|end| (rest, end)))
+                .and_then(|(rest, end)| {
+                    rest.get(..end).and_then(Slot::from_name).map(|s| (s, end))
+                });
+            if let Some((slot, end)) = slot {
+                if let Some(t) = text.get(start..i).filter(|t| !t.is_empty()) {
+                    parts.push(Part::Text(t));
+                }
+                parts.push(Part::Slot(slot));
+                i += end + 2;
+                start = i;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    if let Some(t) = text.get(start..).filter(|t| !t.is_empty()) {
+        parts.push(Part::Text(t));
+    }
+    parts
+}
+
+fn check_slots(m: Msg, text: &str) -> Result<(), CatalogError> {
+    let bad = |detail: String| CatalogError::Placeholders {
+        key: m.key(),
+        detail,
+    };
+    let mut seen = Vec::new();
+    for part in split(text) {
+        match part {
+            Part::Slot(s) if !m.slots().contains(&s) => {
+                return Err(bad(format!("{{{}}} does not belong here", s.name())));
+            }
+            Part::Slot(s) if seen.contains(&s) => {
+                return Err(bad(format!("{{{}}} twice", s.name())));
+            }
+            Part::Slot(s) => seen.push(s),
+            Part::Text(t) => {
+                // Left after the escapes: a lone brace is a typo or an unknown placeholder.
+                let rest = t.replace("{{", "").replace("}}", "");
+                if rest.contains(['{', '}']) {
+                    return Err(bad(format!("a brace that is no placeholder in {t:?}")));
+                }
+            }
+        }
+    }
+    if let Some(s) = m.slots().iter().find(|s| !seen.contains(s)) {
+        return Err(bad(format!("{{{}}} is missing", s.name())));
+    }
+    if text.trim().is_empty() {
+        return Err(bad("empty".to_string()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_english_catalogue_is_complete_and_checked() {
+        let c = Catalog::parse(ENGLISH_SOURCE).unwrap();
+        assert_eq!(&c, Catalog::english());
+        for &m in Msg::ALL {
+            assert!(!c.raw(m).is_empty(), "{m:?}");
+            // Words only from the file: no sentence is its own key.
+            assert_ne!(c.raw(m), m.key());
+        }
+        assert_eq!(c.text(Msg::PairedTitle), "Paired");
+        assert_eq!(
+            c.fill(Msg::PairedWelcome, &[(Slot::Name, "José")]),
+            "Welcome, José"
+        );
+        assert_eq!(
+            c.parts(Msg::CodeStepsShort),
+            vec![
+                Part::Text("Go to "),
+                Part::Slot(Slot::Url),
+                Part::Text(" and enter "),
+                Part::Slot(Slot::Code)
+            ]
+        );
+    }
+
+    /// Every translation in `locales/` has every key, no other, and the same placeholders.
+    #[test]
+    fn every_catalogue_in_locales_is_complete() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("locales");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                if let Err(e) = Catalog::parse(&text) {
+                    panic!("{}: {e}", path.display());
+                }
+                n += 1;
+            }
+        }
+        assert!(n >= 1);
+    }
+
+    #[test]
+    fn keys_are_unique() {
+        let mut keys: Vec<_> = Msg::ALL.iter().map(|m| m.key()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), Msg::ALL.len());
+    }
+
+    /// A catalogue made from the English one with one sentence replaced.
+    fn with(key: &str, sentence: &str) -> String {
+        ENGLISH_SOURCE
+            .lines()
+            .map(|l| {
+                if l.starts_with(&format!("{key} = ")) {
+                    format!("{key} = {sentence:?}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn translations_are_held_to_the_same_placeholders() {
+        // Reordered placeholders are fine (word order differs between languages).
+        let ok = with("code_steps_short", "{code} ← {url} zu");
+        let c = Catalog::parse(&ok).unwrap();
+        assert_eq!(
+            c.fill(
+                Msg::CodeStepsShort,
+                &[(Slot::Url, "example.com"), (Slot::Code, "AB-CD")]
+            ),
+            "AB-CD ← example.com zu"
+        );
+        for (key, sentence, want) in [
+            ("code_steps_short", "Go to {url}", "{code} is missing"),
+            ("code_expires", "{minutes} {minutes}", "{minutes} twice"),
+            ("paired_title", "Hi {name}", "{name} does not belong here"),
+            ("paired_title", "Hi {nme}", "a brace that is no placeholder"),
+            ("paired_title", "  ", "empty"),
+        ] {
+            let e = Catalog::parse(&with(key, sentence)).unwrap_err();
+            assert!(e.to_string().contains(want), "{key}: {e}");
+        }
+        let braces = Catalog::parse(&with("paired_title", "{{Paired}}")).unwrap();
+        assert_eq!(braces.text(Msg::PairedTitle), "{Paired}");
+        let missing = ENGLISH_SOURCE.replace("denied_body =", "# denied_body =");
+        assert_eq!(
+            Catalog::parse(&missing),
+            Err(CatalogError::Missing("denied_body"))
+        );
+        let extra = format!("{ENGLISH_SOURCE}\nspare = \"x\"\n");
+        assert_eq!(
+            Catalog::parse(&extra),
+            Err(CatalogError::Unknown("spare".into()))
+        );
+        assert!(matches!(
+            Catalog::parse("code_title = 3"),
+            Err(CatalogError::Syntax(_))
+        ));
+        let huge = "#".repeat(MAX_CATALOGUE_BYTES + 1);
+        assert!(matches!(
+            Catalog::parse(&huge),
+            Err(CatalogError::TooLarge(_))
+        ));
+    }
+}
