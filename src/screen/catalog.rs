@@ -104,6 +104,8 @@ messages! {
     CodeSteps = "code_steps" [Url, Code];
     CodeStepsShort = "code_steps_short" [Url, Code];
     CodeExpires = "code_expires" [Minutes];
+    CodeExpiresNew = "code_expires_new" [Minutes];
+    CodeNew = "code_new" [];
     CodeExpired = "code_expired" [];
     WarningDevice = "warning_device" [Device];
     Warning = "warning" [];
