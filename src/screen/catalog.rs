@@ -103,6 +103,7 @@ messages! {
     CodeAdding = "code_adding" [Profile];
     CodeSteps = "code_steps" [Url, Code];
     CodeStepsShort = "code_steps_short" [Url, Code];
+    SigninSteps = "signin_steps" [Url];
     CodeExpires = "code_expires" [Minutes];
     CodeExpiresNew = "code_expires_new" [Minutes];
     CodeNew = "code_new" [];
