@@ -22,6 +22,7 @@ pub fn sample_code() -> CodeScreen {
         remaining: Duration::from_secs(760),
         lifetime: Duration::from_secs(900),
         renewed: false,
+        profile: None,
     }
 }
 
@@ -47,10 +48,11 @@ pub fn sample_view(state: RenderState) -> View {
         },
         RenderState::Paired => View::Paired {
             account: Some("ada@example.com".to_string()),
+            name: Some("Ada Lovelace".to_string()),
         },
         RenderState::Denied => View::Denied,
         RenderState::Error => View::Error {
-            message: "the provider refused the client (invalid_client)".to_string(),
+            problem: crate::screen::Problem::Service,
         },
     }
 }

@@ -225,7 +225,10 @@ mod tests {
             handed_back: 0,
         };
         let whole = Some(Rectangle::new(Point::zero(), size));
-        let paired = View::Paired { account: None };
+        let paired = View::Paired {
+            account: None,
+            name: None,
+        };
         d.show(&paired).unwrap();
         assert_eq!(d.pushed.len(), 1);
         d.show(&paired).unwrap();
