@@ -33,6 +33,7 @@ fn code_view(remaining: u64, code: &str) -> View {
         remaining: Duration::from_secs(remaining),
         lifetime: Duration::from_secs(900),
         renewed: false,
+        profile: None,
     })
 }
 

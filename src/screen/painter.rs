@@ -78,7 +78,7 @@ impl Painter {
             return Ok(Painted::Nothing);
         }
         if let Some(t) = &tick {
-            draw::draw_ticker(slot, t, l.zoom, target)?;
+            draw::draw_ticker(slot, t, l.zoom, l.theme, target)?;
         }
         self.tick = tick;
         Ok(Painted::Ticker)

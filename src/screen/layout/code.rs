@@ -391,7 +391,7 @@ fn stacked(c: &CodeScreen, parts: &CodeParts, tier: Tier, ty: &Type, out: &mut L
     let safe = out.safe;
     let (sw, sh) = (safe.size.width, safe.size.height);
     for attempt in qr_attempts(c, tier, ty) {
-        for spec in SPECS {
+        for spec in SPECS.into_iter().chain([LEANEST]) {
             let mut pieces = parts.pieces(ty, sw, spec);
             if column_width(&pieces) > sw {
                 continue;

@@ -197,6 +197,8 @@ pub struct Layout {
     pub size: Size,
     /// Every coordinate is multiplied by this when drawn (2 on 4K screens).
     pub zoom: u32,
+    /// The colours to draw in.
+    pub theme: Theme,
     /// The title-safe area (equal to the screen when there is no margin).
     pub safe: Rectangle,
     pub items: Vec<Item>,
@@ -468,6 +470,7 @@ pub fn layout(view: &View, size: Size, profile: &Profile) -> Layout {
     let mut out = Layout {
         size: logical,
         zoom,
+        theme: profile.theme,
         safe,
         items: Vec::new(),
         ticker: None,
@@ -679,6 +682,43 @@ pub fn tick(view: &View, slot: &Ticker) -> Option<Tick> {
         }
         _ => None,
     }
+}
+
+/// Whether `view` fits a `size` screen: the user code and the URL are drawn whole, inside the
+/// margins, nothing overlapping (what `devauth render` checks before it draws).
+pub fn fits(view: &View, size: Size, profile: &Profile) -> bool {
+    let l = layout(view, size, profile);
+    let inside = |r: Rectangle| {
+        let (a, b) = (r.top_left, r.top_left + r.size);
+        let (c, d) = (l.safe.top_left, l.safe.top_left + l.safe.size);
+        a.x >= c.x && a.y >= c.y && b.x <= d.x && b.y <= d.y
+    };
+    let code = match view {
+        View::WaitingForUser(c) | View::Retrying { code: Some(c), .. } => c,
+        _ => return l.items.iter().all(|i| inside(i.rect())),
+    };
+    let drawn: String = l
+        .texts()
+        .filter(|t| t.role == Role::Code)
+        .map(|t| t.text.as_str())
+        .collect();
+    let spaced = l
+        .texts()
+        .filter(|t| t.role == Role::Code)
+        .map(|t| t.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut rects: Vec<Rectangle> = l.items.iter().map(Item::rect).collect();
+    rects.extend(l.ticker.as_ref().map(|t| t.rect));
+    let apart = rects.iter().enumerate().all(|(i, a)| {
+        rects
+            .iter()
+            .skip(i + 1)
+            .all(|b| a.intersection(b).is_zero_sized())
+    });
+    (drawn == code.user_code || spaced == code.user_code)
+        && rects.iter().all(|r| inside(*r))
+        && apart
 }
 
 /// The part of a view that the layout depends on: the view with its clocks zeroed, plus the
