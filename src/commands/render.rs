@@ -49,8 +49,8 @@ pub fn sample_view(state: RenderState) -> View {
             }),
         },
         RenderState::Paired => View::Paired {
-            account: Some("ada@example.com".to_string()),
-            name: Some("Ada Lovelace".to_string()),
+            account: Some("josé.müller@example.de".to_string()),
+            name: Some("José Müller".to_string()),
         },
         RenderState::Denied => View::Denied,
         RenderState::Error => View::Error {

@@ -60,6 +60,11 @@ impl Painter {
         let key = layout::static_key(view, self.size, &self.profile);
         if self.key.as_ref() != Some(&key) {
             let l = layout::layout(view, self.size, &self.profile);
+            for what in &l.omitted {
+                eprintln!(
+                    "devauth: screen: the {what} has letters this screen's faces lack; left out"
+                );
+            }
             let tick = l.ticker.as_ref().and_then(|slot| layout::tick(view, slot));
             draw::draw_layout(&l, tick.as_ref(), target)?;
             self.layout = Some(l);
