@@ -271,7 +271,7 @@ fn code_face(code: &str, ty: &Type, w: u32) -> Face {
     faces()
         .find(|f| f.width(code) <= w)
         .or_else(|| faces().find(|f| split_code(code, *f, w).len() <= 2))
-        .or_else(|| faces().last())
+        .or_else(|| faces().next_back())
         .unwrap_or(Face::new(FontId::Code16, 1))
 }
 
