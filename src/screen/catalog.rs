@@ -14,6 +14,54 @@ use std::sync::OnceLock;
 /// The English catalogue, the source language, as shipped in `locales/en.toml`.
 pub const ENGLISH_SOURCE: &str = include_str!("../../locales/en.toml");
 
+/// The English catalogue without its comment and blank lines: what the binary carries (the
+/// comments are for translators and would cost about 3.5 KB).
+static ENGLISH_COMPACT: [u8; compact_len(ENGLISH_SOURCE.as_bytes())] =
+    compact(ENGLISH_SOURCE.as_bytes());
+
+/// Whether the line starting at `i` is a comment or blank (only whole lines are dropped: a `#`
+/// inside a value stays).
+const fn dropped_line(src: &[u8], mut i: usize) -> bool {
+    while i < src.len() && (src[i] == b' ' || src[i] == b'\t' || src[i] == b'\r') {
+        i += 1;
+    }
+    i >= src.len() || src[i] == b'#' || src[i] == b'\n'
+}
+
+const fn compact_len(src: &[u8]) -> usize {
+    let (mut i, mut n) = (0, 0);
+    while i < src.len() {
+        let keep = !dropped_line(src, i);
+        while i < src.len() && src[i] != b'\n' {
+            n += keep as usize;
+            i += 1;
+        }
+        n += keep as usize;
+        i += 1;
+    }
+    n
+}
+
+const fn compact<const N: usize>(src: &[u8]) -> [u8; N] {
+    let mut out = [b'\n'; N];
+    let (mut i, mut n) = (0, 0);
+    while i < src.len() {
+        let keep = !dropped_line(src, i);
+        while i < src.len() && src[i] != b'\n' {
+            if keep {
+                out[n] = src[i];
+                n += 1;
+            }
+            i += 1;
+        }
+        if keep {
+            n += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
 /// The largest catalogue file read (the English one is about 6 KB).
 pub const MAX_CATALOGUE_BYTES: usize = 64 * 1024;
 
@@ -215,7 +263,8 @@ impl Catalog {
         static ENGLISH: OnceLock<Catalog> = OnceLock::new();
         // A test proves the file parses; should it not, the keys are shown rather than nothing.
         ENGLISH.get_or_init(|| {
-            Catalog::parse(ENGLISH_SOURCE).unwrap_or_else(|_| Catalog {
+            let source = std::str::from_utf8(&ENGLISH_COMPACT).unwrap_or("");
+            Catalog::parse(source).unwrap_or_else(|_| Catalog {
                 texts: Msg::ALL.iter().map(|m| m.key().to_string()).collect(),
             })
         })
@@ -377,6 +426,21 @@ mod tests {
             }
         }
         assert!(n >= 1);
+    }
+
+    #[test]
+    fn the_compact_english_is_the_same_catalogue_without_comments() {
+        let compact = std::str::from_utf8(&ENGLISH_COMPACT).unwrap();
+        assert!(!compact.contains("\n#") && !compact.starts_with('#'));
+        assert!(
+            compact.len() * 2 < ENGLISH_SOURCE.len(),
+            "{}",
+            compact.len()
+        );
+        assert_eq!(
+            Catalog::parse(compact).unwrap(),
+            Catalog::parse(ENGLISH_SOURCE).unwrap()
+        );
     }
 
     #[test]
