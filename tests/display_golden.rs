@@ -21,6 +21,12 @@ fn pixels(path: &Path) -> (u32, u32, Vec<u8>) {
 
 #[test]
 fn screens_match_the_golden_pictures() {
+    // The library draws these, not the binary under test: nothing to learn from running them
+    // again beside a cross build under qemu (ci-cross's second pass), only 30 s to lose.
+    if std::env::var_os("DEVAUTH_TEST_RUNNER").is_some() {
+        eprintln!("skipped: library-only test; it ran in the native pass");
+        return;
+    }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screens");
     let out = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let mut checked = 0;
@@ -44,5 +50,5 @@ fn screens_match_the_golden_pictures() {
         );
         checked += 1;
     }
-    assert!(checked >= 10, "only {checked} golden pictures");
+    assert!(checked >= 42, "only {checked} golden pictures");
 }
