@@ -245,10 +245,7 @@ pub(super) fn display_from(
         out.theme = cx.choice("display.theme", v, &options)?;
     }
     if let Some((cx, v)) = pick(layers, |r| &r.text_scale) {
-        let n = match *v.get_ref() {
-            RawNumber::Int(i) => i as f64,
-            RawNumber::Float(f) => f,
-        };
+        let n = *v.get_ref();
         if !(1.0..=3.0).contains(&n) {
             return Err(cx.at(
                 "display.text_scale",

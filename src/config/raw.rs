@@ -192,19 +192,11 @@ pub(super) struct RawDisplay {
     pub(super) theme: Option<Str>,
     /// `text_scale` (number 1.0..=3.0, default 1.0): larger words for viewers with low vision
     /// (the code and the QR keep their own sizes).
-    pub(super) text_scale: Option<Spanned<RawNumber>>,
+    pub(super) text_scale: Option<Spanned<f64>>,
     /// `device_name` (string, at most 60 characters, no default): this device's name as its
     /// owner knows it, named in the warning against code phishing ("Only enter this code if
     /// you are setting up Living room TV yourself").
     pub(super) device_name: Option<Str>,
-}
-
-/// A TOML number written either way (`2` or `1.5`).
-#[derive(Deserialize, Clone, Copy)]
-#[serde(untagged)]
-pub(super) enum RawNumber {
-    Int(i64),
-    Float(f64),
 }
 
 /// A board profile file: a description and a `[display]` table.
