@@ -39,40 +39,61 @@ impl Face {
 /// A word wider than `max` is cut where it overflows (only e-mail addresses and names are that
 /// long); the caller sees every line and decides whether they fit.
 pub fn wrap(text: &str, face: Face, max: u32) -> Vec<String> {
-    let greedy = wrap_greedy(text, face, max);
+    let words = measure_words(text, face);
+    let greedy = wrap_measured(&words, face, max);
     if greedy.len() < 2 {
         return greedy;
     }
-    // Binary search the narrowest width with the same number of lines.
-    let (mut lo, mut hi) = (1u32, max);
+    // Binary search the narrowest width with the same number of lines (never narrower than
+    // the widest word, which would be cut).
+    let widest = words.iter().map(|w| w.1).max().unwrap_or(0).min(max);
+    let (mut lo, mut hi) = (widest.max(1), max);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        if wrap_greedy(text, face, mid).len() <= greedy.len() {
+        if wrap_measured(&words, face, mid).len() <= greedy.len() {
             hi = mid;
         } else {
             lo = mid + 1;
         }
     }
-    wrap_greedy(text, face, hi)
+    wrap_measured(&words, face, hi)
 }
 
-fn wrap_greedy(text: &str, face: Face, max: u32) -> Vec<String> {
+/// The words of `text` with their widths. A face's advances add up (no kerning), so a line's
+/// width is its words' plus the spaces': each word is measured once, not once per try.
+fn measure_words(text: &str, face: Face) -> Vec<(&str, u32)> {
+    text.split(' ')
+        .filter(|w| !w.is_empty())
+        .map(|w| (w, face.width(w)))
+        .collect()
+}
+
+fn wrap_measured(words: &[(&str, u32)], face: Face, max: u32) -> Vec<String> {
+    let space = face.width(" ");
     let mut out: Vec<String> = Vec::new();
     let mut line = String::new();
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
-        let candidate = if line.is_empty() {
-            word.to_string()
-        } else {
-            format!("{line} {word}")
-        };
-        if face.width(&candidate) <= max {
-            line = candidate;
+    let mut line_w = 0;
+    for &(word, w) in words {
+        if line.is_empty() && w <= max {
+            line.push_str(word);
+            line_w = w;
+            continue;
+        }
+        if !line.is_empty() && line_w + space + w <= max {
+            line.push(' ');
+            line.push_str(word);
+            line_w += space + w;
             continue;
         }
         if !line.is_empty() {
             out.push(std::mem::take(&mut line));
         }
-        // The word alone: cut it where it overflows.
+        line_w = w;
+        if w <= max {
+            line.push_str(word);
+            continue;
+        }
+        // The word alone is too wide: cut it where it overflows.
         let mut piece = String::new();
         for c in word.chars() {
             piece.push(c);
@@ -84,6 +105,7 @@ fn wrap_greedy(text: &str, face: Face, max: u32) -> Vec<String> {
                 piece.push(c);
             }
         }
+        line_w = face.width(&piece);
         line = piece;
     }
     if !line.is_empty() {
