@@ -19,6 +19,71 @@ pub const ENGLISH_SOURCE: &str = include_str!("../../locales/en.toml");
 static ENGLISH_COMPACT: [u8; compact_len(ENGLISH_SOURCE.as_bytes())] =
     compact(ENGLISH_SOURCE.as_bytes());
 
+/// Where each English sentence is in [`ENGLISH_COMPACT`] (between its quotes), in
+/// [`Msg::ALL`]'s order, found at compile time: a key missing from `locales/en.toml`, or an
+/// escape in an English sentence (write the character itself), fails the build. So the binary
+/// carries no catalogue reader for English, only the text.
+static ENGLISH_SPANS: [(usize, usize); Msg::COUNT] = spans(&ENGLISH_COMPACT);
+
+const fn spans(src: &[u8]) -> [(usize, usize); Msg::COUNT] {
+    let mut out = [(0, 0); Msg::COUNT];
+    let mut k = 0;
+    while k < Msg::COUNT {
+        out[k] = span_of(src, Msg::KEYS[k].as_bytes());
+        k += 1;
+    }
+    out
+}
+
+/// Whether the line at `i` is `key` followed by a space or `=`.
+const fn is_key_at(src: &[u8], i: usize, key: &[u8]) -> bool {
+    if i + key.len() >= src.len() {
+        return false;
+    }
+    let mut j = 0;
+    while j < key.len() {
+        if src[i + j] != key[j] {
+            return false;
+        }
+        j += 1;
+    }
+    src[i + key.len()] == b' ' || src[i + key.len()] == b'='
+}
+
+// Only ever evaluated at compile time (the initializer of a static): a panic here is a build
+// error naming what is wrong with en.toml, never a panic at run time.
+#[allow(clippy::panic)]
+const fn span_of(src: &[u8], key: &[u8]) -> (usize, usize) {
+    let mut i = 0;
+    while i < src.len() {
+        if is_key_at(src, i, key) {
+            let mut j = i + key.len();
+            while j < src.len() && (src[j] == b' ' || src[j] == b'=') {
+                j += 1;
+            }
+            if j < src.len() && src[j] == b'"' {
+                let start = j + 1;
+                let mut end = start;
+                while end < src.len() && src[end] != b'"' {
+                    if src[end] == b'\\' {
+                        panic!("locales/en.toml: no escapes in English sentences");
+                    }
+                    end += 1;
+                }
+                if end < src.len() {
+                    return (start, end);
+                }
+            }
+            panic!("locales/en.toml: a sentence is not in double quotes");
+        }
+        while i < src.len() && src[i] != b'\n' {
+            i += 1;
+        }
+        i += 1;
+    }
+    panic!("locales/en.toml lacks a key of screen::catalog::Msg")
+}
+
 /// Whether the line starting at `i` is a comment or blank (only whole lines are dropped: a `#`
 /// inside a value stays).
 const fn dropped_line(src: &[u8], mut i: usize) -> bool {
@@ -127,6 +192,9 @@ macro_rules! messages {
 
         impl Msg {
             pub const ALL: &'static [Msg] = &[$(Msg::$variant,)*];
+            /// The keys, in [`Msg::ALL`]'s order.
+            pub const KEYS: &'static [&'static str] = &[$($key,)*];
+            pub const COUNT: usize = Msg::KEYS.len();
 
             /// The key in the catalogue file.
             pub fn key(self) -> &'static str {
@@ -257,15 +325,21 @@ impl Catalog {
         Ok(Catalog { texts })
     }
 
-    /// The English catalogue compiled into devauth.
+    /// The English catalogue compiled into devauth: its sentences were found at compile time
+    /// ([`ENGLISH_SPANS`]); a test holds the file to [`Catalog::parse`]'s rules.
     pub fn english() -> &'static Catalog {
         static ENGLISH: OnceLock<Catalog> = OnceLock::new();
-        // A test proves the file parses; should it not, the keys are shown rather than nothing.
-        ENGLISH.get_or_init(|| {
-            let source = std::str::from_utf8(&ENGLISH_COMPACT).unwrap_or("");
-            Catalog::parse(source).unwrap_or_else(|_| Catalog {
-                texts: Msg::ALL.iter().map(|m| m.key().to_string()).collect(),
-            })
+        ENGLISH.get_or_init(|| Catalog {
+            texts: ENGLISH_SPANS
+                .iter()
+                .map(|&(a, b)| {
+                    ENGLISH_COMPACT
+                        .get(a..b)
+                        .and_then(|t| std::str::from_utf8(t).ok())
+                        .unwrap_or("")
+                        .to_string()
+                })
+                .collect(),
         })
     }
 
@@ -502,6 +576,7 @@ mod tests {
 
     #[test]
     fn the_compact_english_is_the_same_catalogue_without_comments() {
+        assert_eq!(Catalog::english(), &Catalog::parse(ENGLISH_SOURCE).unwrap());
         let compact = std::str::from_utf8(&ENGLISH_COMPACT).unwrap();
         assert!(!compact.contains("\n#") && !compact.starts_with('#'));
         assert!(
