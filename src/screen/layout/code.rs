@@ -339,7 +339,11 @@ pub(super) fn code_screen(
         return stacked(c, &parts, tier, ty, out);
     }
     // Landscape: text left, QR right, unless stacking (QR above, text below) shows the code
-    // larger with the same QR payload, as on a 320×240 panel.
+    // larger with the same QR payload, as on a 320×240 panel. TVs have room for both side by
+    // side: only the small panels try the other arrangement (a layout costs a millisecond).
+    if !matches!(tier, Tier::Tiny | Tier::Small) {
+        return beside(c, &parts, tier, ty, out);
+    }
     let mut side = out.clone();
     beside(c, &parts, tier, ty, &mut side);
     let mut stack = out.clone();
