@@ -116,6 +116,7 @@ impl DisplayConfig {
             theme: self.theme,
             text_percent: self.text_percent,
             device_name: self.device_name.clone(),
+            words: crate::screen::catalog::Catalog::english(),
         }
     }
 }

@@ -14,9 +14,9 @@ use super::column::{
     Piece, code_lines, column_height, column_width, lines, para, place, spaced, to_i32,
 };
 use super::text::{Face, split_code, url_text, wrap_url};
-use super::{Item, Layout, Profile, Role, Tier, Type, face_for, type_of, words};
+use super::{Item, Layout, Profile, Role, Tier, Type, face_for, type_of};
 use crate::screen::CodeScreen;
-use crate::screen::catalog::{Msg, Part, Slot, unescape};
+use crate::screen::catalog::{Catalog, Msg, Part, Slot, unescape};
 use crate::screen::fonts::{FontId, sanitize};
 use crate::screen::qr::{self, Fitted};
 
@@ -96,6 +96,7 @@ const LEANEST: Spec = Spec {
 /// The code screen's content, ready to be cut into pieces at any width.
 pub(super) struct CodeParts<'a> {
     c: &'a CodeScreen,
+    words: &'static Catalog,
     retrying: bool,
     /// The warning sentence, with the device name when it has one and a face draws it.
     warning: String,
@@ -111,7 +112,7 @@ impl<'a> CodeParts<'a> {
         small: Face,
         out: &mut Layout,
     ) -> CodeParts<'a> {
-        let w = words();
+        let w = profile.words;
         let device = profile
             .device_name
             .as_deref()
@@ -143,6 +144,7 @@ impl<'a> CodeParts<'a> {
         let message = c.message.as_deref().map(sanitize).filter(|m| !m.is_empty());
         CodeParts {
             c,
+            words: w,
             retrying,
             warning,
             profile_line,
@@ -177,7 +179,7 @@ impl<'a> CodeParts<'a> {
 
     /// The column's pieces for `w` px of width at fullness `spec`.
     fn pieces(&self, ty: &Type, w: u32, spec: Spec) -> Vec<Piece> {
-        let words = words();
+        let words = self.words;
         let mut pieces = Vec::new();
         if spec.title {
             let (m, role) = if self.c.renewed {
@@ -232,6 +234,7 @@ impl<'a> CodeParts<'a> {
         pieces.push(Piece::Ticker {
             face: ty.body,
             bar: true,
+            words,
         });
         if spec.warning && !browser {
             if let Some(face) = face_for(&self.warning, ty.small) {
@@ -416,18 +419,24 @@ fn stacked(c: &CodeScreen, parts: &CodeParts, tier: Tier, ty: &Type, out: &mut L
 }
 
 /// Whether the OLED must alternate between a QR page and a URL page.
-pub(super) fn oled_alternates(c: &CodeScreen, size: Size, _profile: &Profile) -> bool {
+pub(super) fn oled_alternates(c: &CodeScreen, size: Size, profile: &Profile) -> bool {
     let ty = type_of(Tier::Oled, 100);
     let Some(qr) = fit_best(c, Tier::Oled, &ty, size.height) else {
         return false;
     };
     let w = size.width.saturating_sub(qr.side() + ty.gap);
-    let pieces = oled_column(c, &ty, w, true);
+    let pieces = oled_column(c, profile.words, &ty, w, true);
     column_height(&pieces, &ty) > size.height || column_width(&pieces) > w
 }
 
 /// The OLED's text column: the code (split to fit), optionally the URL, and the countdown.
-fn oled_column(c: &CodeScreen, ty: &Type, w: u32, with_url: bool) -> Vec<Piece> {
+fn oled_column(
+    c: &CodeScreen,
+    words: &'static Catalog,
+    ty: &Type,
+    w: u32,
+    with_url: bool,
+) -> Vec<Piece> {
     let mut pieces = Vec::new();
     if with_url {
         let url = url_text(&c.verification_uri);
@@ -438,6 +447,7 @@ fn oled_column(c: &CodeScreen, ty: &Type, w: u32, with_url: bool) -> Vec<Piece> 
     pieces.push(Piece::Ticker {
         face: ty.body,
         bar: true,
+        words,
     });
     spaced(pieces, ty.gap)
 }
@@ -466,7 +476,11 @@ fn oled_code_screen(parts: &CodeParts, ty: &Type, page: u8, profile: &Profile, o
             let col_x = side + ty.gap;
             let w = size.width.saturating_sub(col_x);
             let with_url = !oled_alternates(c, size, profile);
-            let pieces = without_ticker_if_tall(oled_column(c, ty, w, with_url), ty, size.height);
+            let pieces = without_ticker_if_tall(
+                oled_column(c, parts.words, ty, w, with_url),
+                ty,
+                size.height,
+            );
             out.items.push(Item::Qr {
                 origin: Point::new(0, to_i32((size.height - side) / 2)),
                 code,
@@ -479,7 +493,7 @@ fn oled_code_screen(parts: &CodeParts, ty: &Type, page: u8, profile: &Profile, o
             // ("Go to" above the URL), the URL, the code, the countdown.
             let w = size.width;
             let mut pieces = Vec::new();
-            for part in words().parts(Msg::CodeStepsShort) {
+            for part in parts.words.parts(Msg::CodeStepsShort) {
                 match part {
                     Part::Text(t) => {
                         let t = unescape(t);
@@ -488,7 +502,7 @@ fn oled_code_screen(parts: &CodeParts, ty: &Type, page: u8, profile: &Profile, o
                         }
                     }
                     Part::Slot(Slot::Url) => {
-                        pieces.extend(oled_column(c, ty, w, true).into_iter().take(1))
+                        pieces.extend(oled_column(c, parts.words, ty, w, true).into_iter().take(1))
                     }
                     Part::Slot(Slot::Code) => {
                         pieces.push(code_lines(&c.user_code, Face::new(FontId::Code16, 1), w))
@@ -499,12 +513,13 @@ fn oled_code_screen(parts: &CodeParts, ty: &Type, page: u8, profile: &Profile, o
             pieces.push(Piece::Ticker {
                 face: ty.body,
                 bar: true,
+                words: parts.words,
             });
             let all = spaced(pieces, ty.gap);
             let pieces = if column_height(&all, ty) <= size.height {
                 all
             } else {
-                without_ticker_if_tall(oled_column(c, ty, w, true), ty, size.height)
+                without_ticker_if_tall(oled_column(c, parts.words, ty, w, true), ty, size.height)
             };
             place(pieces, full, true, ty, out);
         }

@@ -5,6 +5,7 @@ use embedded_graphics::primitives::Rectangle;
 
 use super::text::{Face, split_code, wrap};
 use super::{Align, Item, Layout, Role, Text, Ticker, Type};
+use crate::screen::catalog::Catalog;
 use crate::screen::qr::Fitted;
 
 #[derive(Debug, Clone)]
@@ -20,6 +21,7 @@ pub(super) enum Piece {
     Ticker {
         face: Face,
         bar: bool,
+        words: &'static Catalog,
     },
     Gap(u32),
 }
@@ -41,7 +43,7 @@ impl Piece {
                     + face.height() * u32::from(n > 0)
             }
             Piece::Qr(code) => code.side(),
-            Piece::Ticker { face, bar } => {
+            Piece::Ticker { face, bar, .. } => {
                 face.height() + if *bar { ty.gap / 2 + ty.bar } else { 0 }
             }
             Piece::Gap(g) => *g,
@@ -164,7 +166,7 @@ pub(super) fn place(
                 let origin = Point::new(hx(code.side()), y);
                 out.items.push(Item::Qr { origin, code });
             }
-            Piece::Ticker { face, bar } => {
+            Piece::Ticker { face, bar, words } => {
                 let rect = Rectangle::new(Point::new(x0, y), Size::new(w, h));
                 let bar = bar.then(|| {
                     Rectangle::new(Point::new(x0, y + to_i32(h - ty.bar)), Size::new(w, ty.bar))
@@ -176,6 +178,7 @@ pub(super) fn place(
                     scale: face.scale,
                     align: if center { Align::Center } else { Align::Left },
                     bar,
+                    words,
                 });
             }
             Piece::Gap(_) => {}

@@ -50,6 +50,9 @@ pub struct Profile {
     pub text_percent: u32,
     /// `[display] device_name`, named in the warning against code phishing.
     pub device_name: Option<String>,
+    /// The sentences to show: the English catalogue compiled in (the seam where a chosen
+    /// language's catalogue goes).
+    pub words: &'static Catalog,
 }
 
 impl Default for Profile {
@@ -60,6 +63,7 @@ impl Default for Profile {
             theme: Theme::Dark,
             text_percent: 100,
             device_name: None,
+            words: Catalog::english(),
         }
     }
 }
@@ -179,6 +183,8 @@ pub struct Ticker {
     pub align: Align,
     /// The progress bar (track), when there is a lifetime to show.
     pub bar: Option<Rectangle>,
+    /// The sentences the countdown is written with.
+    pub words: &'static Catalog,
 }
 
 /// The dynamic content of the [`Ticker`].
@@ -407,11 +413,6 @@ pub(super) fn face_for(text: &str, preferred: Face) -> Option<Face> {
     Some(Face::new(names, scale))
 }
 
-/// The English catalogue: the words every layout uses.
-fn words() -> &'static Catalog {
-    Catalog::english()
-}
-
 /// Integer zoom: 4K (and larger) screens draw the 1080p layout with every pixel doubled.
 fn zoom_of(size: Size) -> u32 {
     (size.width.min(size.height) / 1080).clamp(1, 4)
@@ -478,7 +479,7 @@ pub fn layout(view: &View, size: Size, profile: &Profile) -> Layout {
         omitted: Vec::new(),
     };
     let page = page_of(view, size, profile);
-    let w = words();
+    let w = profile.words;
     let plain = |m: Msg, role: Role, face: Face| Para {
         text: w.text(m),
         face,
@@ -495,6 +496,7 @@ pub fn layout(view: &View, size: Size, profile: &Profile) -> Layout {
                 plain(Msg::RetryingBody, Role::Text, ty.body),
             ],
             true,
+            w,
             &ty,
             &mut out,
         ),
@@ -504,6 +506,7 @@ pub fn layout(view: &View, size: Size, profile: &Profile) -> Layout {
                 plain(Msg::ClockBody, Role::Text, ty.body),
             ],
             false,
+            w,
             &ty,
             &mut out,
         ),
@@ -542,7 +545,7 @@ pub fn layout(view: &View, size: Size, profile: &Profile) -> Layout {
             }
             paras.push(plain(Msg::PairedBody, Role::Text, ty.body));
             paras.push(plain(Msg::PairedUnlink, Role::Muted, ty.body));
-            message_screen(&paras, false, &ty, &mut out)
+            message_screen(&paras, false, w, &ty, &mut out)
         }
         View::Denied => message_screen(
             &[
@@ -550,6 +553,7 @@ pub fn layout(view: &View, size: Size, profile: &Profile) -> Layout {
                 plain(Msg::DeniedBody, Role::Text, ty.body),
             ],
             false,
+            w,
             &ty,
             &mut out,
         ),
@@ -558,7 +562,7 @@ pub fn layout(view: &View, size: Size, profile: &Profile) -> Layout {
             if *code_shown {
                 paras.push(plain(Msg::StoppedBody, Role::Text, ty.body));
             }
-            message_screen(&paras, false, &ty, &mut out)
+            message_screen(&paras, false, w, &ty, &mut out)
         }
         View::Error { problem } => {
             let sentence = problem.sentence();
@@ -568,6 +572,7 @@ pub fn layout(view: &View, size: Size, profile: &Profile) -> Layout {
                     plain(sentence, Role::Text, ty.body),
                 ],
                 false,
+                w,
                 &ty,
                 &mut out,
             )
@@ -585,7 +590,13 @@ struct Para {
 
 /// A title and paragraphs, centred; `ticker` reserves a countdown line ("trying again in").
 /// Where they do not fit, paragraphs are left out from the last one up (the title stays).
-fn message_screen(paras: &[Para], ticker: bool, ty: &Type, out: &mut Layout) {
+fn message_screen(
+    paras: &[Para],
+    ticker: bool,
+    words: &'static Catalog,
+    ty: &Type,
+    out: &mut Layout,
+) {
     let area = out.safe;
     let (w, h) = (area.size.width, area.size.height);
     let build = |n: usize| {
@@ -598,6 +609,7 @@ fn message_screen(paras: &[Para], ticker: bool, ty: &Type, out: &mut Layout) {
             pieces.push(Piece::Ticker {
                 face: ty.body,
                 bar: false,
+                words,
             });
         }
         spaced(pieces, ty.gap)
@@ -624,7 +636,7 @@ const NEW_CODE_SECS: u64 = 15;
 pub fn tick(view: &View, slot: &Ticker) -> Option<Tick> {
     let face = Face::new(slot.font, slot.scale);
     let fits = |s: &str| face.width(s) <= slot.rect.size.width;
-    let w = words();
+    let w = slot.words;
     let permille = |c: &CodeScreen| {
         let life = c.lifetime.as_millis().max(1);
         let left = c.remaining.as_millis().min(life);

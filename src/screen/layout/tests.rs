@@ -1,6 +1,7 @@
 use super::text::{split_code, url_text, wrap, wrap_url};
 use super::*;
 use crate::screen::Problem;
+use crate::screen::catalog::Catalog;
 use std::time::Duration;
 
 pub(crate) fn sample(complete: bool) -> CodeScreen {
@@ -209,37 +210,61 @@ fn code_of(view: &View) -> &str {
     }
 }
 
-/// The sweep: every size × state × theme × text scale × device name keeps the rules of
+/// The languages the sweep lays out: every catalogue in `locales/` (data, not code: a new
+/// translation is swept as soon as its file is there).
+fn languages() -> Vec<(String, &'static Catalog)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("locales");
+    let mut out: Vec<(String, &'static Catalog)> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let path = e.unwrap().path();
+            let tag = path.file_stem()?.to_str()?.to_string();
+            (path.extension()? == "toml").then(|| {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let catalog: &'static Catalog = Box::leak(Box::new(Catalog::parse(&text).unwrap()));
+                (tag, catalog)
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(out.iter().any(|(tag, _)| tag == "en"));
+    out
+}
+
+/// The sweep: every language × size × state × text scale × device name keeps the rules of
 /// [`check`], and nothing is left out but what no face can draw.
 #[test]
 fn every_state_at_every_size_keeps_the_rules() {
-    for (w, h) in SIZES {
-        for (name, view) in states() {
-            for (percent, device) in [
-                (100, None),
-                (150, Some("Wohnzimmer-Fernseher")),
-                (200, None),
-            ] {
-                let profile = Profile {
-                    safe_percent: 5,
-                    mono: w == 128,
-                    text_percent: percent,
-                    device_name: device.map(String::from),
-                    ..Profile::default()
-                };
-                let l = layout(&view, Size::new(w, h), &profile);
-                let problems = check(&l, code_of(&view));
-                assert!(
-                    problems.is_empty(),
-                    "{w}x{h} {name} at {percent}%: {problems:?}"
-                );
-                assert!(l.omitted.is_empty(), "{w}x{h} {name}: {:?}", l.omitted);
-                if !code_of(&view).is_empty() {
-                    assert!(!l.code.is_empty(), "{w}x{h} {name}: no code");
+    for (lang, words) in languages() {
+        for (w, h) in SIZES {
+            for (name, view) in states() {
+                for (percent, device) in [
+                    (100, None),
+                    (150, Some("Wohnzimmer-Fernseher")),
+                    (200, None),
+                ] {
+                    let profile = Profile {
+                        safe_percent: 5,
+                        mono: w == 128,
+                        text_percent: percent,
+                        device_name: device.map(String::from),
+                        words,
+                        ..Profile::default()
+                    };
+                    let l = layout(&view, Size::new(w, h), &profile);
+                    let problems = check(&l, code_of(&view));
                     assert!(
-                        l.ticker.is_some() || w == 128,
-                        "{w}x{h} {name}: no countdown"
+                        problems.is_empty(),
+                        "{lang} {w}x{h} {name} at {percent}%: {problems:?}"
                     );
+                    assert!(l.omitted.is_empty(), "{w}x{h} {name}: {:?}", l.omitted);
+                    if !code_of(&view).is_empty() {
+                        assert!(!l.code.is_empty(), "{w}x{h} {name}: no code");
+                        assert!(
+                            l.ticker.is_some() || w == 128,
+                            "{w}x{h} {name}: no countdown"
+                        );
+                    }
                 }
             }
         }
@@ -461,6 +486,7 @@ fn layout_does_not_depend_on_time_left() {
 #[test]
 fn tick_texts() {
     let slot = Ticker {
+        words: Catalog::english(),
         rect: Rectangle::new(Point::zero(), Size::new(1000, 40)),
         text_y: 0,
         font: FontId::Regular20,
