@@ -443,7 +443,9 @@ fn oled_column(
         let face = face_for(&url, ty.body).unwrap_or(ty.body);
         pieces.push(lines(wrap_url(&url, face, w), face, Role::Link));
     }
-    pieces.push(code_lines(&c.user_code, code_face(&c.user_code, ty, w), w));
+    if !c.user_code.is_empty() {
+        pieces.push(code_lines(&c.user_code, code_face(&c.user_code, ty, w), w));
+    }
     pieces.push(Piece::Ticker {
         face: ty.body,
         bar: true,
@@ -504,7 +506,7 @@ fn oled_code_screen(parts: &CodeParts, ty: &Type, page: u8, profile: &Profile, o
                     Part::Slot(Slot::Url) => {
                         pieces.extend(oled_column(c, parts.words, ty, w, true).into_iter().take(1))
                     }
-                    Part::Slot(Slot::Code) => {
+                    Part::Slot(Slot::Code) if !c.user_code.is_empty() => {
                         pieces.push(code_lines(&c.user_code, Face::new(FontId::Code16, 1), w))
                     }
                     Part::Slot(_) => {}

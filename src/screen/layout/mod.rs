@@ -443,6 +443,27 @@ pub fn page_of(view: &View, size: Size, profile: &Profile) -> u8 {
 
 /// The layout of `view` on a `size` screen (already rotated: width is what the viewer sees).
 pub fn layout(view: &View, size: Size, profile: &Profile) -> Layout {
+    let l = layout_at(view, size, profile, profile.text_percent);
+    if profile.text_percent <= 100 || l.all_inside() {
+        return l;
+    }
+    // Grown words leave no room for the URL, the code and the countdown: those come first.
+    layout_at(view, size, profile, 100)
+}
+
+impl Layout {
+    /// Whether every part (the countdown slot too) is inside the title-safe area.
+    fn all_inside(&self) -> bool {
+        let (c, d) = (self.safe.top_left, self.safe.top_left + self.safe.size);
+        let inside = |r: Rectangle| {
+            let (a, b) = (r.top_left, r.top_left + r.size);
+            a.x >= c.x && a.y >= c.y && b.x <= d.x && b.y <= d.y
+        };
+        self.items.iter().all(|i| inside(i.rect())) && self.ticker.iter().all(|t| inside(t.rect))
+    }
+}
+
+fn layout_at(view: &View, size: Size, profile: &Profile, text_percent: u32) -> Layout {
     let zoom = zoom_of(size);
     let logical = Size::new(size.width / zoom, size.height / zoom);
     let tier = tier_of(logical);
@@ -450,7 +471,7 @@ pub fn layout(view: &View, size: Size, profile: &Profile) -> Layout {
     let percent = if tier == Tier::Oled {
         100
     } else {
-        profile.text_percent
+        text_percent
     };
     let ty = type_of(tier, percent);
     // A title-safe margin is for TVs; a 128×64 panel shows every pixel and has none to spare.

@@ -178,6 +178,15 @@ fn states() -> Vec<(&'static str, View)> {
                 ..qr_page()
             }),
         ),
+        (
+            "browser-sign-in",
+            View::WaitingForUser(CodeScreen {
+                verification_uri: "https://accounts.example.com/authorize?response_type=code&client_id=abc&state=xyz".into(),
+                qr_payload: "https://accounts.example.com/authorize?response_type=code&client_id=abc&state=xyz".into(),
+                user_code: String::new(),
+                ..qr_page()
+            }),
+        ),
         ("retrying", retrying(Some(qr_page()))),
         ("retrying-no-code", retrying(None)),
         ("clock", View::WaitingForClock),
