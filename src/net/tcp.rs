@@ -53,6 +53,8 @@ impl<In: Transport> Connector<In> for RacingConnector {
                 return Err(ureq::Error::Io(io::Error::new(kind, message)));
             }
         };
+        // The race needed a non-blocking socket; the transport's reads block with a timeout.
+        stream.set_nonblocking(false)?;
         if details.config.no_delay() {
             stream.set_nodelay(true)?;
         }
@@ -471,6 +473,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let won = race(&[addr], Some(MS(2000)), MS(250)).unwrap();
         assert_eq!(won.addr, addr);
+        won.stream.set_nonblocking(false).unwrap();
         assert_eq!(won.stream.peer_addr().unwrap(), addr);
         assert!(won.first && won.log_line("h").is_none());
         let (mut server, _) = listener.accept().unwrap();
