@@ -1,0 +1,406 @@
+//! `TestProxy`: a small forward proxy on 127.0.0.1 for devauth's proxy tests, speaking HTTP
+//! CONNECT (RFC 9110 §9.3.6, credentials as `Proxy-Authorization: Basic`, RFC 7617) and SOCKS5
+//! (RFC 1928, user and password per RFC 1929) on the same port (the first byte tells).
+//!
+//! It can demand a user and password, refuse every tunnel with a chosen status, and it records
+//! each request: who asked for which target, with which credentials, and how it answered, so a
+//! test can prove that a request went through it. It resolves names only from its own host
+//! map — a test names the provider `provider.devauth.test` (not loopback, so devauth sends it to
+//! the proxy) and the map sends the tunnel to the test server's 127.0.0.1 port — and otherwise
+//! tunnels only to loopback addresses: it never connects off the machine.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crate::codec::b64_decode;
+use crate::server::lock;
+
+/// How long a client may take to send its request, and the proxy to reach a target.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest CONNECT request head read.
+const MAX_HEAD: usize = 8192;
+
+/// How the proxy behaves.
+#[derive(Clone, Debug, Default)]
+pub struct ProxyOptions {
+    /// The user and password it requires; without them: 407 (CONNECT), or no acceptable
+    /// method / a failed authentication (SOCKS5).
+    pub credentials: Option<(String, String)>,
+    /// Refuse every tunnel with this status (CONNECT; SOCKS5 answers "not allowed").
+    pub refuse_with: Option<u16>,
+    /// Names it resolves itself (no DNS here): `host` → address.
+    pub hosts: Vec<(String, SocketAddr)>,
+}
+
+impl ProxyOptions {
+    /// Resolve `host` (a name without port) to `addr`'s IP; the port is the client's.
+    pub fn host(mut self, host: &str, addr: SocketAddr) -> ProxyOptions {
+        self.hosts.push((host.to_ascii_lowercase(), addr));
+        self
+    }
+}
+
+/// One request the proxy answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyRecord {
+    /// `CONNECT` or `SOCKS5`.
+    pub protocol: &'static str,
+    /// `host:port` as the client asked for it.
+    pub target: String,
+    /// `user:password` the client sent (decoded), if any.
+    pub credentials: Option<String>,
+    /// CONNECT: the status it answered (200 when the tunnel opened); SOCKS5: 200 when the
+    /// tunnel opened, else the RFC 1928 reply code (or 407 for a failed authentication).
+    pub status: u16,
+}
+
+struct Shared {
+    options: ProxyOptions,
+    stop: AtomicBool,
+    records: Mutex<Vec<ProxyRecord>>,
+    connections: Mutex<usize>,
+    streams: Mutex<Vec<TcpStream>>,
+    handles: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// A running proxy; stops (and cuts its tunnels) when dropped.
+pub struct TestProxy {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl TestProxy {
+    /// Starts on an ephemeral port of 127.0.0.1.
+    pub fn start(options: ProxyOptions) -> io::Result<TestProxy> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            options,
+            stop: AtomicBool::new(false),
+            records: Mutex::new(Vec::new()),
+            connections: Mutex::new(0),
+            streams: Mutex::new(Vec::new()),
+            handles: Mutex::new(Vec::new()),
+        });
+        let sh = Arc::clone(&shared);
+        let accept = thread::Builder::new()
+            .name("testproxy-accept".into())
+            .spawn(move || accept_loop(&sh, &listener))?;
+        Ok(TestProxy {
+            shared,
+            addr,
+            accept: Some(accept),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `host:port` of the proxy (`127.0.0.1:PORT`).
+    pub fn host_port(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Every request answered so far, in order.
+    pub fn records(&self) -> Vec<ProxyRecord> {
+        lock(&self.shared.records).clone()
+    }
+
+    /// How many tunnels to `target` (`host:port`) were opened.
+    pub fn tunnels_to(&self, target: &str) -> usize {
+        lock(&self.shared.records)
+            .iter()
+            .filter(|r| r.status == 200 && r.target.eq_ignore_ascii_case(target))
+            .count()
+    }
+
+    /// TCP connections accepted (each request, also refused ones).
+    pub fn connections(&self) -> usize {
+        *lock(&self.shared.connections)
+    }
+}
+
+impl Drop for TestProxy {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.accept.take() {
+            // Wake the blocking accept so it sees `stop`.
+            if TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok() {
+                let _ = h.join();
+            }
+        }
+        for s in lock(&self.shared.streams).drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        let handles: Vec<_> = lock(&self.shared.handles).drain(..).collect();
+        for h in handles {
+            let _ = h.join();
+        }
+    }
+}
+
+fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
+    for conn in listener.incoming() {
+        if shared.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(stream) = conn else {
+            thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        *lock(&shared.connections) += 1;
+        if let Ok(clone) = stream.try_clone() {
+            lock(&shared.streams).push(clone);
+        }
+        let sh = Arc::clone(shared);
+        if let Ok(h) = thread::Builder::new()
+            .name("testproxy-conn".into())
+            .spawn(move || serve(&sh, stream))
+        {
+            let mut handles = lock(&shared.handles);
+            handles.retain(|h| !h.is_finished());
+            handles.push(h);
+        }
+    }
+}
+
+fn serve(shared: &Shared, mut client: TcpStream) {
+    let _ = client.set_read_timeout(Some(TIMEOUT));
+    let mut first = [0u8; 1];
+    if client.read_exact(&mut first).is_err() {
+        return;
+    }
+    let result = if first[0] == 5 {
+        socks5(shared, &mut client)
+    } else {
+        connect(shared, &mut client, first[0])
+    };
+    if let Ok(Some((target, leftover))) = result {
+        splice(shared, client, target, &leftover);
+    }
+}
+
+/// An opened tunnel: the connection to the target and bytes the client already sent past the
+/// request.
+type Tunnel = Option<(TcpStream, Vec<u8>)>;
+
+/// HTTP CONNECT: reads the request head, checks credentials, answers and opens the tunnel.
+fn connect(shared: &Shared, client: &mut TcpStream, first: u8) -> io::Result<Tunnel> {
+    let mut head = vec![first];
+    let mut buf = [0u8; 1024];
+    let end = loop {
+        if let Some(i) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if head.len() > MAX_HEAD {
+            return Ok(None);
+        }
+        let n = client.read(&mut buf)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        head.extend_from_slice(&buf[..n]);
+    };
+    let leftover = head.split_off(end);
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let mut lines = text.split("\r\n");
+    let request_line = lines.next().unwrap_or("");
+    let mut parts = request_line.split(' ');
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let credentials = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("proxy-authorization"))
+        .and_then(|(_, v)| basic_credentials(v.trim()));
+    let mut record = ProxyRecord {
+        protocol: "CONNECT",
+        target: target.to_string(),
+        credentials: credentials.clone(),
+        status: 200,
+    };
+    let opened = if method != "CONNECT" {
+        Err(405)
+    } else if !credentials_ok(&shared.options, credentials.as_deref()) {
+        Err(407)
+    } else if let Some(status) = shared.options.refuse_with {
+        Err(status)
+    } else {
+        open(&shared.options, target).map_err(|_| 502)
+    };
+    let answer = match &opened {
+        Ok(_) => "HTTP/1.1 200 Connection established\r\n\r\n".to_string(),
+        Err(status) => {
+            record.status = *status;
+            let auth = if *status == 407 {
+                "Proxy-Authenticate: Basic realm=\"devauth test proxy\"\r\n"
+            } else {
+                ""
+            };
+            let body = format!("test proxy: {status}\n");
+            format!(
+                "HTTP/1.1 {status} {}\r\n{auth}Content-Type: text/plain\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                crate::http::reason(*status),
+                body.len()
+            )
+        }
+    };
+    lock(&shared.records).push(record);
+    client.write_all(answer.as_bytes())?;
+    Ok(opened.ok().map(|t| (t, leftover)))
+}
+
+/// SOCKS5 (the version byte is read): method choice, RFC 1929 login, CONNECT.
+fn socks5(shared: &Shared, client: &mut TcpStream) -> io::Result<Tunnel> {
+    let mut n = [0u8; 1];
+    client.read_exact(&mut n)?;
+    let mut methods = vec![0u8; usize::from(n[0])];
+    client.read_exact(&mut methods)?;
+    let wanted = if shared.options.credentials.is_some() {
+        2
+    } else {
+        0
+    };
+    if !methods.contains(&wanted) {
+        client.write_all(&[5, 0xff])?;
+        return Ok(None);
+    }
+    client.write_all(&[5, wanted])?;
+    let mut credentials = None;
+    if wanted == 2 {
+        let mut ver_len = [0u8; 2];
+        client.read_exact(&mut ver_len)?;
+        let mut user = vec![0u8; usize::from(ver_len[1])];
+        client.read_exact(&mut user)?;
+        client.read_exact(&mut n)?;
+        let mut pass = vec![0u8; usize::from(n[0])];
+        client.read_exact(&mut pass)?;
+        let given = format!(
+            "{}:{}",
+            String::from_utf8_lossy(&user),
+            String::from_utf8_lossy(&pass)
+        );
+        let ok = credentials_ok(&shared.options, Some(&given));
+        credentials = Some(given);
+        client.write_all(&[1, if ok { 0 } else { 1 }])?;
+        if !ok {
+            lock(&shared.records).push(ProxyRecord {
+                protocol: "SOCKS5",
+                target: String::new(),
+                credentials,
+                status: 407,
+            });
+            return Ok(None);
+        }
+    }
+    let mut req = [0u8; 4];
+    client.read_exact(&mut req)?;
+    let host = match req[3] {
+        1 => {
+            let mut a = [0u8; 4];
+            client.read_exact(&mut a)?;
+            IpAddr::from(a).to_string()
+        }
+        4 => {
+            let mut a = [0u8; 16];
+            client.read_exact(&mut a)?;
+            format!("[{}]", IpAddr::from(a))
+        }
+        3 => {
+            client.read_exact(&mut n)?;
+            let mut name = vec![0u8; usize::from(n[0])];
+            client.read_exact(&mut name)?;
+            String::from_utf8_lossy(&name).into_owned()
+        }
+        _ => String::new(),
+    };
+    let mut port = [0u8; 2];
+    client.read_exact(&mut port)?;
+    let target = format!("{host}:{}", u16::from_be_bytes(port));
+    // RFC 1928 §6 replies: 0 succeeded, 2 not allowed by ruleset, 4 host unreachable,
+    // 7 command not supported.
+    let opened = if req[1] != 1 {
+        Err(7)
+    } else if shared.options.refuse_with.is_some() {
+        Err(2)
+    } else {
+        open(&shared.options, &target).map_err(|_| 4)
+    };
+    let reply = match &opened {
+        Ok(_) => 0,
+        Err(code) => *code,
+    };
+    lock(&shared.records).push(ProxyRecord {
+        protocol: "SOCKS5",
+        target,
+        credentials,
+        status: if reply == 0 { 200 } else { u16::from(reply) },
+    });
+    client.write_all(&[5, reply, 0, 1, 0, 0, 0, 0, 0, 0])?;
+    Ok(opened.ok().map(|t| (t, Vec::new())))
+}
+
+/// `Basic base64(user:password)` → `user:password`.
+fn basic_credentials(value: &str) -> Option<String> {
+    let (scheme, b64) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    String::from_utf8(b64_decode(b64.trim())?).ok()
+}
+
+fn credentials_ok(options: &ProxyOptions, given: Option<&str>) -> bool {
+    match &options.credentials {
+        None => true,
+        Some((user, password)) => given == Some(format!("{user}:{password}").as_str()),
+    }
+}
+
+/// Connects to `target` (`host:port`): a name from the host map, or a loopback address.
+fn open(options: &ProxyOptions, target: &str) -> io::Result<TcpStream> {
+    let refused = || io::Error::new(io::ErrorKind::NotFound, "no such host here");
+    let (host, port) = target.rsplit_once(':').ok_or_else(refused)?;
+    let port: u16 = port.parse().map_err(|_| refused())?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let map: HashMap<&str, SocketAddr> = options
+        .hosts
+        .iter()
+        .map(|(h, a)| (h.as_str(), *a))
+        .collect();
+    let ip = match map.get(host.to_ascii_lowercase().as_str()) {
+        Some(addr) => addr.ip(),
+        None => match host.parse::<IpAddr>() {
+            Ok(ip) if ip.is_loopback() => ip,
+            _ => return Err(refused()),
+        },
+    };
+    TcpStream::connect_timeout(&SocketAddr::new(ip, port), TIMEOUT)
+}
+
+/// Copies both ways until either side closes.
+fn splice(shared: &Shared, client: TcpStream, target: TcpStream, leftover: &[u8]) {
+    let _ = client.set_read_timeout(None);
+    if let Ok(clone) = target.try_clone() {
+        lock(&shared.streams).push(clone);
+    }
+    let (Ok(mut client_r), Ok(mut target_w)) = (client.try_clone(), target.try_clone()) else {
+        return;
+    };
+    if target_w.write_all(leftover).is_err() {
+        return;
+    }
+    let up = thread::spawn(move || {
+        let _ = io::copy(&mut client_r, &mut target_w);
+        let _ = target_w.shutdown(Shutdown::Write);
+    });
+    let (mut target_r, mut client_w) = (target, client);
+    let _ = io::copy(&mut target_r, &mut client_w);
+    let _ = client_w.shutdown(Shutdown::Write);
+    let _ = up.join();
+}
