@@ -74,7 +74,7 @@ impl Netns {
             eprintln!("{test}: skipped: needs root for its own network namespace (unshare, ip)");
             return false;
         }
-        let probe = Command::new("unshare")
+        let probe = Command::new(find("unshare"))
             .args(["--net", "--mount", "true"])
             .output();
         match probe {
@@ -89,7 +89,7 @@ impl Netns {
             Ok(_) => {}
         }
         let exe = std::env::current_exe().expect("the test binary's path");
-        let out = Command::new("unshare")
+        let out = Command::new(find("unshare"))
             .args(["--net", "--mount", "--propagation", "private", "--"])
             .arg(&exe)
             .args([test, "--exact", "--nocapture", "--test-threads=1"])
@@ -136,12 +136,24 @@ impl Netns {
     }
 }
 
+/// `program` from PATH, or from the sbin directories a non-login root shell may lack.
+fn find(program: &str) -> std::path::PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(Into::into))
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| program.into())
+}
+
 #[track_caller]
 fn run(program: &str, args: &str) {
-    let out = Command::new(program)
+    let out = Command::new(find(program))
         .args(args.split_whitespace())
         .output()
-        .unwrap_or_else(|e| panic!("{program} {args}: {e} (is iproute2 installed?)"));
+        .unwrap_or_else(|e| {
+            panic!("{program} {args}: {e} (scripts/install-test-tools.sh installs it)")
+        });
     assert!(
         out.status.success(),
         "{program} {args}: {}",
