@@ -76,7 +76,7 @@ fn assert_password_hidden(outputs: &[&Output]) {
 }
 
 #[test]
-fn pairing_refresh_and_revocation_over_tls_through_the_https_proxy() {
+fn pairing_refresh_and_revocation_over_tls_through_a_connect_proxy() {
     let server = provider_at(
         "127.0.0.1:0",
         Behavior {
@@ -184,6 +184,32 @@ fn socks5h_proxy_with_credentials() {
         assert_eq!(r.protocol, "SOCKS5");
         assert_eq!(r.credentials.as_deref(), Some(&*format!("dev:{PASSWORD}")));
     }
+    assert_password_hidden(&[&out]);
+}
+
+#[test]
+fn https_proxy_tls_to_the_proxy_then_tls_to_the_provider_inside() {
+    let server = provider_at("127.0.0.1:0", approving());
+    let proxy = proxy_for(
+        &server,
+        ProxyOptions {
+            credentials: Some(("dev".into(), PASSWORD.into())),
+            ..ProxyOptions::default()
+        },
+    );
+    // The proxy's certificate names 127.0.0.1 and comes from the same test CA (`ca_file`).
+    let identity =
+        TlsIdentity::from_files(fixture("server.pem"), fixture("server.key")).expect("server.pem");
+    let front = proxy.tls_front(identity).expect("TLS front");
+    let env = env_with(server, "");
+    let url = format!("https://dev:{PASSWORD_IN_URL}@{}", front.host_port());
+    let out = env.cmd(&["pair", "--json"]).env("HTTPS_PROXY", &url).run();
+    out.code(exit::OK);
+    assert!(
+        proxy.tunnels_to(&target(&env)) >= 1,
+        "{:?}",
+        proxy.records()
+    );
     assert_password_hidden(&[&out]);
 }
 

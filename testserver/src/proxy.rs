@@ -8,6 +8,9 @@
 //! map — a test names the provider `provider.devauth.test` (not loopback, so devauth sends it to
 //! the proxy) and the map sends the tunnel to the test server's 127.0.0.1 port — and otherwise
 //! tunnels only to loopback addresses: it never connects off the machine.
+//!
+//! [`TestProxy::tls_front`] puts a TLS listener in front of it, for `https://` proxy URLs (TLS
+//! to the proxy, then CONNECT, then the client's own TLS to the provider inside).
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -19,6 +22,7 @@ use std::time::Duration;
 
 use crate::codec::b64_decode;
 use crate::server::lock;
+use crate::tls::TlsIdentity;
 
 /// How long a client may take to send its request, and the proxy to reach a target.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -125,6 +129,111 @@ impl TestProxy {
     pub fn connections(&self) -> usize {
         *lock(&self.shared.connections)
     }
+
+    /// A TLS listener on another port of 127.0.0.1 that hands each connection, decrypted, to
+    /// this proxy: the proxy as an `https://` URL. Stops when dropped.
+    pub fn tls_front(&self, identity: TlsIdentity) -> io::Result<TlsFront> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (inner, halt) = (self.addr, Arc::clone(&stop));
+        let accept = thread::Builder::new()
+            .name("testproxy-tls".into())
+            .spawn(move || {
+                for conn in listener.incoming() {
+                    if halt.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(tcp) = conn else {
+                        continue;
+                    };
+                    let identity = identity.clone();
+                    thread::spawn(move || terminate_tls(&identity, tcp, inner));
+                }
+            })?;
+        Ok(TlsFront {
+            addr,
+            stop,
+            accept: Some(accept),
+        })
+    }
+}
+
+/// A TLS listener in front of a [`TestProxy`] ([`TestProxy::tls_front`]).
+pub struct TlsFront {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl TlsFront {
+    /// `host:port` (`127.0.0.1:PORT`; the certificate must name 127.0.0.1).
+    pub fn host_port(&self) -> String {
+        self.addr.to_string()
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.accept.take() {
+            if TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+/// Decrypts one client connection and relays it to the plain proxy at `inner`, in one thread
+/// taking turns (a rustls stream cannot be read and written from two threads): each side is
+/// read with a short timeout.
+fn terminate_tls(identity: &TlsIdentity, tcp: TcpStream, inner: SocketAddr) {
+    const TURN: Duration = Duration::from_millis(5);
+    let Ok(mut client) = identity.accept(tcp) else {
+        return;
+    };
+    if client.handshake().is_err() {
+        return;
+    }
+    let Ok(mut proxy) = TcpStream::connect(inner) else {
+        return;
+    };
+    let _ = client.set_read_timeout(Some(TURN));
+    let _ = proxy.set_read_timeout(Some(TURN));
+    let mut buf = [0u8; 16 * 1024];
+    let idle = |e: &io::Error| {
+        matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+        )
+    };
+    loop {
+        match client.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if proxy.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            Err(e) if idle(&e) => {}
+            Err(_) => break,
+        }
+        match proxy.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if client
+                    .write_all(&buf[..n])
+                    .and_then(|()| client.flush())
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            Err(e) if idle(&e) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = client.shutdown(Shutdown::Both);
 }
 
 impl Drop for TestProxy {
