@@ -110,7 +110,8 @@ fn pairs_around_a_broken_family(name: &str, working: &str, broken: &str, silent:
     let out = env.pair();
     let Some((addr, ms, line)) = connect_line(&out) else {
         panic!(
-            "no `connected to` line: the broken address was not tried first\n{}",
+            "no `connected to ADDR in N ms` line: devauth did not report connecting past the \
+             broken address {broken_addr}\n{}",
             out.show()
         );
     };
