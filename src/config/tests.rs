@@ -1370,7 +1370,14 @@ fn proxy_keys() {
 #[test]
 fn proxy_key_errors_name_the_key_never_the_password() {
     for (value, why) in [
-        ("socks4://dev:s3cret@p:1080", "is not supported"),
+        (
+            "socks4://dev:s3cret@p:1080",
+            "socks4 proxies are not supported",
+        ),
+        (
+            "socks5h://dev:s3cret@p:1080",
+            "socks5h proxies are not supported",
+        ),
         ("http://dev:s3cret@:3128", "has no host"),
         ("http://dev:s3cret@p:70000", "port"),
         ("ftp://dev:s3cret@p", "is not supported"),

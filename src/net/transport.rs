@@ -9,7 +9,7 @@
 //! - Errors name the URL (never a query string, which could carry a code) and what failed;
 //!   when a proxy is in the way, errors that are the proxy's name the proxy.
 //! - Connections race the host's addresses (`net::tcp`), through a proxy when `net::proxy`
-//!   picks one (CONNECT or SOCKS5, ureq's connectors).
+//!   picks one (an HTTP CONNECT tunnel, ureq's connector).
 //!
 //! It does not interpret bodies (that is `wire`) or statuses (that is `oauth`).
 
@@ -249,7 +249,7 @@ pub struct HttpTransport {
 impl HttpTransport {
     pub fn new(settings: &TransportSettings) -> Result<Self, TransportError> {
         use ureq::unversioned::resolver::DefaultResolver;
-        use ureq::unversioned::transport::{ConnectProxyConnector, Connector, SocksConnector};
+        use ureq::unversioned::transport::{ConnectProxyConnector, Connector};
 
         let ca_error = |path: &Path, detail: String| TransportError::CaFile {
             path: path.to_path_buf(),
@@ -283,11 +283,11 @@ impl HttpTransport {
             // (ureq's own choice from the environment would proxy loopback too).
             .proxy(None)
             .build();
-        // ureq's default chain (SOCKS proxy, CONNECT proxy, TCP, TLS) with ours in the TCP
-        // slot (the address race) and the TLS slot. A CONNECT proxy's own connection runs
-        // through the whole chain again (so an https:// proxy gets TLS, and the race too).
+        // ureq's default chain (CONNECT proxy, TCP, TLS) with ours in the TCP slot (the
+        // address race) and the TLS slot. The proxy's own connection runs through the whole
+        // chain again (so an https:// proxy gets TLS, and the race too). No SOCKS: see
+        // net::proxy.
         let connector = ()
-            .chain(SocksConnector::default())
             .chain(ConnectProxyConnector::default())
             .chain(crate::net::tcp::RacingConnector)
             .chain(crate::net::tls::TlsConnector { config: tls_config });

@@ -9,7 +9,7 @@
 //! This file owns the public API (`TestServer`, `Recorded`, `Endpoint`, `Fault`, `Stats`).
 //! It does not own the HTTP parsing (`http.rs`), the OAuth logic (`authz.rs`) or the sockets
 //! (`server.rs`). Listens on 127.0.0.1 (or an address the test chose: `start_tls_named`).
-//! Never part of the device binary. `proxy.rs` is a CONNECT and SOCKS5 proxy for the tests.
+//! Never part of the device binary. `proxy.rs` is an HTTP CONNECT proxy for the tests.
 
 #![cfg_attr(
     not(test),

@@ -1,6 +1,5 @@
 //! `TestProxy`: a small forward proxy on 127.0.0.1 for devauth's proxy tests, speaking HTTP
-//! CONNECT (RFC 9110 §9.3.6, credentials as `Proxy-Authorization: Basic`, RFC 7617) and SOCKS5
-//! (RFC 1928, user and password per RFC 1929) on the same port (the first byte tells).
+//! CONNECT (RFC 9110 §9.3.6, credentials as `Proxy-Authorization: Basic`, RFC 7617).
 //!
 //! It can demand a user and password, refuse every tunnel with a chosen status, and it records
 //! each request: who asked for which target, with which credentials, and how it answered, so a
@@ -32,10 +31,9 @@ const MAX_HEAD: usize = 8192;
 /// How the proxy behaves.
 #[derive(Clone, Debug, Default)]
 pub struct ProxyOptions {
-    /// The user and password it requires; without them: 407 (CONNECT), or no acceptable
-    /// method / a failed authentication (SOCKS5).
+    /// The user and password it requires; without them (or others): 407.
     pub credentials: Option<(String, String)>,
-    /// Refuse every tunnel with this status (CONNECT; SOCKS5 answers "not allowed").
+    /// Refuse every tunnel with this status (403, 502...).
     pub refuse_with: Option<u16>,
     /// Names it resolves itself (no DNS here): `host` → address.
     pub hosts: Vec<(String, SocketAddr)>,
@@ -52,14 +50,11 @@ impl ProxyOptions {
 /// One request the proxy answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProxyRecord {
-    /// `CONNECT` or `SOCKS5`.
-    pub protocol: &'static str,
     /// `host:port` as the client asked for it.
     pub target: String,
     /// `user:password` the client sent (decoded), if any.
     pub credentials: Option<String>,
-    /// CONNECT: the status it answered (200 when the tunnel opened); SOCKS5: 200 when the
-    /// tunnel opened, else the RFC 1928 reply code (or 407 for a failed authentication).
+    /// The status it answered (200 when the tunnel opened).
     pub status: u16,
 }
 
@@ -286,12 +281,7 @@ fn serve(shared: &Shared, mut client: TcpStream) {
     if client.read_exact(&mut first).is_err() {
         return;
     }
-    let result = if first[0] == 5 {
-        socks5(shared, &mut client)
-    } else {
-        connect(shared, &mut client, first[0])
-    };
-    if let Ok(Some((target, leftover))) = result {
+    if let Ok(Some((target, leftover))) = connect(shared, &mut client, first[0]) {
         splice(shared, client, target, &leftover);
     }
 }
@@ -328,7 +318,6 @@ fn connect(shared: &Shared, client: &mut TcpStream, first: u8) -> io::Result<Tun
         .find(|(k, _)| k.trim().eq_ignore_ascii_case("proxy-authorization"))
         .and_then(|(_, v)| basic_credentials(v.trim()));
     let mut record = ProxyRecord {
-        protocol: "CONNECT",
         target: target.to_string(),
         credentials: credentials.clone(),
         status: 200,
@@ -363,96 +352,6 @@ fn connect(shared: &Shared, client: &mut TcpStream, first: u8) -> io::Result<Tun
     lock(&shared.records).push(record);
     client.write_all(answer.as_bytes())?;
     Ok(opened.ok().map(|t| (t, leftover)))
-}
-
-/// SOCKS5 (the version byte is read): method choice, RFC 1929 login, CONNECT.
-fn socks5(shared: &Shared, client: &mut TcpStream) -> io::Result<Tunnel> {
-    let mut n = [0u8; 1];
-    client.read_exact(&mut n)?;
-    let mut methods = vec![0u8; usize::from(n[0])];
-    client.read_exact(&mut methods)?;
-    let wanted = if shared.options.credentials.is_some() {
-        2
-    } else {
-        0
-    };
-    if !methods.contains(&wanted) {
-        client.write_all(&[5, 0xff])?;
-        return Ok(None);
-    }
-    client.write_all(&[5, wanted])?;
-    let mut credentials = None;
-    if wanted == 2 {
-        let mut ver_len = [0u8; 2];
-        client.read_exact(&mut ver_len)?;
-        let mut user = vec![0u8; usize::from(ver_len[1])];
-        client.read_exact(&mut user)?;
-        client.read_exact(&mut n)?;
-        let mut pass = vec![0u8; usize::from(n[0])];
-        client.read_exact(&mut pass)?;
-        let given = format!(
-            "{}:{}",
-            String::from_utf8_lossy(&user),
-            String::from_utf8_lossy(&pass)
-        );
-        let ok = credentials_ok(&shared.options, Some(&given));
-        credentials = Some(given);
-        client.write_all(&[1, if ok { 0 } else { 1 }])?;
-        if !ok {
-            lock(&shared.records).push(ProxyRecord {
-                protocol: "SOCKS5",
-                target: String::new(),
-                credentials,
-                status: 407,
-            });
-            return Ok(None);
-        }
-    }
-    let mut req = [0u8; 4];
-    client.read_exact(&mut req)?;
-    let host = match req[3] {
-        1 => {
-            let mut a = [0u8; 4];
-            client.read_exact(&mut a)?;
-            IpAddr::from(a).to_string()
-        }
-        4 => {
-            let mut a = [0u8; 16];
-            client.read_exact(&mut a)?;
-            format!("[{}]", IpAddr::from(a))
-        }
-        3 => {
-            client.read_exact(&mut n)?;
-            let mut name = vec![0u8; usize::from(n[0])];
-            client.read_exact(&mut name)?;
-            String::from_utf8_lossy(&name).into_owned()
-        }
-        _ => String::new(),
-    };
-    let mut port = [0u8; 2];
-    client.read_exact(&mut port)?;
-    let target = format!("{host}:{}", u16::from_be_bytes(port));
-    // RFC 1928 §6 replies: 0 succeeded, 2 not allowed by ruleset, 4 host unreachable,
-    // 7 command not supported.
-    let opened = if req[1] != 1 {
-        Err(7)
-    } else if shared.options.refuse_with.is_some() {
-        Err(2)
-    } else {
-        open(&shared.options, &target).map_err(|_| 4)
-    };
-    let reply = match &opened {
-        Ok(_) => 0,
-        Err(code) => *code,
-    };
-    lock(&shared.records).push(ProxyRecord {
-        protocol: "SOCKS5",
-        target,
-        credentials,
-        status: if reply == 0 { 200 } else { u16::from(reply) },
-    });
-    client.write_all(&[5, reply, 0, 1, 0, 0, 0, 0, 0, 0])?;
-    Ok(opened.ok().map(|t| (t, Vec::new())))
 }
 
 /// `Basic base64(user:password)` → `user:password`.
