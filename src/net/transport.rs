@@ -599,6 +599,112 @@ mod tests {
     }
 
     #[test]
+    fn proxy_failures_name_the_proxy_and_stay_transient() {
+        use crate::net::proxy::parse_proxy_url;
+        let plain = parse_proxy_url("http://10.0.0.1:3128", "HTTPS_PROXY").unwrap();
+        let with_user = parse_proxy_url("http://u:hunter2@10.0.0.1:3128", "HTTPS_PROXY").unwrap();
+        let url = "https://login.example.com/token";
+        let shown = |e: ureq::Error, p: &ChosenProxy| {
+            let t = map_error(e, url, 1024, Some(p));
+            assert!(t.is_transient(), "{t}");
+            assert!(!t.to_string().contains("hunter2"), "{t}");
+            t.to_string()
+        };
+        let refused = |code: &str| {
+            ureq::Error::ConnectProxyFailed(format!("proxy server responded {code}/{code}"))
+        };
+        let prefix = "https://login.example.com/token: proxy 10.0.0.1:3128 (from HTTPS_PROXY): ";
+        for (e, p, says) in [
+            (
+                refused("407"),
+                &plain,
+                "wants a user and password (407 Proxy Authentication Required)",
+            ),
+            (
+                refused("407"),
+                &with_user,
+                "refused the user and password (407 Proxy Authentication Required)",
+            ),
+            (refused("403"), &plain, "refused the tunnel (403 Forbidden)"),
+            (
+                refused("502"),
+                &plain,
+                "could not reach the provider (502 Bad Gateway)",
+            ),
+            (
+                refused("504"),
+                &plain,
+                "could not reach the provider (504 Gateway Timeout)",
+            ),
+            (
+                refused("418"),
+                &plain,
+                "refused the tunnel (418 I'm a teapot)",
+            ),
+            (
+                ureq::Error::ConnectProxyFailed("proxy server did not respond".into()),
+                &plain,
+                "closed the connection without answering the CONNECT request",
+            ),
+            (
+                ureq::Error::HostNotFound,
+                &plain,
+                "its host name was not found",
+            ),
+            (
+                ureq::Error::Timeout(ureq::Timeout::Connect),
+                &plain,
+                "no tunnel within the connect timeout",
+            ),
+            (
+                ureq::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionRefused,
+                    "10.0.0.1:3128 connection refused after 0 ms",
+                )),
+                &plain,
+                "cannot be reached: 10.0.0.1:3128 connection refused after 0 ms",
+            ),
+        ] {
+            let text = shown(e, p);
+            assert!(text.starts_with(&format!("{prefix}{says}")), "{text}");
+        }
+        // After the tunnel: the provider's failures, saying which way they went.
+        let tls = ureq::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        ));
+        let text = shown(tls, &plain);
+        assert!(
+            text.starts_with(
+                "https://login.example.com/token: TLS error: invalid peer certificate"
+            ) && text.ends_with(
+                "(through proxy 10.0.0.1:3128 (from HTTPS_PROXY); a proxy that inspects TLS \
+                     needs its CA in provider.ca_file)"
+            ),
+            "{text}"
+        );
+        let reset = ureq::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "reset",
+        ));
+        assert_eq!(
+            shown(reset, &plain),
+            "https://login.example.com/token: network error: reset (through proxy 10.0.0.1:3128 \
+             (from HTTPS_PROXY))"
+        );
+        let timeout = map_error(
+            ureq::Error::Timeout(ureq::Timeout::Global),
+            url,
+            1024,
+            Some(&plain),
+        );
+        assert!(
+            matches!(timeout, TransportError::Timeout { .. }),
+            "{timeout}"
+        );
+    }
+
+    #[test]
     fn redact_url_drops_query() {
         assert_eq!(redact_url("https://a/b?user_code=X#f"), "https://a/b");
     }
