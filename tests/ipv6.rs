@@ -133,52 +133,50 @@ fn pairs_around_a_broken_family(name: &str, working: &str, broken: &str, silent:
     assert_eq!(env.server().stats().tokens_issued, 1);
 }
 
-#[test]
-fn dual_stack_with_silent_ipv6_pairs_over_ipv4_within_a_second() {
-    let ns = Netns::new()
+/// `dual.devauth.test`: a global IPv6 address and an IPv4 one; RFC 6724 puts IPv6 first.
+fn ipv6_first() -> Netns {
+    Netns::new()
         .address(V6)
         .address(V4)
         .host(V6, "dual.devauth.test")
-        .host(V4, "dual.devauth.test");
-    if ns.enter("dual_stack_with_silent_ipv6_pairs_over_ipv4_within_a_second") {
+        .host(V4, "dual.devauth.test")
+}
+
+/// `ula.devauth.test`: a unique local IPv6 address and an IPv4 one, IPv4 first (musl by RFC
+/// 6724's table, glibc by the namespace's gai.conf).
+fn ipv4_first() -> Netns {
+    Netns::new()
+        .address(V6_ULA)
+        .address(V4)
+        .host(V6_ULA, "ula.devauth.test")
+        .host(V4, "ula.devauth.test")
+        .prefer_ipv4()
+}
+
+#[test]
+fn dual_stack_with_silent_ipv6_pairs_over_ipv4_within_a_second() {
+    if ipv6_first().enter("dual_stack_with_silent_ipv6_pairs_over_ipv4_within_a_second") {
         pairs_around_a_broken_family("dual.devauth.test", V4, V6, true);
     }
 }
 
 #[test]
 fn dual_stack_with_refusing_ipv6_pairs_over_ipv4_at_once() {
-    let ns = Netns::new()
-        .address(V6)
-        .address(V4)
-        .host(V6, "dual.devauth.test")
-        .host(V4, "dual.devauth.test");
-    if ns.enter("dual_stack_with_refusing_ipv6_pairs_over_ipv4_at_once") {
+    if ipv6_first().enter("dual_stack_with_refusing_ipv6_pairs_over_ipv4_at_once") {
         pairs_around_a_broken_family("dual.devauth.test", V4, V6, false);
     }
 }
 
 #[test]
 fn dual_stack_with_silent_ipv4_pairs_over_ipv6_within_a_second() {
-    let ns = Netns::new()
-        .address(V6_ULA)
-        .address(V4)
-        .host(V6_ULA, "ula.devauth.test")
-        .host(V4, "ula.devauth.test")
-        .prefer_ipv4();
-    if ns.enter("dual_stack_with_silent_ipv4_pairs_over_ipv6_within_a_second") {
+    if ipv4_first().enter("dual_stack_with_silent_ipv4_pairs_over_ipv6_within_a_second") {
         pairs_around_a_broken_family("ula.devauth.test", V6_ULA, V4, true);
     }
 }
 
 #[test]
 fn dual_stack_with_refusing_ipv4_pairs_over_ipv6_at_once() {
-    let ns = Netns::new()
-        .address(V6_ULA)
-        .address(V4)
-        .host(V6_ULA, "ula.devauth.test")
-        .host(V4, "ula.devauth.test")
-        .prefer_ipv4();
-    if ns.enter("dual_stack_with_refusing_ipv4_pairs_over_ipv6_at_once") {
+    if ipv4_first().enter("dual_stack_with_refusing_ipv4_pairs_over_ipv6_at_once") {
         pairs_around_a_broken_family("ula.devauth.test", V6_ULA, V4, false);
     }
 }
