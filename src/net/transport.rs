@@ -639,7 +639,7 @@ mod tests {
             (
                 refused("418"),
                 &plain,
-                "refused the tunnel (418)",
+                "refused the tunnel (418 I'm a teapot)",
             ),
             (
                 ureq::Error::ConnectProxyFailed("proxy server did not respond".into()),
