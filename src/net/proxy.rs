@@ -200,10 +200,12 @@ fn refusal(report: &str, has_credentials: bool) -> String {
         }
         return report.chars().take(200).collect();
     };
-    let status = match reason_phrase(code) {
-        Some(phrase) => format!("{code} {phrase}"),
-        None => code.to_string(),
-    };
+    let phrase = ureq::http::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let status = format!("{code} {phrase}");
+    let status = status.trim_end();
     match code {
         407 if has_credentials => format!("refused the user and password ({status})"),
         407 => format!(
@@ -214,26 +216,6 @@ fn refusal(report: &str, has_credentials: bool) -> String {
         502 | 504 => format!("could not reach the provider ({status})"),
         _ => format!("refused the tunnel ({status})"),
     }
-}
-
-/// The reason phrases (RFC 9110 §15) of the statuses proxies answer a CONNECT with; a few,
-/// rather than the `http` crate's whole table (1 KB on armv7).
-fn reason_phrase(code: u16) -> Option<&'static str> {
-    Some(match code {
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        407 => "Proxy Authentication Required",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => return None,
-    })
 }
 
 /// Checks a proxy URL (`[network] proxy`, or a variable's value) and builds ureq's value.
