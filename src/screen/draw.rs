@@ -302,3 +302,70 @@ where
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// WCAG relative luminance and contrast ratio.
+    fn contrast(a: Rgb888, b: Rgb888) -> f64 {
+        let lum = |c: Rgb888| {
+            let lin = |v: u8| {
+                let v = f64::from(v) / 255.0;
+                if v <= 0.03928 {
+                    v / 12.92
+                } else {
+                    ((v + 0.055) / 1.055).powf(2.4)
+                }
+            };
+            0.2126 * lin(c.r()) + 0.7152 * lin(c.g()) + 0.0722 * lin(c.b())
+        };
+        let (x, y) = (lum(a), lum(b));
+        (x.max(y) + 0.05) / (x.min(y) + 0.05)
+    }
+
+    #[test]
+    fn every_theme_keeps_text_readable_and_the_qr_dark_on_light() {
+        for theme in Theme::ALL {
+            let bg = rgb(Role::Background, theme);
+            let least = match theme {
+                Theme::HighContrast => 7.0,
+                _ => 4.5,
+            };
+            for role in [
+                Role::Text,
+                Role::Muted,
+                Role::Code,
+                Role::Link,
+                Role::Good,
+                Role::Bad,
+                Role::Warn,
+            ] {
+                let c = contrast(rgb(role, theme), bg);
+                assert!(c >= least, "{theme:?} {role:?}: {c:.2}");
+            }
+            assert_eq!(rgb(Role::QrDark, theme), Rgb888::BLACK);
+            assert_eq!(rgb(Role::QrLight, theme), Rgb888::WHITE);
+        }
+        assert!(
+            contrast(rgb(Role::Text, Theme::Light), Rgb888::BLACK) < 2.0,
+            "light is dark text"
+        );
+        // A monochrome panel: lit text on unlit, or the other way round in the light theme;
+        // the QR the same in both.
+        assert_eq!(BinaryColor::of(Role::Text, Theme::Dark), BinaryColor::On);
+        assert_eq!(
+            BinaryColor::of(Role::Background, Theme::Dark),
+            BinaryColor::Off
+        );
+        assert_eq!(BinaryColor::of(Role::Text, Theme::Light), BinaryColor::Off);
+        assert_eq!(
+            BinaryColor::of(Role::Background, Theme::Light),
+            BinaryColor::On
+        );
+        for theme in Theme::ALL {
+            assert_eq!(BinaryColor::of(Role::QrDark, theme), BinaryColor::Off);
+            assert_eq!(BinaryColor::of(Role::QrLight, theme), BinaryColor::On);
+        }
+    }
+}
