@@ -22,4 +22,5 @@ pub mod screen;
 pub mod secret;
 pub mod setup;
 pub mod signals;
+pub mod stdout;
 pub mod store;

@@ -66,10 +66,12 @@ pub fn run_until<T: Transport, C: Clock, S: Screen + ?Sized>(
         // A broken display must not stop pairing (the --json consumer may be the real UI);
         // say so once and carry on.
         if let Err(e) = screen.show(view) {
-            if screen_ok {
+            // A terminal screen on a stdout that failed: `crate::stdout` remembers it, the
+            // caller's stop check ends pairing and `main` reports it once.
+            if screen_ok && !crate::stdout::failed() {
                 eprintln!("devauth: {e}; continuing without the screen");
-                screen_ok = false;
             }
+            screen_ok = false;
         }
     };
     loop {

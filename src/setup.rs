@@ -12,7 +12,6 @@ use crate::oauth::{self, ClientIdentity, Endpoints, OAuthClient};
 use crate::screen::terminal::TerminalScreen;
 use crate::screen::{NoScreen, Screen};
 use crate::store::TokenStore;
-use std::io::Write;
 use std::time::{Duration, SystemTime};
 
 pub(crate) fn transport(config: &Config) -> Result<HttpTransport, Error> {
@@ -135,11 +134,10 @@ fn wait_for_display(d: &DisplayConfig, json: bool) {
     );
 }
 
-/// One JSON event line on stdout, flushed (a device UI reads it as it comes).
+/// One JSON event line on stdout, flushed (a device UI reads it as it comes). A failed write is
+/// remembered by [`crate::stdout`]: `pair` and `run` then stop, and `main` exits 1.
 pub(crate) fn emit(value: &serde_json::Value) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{value}");
-    let _ = out.flush();
+    let _ = crate::stdout::line(&value.to_string());
 }
 
 /// The client for commands that only need the token endpoint: for discovery-configured

@@ -207,6 +207,11 @@ impl Service {
                 Next::Wait(until) => self.wait(until),
                 Next::Exit => return,
             };
+            // Nobody reads stdout any more (`--json`'s reader quit, a terminal screen's output
+            // failed): stop as for SIGTERM; `main` exits 1.
+            if crate::stdout::failed() {
+                input = Input::Signal(Signal::Terminate);
+            }
         }
     }
 
@@ -249,7 +254,9 @@ impl Service {
 
     fn show(&mut self, view: &View) {
         if let Err(e) = self.parts.screen.show(view) {
-            eprintln!("devauth: {e}");
+            if !crate::stdout::failed() {
+                eprintln!("devauth: {e}");
+            }
         }
     }
 
@@ -480,7 +487,7 @@ impl Service {
             &mut on_event,
             crate::oauth::flow::Policy::default(),
             setup::jitter_seed(),
-            &mut || clock.got().is_some(),
+            &mut || clock.got().is_some() || crate::stdout::failed(),
         );
         let Some(result) = result else {
             let sig = clock.got().unwrap_or(Signal::Terminate);

@@ -137,7 +137,7 @@ fn read_capped(body: &mut dyn Read, cap: usize) -> Vec<u8> {
 }
 
 fn write_out(bytes: &[u8]) -> Result<(), Error> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::stdout::Stdout;
     out.write_all(bytes)
         .and_then(|()| out.flush())
         .map_err(|e| Error::Io(format!("writing the response to stdout: {e}")))
@@ -145,7 +145,7 @@ fn write_out(bytes: &[u8]) -> Result<(), Error> {
 
 /// Streams the body to stdout in 16 KiB pieces; a network error mid-body is a network error.
 fn copy_body(body: &mut dyn Read) -> Result<(), Error> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::stdout::Stdout;
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = match body.read(&mut buf) {

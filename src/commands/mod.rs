@@ -21,12 +21,13 @@ use crate::error::Error;
 
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
+        // A failed write is `main`'s to report (crate::stdout).
         Command::Version => {
-            println!("devauth {}", env!("CARGO_PKG_VERSION"));
+            let _ = crate::stdout::line(&format!("devauth {}", env!("CARGO_PKG_VERSION")));
             Ok(())
         }
         Command::Help(text) => {
-            print!("{text}");
+            let _ = crate::stdout::write_all(text.as_bytes());
             Ok(())
         }
         Command::Render(args) => crate::commands::render::command(cli.config.as_deref(), &args),

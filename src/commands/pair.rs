@@ -30,6 +30,14 @@ fn stopped(screen: &mut dyn Screen, sig: Signal, json: bool) -> Error {
     Error::Stopped(sig)
 }
 
+/// The end of a `pair` whose stdout failed (`main` reports it): no code stays on a display.
+fn output_lost(screen: &mut dyn Screen) -> Error {
+    let _ = screen.show(&View::Error {
+        message: "Pairing stopped. The code shown before is no longer in use.".to_string(),
+    });
+    Error::Io("standard output failed; pairing stopped".into())
+}
+
 pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
     if config.provider.grant.jwt_bearer().is_some() {
         return Err(Error::Setup(
@@ -44,7 +52,8 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
     let mut signals =
         Signals::block().map_err(|e| Error::Io(format!("blocking signals for pairing: {e}")))?;
     let clock = SignalClock::new(&mut signals);
-    let stop = || clock.got().is_some();
+    // A stdout nobody can read any more (events, or the terminal screen) ends pairing too.
+    let stop = || clock.got().is_some() || crate::stdout::failed();
     let store = TokenStore::new(&config.storage.path);
     let mut screen = setup::open_screen(config, json)?;
     let fail = |screen: &mut Box<dyn Screen>, e: Error| -> Result<(), Error> {
@@ -66,8 +75,11 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
         },
         &stop,
     );
-    if let (false, Some(sig)) = (clock_ok, clock.got()) {
-        return Err(stopped(screen.as_mut(), sig, json));
+    if !clock_ok {
+        return Err(match clock.got() {
+            Some(sig) => stopped(screen.as_mut(), sig, json),
+            None => output_lost(screen.as_mut()),
+        });
     }
     // Make room for the tokens before asking for a code: a full or read-only store must stop
     // pairing here, not after the person approved and the code was redeemed.
@@ -99,8 +111,10 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
         &mut || stop(),
     );
     let Some(result) = result else {
-        let sig = clock.got().unwrap_or(Signal::Terminate);
-        return Err(stopped(screen.as_mut(), sig, json));
+        return Err(match clock.got() {
+            Some(sig) => stopped(screen.as_mut(), sig, json),
+            None => output_lost(screen.as_mut()),
+        });
     };
     match result.outcome {
         Outcome::Paired(resp) => {

@@ -17,8 +17,8 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
             if json {
                 emit(&json!({"paired": false, "store": path, "store_error": e.to_string()}));
             } else {
-                println!("Not paired: the token store is unusable: {e}");
-                println!("`devauth pair` replaces it.");
+                crate::outln!("Not paired: the token store is unusable: {e}");
+                crate::outln!("`devauth pair` replaces it.");
             }
             return Err(Error::Reported(Box::new(Error::Store(e))));
         }
@@ -31,7 +31,7 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
                     &json!({"paired": false, "grant": "jwt-bearer", "account": j.issuer, "store": path}),
                 );
             } else {
-                println!(
+                crate::outln!(
                     "Service account {} (jwt-bearer): no access token cached yet; `devauth token` gets one.",
                     j.issuer
                 );
@@ -41,7 +41,7 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
         if json {
             emit(&json!({"paired": false, "store": path}));
         } else {
-            println!("Not paired (no tokens in {path}). Run `devauth pair`.");
+            crate::outln!("Not paired (no tokens in {path}). Run `devauth pair`.");
         }
         return Err(Error::Reported(Box::new(Error::NotPaired {
             store: store.path().to_path_buf(),
@@ -68,7 +68,7 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
         }));
     } else {
         if owner_ok {
-            println!(
+            crate::outln!(
                 "Paired{}",
                 t.account
                     .as_ref()
@@ -76,12 +76,12 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
                     .unwrap_or_default()
             );
         } else {
-            println!(
+            crate::outln!(
                 "Not paired with this client: the stored tokens belong to client `{}`",
                 stored.client_id
             );
         }
-        println!(
+        crate::outln!(
             "  scopes:        {}",
             if t.scopes.is_empty() {
                 "(none reported)".to_string()
@@ -95,8 +95,8 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
             (Some(_), Some(s)) => format!("in {}", human_duration(s)),
             (Some(_), None) => "unknown (clock not trusted; refreshed on next use)".to_string(),
         };
-        println!("  access token:  expires {expiry}");
-        println!(
+        crate::outln!("  access token:  expires {expiry}");
+        crate::outln!(
             "  refresh token: {}",
             if t.refresh_token.is_some() {
                 "held"
@@ -104,11 +104,12 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
                 "none"
             }
         );
-        println!(
+        crate::outln!(
             "  provider:      {} ({})",
-            stored.token_endpoint, stored.client_id
+            stored.token_endpoint,
+            stored.client_id
         );
-        println!("  store:         {path}");
+        crate::outln!("  store:         {path}");
     }
     if owner_ok {
         Ok(())

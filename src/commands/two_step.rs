@@ -89,7 +89,7 @@ pub(crate) fn authorize_url(config: &Config, args: &AuthorizeUrlArgs) -> Result<
             "expires_in": code_cfg.login_timeout.as_secs(),
         }));
     } else {
-        println!("{url}");
+        let _ = crate::stdout::line(&url);
         eprintln!(
             "devauth: open this address; within {}s, give the address the provider redirects \
              to to `devauth exchange --redirect-url URL`",

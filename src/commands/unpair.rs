@@ -11,13 +11,13 @@ pub(crate) fn unpair(config: &Config) -> Result<(), Error> {
     let stored = match store.load() {
         Ok(Some(s)) => s,
         Ok(None) => {
-            println!("Not paired; nothing to do.");
+            crate::outln!("Not paired; nothing to do.");
             return Ok(());
         }
         Err(e) => {
             // A corrupt store holds nothing we could revoke; deleting it is the whole job.
             store.delete()?;
-            println!("Deleted an unreadable token store ({e}).");
+            crate::outln!("Deleted an unreadable token store ({e}).");
             return Ok(());
         }
     };
@@ -32,17 +32,17 @@ pub(crate) fn unpair(config: &Config) -> Result<(), Error> {
     };
     store.delete()?;
     if problems.is_empty() {
-        println!(
+        crate::outln!(
             "Unpaired: tokens revoked at the provider and deleted from {}.",
             store.path().display()
         );
     } else {
-        println!(
+        crate::outln!(
             "Unpaired locally: tokens deleted from {}.",
             store.path().display()
         );
         for p in problems {
-            println!("  not revoked: {p}");
+            crate::outln!("  not revoked: {p}");
         }
     }
     Ok(())
