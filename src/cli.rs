@@ -43,16 +43,22 @@ Exit codes:
 pub const PAIR_HELP: &str = "\
 devauth pair — run the device flow until this device is paired
 
-Usage: devauth pair [--json] [--grant GRANT] [--no-browser | --paste]
+Usage: devauth pair [--json] [--timeout SECS] [--force] [--grant GRANT] [--no-browser | --paste]
 
 Asks the provider for a code, shows the verification URL, the code and a QR code, waits for
 the person to approve on their phone or computer, then stores the tokens. Expired codes are
-replaced automatically; network trouble is retried with backoff.
+replaced automatically; network trouble is retried with backoff, for at most --timeout.
+On a device that is already paired it does nothing (exit 0) unless --force is given.
 
 Options:
   --json    Print one JSON event per line on stdout for a device UI to draw its own screen:
             code, pending, slow_down, expired, retrying, then paired, denied or error.
             Human text goes to stderr.
+  --timeout SECS  Give up (exit 7, with the last error) when the provider could not be reached
+                for SECS: no answer, DNS, TLS, timeouts, 5xx, 429. Default [network]
+                pair_timeout_secs (120); 0 retries for ever, as `devauth run` always does.
+  --force       Pair again although the device is paired; once the new tokens are stored the
+                old grant is revoked (not when the new pairing is for the same account).
   --grant G     Use this grant instead of [provider] grant: device_code or
                 authorization_code (its keys are checked as if the file said it).
   --no-browser  authorization_code: launch nothing; the URL is shown on the screen (text +
@@ -67,8 +73,9 @@ With grant = \"authorization_code\" it signs in through a browser instead: it li
 SIGTERM, SIGINT and SIGHUP take the code off the screen (\"Pairing stopped\", the `stopped`
 event) and exit with 128 + the signal (143, 130, 129).
 
-Exit codes: 0 paired, 5 denied, 6 config, 7 network, 8 provider refused, 9 store,
-13 no redirect from the browser in time, 129/130/143 stopped by a signal.
+Exit codes: 0 paired (or already paired), 5 denied, 6 config, 7 network (after --timeout),
+8 provider refused, 9 store, 13 no redirect from the browser in time, 129/130/143 stopped by
+a signal.
 ";
 
 pub const AUTHORIZE_URL_HELP: &str = "\
@@ -133,9 +140,11 @@ devauth status — show the pairing state (never prints a secret)
 Usage: devauth status [--json]
 
 Shows whether the device is paired, the account, scopes, access token expiry, whether a
-refresh token is held, and where the store is.
+refresh token is held, and where the store is. After the provider refused the grant
+(invalid_grant, remembered by `token`, `api` and `run`) it says that pairing is needed.
 
-Exit codes: 0 paired, 3 not paired, 9 store unreadable.
+Exit codes: 0 paired, 3 not paired, 4 pairing needed again (the provider refused the grant:
+revoked, expired), 9 store unreadable.
 ";
 
 pub const UNPAIR_HELP: &str = "\
@@ -270,6 +279,10 @@ pub enum Command {
     Render(RenderArgs),
     Pair {
         json: bool,
+        /// `--timeout SECS`: how long network trouble may last (`None`: the config's).
+        timeout: Option<u64>,
+        /// `--force`: pair again although paired.
+        force: bool,
     },
     /// `pair` with `--grant`, `--no-browser` or `--paste`.
     SignIn(PairArgs),
@@ -300,6 +313,10 @@ pub struct PairArgs {
     pub no_browser: bool,
     /// authorization_code: read the redirected address (or the code) from stdin.
     pub paste: bool,
+    /// `--timeout SECS` (device flow only).
+    pub timeout: Option<u64>,
+    /// `--force`: pair again although paired.
+    pub force: bool,
 }
 
 /// `devauth authorize-url`'s arguments.
@@ -432,6 +449,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     let mut redirect_uri: Option<String> = None;
     let mut redirect_url: Option<String> = None;
     let mut code: Option<String> = None;
+    let mut timeout: Option<u64> = None;
+    let mut force = false;
     let err = |e: lexopt::Error| UsageError(e.to_string());
     let text = |v: std::ffi::OsString, what: &str| {
         v.into_string()
@@ -453,6 +472,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             Long("grant") => grant = Some(text(parser.value().map_err(err)?, "grant")?),
             Long("no-browser") => no_browser = true,
             Long("paste") => paste = true,
+            Long("force") => force = true,
+            Long("timeout") => {
+                let v = text(parser.value().map_err(err)?, "timeout")?;
+                timeout = Some(v.parse::<u64>().ok().filter(|s| *s <= 86_400).ok_or_else(
+                    || UsageError(format!("--timeout {v:?}: expected seconds, 0..=86400")),
+                )?);
+            }
             Long("redirect-uri") => {
                 redirect_uri = Some(text(parser.value().map_err(err)?, "redirect-uri")?);
             }
@@ -516,7 +542,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         return Err(UsageError("no command given".into()));
     };
     let allowed: &[&str] = match name.as_str() {
-        "pair" => &["json", "grant", "no-browser", "paste"],
+        "pair" => &["json", "grant", "no-browser", "paste", "timeout", "force"],
         "status" => &["json"],
         "token" => &["header"],
         "unpair" => &[],
@@ -547,6 +573,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         ("redirect-uri", redirect_uri.is_some()),
         ("redirect-url", redirect_url.is_some()),
         ("code", code.is_some()),
+        ("timeout", timeout.is_some()),
+        ("force", force),
     ] {
         if set && !allowed.contains(&flag) {
             return Err(UsageError(format!("`{name}` does not take --{flag}")));
@@ -585,9 +613,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
                     grant,
                     no_browser,
                     paste,
+                    timeout,
+                    force,
                 })
             }
-            "pair" => Command::Pair { json },
+            "pair" => Command::Pair {
+                json,
+                timeout,
+                force,
+            },
             "token" => Command::Token { header },
             "status" => Command::Status { json },
             "render" => Command::Render(render_args(board, size, rotate, state, out)?),
@@ -765,6 +799,8 @@ mod tests {
                 grant: Some("authorization_code".into()),
                 no_browser: false,
                 paste: true,
+                timeout: None,
+                force: false,
             })
         );
         assert!(matches!(
@@ -782,11 +818,27 @@ mod tests {
 
     #[test]
     fn commands_and_flags() {
-        assert_eq!(p(&["pair"]).unwrap().command, Command::Pair { json: false });
         assert_eq!(
-            p(&["pair", "--json"]).unwrap().command,
-            Command::Pair { json: true }
+            p(&["pair"]).unwrap().command,
+            Command::Pair {
+                json: false,
+                timeout: None,
+                force: false
+            }
         );
+        assert_eq!(
+            p(&["pair", "--json", "--timeout", "30", "--force"])
+                .unwrap()
+                .command,
+            Command::Pair {
+                json: true,
+                timeout: Some(30),
+                force: true
+            }
+        );
+        assert!(p(&["pair", "--timeout", "soon"]).is_err());
+        assert!(p(&["token", "--force"]).is_err());
+        assert!(p(&["run", "--timeout", "5"]).is_err());
         assert_eq!(
             p(&["token", "--header"]).unwrap().command,
             Command::Token { header: true }

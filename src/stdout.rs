@@ -106,9 +106,9 @@ impl Write for Stdout {
 }
 
 /// `println!` through [`line`]: a failed write is remembered for `main`, never a panic.
-#[macro_export]
 macro_rules! outln {
     ($($arg:tt)*) => {{
         let _ = $crate::stdout::line(&::std::format!($($arg)*));
     }};
 }
+pub(crate) use outln;

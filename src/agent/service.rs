@@ -33,11 +33,8 @@ use crate::screen::{NoScreen, Screen, View};
 use crate::setup;
 use crate::signals::{Signal, SignalClock, Signals};
 use crate::store::tokenfile::TokenFile;
-use crate::store::{StoredTokens, TimeNow, TokenSet, TokenStore};
+use crate::store::{AgentLock, AgentLockError, StoredTokens, TimeNow, TokenSet, TokenStore};
 use serde_json::json;
-use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -66,6 +63,7 @@ pub fn run(config_path: &Path, config: Config, json: bool) -> Result<(), Error> 
         json,
         signals,
         current: None,
+        publish_error: None,
     };
     eprintln!(
         "devauth: agent started (pid {}, {}, token file {})",
@@ -92,40 +90,17 @@ pub fn policy_for(config: &Config) -> Policy {
     }
 }
 
-/// Only one agent per store: two would both publish, hook and pair.
-fn agent_lock(store: &Path) -> Result<File, Error> {
-    let mut name = store
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".agent-lock");
-    let path = store.with_file_name(name);
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() && !dir.exists() {
-            let _ = std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir);
-        }
-    }
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| Error::Io(format!("agent lock {}: {e}", path.display())))?;
-    // SAFETY: flock on a descriptor we own.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        return Err(Error::Io(format!(
+/// Only one agent per store: two would both publish, hook and pair. A store that cannot be
+/// written is the store's error (exit 9), as for `devauth pair`.
+fn agent_lock(store: &Path) -> Result<AgentLock, Error> {
+    TokenStore::new(store).agent_lock().map_err(|e| match e {
+        AgentLockError::Store(e) => Error::Store(e),
+        AgentLockError::Running { store, lock } => Error::Io(format!(
             "another `devauth run` is already running for {} (lock {})",
             store.display(),
-            path.display()
-        )));
-    }
-    Ok(file)
+            lock.display()
+        )),
+    })
 }
 
 /// Everything built from the config (rebuilt on SIGHUP).
@@ -140,6 +115,14 @@ struct Parts {
 
 impl Parts {
     fn build(config: &Config, json: bool) -> Result<Parts, Error> {
+        crate::config::check_token_file_group(
+            config,
+            |name| match crate::store::tokenfile::group_id(name) {
+                Ok(_) => Ok(true),
+                Err(crate::store::tokenfile::TokenFileError::UnknownGroup(_)) => Ok(false),
+                Err(e) => Err(e.to_string()),
+            },
+        )?;
         let screen: Box<dyn Screen> = if config.provider.grant.jwt_bearer().is_some() {
             Box::new(NoScreen) // no person, no screen
         } else {
@@ -168,6 +151,8 @@ struct Service {
     signals: Signals,
     /// The tokens the agent holds (never in the machine: it sees no secret).
     current: Option<TokenSet>,
+    /// Why the last write of the token file failed: the hook is then not told it is there.
+    publish_error: Option<String>,
 }
 
 fn wall_ok() -> bool {
@@ -222,12 +207,19 @@ impl Service {
             Effect::Notify(note) => self.notify(note),
             Effect::Publish => {
                 if let Some(t) = &self.current {
-                    if let Err(e) = self.parts.token_file.write(&t.access_token) {
+                    self.publish_error = self
+                        .parts
+                        .token_file
+                        .write(&t.access_token)
+                        .err()
+                        .map(|e| e.to_string());
+                    if let Some(e) = &self.publish_error {
                         eprintln!("devauth: {e}");
                     }
                 }
             }
             Effect::Unpublish => {
+                self.publish_error = None;
                 if let Err(e) = self.parts.token_file.remove() {
                     eprintln!("devauth: {e}");
                 }
@@ -275,6 +267,33 @@ impl Service {
             .map(|e| e.lifetime_secs);
         let (event, hook_env): (Option<serde_json::Value>, Option<(HookEvent, Vec<_>)>) = match note
         {
+            Note::PairedAtStart => {
+                let current = self.current.as_ref();
+                let left = current
+                    .map(token_info)
+                    .and_then(|i| i.remaining)
+                    .map(|d| (d + Duration::from_millis(500)).as_secs());
+                eprintln!(
+                    "devauth: paired{}; using the stored tokens",
+                    account
+                        .as_ref()
+                        .map(|a| format!(" as {a}"))
+                        .unwrap_or_default()
+                );
+                (
+                    Some(json!({
+                        "event": "paired",
+                        "at_start": true,
+                        "scopes": current.map(|t| t.scopes.clone()).unwrap_or_default(),
+                        "expires_in": left,
+                        "account": account,
+                    })),
+                    Some((
+                        HookEvent::Paired,
+                        vec![("DEVAUTH_AT_START", "1".to_string())],
+                    )),
+                )
+            }
             Note::Paired => {
                 let scopes = self
                     .current
@@ -315,10 +334,10 @@ impl Service {
             Note::Unpaired { revoked } => {
                 eprintln!(
                     "devauth: unpaired ({})",
-                    if revoked {
-                        "tokens revoked at the provider"
-                    } else {
-                        "deleted locally; not revoked at the provider"
+                    match revoked {
+                        Some(true) => "tokens revoked at the provider",
+                        Some(false) => "deleted locally; not revoked at the provider",
+                        None => "the stored tokens were removed by another command",
                     }
                 );
                 (
@@ -371,10 +390,16 @@ impl Service {
             setup::emit(&event);
         }
         if let (Some(hook), Some((event, mut env))) = (self.parts.hook.clone(), hook_env) {
-            env.push((
-                "DEVAUTH_TOKEN_FILE",
-                self.parts.token_file.path().display().to_string(),
-            ));
+            // `paired` and `refreshed` mean "the token file is written": never claim a file
+            // that could not be written.
+            let publishes = matches!(event, HookEvent::Paired | HookEvent::Refreshed);
+            match (&self.publish_error, publishes) {
+                (Some(e), true) => env.push(("DEVAUTH_TOKEN_FILE_ERROR", e.clone())),
+                _ => env.push((
+                    "DEVAUTH_TOKEN_FILE",
+                    self.parts.token_file.path().display().to_string(),
+                )),
+            }
             if let Some(a) = account {
                 env.push(("DEVAUTH_ACCOUNT", a));
             }
@@ -421,6 +446,9 @@ impl Service {
                         "the stored tokens were issued to client `{}`, the config names `{}`",
                         stored.client_id, self.config.provider.client_id
                     )));
+                }
+                if let Some(refused) = &stored.grant_refused {
+                    return Input::Store(Loaded::Unusable(grant::refused_detail(refused)));
                 }
                 let info = token_info(&stored.tokens);
                 self.current = Some(stored.tokens);
@@ -518,7 +546,9 @@ impl Service {
                 let endpoint = crate::net::transport::redact_url(&client.endpoints.token);
                 Input::Pairing(PairingEnd::Failed(format!("{endpoint}: {err}")))
             }
-            Outcome::Failed(msg) => Input::Pairing(PairingEnd::Failed(msg)),
+            Outcome::Failed(msg) | Outcome::Unreachable(msg) => {
+                Input::Pairing(PairingEnd::Failed(msg))
+            }
         }
     }
 

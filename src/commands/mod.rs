@@ -6,6 +6,7 @@ pub mod api;
 mod clock_wait;
 mod pair;
 pub mod render;
+mod replace;
 mod run;
 mod sign_in;
 mod status;
@@ -42,14 +43,24 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             };
             let config = Config::load_with_grant(&path, grant)?;
             match command {
-                Command::Pair { json } if config.provider.grant.code_grant().is_some() => {
-                    sign_in::pair(&config, json)
+                Command::Pair {
+                    json,
+                    timeout,
+                    force,
+                } => pair_guarded(&config, json, force, || {
+                    if config.provider.grant.code_grant().is_some() {
+                        sign_in::pair(&config, json)
+                    } else {
+                        pair::pair(&config, json, timeout)
+                    }
+                }),
+                Command::SignIn(args) => {
+                    let mode = sign_in::mode(&config, &args)?;
+                    pair_guarded(&config, args.json, args.force, || match mode {
+                        Some(mode) => sign_in::pair_with(&config, args.json, mode),
+                        None => pair::pair(&config, args.json, args.timeout),
+                    })
                 }
-                Command::Pair { json } => pair::pair(&config, json),
-                Command::SignIn(args) => match sign_in::mode(&config, &args)? {
-                    Some(mode) => sign_in::pair_with(&config, args.json, mode),
-                    None => pair::pair(&config, args.json),
-                },
                 Command::Token { header } => token::token(&config, header),
                 Command::Status { json } => status::status(&config, json),
                 Command::Unpair => unpair::unpair(&config),
@@ -61,6 +72,22 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             }
         }
     }
+}
+
+/// `pair` on a paired device does nothing without `--force` ([`replace`]); a pairing that
+/// stored tokens replaces the old grant and tells a running agent.
+fn pair_guarded(
+    config: &Config,
+    json: bool,
+    force: bool,
+    pair: impl FnOnce() -> Result<(), Error>,
+) -> Result<(), Error> {
+    let Some(previous) = replace::before(config, force, json) else {
+        return Ok(());
+    };
+    pair()?;
+    replace::after(config, previous);
+    Ok(())
 }
 
 /// Says that the tokens are stored: the `paired` event on `--json`, else one line on stderr.

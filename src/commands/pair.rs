@@ -1,5 +1,7 @@
 //! `devauth pair`: waits for a plausible clock, runs the device flow once with the configured
-//! screen and saves the tokens.
+//! screen and saves the tokens. Network trouble is retried for at most `--timeout` (default
+//! `[network] pair_timeout_secs`), then it exits 7 with the last error: a person at a shell
+//! needs an end, where the agent (`devauth run`) retries for ever.
 //!
 //! SIGTERM, SIGINT and SIGHUP stop it as they stop `devauth run`: they are blocked and taken
 //! while pairing sleeps ([`SignalClock`]), the code leaves the screen for a "Pairing stopped"
@@ -38,7 +40,8 @@ fn output_lost(screen: &mut dyn Screen) -> Error {
     Error::Io("standard output failed; pairing stopped".into())
 }
 
-pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
+/// `timeout`: `pair --timeout SECS` (`None`: `[network] pair_timeout_secs`).
+pub(crate) fn pair(config: &Config, json: bool, timeout: Option<u64>) -> Result<(), Error> {
     if config.provider.grant.jwt_bearer().is_some() {
         return Err(Error::Setup(
             "provider.grant = \"jwt-bearer\" is a service account: there is nothing to pair \
@@ -106,7 +109,10 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
         &clock,
         screen.as_mut(),
         &mut on_event,
-        Policy::default(),
+        Policy {
+            give_up_after: config.network.pair_timeout_with(timeout),
+            ..Policy::default()
+        },
         setup::jitter_seed(),
         &mut || stop(),
     );
@@ -153,5 +159,18 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
             )
         }
         Outcome::Failed(msg) => fail(&mut screen, Error::Provider(msg)),
+        Outcome::Unreachable(reason) => {
+            let secs = config
+                .network
+                .pair_timeout_with(timeout)
+                .map_or(0, |d| d.as_secs());
+            fail(
+                &mut screen,
+                Error::Network(format!(
+                    "{reason} (gave up after {secs} s without an answer; `pair --timeout SECS` \
+                     or [network] pair_timeout_secs waits longer, 0 for ever)"
+                )),
+            )
+        }
     }
 }

@@ -261,6 +261,7 @@ pub(crate) fn redeem<T: crate::net::transport::Transport>(
         client_id: config.provider.client_id.clone(),
         token_endpoint: client.endpoints.token.clone(),
         tokens,
+        grant_refused: None,
     })
 }
 

@@ -17,8 +17,8 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
             if json {
                 emit(&json!({"paired": false, "store": path, "store_error": e.to_string()}));
             } else {
-                crate::outln!("Not paired: the token store is unusable: {e}");
-                crate::outln!("`devauth pair` replaces it.");
+                crate::stdout::outln!("Not paired: the token store is unusable: {e}");
+                crate::stdout::outln!("`devauth pair` replaces it.");
             }
             return Err(Error::Reported(Box::new(Error::Store(e))));
         }
@@ -31,7 +31,7 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
                     &json!({"paired": false, "grant": "jwt-bearer", "account": j.issuer, "store": path}),
                 );
             } else {
-                crate::outln!(
+                crate::stdout::outln!(
                     "Service account {} (jwt-bearer): no access token cached yet; `devauth token` gets one.",
                     j.issuer
                 );
@@ -41,13 +41,14 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
         if json {
             emit(&json!({"paired": false, "store": path}));
         } else {
-            crate::outln!("Not paired (no tokens in {path}). Run `devauth pair`.");
+            crate::stdout::outln!("Not paired (no tokens in {path}). Run `devauth pair`.");
         }
         return Err(Error::Reported(Box::new(Error::NotPaired {
             store: store.path().to_path_buf(),
         })));
     };
     let owner_ok = stored.client_id == config.provider.client_id;
+    let refused = stored.grant_refused.as_ref().filter(|_| owner_ok);
     let t = &stored.tokens;
     let now = TimeNow::read(&SystemClock);
     let remaining = t.expiry.as_ref().map(|e| e.remaining(&now));
@@ -55,7 +56,9 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
     let expiry_trusted = !matches!(remaining, Some(None));
     if json {
         emit(&json!({
-            "paired": owner_ok,
+            "paired": owner_ok && refused.is_none(),
+            "pairing_needed": refused.is_some(),
+            "grant_refused": refused.map(|r| json!({"unix": r.unix, "reason": r.reason})),
             "account": t.account,
             "scopes": t.scopes,
             "access_token_expires_in": expires_in,
@@ -67,57 +70,74 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
             "store": path,
         }));
     } else {
-        if owner_ok {
-            crate::outln!(
-                "Paired{}",
-                t.account
-                    .as_ref()
-                    .map(|a| format!(" as {a}"))
-                    .unwrap_or_default()
-            );
-        } else {
-            crate::outln!(
-                "Not paired with this client: the stored tokens belong to client `{}`",
+        let as_account = t
+            .account
+            .as_ref()
+            .map(|a| format!(" as {a}"))
+            .unwrap_or_default();
+        let mut text = match (owner_ok, refused) {
+            (false, _) => format!(
+                "Not paired with this client: the stored tokens belong to client `{}`\n",
                 stored.client_id
-            );
-        }
-        crate::outln!(
-            "  scopes:        {}",
-            if t.scopes.is_empty() {
-                "(none reported)".to_string()
-            } else {
-                t.scopes.join(" ")
-            }
-        );
-        let expiry = match (&t.expiry, expires_in) {
-            (None, _) => "does not expire".to_string(),
-            (Some(_), Some(0)) => "expired (refreshed on next use)".to_string(),
-            (Some(_), Some(s)) => format!("in {}", human_duration(s)),
-            (Some(_), None) => "unknown (clock not trusted; refreshed on next use)".to_string(),
+            ),
+            (true, Some(r)) => format!(
+                "Pairing needed again: the provider refused the grant{as_account}{} ({}). Run \
+                 `devauth pair`.\n",
+                ago(r.unix, &now),
+                r.reason
+            ),
+            (true, None) => format!("Paired{as_account}\n"),
         };
-        crate::outln!("  access token:  expires {expiry}");
-        crate::outln!(
-            "  refresh token: {}",
-            if t.refresh_token.is_some() {
-                "held"
-            } else {
-                "none"
-            }
-        );
-        crate::outln!(
-            "  provider:      {} ({})",
-            stored.token_endpoint,
-            stored.client_id
-        );
-        crate::outln!("  store:         {path}");
+        let scopes = if t.scopes.is_empty() {
+            "(none reported)".to_string()
+        } else {
+            t.scopes.join(" ")
+        };
+        let renewed = if refused.is_some() {
+            "cannot be renewed"
+        } else if t.refresh_token.is_some() {
+            "renewed on next use"
+        } else {
+            "no refresh token to renew it"
+        };
+        let access = match (&t.expiry, expires_in) {
+            (None, _) => "does not expire".to_string(),
+            (Some(_), Some(0)) => format!("expired ({renewed})"),
+            (Some(_), Some(s)) => format!("expires in {}", human_duration(s)),
+            (Some(_), None) => format!("expiry unknown: the clock is not trusted ({renewed})"),
+        };
+        let refresh = match (&t.refresh_token, refused) {
+            (None, _) => "none",
+            (Some(_), Some(_)) => "held, refused by the provider",
+            (Some(_), None) => "held",
+        };
+        text.push_str(&format!(
+            "  scopes:        {scopes}\n  access token:  {access}\n  refresh token: {refresh}\n  \
+             provider:      {} ({})\n  store:         {path}",
+            stored.token_endpoint, stored.client_id
+        ));
+        crate::stdout::outln!("{text}");
     }
-    if owner_ok {
-        Ok(())
-    } else {
-        Err(Error::Reported(Box::new(Error::OtherClient {
+    match (owner_ok, refused) {
+        (true, None) => Ok(()),
+        (true, Some(r)) => Err(Error::Reported(Box::new(Error::GrantGone {
+            detail: crate::grant::refused_detail(r),
+        }))),
+        (false, _) => Err(Error::Reported(Box::new(Error::OtherClient {
             store: store.path().to_path_buf(),
             detail: format!("were issued to client `{}`", stored.client_id),
-        })))
+        }))),
+    }
+}
+
+/// " 5 min ago", or nothing when the clock cannot say (not set, or set back since).
+fn ago(unix: i64, now: &TimeNow) -> String {
+    let now = crate::clock::unix_secs(now.wall);
+    match u64::try_from(now.saturating_sub(unix)) {
+        Ok(secs) if unix >= crate::clock::MIN_PLAUSIBLE_UNIX => {
+            format!(" {} ago", human_duration(secs))
+        }
+        _ => String::new(),
     }
 }
 

@@ -1,49 +1,92 @@
-//! `devauth unpair`: revokes the tokens at the provider when it can and deletes the store.
+//! `devauth unpair`: revokes the tokens at the provider when it can, deletes the store and the
+//! access-token file the agent publishes, and tells a running agent (SIGUSR2) so that it shows
+//! the pairing screen instead of handing out a revoked token until its next renewal.
 
 use crate::config::Config;
 use crate::error::Error;
 use crate::grant;
 use crate::setup::{self};
 use crate::store::TokenStore;
+use crate::store::tokenfile::TokenFile;
 
 pub(crate) fn unpair(config: &Config) -> Result<(), Error> {
     let store = TokenStore::new(&config.storage.path);
     let stored = match store.load() {
         Ok(Some(s)) => s,
         Ok(None) => {
-            crate::outln!("Not paired; nothing to do.");
+            // A token file left by an agent that is gone (tmpfs keeps it until reboot).
+            remove_token_file(config);
+            crate::stdout::outln!("Not paired; nothing to do.");
             return Ok(());
         }
         Err(e) => {
             // A corrupt store holds nothing we could revoke; deleting it is the whole job.
             store.delete()?;
-            crate::outln!("Deleted an unreadable token store ({e}).");
+            after_delete(config, &store);
+            crate::stdout::outln!("Deleted an unreadable token store ({e}).");
             return Ok(());
         }
     };
-    let problems = match setup::transport(config).and_then(|t| {
-        let endpoints = setup::resolve_endpoints(config, &t)?;
-        Ok(setup::client_with(config, t, endpoints))
-    }) {
-        Ok(client) => grant::revoke_all(&client, &stored.tokens),
-        Err(e) => vec![format!(
-            "could not reach the provider to revoke the tokens: {e}"
-        )],
+    let problems = if stored.grant_refused.is_some() {
+        // The provider said the grant is gone: there is nothing left to revoke.
+        Vec::new()
+    } else {
+        match setup::transport(config).and_then(|t| {
+            let endpoints = setup::resolve_endpoints(config, &t)?;
+            Ok(setup::client_with(config, t, endpoints))
+        }) {
+            Ok(client) => grant::revoke_all(&client, &stored.tokens),
+            Err(e) => vec![format!(
+                "could not reach the provider to revoke the tokens: {e}"
+            )],
+        }
     };
     store.delete()?;
-    if problems.is_empty() {
-        crate::outln!(
-            "Unpaired: tokens revoked at the provider and deleted from {}.",
-            store.path().display()
+    after_delete(config, &store);
+    let path = store.path().display();
+    if stored.grant_refused.is_some() {
+        crate::stdout::outln!(
+            "Unpaired: the provider had already refused the grant; deleted from {path}."
         );
+    } else if problems.is_empty() {
+        crate::stdout::outln!("Unpaired: tokens revoked at the provider and deleted from {path}.");
     } else {
-        crate::outln!(
-            "Unpaired locally: tokens deleted from {}.",
-            store.path().display()
-        );
+        let mut text = format!("Unpaired locally: tokens deleted from {path}.");
         for p in problems {
-            crate::outln!("  not revoked: {p}");
+            text.push_str(&format!("\n  not revoked: {p}"));
         }
+        crate::stdout::outln!("{text}");
     }
     Ok(())
+}
+
+/// The store changed under a running agent: its token file goes now, and the agent is told.
+fn after_delete(config: &Config, store: &TokenStore) {
+    remove_token_file(config);
+    notify_agent(store);
+}
+
+/// The access token the agent published for other programs was just revoked (or belongs to
+/// tokens that are gone): it must not stay readable on tmpfs.
+fn remove_token_file(config: &Config) {
+    let file = TokenFile::new(&config.agent.token_file, None);
+    if let Err(e) = file.remove() {
+        eprintln!("devauth: {e}");
+    }
+}
+
+/// Tells the `devauth run` of this store, if one runs, to read the store again (SIGUSR2): it
+/// then shows the pairing screen and runs the `unpaired` hook at once.
+pub(crate) fn notify_agent(store: &TokenStore) {
+    let Some(pid) = store.running_agent() else {
+        return;
+    };
+    // SAFETY: kill(2) with a pid read from the agent lock, which that agent holds.
+    if unsafe { libc::kill(pid, libc::SIGUSR2) } != 0 {
+        eprintln!(
+            "devauth: could not tell the running agent (pid {pid}): {}; it notices at its next \
+             renewal",
+            std::io::Error::last_os_error()
+        );
+    }
 }

@@ -209,6 +209,10 @@ pub(super) struct RawNetwork {
     pub(super) timeout_secs: Option<Spanned<i64>>,
     /// `max_body_bytes` (integer 1024..=1048576, default 65536): largest response body read.
     pub(super) max_body_bytes: Option<Spanned<i64>>,
+    /// `pair_timeout_secs` (integer 0..=86400, default 120): `devauth pair` gives up (exit 7)
+    /// when the provider could not be reached for this long; 0: never. `pair --timeout`
+    /// overrides it; `devauth run` never gives up.
+    pub(super) pair_timeout_secs: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]

@@ -23,8 +23,10 @@
 //!
 //! Files: this one ([`TokenStore`]: load, save, delete), `format.rs` (the file format and its
 //! parser), `write.rs` (the atomic write), `lock.rs`, `expiry.rs`, `error.rs`, and
-//! `tokenfile.rs` (the access-token file published on tmpfs for other programs).
+//! `refusal.rs` (the provider's `invalid_grant`, remembered), and `tokenfile.rs` (the
+//! access-token file published on tmpfs for other programs).
 
+mod agent_lock;
 pub mod pending;
 pub mod tokenfile;
 
@@ -107,6 +109,9 @@ pub struct StoredTokens {
     pub client_id: String,
     pub token_endpoint: String,
     pub tokens: TokenSet,
+    /// The provider refused this grant (`invalid_grant`): pairing is needed again
+    /// (`refusal.rs`).
+    pub grant_refused: Option<GrantRefused>,
 }
 
 /// What [`TokenStore::save`] did.
@@ -443,12 +448,15 @@ mod error;
 mod expiry;
 mod format;
 mod lock;
+mod refusal;
 mod write;
 
+pub use agent_lock::*;
 pub use error::*;
 pub use expiry::*;
 pub use format::*;
 pub use lock::*;
+pub use refusal::*;
 use write::*;
 
 #[cfg(test)]
