@@ -90,6 +90,8 @@ pub(crate) fn jitter_seed() -> u64 {
 /// SPI or GPIO permissions, a backend left out of this build) is an error naming the device.
 pub(crate) fn open_screen(config: &Config, json: bool) -> Result<Box<dyn Screen>, Error> {
     let d = &config.display;
+    // A backend left out of this build is said at once, not after waiting for its device.
+    crate::screen::check_built(d.backend)?;
     wait_for_display(d, json);
     Ok(match d.backend {
         DisplayBackend::None => Box::new(NoScreen),

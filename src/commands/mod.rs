@@ -82,6 +82,9 @@ fn pair_guarded(
     force: bool,
     pair: impl FnOnce() -> Result<(), Error>,
 ) -> Result<(), Error> {
+    if config.provider.grant.jwt_bearer().is_some() {
+        return pair(); // a service account: `pair` says there is nothing to pair
+    }
     let Some(previous) = replace::before(config, force, json) else {
         return Ok(());
     };

@@ -89,12 +89,14 @@ pub(crate) fn authorize_url(config: &Config, args: &AuthorizeUrlArgs) -> Result<
             "expires_in": code_cfg.login_timeout.as_secs(),
         }));
     } else {
-        let _ = crate::stdout::line(&url);
-        eprintln!(
-            "devauth: open this address; within {}s, give the address the provider redirects \
+        // The hint only goes with an address that was shown (a failure is `main`'s to say).
+        if crate::stdout::line(&url).is_ok() {
+            eprintln!(
+                "devauth: open this address; within {}s, give the address the provider redirects \
              to to `devauth exchange --redirect-url URL`",
-            code_cfg.login_timeout.as_secs()
-        );
+                code_cfg.login_timeout.as_secs()
+            );
+        }
     }
     Ok(())
 }

@@ -194,6 +194,16 @@ impl Env {
             ),
             Provider::Discovery => format!("preset = \"generic\"\nissuer = \"{b}\"\n"),
         };
+        // The token file in the temp dir too (`unpair` removes it), unless the test writes its
+        // own [agent] section.
+        let agent = if toml.contains("[agent]") {
+            String::new()
+        } else {
+            format!(
+                "\n[agent]\ntoken_file = \"{}\"\n",
+                self.dir().join("run").join("access_token").display()
+            )
+        };
         format!(
             "# devauth end-to-end test config\n\
              [provider]\n\
@@ -202,7 +212,7 @@ impl Env {
              {provider}{provider_toml}\n\
              [storage]\n\
              path = \"{}\"\n\
-             {toml}",
+             {toml}{agent}",
             self.store.display()
         )
     }
@@ -225,6 +235,7 @@ impl Env {
             vars: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             stdin: None,
+            stdout: None,
         }
     }
 

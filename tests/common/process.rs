@@ -217,6 +217,8 @@ pub struct TestCommand<'a> {
     pub(super) timeout: Duration,
     /// Written to the child's stdin, which is then closed; `None`: stdin is /dev/null.
     pub(super) stdin: Option<Vec<u8>>,
+    /// Where stdout goes instead of a pipe the harness reads (`/dev/full`, a closed pipe).
+    pub(super) stdout: Option<Stdio>,
 }
 
 impl<'a> TestCommand<'a> {
@@ -228,7 +230,14 @@ impl<'a> TestCommand<'a> {
             vars: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             stdin: None,
+            stdout: None,
         }
+    }
+
+    /// Sends stdout to `out` instead of the harness (`Output::stdout` stays empty).
+    pub fn stdout(mut self, out: Stdio) -> Self {
+        self.stdout = Some(out);
+        self
     }
 
     /// Feeds `text` to the command's stdin (then end of file).
@@ -255,7 +264,7 @@ impl<'a> TestCommand<'a> {
 
     /// Starts it; [`Running::wait`] collects the output.
     #[track_caller]
-    pub fn spawn(self) -> Running<'a> {
+    pub fn spawn(mut self) -> Running<'a> {
         let (prog, pre) = program();
         let mut cmd = Command::new(&prog);
         cmd.args(&pre)
@@ -265,7 +274,7 @@ impl<'a> TestCommand<'a> {
             } else {
                 Stdio::null()
             })
-            .stdout(Stdio::piped())
+            .stdout(self.stdout.take().unwrap_or_else(Stdio::piped))
             .stderr(Stdio::piped());
         for v in PROXY_VARS {
             cmd.env_remove(v);
