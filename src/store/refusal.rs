@@ -78,3 +78,94 @@ impl TokenStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn paired() -> StoredTokens {
+        StoredTokens {
+            client_id: "client".into(),
+            token_endpoint: "https://as.example/token".into(),
+            tokens: TokenSet {
+                access_token: Secret::new("access-secret"),
+                token_type: "Bearer".into(),
+                refresh_token: Some(Secret::new("refresh-secret")),
+                id_token: None,
+                scopes: vec!["openid".into()],
+                account: Some("a@example.com".into()),
+                expiry: None,
+            },
+            grant_refused: None,
+        }
+    }
+
+    #[test]
+    fn a_store_without_a_refusal_is_written_as_before() {
+        // Files from before the field existed are byte for byte what this build writes, so an
+        // upgrade rewrites nothing and an older build reads what this one wrote.
+        let bytes = encode(&paired()).unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(!text.contains("grant_refused"), "{text}");
+        assert_eq!(parse(&bytes).unwrap(), paired());
+    }
+
+    #[test]
+    fn a_refusal_round_trips_and_a_bad_one_is_named() {
+        let mut t = paired();
+        t.grant_refused = Some(GrantRefused::new(
+            1_800_000_000,
+            "https://as/token: invalid_grant",
+        ));
+        let bytes = encode(&t).unwrap();
+        assert_eq!(parse(&bytes).unwrap(), t);
+        let text = String::from_utf8(bytes).unwrap();
+        let bad = text.replace("\"unix\": 1800000000", "\"unix\": \"soon\"");
+        match parse(bad.as_bytes()) {
+            Err(Bad::Corrupt(d)) => assert!(d.contains("grant_refused.unix"), "{d}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_long_reason_is_cut_on_a_character_boundary() {
+        let reason = "é".repeat(MAX_REFUSAL_REASON_BYTES);
+        let r = GrantRefused::new(0, &reason);
+        assert!(r.reason.len() <= MAX_REFUSAL_REASON_BYTES);
+        assert!(r.reason.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn the_refusal_is_written_once_and_only_for_the_grant_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::new(dir.path().join("tokens.json"));
+        store.save(&paired()).unwrap();
+        let refresh = Secret::new("refresh-secret");
+        let refusal = || GrantRefused::new(1_800_000_000, "invalid_grant");
+        // Another grant's refusal (someone paired again meanwhile) changes nothing.
+        let other = Secret::new("older-refresh-token");
+        assert_eq!(
+            store.mark_grant_refused(&other, refusal()).unwrap(),
+            SaveOutcome::Unchanged
+        );
+        assert_eq!(store.load().unwrap().unwrap().grant_refused, None);
+        assert_eq!(
+            store.mark_grant_refused(&refresh, refusal()).unwrap(),
+            SaveOutcome::Written
+        );
+        let inode = std::fs::metadata(store.path()).unwrap().ino();
+        // The second refusal finds it recorded: no write (the file is the same inode, the first
+        // time is kept).
+        let later = GrantRefused::new(1_800_000_999, "invalid_grant again");
+        assert_eq!(
+            store.mark_grant_refused(&refresh, later).unwrap(),
+            SaveOutcome::Unchanged
+        );
+        assert_eq!(std::fs::metadata(store.path()).unwrap().ino(), inode);
+        assert_eq!(
+            store.load().unwrap().unwrap().grant_refused,
+            Some(refusal())
+        );
+    }
+}
