@@ -26,7 +26,7 @@ Options:
 
 Exit codes:
   0  success
-  1  unexpected error
+  1  unexpected error, or stdout could not be written
   2  bad command line
   3  not paired (run `devauth pair`)
   4  pairing needed again: the grant was revoked or has expired (invalid_grant)
@@ -153,9 +153,10 @@ devauth unpair — sign this device out
 Usage: devauth unpair
 
 Revokes the refresh token, then the access token, at the provider's revocation endpoint
-(RFC 7009) when it has one, then deletes the stored tokens. Without network access (or
-without a revocation endpoint) the tokens are still deleted locally and devauth says that
-they could not be revoked.
+(RFC 7009) when it has one, then deletes the stored tokens and the access-token file of
+`devauth run` ([agent] token_file), and tells a running agent (SIGUSR2), which then shows the
+pairing screen. Without network access (or without a revocation endpoint) the tokens are
+still deleted locally and devauth says that they could not be revoked.
 
 Exit codes: 0 done (also when nothing was paired), 6 config, 9 store.
 ";
@@ -232,22 +233,24 @@ devauth run — the agent that owns this device's pairing for its whole life
 
 Usage: devauth run [--json]
 
-Pairs when there are no usable tokens (pairing screen, then \"Paired as ...\" for
-[agent] paired_screen_secs), keeps the access token fresh ahead of expiry on a clock that
+Says at start whether the device is paired (the paired event with at_start, or
+pairing_required), pairs when there are no usable tokens (pairing screen, then \"Paired as
+...\" for [agent] paired_screen_secs), keeps the access token fresh ahead of expiry on a clock that
 counts through suspend, retries network and server errors with backoff (never re-pairing for
 them), pairs again when the grant is gone, writes the access token to [agent] token_file
 (0640, atomically) and runs [agent] hook on paired, refreshed, unpaired, pairing-required.
 `devauth token` keeps working meanwhile (one refresh for everyone).
 
 Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the config; SIGUSR1 unpairs (revoking the
-tokens) and pairs again.
+tokens) and pairs again; SIGUSR2 re-reads the store (`devauth unpair` and `pair` send it).
 
 Options:
   --json    One JSON event per line on stdout: the pair events (code, pending, slow_down,
             expired, retrying, paired, denied, error) plus refreshed, pairing_required,
             unpaired and waiting_for_clock. Human text goes to stderr.
 
-Exit codes: 0 stopped by a signal, 1 another agent runs or a local error, 6 config.
+Exit codes: 0 stopped by a signal, 1 another agent runs, stdout failed or a local error,
+6 config (also a token_file_group that does not exist), 9 token store not writable.
 ";
 
 pub const API_HELP: &str = "\
