@@ -267,55 +267,37 @@ impl Service {
             .map(|e| e.lifetime_secs);
         let (event, hook_env): (Option<serde_json::Value>, Option<(HookEvent, Vec<_>)>) = match note
         {
-            Note::PairedAtStart => {
+            Note::Paired | Note::PairedAtStart => {
+                let at_start = note == Note::PairedAtStart;
                 let current = self.current.as_ref();
-                let left = current
-                    .map(token_info)
-                    .and_then(|i| i.remaining)
-                    .map(|d| (d + Duration::from_millis(500)).as_secs());
+                let scopes = current.map(|t| t.scopes.clone()).unwrap_or_default();
                 eprintln!(
-                    "devauth: paired{}; using the stored tokens",
+                    "devauth: paired{}{}",
                     account
                         .as_ref()
                         .map(|a| format!(" as {a}"))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    if at_start {
+                        "; using the stored tokens"
+                    } else {
+                        ""
+                    }
                 );
-                (
-                    Some(json!({
-                        "event": "paired",
-                        "at_start": true,
-                        "scopes": current.map(|t| t.scopes.clone()).unwrap_or_default(),
-                        "expires_in": left,
-                        "account": account,
-                    })),
-                    Some((
-                        HookEvent::Paired,
-                        vec![("DEVAUTH_AT_START", "1".to_string())],
-                    )),
-                )
-            }
-            Note::Paired => {
-                let scopes = self
-                    .current
-                    .as_ref()
-                    .map(|t| t.scopes.clone())
-                    .unwrap_or_default();
-                eprintln!(
-                    "devauth: paired{}",
-                    account
-                        .as_ref()
-                        .map(|a| format!(" as {a}"))
-                        .unwrap_or_default()
-                );
-                (
-                    Some(json!({
-                        "event": "paired",
-                        "scopes": scopes,
-                        "expires_in": lifetime,
-                        "account": account,
-                    })),
-                    Some((HookEvent::Paired, vec![])),
-                )
+                let mut event = json!({"event": "paired", "scopes": scopes, "account": account});
+                let mut env = vec![];
+                if at_start {
+                    // The time left on the stored token, rounded (a fresh one reads 3600).
+                    let left = current
+                        .map(token_info)
+                        .and_then(|i| i.remaining)
+                        .map(|d| (d + Duration::from_millis(500)).as_secs());
+                    event["at_start"] = json!(true);
+                    event["expires_in"] = json!(left);
+                    env.push(("DEVAUTH_AT_START", "1".to_string()));
+                } else {
+                    event["expires_in"] = json!(lifetime);
+                }
+                (Some(event), Some((HookEvent::Paired, env)))
             }
             Note::Refreshed(info) => {
                 // Rounded: a fresh 3600 s token reads 3600, not 3599.

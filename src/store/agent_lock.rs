@@ -36,14 +36,7 @@ impl TokenStore {
     pub fn agent_lock(&self) -> Result<AgentLock, AgentLockError> {
         let path = self.sibling(".agent-lock")?;
         ensure_dir(&self.dir())?;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| io_err(&path, "open the agent lock", e))?;
+        let mut file = open_lock_file(&path, "open the agent lock")?;
         // SAFETY: flock on a descriptor we own; no memory is involved.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             return Err(AgentLockError::Running {

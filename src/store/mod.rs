@@ -211,14 +211,7 @@ impl TokenStore {
     ) -> Result<StoreLock, StoreError> {
         let path = self.sibling(".lock")?;
         ensure_dir(&self.dir())?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| io_err(&path, "open lock file", e))?;
+        let file = open_lock_file(&path, "open lock file")?;
         let start = clock.now();
         loop {
             // SAFETY: flock on a descriptor owned by `file`; no memory is involved.

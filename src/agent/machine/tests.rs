@@ -236,8 +236,8 @@ fn grant_gone_goes_back_to_pairing_at_once() {
     assert!(h.take().contains(&Effect::Notify(Note::Paired)));
 }
 
-#[test]
-fn an_expired_stored_token_is_renewed_at_once_and_published_after() {
+/// Started on a store whose access token expired: the renewal is asked for at once.
+fn expired_at_start() -> H {
     let mut h = H::new(policy(), Mode::DeviceFlow);
     h.step(Input::Tick);
     let expired = TokenInfo {
@@ -246,6 +246,12 @@ fn an_expired_stored_token_is_renewed_at_once_and_published_after() {
     };
     let next = h.step(Input::Store(Loaded::Tokens(expired)));
     assert!(matches!(next, Next::Renew(_)), "{next:?}");
+    h
+}
+
+#[test]
+fn an_expired_stored_token_is_renewed_at_once_and_published_after() {
+    let mut h = expired_at_start();
     assert!(h.take().is_empty());
     h.step(Input::Renewal(RenewalEnd::New(token(3600))));
     assert_eq!(h.take()[0], Effect::Publish);
@@ -593,14 +599,7 @@ fn the_state_is_announced_at_start_after_the_token_file() {
 
 #[test]
 fn an_expired_token_at_start_is_announced_once_renewed() {
-    let mut h = H::new(policy(), Mode::DeviceFlow);
-    h.step(Input::Tick);
-    let expired = TokenInfo {
-        remaining: Some(Duration::ZERO),
-        lifetime: Some(S(3600)),
-    };
-    let next = h.step(Input::Store(Loaded::Tokens(expired)));
-    assert!(matches!(next, Next::Renew(_)), "{next:?}");
+    let mut h = expired_at_start();
     assert_eq!(h.take(), vec![], "no file, no claim before the renewal");
     // A failed attempt says only that it retries.
     let next = h.step(Input::Renewal(RenewalEnd::Failed("down".into())));
