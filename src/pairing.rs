@@ -121,6 +121,10 @@ pub fn run_until<T: Transport, C: Clock, S: Screen + ?Sized>(
                     if now >= until {
                         break;
                     }
+                    // Before the sleep too: a screen or stdout that just failed ends it now.
+                    if stop() {
+                        return None;
+                    }
                     clock.sleep((until - now).min(TICK));
                     if stop() {
                         return None;

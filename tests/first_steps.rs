@@ -108,10 +108,10 @@ fn refused_port_env(extra: &str) -> Env {
 #[test]
 fn pair_gives_up_on_a_refused_port_after_its_timeout() {
     let env = refused_port_env("");
-    let out = env.run(&["pair", "--json", "--timeout", "3"]);
+    let out = env.run(&["pair", "--json", "--timeout", "2"]);
     out.code(exit::NETWORK)
         .stderr_has("Connection refused")
-        .stderr_has("gave up after 3 s");
+        .stderr_has("gave up after 2 s");
     let events = out.events();
     assert!(events.len() >= 3, "{}", out.show());
     assert!(
@@ -128,16 +128,16 @@ fn pair_gives_up_on_a_refused_port_after_its_timeout() {
             .contains("Connection refused")
     );
     // It waited the time given, and not a backoff step more.
-    assert!(out.elapsed >= S(3), "{:?}", out.elapsed);
+    assert!(out.elapsed >= S(2), "{:?}", out.elapsed);
     assert!(out.elapsed < scaled(S(15)), "{:?}", out.elapsed);
 }
 
 #[test]
 fn pair_gives_up_after_the_configured_default() {
-    let env = refused_port_env("[network]\npair_timeout_secs = 2");
+    let env = refused_port_env("[network]\npair_timeout_secs = 1");
     let out = env.run(&["pair"]);
-    out.code(exit::NETWORK).stderr_has("gave up after 2 s");
-    assert!(out.elapsed >= S(2), "{:?}", out.elapsed);
+    out.code(exit::NETWORK).stderr_has("gave up after 1 s");
+    assert!(out.elapsed >= S(1), "{:?}", out.elapsed);
 }
 
 #[test]
@@ -148,8 +148,8 @@ fn pair_gives_up_on_tls_to_a_plain_http_port() {
         .config_file()
         .replace("http://127.0.0.1", "https://127.0.0.1");
     env.write_config(&text);
-    let out = env.run(&["pair", "--timeout", "2"]);
-    out.code(exit::NETWORK).stderr_has("gave up after 2 s");
+    let out = env.run(&["pair", "--timeout", "1"]);
+    out.code(exit::NETWORK).stderr_has("gave up after 1 s");
     assert!(env.server().stats().device_codes_issued == 0);
 }
 
@@ -157,7 +157,7 @@ fn pair_gives_up_on_tls_to_a_plain_http_port() {
 fn pair_timeout_0_keeps_retrying() {
     let env = refused_port_env("[network]\npair_timeout_secs = 1");
     let mut run = env.cmd(&["pair", "--json", "--timeout", "0"]).spawn();
-    std::thread::sleep(S(3));
+    std::thread::sleep(S(2));
     assert!(run.running(), "gave up although --timeout 0 says never");
     run.kill();
     let out = run.wait();
@@ -194,21 +194,21 @@ fn a_backend_is_checked_against_the_build_before_its_device_is_waited_for() {
     let env = Setup::new(Provider::Generic)
         .toml(
             "[display]\nboard = \"pi-st7789-240x240\"\nspi_device = \"/dev/spidev-devauth-none\"\n\
-             wait_secs = 2",
+             wait_secs = 1",
         )
         .start();
     let out = env.run(&["pair"]);
     if cfg!(feature = "spi") {
         // In the build: the missing device is waited for, then named.
         out.code(1)
-            .stderr_has("waiting up to 2 s")
+            .stderr_has("waiting up to 1 s")
             .stderr_has("/dev/spidev-devauth-none");
-        assert!(out.elapsed >= S(2), "{:?}", out.elapsed);
+        assert!(out.elapsed >= S(1), "{:?}", out.elapsed);
     } else {
         // Not in the build: said at once, no wait for a device it could not drive anyway.
         out.code(1).stderr_has("not in this build");
         assert!(!out.stderr.contains("waiting"), "{}", out.show());
-        assert!(out.elapsed < S(2), "{:?}", out.elapsed);
+        assert!(out.elapsed < S(1), "{:?}", out.elapsed);
     }
     assert_eq!(env.server().stats().requests, 0);
 }

@@ -81,8 +81,8 @@ fn status_says_pairing_is_needed_once_the_provider_refused_the_grant() {
 
 #[test]
 fn status_of_an_expired_token_reads_right() {
-    let env = paired(2);
-    std::thread::sleep(MS(2100));
+    let env = paired(1);
+    std::thread::sleep(MS(1100));
     let out = env.run(&["status"]);
     out.code(exit::OK)
         .stdout_has("access token:  expired (renewed on next use)");
@@ -269,9 +269,9 @@ fn run_announces_the_stored_pairing_at_start() {
 
 #[test]
 fn run_with_an_expired_stored_token_announces_after_renewing() {
-    let a = AgentEnv::new(fast(2));
+    let a = AgentEnv::new(fast(1));
     assert_eq!(a.devauth(&["pair"]).status.code(), Some(0));
-    std::thread::sleep(MS(2100));
+    std::thread::sleep(MS(1100));
     a.srv.set_behavior(|b| b.token_lifetime = Some(3600));
     let agent = a.start_agent();
     agent.wait_count("paired", 1);
