@@ -19,6 +19,7 @@ pub use status::human_duration;
 use crate::cli::{Cli, Command};
 use crate::config::Config;
 use crate::error::Error;
+use crate::store::TokenStore;
 
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
@@ -117,6 +118,23 @@ pub(crate) fn announce_paired(
                 .map(|a| format!(" as {a}"))
                 .unwrap_or_default(),
             store.path().display()
+        );
+    }
+}
+
+/// Tells the `devauth run` of this store, if one runs, that the store changed (SIGUSR2): it
+/// reads it again at once (tokens gone: `unpaired` and the pairing screen; new tokens: held
+/// and announced) instead of at its next renewal.
+pub(crate) fn notify_agent(store: &TokenStore) {
+    let Some(pid) = store.running_agent() else {
+        return;
+    };
+    // SAFETY: kill(2) with a pid read from the agent lock, which that agent holds.
+    if unsafe { libc::kill(pid, libc::SIGUSR2) } != 0 {
+        eprintln!(
+            "devauth: could not tell the running agent (pid {pid}): {}; it notices at its next \
+             renewal",
+            std::io::Error::last_os_error()
         );
     }
 }

@@ -57,7 +57,7 @@ pub(crate) fn before(config: &Config, force: bool, json: bool) -> Option<Previou
 /// account's) and a running agent told. Problems are said on stderr; the pairing stands.
 pub(crate) fn after(config: &Config, previous: Previous) {
     let store = TokenStore::new(&config.storage.path);
-    super::unpair::notify_agent(&store);
+    super::notify_agent(&store);
     let Previous(Some(old)) = previous else {
         return;
     };

@@ -193,6 +193,8 @@ fn exchange_inner(config: &Config, args: &ExchangeArgs) -> Result<(), Error> {
         &SystemClock,
     )?;
     prepared.commit(&stored)?;
+    // A running agent holds the tokens from now on (it was waiting for a sign-in).
+    super::notify_agent(&tokens);
     crate::commands::announce_paired(args.json, "signed in", &stored, &tokens);
     Ok(())
 }

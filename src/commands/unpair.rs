@@ -63,7 +63,7 @@ pub(crate) fn unpair(config: &Config) -> Result<(), Error> {
 /// The store changed under a running agent: its token file goes now, and the agent is told.
 fn after_delete(config: &Config, store: &TokenStore) {
     remove_token_file(config);
-    notify_agent(store);
+    super::notify_agent(store);
 }
 
 /// The access token the agent published for other programs was just revoked (or belongs to
@@ -72,21 +72,5 @@ fn remove_token_file(config: &Config) {
     let file = TokenFile::new(&config.agent.token_file, None);
     if let Err(e) = file.remove() {
         eprintln!("devauth: {e}");
-    }
-}
-
-/// Tells the `devauth run` of this store, if one runs, to read the store again (SIGUSR2): it
-/// then shows the pairing screen and runs the `unpaired` hook at once.
-pub(crate) fn notify_agent(store: &TokenStore) {
-    let Some(pid) = store.running_agent() else {
-        return;
-    };
-    // SAFETY: kill(2) with a pid read from the agent lock, which that agent holds.
-    if unsafe { libc::kill(pid, libc::SIGUSR2) } != 0 {
-        eprintln!(
-            "devauth: could not tell the running agent (pid {pid}): {}; it notices at its next \
-             renewal",
-            std::io::Error::last_os_error()
-        );
     }
 }
