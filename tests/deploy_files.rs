@@ -18,7 +18,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// `name` on PATH (or in /usr/sbin, /sbin), `None` (with a note) when the test should skip.
 fn tool(name: &str) -> Option<PathBuf> {
-    if std::env::var("DEVAUTH_TEST_RUNNER").is_ok_and(|r| !r.trim().is_empty()) {
+    if under_runner() {
         eprintln!("skipped under DEVAUTH_TEST_RUNNER: this test does not run devauth's code");
         return None;
     }

@@ -13,6 +13,16 @@ use std::time::Duration;
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
 
+/// Tests of the story's decisions run natively only; under qemu (`DEVAUTH_TEST_RUNNER`) the ones
+/// that touch the OS run: SIGUSR2 to the pid in the agent lock, the store's errno, the group
+/// lookup, a token file that cannot be written.
+fn decisions_only() -> bool {
+    if under_runner() {
+        eprintln!("skipped under DEVAUTH_TEST_RUNNER: the same decisions ran natively");
+    }
+    under_runner()
+}
+
 /// Paired with access tokens that live `lifetime` seconds.
 fn paired(lifetime: u64) -> Env {
     let env = Setup::new(Provider::Generic)
@@ -27,6 +37,9 @@ fn paired(lifetime: u64) -> Env {
 
 #[test]
 fn status_says_pairing_is_needed_once_the_provider_refused_the_grant() {
+    if decisions_only() {
+        return;
+    }
     let env = paired(2);
     env.run(&["status"])
         .code(exit::OK)
@@ -81,6 +94,9 @@ fn status_says_pairing_is_needed_once_the_provider_refused_the_grant() {
 
 #[test]
 fn status_of_an_expired_token_reads_right() {
+    if decisions_only() {
+        return;
+    }
     let env = paired(1);
     std::thread::sleep(MS(1100));
     let out = env.run(&["status"]);
@@ -94,6 +110,9 @@ fn status_of_an_expired_token_reads_right() {
 
 #[test]
 fn the_agent_starts_pairing_on_a_store_that_records_a_refusal() {
+    if decisions_only() {
+        return;
+    }
     let a = AgentEnv::new(fast(2));
     // Paired with `devauth pair`, then refused (revoked, `token` learned it).
     let out = a.devauth(&["pair", "--json"]);
@@ -143,6 +162,9 @@ fn unpair_removes_the_token_file_and_the_running_agent_learns_of_it() {
 
 #[test]
 fn unpair_without_an_agent_removes_the_token_file_it_left() {
+    if decisions_only() {
+        return;
+    }
     let a = AgentEnv::new(fast(3600));
     let mut agent = a.start_agent();
     agent.wait_count("paired", 1);
@@ -167,6 +189,9 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn pair_while_paired_does_nothing_without_force() {
+    if decisions_only() {
+        return;
+    }
     let env = paired(3600);
     let before = std::fs::read(&env.store).unwrap();
     let codes = env.server().stats().device_codes_issued;
@@ -189,6 +214,9 @@ fn pair_while_paired_does_nothing_without_force() {
 
 #[test]
 fn pair_force_revokes_the_old_grant_once_the_new_one_is_stored() {
+    if decisions_only() {
+        return;
+    }
     // Without userinfo the accounts are unknown: the old grant is revoked.
     let env = Setup::new(Provider::Generic)
         .approve_after_polls(0)
@@ -212,6 +240,9 @@ fn pair_force_revokes_the_old_grant_once_the_new_one_is_stored() {
 
 #[test]
 fn pair_force_keeps_the_old_grant_of_the_same_account() {
+    if decisions_only() {
+        return;
+    }
     let env = paired(3600);
     let old_refresh = env.stored("refresh_token").unwrap();
     let revocations = env.server().stats().revocations;
@@ -225,6 +256,9 @@ fn pair_force_keeps_the_old_grant_of_the_same_account() {
 
 #[test]
 fn pair_force_that_fails_leaves_the_old_pairing() {
+    if decisions_only() {
+        return;
+    }
     let env = paired(3600);
     let before = std::fs::read(&env.store).unwrap();
     env.server().set_behavior(|b| b.auto_deny = true);
@@ -269,6 +303,9 @@ fn run_announces_the_stored_pairing_at_start() {
 
 #[test]
 fn run_with_an_expired_stored_token_announces_after_renewing() {
+    if decisions_only() {
+        return;
+    }
     let a = AgentEnv::new(fast(1));
     assert_eq!(a.devauth(&["pair"]).status.code(), Some(0));
     std::thread::sleep(MS(1100));

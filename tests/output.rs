@@ -24,7 +24,7 @@ const BOTH: [Broken; 2] = [Broken::Full, Broken::Closed];
 
 /// Whether the whole sweep runs (not under an emulating runner).
 fn sweep() -> bool {
-    std::env::var("DEVAUTH_TEST_RUNNER").map_or(true, |r| r.trim().is_empty())
+    !under_runner()
 }
 
 fn stdio(broken: Broken) -> Stdio {

@@ -81,8 +81,12 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
                 stored.client_id
             ),
             (true, Some(r)) => format!(
-                "Pairing needed again: the provider refused the grant{as_account}{} ({}). Run \
-                 `devauth pair`.\n",
+                "Pairing needed again: the provider refused the grant{}{} ({}). Run `devauth \
+                 pair`.\n",
+                t.account
+                    .as_ref()
+                    .map(|a| format!(" of {a}"))
+                    .unwrap_or_default(),
                 ago(r.unix, &now),
                 r.reason
             ),

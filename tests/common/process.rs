@@ -34,6 +34,13 @@ pub fn program() -> (OsString, Vec<OsString>) {
     }
 }
 
+/// Whether the binary runs through `DEVAUTH_TEST_RUNNER` (qemu-user in CI). Tests of decisions
+/// the native run already covers may skip there; what touches the OS (signals, locks, errno,
+/// the libc's lookups, timing) runs on every target.
+pub fn under_runner() -> bool {
+    std::env::var("DEVAUTH_TEST_RUNNER").is_ok_and(|r| !r.trim().is_empty())
+}
+
 /// How much slower than native the binary may be (qemu-user: 5-10x on CPU-bound work; most
 /// of a test is waiting, so 4 is generous for timeouts and upper bounds).
 pub fn slow_factor() -> u32 {
@@ -43,8 +50,7 @@ pub fn slow_factor() -> u32 {
     {
         return f.max(1);
     }
-    let under_runner = std::env::var("DEVAUTH_TEST_RUNNER").is_ok_and(|r| !r.trim().is_empty());
-    if under_runner { 4 } else { 1 }
+    if under_runner() { 4 } else { 1 }
 }
 
 /// `d` scaled for a slow binary (for timeouts and upper bounds only).
