@@ -45,12 +45,11 @@ else
     echo "note: clippy is not installed; skipping lints"
 fi
 
-step "test tools: busybox, systemd-analyze (scripts/install-test-tools.sh)"
-scripts/install-test-tools.sh
-# tests/deploy_files.rs fails instead of skipping when a tool is missing.
-export DEVAUTH_REQUIRE_TEST_TOOLS=1
-
 step "cargo test (workspace)"
+# ip, unshare: the network-namespace tests; busybox, systemd-analyze: tests/deploy_files.rs,
+# which fails instead of skipping when one of those two is missing.
+scripts/install-test-tools.sh
+export DEVAUTH_REQUIRE_TEST_TOOLS=1
 cargo test --workspace --all-features --locked
 
 step "fuzzing: every cargo-fuzz target for a bounded time (scripts/fuzz.sh)"

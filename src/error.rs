@@ -58,6 +58,22 @@ impl Error {
         matches!(self, Error::Reported(_))
     }
 
+    /// What a person in front of the screen is told went wrong (one plain sentence each; the
+    /// message itself goes to the log).
+    pub fn problem(&self) -> crate::screen::Problem {
+        use crate::screen::Problem;
+        match self {
+            Error::Reported(inner) => inner.problem(),
+            Error::Network(_) => Problem::Network,
+            Error::Provider(_) | Error::GrantGone { .. } | Error::OtherClient { .. } => {
+                Problem::Service
+            }
+            Error::Store(_) => Problem::Storage,
+            Error::Config(_) | Error::Setup(_) | Error::Usage(_) => Problem::Setup,
+            _ => Problem::Other,
+        }
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Reported(inner) => inner.exit_code(),
@@ -161,7 +177,8 @@ impl From<crate::oauth::CallError> for Error {
 impl From<crate::net::transport::TransportError> for Error {
     fn from(e: crate::net::transport::TransportError) -> Self {
         match e {
-            crate::net::transport::TransportError::CaFile { .. } => Error::Setup(e.to_string()),
+            crate::net::transport::TransportError::CaFile { .. }
+            | crate::net::transport::TransportError::ProxySetting(_) => Error::Setup(e.to_string()),
             crate::net::transport::TransportError::Refused { .. } => Error::Provider(e.to_string()),
             _ => Error::Network(e.to_string()),
         }

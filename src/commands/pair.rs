@@ -20,11 +20,10 @@ use crate::signals::{Signal, SignalClock, Signals};
 use crate::store::{TimeNow, TokenStore};
 use serde_json::json;
 
-/// The end of a `pair` stopped by a signal: the code leaves the screen; `stopped` on `--json`.
-fn stopped(screen: &mut dyn Screen, sig: Signal, json: bool) -> Error {
-    let _ = screen.show(&View::Error {
-        message: "Pairing stopped. The code shown before is no longer in use.".to_string(),
-    });
+/// The end of a `pair` stopped by a signal: the code leaves the screen (the stop screen says it
+/// no longer works, when one was shown); `stopped` on `--json`.
+fn stopped(screen: &mut dyn Screen, sig: Signal, json: bool, code_shown: bool) -> Error {
+    let _ = screen.show(&View::Stopped { code_shown });
     eprintln!("devauth: {} received; pairing stopped", sig.name());
     if json {
         emit(&json!({"event": "stopped", "signal": sig.name()}));
@@ -33,10 +32,8 @@ fn stopped(screen: &mut dyn Screen, sig: Signal, json: bool) -> Error {
 }
 
 /// The end of a `pair` whose stdout failed (`main` reports it): no code stays on a display.
-fn output_lost(screen: &mut dyn Screen) -> Error {
-    let _ = screen.show(&View::Error {
-        message: "Pairing stopped. The code shown before is no longer in use.".to_string(),
-    });
+fn output_lost(screen: &mut dyn Screen, code_shown: bool) -> Error {
+    let _ = screen.show(&View::Stopped { code_shown });
     Error::Io("standard output failed; pairing stopped".into())
 }
 
@@ -61,7 +58,7 @@ pub(crate) fn pair(config: &Config, json: bool, timeout: Option<u64>) -> Result<
     let mut screen = setup::open_screen(config, json)?;
     let fail = |screen: &mut Box<dyn Screen>, e: Error| -> Result<(), Error> {
         let _ = screen.show(&View::Error {
-            message: e.to_string(),
+            problem: e.problem(),
         });
         if json {
             emit(&json!({"event": "error", "message": e.to_string()}));
@@ -80,8 +77,8 @@ pub(crate) fn pair(config: &Config, json: bool, timeout: Option<u64>) -> Result<
     );
     if !clock_ok {
         return Err(match clock.got() {
-            Some(sig) => stopped(screen.as_mut(), sig, json),
-            None => output_lost(screen.as_mut()),
+            Some(sig) => stopped(screen.as_mut(), sig, json, false),
+            None => output_lost(screen.as_mut(), false),
         });
     }
     // Make room for the tokens before asking for a code: a full or read-only store must stop
@@ -99,7 +96,11 @@ pub(crate) fn pair(config: &Config, json: bool, timeout: Option<u64>) -> Result<
         Err(e) => return fail(&mut screen, e),
     };
     let client = setup::client_with(config, transport, endpoints);
+    let code_shown = std::cell::Cell::new(false);
     let mut on_event = |event: &Event| {
+        if matches!(event, Event::Code { .. }) {
+            code_shown.set(true);
+        }
         if json {
             emit(&pairing::event_json(event));
         }
@@ -118,8 +119,8 @@ pub(crate) fn pair(config: &Config, json: bool, timeout: Option<u64>) -> Result<
     );
     let Some(result) = result else {
         return Err(match clock.got() {
-            Some(sig) => stopped(screen.as_mut(), sig, json),
-            None => output_lost(screen.as_mut()),
+            Some(sig) => stopped(screen.as_mut(), sig, json, code_shown.get()),
+            None => output_lost(screen.as_mut(), code_shown.get()),
         });
     };
     match result.outcome {
@@ -136,6 +137,7 @@ pub(crate) fn pair(config: &Config, json: bool, timeout: Option<u64>) -> Result<
             }
             let _ = screen.show(&View::Paired {
                 account: stored.tokens.account.clone(),
+                name: grant::person_name(&stored.tokens),
             });
             crate::commands::announce_paired(json, "paired", &stored, &store);
             Ok(())

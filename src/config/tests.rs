@@ -795,6 +795,7 @@ fn all_sections_set() {
             timeout: Duration::from_secs(60),
             max_body_bytes: 1_048_576,
             pair_timeout: Some(Duration::from_secs(45)),
+            proxy: crate::net::proxy::ProxyConfig::Environment,
         }
     );
     assert_eq!(
@@ -1359,4 +1360,116 @@ fn pair_timeout_default_zero_and_override() {
     )
     .unwrap_err();
     assert_eq!(e.key(), Some("network.pair_timeout_secs"));
+}
+
+#[test]
+fn display_theme_text_scale_and_device_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |display: &str| {
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            format!("[provider]\nclient_id = \"x\"\ndevice_authorization_endpoint = \"https://a.example/d\"\ntoken_endpoint = \"https://a.example/t\"\n[display]\n{display}"),
+        )
+        .unwrap();
+        Config::load(&path)
+    };
+    let c =
+        load("theme = \"high-contrast\"\ntext_scale = 2\ndevice_name = \"Küchen-TV\"\n").unwrap();
+    assert_eq!(c.display.theme, crate::screen::layout::Theme::HighContrast);
+    assert_eq!(c.display.text_percent, 200);
+    assert_eq!(c.display.device_name.as_deref(), Some("Küchen-TV"));
+    assert_eq!(c.display.profile().text_percent, 200);
+    assert_eq!(
+        load("text_scale = 1.5\n").unwrap().display.text_percent,
+        150
+    );
+    let d = load("").unwrap().display;
+    assert_eq!(
+        (d.theme, d.text_percent, d.device_name),
+        (crate::screen::layout::Theme::Dark, 100, None)
+    );
+    for (bad, want) in [
+        ("theme = \"blue\"\n", "display.theme"),
+        ("text_scale = 0.5\n", "display.text_scale"),
+        ("text_scale = 4\n", "display.text_scale"),
+        ("device_name = \"\"\n", "display.device_name"),
+        ("device_name = \"a\\nb\"\n", "display.device_name"),
+    ] {
+        let e = load(bad).unwrap_err().to_string();
+        assert!(e.contains(want) && e.contains(":6:"), "{bad}: {e}");
+    }
+}
+
+// --- [network] proxy ------------------------------------------------------------------------
+
+#[test]
+fn proxy_keys() {
+    use crate::net::proxy::ProxyConfig;
+    assert_eq!(ok(MIN).network.proxy, ProxyConfig::Environment);
+    let c = ok(&format!("{MIN}[network]\nproxy = \"none\"\n"));
+    assert_eq!(c.network.proxy, ProxyConfig::Direct);
+    let c = ok(&format!(
+        "{MIN}[network]\nproxy = \"http://dev:s3cr%40t@proxy.corp:3128\"\n\
+         no_proxy = [\"intranet.corp\", \"10.0.0.0/8\", \"fd00::/8\"]\n"
+    ));
+    assert_eq!(
+        c.network.proxy,
+        ProxyConfig::Url {
+            url: crate::secret::Secret::new("http://dev:s3cr%40t@proxy.corp:3128"),
+            no_proxy: vec![
+                "intranet.corp".into(),
+                "10.0.0.0/8".into(),
+                "fd00::/8".into()
+            ],
+        }
+    );
+    // The password is in no Debug output of the config.
+    let shown = format!("{c:?}");
+    assert!(
+        !shown.contains("s3cr") && shown.contains("proxy.corp:3128"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn proxy_key_errors_name_the_key_never_the_password() {
+    for (value, why) in [
+        (
+            "socks4://dev:s3cret@p:1080",
+            "socks4 proxies are not supported",
+        ),
+        (
+            "socks5h://dev:s3cret@p:1080",
+            "socks5h proxies are not supported",
+        ),
+        ("http://dev:s3cret@:3128", "has no host"),
+        ("http://dev:s3cret@p:70000", "port"),
+        ("ftp://dev:s3cret@p", "is not supported"),
+    ] {
+        let shown = err_at(
+            &format!("{MIN}[network]\nproxy = \"{value}\"\n"),
+            "network.proxy",
+            5,
+        );
+        assert!(shown.contains(why), "{value}: {shown}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+    let shown = err_at(
+        &format!("{MIN}[network]\nproxy = \"http://p:1\"\nno_proxy = [\"10.0.0.0/40\"]\n"),
+        "network.no_proxy",
+        6,
+    );
+    assert!(shown.contains("10.0.0.0/40"), "{shown}");
+    // no_proxy without a configured proxy would silently do nothing: refused.
+    err_at(
+        &format!("{MIN}[network]\nno_proxy = [\"a.corp\"]\n"),
+        "network.no_proxy",
+        5,
+    );
+    err_at(
+        &format!("{MIN}[network]\nproxy = \"none\"\nno_proxy = [\"a.corp\"]\n"),
+        "network.no_proxy",
+        5,
+    );
 }
