@@ -10,6 +10,7 @@ pub mod authorize;
 pub mod client;
 pub mod client_json;
 pub mod flow;
+pub mod jws;
 pub mod jwt;
 pub mod loopback;
 pub mod pkce;
