@@ -4,14 +4,15 @@
 //! parsing of network bytes.
 
 use crate::clock::SystemClock;
-use crate::config::{ClientAuth, Config, DisplayBackend, DisplayConfig, EndpointSource};
+use crate::config::{ClientAuth, Config, DisplayBackend, DisplayConfig, DpopMode, EndpointSource};
 use crate::error::Error;
 use crate::grant;
+use crate::keys;
 use crate::net::transport::{HttpTransport, Transport, TransportSettings};
 use crate::oauth::{self, ClientIdentity, Endpoints, OAuthClient};
 use crate::screen::terminal::TerminalScreen;
 use crate::screen::{NoScreen, Screen};
-use crate::store::TokenStore;
+use crate::store::{StoredTokens, TokenStore};
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
@@ -25,24 +26,67 @@ pub(crate) fn transport(config: &Config) -> Result<HttpTransport, Error> {
     })?)
 }
 
+/// The OAuth client of this config: its identity (a secret, or the device's client key) and,
+/// when a DPoP key is kept beside the store and `dpop` is not off, proofs with it (the tokens
+/// of that pairing are bound to it). Pairing uses [`pairing_client`] instead.
 pub(crate) fn client_with<T: Transport>(
     config: &Config,
     transport: T,
     endpoints: Endpoints,
-) -> OAuthClient<T> {
+) -> Result<OAuthClient<T>, Error> {
     let p = &config.provider;
-    OAuthClient {
+    let dpop = match p.dpop {
+        DpopMode::Off => None,
+        DpopMode::On | DpopMode::Auto => keys::dpop_key(&TokenStore::new(&config.storage.path))?,
+    };
+    Ok(OAuthClient {
         transport,
         endpoints,
         identity: ClientIdentity {
             client_id: p.client_id.clone(),
             client_secret: p.client_secret.clone(),
             basic_auth: p.client_auth == ClientAuth::Basic,
+            assertion: keys::client_assertion(config)?,
         },
         scopes: p.scopes.clone(),
         extra_params: p.extra_params.clone(),
         allow_http_loopback: p.allow_http_loopback,
+        dpop,
+    })
+}
+
+/// The client for a pairing (any grant): with DPoP proofs when `dpop` asks for them with these
+/// endpoints (`auto`: discovery lists ES256), the key made now if there is none yet.
+pub(crate) fn pairing_client<T: Transport>(
+    config: &Config,
+    transport: T,
+    endpoints: Endpoints,
+) -> Result<OAuthClient<T>, Error> {
+    let mut client = client_with(config, transport, endpoints)?;
+    client.dpop = if config
+        .provider
+        .dpop
+        .wanted(&client.endpoints.dpop_signing_algs)
+    {
+        let store = TokenStore::new(&config.storage.path);
+        Some(keys::dpop_key_for_pairing(&store)?)
+    } else {
+        None
+    };
+    Ok(client)
+}
+
+/// Tokens bound to a DPoP key need their key whatever `dpop` says now (it may have been
+/// turned off since the pairing): renewing or revoking them takes proofs.
+pub(crate) fn bind_to_stored<T>(
+    client: &mut OAuthClient<T>,
+    config: &Config,
+    stored: &StoredTokens,
+) -> Result<(), Error> {
+    if stored.tokens.is_dpop() && client.dpop.is_none() {
+        client.dpop = keys::dpop_key(&TokenStore::new(&config.storage.path))?;
     }
+    Ok(())
 }
 
 /// The endpoints, discovering them when only an issuer is configured. Explicit revocation and
@@ -59,9 +103,7 @@ pub(crate) fn resolve_endpoints(
         } => Endpoints {
             device_authorization: device_authorization.clone(),
             token: token.clone(),
-            revocation: None,
-            userinfo: None,
-            authorization: None,
+            ..Endpoints::default()
         },
         EndpointSource::Discover { issuer } => oauth::discover(
             transport,
@@ -144,23 +186,26 @@ pub(crate) fn emit(value: &serde_json::Value) {
 
 /// The client for commands that only need the token endpoint: for discovery-configured
 /// providers it is taken from the store (checked at pairing), so `token` needs no discovery
-/// round trip on every call.
-pub(crate) fn token_client(
+/// round trip on every call. Bound to the stored tokens' DPoP key when they have one.
+pub(crate) fn token_client<T: Transport>(
     config: &Config,
-    stored_endpoint: Option<&str>,
-) -> Result<OAuthClient<HttpTransport>, Error> {
-    let transport = transport(config)?;
-    let endpoints = match (&config.provider.endpoints, stored_endpoint) {
-        (EndpointSource::Discover { .. }, Some(token)) => Endpoints {
-            device_authorization: String::new(),
-            token: token.to_string(),
+    transport: T,
+    stored: Option<&StoredTokens>,
+) -> Result<OAuthClient<T>, Error> {
+    let endpoints = match (&config.provider.endpoints, stored) {
+        (EndpointSource::Discover { .. }, Some(stored)) => Endpoints {
+            token: stored.token_endpoint.clone(),
             revocation: config.provider.revocation_endpoint.clone(),
             userinfo: config.provider.userinfo_endpoint.clone(),
-            authorization: None,
+            ..Endpoints::default()
         },
         _ => resolve_endpoints(config, &transport)?,
     };
-    Ok(client_with(config, transport, endpoints))
+    let mut client = client_with(config, transport, endpoints)?;
+    if let Some(stored) = stored {
+        bind_to_stored(&mut client, config, stored)?;
+    }
+    Ok(client)
 }
 
 /// What `token` and `api` start from: the store, the client and renewal that go with it, and
@@ -197,8 +242,8 @@ fn token_parts(
     store: &TokenStore,
 ) -> Result<(OAuthClient<HttpTransport>, grant::Renewal), Error> {
     let how = grant::Renewal::for_config(&config.provider)?;
-    let stored_endpoint = match store.load()? {
-        Some(stored) => Some(stored.token_endpoint),
+    let stored = match store.load()? {
+        Some(stored) => Some(stored),
         None if config.provider.grant.jwt_bearer().is_some() => None,
         None => {
             return Err(Error::NotPaired {
@@ -206,5 +251,8 @@ fn token_parts(
             });
         }
     };
-    Ok((token_client(config, stored_endpoint.as_deref())?, how))
+    Ok((
+        token_client(config, transport(config)?, stored.as_ref())?,
+        how,
+    ))
 }

@@ -33,7 +33,7 @@ use crate::screen::{NoScreen, Screen, View};
 use crate::setup;
 use crate::signals::{Signal, SignalClock, Signals};
 use crate::store::tokenfile::TokenFile;
-use crate::store::{StoredTokens, TimeNow, TokenSet, TokenStore};
+use crate::store::{TimeNow, TokenSet, TokenStore};
 use serde_json::json;
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -423,32 +423,11 @@ impl Service {
     }
 
     /// The client for renewing, probing and revoking: for discovery-configured providers the
-    /// token endpoint recorded in the store (no discovery round trip).
+    /// token endpoint recorded in the store (no discovery round trip); bound to the stored
+    /// tokens' DPoP key when they have one.
     fn token_client(&self) -> Result<OAuthClient<&HttpTransport>, Error> {
-        let stored_endpoint = self
-            .parts
-            .store
-            .load()
-            .ok()
-            .flatten()
-            .map(|s: StoredTokens| s.token_endpoint);
-        let endpoints = match (&self.config.provider.endpoints, stored_endpoint) {
-            (crate::config::EndpointSource::Discover { .. }, Some(token)) => {
-                crate::oauth::Endpoints {
-                    device_authorization: String::new(),
-                    token,
-                    revocation: self.config.provider.revocation_endpoint.clone(),
-                    userinfo: self.config.provider.userinfo_endpoint.clone(),
-                    authorization: None,
-                }
-            }
-            _ => setup::resolve_endpoints(&self.config, &self.parts.transport)?,
-        };
-        Ok(setup::client_with(
-            &self.config,
-            &self.parts.transport,
-            endpoints,
-        ))
+        let stored = self.parts.store.load().ok().flatten();
+        setup::token_client(&self.config, &self.parts.transport, stored.as_ref())
     }
 
     fn pair(&mut self) -> Input {
@@ -465,7 +444,10 @@ impl Service {
             Ok(e) => e,
             Err(e) => return Input::Pairing(PairingEnd::Failed(e.to_string())),
         };
-        let client = setup::client_with(&self.config, &self.parts.transport, endpoints);
+        let client = match setup::pairing_client(&self.config, &self.parts.transport, endpoints) {
+            Ok(c) => c,
+            Err(e) => return Input::Pairing(PairingEnd::Failed(e.to_string())),
+        };
         let json = self.json;
         let clock = SignalClock::new(&mut self.signals);
         let mut on_event = |event: &Event| {
@@ -569,14 +551,18 @@ impl Service {
     }
 
     fn probe(&mut self) -> Input {
-        let Some(token) = self.current.as_ref().map(|t| t.access_token.clone()) else {
+        let Some((token, token_type)) = self
+            .current
+            .as_ref()
+            .map(|t| (t.access_token.clone(), t.token_type.clone()))
+        else {
             return Input::Probe(ProbeEnd::Unknown);
         };
         let client = match self.token_client() {
             Ok(c) => c,
             Err(_) => return Input::Probe(ProbeEnd::Unknown),
         };
-        let end = match client.userinfo(&token) {
+        let end = match client.userinfo(&token, &token_type) {
             Ok(Some(_)) => ProbeEnd::Accepted,
             Ok(None) => ProbeEnd::Unknown,
             Err(
@@ -600,7 +586,10 @@ impl Service {
         if self.agent_mode_is_device_flow() {
             if let Ok(Some(stored)) = store.load() {
                 let client = setup::resolve_endpoints(&self.config, &self.parts.transport)
-                    .map(|e| setup::client_with(&self.config, &self.parts.transport, e))
+                    .and_then(|e| setup::client_with(&self.config, &self.parts.transport, e))
+                    .and_then(|mut c| {
+                        setup::bind_to_stored(&mut c, &self.config, &stored).map(|()| c)
+                    })
                     .or_else(|_| self.token_client());
                 let problems = match client {
                     Ok(c) => grant::revoke_all(&c, &stored.tokens),
@@ -614,6 +603,10 @@ impl Service {
         }
         if let Err(e) = store.delete() {
             eprintln!("devauth: could not delete the stored tokens: {e}");
+        }
+        // A new owner's tokens get a new DPoP key.
+        if let Err(e) = crate::keys::forget_dpop_key(&store) {
+            eprintln!("devauth: could not delete the DPoP key: {e}");
         }
         drop(lock);
         self.current = None;

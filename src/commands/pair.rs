@@ -83,7 +83,10 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
         Ok(e) => e,
         Err(e) => return fail(&mut screen, e),
     };
-    let client = setup::client_with(config, transport, endpoints);
+    let client = match setup::pairing_client(config, transport, endpoints) {
+        Ok(c) => c,
+        Err(e) => return fail(&mut screen, e),
+    };
     let mut on_event = |event: &Event| {
         if json {
             emit(&pairing::event_json(event));

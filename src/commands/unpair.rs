@@ -11,19 +11,24 @@ pub(crate) fn unpair(config: &Config) -> Result<(), Error> {
     let stored = match store.load() {
         Ok(Some(s)) => s,
         Ok(None) => {
+            crate::keys::forget_dpop_key(&store)?;
             println!("Not paired; nothing to do.");
             return Ok(());
         }
         Err(e) => {
             // A corrupt store holds nothing we could revoke; deleting it is the whole job.
             store.delete()?;
+            crate::keys::forget_dpop_key(&store)?;
             println!("Deleted an unreadable token store ({e}).");
             return Ok(());
         }
     };
     let problems = match setup::transport(config).and_then(|t| {
         let endpoints = setup::resolve_endpoints(config, &t)?;
-        Ok(setup::client_with(config, t, endpoints))
+        let mut client = setup::client_with(config, t, endpoints)?;
+        // Revoking a DPoP-bound refresh token takes a proof with its key.
+        setup::bind_to_stored(&mut client, config, &stored)?;
+        Ok(client)
     }) {
         Ok(client) => grant::revoke_all(&client, &stored.tokens),
         Err(e) => vec![format!(
@@ -31,6 +36,8 @@ pub(crate) fn unpair(config: &Config) -> Result<(), Error> {
         )],
     };
     store.delete()?;
+    // The key the tokens were bound to goes with them: the next pairing makes a new one.
+    crate::keys::forget_dpop_key(&store)?;
     if problems.is_empty() {
         println!(
             "Unpaired: tokens revoked at the provider and deleted from {}.",

@@ -9,6 +9,7 @@
 pub mod authorize;
 pub mod client;
 pub mod client_json;
+pub mod dpop;
 pub mod flow;
 pub mod jws;
 pub mod jwt;
