@@ -11,6 +11,7 @@ Usage: devauth [--config PATH] <COMMAND> [OPTIONS]
 Commands:
   pair [--json]        Show a code and QR, wait for approval, store the tokens
   token [--header]     Print a valid access token (refreshing it first when needed)
+        [--dpop-proof M URL]   ... and a DPoP proof for that request (DPoP-bound tokens)
   status [--json]      Show whether the device is paired, as whom, and until when
   unpair               Revoke the tokens at the provider (when possible) and delete them
   render               Draw the pairing screen of a board into a PNG (sample data, no network)
@@ -18,6 +19,7 @@ Commands:
   api [OPTIONS] URL    One HTTPS request with the access token; the body goes to stdout
   authorize-url --redirect-uri URI   Web-server sign-in, step 1: print the sign-in URL
   exchange --redirect-url URL        Web-server sign-in, step 2: store the tokens
+  keygen [--public]    Make the device's client key (private_key_jwt), print its public JWK
 
 Options:
   -c, --config PATH    Config file (else $DEVAUTH_CONFIG, else /etc/devauth/devauth.toml)
@@ -115,16 +117,37 @@ wrong verifier, a used or expired code), 9 store, 14 no pending request or it ex
 pub const TOKEN_HELP: &str = "\
 devauth token — print a valid access token
 
-Usage: devauth token [--header]
+Usage: devauth token [--header] [--dpop-proof METHOD URL [--dpop-nonce NONCE]]
 
 Refreshes first when the token expires within the refresh margin ([agent] refresh_margin_secs,
 at most half the token's lifetime). Safe to call from many processes at once: refreshes are
 serialised by a lock, so a provider that rotates refresh tokens never sees one twice.
 
 Options:
-  --header  Print `Bearer <token>` (ready for an Authorization header)
+  --header              Print `Bearer <token>`, or `DPoP <token>` for a DPoP-bound token
+                        (ready for an Authorization header)
+  --dpop-proof M URL    A DPoP-bound token (RFC 9449) needs a proof with each request: print
+                        one for METHOD URL on a second line, bound to the printed token. Send
+                        `Authorization: DPoP <token>` and `DPoP: <proof>`; one proof, one request.
+  --dpop-nonce NONCE    The nonce the resource server asked for (its DPoP-Nonce header)
 
 Exit codes: 0 ok, 3 not paired, 4 pairing needed again, 7 network, 8 provider refused, 9 store.
+";
+
+pub const KEYGEN_HELP: &str = "\
+devauth keygen — make this device's client key (client_auth = \"private_key_jwt\")
+
+Usage: devauth keygen [--public]
+
+Creates an EC P-256 key (ES256) in [provider] client_key_file, mode 0600, and prints its
+public key as one JWK line (kid = its RFC 7638 thumbprint, or client_key_id) for the factory to
+register with the provider for this device's client_id. The private key never leaves the
+file. An existing key is never replaced.
+
+Options:
+  --public  Print the public JWK of the key already in client_key_file (RSA keys too)
+
+Exit codes: 0 done, 6 config (no client_key_file, or a key is already there), 9 store.
 ";
 
 pub const STATUS_HELP: &str = "\
@@ -275,6 +298,12 @@ pub enum Command {
     SignIn(PairArgs),
     Token {
         header: bool,
+        /// `--dpop-proof METHOD URL`: also print a DPoP proof for that request.
+        dpop: Option<ProofArgs>,
+    },
+    /// `keygen`: make the client key; `--public`: print the existing one's public JWK.
+    Keygen {
+        public: bool,
     },
     Status {
         json: bool,
@@ -288,6 +317,42 @@ pub enum Command {
     Exchange(ExchangeArgs),
     Help(&'static str),
     Version,
+}
+
+/// `token --dpop-proof METHOD URL [--dpop-nonce NONCE]`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProofArgs {
+    /// Uppercase standard method.
+    pub method: String,
+    /// An http(s) URL; its query and fragment are not part of the proof.
+    pub url: String,
+    pub nonce: Option<String>,
+}
+
+fn proof_args(
+    proof: Option<(String, String)>,
+    nonce: Option<String>,
+) -> Result<Option<ProofArgs>, UsageError> {
+    let Some((method, url)) = proof else {
+        return match nonce {
+            Some(_) => Err(UsageError("--dpop-nonce goes with --dpop-proof".into())),
+            None => Ok(None),
+        };
+    };
+    let lower = url.get(..8).unwrap_or(&url).to_ascii_lowercase();
+    let url_ok = (lower.starts_with("https://") || lower.starts_with("http://"))
+        && url.len() <= 4096
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !url_ok {
+        return Err(UsageError(
+            "--dpop-proof: the URL must be an http(s) URL without spaces".into(),
+        ));
+    }
+    Ok(Some(ProofArgs {
+        method: api_method(&method)?,
+        url,
+        nonce,
+    }))
 }
 
 /// `devauth pair`'s profile options.
@@ -432,6 +497,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     let mut redirect_uri: Option<String> = None;
     let mut redirect_url: Option<String> = None;
     let mut code: Option<String> = None;
+    let mut dpop_proof: Option<(String, String)> = None;
+    let mut dpop_nonce: Option<String> = None;
+    let mut public = false;
     let err = |e: lexopt::Error| UsageError(e.to_string());
     let text = |v: std::ffi::OsString, what: &str| {
         v.into_string()
@@ -460,6 +528,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
                 redirect_url = Some(text(parser.value().map_err(err)?, "redirect-url")?);
             }
             Long("code") => code = Some(text(parser.value().map_err(err)?, "code")?),
+            Long("dpop-proof") => {
+                let method = text(parser.value().map_err(err)?, "dpop-proof")?;
+                let url = text(parser.value().map_err(err)?, "dpop-proof")?;
+                dpop_proof = Some((method, url));
+            }
+            Long("dpop-nonce") => {
+                dpop_nonce = Some(text(parser.value().map_err(err)?, "dpop-nonce")?);
+            }
+            Long("public") => public = true,
             Long("board") => board = Some(text(parser.value().map_err(err)?, "board")?),
             Long("size") => size = Some(text(parser.value().map_err(err)?, "size")?),
             Long("rotate") => rotate = Some(text(parser.value().map_err(err)?, "rotate")?),
@@ -518,7 +595,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     let allowed: &[&str] = match name.as_str() {
         "pair" => &["json", "grant", "no-browser", "paste"],
         "status" => &["json"],
-        "token" => &["header"],
+        "token" => &["header", "dpop-proof", "dpop-nonce"],
+        "keygen" => &["public"],
         "unpair" => &[],
         "render" => &["board", "size", "rotate", "state", "out"],
         "run" => &["json"],
@@ -547,6 +625,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         ("redirect-uri", redirect_uri.is_some()),
         ("redirect-url", redirect_url.is_some()),
         ("code", code.is_some()),
+        ("dpop-proof", dpop_proof.is_some()),
+        ("dpop-nonce", dpop_nonce.is_some()),
+        ("public", public),
     ] {
         if set && !allowed.contains(&flag) {
             return Err(UsageError(format!("`{name}` does not take --{flag}")));
@@ -568,6 +649,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             "api" => API_HELP,
             "authorize-url" => AUTHORIZE_URL_HELP,
             "exchange" => EXCHANGE_HELP,
+            "keygen" => KEYGEN_HELP,
             _ => UNPAIR_HELP,
         })
     } else {
@@ -588,7 +670,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
                 })
             }
             "pair" => Command::Pair { json },
-            "token" => Command::Token { header },
+            "token" => Command::Token {
+                header,
+                dpop: proof_args(dpop_proof, dpop_nonce)?,
+            },
+            "keygen" => Command::Keygen { public },
             "status" => Command::Status { json },
             "render" => Command::Render(render_args(board, size, rotate, state, out)?),
             "run" => Command::Run { json },
@@ -696,6 +782,49 @@ mod tests {
     }
 
     #[test]
+    fn token_dpop_proof_and_keygen() {
+        assert_eq!(
+            p(&[
+                "token",
+                "--dpop-proof",
+                "get",
+                "https://api/x?y=1",
+                "--dpop-nonce",
+                "n"
+            ])
+            .unwrap()
+            .command,
+            Command::Token {
+                header: false,
+                dpop: Some(ProofArgs {
+                    method: "GET".into(),
+                    url: "https://api/x?y=1".into(),
+                    nonce: Some("n".into()),
+                }),
+            }
+        );
+        assert_eq!(
+            p(&["keygen", "--public"]).unwrap().command,
+            Command::Keygen { public: true }
+        );
+        assert_eq!(
+            p(&["keygen"]).unwrap().command,
+            Command::Keygen { public: false }
+        );
+        for bad in [
+            &["token", "--dpop-proof", "GET"][..],
+            &["token", "--dpop-proof", "FETCH", "https://a"],
+            &["token", "--dpop-proof", "GET", "ftp://a"],
+            &["token", "--dpop-proof", "GET", "https://a b"],
+            &["token", "--dpop-nonce", "n"],
+            &["status", "--dpop-proof", "GET", "https://a"],
+            &["pair", "--public"],
+        ] {
+            assert!(p(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn web_server_two_step_flags() {
         assert_eq!(
             p(&[
@@ -789,7 +918,10 @@ mod tests {
         );
         assert_eq!(
             p(&["token", "--header"]).unwrap().command,
-            Command::Token { header: true }
+            Command::Token {
+                header: true,
+                dpop: None
+            }
         );
         assert_eq!(
             p(&["status", "--json"]).unwrap().command,
@@ -925,7 +1057,10 @@ mod tests {
         // `token --header` still is the switch.
         assert_eq!(
             p(&["token", "--header"]).unwrap().command,
-            Command::Token { header: true }
+            Command::Token {
+                header: true,
+                dpop: None
+            }
         );
     }
 

@@ -181,6 +181,13 @@ pub fn dpop_proof(
             tokens.token_type
         )));
     }
+    if nonce.is_some_and(|n| !crate::oauth::dpop::valid_nonce(n)) {
+        return Err(Error::Usage(crate::cli::UsageError(
+            "--dpop-nonce: not a nonce (RFC 9449 §8.1: printable ASCII without quotes or \
+             backslashes)"
+                .into(),
+        )));
+    }
     let nonce = nonce.map(str::to_string).or_else(|| dpop.nonce_for(url));
     dpop.proof_with_nonce(method, url, Some(&tokens.access_token), nonce.as_deref())
         .map_err(Error::Io)

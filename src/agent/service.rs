@@ -217,7 +217,8 @@ impl Service {
             Effect::Notify(note) => self.notify(note),
             Effect::Publish => {
                 if let Some(t) = &self.current {
-                    if let Err(e) = self.parts.token_file.write(&t.access_token) {
+                    let content = crate::store::tokenfile::content(&t.access_token, t.is_dpop());
+                    if let Err(e) = self.parts.token_file.write(&content) {
                         eprintln!("devauth: {e}");
                     }
                 }
@@ -375,6 +376,7 @@ impl Service {
                 if let Some(left) = token_info(t).remaining {
                     env.push(("DEVAUTH_EXPIRES_IN", left.as_secs().to_string()));
                 }
+                env.push(("DEVAUTH_TOKEN_TYPE", t.token_type.clone()));
             }
             match hook.run(event, &env, &mut self.signals) {
                 Ok(HookOutcome::Exited(0)) => {}

@@ -4,6 +4,7 @@
 
 pub mod api;
 mod clock_wait;
+mod keygen;
 mod pair;
 pub mod render;
 mod run;
@@ -49,7 +50,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                     Some(mode) => sign_in::pair_with(&config, args.json, mode),
                     None => pair::pair(&config, args.json),
                 },
-                Command::Token { header } => token::token(&config, header),
+                Command::Token { header, dpop } => token::token(&config, header, dpop.as_ref()),
+                Command::Keygen { public } => keygen::keygen(&config, public),
                 Command::Status { json } => status::status(&config, json),
                 Command::Unpair => unpair::unpair(&config),
                 Command::Run { json } => run::run(&path, config, json),

@@ -62,6 +62,7 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
             "access_token_expires": t.expiry.is_some(),
             "expiry_trusted": expiry_trusted,
             "refresh_token": t.refresh_token.is_some(),
+            "token_type": t.token_type,
             "client_id": stored.client_id,
             "token_endpoint": stored.token_endpoint,
             "store": path,
@@ -104,6 +105,13 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
                 "none"
             }
         );
+        if t.is_dpop() {
+            let key = crate::store::keyfile::KeyFile::dpop_for(&store);
+            println!(
+                "  token type:    DPoP (bound to the key in {}; send a proof with each use)",
+                key.path().display()
+            );
+        }
         println!(
             "  provider:      {} ({})",
             stored.token_endpoint, stored.client_id
