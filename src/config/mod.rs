@@ -215,3 +215,6 @@ mod tests;
 
 #[cfg(test)]
 mod code_tests;
+
+#[cfg(test)]
+mod keys_tests;
