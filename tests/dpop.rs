@@ -278,13 +278,17 @@ fn bound_tokens_keep_their_key_when_dpop_is_turned_off_and_without_it_need_pairi
 
 #[test]
 fn the_agent_publishes_a_bound_token_with_its_scheme() {
-    let env = dpop_env("on", Some(DpopPolicy::default()));
-    let published = env.dir().join("run").join("access_token");
-    env.write_config(&format!(
-        "{}\n[display]\nbackend = \"none\"\n[agent]\ntoken_file = \"{}\"\npaired_screen_secs = 0\n",
-        env.config_file(),
-        published.display()
-    ));
+    let run = tempfile::tempdir().unwrap();
+    let published = run.path().join("access_token");
+    let env = Setup::new(Provider::Generic)
+        .approve_after_polls(0)
+        .behavior(|b| b.dpop = Some(DpopPolicy::default()))
+        .provider_toml("dpop = \"on\"")
+        .toml(&format!(
+            "[display]\nbackend = \"none\"\n[agent]\ntoken_file = \"{}\"\npaired_screen_secs = 0\n",
+            published.display()
+        ))
+        .start();
     let agent = env
         .cmd(&["run", "--json"])
         .timeout(scaled(Duration::from_secs(60)))
