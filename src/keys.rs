@@ -55,13 +55,26 @@ fn client_key(ck: &ClientKeyConfig) -> Result<Arc<dyn JwsSigner>, Error> {
             ck.file.display()
         );
     }
-    let key = SoftwareKey::from_pem(&pem).map_err(|e| {
+    signer(&pem).map_err(|e| {
         Error::Setup(format!(
             "provider.client_key_file {}: {e}",
             ck.file.display()
         ))
-    })?;
-    Ok(Arc::new(key))
+    })
+}
+
+/// The one place a stored key becomes a signer. A key file holds a PEM private key (a ring
+/// software key); a TPM-held key (its wrapped blob in the file, the chip signing) is the other
+/// kind a [`JwsSigner`] can be.
+fn signer(pem: &Secret) -> Result<Arc<dyn JwsSigner>, String> {
+    Ok(Arc::new(SoftwareKey::from_pem(pem)?))
+}
+
+/// The one place a new key is made (`keygen`, a first DPoP pairing): an ES256 key and the PEM
+/// to keep it in.
+fn new_key() -> Result<(Arc<dyn JwsSigner>, Secret), Error> {
+    let (key, pem) = SoftwareKey::generate_es256().map_err(Error::Io)?;
+    Ok((Arc::new(key), pem))
 }
 
 /// `devauth keygen`: makes a new ES256 client key in `client_key_file` (never replacing one)
@@ -76,9 +89,9 @@ pub fn generate_client_key(config: &Config) -> Result<PublicKey, Error> {
             ck.file.display()
         )));
     }
-    let (key, pem) = SoftwareKey::generate_es256().map_err(Error::Io)?;
+    let (key, pem) = new_key()?;
     file.create(&pem)?;
-    Ok(public_key(ck, &key))
+    Ok(public_key(ck, key.as_ref()))
 }
 
 /// `devauth keygen --public`: the public JWK of the key in `client_key_file`.
@@ -141,8 +154,7 @@ pub fn dpop_key(store: &TokenStore) -> Result<Option<Arc<Dpop>>, Error> {
             detail,
         })
     };
-    let key = SoftwareKey::from_pem(&pem).map_err(bad)?;
-    let dpop = Dpop::new(Arc::new(key)).map_err(bad)?;
+    let dpop = Dpop::new(signer(&pem).map_err(bad)?).map_err(bad)?;
     Ok(Some(Arc::new(dpop)))
 }
 
@@ -152,9 +164,9 @@ pub fn dpop_key_for_pairing(store: &TokenStore) -> Result<Arc<Dpop>, Error> {
     if let Some(dpop) = dpop_key(store)? {
         return Ok(dpop);
     }
-    let (key, pem) = SoftwareKey::generate_es256().map_err(Error::Io)?;
+    let (key, pem) = new_key()?;
     KeyFile::dpop_for(store).create(&pem)?;
-    Dpop::new(Arc::new(key)).map(Arc::new).map_err(Error::Io)
+    Dpop::new(key).map(Arc::new).map_err(Error::Io)
 }
 
 /// Forgets the DPoP key of `store` (unpairing: the next owner's tokens get a new key).

@@ -133,3 +133,13 @@ fn a_service_account_takes_none_of_the_device_key_settings() {
         assert!(e.contains("jwt-bearer"), "{extra:?}: {e}");
     }
 }
+
+#[test]
+fn the_device_keys_example_parses() {
+    let c = parse(include_str!("../../config/device-keys.toml")).unwrap();
+    assert_eq!(c.provider.client_auth, ClientAuth::PrivateKeyJwt);
+    assert_eq!(c.provider.dpop, DpopMode::Auto);
+    let ck = c.provider.client_key.unwrap();
+    assert_eq!(ck.file, PathBuf::from("/var/lib/devauth/client-key.pem"));
+    assert_eq!(ck.audience, AssertionAudience::TokenEndpoint);
+}
