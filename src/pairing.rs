@@ -220,7 +220,7 @@ mod tests {
                 revocation: None,
                 userinfo: None,
                 authorization: None,
-                dpop_signing_algs: vec![],
+                dpop_es256: false,
             },
             identity: ClientIdentity {
                 client_id: "c".into(),

@@ -9,11 +9,13 @@ use crate::error::Error;
 use crate::grant;
 use crate::keys;
 use crate::net::transport::{HttpTransport, Transport, TransportSettings};
+use crate::oauth::dpop::Dpop;
 use crate::oauth::{self, ClientIdentity, Endpoints, OAuthClient};
 use crate::screen::terminal::TerminalScreen;
 use crate::screen::{NoScreen, Screen};
 use crate::store::{StoredTokens, TokenStore};
 use std::io::Write;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 pub(crate) fn transport(config: &Config) -> Result<HttpTransport, Error> {
@@ -34,25 +36,34 @@ pub(crate) fn client_with<T: Transport>(
     transport: T,
     endpoints: Endpoints,
 ) -> Result<OAuthClient<T>, Error> {
+    let (identity, dpop) = identity_and_key(config)?;
     let p = &config.provider;
-    let dpop = match p.dpop {
-        DpopMode::Off => None,
-        DpopMode::On | DpopMode::Auto => keys::dpop_key(&TokenStore::new(&config.storage.path))?,
-    };
     Ok(OAuthClient {
         transport,
         endpoints,
-        identity: ClientIdentity {
-            client_id: p.client_id.clone(),
-            client_secret: p.client_secret.clone(),
-            basic_auth: p.client_auth == ClientAuth::Basic,
-            assertion: keys::client_assertion(config)?,
-        },
+        identity,
         scopes: p.scopes.clone(),
         extra_params: p.extra_params.clone(),
         allow_http_loopback: p.allow_http_loopback,
         dpop,
     })
+}
+
+/// The client's identity and DPoP key: not generic, so built by one copy of the code whatever
+/// the transport type.
+fn identity_and_key(config: &Config) -> Result<(ClientIdentity, Option<Arc<Dpop>>), Error> {
+    let p = &config.provider;
+    let dpop = match p.dpop {
+        DpopMode::Off => None,
+        DpopMode::On | DpopMode::Auto => stored_key(config)?,
+    };
+    let identity = ClientIdentity {
+        client_id: p.client_id.clone(),
+        client_secret: p.client_secret.clone(),
+        basic_auth: p.client_auth == ClientAuth::Basic,
+        assertion: keys::client_assertion(config)?,
+    };
+    Ok((identity, dpop))
 }
 
 /// The client for a pairing (any grant): with DPoP proofs when `dpop` asks for them with these
@@ -63,17 +74,23 @@ pub(crate) fn pairing_client<T: Transport>(
     endpoints: Endpoints,
 ) -> Result<OAuthClient<T>, Error> {
     let mut client = client_with(config, transport, endpoints)?;
-    client.dpop = if config
-        .provider
-        .dpop
-        .wanted(&client.endpoints.dpop_signing_algs)
-    {
-        let store = TokenStore::new(&config.storage.path);
-        Some(keys::dpop_key_for_pairing(&store)?)
-    } else {
-        None
-    };
+    client.dpop = pairing_key(config, &client.endpoints)?;
     Ok(client)
+}
+
+/// The DPoP key of a pairing with these endpoints, made now if needed; `None` when `dpop` does
+/// not ask for one.
+fn pairing_key(config: &Config, endpoints: &Endpoints) -> Result<Option<Arc<Dpop>>, Error> {
+    if !config.provider.dpop.wanted(endpoints.dpop_es256) {
+        return Ok(None);
+    }
+    let store = TokenStore::new(&config.storage.path);
+    keys::dpop_key_for_pairing(&store).map(Some)
+}
+
+/// The DPoP key kept beside the store, if any.
+fn stored_key(config: &Config) -> Result<Option<Arc<Dpop>>, Error> {
+    keys::dpop_key(&TokenStore::new(&config.storage.path))
 }
 
 /// Tokens bound to a DPoP key need their key whatever `dpop` says now (it may have been
@@ -84,7 +101,7 @@ pub(crate) fn bind_to_stored<T>(
     stored: &StoredTokens,
 ) -> Result<(), Error> {
     if stored.tokens.is_dpop() && client.dpop.is_none() {
-        client.dpop = keys::dpop_key(&TokenStore::new(&config.storage.path))?;
+        client.dpop = stored_key(config)?;
     }
     Ok(())
 }
@@ -192,20 +209,28 @@ pub(crate) fn token_client<T: Transport>(
     transport: T,
     stored: Option<&StoredTokens>,
 ) -> Result<OAuthClient<T>, Error> {
-    let endpoints = match (&config.provider.endpoints, stored) {
-        (EndpointSource::Discover { .. }, Some(stored)) => Endpoints {
-            token: stored.token_endpoint.clone(),
-            revocation: config.provider.revocation_endpoint.clone(),
-            userinfo: config.provider.userinfo_endpoint.clone(),
-            ..Endpoints::default()
-        },
-        _ => resolve_endpoints(config, &transport)?,
+    let endpoints = match stored_endpoints(config, stored) {
+        Some(e) => e,
+        None => resolve_endpoints(config, &transport)?,
     };
     let mut client = client_with(config, transport, endpoints)?;
     if let Some(stored) = stored {
         bind_to_stored(&mut client, config, stored)?;
     }
     Ok(client)
+}
+
+/// With discovery, the endpoints recorded at pairing (no round trip); `None`: resolve them.
+fn stored_endpoints(config: &Config, stored: Option<&StoredTokens>) -> Option<Endpoints> {
+    match (&config.provider.endpoints, stored) {
+        (EndpointSource::Discover { .. }, Some(stored)) => Some(Endpoints {
+            token: stored.token_endpoint.clone(),
+            revocation: config.provider.revocation_endpoint.clone(),
+            userinfo: config.provider.userinfo_endpoint.clone(),
+            ..Endpoints::default()
+        }),
+        _ => None,
+    }
 }
 
 /// What `token` and `api` start from: the store, the client and renewal that go with it, and

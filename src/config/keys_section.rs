@@ -30,12 +30,12 @@ impl DpopMode {
         }
     }
 
-    /// Whether a pairing with these endpoints binds its tokens.
-    pub fn wanted(self, discovered_algs: &[String]) -> bool {
+    /// Whether a pairing binds its tokens, given whether discovery listed ES256.
+    pub fn wanted(self, discovered_es256: bool) -> bool {
         match self {
             DpopMode::Off => false,
             DpopMode::On => true,
-            DpopMode::Auto => discovered_algs.iter().any(|a| a == "ES256"),
+            DpopMode::Auto => discovered_es256,
         }
     }
 }

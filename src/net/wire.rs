@@ -141,22 +141,9 @@ impl Fields {
         Ok(Some(s.to_string()))
     }
 
-    /// An array of short strings (discovery metadata such as algorithm lists): at most
-    /// `max_items` entries of at most `max_len` printable ASCII bytes are kept; anything else
-    /// in it is skipped. Lenient on purpose: the list only tunes a choice, never a refusal.
-    pub fn string_list(&self, field: &str, max_items: usize, max_len: usize) -> Vec<String> {
-        let Some(Value::Array(items)) = self.get(field) else {
-            return Vec::new();
-        };
-        items
-            .iter()
-            .filter_map(Value::as_str)
-            .filter(|s| {
-                !s.is_empty() && s.len() <= max_len && s.bytes().all(|b| b.is_ascii_graphic())
-            })
-            .take(max_items)
-            .map(str::to_string)
-            .collect()
+    /// Whether `field` is an array holding the string `value` (discovery metadata lists).
+    pub fn lists(&self, field: &str, value: &str) -> bool {
+        matches!(self.get(field), Some(Value::Array(items)) if items.iter().any(|v| v == value))
     }
 
     pub fn required_text(&self, field: &'static str, max: usize) -> Result<String, WireError> {
@@ -624,8 +611,8 @@ pub struct Discovery {
     pub revocation_endpoint: Option<String>,
     pub userinfo_endpoint: Option<String>,
     pub authorization_endpoint: Option<String>,
-    /// RFC 9449 §5.1 `dpop_signing_alg_values_supported` (absent: the server has no DPoP).
-    pub dpop_signing_algs: Vec<String>,
+    /// RFC 9449 §5.1: `dpop_signing_alg_values_supported` lists ES256.
+    pub dpop_es256: bool,
 }
 
 impl Discovery {
@@ -638,7 +625,7 @@ impl Discovery {
             revocation_endpoint: fields.text("revocation_endpoint", MAX_URL_LEN)?,
             userinfo_endpoint: fields.text("userinfo_endpoint", MAX_URL_LEN)?,
             authorization_endpoint: fields.text("authorization_endpoint", MAX_URL_LEN)?,
-            dpop_signing_algs: fields.string_list("dpop_signing_alg_values_supported", 32, 32),
+            dpop_es256: fields.lists("dpop_signing_alg_values_supported", "ES256"),
         })
     }
 }

@@ -39,9 +39,9 @@ pub struct Endpoints {
     pub userinfo: Option<String>,
     /// RFC 6749 §3.1, from discovery (the code grant); configured ones live in the config.
     pub authorization: Option<String>,
-    /// `dpop_signing_alg_values_supported` of the discovery document (RFC 9449 §5.1): what
-    /// `dpop = "auto"` decides by. Empty without discovery.
-    pub dpop_signing_algs: Vec<String>,
+    /// The discovery document lists ES256 in `dpop_signing_alg_values_supported` (RFC 9449
+    /// §5.1): what `dpop = "auto"` decides by. False without discovery.
+    pub dpop_es256: bool,
 }
 
 /// A token endpoint answer with the server's clock reading, to anchor expiry.
@@ -144,42 +144,6 @@ pub struct OAuthClient<T> {
 }
 
 impl<T: Transport> OAuthClient<T> {
-    fn authenticated(&self, mut req: Request) -> Result<Request, CallError> {
-        // client_id goes in the body even with Basic: some servers reject a poll without it
-        // (RFC 8628 §3.4 requires it for public clients).
-        req = req
-            .field("client_id", &self.identity.client_id)
-            .header("Accept", "application/json");
-        if let Some(assertion) = &self.identity.assertion {
-            // RFC 7523 §2.2; a fresh one (own jti) for every request, retries included.
-            let jwt = assertion
-                .sign(
-                    &req.url,
-                    &self.endpoints.token,
-                    crate::clock::unix_secs(crate::clock::wall_now()),
-                )
-                .map_err(CallError::Signing)?;
-            return Ok(req
-                .field("client_assertion_type", CLIENT_ASSERTION_TYPE)
-                .secret_field("client_assertion", &jwt));
-        }
-        if let Some(secret) = &self.identity.client_secret {
-            if self.identity.basic_auth {
-                // RFC 6749 §2.3.1: id and secret are form-urlencoded before base64.
-                let pair = format!(
-                    "{}:{}",
-                    wire::form_encode(&self.identity.client_id),
-                    wire::form_encode(secret.expose())
-                );
-                let value = format!("Basic {}", wire::base64_encode(pair.as_bytes()));
-                req = req.secret_header("Authorization", Secret::new(value));
-            } else {
-                req = req.secret_field("client_secret", secret);
-            }
-        }
-        Ok(req)
-    }
-
     /// Sends an authenticated request to the authorization server, with a DPoP proof when
     /// `proof` and DPoP is on. A server that answers `use_dpop_nonce` with a new `DPoP-Nonce`
     /// (RFC 9449 §8) gets the request once more, with a new proof (and a new assertion).
@@ -187,33 +151,13 @@ impl<T: Transport> OAuthClient<T> {
         let dpop = self.dpop.as_deref().filter(|_| proof);
         let mut retried = false;
         loop {
-            let mut req = self.authenticated(base.clone())?;
-            if let Some(d) = dpop {
-                let p = d
-                    .proof("POST", &req.url, None)
-                    .map_err(CallError::Signing)?;
-                req = req.secret_header("DPoP", p);
-            }
+            let req = to_server(&self.identity, &self.endpoints.token, dpop, base)?;
             let resp = self.transport.send(&req)?;
-            let new_nonce = match (dpop, &resp.dpop_nonce) {
-                (Some(d), Some(n)) => d.remember_nonce(&req.url, n),
-                _ => false,
-            };
-            if dpop.is_some() && new_nonce && !retried && asks_for_nonce(&resp) {
-                retried = true;
+            if nonce_retry(dpop, &req.url, &resp, &mut retried) {
                 continue;
             }
             return Ok(resp);
         }
-    }
-
-    /// A bound token needs a proof with every use: one we did not ask for cannot be used.
-    fn check_token_type(&self, tokens: &TokenResponse) -> Result<(), String> {
-        if tokens.is_dpop() && self.dpop.is_none() {
-            return Err("the provider issued a DPoP-bound token although no DPoP proof was                         sent"
-                .into());
-        }
-        Ok(())
     }
 
     fn url_check(&self) -> impl Fn(&str) -> Result<(), String> + '_ {
@@ -306,7 +250,7 @@ impl<T: Transport> OAuthClient<T> {
         }
         let tokens = TokenResponse::parse(&fields)
             .map_err(|e| Failure::Fatal(format!("{endpoint}: HTTP {}: {e}", resp.status)))?;
-        self.check_token_type(&tokens)
+        check_token_type(&tokens, self.dpop.is_some())
             .map_err(|e| Failure::Fatal(format!("{endpoint}: HTTP {}: {e}", resp.status)))?;
         Ok((PollAnswer::Tokens(tokens), server_date(&resp)))
     }
@@ -390,39 +334,16 @@ impl<T: Transport> OAuthClient<T> {
             .dpop
             .as_deref()
             .filter(|_| token_type.eq_ignore_ascii_case("dpop"));
-        let scheme = if dpop.is_some() { "DPoP" } else { "Bearer" };
-        let base = Request::get(url)
-            .header("Accept", "application/json")
-            .secret_header(
-                "Authorization",
-                Secret::new(format!("{scheme} {}", access_token.expose())),
-            );
         let mut retried = false;
         let resp = loop {
-            let mut req = base.clone();
-            if let Some(d) = dpop {
-                let p = d
-                    .proof("GET", url, Some(access_token))
-                    .map_err(CallError::Signing)?;
-                req = req.secret_header("DPoP", p);
-            }
+            let req = to_resource(url, access_token, dpop)?;
             let resp = self.transport.send(&req)?;
-            let new_nonce = match (dpop, &resp.dpop_nonce) {
-                (Some(d), Some(n)) => d.remember_nonce(url, n),
-                _ => false,
-            };
-            let challenged = resp.status == 401
-                && resp
-                    .www_authenticate
-                    .as_deref()
-                    .is_some_and(dpop::challenge_wants_nonce);
-            if new_nonce && challenged && !retried {
-                retried = true;
+            if nonce_retry(dpop, url, &resp, &mut retried) {
                 continue;
             }
             break resp;
         };
-        let (_, fields) = self.answer(resp, url)?;
+        let (_, fields) = answer(resp, url)?;
         Ok(Some(fields))
     }
 
@@ -433,46 +354,162 @@ impl<T: Transport> OAuthClient<T> {
     }
 
     fn token_answer(&self, resp: Response) -> Result<Grant, CallError> {
-        let (resp, fields) = self.answer(resp, &self.endpoints.token)?;
-        let unexpected = |detail: String| CallError::Unexpected {
-            endpoint: redact_url(&self.endpoints.token),
-            status: resp.status,
-            detail,
-        };
-        let tokens = TokenResponse::parse(&fields).map_err(|e| unexpected(e.to_string()))?;
-        self.check_token_type(&tokens).map_err(unexpected)?;
-        Ok(Grant {
-            tokens,
-            server_date: server_date(&resp),
-        })
+        grant_from(resp, &self.endpoints.token, self.dpop.is_some())
     }
+}
 
-    /// Parses an answer, turning any non-2xx or error body into a `CallError`.
-    fn answer(&self, resp: Response, url: &str) -> Result<(Response, Fields), CallError> {
-        let endpoint = redact_url(url);
-        let fields = Fields::parse(&resp.body, resp.content_type.as_deref()).map_err(|e| {
-            if (200..300).contains(&resp.status) {
-                CallError::Unexpected {
-                    endpoint: endpoint.clone(),
-                    status: resp.status,
-                    detail: e.to_string(),
-                }
-            } else {
-                error_from(&endpoint, &resp)
-            }
-        })?;
-        if let Some(error) = OAuthError::parse(&fields) {
-            return Err(CallError::Server {
-                endpoint,
+/// Parses an answer, turning any non-2xx or error body into a `CallError`.
+fn answer(resp: Response, url: &str) -> Result<(Response, Fields), CallError> {
+    let endpoint = redact_url(url);
+    let fields = Fields::parse(&resp.body, resp.content_type.as_deref()).map_err(|e| {
+        if (200..300).contains(&resp.status) {
+            CallError::Unexpected {
+                endpoint: endpoint.clone(),
                 status: resp.status,
-                error,
-            });
+                detail: e.to_string(),
+            }
+        } else {
+            error_from(&endpoint, &resp)
         }
-        if !(200..300).contains(&resp.status) {
-            return Err(error_from(&endpoint, &resp));
-        }
-        Ok((resp, fields))
+    })?;
+    if let Some(error) = OAuthError::parse(&fields) {
+        return Err(CallError::Server {
+            endpoint,
+            status: resp.status,
+            error,
+        });
     }
+    if !(200..300).contains(&resp.status) {
+        return Err(error_from(&endpoint, &resp));
+    }
+    Ok((resp, fields))
+}
+
+// The client authentication and DPoP parts below take no transport: they are compiled once,
+// not once per transport type.
+
+/// `base` authenticated as this client and, with `dpop`, carrying a fresh proof: a request to
+/// the authorization server. Every call signs anew (an assertion's and a proof's `jti` are used
+/// once, retries included).
+fn to_server(
+    identity: &ClientIdentity,
+    token_endpoint: &str,
+    dpop: Option<&Dpop>,
+    base: &Request,
+) -> Result<Request, CallError> {
+    // client_id goes in the body even with Basic: some servers reject a poll without it
+    // (RFC 8628 §3.4 requires it for public clients).
+    let mut req = base
+        .clone()
+        .field("client_id", &identity.client_id)
+        .header("Accept", "application/json");
+    if let Some(assertion) = &identity.assertion {
+        // RFC 7523 §2.2.
+        let jwt = assertion
+            .sign(
+                &req.url,
+                token_endpoint,
+                crate::clock::unix_secs(crate::clock::wall_now()),
+            )
+            .map_err(CallError::Signing)?;
+        req = req
+            .field("client_assertion_type", CLIENT_ASSERTION_TYPE)
+            .secret_field("client_assertion", &jwt);
+    } else if let Some(secret) = &identity.client_secret {
+        if identity.basic_auth {
+            // RFC 6749 §2.3.1: id and secret are form-urlencoded before base64.
+            let pair = format!(
+                "{}:{}",
+                wire::form_encode(&identity.client_id),
+                wire::form_encode(secret.expose())
+            );
+            let value = format!("Basic {}", wire::base64_encode(pair.as_bytes()));
+            req = req.secret_header("Authorization", Secret::new(value));
+        } else {
+            req = req.secret_field("client_secret", secret);
+        }
+    }
+    if let Some(d) = dpop {
+        let proof = d
+            .proof("POST", &req.url, None)
+            .map_err(CallError::Signing)?;
+        req = req.secret_header("DPoP", proof);
+    }
+    Ok(req)
+}
+
+/// A GET of a resource with `access_token`: `Authorization: DPoP` and a proof carrying the
+/// token's hash when `dpop` (RFC 9449 §7.1), else `Bearer`.
+fn to_resource(
+    url: &str,
+    access_token: &Secret,
+    dpop: Option<&Dpop>,
+) -> Result<Request, CallError> {
+    let scheme = if dpop.is_some() { "DPoP" } else { "Bearer" };
+    let mut req = Request::get(url)
+        .header("Accept", "application/json")
+        .secret_header(
+            "Authorization",
+            Secret::new(format!("{scheme} {}", access_token.expose())),
+        );
+    if let Some(d) = dpop {
+        let proof = d
+            .proof("GET", url, Some(access_token))
+            .map_err(CallError::Signing)?;
+        req = req.secret_header("DPoP", proof);
+    }
+    Ok(req)
+}
+
+/// Keeps a `DPoP-Nonce` the answer carried and says whether to send the request once more: the
+/// server asked for a nonce (an authorization server's `use_dpop_nonce` error, §8, or a
+/// resource server's `WWW-Authenticate: DPoP error="use_dpop_nonce"`, §9), gave a new one, and
+/// this was the first try.
+fn nonce_retry(dpop: Option<&Dpop>, url: &str, resp: &Response, retried: &mut bool) -> bool {
+    let (Some(d), Some(nonce)) = (dpop, &resp.dpop_nonce) else {
+        return false;
+    };
+    let new_nonce = d.remember_nonce(url, nonce);
+    let asked = match resp.status {
+        400 => Fields::parse(&resp.body, resp.content_type.as_deref())
+            .ok()
+            .and_then(|f| OAuthError::parse(&f))
+            .is_some_and(|e| e.error == dpop::USE_DPOP_NONCE),
+        401 => resp
+            .www_authenticate
+            .as_deref()
+            .is_some_and(dpop::challenge_wants_nonce),
+        _ => false,
+    };
+    let retry = new_nonce && asked && !*retried;
+    *retried |= retry;
+    retry
+}
+
+/// A bound token needs a proof with every use: one nobody asked for cannot be used.
+fn check_token_type(tokens: &TokenResponse, dpop: bool) -> Result<(), String> {
+    if tokens.is_dpop() && !dpop {
+        return Err(
+            "the provider issued a DPoP-bound token although no DPoP proof was sent".into(),
+        );
+    }
+    Ok(())
+}
+
+/// The tokens of a token endpoint's answer.
+fn grant_from(resp: Response, token_endpoint: &str, dpop: bool) -> Result<Grant, CallError> {
+    let (resp, fields) = answer(resp, token_endpoint)?;
+    let unexpected = |detail: String| CallError::Unexpected {
+        endpoint: redact_url(token_endpoint),
+        status: resp.status,
+        detail,
+    };
+    let tokens = TokenResponse::parse(&fields).map_err(|e| unexpected(e.to_string()))?;
+    check_token_type(&tokens, dpop).map_err(unexpected)?;
+    Ok(Grant {
+        tokens,
+        server_date: server_date(&resp),
+    })
 }
 
 /// OIDC discovery (OpenID Connect Discovery 1.0 §4): the endpoints of an issuer.
@@ -543,17 +580,8 @@ pub fn discover(
         revocation: check("revocation_endpoint", doc.revocation_endpoint)?,
         userinfo: check("userinfo_endpoint", doc.userinfo_endpoint)?,
         authorization: check("authorization_endpoint", doc.authorization_endpoint)?,
-        dpop_signing_algs: doc.dpop_signing_algs,
+        dpop_es256: doc.dpop_es256,
     })
-}
-
-/// Whether an authorization server's answer asks for a DPoP nonce (RFC 9449 §8).
-fn asks_for_nonce(resp: &Response) -> bool {
-    resp.status == 400
-        && Fields::parse(&resp.body, resp.content_type.as_deref())
-            .ok()
-            .and_then(|f| OAuthError::parse(&f))
-            .is_some_and(|e| e.error == dpop::USE_DPOP_NONCE)
 }
 
 /// A failure to send while polling or asking for a code, for the flow.
@@ -709,7 +737,7 @@ pub mod tests {
                 revocation: Some("https://as.example/revoke".into()),
                 userinfo: None,
                 authorization: None,
-                dpop_signing_algs: vec![],
+                dpop_es256: false,
             },
             identity: ClientIdentity {
                 client_id: "tv app".into(),

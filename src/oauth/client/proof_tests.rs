@@ -201,3 +201,28 @@ fn userinfo_with_a_bound_token_sends_dpop_and_the_token_hash_and_meets_a_nonce_c
     assert_eq!(sent[0].header_value("authorization"), Some("Bearer at-2"));
     assert!(sent[0].header_value("dpop").is_none());
 }
+
+#[test]
+fn discovery_says_whether_the_server_signs_es256_proofs() {
+    for (algs, want) in [
+        (
+            r#""dpop_signing_alg_values_supported":["RS256","ES256"],"#,
+            true,
+        ),
+        (r#""dpop_signing_alg_values_supported":["EdDSA"],"#, false),
+        (r#""dpop_signing_alg_values_supported":"ES256","#, false),
+        ("", false),
+    ] {
+        let doc = format!(
+            r#"{{{algs}"issuer":"https://i","device_authorization_endpoint":"https://i/d","token_endpoint":"https://i/t"}}"#
+        );
+        let ep = discover(
+            &Scripted::new(vec![json(200, &doc)]),
+            "https://i",
+            false,
+            true,
+        )
+        .unwrap();
+        assert_eq!(ep.dpop_es256, want, "{algs}");
+    }
+}
