@@ -44,8 +44,7 @@ fn client_key(ck: &ClientKeyConfig) -> Result<Arc<dyn JwsSigner>, Error> {
     let file = KeyFile::at(&ck.file);
     let Some(pem) = file.load()? else {
         return Err(Error::Setup(format!(
-            "provider.client_key_file {}: no such file; create the device's key with \
-             `devauth keygen` and register the public key it prints with the provider",
+            "provider.client_key_file {}: no key; make one with `devauth keygen`",
             ck.file.display()
         )));
     };
@@ -84,8 +83,7 @@ pub fn generate_client_key(config: &Config) -> Result<PublicKey, Error> {
     let file = KeyFile::at(&ck.file);
     if file.load()?.is_some() {
         return Err(Error::Setup(format!(
-            "provider.client_key_file {} already holds a key; `devauth keygen --public` prints \
-             its public key (delete the file first to make a new one, then register that)",
+            "provider.client_key_file {} already holds a key (`keygen --public` prints it)",
             ck.file.display()
         )));
     }
@@ -103,11 +101,7 @@ pub fn client_public_key(config: &Config) -> Result<PublicKey, Error> {
 
 fn keygen_target(config: &Config) -> Result<&ClientKeyConfig, Error> {
     config.provider.client_key.as_ref().ok_or_else(|| {
-        Error::Setup(
-            "keygen: set provider.client_auth = \"private_key_jwt\" and provider.client_key_file \
-             (where the key is kept) first"
-                .into(),
-        )
+        Error::Setup("keygen needs client_auth = \"private_key_jwt\" and client_key_file".into())
     })
 }
 
@@ -188,8 +182,7 @@ pub fn dpop_proof(
 ) -> Result<Secret, Error> {
     if !tokens.is_dpop() {
         return Err(Error::Setup(format!(
-            "the access token is a {} token, not DPoP-bound: send it as it is, without a proof \
-             (the provider did not bind it; is [provider] dpop on?)",
+            "the access token is a {} token, not DPoP-bound: it needs no proof",
             tokens.token_type
         )));
     }

@@ -204,11 +204,11 @@ pub(crate) fn emit(value: &serde_json::Value) {
 /// The client for commands that only need the token endpoint: for discovery-configured
 /// providers it is taken from the store (checked at pairing), so `token` needs no discovery
 /// round trip on every call. Bound to the stored tokens' DPoP key when they have one.
-pub(crate) fn token_client<T: Transport>(
+pub(crate) fn token_client(
     config: &Config,
-    transport: T,
+    transport: HttpTransport,
     stored: Option<&StoredTokens>,
-) -> Result<OAuthClient<T>, Error> {
+) -> Result<OAuthClient<HttpTransport>, Error> {
     let endpoints = match stored_endpoints(config, stored) {
         Some(e) => e,
         None => resolve_endpoints(config, &transport)?,
@@ -221,7 +221,10 @@ pub(crate) fn token_client<T: Transport>(
 }
 
 /// With discovery, the endpoints recorded at pairing (no round trip); `None`: resolve them.
-fn stored_endpoints(config: &Config, stored: Option<&StoredTokens>) -> Option<Endpoints> {
+pub(crate) fn stored_endpoints(
+    config: &Config,
+    stored: Option<&StoredTokens>,
+) -> Option<Endpoints> {
     match (&config.provider.endpoints, stored) {
         (EndpointSource::Discover { .. }, Some(stored)) => Some(Endpoints {
             token: stored.token_endpoint.clone(),

@@ -429,7 +429,15 @@ impl Service {
     /// tokens' DPoP key when they have one.
     fn token_client(&self) -> Result<OAuthClient<&HttpTransport>, Error> {
         let stored = self.parts.store.load().ok().flatten();
-        setup::token_client(&self.config, &self.parts.transport, stored.as_ref())
+        let endpoints = match setup::stored_endpoints(&self.config, stored.as_ref()) {
+            Some(e) => e,
+            None => setup::resolve_endpoints(&self.config, &self.parts.transport)?,
+        };
+        let mut client = setup::client_with(&self.config, &self.parts.transport, endpoints)?;
+        if let Some(stored) = &stored {
+            setup::bind_to_stored(&mut client, &self.config, stored)?;
+        }
+        Ok(client)
     }
 
     fn pair(&mut self) -> Input {
