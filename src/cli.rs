@@ -3,6 +3,10 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+mod keys;
+use keys::proof_args;
+pub use keys::{KEYGEN_HELP, ProofArgs};
+
 pub const USAGE: &str = "\
 devauth — pair this device with an OAuth 2.0 account (RFC 8628 device flow) and keep its tokens
 
@@ -132,22 +136,6 @@ Options:
   --dpop-nonce NONCE    The nonce the resource server asked for (its DPoP-Nonce header)
 
 Exit codes: 0 ok, 3 not paired, 4 pairing needed again, 7 network, 8 provider refused, 9 store.
-";
-
-pub const KEYGEN_HELP: &str = "\
-devauth keygen — make this device's client key (client_auth = \"private_key_jwt\")
-
-Usage: devauth keygen [--public]
-
-Creates an EC P-256 key (ES256) in [provider] client_key_file, mode 0600, and prints its
-public key as one JWK line (kid = its RFC 7638 thumbprint, or client_key_id) for the factory to
-register with the provider for this device's client_id. The private key never leaves the
-file. An existing key is never replaced.
-
-Options:
-  --public  Print the public JWK of the key already in client_key_file (RSA keys too)
-
-Exit codes: 0 done, 6 config (no client_key_file, or a key is already there), 9 store.
 ";
 
 pub const STATUS_HELP: &str = "\
@@ -317,42 +305,6 @@ pub enum Command {
     Exchange(ExchangeArgs),
     Help(&'static str),
     Version,
-}
-
-/// `token --dpop-proof METHOD URL [--dpop-nonce NONCE]`, checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProofArgs {
-    /// Uppercase standard method.
-    pub method: String,
-    /// An http(s) URL; its query and fragment are not part of the proof.
-    pub url: String,
-    pub nonce: Option<String>,
-}
-
-fn proof_args(
-    proof: Option<(String, String)>,
-    nonce: Option<String>,
-) -> Result<Option<ProofArgs>, UsageError> {
-    let Some((method, url)) = proof else {
-        return match nonce {
-            Some(_) => Err(UsageError("--dpop-nonce goes with --dpop-proof".into())),
-            None => Ok(None),
-        };
-    };
-    let lower = url.get(..8).unwrap_or(&url).to_ascii_lowercase();
-    let url_ok = (lower.starts_with("https://") || lower.starts_with("http://"))
-        && url.len() <= 4096
-        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
-    if !url_ok {
-        return Err(UsageError(
-            "--dpop-proof: the URL must be an http(s) URL without spaces".into(),
-        ));
-    }
-    Ok(Some(ProofArgs {
-        method: api_method(&method)?,
-        url,
-        nonce,
-    }))
 }
 
 /// `devauth pair`'s profile options.
