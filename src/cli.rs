@@ -135,7 +135,8 @@ Options:
                         `Authorization: DPoP <token>` and `DPoP: <proof>`; one proof, one request.
   --dpop-nonce NONCE    The nonce the resource server asked for (its DPoP-Nonce header)
 
-Exit codes: 0 ok, 3 not paired, 4 pairing needed again, 7 network, 8 provider refused, 9 store.
+Exit codes: 0 ok, 3 not paired, 4 pairing needed again (or the DPoP key is gone), 6 --dpop-proof
+with a token that is not DPoP-bound, 7 network, 8 provider refused, 9 store.
 ";
 
 pub const STATUS_HELP: &str = "\
