@@ -3,6 +3,10 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+mod keys;
+use keys::proof_args;
+pub use keys::{KEYGEN_HELP, ProofArgs};
+
 pub const USAGE: &str = "\
 devauth — pair this device with an OAuth 2.0 account (RFC 8628 device flow) and keep its tokens
 
@@ -11,6 +15,7 @@ Usage: devauth [--config PATH] <COMMAND> [OPTIONS]
 Commands:
   pair [--json]        Show a code and QR, wait for approval, store the tokens
   token [--header]     Print a valid access token (refreshing it first when needed)
+        [--dpop-proof M URL]   ... and a DPoP proof for that request (DPoP-bound tokens)
   status [--json]      Show whether the device is paired, as whom, and until when
   unpair               Revoke the tokens at the provider (when possible) and delete them
   render               Draw the pairing screen of a board into a PNG (sample data, no network)
@@ -18,6 +23,7 @@ Commands:
   api [OPTIONS] URL    One HTTPS request with the access token; the body goes to stdout
   authorize-url --redirect-uri URI   Web-server sign-in, step 1: print the sign-in URL
   exchange --redirect-url URL        Web-server sign-in, step 2: store the tokens
+  keygen [--public]    Make the device's client key (private_key_jwt), print its public JWK
 
 Options:
   -c, --config PATH    Config file (else $DEVAUTH_CONFIG, else /etc/devauth/devauth.toml)
@@ -122,16 +128,22 @@ wrong verifier, a used or expired code), 9 store, 14 no pending request or it ex
 pub const TOKEN_HELP: &str = "\
 devauth token — print a valid access token
 
-Usage: devauth token [--header]
+Usage: devauth token [--header] [--dpop-proof METHOD URL [--dpop-nonce NONCE]]
 
 Refreshes first when the token expires within the refresh margin ([agent] refresh_margin_secs,
 at most half the token's lifetime). Safe to call from many processes at once: refreshes are
 serialised by a lock, so a provider that rotates refresh tokens never sees one twice.
 
 Options:
-  --header  Print `Bearer <token>` (ready for an Authorization header)
+  --header              Print `Bearer <token>`, or `DPoP <token>` for a DPoP-bound token
+                        (ready for an Authorization header)
+  --dpop-proof M URL    A DPoP-bound token (RFC 9449) needs a proof with each request: print
+                        one for METHOD URL on a second line, bound to the printed token. Send
+                        `Authorization: DPoP <token>` and `DPoP: <proof>`; one proof, one request.
+  --dpop-nonce NONCE    The nonce the resource server asked for (its DPoP-Nonce header)
 
-Exit codes: 0 ok, 3 not paired, 4 pairing needed again, 7 network, 8 provider refused, 9 store.
+Exit codes: 0 ok, 3 not paired, 4 pairing needed again (or the DPoP key is gone), 6 --dpop-proof
+with a token that is not DPoP-bound, 7 network, 8 provider refused, 9 store.
 ";
 
 pub const STATUS_HELP: &str = "\
@@ -291,6 +303,12 @@ pub enum Command {
     SignIn(PairArgs),
     Token {
         header: bool,
+        /// `--dpop-proof METHOD URL`: also print a DPoP proof for that request.
+        dpop: Option<ProofArgs>,
+    },
+    /// `keygen`: make the client key; `--public`: print the existing one's public JWK.
+    Keygen {
+        public: bool,
     },
     Status {
         json: bool,
@@ -454,6 +472,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     let mut code: Option<String> = None;
     let mut timeout: Option<u64> = None;
     let mut force = false;
+    let mut dpop_proof: Option<(String, String)> = None;
+    let mut dpop_nonce: Option<String> = None;
+    let mut public = false;
     let err = |e: lexopt::Error| UsageError(e.to_string());
     let text = |v: std::ffi::OsString, what: &str| {
         v.into_string()
@@ -489,6 +510,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
                 redirect_url = Some(text(parser.value().map_err(err)?, "redirect-url")?);
             }
             Long("code") => code = Some(text(parser.value().map_err(err)?, "code")?),
+            Long("dpop-proof") => {
+                let method = text(parser.value().map_err(err)?, "dpop-proof")?;
+                let url = text(parser.value().map_err(err)?, "dpop-proof")?;
+                dpop_proof = Some((method, url));
+            }
+            Long("dpop-nonce") => {
+                dpop_nonce = Some(text(parser.value().map_err(err)?, "dpop-nonce")?);
+            }
+            Long("public") => public = true,
             Long("board") => board = Some(text(parser.value().map_err(err)?, "board")?),
             Long("size") => size = Some(text(parser.value().map_err(err)?, "size")?),
             Long("rotate") => rotate = Some(text(parser.value().map_err(err)?, "rotate")?),
@@ -547,7 +577,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     let allowed: &[&str] = match name.as_str() {
         "pair" => &["json", "grant", "no-browser", "paste", "timeout", "force"],
         "status" => &["json"],
-        "token" => &["header"],
+        "token" => &["header", "dpop-proof", "dpop-nonce"],
+        "keygen" => &["public"],
         "unpair" => &[],
         "render" => &["board", "size", "rotate", "state", "out"],
         "run" => &["json"],
@@ -578,6 +609,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         ("code", code.is_some()),
         ("timeout", timeout.is_some()),
         ("force", force),
+        ("dpop-proof", dpop_proof.is_some()),
+        ("dpop-nonce", dpop_nonce.is_some()),
+        ("public", public),
     ] {
         if set && !allowed.contains(&flag) {
             return Err(UsageError(format!("`{name}` does not take --{flag}")));
@@ -599,6 +633,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             "api" => API_HELP,
             "authorize-url" => AUTHORIZE_URL_HELP,
             "exchange" => EXCHANGE_HELP,
+            "keygen" => KEYGEN_HELP,
             _ => UNPAIR_HELP,
         })
     } else {
@@ -625,7 +660,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
                 timeout,
                 force,
             },
-            "token" => Command::Token { header },
+            "token" => Command::Token {
+                header,
+                dpop: proof_args(dpop_proof, dpop_nonce)?,
+            },
+            "keygen" => Command::Keygen { public },
             "status" => Command::Status { json },
             "render" => Command::Render(render_args(board, size, rotate, state, out)?),
             "run" => Command::Run { json },
@@ -730,6 +769,49 @@ mod tests {
 
     fn p(args: &[&str]) -> Result<Cli, UsageError> {
         parse(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn token_dpop_proof_and_keygen() {
+        assert_eq!(
+            p(&[
+                "token",
+                "--dpop-proof",
+                "get",
+                "https://api/x?y=1",
+                "--dpop-nonce",
+                "n"
+            ])
+            .unwrap()
+            .command,
+            Command::Token {
+                header: false,
+                dpop: Some(ProofArgs {
+                    method: "GET".into(),
+                    url: "https://api/x?y=1".into(),
+                    nonce: Some("n".into()),
+                }),
+            }
+        );
+        assert_eq!(
+            p(&["keygen", "--public"]).unwrap().command,
+            Command::Keygen { public: true }
+        );
+        assert_eq!(
+            p(&["keygen"]).unwrap().command,
+            Command::Keygen { public: false }
+        );
+        for bad in [
+            &["token", "--dpop-proof", "GET"][..],
+            &["token", "--dpop-proof", "FETCH", "https://a"],
+            &["token", "--dpop-proof", "GET", "ftp://a"],
+            &["token", "--dpop-proof", "GET", "https://a b"],
+            &["token", "--dpop-nonce", "n"],
+            &["status", "--dpop-proof", "GET", "https://a"],
+            &["pair", "--public"],
+        ] {
+            assert!(p(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -844,7 +926,10 @@ mod tests {
         assert!(p(&["run", "--timeout", "5"]).is_err());
         assert_eq!(
             p(&["token", "--header"]).unwrap().command,
-            Command::Token { header: true }
+            Command::Token {
+                header: true,
+                dpop: None
+            }
         );
         assert_eq!(
             p(&["status", "--json"]).unwrap().command,
@@ -980,7 +1065,10 @@ mod tests {
         // `token --header` still is the switch.
         assert_eq!(
             p(&["token", "--header"]).unwrap().command,
-            Command::Token { header: true }
+            Command::Token {
+                header: true,
+                dpop: None
+            }
         );
     }
 

@@ -91,7 +91,7 @@ pub fn account_for<T: Transport>(client: &OAuthClient<T>, resp: &TokenResponse) 
         }
     }
     client
-        .userinfo(&resp.access_token)
+        .userinfo(&resp.access_token, &resp.token_type)
         .ok()
         .flatten()
         .and_then(|fields| wire::account_from_claims(&fields))
@@ -306,6 +306,17 @@ pub fn renew<T: Transport, C: Clock>(
         if let Some(refused) = &stored.grant_refused {
             return Err(Error::GrantGone {
                 detail: refused_detail(refused),
+            });
+        }
+        if stored.tokens.is_dpop() && client.dpop.is_none() && !how.is_jwt() {
+            // RFC 9449: the refresh token is bound to the key; without it nothing can renew.
+            return Err(Error::GrantGone {
+                detail: format!(
+                    "the tokens are bound to the DPoP key {}, which is gone",
+                    crate::store::keyfile::KeyFile::dpop_for(store)
+                        .path()
+                        .display()
+                ),
             });
         }
         Ok(Some(stored))

@@ -227,15 +227,18 @@ mod tests {
                 revocation: None,
                 userinfo: None,
                 authorization: None,
+                dpop_es256: false,
             },
             identity: ClientIdentity {
                 client_id: "c".into(),
                 client_secret: None,
                 basic_auth: false,
+                assertion: None,
             },
             scopes: vec![],
             extra_params: vec![],
             allow_http_loopback: false,
+            dpop: None,
         }
     }
 

@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["oauth", "store", "screen"],
     &["config"],
     &["error"],
-    &["grant"],
+    &["grant", "keys"],
     &["pairing"],
     &["setup"],
     &["agent"],

@@ -33,7 +33,7 @@ use crate::screen::{NoScreen, Problem, Screen, View};
 use crate::setup;
 use crate::signals::{Signal, SignalClock, Signals};
 use crate::store::tokenfile::TokenFile;
-use crate::store::{AgentLock, AgentLockError, StoredTokens, TimeNow, TokenSet, TokenStore};
+use crate::store::{AgentLock, AgentLockError, TimeNow, TokenSet, TokenStore};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -211,10 +211,11 @@ impl Service {
             Effect::Notify(note) => self.notify(note),
             Effect::Publish => {
                 if let Some(t) = &self.current {
+                    let content = crate::store::tokenfile::content(&t.access_token, t.is_dpop());
                     self.publish_error = self
                         .parts
                         .token_file
-                        .write(&t.access_token)
+                        .write(&content)
                         .err()
                         .map(|e| e.to_string());
                     if let Some(e) = &self.publish_error {
@@ -394,6 +395,7 @@ impl Service {
                 if let Some(left) = token_info(t).remaining {
                     env.push(("DEVAUTH_EXPIRES_IN", left.as_secs().to_string()));
                 }
+                env.push(("DEVAUTH_TOKEN_TYPE", t.token_type.clone()));
             }
             match hook.run(event, &env, &mut self.signals) {
                 Ok(HookOutcome::Exited(0)) => {}
@@ -445,32 +447,19 @@ impl Service {
     }
 
     /// The client for renewing, probing and revoking: for discovery-configured providers the
-    /// token endpoint recorded in the store (no discovery round trip).
+    /// token endpoint recorded in the store (no discovery round trip); bound to the stored
+    /// tokens' DPoP key when they have one.
     fn token_client(&self) -> Result<OAuthClient<&HttpTransport>, Error> {
-        let stored_endpoint = self
-            .parts
-            .store
-            .load()
-            .ok()
-            .flatten()
-            .map(|s: StoredTokens| s.token_endpoint);
-        let endpoints = match (&self.config.provider.endpoints, stored_endpoint) {
-            (crate::config::EndpointSource::Discover { .. }, Some(token)) => {
-                crate::oauth::Endpoints {
-                    device_authorization: String::new(),
-                    token,
-                    revocation: self.config.provider.revocation_endpoint.clone(),
-                    userinfo: self.config.provider.userinfo_endpoint.clone(),
-                    authorization: None,
-                }
-            }
-            _ => setup::resolve_endpoints(&self.config, &self.parts.transport)?,
+        let stored = self.parts.store.load().ok().flatten();
+        let endpoints = match setup::stored_endpoints(&self.config, stored.as_ref()) {
+            Some(e) => e,
+            None => setup::resolve_endpoints(&self.config, &self.parts.transport)?,
         };
-        Ok(setup::client_with(
-            &self.config,
-            &self.parts.transport,
-            endpoints,
-        ))
+        let mut client = setup::client_with(&self.config, &self.parts.transport, endpoints)?;
+        if let Some(stored) = &stored {
+            setup::bind_to_stored(&mut client, &self.config, stored)?;
+        }
+        Ok(client)
     }
 
     fn pair(&mut self) -> Input {
@@ -491,7 +480,10 @@ impl Service {
                 return Input::Pairing(PairingEnd::Failed(e.to_string()));
             }
         };
-        let client = setup::client_with(&self.config, &self.parts.transport, endpoints);
+        let client = match setup::pairing_client(&self.config, &self.parts.transport, endpoints) {
+            Ok(c) => c,
+            Err(e) => return Input::Pairing(PairingEnd::Failed(e.to_string())),
+        };
         let json = self.json;
         let clock = SignalClock::new(&mut self.signals);
         let mut on_event = |event: &Event| {
@@ -605,14 +597,18 @@ impl Service {
     }
 
     fn probe(&mut self) -> Input {
-        let Some(token) = self.current.as_ref().map(|t| t.access_token.clone()) else {
+        let Some((token, token_type)) = self
+            .current
+            .as_ref()
+            .map(|t| (t.access_token.clone(), t.token_type.clone()))
+        else {
             return Input::Probe(ProbeEnd::Unknown);
         };
         let client = match self.token_client() {
             Ok(c) => c,
             Err(_) => return Input::Probe(ProbeEnd::Unknown),
         };
-        let end = match client.userinfo(&token) {
+        let end = match client.userinfo(&token, &token_type) {
             Ok(Some(_)) => ProbeEnd::Accepted,
             Ok(None) => ProbeEnd::Unknown,
             Err(
@@ -636,7 +632,10 @@ impl Service {
         if self.agent_mode_is_device_flow() {
             if let Ok(Some(stored)) = store.load() {
                 let client = setup::resolve_endpoints(&self.config, &self.parts.transport)
-                    .map(|e| setup::client_with(&self.config, &self.parts.transport, e))
+                    .and_then(|e| setup::client_with(&self.config, &self.parts.transport, e))
+                    .and_then(|mut c| {
+                        setup::bind_to_stored(&mut c, &self.config, &stored).map(|()| c)
+                    })
                     .or_else(|_| self.token_client());
                 let problems = match client {
                     Ok(c) => grant::revoke_all(&c, &stored.tokens),
@@ -650,6 +649,10 @@ impl Service {
         }
         if let Err(e) = store.delete() {
             eprintln!("devauth: could not delete the stored tokens: {e}");
+        }
+        // A new owner's tokens get a new DPoP key.
+        if let Err(e) = crate::keys::forget_dpop_key(&store) {
+            eprintln!("devauth: could not delete the DPoP key: {e}");
         }
         drop(lock);
         self.current = None;

@@ -4,6 +4,7 @@
 
 pub mod api;
 mod clock_wait;
+mod keygen;
 mod pair;
 pub mod render;
 mod replace;
@@ -62,7 +63,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                         None => pair::pair(&config, args.json, args.timeout),
                     })
                 }
-                Command::Token { header } => token::token(&config, header),
+                Command::Token { header, dpop } => token::token(&config, header, dpop.as_ref()),
+                Command::Keygen { public } => keygen::keygen(&config, public),
                 Command::Status { json } => status::status(&config, json),
                 Command::Unpair => unpair::unpair(&config),
                 Command::Run { json } => run::run(&path, config, json),

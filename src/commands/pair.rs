@@ -95,7 +95,10 @@ pub(crate) fn pair(config: &Config, json: bool, timeout: Option<u64>) -> Result<
         Ok(e) => e,
         Err(e) => return fail(&mut screen, e),
     };
-    let client = setup::client_with(config, transport, endpoints);
+    let client = match setup::pairing_client(config, transport, endpoints) {
+        Ok(c) => c,
+        Err(e) => return fail(&mut screen, e),
+    };
     let code_shown = std::cell::Cell::new(false);
     let mut on_event = |event: &Event| {
         if matches!(event, Event::Code { .. }) {

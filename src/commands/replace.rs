@@ -11,7 +11,7 @@
 //! account anyway. Either way a running agent is told that the store changed (SIGUSR2).
 
 use crate::config::Config;
-use crate::setup::{self, emit};
+use crate::setup::emit;
 use crate::store::{StoredTokens, TimeNow, TokenStore};
 use serde_json::json;
 
@@ -70,13 +70,7 @@ pub(crate) fn after(config: &Config, previous: Previous) {
         );
         return;
     }
-    let problems = match setup::transport(config).and_then(|t| {
-        let endpoints = setup::resolve_endpoints(config, &t)?;
-        Ok(setup::client_with(config, t, endpoints))
-    }) {
-        Ok(client) => crate::grant::revoke_all(&client, &old.tokens),
-        Err(e) => vec![format!("could not reach the provider: {e}")],
-    };
+    let problems = super::unpair::revoke_stored(config, &old);
     let who = old_account.map(|a| format!(" ({a})")).unwrap_or_default();
     if problems.is_empty() {
         eprintln!("devauth: the previous grant{who} was revoked at the provider");

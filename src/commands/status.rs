@@ -65,6 +65,7 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
             "access_token_expires": t.expiry.is_some(),
             "expiry_trusted": expiry_trusted,
             "refresh_token": t.refresh_token.is_some(),
+            "token_type": t.token_type,
             "client_id": stored.client_id,
             "token_endpoint": stored.token_endpoint,
             "store": path,
@@ -115,8 +116,17 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
             (Some(_), Some(_)) => "held, refused by the provider",
             (Some(_), None) => "held",
         };
+        let token_type = if t.is_dpop() {
+            let key = crate::store::keyfile::KeyFile::dpop_for(&store);
+            format!(
+                "  token type:    DPoP (bound to the key in {}; send a proof with each use)\n",
+                key.path().display()
+            )
+        } else {
+            String::new()
+        };
         text.push_str(&format!(
-            "  scopes:        {scopes}\n  access token:  {access}\n  refresh token: {refresh}\n  \
+            "  scopes:        {scopes}\n  access token:  {access}\n  refresh token: {refresh}\n{token_type}  \
              provider:      {} ({})\n  store:         {path}",
             stored.token_endpoint, stored.client_id
         ));

@@ -182,7 +182,7 @@ fn exchange_inner(config: &Config, args: &ExchangeArgs) -> Result<(), Error> {
     let prepared = tokens.prepare_save()?;
     let transport = setup::transport(config)?;
     let endpoints = setup::resolve_endpoints(config, &transport)?;
-    let client = setup::client_with(config, transport, endpoints);
+    let client = setup::pairing_client(config, transport, endpoints)?;
     let stored = sign_in::redeem(
         config,
         code_cfg,

@@ -6,8 +6,8 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::grant;
 use crate::setup::{self};
-use crate::store::TokenStore;
 use crate::store::tokenfile::TokenFile;
+use crate::store::{StoredTokens, TokenStore};
 
 pub(crate) fn unpair(config: &Config) -> Result<(), Error> {
     let store = TokenStore::new(&config.storage.path);
@@ -16,6 +16,7 @@ pub(crate) fn unpair(config: &Config) -> Result<(), Error> {
         Ok(None) => {
             // A token file left by an agent that is gone (tmpfs keeps it until reboot).
             remove_token_file(config);
+            crate::keys::forget_dpop_key(&store)?;
             crate::stdout::outln!("Not paired; nothing to do.");
             return Ok(());
         }
@@ -23,6 +24,7 @@ pub(crate) fn unpair(config: &Config) -> Result<(), Error> {
             // A corrupt store holds nothing we could revoke; deleting it is the whole job.
             store.delete()?;
             after_delete(config, &store);
+            crate::keys::forget_dpop_key(&store)?;
             crate::stdout::outln!("Deleted an unreadable token store ({e}).");
             return Ok(());
         }
@@ -31,17 +33,11 @@ pub(crate) fn unpair(config: &Config) -> Result<(), Error> {
         // The provider said the grant is gone: there is nothing left to revoke.
         Vec::new()
     } else {
-        match setup::transport(config).and_then(|t| {
-            let endpoints = setup::resolve_endpoints(config, &t)?;
-            Ok(setup::client_with(config, t, endpoints))
-        }) {
-            Ok(client) => grant::revoke_all(&client, &stored.tokens),
-            Err(e) => vec![format!(
-                "could not reach the provider to revoke the tokens: {e}"
-            )],
-        }
+        revoke_stored(config, &stored)
     };
     store.delete()?;
+    // The key the tokens were bound to goes with them: the next pairing makes a new one.
+    crate::keys::forget_dpop_key(&store)?;
     after_delete(config, &store);
     let path = store.path().display();
     if stored.grant_refused.is_some() {
@@ -58,6 +54,24 @@ pub(crate) fn unpair(config: &Config) -> Result<(), Error> {
         crate::stdout::outln!("{text}");
     }
     Ok(())
+}
+
+/// Revokes a stored grant's tokens (RFC 7009), with the DPoP key they are bound to where they
+/// are; what could not be revoked is returned, not raised (the caller deletes anyway).
+pub(crate) fn revoke_stored(config: &Config, stored: &StoredTokens) -> Vec<String> {
+    let client = setup::transport(config).and_then(|t| {
+        let endpoints = setup::resolve_endpoints(config, &t)?;
+        let mut client = setup::client_with(config, t, endpoints)?;
+        // Revoking a DPoP-bound refresh token takes a proof with its key.
+        setup::bind_to_stored(&mut client, config, stored)?;
+        Ok(client)
+    });
+    match client {
+        Ok(client) => grant::revoke_all(&client, &stored.tokens),
+        Err(e) => vec![format!(
+            "could not reach the provider to revoke the tokens: {e}"
+        )],
+    }
 }
 
 /// The store changed under a running agent: its token file goes now, and the agent is told.

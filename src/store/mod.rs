@@ -27,6 +27,7 @@
 //! access-token file published on tmpfs for other programs).
 
 mod agent_lock;
+pub mod keyfile;
 pub mod pending;
 pub mod tokenfile;
 
@@ -100,6 +101,13 @@ pub struct TokenSet {
     pub account: Option<String>,
     /// `None`: the server gave no `expires_in` (GitHub OAuth apps: tokens never expire).
     pub expiry: Option<Expiry>,
+}
+
+impl TokenSet {
+    /// The access token is DPoP-bound (RFC 9449 §5): every use needs a proof.
+    pub fn is_dpop(&self) -> bool {
+        self.token_type == "DPoP"
+    }
 }
 
 /// The content of the token file: the tokens and whose they are, so that a config pointing at
