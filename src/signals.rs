@@ -1,5 +1,5 @@
 //! Signals for `devauth run`, without signal handlers: the agent blocks SIGTERM, SIGINT, SIGHUP,
-//! SIGUSR1 and SIGCHLD and *waits* for them — with `sigtimedwait` for short waits (pairing's
+//! SIGUSR1, SIGUSR2 and SIGCHLD and *waits* for them — with `sigtimedwait` for short waits (pairing's
 //! polls, a hook), and, idle between renewals, with [`Signals::sleep_until`]: one `poll` on a
 //! signalfd, a CLOCK_BOOTTIME timerfd for the deadline and a CLOCK_REALTIME timerfd that the
 //! kernel cancels when the wall clock is set. No handler racing the main loop, no self-pipe,
@@ -34,6 +34,9 @@ pub enum Signal {
     Reload,
     /// SIGUSR1: unpair (with revocation) and pair again.
     Unpair,
+    /// SIGUSR2: another command changed the token store (`devauth unpair`, `pair --force`);
+    /// read it again.
+    StoreChanged,
 }
 
 impl Signal {
@@ -43,6 +46,7 @@ impl Signal {
             Signal::Interrupt => "SIGINT",
             Signal::Reload => "SIGHUP",
             Signal::Unpair => "SIGUSR1",
+            Signal::StoreChanged => "SIGUSR2",
         }
     }
 
@@ -53,6 +57,7 @@ impl Signal {
             Signal::Interrupt => libc::SIGINT,
             Signal::Reload => libc::SIGHUP,
             Signal::Unpair => libc::SIGUSR1,
+            Signal::StoreChanged => libc::SIGUSR2,
         }
     }
 
@@ -71,11 +76,12 @@ enum Got {
     Nothing,
 }
 
-const WAITED: [libc::c_int; 5] = [
+const WAITED: [libc::c_int; 6] = [
     libc::SIGTERM,
     libc::SIGINT,
     libc::SIGHUP,
     libc::SIGUSR1,
+    libc::SIGUSR2,
     libc::SIGCHLD,
 ];
 
@@ -345,6 +351,7 @@ fn got(signo: libc::c_int) -> Got {
         libc::SIGINT => Got::Signal(Signal::Interrupt),
         libc::SIGHUP => Got::Signal(Signal::Reload),
         libc::SIGUSR1 => Got::Signal(Signal::Unpair),
+        libc::SIGUSR2 => Got::Signal(Signal::StoreChanged),
         libc::SIGCHLD => Got::Child,
         _ => Got::Nothing,
     }

@@ -9,7 +9,7 @@ mod common;
 
 use common::agent::*;
 use common::socket::*;
-use devauth_testserver::{Behavior, Narrowing};
+use devauth_testserver::{Behavior, DpopPolicy, Narrowing};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
@@ -218,6 +218,66 @@ fn devauth_token_asks_the_agent_so_the_store_can_be_root_only() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs `devauth run`"));
     let out = env.devauth(&["token"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+#[test]
+fn dpop_bound_tokens_come_with_their_proof_from_the_agent() {
+    needs_root!();
+    let env = env_with(
+        Behavior {
+            dpop: Some(DpopPolicy::default()),
+            ..behavior(60)
+        },
+        &entry(&format!("user = \"{APP_UID}\"\nscopes = [\"*\"]")),
+    );
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(
+        &env.config,
+        text.replace("[provider]\n", "[provider]\ndpop = \"on\"\n"),
+    )
+    .unwrap();
+    let agent = env.start_agent();
+    agent.wait_count("paired", 1);
+    let sock = env.socket();
+    wait_socket(&sock);
+    // The app cannot read the store nor the DPoP key beside it: the agent makes the proof.
+    let userinfo = format!("{}/userinfo", env.base());
+    let out = command()
+        .arg("-c")
+        .arg(&env.config)
+        .args(["token", "--header", "--dpop-proof", "GET", &userinfo])
+        .uid(APP_UID)
+        .gid(APP_UID)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].starts_with("DPoP "), "{text}");
+    let headers = [("Authorization", lines[0]), ("DPoP", lines[1])];
+    assert_eq!(raw_get(&userinfo, &headers), 200);
+    assert_eq!(raw_get(&userinfo, &headers), 401, "one proof, one request");
+    assert!(
+        agent.stderr().contains("token and DPoP proof for"),
+        "{}",
+        agent.stderr()
+    );
+    // The route: POST only, and it needs the request the proof is for.
+    let r = parse(&raw(
+        &sock,
+        b"GET /v1/dpop-proof HTTP/1.1\r\n\r\n",
+        Duration::from_secs(10),
+    ));
+    assert_eq!((r.status, r.error()), (405, "method_not_allowed"), "{r:?}");
+    let r = post_as(APP_UID, &sock, "/v1/dpop-proof?method=GET");
+    assert_eq!((r.status, r.error()), (400, "invalid_request"), "{r:?}");
+    let r = post_as(
+        APP_UID,
+        &sock,
+        "/v1/dpop-proof?method=GET&url=ftp%3A%2F%2Fx%2F",
+    );
+    assert_eq!((r.status, r.error()), (400, "invalid_request"), "{r:?}");
 }
 
 #[test]

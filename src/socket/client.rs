@@ -1,9 +1,12 @@
-//! The client side, for `devauth token`: one `GET /v1/token` to the agent's socket. No agent
+//! The client side, for `devauth token`: one `GET /v1/token` (or, for `--dpop-proof`, one
+//! `POST /v1/dpop-proof`) to the agent's socket. No agent
 //! listening (no socket file, nobody accepting, not permitted to connect) is
 //! [`Asked::NoAgent`], and the caller does without; an answer, even a refusal, is the agent's
 //! word.
 
 use super::http::MAX_HEAD_BYTES;
+use crate::cli::ProofArgs;
+use crate::net::wire::form_encode;
 use crate::secret::Secret;
 use serde_json::Value;
 use std::io::{self, Read, Write};
@@ -22,6 +25,8 @@ pub enum Asked {
     Token {
         access_token: Secret,
         token_type: String,
+        /// The DPoP proof asked for, bound to this token.
+        dpop_proof: Option<Secret>,
     },
     /// An error answer: status, `error` code, `message`.
     Refused {
@@ -32,11 +37,13 @@ pub enum Asked {
 }
 
 /// Asks the agent at `socket` for a token of `account` (`None`: the default) with `scope`
-/// (`None`: what this caller is granted). `timeout` bounds the whole exchange.
+/// (`None`: what this caller is granted) and, with `proof`, a DPoP proof for that request
+/// bound to it. `timeout` bounds the whole exchange.
 pub fn token(
     socket: &Path,
     account: Option<&str>,
     scope: Option<&str>,
+    proof: Option<&ProofArgs>,
     timeout: Duration,
 ) -> Result<Asked, String> {
     let mut stream = match UnixStream::connect(socket) {
@@ -57,18 +64,30 @@ pub fn token(
     stream.set_read_timeout(Some(timeout)).map_err(fail)?;
     stream.set_write_timeout(Some(timeout)).map_err(fail)?;
     let mut query = Vec::new();
-    if let Some(a) = account {
-        query.push(format!("account={}", crate::net::wire::form_encode(a)));
+    let params = [
+        ("account", account),
+        ("scope", scope),
+        ("method", proof.map(|p| p.method.as_str())),
+        ("url", proof.map(|p| p.url.as_str())),
+        ("nonce", proof.and_then(|p| p.nonce.as_deref())),
+    ];
+    for (name, value) in params {
+        if let Some(v) = value {
+            query.push(format!("{name}={}", form_encode(v)));
+        }
     }
-    if let Some(s) = scope {
-        query.push(format!("scope={}", crate::net::wire::form_encode(s)));
-    }
-    let target = if query.is_empty() {
-        "/v1/token".to_string()
-    } else {
-        format!("/v1/token?{}", query.join("&"))
+    let (method, path) = match proof {
+        None => ("GET", "/v1/token"),
+        Some(_) => ("POST", "/v1/dpop-proof"),
     };
-    let request = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let target = if query.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", query.join("&"))
+    };
+    let request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
     stream.write_all(request.as_bytes()).map_err(fail)?;
     let mut answer = Vec::new();
     stream
@@ -99,6 +118,7 @@ fn parse_answer(answer: &[u8]) -> Result<Asked, String> {
         return Ok(Asked::Token {
             access_token: Secret::new(access_token),
             token_type: text("token_type").unwrap_or_else(|| "Bearer".into()),
+            dpop_proof: text("dpop_proof").map(Secret::new),
         });
     }
     Ok(Asked::Refused {
@@ -138,13 +158,14 @@ mod tests {
             &dir.path().join("none.sock"),
             None,
             None,
+            None,
             Duration::from_secs(1),
         );
         assert!(matches!(r, Ok(Asked::NoAgent)));
         // A socket file nobody listens on.
         let path = dir.path().join("stale.sock");
         drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
-        let r = token(&path, None, None, Duration::from_secs(1));
+        let r = token(&path, None, None, None, Duration::from_secs(1));
         assert!(matches!(r, Ok(Asked::NoAgent)));
     }
 }

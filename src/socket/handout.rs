@@ -5,7 +5,11 @@
 
 use super::board::{Account, NarrowFailure, Token};
 use super::policy::Granted;
-use crate::store::TimeNow;
+use crate::cli::ProofArgs;
+use crate::error::Error;
+use crate::secret::Secret;
+use crate::store::{TimeNow, TokenStore};
+use std::path::Path;
 use std::time::Duration;
 
 /// Narrowed tokens fetched for requests (renewals aside) per account within [`FETCH_WINDOW`].
@@ -157,6 +161,49 @@ pub fn decide(
 
 fn slot_scopes(t: &Option<Token>) -> String {
     t.as_ref().map(|t| t.scopes.to_string()).unwrap_or_default()
+}
+
+/// The DPoP proof `POST /v1/dpop-proof` asks for, for the caller's request `asked` with
+/// `token` (its `ath`, RFC 9449 §4.2), made with the DPoP key beside the account's `store`.
+/// Refusals are (status, stable code, message).
+pub fn proof(
+    store: &Path,
+    token: &Token,
+    asked: &ProofArgs,
+) -> Result<Secret, (u16, &'static str, String)> {
+    if token.token_type != "DPoP" {
+        return Err((
+            409,
+            "not_dpop_bound",
+            format!(
+                "the token is a {} token, not DPoP-bound: it needs no proof",
+                token.token_type
+            ),
+        ));
+    }
+    let key = match crate::keys::dpop_key(&TokenStore::new(store)) {
+        Ok(Some(key)) => key,
+        Ok(None) => {
+            return Err((
+                500,
+                "dpop_key",
+                "the DPoP key beside the store is gone".into(),
+            ));
+        }
+        Err(e) => return Err((500, "dpop_key", e.to_string())),
+    };
+    crate::keys::dpop_proof(
+        &key,
+        &token.access_token,
+        &token.token_type,
+        &asked.method,
+        &asked.url,
+        asked.nonce.as_deref(),
+    )
+    .map_err(|e| match e {
+        Error::Usage(u) => (400, "invalid_request", u.0),
+        e => (500, "dpop_proof", e.to_string()),
+    })
 }
 
 #[cfg(test)]

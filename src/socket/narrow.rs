@@ -177,8 +177,10 @@ pub fn fetch(
                 ));
             };
             let store = TokenStore::new(&config.storage.path);
-            let endpoint = store.load().ok().flatten().map(|s| s.token_endpoint);
-            let client = setup::token_client(config, endpoint.as_deref()).map_err(unreachable)?;
+            let stored = store.load().ok().flatten();
+            let transport = setup::transport(config).map_err(unreachable)?;
+            let client =
+                setup::token_client(config, transport, stored.as_ref()).map_err(unreachable)?;
             client.exchange_token(subject, &scope)
         }
         Narrowing::Refresh => refresh(config, &scope)?,
@@ -213,7 +215,8 @@ fn refresh(config: &Config, scope: &str) -> Result<Result<Grant, CallError>, Nar
         .load()
         .map_err(|e| unreachable(e.into()))?
         .ok_or_else(not_paired)?;
-    let client = setup::token_client(config, Some(&stored.token_endpoint)).map_err(unreachable)?;
+    let transport = setup::transport(config).map_err(unreachable)?;
+    let client = setup::token_client(config, transport, Some(&stored)).map_err(unreachable)?;
     let _lock = store
         .lock(grant::LOCK_TIMEOUT)
         .map_err(|e| unreachable(e.into()))?;

@@ -16,11 +16,12 @@
 //! With no client and nothing to renew, `poll` waits without a timeout: no wake-ups.
 
 use super::board::{Board, Job};
-use super::handout::{Outcome, decide};
+use super::handout::{self, Outcome, decide};
 use super::http::{self, HttpError, Parsed, Request};
 use super::narrow;
 use super::peer::{self, Peer};
 use super::policy::{Granted, ScopeSet};
+use crate::cli::ProofArgs;
 use crate::clock::{self, Instant};
 use crate::config::DEFAULT_ACCOUNT;
 use crate::store::{self, TimeNow, TokenStore};
@@ -50,6 +51,8 @@ enum Phase {
     Waiting {
         account: String,
         granted: Granted,
+        /// `POST /v1/dpop-proof`: the proof to make with the token.
+        proof: Option<Box<ProofArgs>>,
     },
     /// Sending a response, then closing.
     Writing {
@@ -344,24 +347,29 @@ impl Server {
         let Some(c) = self.conns.get_mut(i) else {
             return;
         };
-        let known = ["/v1/token", "/v1/status", "/v1/events"];
+        let known = ["/v1/token", "/v1/status", "/v1/events", "/v1/dpop-proof"];
         if !known.contains(&req.path.as_str()) {
             c.error(
                 404,
                 "not_found",
                 &format!(
-                    "no route {}; see /v1/token, /v1/status, /v1/events",
+                    "no route {}; see /v1/token, /v1/status, /v1/events, /v1/dpop-proof",
                     req.path
                 ),
             );
             return;
         }
-        if req.method != "GET" {
+        let method = if req.path == "/v1/dpop-proof" {
+            "POST"
+        } else {
+            "GET"
+        };
+        if req.method != method {
             c.respond(http::error_response(
                 405,
                 "method_not_allowed",
-                &format!("{} takes GET", req.path),
-                &[("Allow", "GET")],
+                &format!("{} takes {method}", req.path),
+                &[("Allow", method)],
             ));
             return;
         }
@@ -371,7 +379,7 @@ impl Server {
             return;
         }
         match req.path.as_str() {
-            "/v1/token" => self.token_request(i, req),
+            "/v1/token" | "/v1/dpop-proof" => self.token_request(i, req),
             "/v1/status" => self.status(i),
             _ => self.events(i, req),
         }
@@ -391,6 +399,13 @@ impl Server {
             };
             Ok((account, scopes))
         })();
+        let proof = match proof_asked(req) {
+            Ok(p) => p,
+            Err(message) => {
+                c.error(400, "invalid_request", &message);
+                return;
+            }
+        };
         let (account, requested) = match params {
             Ok(p) => p,
             Err(HttpError::BadQuery(_)) => {
@@ -424,7 +439,11 @@ impl Server {
                 c.error(status, code, &message);
             }
             Ok(granted) => {
-                c.phase = Phase::Waiting { account, granted };
+                c.phase = Phase::Waiting {
+                    account,
+                    granted,
+                    proof,
+                };
                 self.answer(i, false);
             }
         }
@@ -437,10 +456,15 @@ impl Server {
         let Some(c) = self.conns.get_mut(i) else {
             return;
         };
-        let Phase::Waiting { account, granted } = &c.phase else {
+        let Phase::Waiting {
+            account,
+            granted,
+            proof,
+        } = &c.phase
+        else {
             return;
         };
-        let (account, granted) = (account.clone(), granted.clone());
+        let (account, granted, proof) = (account.clone(), granted.clone(), proof.clone());
         let outcome = {
             let mut s = self.board.lock();
             let config = s.config.clone();
@@ -464,12 +488,40 @@ impl Server {
             }
             Outcome::Token { token, note } => {
                 let expires_in = token.remaining(&now).map(|d| d.as_secs());
+                let proof = match proof {
+                    None => None,
+                    Some(asked) => {
+                        let store = self.board.lock().config.storage.path.clone();
+                        match handout::proof(&store, &token, &asked) {
+                            Ok(p) => Some(p),
+                            Err((status, code, message)) => {
+                                log_refusal(
+                                    &c.peer,
+                                    &format!("/v1/dpop-proof account {account}"),
+                                    &message,
+                                );
+                                c.error(status, code, &message);
+                                return;
+                            }
+                        }
+                    }
+                };
                 eprintln!(
-                    "devauth: token for {} by {}: account {account}, scopes {}{note}",
-                    c.peer, granted.by, token.scopes
+                    "devauth: token{} for {} by {}: account {account}, scopes {}{note}",
+                    if proof.is_some() {
+                        " and DPoP proof"
+                    } else {
+                        ""
+                    },
+                    c.peer,
+                    granted.by,
+                    token.scopes
                 );
+                let proof = proof.map_or(String::new(), |p| {
+                    format!(",\"dpop_proof\":{}", http::json_string(p.expose()))
+                });
                 let body = format!(
-                    "{{\"access_token\":{},\"token_type\":{},\"expires_in\":{},\"scope\":{}}}",
+                    "{{\"access_token\":{},\"token_type\":{},\"expires_in\":{},\"scope\":{}{proof}}}",
                     http::json_string(token.access_token.expose()),
                     http::json_string(&token.token_type),
                     expires_in.map_or("null".to_string(), |s| s.to_string()),
@@ -692,6 +744,25 @@ fn pollfd(fd: i32, events: libc::c_short) -> libc::pollfd {
         events,
         revents: 0,
     }
+}
+
+/// The proof a `POST /v1/dpop-proof` asks for (`method`, `url`, `nonce`), checked as
+/// `devauth token --dpop-proof` checks its arguments; `None` for `GET /v1/token`.
+fn proof_asked(req: &Request) -> Result<Option<Box<ProofArgs>>, String> {
+    if req.path != "/v1/dpop-proof" {
+        return Ok(None);
+    }
+    let param = |name| req.param(name).map_err(|e| e.to_string());
+    let (Some(method), Some(url)) = (param("method")?, param("url")?) else {
+        return Err("/v1/dpop-proof needs method= and url= (the request the proof is for)".into());
+    };
+    let nonce = param("nonce")?.map(str::to_string);
+    crate::cli::proof_args(Some((method.to_string(), url.to_string())), nonce)
+        .map(|p| p.map(Box::new))
+        .map_err(|e| {
+            e.0.replace("--dpop-proof: ", "")
+                .replace("--dpop-nonce", "nonce")
+        })
 }
 
 fn log_refusal(peer: &Peer, what: &str, why: &str) {

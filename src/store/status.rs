@@ -29,14 +29,19 @@ pub fn status_json(
     let t = &stored.tokens;
     let remaining = t.expiry.as_ref().map(|e| e.remaining(now));
     let expires_in: Option<u64> = remaining.flatten().map(|d| d.as_secs());
+    let owner_ok = stored.client_id == client_id;
+    let refused = stored.grant_refused.as_ref().filter(|_| owner_ok);
     json!({
-        "paired": stored.client_id == client_id,
+        "paired": owner_ok && refused.is_none(),
+        "pairing_needed": refused.is_some(),
+        "grant_refused": refused.map(|r| json!({"unix": r.unix, "reason": r.reason})),
         "account": t.account,
         "scopes": t.scopes,
         "access_token_expires_in": expires_in,
         "access_token_expires": t.expiry.is_some(),
         "expiry_trusted": !matches!(remaining, Some(None)),
         "refresh_token": t.refresh_token.is_some(),
+        "token_type": t.token_type,
         "client_id": stored.client_id,
         "token_endpoint": stored.token_endpoint,
         "store": path,

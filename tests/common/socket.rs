@@ -91,10 +91,20 @@ fn fixture(name: &str) -> PathBuf {
 
 /// `GET target` as `uid`:`uid`, through tests/fixtures/socket_get.py.
 pub fn get_as(uid: u32, socket: &Path, target: &str) -> Reply {
+    request_as(uid, socket, "GET", target)
+}
+
+/// `POST target` (no body) as `uid`:`uid`.
+pub fn post_as(uid: u32, socket: &Path, target: &str) -> Reply {
+    request_as(uid, socket, "POST", target)
+}
+
+fn request_as(uid: u32, socket: &Path, method: &str, target: &str) -> Reply {
     let out = Command::new(python())
         .arg(fixture("socket_get.py"))
         .arg(socket)
         .arg(target)
+        .arg(method)
         .uid(uid)
         .gid(uid)
         .output()
@@ -129,4 +139,24 @@ pub fn wait_socket(socket: &Path) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A GET with these headers, by hand (another program using the token and a proof): the status.
+pub fn raw_get(url: &str, headers: &[(&str, &str)]) -> u16 {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer
+        .get(9..12)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP answer: {answer:?}"))
 }

@@ -177,6 +177,13 @@ pub struct Behavior {
     pub narrowing: Narrowing,
     /// Accept RFC 8693 token exchange (an access token for one with a narrower `scope`).
     pub token_exchange: bool,
+    /// DPoP (RFC 9449). `None` (the default): a server without DPoP — proofs are ignored,
+    /// tokens are Bearer, discovery lists no DPoP algorithms.
+    pub dpop: Option<DpopPolicy>,
+    /// Public JWKs registered for the client (`private_key_jwt`, RFC 7523 §2.2; what a factory
+    /// registers from `devauth keygen`). When not empty, every request that authenticates the
+    /// client must carry an assertion signed by one of them, and a secret is refused.
+    pub client_keys: Vec<serde_json::Value>,
 }
 
 /// How the token endpoint treats a refresh request's `scope` (RFC 6749 §6).
@@ -190,6 +197,30 @@ pub enum Narrowing {
     Ignore,
     /// `invalid_scope` unless it names the grant's whole scope (FusionAuth before 1.50).
     Refuse,
+}
+
+/// How the server does DPoP (RFC 9449). Every proof it receives is verified in full; tokens
+/// issued with a proof are `token_type` DPoP and bound to its key (refresh tokens only for a
+/// public client, §5); the userinfo endpoint then wants `Authorization: DPoP` and a proof.
+#[derive(Clone, Debug)]
+pub struct DpopPolicy {
+    /// Token requests without a proof are refused (`invalid_dpop_proof`) instead of getting
+    /// Bearer tokens.
+    pub required: bool,
+    /// Proofs must carry the server's current nonce (§8, §9); answers carry `DPoP-Nonce`.
+    pub require_nonce: bool,
+    /// Largest accepted difference between a proof's `iat` and the server's clock.
+    pub iat_window: Duration,
+}
+
+impl Default for DpopPolicy {
+    fn default() -> Self {
+        DpopPolicy {
+            required: false,
+            require_nonce: false,
+            iat_window: Duration::from_secs(60),
+        }
+    }
 }
 
 /// The `state` of the redirect after an authorization request (a fault knob).
@@ -285,6 +316,8 @@ impl Default for Behavior {
             refresh_token_only_on_first_consent: false,
             narrowing: Narrowing::Honour,
             token_exchange: false,
+            dpop: None,
+            client_keys: Vec::new(),
         }
     }
 }
