@@ -19,6 +19,8 @@ pub(super) struct RawFile {
     pub(super) network: Option<Spanned<RawNetwork>>,
     /// `[agent]`: optional.
     pub(super) agent: Option<Spanned<RawAgent>>,
+    /// `[accounts.NAME]`: optional (accounts.rs).
+    pub(super) accounts: Option<RawAccounts>,
 }
 
 /// No `Debug`: it holds the client secret as a plain string.

@@ -29,7 +29,6 @@ pub const DEFAULT_ACCOUNT: &str = "default";
 const MAX_CLIENT_RULES: usize = 64;
 /// Accounts or scopes one entry may list.
 const MAX_RULE_ITEMS: usize = 64;
-const MAX_ACCOUNT_NAME_LEN: usize = 64;
 
 /// `[agent] socket*` and the client policy: how `devauth run` serves the device's apps.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -409,12 +408,9 @@ impl Cx<'_> {
         let accounts = match &raw.accounts {
             None => Allowed::Only(vec![DEFAULT_ACCOUNT.to_string()]),
             Some(list) => self.allowed(&format!("{name}.accounts"), list, |s| {
-                (!s.is_empty()
-                    && s.len() <= MAX_ACCOUNT_NAME_LEN
-                    && s.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-')))
-                .then_some(())
-                .ok_or_else(|| "an account name is 1..=64 ASCII letters, digits, '_' or '-'".into())
+                valid_account_name(s).then_some(()).ok_or_else(|| {
+                    "an account name is 1..=64 ASCII letters, digits, '_' or '-'".into()
+                })
             })?,
         };
         let scopes = match &raw.scopes {
