@@ -26,6 +26,8 @@ Commands:
 
 Options:
   -c, --config PATH    Config file (else $DEVAUTH_CONFIG, else /etc/devauth/devauth.toml)
+  --account NAME       The config's [accounts.NAME] (pair, token, status, unpair, api, ...;
+                       default: the top-level account; `status` then lists every account)
   -h, --help           Show help (also `devauth <COMMAND> --help`)
   -V, --version        Show the version
 
@@ -436,6 +438,9 @@ fn api_data(d: &str) -> Result<DataSource, UsageError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cli {
     pub config: Option<PathBuf>,
+    /// `--account NAME`: one of the config's `[accounts.NAME]` (`None`: the default one;
+    /// `status` then lists them all).
+    pub account: Option<String>,
     pub command: Command,
 }
 
@@ -455,6 +460,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     use lexopt::prelude::*;
     let mut parser = lexopt::Parser::from_args(args);
     let mut config = None;
+    let mut account: Option<String> = None;
     let mut name: Option<String> = None;
     let mut json = false;
     let mut header = false;
@@ -491,10 +497,21 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             Short('c') | Long("config") => {
                 config = Some(PathBuf::from(parser.value().map_err(err)?));
             }
+            Long("account") => {
+                let v = text(parser.value().map_err(err)?, "account")?;
+                if !crate::config::valid_account_name(&v) {
+                    return Err(UsageError(format!(
+                        "--account {v:?}: an account name is 1..=64 ASCII letters, digits, '_' \
+                         or '-'"
+                    )));
+                }
+                account = Some(v);
+            }
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") if name.is_none() => {
                 return Ok(Cli {
                     config,
+                    account,
                     command: Command::Version,
                 });
             }
@@ -576,6 +593,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         if help {
             return Ok(Cli {
                 config,
+                account,
                 command: Command::Help(USAGE),
             });
         }
@@ -595,6 +613,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         "help" => {
             return Ok(Cli {
                 config,
+                account,
                 command: Command::Help(USAGE),
             });
         }
@@ -717,7 +736,16 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             _ => Command::Unpair,
         }
     };
-    Ok(Cli { config, command })
+    if account.is_some() && matches!(name.as_str(), "run" | "render") {
+        return Err(UsageError(format!(
+            "`{name}` does not take --account (`run` serves every account of the config)"
+        )));
+    }
+    Ok(Cli {
+        config,
+        account,
+        command,
+    })
 }
 
 fn render_args(
@@ -1054,6 +1082,7 @@ mod tests {
             .unwrap(),
             Cli {
                 config: Some(PathBuf::from("/c.toml")),
+                account: None,
                 command: Command::Api(ApiArgs {
                     method: "PUT".into(),
                     headers: vec![

@@ -200,6 +200,41 @@ fn wait_for_display(d: &DisplayConfig, json: bool) {
     );
 }
 
+/// What `status --json` and `GET /v1/status` say about one account: its store's status, and,
+/// where the file has several accounts, the account's name and label.
+pub fn status_of(config: &Config, now: &crate::store::TimeNow) -> serde_json::Value {
+    let store = TokenStore::new(&config.storage.path);
+    let mut v = crate::store::status_json(
+        store.path(),
+        &store.load(),
+        &config.provider.client_id,
+        config
+            .provider
+            .grant
+            .jwt_bearer()
+            .map(|j| j.issuer.as_str()),
+        now,
+    );
+    if config.account.several() {
+        v["name"] = serde_json::json!(config.account.name);
+        v["label"] = serde_json::json!(config.account.label);
+    }
+    v
+}
+
+/// The status of every account: one account's object as it always was, several as
+/// `{"paired": <all paired>, "accounts": [...]}`.
+pub fn status_all(configs: &[&Config], now: &crate::store::TimeNow) -> serde_json::Value {
+    match configs {
+        [one] if !one.account.several() => status_of(one, now),
+        _ => {
+            let accounts: Vec<_> = configs.iter().map(|c| status_of(c, now)).collect();
+            let paired = accounts.iter().all(|a| a["paired"] == true);
+            serde_json::json!({"paired": paired, "accounts": accounts})
+        }
+    }
+}
+
 /// One JSON event line on stdout, flushed (a device UI reads it as it comes). A failed write is
 /// remembered by [`crate::stdout`]: `pair` and `run` then stop, and `main` exits 1.
 pub(crate) fn emit(value: &serde_json::Value) {

@@ -43,7 +43,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 Command::AuthorizeUrl(_) | Command::Exchange(_) => Some("authorization_code"),
                 _ => None,
             };
-            let config = Config::load_with_grant(&path, grant)?;
+            let config = Config::load_account(&path, grant, cli.account.as_deref())?;
             match command {
                 Command::Pair {
                     json,
@@ -69,6 +69,9 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                     dpop,
                 } => token::token(&config, header, scope.as_deref(), dpop.as_ref()),
                 Command::Keygen { public } => keygen::keygen(&config, public),
+                Command::Status { json } if cli.account.is_none() && config.account.several() => {
+                    status::status_all(&path, json)
+                }
                 Command::Status { json } => status::status(&config, json),
                 Command::Unpair => unpair::unpair(&config),
                 Command::Run { json } => run::run(&path, config, json),

@@ -3,34 +3,61 @@
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::error::Error;
-use crate::setup::emit;
-use crate::store::{TimeNow, TokenStore, status_json};
+use crate::setup::{self, emit};
+use crate::store::{TimeNow, TokenStore};
+use std::path::Path;
+
+/// `status` without `--account` in a file with several accounts: every account, each as
+/// `status --account NAME` says it; the exit code is the first account's that is not 0.
+pub(crate) fn status_all(path: &Path, json: bool) -> Result<(), Error> {
+    let configs = Config::load_accounts(path)?;
+    if json {
+        // The same object the agent's `GET /v1/status` answers.
+        let refs: Vec<&Config> = configs.iter().collect();
+        emit(&setup::status_all(&refs, &TimeNow::read(&SystemClock)));
+    }
+    let mut first_error = None;
+    for config in &configs {
+        if !json {
+            let a = &config.account;
+            crate::stdout::outln!(
+                "Account {}{}:",
+                a.name,
+                a.label
+                    .as_ref()
+                    .map(|l| format!(" ({l})"))
+                    .unwrap_or_default()
+            );
+        }
+        if let Err(e) = status_of(config, !json) {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
 
 pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
+    if json {
+        // The same object the agent's `GET /v1/status` answers.
+        emit(&setup::status_all(&[config], &TimeNow::read(&SystemClock)));
+    }
+    status_of(config, !json)
+}
+
+/// One account's status as text (when `text`), and its exit code.
+fn status_of(config: &Config, text: bool) -> Result<(), Error> {
     let store = TokenStore::new(&config.storage.path);
     let path = store.path().display().to_string();
     let loaded = store.load();
     let now = TimeNow::read(&SystemClock);
-    if json {
-        // The same object the agent's `GET /v1/status` answers.
-        emit(&status_json(
-            store.path(),
-            &loaded,
-            &config.provider.client_id,
-            config
-                .provider
-                .grant
-                .jwt_bearer()
-                .map(|j| j.issuer.as_str()),
-            &now,
-        ));
-    }
+    let json = !text;
+    let pair = pair_command(config);
     let stored = match loaded {
         Ok(s) => s,
         Err(e) => {
             if !json {
                 crate::stdout::outln!("Not paired: the token store is unusable: {e}");
-                crate::stdout::outln!("`devauth pair` replaces it.");
+                crate::stdout::outln!("`{pair}` replaces it.");
             }
             return Err(Error::Reported(Box::new(Error::Store(e))));
         }
@@ -47,7 +74,7 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
             return Ok(());
         }
         if !json {
-            crate::stdout::outln!("Not paired (no tokens in {path}). Run `devauth pair`.");
+            crate::stdout::outln!("Not paired (no tokens in {path}). Run `{pair}`.");
         }
         return Err(Error::Reported(Box::new(Error::NotPaired {
             store: store.path().to_path_buf(),
@@ -70,8 +97,7 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
                 stored.client_id
             ),
             (true, Some(r)) => format!(
-                "Pairing needed again: the provider refused the grant{}{} ({}). Run `devauth \
-                 pair`.\n",
+                "Pairing needed again: the provider refused the grant{}{} ({}). Run `{pair}`.\n",
                 t.account
                     .as_ref()
                     .map(|a| format!(" of {a}"))
@@ -140,6 +166,14 @@ fn ago(unix: i64, now: &TimeNow) -> String {
             format!(" {} ago", human_duration(secs))
         }
         _ => String::new(),
+    }
+}
+
+/// `devauth pair`, with `--account NAME` for an account other than the default one.
+fn pair_command(config: &Config) -> String {
+    match config.account.name.as_str() {
+        crate::config::DEFAULT_ACCOUNT => "devauth pair".into(),
+        name => format!("devauth pair --account {name}"),
     }
 }
 

@@ -3,7 +3,7 @@
 //! `--dpop-proof METHOD URL`, a DPoP proof (RFC 9449) for one request with it on the next line.
 
 use crate::cli::ProofArgs;
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_ACCOUNT};
 use crate::error::Error;
 use crate::secret::Secret;
 use crate::setup;
@@ -102,7 +102,9 @@ fn from_agent(
     };
     // The agent may have to ask the provider for a narrowed token first.
     let timeout = config.network.timeout + Duration::from_secs(10);
-    match client::token(path, None, scope, dpop, timeout).map_err(Error::Io)? {
+    // A single-account config asks as it always did (no `account=`).
+    let account = Some(config.account.name.as_str()).filter(|a| *a != DEFAULT_ACCOUNT);
+    match client::token(path, account, scope, dpop, timeout).map_err(Error::Io)? {
         Asked::NoAgent => Ok(None),
         Asked::Token {
             access_token,

@@ -37,6 +37,14 @@ impl AccountConfig {
         }
     }
 
+    /// What the pairing screen says is being added: the label, else the name of an account
+    /// other than the default one.
+    pub fn profile(&self) -> Option<String> {
+        self.label
+            .clone()
+            .or_else(|| (self.name != DEFAULT_ACCOUNT).then(|| self.name.clone()))
+    }
+
     /// The file names more than one account.
     pub fn several(&self) -> bool {
         self.all.len() > 1
