@@ -216,7 +216,7 @@ pub fn status_of(config: &Config, now: &crate::store::TimeNow) -> serde_json::Va
         now,
     );
     if config.account.several() {
-        v["name"] = serde_json::json!(config.account.name);
+        v["account_name"] = serde_json::json!(config.account.name);
         v["label"] = serde_json::json!(config.account.label);
     }
     v

@@ -382,6 +382,11 @@ impl<'a> SignalClock<'a> {
     pub fn defer(&self, s: Signal) {
         self.signals.borrow_mut().defer(s);
     }
+
+    /// Lends the signals (between two sleeps: other work that waits for a child, say).
+    pub fn with_signals<R>(&self, f: impl FnOnce(&mut Signals) -> R) -> R {
+        f(&mut self.signals.borrow_mut())
+    }
 }
 
 impl Clock for SignalClock<'_> {

@@ -1,101 +1,42 @@
-//! `devauth run`: the one loop that does the agent's I/O. It feeds the pure [`Agent`] machine
-//! what happened and carries out what it asks for — reading the store, pairing (with the
-//! screen), renewing through [`grant::renew`] (the same lock as `devauth token`), checking the
-//! grant with the provider's userinfo, writing the token file, running the hook, emitting
-//! `--json` events — and it sleeps.
+//! `devauth run` for one account: its steps, which the driver (`driver.rs`) calls. It feeds the
+//! pure [`Agent`] machine what happened and carries out what it asks for — reading the store,
+//! pairing (with the screen, saying which account is being added), renewing through
+//! [`grant::renew`] (the same lock as `devauth token`), checking the grant with the provider's
+//! userinfo, writing the account's token file, running the hook, emitting `--json` events and
+//! telling the token service (`socket::TokenService`) the account's token and events. The
+//! waiting between steps is the driver's.
 //!
-//! Sleeping is waiting for a signal: SIGTERM, SIGINT, SIGHUP, SIGUSR1 (and SIGCHLD, for the hook)
-//! are blocked and taken by [`Signals::sleep_until`], which also ends at the deadline on
-//! CLOCK_BOOTTIME (suspend counts) and when the wall clock is set (NTP stepped it): an idle
-//! agent has no wake-up between renewals. On kernels without signalfd or a CLOCK_BOOTTIME
-//! timerfd it sleeps in `sigtimedwait` chunks of at most [`WAIT_CHUNK`], re-reading
-//! CLOCK_BOOTTIME after each: a jump much larger than the chunk (a resume) or a wall clock
-//! that moved differently (a step) ticks the machine at once.
-//!
-//! The token service (`socket::TokenService`, `[agent] socket`) runs beside this loop on its
-//! own threads; the loop tells it the current token and the events, and never waits for it.
-//!
-//! Pairing sleeps through the same wait ([`SignalClock`]), so SIGTERM and SIGHUP also end a
-//! pairing that is waiting for the person.
+//! Pairing sleeps through the agent's signal wait ([`SignalClock`], in a
+//! `driver::PairingClock` that keeps the other accounts fresh meanwhile), so SIGTERM and
+//! SIGHUP also end a pairing that is waiting for the person.
 //!
 //! It owns no policy: what to do and when is `agent`'s.
 
+use super::driver::PairingClock;
 use crate::agent::hook::{Hook, HookEvent, HookOutcome};
 use crate::agent::{
     Agent, Effect, Input, Loaded, Mode, Next, Note, PairingEnd, Policy, ProbeEnd, RenewalEnd,
     TokenInfo, Want,
 };
-use crate::clock::{self, Instant};
-use crate::config::{Config, DEFAULT_ACCOUNT, ReleaseDisplay};
+use crate::clock;
+use crate::config::{Config, ReleaseDisplay};
 use crate::error::Error;
 use crate::grant::{self, Need, OnGone, Renewal, Renewed};
 use crate::net::transport::HttpTransport;
 use crate::oauth::flow::{Event, Outcome};
 use crate::oauth::{CallError, OAuthClient};
 use crate::pairing;
+use crate::screen::profiled::Profiled;
 use crate::screen::{NoScreen, Problem, Screen, View};
 use crate::setup;
-use crate::signals::{Signal, SignalClock, Signals, Woke};
+use crate::signals::{Signal, SignalClock, Signals};
 use crate::socket::TokenService;
 use crate::store::tokenfile::TokenFile;
 use crate::store::{AgentLock, AgentLockError, TimeNow, TokenSet, TokenStore};
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Longest single sleep: after a resume the agent notices the boottime jump within this.
-pub const WAIT_CHUNK: Duration = Duration::from_secs(10);
-/// Boottime or wall-clock movement beyond the chunk that counts as a resume or clock jump.
-const JUMP: Duration = Duration::from_secs(3);
-
-/// Runs the agent until SIGTERM/SIGINT. `config_path` is re-read on SIGHUP.
-pub fn run(config_path: &Path, config: Config, json: bool) -> Result<(), Error> {
-    // First, before anything could start a thread: the signals are ours to wait for.
-    let signals =
-        Signals::block().map_err(|e| Error::Io(format!("blocking signals for the agent: {e}")))?;
-    let _agent_lock = agent_lock(&config.storage.path)?;
-    // Shared with the token service's threads.
-    let config = Arc::new(config);
-    let tokens = TokenService::start(&config)?;
-    let parts = Parts::build(&config, json)?;
-    let mode = if config.provider.grant.jwt_bearer().is_some() {
-        Mode::ServiceAccount
-    } else {
-        Mode::DeviceFlow
-    };
-    let mut service = Service {
-        config_path: config_path.to_path_buf(),
-        agent: Agent::new(policy_for(&config), mode, setup::jitter_seed()),
-        config,
-        parts,
-        json,
-        signals,
-        current: None,
-        tokens,
-        publish_error: None,
-        pairing_problem: Problem::Other,
-    };
-    eprintln!(
-        "devauth: agent started (pid {}, {}, token file {}, {})",
-        std::process::id(),
-        match mode {
-            Mode::DeviceFlow => "device flow",
-            Mode::ServiceAccount => "service account",
-        },
-        service.parts.token_file.path().display(),
-        service
-            .tokens
-            .as_ref()
-            .map_or("no socket", |t| t.describe())
-    );
-    service.run();
-    if let Some(t) = service.tokens.take() {
-        t.stop();
-    }
-    eprintln!("devauth: agent stopped");
-    Ok(())
-}
 
 /// The machine's policy from the config.
 pub fn policy_for(config: &Config) -> Policy {
@@ -128,11 +69,10 @@ struct Parts {
     renewal: Renewal,
     token_file: TokenFile,
     hook: Option<Hook>,
-    screen: Box<dyn Screen>,
 }
 
 impl Parts {
-    fn build(config: &Config, json: bool) -> Result<Parts, Error> {
+    fn build(config: &Config) -> Result<Parts, Error> {
         crate::config::check_token_file_group(
             config,
             |name| match crate::store::tokenfile::group_id(name) {
@@ -141,11 +81,6 @@ impl Parts {
                 Err(e) => Err(e.to_string()),
             },
         )?;
-        let screen: Box<dyn Screen> = if config.provider.grant.jwt_bearer().is_some() {
-            Box::new(NoScreen) // no person, no screen
-        } else {
-            setup::open_screen(config, json)?
-        };
         Ok(Parts {
             store: TokenStore::new(&config.storage.path),
             transport: setup::transport(config)?,
@@ -155,27 +90,73 @@ impl Parts {
                 config.agent.token_file_group.clone(),
             ),
             hook: config.agent.hook.clone().map(Hook::new),
-            screen,
         })
     }
 }
 
-struct Service {
-    config_path: PathBuf,
-    config: Arc<Config>,
+/// One account as the agent runs it: its config, its parts, its machine and its tokens.
+pub(super) struct Slot {
+    pub(super) config: Arc<Config>,
     parts: Parts,
     agent: Agent,
-    json: bool,
-    signals: Signals,
     /// The tokens the agent holds (never in the machine: it sees no secret).
     current: Option<TokenSet>,
-    /// The token service on `[agent] socket` (`None`: `socket = ""`).
-    tokens: Option<TokenService>,
     /// Why the last write of the token file failed: the hook is then not told it is there.
     publish_error: Option<String>,
     /// What the last failed pairing's screen tells the person (the machine carries only the
     /// message, which goes to the log).
     pairing_problem: Problem,
+    /// What the machine asked for last and the driver has not done yet.
+    pub(super) next: Next,
+    /// This account's store is this agent's.
+    _lock: AgentLock,
+}
+
+impl Slot {
+    pub(super) fn new(config: Arc<Config>) -> Result<Slot, Error> {
+        let lock = agent_lock(&config.storage.path)?;
+        let mode = mode_of(&config);
+        Ok(Slot {
+            parts: Parts::build(&config)?,
+            agent: Agent::new(policy_for(&config), mode, setup::jitter_seed()),
+            config,
+            current: None,
+            publish_error: None,
+            pairing_problem: Problem::Other,
+            next: Next::Wait(clock::boottime()),
+            _lock: lock,
+        })
+    }
+
+    pub(super) fn token_file(&self) -> &Path {
+        self.parts.token_file.path()
+    }
+}
+
+/// Device flow or service account.
+pub(super) fn mode_of(config: &Config) -> Mode {
+    if config.provider.grant.jwt_bearer().is_some() {
+        Mode::ServiceAccount
+    } else {
+        Mode::DeviceFlow
+    }
+}
+
+/// What every account shares, lent to one account's [`Service`] at a time.
+pub(super) struct Shared<'x> {
+    pub(super) config_path: &'x Path,
+    pub(super) json: bool,
+    pub(super) signals: &'x mut Signals,
+    /// The token service on `[agent] socket` (`None`: `socket = ""`).
+    pub(super) tokens: Option<&'x TokenService>,
+    /// `None`: another account's pairing has the screen; this one draws nothing.
+    pub(super) screen: Option<&'x mut dyn Screen>,
+}
+
+/// One account's steps, with what the accounts share.
+pub(super) struct Service<'x> {
+    pub(super) s: Shared<'x>,
+    pub(super) a: &'x mut Slot,
 }
 
 fn wall_ok() -> bool {
@@ -197,30 +178,41 @@ fn token_info(tokens: &TokenSet) -> TokenInfo {
     }
 }
 
-impl Service {
-    fn run(&mut self) {
-        let mut input = Input::Tick;
+impl Service<'_> {
+    /// Gives the machine `input`, carries out its effects and keeps what it asks for next.
+    pub(super) fn feed(&mut self, input: Input) {
+        let step = self.a.agent.step(input, clock::boottime(), wall_ok());
+        for effect in step.effects {
+            self.effect(effect);
+        }
+        self.a.next = step.next;
+    }
+
+    /// Does what the machine asks until it waits for a later time, wants to pair (the driver
+    /// decides when: one pairing screen at a time) or exits.
+    pub(super) fn advance(&mut self) {
         loop {
-            let step = self.agent.step(input, clock::boottime(), wall_ok());
-            for effect in step.effects {
-                self.effect(effect);
-            }
-            input = match step.next {
+            let input = match self.a.next {
+                Next::Wait(until) if until > clock::boottime() => return,
+                Next::Pair | Next::Exit => return,
+                Next::Wait(_) => Input::Tick,
                 Next::LoadStore => self.load_store(),
-                Next::Pair => self.pair(),
                 Next::Renew(want) => self.renew(want),
                 Next::Probe => self.probe(),
                 Next::Unpair => self.unpair(),
                 Next::Reload => self.reload(),
-                Next::Wait(until) => self.wait(until),
-                Next::Exit => return,
             };
+            self.feed(input);
             // Nobody reads stdout any more (`--json`'s reader quit, a terminal screen's output
             // failed): stop as for SIGTERM; `main` exits 1.
-            if crate::stdout::failed() {
-                input = Input::Signal(Signal::Terminate);
+            if crate::stdout::failed() && self.a.next != Next::Exit {
+                self.feed(Input::Signal(Signal::Terminate));
             }
         }
+    }
+
+    fn name(&self) -> &str {
+        &self.a.config.account.name
     }
 
     // --- effects -------------------------------------------------------------------------------
@@ -229,49 +221,50 @@ impl Service {
         match effect {
             Effect::Notify(note) => self.notify(note),
             Effect::Publish => {
-                if let Some(t) = &self.current {
+                if let Some(t) = &self.a.current {
                     let content = crate::store::tokenfile::content(&t.access_token, t.is_dpop());
-                    self.publish_error = self
+                    self.a.publish_error = self
+                        .a
                         .parts
                         .token_file
                         .write(&content)
                         .err()
                         .map(|e| e.to_string());
-                    if let Some(e) = &self.publish_error {
+                    if let Some(e) = &self.a.publish_error {
                         eprintln!("devauth: {e}");
                     }
                 }
-                if let Some(service) = &self.tokens {
-                    service.set_token(DEFAULT_ACCOUNT, self.current.as_ref());
+                if let Some(service) = &self.s.tokens {
+                    service.set_token(&self.a.config.account.name, self.a.current.as_ref());
                 }
             }
             Effect::Unpublish => {
-                self.publish_error = None;
-                if let Err(e) = self.parts.token_file.remove() {
+                self.a.publish_error = None;
+                if let Err(e) = self.a.parts.token_file.remove() {
                     eprintln!("devauth: {e}");
                 }
-                if let Some(service) = &self.tokens {
-                    service.set_token(DEFAULT_ACCOUNT, None);
+                if let Some(service) = &self.s.tokens {
+                    service.set_token(&self.a.config.account.name, None);
                 }
             }
             Effect::ForgetTokens => {
-                if let Some(service) = &self.tokens {
-                    service.set_token(DEFAULT_ACCOUNT, None);
+                if let Some(service) = &self.s.tokens {
+                    service.set_token(&self.a.config.account.name, None);
                 }
-                if let Some(t) = self.current.take() {
-                    if let Err(e) = grant::forget_if_current(&self.parts.store, &t.access_token) {
+                if let Some(t) = self.a.current.take() {
+                    if let Err(e) = grant::forget_if_current(&self.a.parts.store, &t.access_token) {
                         eprintln!("devauth: could not delete the refused tokens: {e}");
                     }
                 }
             }
             Effect::ShowPaired => {
-                let account = self.current.as_ref().and_then(|t| t.account.clone());
-                let name = self.current.as_ref().and_then(grant::person_name);
+                let account = self.a.current.as_ref().and_then(|t| t.account.clone());
+                let name = self.a.current.as_ref().and_then(grant::person_name);
                 self.show(&View::Paired { account, name });
             }
             Effect::ShowWaitingForClock => self.show(&View::WaitingForClock),
             Effect::ReleaseDisplay => {
-                let blank = self.config.agent.release_display == ReleaseDisplay::Blank;
+                let blank = self.a.config.agent.release_display == ReleaseDisplay::Blank;
                 self.release(blank);
             }
             Effect::BlankDisplay => self.release(true),
@@ -279,7 +272,10 @@ impl Service {
     }
 
     fn show(&mut self, view: &View) {
-        if let Err(e) = self.parts.screen.show(view) {
+        let Some(screen) = self.s.screen.as_deref_mut() else {
+            return;
+        };
+        if let Err(e) = screen.show(view) {
             if !crate::stdout::failed() {
                 eprintln!("devauth: {e}");
             }
@@ -287,15 +283,19 @@ impl Service {
     }
 
     fn release(&mut self, blank: bool) {
-        if let Err(e) = self.parts.screen.release(blank) {
+        let Some(screen) = self.s.screen.as_deref_mut() else {
+            return;
+        };
+        if let Err(e) = screen.release(blank) {
             eprintln!("devauth: {e}");
         }
     }
 
     fn notify(&mut self, note: Note) {
         let note_is_paired = note == Note::Paired;
-        let account = self.current.as_ref().and_then(|t| t.account.clone());
+        let account = self.a.current.as_ref().and_then(|t| t.account.clone());
         let lifetime = self
+            .a
             .current
             .as_ref()
             .and_then(|t| t.expiry.as_ref())
@@ -304,7 +304,7 @@ impl Service {
         {
             Note::Paired | Note::PairedAtStart => {
                 let at_start = note == Note::PairedAtStart;
-                let current = self.current.as_ref();
+                let current = self.a.current.as_ref();
                 let scopes = current.map(|t| t.scopes.clone()).unwrap_or_default();
                 eprintln!(
                     "devauth: paired{}{}",
@@ -380,7 +380,7 @@ impl Service {
             Note::PairingFailed(message) => {
                 eprintln!("devauth: pairing failed: {message}");
                 self.show(&View::Error {
-                    problem: self.pairing_problem,
+                    problem: self.a.pairing_problem,
                 });
                 (Some(json!({"event": "error", "message": message})), None)
             }
@@ -403,36 +403,40 @@ impl Service {
                 (None, None)
             }
         };
-        if let (Some(service), Some(event)) = (&self.tokens, &event) {
-            if note_is_paired {
-                service.new_grant(DEFAULT_ACCOUNT);
-            }
-            service.event(DEFAULT_ACCOUNT, event);
+        let mut event = event;
+        if let (true, Some(event)) = (self.a.config.account.several(), event.as_mut()) {
+            event["account_name"] = json!(self.a.config.account.name);
         }
-        if let (true, Some(event)) = (self.json, event) {
+        if let (Some(service), Some(event)) = (&self.s.tokens, &event) {
+            if note_is_paired {
+                service.new_grant(self.name());
+            }
+            service.event(self.name(), event);
+        }
+        if let (true, Some(event)) = (self.s.json, event) {
             setup::emit(&event);
         }
-        if let (Some(hook), Some((event, mut env))) = (self.parts.hook.clone(), hook_env) {
+        if let (Some(hook), Some((event, mut env))) = (self.a.parts.hook.clone(), hook_env) {
             // `paired` and `refreshed` mean "the token file is written": never claim a file
             // that could not be written.
             let publishes = matches!(event, HookEvent::Paired | HookEvent::Refreshed);
-            match (&self.publish_error, publishes) {
+            match (&self.a.publish_error, publishes) {
                 (Some(e), true) => env.push(("DEVAUTH_TOKEN_FILE_ERROR", e.clone())),
                 _ => env.push((
                     "DEVAUTH_TOKEN_FILE",
-                    self.parts.token_file.path().display().to_string(),
+                    self.a.parts.token_file.path().display().to_string(),
                 )),
             }
             if let Some(a) = account {
                 env.push(("DEVAUTH_ACCOUNT", a));
             }
-            if let Some(t) = &self.current {
+            if let Some(t) = &self.a.current {
                 if let Some(left) = token_info(t).remaining {
                     env.push(("DEVAUTH_EXPIRES_IN", left.as_secs().to_string()));
                 }
                 env.push(("DEVAUTH_TOKEN_TYPE", t.token_type.clone()));
             }
-            match hook.run(event, &env, &mut self.signals) {
+            match hook.run(event, &env, &mut *self.s.signals) {
                 Ok(HookOutcome::Exited(0)) => {}
                 Ok(HookOutcome::Exited(code)) => {
                     eprintln!(
@@ -460,22 +464,22 @@ impl Service {
     // --- blocking steps ------------------------------------------------------------------------
 
     fn load_store(&mut self) -> Input {
-        self.current = None;
-        match self.parts.store.load() {
+        self.a.current = None;
+        match self.a.parts.store.load() {
             Ok(None) => Input::Store(Loaded::Nothing),
             Err(e) => Input::Store(Loaded::Unusable(e.to_string())),
             Ok(Some(stored)) => {
-                if stored.client_id != self.config.provider.client_id {
+                if stored.client_id != self.a.config.provider.client_id {
                     return Input::Store(Loaded::Unusable(format!(
                         "the stored tokens were issued to client `{}`, the config names `{}`",
-                        stored.client_id, self.config.provider.client_id
+                        stored.client_id, self.a.config.provider.client_id
                     )));
                 }
                 if let Some(refused) = &stored.grant_refused {
                     return Input::Store(Loaded::Unusable(grant::refused_detail(refused)));
                 }
                 let info = token_info(&stored.tokens);
-                self.current = Some(stored.tokens);
+                self.a.current = Some(stored.tokens);
                 Input::Store(Loaded::Tokens(info))
             }
         }
@@ -485,56 +489,71 @@ impl Service {
     /// token endpoint recorded in the store (no discovery round trip); bound to the stored
     /// tokens' DPoP key when they have one.
     fn token_client(&self) -> Result<OAuthClient<&HttpTransport>, Error> {
-        let stored = self.parts.store.load().ok().flatten();
-        let endpoints = match setup::stored_endpoints(&self.config, stored.as_ref()) {
+        let stored = self.a.parts.store.load().ok().flatten();
+        let endpoints = match setup::stored_endpoints(&self.a.config, stored.as_ref()) {
             Some(e) => e,
-            None => setup::resolve_endpoints(&self.config, &self.parts.transport)?,
+            None => setup::resolve_endpoints(&self.a.config, &self.a.parts.transport)?,
         };
-        let mut client = setup::client_with(&self.config, &self.parts.transport, endpoints)?;
+        let mut client = setup::client_with(&self.a.config, &self.a.parts.transport, endpoints)?;
         if let Some(stored) = &stored {
-            setup::bind_to_stored(&mut client, &self.config, stored)?;
+            setup::bind_to_stored(&mut client, &self.a.config, stored)?;
         }
         Ok(client)
     }
 
-    fn pair(&mut self) -> Input {
-        if self.config.provider.grant.code_grant().is_some() {
+    /// Pairs this account, with the screen; `background` is called in every wait of the
+    /// pairing, with the signals, so that the other accounts are kept fresh meanwhile.
+    pub(super) fn pair(&mut self, background: &mut dyn FnMut(&mut Signals)) -> Input {
+        if self.a.config.provider.grant.code_grant().is_some() {
             // A browser sign-in needs a person at a browser the agent cannot drive; the agent
             // keeps a signed-in grant alive but does not start one.
-            self.pairing_problem = Problem::Setup;
+            self.a.pairing_problem = Problem::Setup;
             return Input::Pairing(PairingEnd::Failed(
                 "grant = \"authorization_code\": sign in once with `devauth pair`; the agent \
                  then keeps the tokens fresh"
                     .to_string(),
             ));
         }
-        let endpoints = match setup::resolve_endpoints(&self.config, &self.parts.transport) {
+        let endpoints = match setup::resolve_endpoints(&self.a.config, &self.a.parts.transport) {
             Ok(e) => e,
             Err(e) => {
-                self.pairing_problem = e.problem();
+                self.a.pairing_problem = e.problem();
                 return Input::Pairing(PairingEnd::Failed(e.to_string()));
             }
         };
-        let client = match setup::pairing_client(&self.config, &self.parts.transport, endpoints) {
+        let client = match setup::pairing_client(&self.a.config, &self.a.parts.transport, endpoints)
+        {
             Ok(c) => c,
             Err(e) => return Input::Pairing(PairingEnd::Failed(e.to_string())),
         };
-        let json = self.json;
-        let service = self.tokens.as_ref();
-        let clock = SignalClock::new(&mut self.signals);
+        let json = self.s.json;
+        let service = self.s.tokens;
+        let account = &self.a.config.account;
+        let clock = PairingClock::new(SignalClock::new(&mut *self.s.signals), background);
         let mut on_event = |event: &Event| {
-            let event = pairing::event_json(event);
+            let mut event = pairing::event_json(event);
+            if account.several() {
+                event["account_name"] = json!(account.name);
+            }
             if let Some(service) = service {
-                service.event(DEFAULT_ACCOUNT, &event);
+                service.event(&account.name, &event);
             }
             if json {
                 setup::emit(&event);
             }
         };
+        let mut no_screen = NoScreen;
+        let screen: &mut dyn Screen = match self.s.screen.as_deref_mut() {
+            Some(s) => s,
+            None => &mut no_screen,
+        };
         let result = pairing::run_until(
             &client,
             &clock,
-            self.parts.screen.as_mut(),
+            &mut Profiled {
+                inner: screen,
+                profile: account.profile(),
+            },
             &mut on_event,
             crate::oauth::flow::Policy::default(),
             setup::jitter_seed(),
@@ -552,32 +571,32 @@ impl Service {
             Outcome::Paired(resp) => {
                 let stored = grant::paired(
                     &client,
-                    &self.config.provider.client_id,
+                    &self.a.config.provider.client_id,
                     resp,
                     result.server_date,
                     &TimeNow::read(&clock::SystemClock),
                 );
-                if let Err(e) = self.parts.store.save(&stored) {
-                    self.pairing_problem = Problem::Storage;
+                if let Err(e) = self.a.parts.store.save(&stored) {
+                    self.a.pairing_problem = Problem::Storage;
                     return Input::Pairing(PairingEnd::Failed(e.to_string()));
                 }
                 let info = token_info(&stored.tokens);
-                self.current = Some(stored.tokens);
+                self.a.current = Some(stored.tokens);
                 Input::Pairing(PairingEnd::Paired(info))
             }
             Outcome::Denied => Input::Pairing(PairingEnd::Denied),
             Outcome::ServerError(err) => {
                 let endpoint = crate::net::transport::redact_url(&client.endpoints.token);
-                self.pairing_problem = Problem::Service;
+                self.a.pairing_problem = Problem::Service;
                 Input::Pairing(PairingEnd::Failed(format!("{endpoint}: {err}")))
             }
             Outcome::Failed(msg) => {
-                self.pairing_problem = Problem::Service;
+                self.a.pairing_problem = Problem::Service;
                 Input::Pairing(PairingEnd::Failed(msg))
             }
             // Only `pair --timeout` gives up; the agent's flow never does.
             Outcome::Unreachable(msg) => {
-                self.pairing_problem = Problem::Network;
+                self.a.pairing_problem = Problem::Network;
                 Input::Pairing(PairingEnd::Failed(msg))
             }
         }
@@ -588,34 +607,35 @@ impl Service {
             Ok(c) => c,
             Err(e) => return Input::Renewal(RenewalEnd::Failed(e.to_string())),
         };
-        let rejected = self.current.as_ref().map(|t| t.access_token.clone());
+        let rejected = self.a.current.as_ref().map(|t| t.access_token.clone());
         let need = match (want, &rejected) {
             (Want::AtMost(d), _) => Need::Remaining(d),
             (Want::Replace, Some(token)) => Need::Replace(token),
             (Want::Replace, None) => Need::Remaining(Duration::MAX),
         };
         let result = grant::renew(
-            &self.parts.store,
+            &self.a.parts.store,
             &client,
             &clock::SystemClock,
-            &self.parts.renewal,
+            &self.a.parts.renewal,
             need,
             OnGone::Forget,
         );
         let end = match result {
             Ok(Renewed::New(t)) => {
                 let info = token_info(&t);
-                self.current = Some(t);
+                self.a.current = Some(t);
                 RenewalEnd::New(info)
             }
             Ok(Renewed::Current(t)) => {
                 let info = token_info(&t);
                 // Another process (`devauth token`) may have renewed: the token changed.
                 let changed = self
+                    .a
                     .current
                     .as_ref()
                     .is_none_or(|c| c.access_token != t.access_token);
-                self.current = Some(t);
+                self.a.current = Some(t);
                 if changed {
                     RenewalEnd::New(info)
                 } else {
@@ -624,11 +644,11 @@ impl Service {
             }
             Ok(Renewed::Failed { error, .. }) => RenewalEnd::Failed(error.to_string()),
             Err(Error::GrantGone { detail }) => {
-                self.current = None;
+                self.a.current = None;
                 RenewalEnd::Gone(detail)
             }
             Err(e @ (Error::NotPaired { .. } | Error::OtherClient { .. })) => {
-                self.current = None;
+                self.a.current = None;
                 RenewalEnd::Gone(e.to_string())
             }
             Err(e) => RenewalEnd::Failed(e.to_string()),
@@ -638,6 +658,7 @@ impl Service {
 
     fn probe(&mut self) -> Input {
         let Some((token, token_type)) = self
+            .a
             .current
             .as_ref()
             .map(|t| (t.access_token.clone(), t.token_type.clone()))
@@ -660,7 +681,7 @@ impl Service {
     }
 
     fn unpair(&mut self) -> Input {
-        let store = self.parts.store.clone();
+        let store = self.a.parts.store.clone();
         let lock = match store.lock(grant::LOCK_TIMEOUT) {
             Ok(l) => Some(l),
             Err(e) => {
@@ -671,10 +692,10 @@ impl Service {
         let mut revoked = false;
         if self.agent_mode_is_device_flow() {
             if let Ok(Some(stored)) = store.load() {
-                let client = setup::resolve_endpoints(&self.config, &self.parts.transport)
-                    .and_then(|e| setup::client_with(&self.config, &self.parts.transport, e))
+                let client = setup::resolve_endpoints(&self.a.config, &self.a.parts.transport)
+                    .and_then(|e| setup::client_with(&self.a.config, &self.a.parts.transport, e))
                     .and_then(|mut c| {
-                        setup::bind_to_stored(&mut c, &self.config, &stored).map(|()| c)
+                        setup::bind_to_stored(&mut c, &self.a.config, &stored).map(|()| c)
                     })
                     .or_else(|_| self.token_client());
                 let problems = match client {
@@ -695,25 +716,29 @@ impl Service {
             eprintln!("devauth: could not delete the DPoP key: {e}");
         }
         drop(lock);
-        self.current = None;
+        self.a.current = None;
         Input::Unpaired { revoked }
     }
 
     fn agent_mode_is_device_flow(&self) -> bool {
-        self.config.provider.grant.jwt_bearer().is_none()
+        self.a.config.provider.grant.jwt_bearer().is_none()
     }
 
     fn reload(&mut self) -> Input {
-        eprintln!("devauth: SIGHUP: reloading {}", self.config_path.display());
-        let config = match Config::load(&self.config_path) {
+        eprintln!(
+            "devauth: SIGHUP: reloading {}",
+            self.s.config_path.display()
+        );
+        let name = Some(self.name()).filter(|_| self.a.config.account.several());
+        let config = match Config::load_account(self.s.config_path, None, name) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("devauth: reload failed, keeping the running config: {e}");
                 return Input::Reloaded(None);
             }
         };
-        if config.provider.grant.name() != self.config.provider.grant.name()
-            || config.storage.path != self.config.storage.path
+        if config.provider.grant.name() != self.a.config.provider.grant.name()
+            || config.storage.path != self.a.config.storage.path
         {
             eprintln!(
                 "devauth: reload refused: provider.grant and storage.path only change with a \
@@ -721,61 +746,26 @@ impl Service {
             );
             return Input::Reloaded(None);
         }
-        let parts = match Parts::build(&config, self.json) {
+        if config.account.all != self.a.config.account.all {
+            eprintln!("devauth: accounts added or removed: that takes a restart");
+        }
+        let parts = match Parts::build(&config) {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("devauth: reload failed, keeping the running config: {e}");
                 return Input::Reloaded(None);
             }
         };
-        if parts.token_file.path() != self.parts.token_file.path() {
-            let _ = self.parts.token_file.remove();
+        if parts.token_file.path() != self.a.parts.token_file.path() {
+            let _ = self.a.parts.token_file.remove();
         }
         let policy = policy_for(&config);
         let config = Arc::new(config);
-        if let Some(service) = &self.tokens {
+        if let Some(service) = &self.s.tokens {
             service.reload(&config);
         }
-        self.parts = parts;
-        self.config = config;
+        self.a.parts = parts;
+        self.a.config = config;
         Input::Reloaded(Some(policy))
-    }
-
-    /// Sleeps until `until` (boottime) or a signal; a wall-clock step (NTP, a resume) ticks
-    /// early. No wake-up in between; where the kernel lacks signalfd or timerfd, in chunks.
-    fn wait(&mut self, until: Instant) -> Input {
-        if clock::boottime() >= until {
-            return Input::Tick;
-        }
-        match self.signals.sleep_until(until) {
-            Ok(Woke::Signal(sig)) => return Input::Signal(sig),
-            Ok(Woke::Deadline | Woke::ClockSet) => return Input::Tick,
-            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {}
-            Err(e) => eprintln!("devauth: waiting in slices: no signalfd/timerfd ({e})"),
-        }
-        loop {
-            let start = clock::boottime();
-            if start >= until {
-                return Input::Tick;
-            }
-            let chunk = (until - start).min(WAIT_CHUNK);
-            let wall_start = clock::wall_now();
-            if let Some(sig) = self.signals.wait(chunk) {
-                return Input::Signal(sig);
-            }
-            let slept = clock::boottime().saturating_sub(start);
-            if slept > chunk + JUMP {
-                eprintln!(
-                    "devauth: resumed after {} s; checking the tokens",
-                    slept.as_secs()
-                );
-                return Input::Tick;
-            }
-            let wall_moved = clock::unix_secs(clock::wall_now()) - clock::unix_secs(wall_start);
-            let drift = (i128::from(wall_moved) - i128::from(slept.as_secs())).unsigned_abs();
-            if drift > u128::from(JUMP.as_secs()) {
-                return Input::Tick;
-            }
-        }
     }
 }

@@ -84,6 +84,8 @@ pub struct Account {
     pub pairing_code: Option<String>,
     /// When narrowed tokens were last fetched for requests (`handout::MAX_FETCHES`).
     pub fetches: VecDeque<Instant>,
+    /// The account's own config (provider, store); `None`: the board's.
+    pub config: Option<Arc<Config>>,
 }
 
 impl Account {
@@ -142,6 +144,14 @@ pub struct State {
 }
 
 impl State {
+    /// The config of `account`: its own, else the board's (the default account's, whose
+    /// `[agent]` and `[network]` every account shares).
+    pub fn config_of(&self, account: &str) -> Arc<Config> {
+        self.account(account)
+            .and_then(|a| a.config.clone())
+            .unwrap_or_else(|| self.config.clone())
+    }
+
     pub fn account(&self, name: &str) -> Option<&Account> {
         self.accounts
             .iter()
@@ -304,6 +314,11 @@ impl Board {
             s.config = config;
             s.policy = policy;
         });
+    }
+
+    /// The config of `account` after a reload.
+    pub fn reload_account(&self, account: &str, config: Arc<Config>) {
+        self.update(|s| s.account_entry(account).config = Some(config));
     }
 
     pub fn stop(&self) {

@@ -61,9 +61,13 @@ fn policy_of(config: &Config) -> Policy {
 }
 
 impl TokenService {
-    /// Starts serving; `None` when `[agent] socket = ""`. Call it after the agent's signals
-    /// are blocked (the threads inherit the mask).
-    pub fn start(config: &Arc<Config>) -> Result<Option<TokenService>, Error> {
+    /// Starts serving every account of `accounts` (the default one first: its `[agent]` and
+    /// `[network]` are everyone's); `None` when `[agent] socket = ""`. Call it after the
+    /// agent's signals are blocked (the threads inherit the mask).
+    pub fn start(accounts: &[Arc<Config>]) -> Result<Option<TokenService>, Error> {
+        let Some(config) = accounts.first() else {
+            return Ok(None);
+        };
         let Some(listening) = listen::listen(&config.agent.socket).map_err(Error::Io)? else {
             return Ok(None);
         };
@@ -72,13 +76,16 @@ impl TokenService {
         let io = |e: std::io::Error| Error::Io(format!("starting the token service: {e}"));
         let board = Arc::new(Board::new(config.clone(), Arc::new(policy)).map_err(io)?);
         board.update(|s| {
-            s.accounts.push((
-                DEFAULT_ACCOUNT.to_string(),
-                Account {
-                    held: ScopeSet::new(config.provider.scopes.iter().cloned()),
-                    ..Account::default()
-                },
-            ))
+            for c in accounts {
+                s.accounts.push((
+                    c.account.name.clone(),
+                    Account {
+                        held: ScopeSet::new(c.provider.scopes.iter().cloned()),
+                        config: Some(c.clone()),
+                        ..Account::default()
+                    },
+                ));
+            }
         });
         narrow::spawn(board.clone()).map_err(io)?;
         let listener = listening.listener.try_clone().map_err(io)?;
@@ -102,7 +109,7 @@ impl TokenService {
 
     /// The token the agent now holds for `account` (`None`: none; narrowed tokens go too).
     pub fn set_token(&self, account: &str, tokens: Option<&TokenSet>) {
-        let configured = self.board.lock().config.provider.scopes.clone();
+        let configured = self.board.lock().config_of(account).provider.scopes.clone();
         self.board.set_token(account, tokens, &configured);
     }
 
@@ -116,8 +123,15 @@ impl TokenService {
         self.board.event(account, event);
     }
 
-    /// The config was reloaded (SIGHUP): new policy, new settings. The socket itself stays.
+    /// The config was reloaded (SIGHUP): new policy, new settings (`config` is an account's:
+    /// the default one's also brings the shared `[agent]` and the policy). The socket itself
+    /// stays.
     pub fn reload(&self, config: &Arc<Config>) {
+        self.board
+            .reload_account(&config.account.name, config.clone());
+        if config.account.name != DEFAULT_ACCOUNT {
+            return;
+        }
         if config.agent.socket.path != self.board.lock().config.agent.socket.path {
             eprintln!("devauth: [agent] socket changed; the socket moves at the next restart");
         }

@@ -78,7 +78,7 @@ fn narrow(board: &Board, account: &str, scopes: &ScopeSet) {
             .account(account)
             .and_then(|a| a.token.as_ref())
             .map(|t| t.access_token.clone());
-        (s.config.clone(), subject)
+        (s.config_of(account), subject)
     };
     let result = fetch(&config, subject.as_ref(), scopes);
     let now = clock::boottime();

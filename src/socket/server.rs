@@ -24,7 +24,7 @@ use super::policy::{Granted, ScopeSet};
 use crate::cli::ProofArgs;
 use crate::clock::{self, Instant};
 use crate::config::DEFAULT_ACCOUNT;
-use crate::store::{self, TimeNow, TokenStore};
+use crate::store::TimeNow;
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -467,7 +467,7 @@ impl Server {
         let (account, granted, proof) = (account.clone(), granted.clone(), proof.clone());
         let outcome = {
             let mut s = self.board.lock();
-            let config = s.config.clone();
+            let config = s.config_of(&account);
             match s.account_mut(&account) {
                 None => Outcome::Fail(404, "unknown_account", format!("no account `{account}`")),
                 Some(a) => decide(a, &granted, &now, woken, |t| narrow::margin(&config, t)),
@@ -491,7 +491,7 @@ impl Server {
                 let proof = match proof {
                     None => None,
                     Some(asked) => {
-                        let store = self.board.lock().config.storage.path.clone();
+                        let store = self.board.lock().config_of(&account).storage.path.clone();
                         match handout::proof(&store, &token, &asked) {
                             Ok(p) => Some(p),
                             Err((status, code, message)) => {
@@ -541,24 +541,20 @@ impl Server {
     // --- GET /v1/status --------------------------------------------------------------------
 
     fn status(&mut self, i: usize) {
-        let config = self.board.lock().config.clone();
-        let now = self.now();
-        let store = TokenStore::new(&config.storage.path);
-        let body = store::status_json(
-            store.path(),
-            &store.load(),
-            &config.provider.client_id,
-            config
-                .provider
-                .grant
-                .jwt_bearer()
-                .map(|j| j.issuer.as_str()),
-            &now,
-        )
-        .to_string();
+        let body = self.status_json().to_string();
         if let Some(c) = self.conns.get_mut(i) {
             c.respond(http::json_response(200, &body, &[]));
         }
+    }
+
+    /// What `devauth status --json` says, for every account the agent serves.
+    fn status_json(&self) -> serde_json::Value {
+        let configs: Vec<Arc<crate::config::Config>> = {
+            let s = self.board.lock();
+            s.accounts.iter().map(|(n, _)| s.config_of(n)).collect()
+        };
+        let refs: Vec<&crate::config::Config> = configs.iter().map(|c| &**c).collect();
+        crate::setup::status_all(&refs, &self.now())
     }
 
     // --- GET /v1/events --------------------------------------------------------------------
@@ -573,20 +569,7 @@ impl Server {
             .accept
             .as_ref()
             .is_some_and(|a| a.contains("text/event-stream"));
-        let config = self.board.lock().config.clone();
-        let now = self.now();
-        let store = TokenStore::new(&config.storage.path);
-        let status = store::status_json(
-            store.path(),
-            &store.load(),
-            &config.provider.client_id,
-            config
-                .provider
-                .grant
-                .jwt_bearer()
-                .map(|j| j.issuer.as_str()),
-            &now,
-        );
+        let status = self.status_json();
         let codes: Vec<String> = self
             .board
             .lock()
