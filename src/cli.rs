@@ -497,16 +497,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             Short('c') | Long("config") => {
                 config = Some(PathBuf::from(parser.value().map_err(err)?));
             }
-            Long("account") => {
-                let v = text(parser.value().map_err(err)?, "account")?;
-                if !crate::config::valid_account_name(&v) {
-                    return Err(UsageError(format!(
-                        "--account {v:?}: an account name is 1..=64 ASCII letters, digits, '_' \
-                         or '-'"
-                    )));
-                }
-                account = Some(v);
-            }
+            // An unknown name is the config's to say (it lists the accounts there are).
+            Long("account") => account = Some(text(parser.value().map_err(err)?, "account")?),
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") if name.is_none() => {
                 return Ok(Cli {

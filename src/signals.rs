@@ -383,6 +383,11 @@ impl<'a> SignalClock<'a> {
         self.signals.borrow_mut().defer(s);
     }
 
+    /// Takes back the signal that came while sleeping (the caller handles it instead).
+    pub fn take_got(&self) -> Option<Signal> {
+        self.got.take()
+    }
+
     /// Lends the signals (between two sleeps: other work that waits for a child, say).
     pub fn with_signals<R>(&self, f: impl FnOnce(&mut Signals) -> R) -> R {
         f(&mut self.signals.borrow_mut())

@@ -210,7 +210,7 @@ fn the_socket_serves_each_client_only_the_accounts_it_is_granted() {
     let r = get_as(OTHER_UID, &sock, "/v1/token?account=music");
     assert_eq!(r.status, 403, "{r:?}");
     let r = get_as(OTHER_UID, &sock, "/v1/token?account=nobody");
-    assert_eq!(r.status, 403, "{r:?}");
+    assert_eq!((r.status, r.error()), (404, "unknown_account"), "{r:?}");
     // `devauth token --account` as the app: through the socket, by the same policy.
     let as_app = |account: &str| {
         command()
@@ -263,4 +263,24 @@ fn pair_says_which_account_is_being_added() {
     let out = env.devauth(&["token", "--account", "guests"]);
     assert_eq!(out.status.code(), Some(6), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("default, kids, music"));
+}
+
+#[test]
+fn accounts_stay_fresh_while_another_waits_for_its_person() {
+    // Nobody approves the music account's code: its pairing screen stays up.
+    let music = TestServer::start(Behavior::default()).expect("second test server");
+    let env = AgentEnv::with(fast(4), &accounts(&music));
+    let mut agent = env.start_agent();
+    wait_for(&agent, "the others renewed while music waits", |a| {
+        count(a, "music", "code") >= 1
+            && count(a, "default", "refreshed") >= 2
+            && count(a, "kids", "refreshed") >= 2
+    });
+    assert_eq!(count(&agent, "music", "paired"), 0);
+    assert!(music.stats().polls >= 1, "music's code is being polled");
+    let published = read(&env.token_file);
+    assert!(env.srv.access_token_scope(&published).is_some());
+    // SIGTERM ends the pairing and every account.
+    agent.signal(libc::SIGTERM);
+    assert_eq!(agent.wait_exit().code(), Some(0), "{}", agent.stderr());
 }

@@ -17,7 +17,7 @@
 //! re-reading CLOCK_BOOTTIME after each: a jump much larger than the chunk (a resume) or a
 //! wall clock that moved differently (a step) ticks the machines at once.
 
-use super::service::{Service, Shared, Slot, mode_of};
+use super::service::{Service, Shared, Slot, mode_of, store_moved};
 use super::{Input, Mode, Next, PairingEnd};
 use crate::clock::{self, Clock, Instant};
 use crate::config::Config;
@@ -26,6 +26,7 @@ use crate::screen::{NoScreen, Screen};
 use crate::setup;
 use crate::signals::{Signal, SignalClock, Signals, Woke};
 use crate::socket::TokenService;
+use crate::store::TokenStore;
 use std::cell::RefCell;
 use std::path::Path;
 use std::sync::Arc;
@@ -36,6 +37,10 @@ use std::time::{Duration, SystemTime};
 pub const WAIT_CHUNK: Duration = Duration::from_secs(10);
 /// Boottime or wall-clock movement beyond the chunk that counts as a resume or clock jump.
 const JUMP: Duration = Duration::from_secs(3);
+
+/// The other accounts' work in a pairing's waits: the signals (for their hooks) and a SIGUSR2
+/// that came meanwhile, for the accounts whose store it was.
+pub type Background<'b> = dyn FnMut(&mut Signals, Option<Signal>) + 'b;
 
 /// Runs the agent for every account of the config until SIGTERM/SIGINT. `config_path` is
 /// re-read on SIGHUP.
@@ -175,7 +180,10 @@ impl Driver<'_> {
                 }
             };
             for slot in slots.iter_mut() {
-                if matches!(slot.next, Next::Wait(_)) {
+                // SIGUSR2 (`unpair --account`, `pair --account --force`) is for the account
+                // whose store changed; the others carry on as they were.
+                let not_mine = input == Input::Signal(Signal::StoreChanged) && !slot.store_moved();
+                if matches!(slot.next, Next::Wait(_)) && !not_mine {
                     self.service(slot).feed(input.clone());
                 }
             }
@@ -190,9 +198,9 @@ impl Driver<'_> {
             return;
         };
         let (config_path, json, tokens) = (self.config_path, self.json, self.tokens);
-        let mut background = |signals: &mut Signals| {
+        let mut background = |signals: &mut Signals, sig: Option<Signal>| {
             for other in before.iter_mut().chain(after.iter_mut()) {
-                Service {
+                let mut service = Service {
                     s: Shared {
                         config_path,
                         json,
@@ -201,8 +209,20 @@ impl Driver<'_> {
                         screen: None,
                     },
                     a: other,
+                };
+                if sig.is_some() && service.a.store_moved() {
+                    let input = match service.a.next {
+                        Next::Wait(_) => Some(Input::Signal(Signal::StoreChanged)),
+                        Next::Pair => Some(Input::Pairing(PairingEnd::Interrupted(
+                            Signal::StoreChanged,
+                        ))),
+                        _ => None,
+                    };
+                    if let Some(input) = input {
+                        service.feed(input);
+                    }
                 }
-                .advance();
+                service.advance();
             }
         };
         let input = self.service(slot).pair(&mut background);
@@ -217,6 +237,7 @@ impl Driver<'_> {
         for (j, other) in slots.iter_mut().enumerate() {
             let input = match other.next {
                 _ if j == i => continue,
+                _ if sig == Signal::StoreChanged && !other.store_moved() => continue,
                 Next::Wait(_) => Input::Signal(sig),
                 Next::Pair => Input::Pairing(PairingEnd::Interrupted(sig)),
                 _ => continue,
@@ -278,20 +299,32 @@ impl Driver<'_> {
 }
 
 /// The clock a pairing sleeps on in the agent: the [`SignalClock`], and in each of its waits
-/// the other accounts' due work first (`background`, given the signals for their hooks).
+/// the other accounts' due work first (`background`, given the signals for their hooks). A
+/// SIGUSR2 ends the pairing only when the pairing account's own `store` changed (another
+/// command paired it); otherwise it goes to the other accounts.
 pub struct PairingClock<'c, 'b> {
     inner: SignalClock<'c>,
-    background: RefCell<&'b mut dyn FnMut(&mut Signals)>,
+    background: RefCell<&'b mut Background<'b>>,
+    store: TokenStore,
 }
 
 impl<'c, 'b> PairingClock<'c, 'b> {
     pub fn new(
         inner: SignalClock<'c>,
-        background: &'b mut dyn FnMut(&mut Signals),
+        background: &'b mut Background<'b>,
+        store: TokenStore,
     ) -> PairingClock<'c, 'b> {
         PairingClock {
             inner,
             background: RefCell::new(background),
+            store,
+        }
+    }
+
+    fn run_background(&self, sig: Option<Signal>) {
+        if let Ok(mut background) = self.background.try_borrow_mut() {
+            self.inner
+                .with_signals(|signals| (*background)(signals, sig));
         }
     }
 
@@ -314,12 +347,14 @@ impl Clock for PairingClock<'_, '_> {
     fn sleep(&self, d: Duration) {
         let start = self.inner.now();
         if self.inner.got().is_none() {
-            if let Ok(mut background) = self.background.try_borrow_mut() {
-                self.inner.with_signals(|signals| (*background)(signals));
-            }
+            self.run_background(None);
         }
         if let Some(rest) = d.checked_sub(self.inner.now().saturating_sub(start)) {
             self.inner.sleep(rest);
+        }
+        if self.inner.got() == Some(Signal::StoreChanged) && !store_moved(&self.store, None) {
+            self.inner.take_got();
+            self.run_background(Some(Signal::StoreChanged));
         }
     }
 

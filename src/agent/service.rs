@@ -12,7 +12,7 @@
 //!
 //! It owns no policy: what to do and when is `agent`'s.
 
-use super::driver::PairingClock;
+use super::driver::{Background, PairingClock};
 use crate::agent::hook::{Hook, HookEvent, HookOutcome};
 use crate::agent::{
     Agent, Effect, Input, Loaded, Mode, Next, Note, PairingEnd, Policy, ProbeEnd, RenewalEnd,
@@ -131,6 +131,18 @@ impl Slot {
     pub(super) fn token_file(&self) -> &Path {
         self.parts.token_file.path()
     }
+
+    /// Whether the store holds other tokens than this account has (SIGUSR2 is for every
+    /// account: this tells the one whose store another command changed).
+    pub(super) fn store_moved(&self) -> bool {
+        store_moved(&self.parts.store, self.current.as_ref())
+    }
+}
+
+/// Whether `store` holds other tokens than `current` (none where there are none).
+pub(super) fn store_moved(store: &TokenStore, current: Option<&TokenSet>) -> bool {
+    let stored = store.load().ok().flatten().map(|s| s.tokens.access_token);
+    stored.as_ref() != current.map(|t| &t.access_token)
 }
 
 /// Device flow or service account.
@@ -503,7 +515,7 @@ impl Service<'_> {
 
     /// Pairs this account, with the screen; `background` is called in every wait of the
     /// pairing, with the signals, so that the other accounts are kept fresh meanwhile.
-    pub(super) fn pair(&mut self, background: &mut dyn FnMut(&mut Signals)) -> Input {
+    pub(super) fn pair(&mut self, background: &mut Background<'_>) -> Input {
         if self.a.config.provider.grant.code_grant().is_some() {
             // A browser sign-in needs a person at a browser the agent cannot drive; the agent
             // keeps a signed-in grant alive but does not start one.
@@ -529,7 +541,11 @@ impl Service<'_> {
         let json = self.s.json;
         let service = self.s.tokens;
         let account = &self.a.config.account;
-        let clock = PairingClock::new(SignalClock::new(&mut *self.s.signals), background);
+        let clock = PairingClock::new(
+            SignalClock::new(&mut *self.s.signals),
+            background,
+            self.a.parts.store.clone(),
+        );
         let mut on_event = |event: &Event| {
             let mut event = pairing::event_json(event);
             if account.several() {

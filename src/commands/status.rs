@@ -39,7 +39,7 @@ pub(crate) fn status_all(path: &Path, json: bool) -> Result<(), Error> {
 pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
     if json {
         // The same object the agent's `GET /v1/status` answers.
-        emit(&setup::status_all(&[config], &TimeNow::read(&SystemClock)));
+        emit(&setup::status_of(config, &TimeNow::read(&SystemClock)));
     }
     status_of(config, !json)
 }
