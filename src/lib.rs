@@ -23,3 +23,4 @@ pub mod secret;
 pub mod setup;
 pub mod signals;
 pub mod store;
+pub mod tpm;

@@ -21,6 +21,7 @@ mod browser;
 mod codec;
 mod http;
 mod server;
+pub mod swtpm;
 mod tls;
 
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
