@@ -175,7 +175,7 @@ pub(crate) struct StoredGrant {
 /// The [`StoredGrant`] of this config. Not paired is an error, except for a service account,
 /// which obtains its first token.
 pub(crate) fn stored_grant(config: &Config) -> Result<StoredGrant, Error> {
-    let store = TokenStore::new(&config.storage.path);
+    let store = config.storage.token_store();
     let (client, how) = token_parts(config, &store)?;
     let tokens = grant::fresh_tokens(
         &store,

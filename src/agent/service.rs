@@ -33,7 +33,7 @@ use crate::screen::{NoScreen, Screen, View};
 use crate::setup;
 use crate::signals::{Signal, SignalClock, Signals};
 use crate::store::tokenfile::TokenFile;
-use crate::store::{StoredTokens, TimeNow, TokenSet, TokenStore};
+use crate::store::{self, Protection, StoredTokens, TimeNow, TokenSet, TokenStore};
 use serde_json::json;
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -66,6 +66,7 @@ pub fn run(config_path: &Path, config: Config, json: bool) -> Result<(), Error> 
         json,
         signals,
         current: None,
+        unprotected_said: false,
     };
     eprintln!(
         "devauth: agent started (pid {}, {}, token file {})",
@@ -146,7 +147,7 @@ impl Parts {
             setup::open_screen(config, json)?
         };
         Ok(Parts {
-            store: TokenStore::new(&config.storage.path),
+            store: config.storage.token_store(),
             transport: setup::transport(config)?,
             renewal: Renewal::for_config(&config.provider)?,
             token_file: TokenFile::new(
@@ -168,6 +169,8 @@ struct Service {
     signals: Signals,
     /// The tokens the agent holds (never in the machine: it sees no secret).
     current: Option<TokenSet>,
+    /// The "not protected by hardware" warning was logged (once a start, and after a pairing).
+    unprotected_said: bool,
 }
 
 fn wall_ok() -> bool {
@@ -415,6 +418,7 @@ impl Service {
                         stored.client_id, self.config.provider.client_id
                     )));
                 }
+                self.say_protection(false);
                 let info = token_info(&stored.tokens);
                 self.current = Some(stored.tokens);
                 Input::Store(Loaded::Tokens(info))
@@ -499,9 +503,10 @@ impl Service {
                     result.server_date,
                     &TimeNow::read(&clock::SystemClock),
                 );
-                if let Err(e) = self.parts.store.save(&stored) {
+                if let Err(e) = self.parts.store.save_pairing(&stored) {
                     return Input::Pairing(PairingEnd::Failed(e.to_string()));
                 }
+                self.say_protection(true);
                 let info = token_info(&stored.tokens);
                 self.current = Some(stored.tokens);
                 Input::Pairing(PairingEnd::Paired(info))
@@ -558,6 +563,11 @@ impl Service {
             Err(Error::GrantGone { detail }) => {
                 self.current = None;
                 RenewalEnd::Gone(detail)
+            }
+            // Sealed on other hardware, or the TPM was cleared: the tokens are out of reach.
+            Err(Error::Store(e)) if e.needs_pairing() => {
+                self.current = None;
+                RenewalEnd::Gone(e.to_string())
             }
             Err(e @ (Error::NotPaired { .. } | Error::OtherClient { .. })) => {
                 self.current = None;
@@ -618,6 +628,34 @@ impl Service {
         drop(lock);
         self.current = None;
         Input::Unpaired { revoked }
+    }
+
+    /// Logs how the stored tokens are protected: after a pairing (`paired`: what this write
+    /// decided, and why not sealed), and the first time tokens are loaded (only when unsealed).
+    fn say_protection(&mut self, paired: bool) {
+        let protection = if paired {
+            self.parts.store.last_protection()
+        } else if self.unprotected_said {
+            None
+        } else {
+            self.parts.store.protection().ok().flatten()
+        };
+        match protection {
+            Some(p @ Protection::Unprotected { .. }) => {
+                let why = match (&p, paired) {
+                    (_, true) => p.describe(),
+                    _ => store::not_protected(&format!(
+                        "the file was written unsealed; seal = \"{}\" seals it at its next \
+                         write if it can",
+                        self.config.storage.sealing.choice.name()
+                    )),
+                };
+                eprintln!("devauth: warning: {why}");
+                self.unprotected_said = true;
+            }
+            Some(p) if paired => eprintln!("devauth: tokens {}", p.describe()),
+            _ => {}
+        }
     }
 
     fn agent_mode_is_device_flow(&self) -> bool {

@@ -88,4 +88,11 @@ pub(crate) fn announce_paired(
             store.path().display()
         );
     }
+    match store.last_protection() {
+        Some(p @ crate::store::Protection::Unprotected { .. }) => {
+            eprintln!("devauth: warning: {}", p.describe());
+        }
+        Some(p) => eprintln!("devauth: tokens {}", p.describe()),
+        None => {}
+    }
 }

@@ -4,11 +4,11 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::error::Error;
 use crate::setup::emit;
-use crate::store::{TimeNow, TokenStore};
+use crate::store::{Protection, SealChoice, TimeNow, TokenStore};
 use serde_json::json;
 
 pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
-    let store = TokenStore::new(&config.storage.path);
+    let store = config.storage.token_store();
     let path = store.path().display().to_string();
     let loaded = store.load();
     let stored = match loaded {
@@ -48,6 +48,7 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
         })));
     };
     let owner_ok = stored.client_id == config.provider.client_id;
+    let protection = protection(config, &store);
     let t = &stored.tokens;
     let now = TimeNow::read(&SystemClock);
     let remaining = t.expiry.as_ref().map(|e| e.remaining(&now));
@@ -65,7 +66,14 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
             "client_id": stored.client_id,
             "token_endpoint": stored.token_endpoint,
             "store": path,
+            "protection": match &protection {
+                Protection::Sealed(sealer) => sealer.name(),
+                Protection::Unprotected { .. } => "none",
+            },
         }));
+        if let Protection::Unprotected { .. } = &protection {
+            eprintln!("devauth: warning: {}", protection.describe());
+        }
     } else {
         if owner_ok {
             println!(
@@ -104,6 +112,7 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
                 "none"
             }
         );
+        println!("  protection:    {}", protection.describe());
         println!(
             "  provider:      {} ({})",
             stored.token_endpoint, stored.client_id
@@ -117,6 +126,24 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
             store: store.path().to_path_buf(),
             detail: format!("were issued to client `{}`", stored.client_id),
         })))
+    }
+}
+
+/// How the file just read is protected; for a plain one, why as far as the config tells.
+fn protection(config: &Config, store: &TokenStore) -> Protection {
+    match store.protection() {
+        Ok(Some(p @ Protection::Sealed(_))) => p,
+        _ => Protection::Unprotected {
+            why: match config.storage.sealing.choice {
+                SealChoice::None => "[storage] seal = \"none\"".to_string(),
+                choice => format!(
+                    "the file was written unsealed (by an earlier devauth, or where seal = \
+                     \"{}\" found nothing usable); `devauth pair` and the agent say what each \
+                     sealer answered",
+                    choice.name()
+                ),
+            },
+        },
     }
 }
 

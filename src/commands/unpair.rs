@@ -4,10 +4,9 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::grant;
 use crate::setup::{self};
-use crate::store::TokenStore;
 
 pub(crate) fn unpair(config: &Config) -> Result<(), Error> {
-    let store = TokenStore::new(&config.storage.path);
+    let store = config.storage.token_store();
     let stored = match store.load() {
         Ok(Some(s)) => s,
         Ok(None) => {

@@ -627,7 +627,7 @@ pub use expiry::*;
 pub use format::*;
 pub use lock::*;
 use seal::{DataKey, NewKey, SealState};
-pub use seal::{Protection, SealChoice, Sealer, Sealing, UnsealFailure};
+pub use seal::{Protection, SealChoice, Sealer, Sealing, UnsealFailure, not_protected};
 pub use sealed::{Envelope, SEALED_FORMAT, SEALED_VERSION, open_sealed_bytes, seal_bytes};
 use write::*;
 

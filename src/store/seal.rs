@@ -118,6 +118,32 @@ pub enum Protection {
     Unprotected { why: String },
 }
 
+impl Protection {
+    /// What `status` shows, and `pair`/the agent say when the file is not sealed.
+    pub fn describe(&self) -> String {
+        match self {
+            Protection::Sealed(sealer) => format!(
+                "sealed: AES-256-GCM, the key held by {} ({})",
+                sealer.holder(),
+                sealer.name()
+            ),
+            Protection::Unprotected { why } => not_protected(why),
+        }
+    }
+}
+
+/// The plain statement of an unsealed store: what it means, why, and what to do.
+pub fn not_protected(why: &str) -> String {
+    format!(
+        "NOT protected by hardware: the refresh token is stored in clear, so anyone who reads \
+         this device's storage (a flash dump, a resold or stolen board) can use the account. \
+         Why: {why}. To protect it: give devauth a TPM 2.0 (/dev/tpmrm0) or a kernel with \
+         trusted keys and AF_ALG (Linux 6.2 or later), keep [storage] seal = \"auto\"; the file \
+         is sealed at its next write. require_sealed = true refuses to store tokens unprotected \
+         (README: \"Protecting the tokens\")"
+    )
+}
+
 /// A data key and its sealed form.
 #[derive(Debug)]
 pub(super) struct DataKey {

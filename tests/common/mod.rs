@@ -21,11 +21,13 @@ pub mod agent;
 mod checks;
 mod env;
 mod process;
+pub mod tpm;
 
 #[allow(unused_imports)]
 pub use checks::*;
 pub use env::*;
 pub use process::*;
+pub use tpm::no_tpm;
 
 use std::time::Duration;
 
