@@ -12,7 +12,7 @@
 mod common;
 
 use common::agent::{AgentEnv, fast};
-use common::tpm::{Swtpm, use_tpm, usable_or_skip};
+use common::tpm::{Swtpm, usable_or_skip, use_tpm};
 use common::*;
 use std::time::Duration;
 
@@ -56,10 +56,16 @@ fn pairing_seals_the_store_and_token_works_after_the_tpm_restarts() {
     let out = env.pair();
     out.stderr_has("sealed: AES-256-GCM, the key held by the TPM (tpm2)");
     let text = store_text(&env);
-    assert!(text.contains("\"format\": \"devauth-sealed-tokens\""), "{text}");
+    assert!(
+        text.contains("\"format\": \"devauth-sealed-tokens\""),
+        "{text}"
+    );
     let at0 = env.server().live_access_tokens();
     for t in env.server().live_refresh_tokens().iter().chain(&at0) {
-        assert!(!text.contains(t.as_str()), "a token is readable in the sealed store");
+        assert!(
+            !text.contains(t.as_str()),
+            "a token is readable in the sealed store"
+        );
     }
     env.run(&["status"])
         .code(exit::OK)
@@ -84,7 +90,11 @@ fn pairing_seals_the_store_and_token_works_after_the_tpm_restarts() {
     drop(sim);
     let _sim = Swtpm::start(&state).expect("restart swtpm");
     assert_eq!(env.token(), t1);
-    assert_eq!(env.server().stats().device_codes_issued, 1, "no new pairing");
+    assert_eq!(
+        env.server().stats().device_codes_issued,
+        1,
+        "no new pairing"
+    );
 }
 
 #[test]
@@ -107,7 +117,11 @@ fn a_store_sealed_by_another_or_a_cleared_tpm_means_pair_again() {
     env.run(&["status"])
         .code(exit::PAIR_AGAIN)
         .stdout_has("sealed on another device");
-    assert_eq!(store_text(&env), sealed, "nothing may rewrite or delete the store");
+    assert_eq!(
+        store_text(&env),
+        sealed,
+        "nothing may rewrite or delete the store"
+    );
     // `pair` replaces it, sealed by this board's TPM.
     env.pair();
     assert_eq!(env.server().stats().device_codes_issued, 2);

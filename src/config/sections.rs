@@ -132,7 +132,8 @@ impl Cx<'_> {
             // hash=sha256 policydigest=…`): nothing that could end the command early.
             let ok = o.len() <= crate::keyring::MAX_OPTIONS
                 && o.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-' | b'.' | b',' | b':' | b' ')
+                    b.is_ascii_alphanumeric()
+                        || matches!(b, b'=' | b'_' | b'-' | b'.' | b',' | b':' | b' ')
                 });
             if !ok {
                 return Err(self.at(

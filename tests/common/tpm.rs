@@ -19,7 +19,10 @@ pub fn no_tpm(dir: &Path) -> PathBuf {
 pub fn use_tpm(config: &Path, dir: &Path, socket: &Path, seal: &str, extra: &str) {
     let text = std::fs::read_to_string(config).expect("read the config");
     let from = format!("tpm_device = \"{}\"\n", no_tpm(dir).display());
-    assert!(text.contains(&from), "the config has no test tpm_device line:\n{text}");
+    assert!(
+        text.contains(&from),
+        "the config has no test tpm_device line:\n{text}"
+    );
     let to = format!(
         "tpm_device = \"{}\"\nseal = \"{seal}\"\n{extra}",
         socket.display()
