@@ -2,8 +2,8 @@
 # All of devauth's checks, in the order CI runs them (`.ci/run` calls this script):
 #   1. formatting and lints (rustfmt, clippy -D warnings) when those components are installed
 #   2. the whole test suite on this machine (unit tests + end-to-end tests against the loopback
-#      test server, hostile servers, power cuts), then each fuzz target for 20 s
-#      (FUZZ_SECONDS)
+#      test server, hostile servers, power cuts, the sealed store against swtpm, installed here
+#      when missing), then each fuzz target for 20 s (FUZZ_SECONDS)
 #   3. the cross part (scripts/ci-cross.sh): Debian's Rust 1.85 (the MSRV) driven by cargo
 #      zigbuild; release builds of armv7 musl, ARMv6 musl, ARMv5TE musl, aarch64 glibc 2.17 and
 #      x86_64 musl with their floor/static/CPU checks, the end-to-end suite against the armv7
@@ -44,6 +44,19 @@ else
     echo "note: clippy is not installed; skipping lints"
 fi
 
+# The sealed-store tests need a TPM: Debian's swtpm on a socket. Installed when missing (as
+# root), and required from here on, so that those tests fail instead of skipping.
+if ! command -v swtpm >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    step "installing swtpm (apt-get) for the sealed-store tests"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends swtpm >/dev/null
+fi
+if command -v swtpm >/dev/null 2>&1; then
+    export DEVAUTH_TEST_REQUIRE_SWTPM=1
+else
+    echo "note: swtpm is not installed; the sealed-store tests with a TPM are skipped"
+fi
+
 step "cargo test (workspace)"
 cargo test --workspace --all-features --locked
 
@@ -57,7 +70,7 @@ fi
 
 if [ "$kernel" != 0 ]; then
     step "the pairing screen on a real kernel under qemu-system (scripts/kernel-test.sh)"
-    # Every scenario (a-g) must pass; KERNEL_TEST_EXPECT_FAIL may list some while a feature is
+    # Every scenario (a-i) must pass; KERNEL_TEST_EXPECT_FAIL may list some while a feature is
     # being built.
     # After the cross part it boots the static x86_64 musl release binary ci-cross.sh built (so a
     # release artefact is what runs on the real kernel, and no second release build is needed).
