@@ -213,3 +213,5 @@ mod tests;
 
 #[cfg(test)]
 mod code_tests;
+#[cfg(test)]
+mod storage_tests;
