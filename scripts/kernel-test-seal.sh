@@ -8,9 +8,16 @@
 #      the agent shows a fresh code (its QR decoded from the screen), pairs and seals with TPM B
 #   i  no TPM: pair finishes and says the refresh token is not protected by hardware, with what
 #      each sealer answered on this kernel (no /dev/tpmrm0; add_key(trusted): ENODEV); status too
+#   j  (only with KERNEL_TEST_TRUSTED=1) the `kernel` sealer: Linux trusted keys with the TPM as
+#      trust source, on a small 6.12 kernel built by scripts/build-trusted-kernel.sh (Debian's
+#      kernels have no CONFIG_TRUSTED_KEYS; the cold build does not fit CI, which has no cache).
+#      Boot 1: pair with seal = "kernel"; boot 2 (same disk and TPM): the same token; boot 3
+#      (another TPM): exit 4 naming the cause
 #
-# Each boot is the vesafb display of scenario c (vga=791: no display module). Needs swtpm and
-# mke2fs on the host (Debian: swtpm, e2fsprogs); installs swtpm when run as root.
+# Each boot of h and i is the vesafb display of scenario c (vga=791: no display module). Needs
+# swtpm and mke2fs on the host (Debian: swtpm, e2fsprogs); installs swtpm when run as root.
+
+[ "${KERNEL_TEST_TRUSTED:-0}" != 1 ] || ALL_SCENARIOS+=(j)
 
 # The modules of the disk, dependencies first (their .deb paths are extracted with the kernel).
 seal_modules=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
@@ -24,6 +31,7 @@ seal_scenario_title() {
     case "$1" in
         h) echo "TPM-sealed store: reboot keeps it; a fresh TPM means exit 4 and a fresh code" ;;
         i) echo "no TPM: pair and status say the tokens are not protected" ;;
+        j) echo "kernel sealer (trusted keys, TPM source) on a built 6.12 kernel" ;;
     esac
 }
 
@@ -50,10 +58,15 @@ seal_initramfs() {
         sed 's#^path = .*#path = "/data/devauth/tokens.json"#' >"$root/etc/devauth/seal.toml"
     printf '\n[agent]\ntoken_file = "/tmp/access_token"\npaired_screen_secs = 1\n' \
         >>"$root/etc/devauth/seal.toml"
+    # Scenario j: no display (the small kernel has none), the kernel sealer.
+    sed -e 's#^backend = .*#backend = "none"#' -e '/^device = /d' \
+        -e 's#^path = .*#path = "/data/devauth/tokens.json"\nseal = "kernel"\ntrusted_key_options = "keyhandle=0x81000001"#' \
+        "$root/etc/devauth/fb.toml" >"$root/etc/devauth/trusted.toml"
     cat >"$root/bin/mount-data" <<'EOF'
 #!/bin/sh
-# The disk image at /data (ext4 on virtio-blk), its modules loaded first.
-for m in $(cat /lib/modules/seal.order); do insmod "$m" || exit 1; done
+# The disk image at /data (ext4 on virtio-blk), its modules loaded first (Debian's kernel; the
+# trusted-keys kernel has them built in).
+[ -b /dev/vda ] || for m in $(cat /lib/modules/seal.order); do insmod "$m" || exit 1; done
 n=0
 until [ -b /dev/vda ]; do
     n=$((n + 1)); [ $n -lt 50 ] || { echo "no /dev/vda"; exit 1; }; sleep 0.1
@@ -200,4 +213,91 @@ scenario_i() {
     grep -q "protection:    NOT protected by hardware" <<<"$out" || fail "status: $out" ||
         return 1
     detail="pair and status: not protected (no /dev/tpmrm0; add_key(trusted): ENODEV)"
+}
+
+# seal_provision_tpm STATE: a persistent ECC P-256 storage key at 0x81000001 in the TPM whose
+# state is in STATE, as a TPM 2.0 trust source of trusted keys needs (what `tpm2_createprimary
+# -C o` + `tpm2_evictcontrol -C o … 0x81000001` do), sent as raw commands to a swtpm socket.
+seal_provision_tpm() {
+    local state=$1 sock pid n=0
+    sock=$(mktemp -u /tmp/kt-swtpm.XXXXXX)
+    swtpm socket --tpm2 --tpmstate "dir=$state" --server "type=unixio,path=$sock" \
+        --flags not-need-init,startup-clear >/dev/null 2>&1 &
+    pid=$!
+    until [ -S "$sock" ]; do
+        n=$((n + 1)); [ $n -lt 100 ] || { kill "$pid"; return 1; }; sleep 0.05
+    done
+    python3 - "$sock" <<'PY' || { kill "$pid"; wait "$pid" 2>/dev/null; return 1; }
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+def call(code, body):
+    s.sendall(struct.pack(">HII", 0x8002, 10 + len(body), code) + body)
+    tag, size, rc = struct.unpack(">HII", s.recv(10, socket.MSG_WAITALL))
+    rest = s.recv(size - 10, socket.MSG_WAITALL) if size > 10 else b""
+    if rc:
+        sys.exit("TPM command 0x%x: rc 0x%x" % (code, rc))
+    return rest
+pw = struct.pack(">IIHBH", 9, 0x40000009, 0, 0, 0)
+owner = struct.pack(">I", 0x40000001)
+template = bytes.fromhex("0023000b00030472000000060080004300100003001000000000")
+body = owner + pw + struct.pack(">HHH", 4, 0, 0) + struct.pack(">H", len(template)) + template
+handle = call(0x131, body + struct.pack(">HI", 0, 0))[:4]  # TPM2_CreatePrimary
+call(0x120, owner + handle + pw + struct.pack(">I", 0x81000001))  # TPM2_EvictControl
+PY
+    kill "$pid"; wait "$pid" 2>/dev/null
+    return 0
+}
+
+scenario_j() {
+    local rc=0
+    seal_scenario_j || rc=$?
+    seal_stop_swtpm
+    return $rc
+}
+
+seal_scenario_j() {
+    local disk=$cache/trusted-disk.img tpm_c=$cache/trusted-tpm-c tpm_d=$cache/trusted-tpm-d
+    local out token1 debian=$vmlinuz
+    [ -e "$cache/trusted/bzImage" ] || fail "no $cache/trusted/bzImage: run scripts/build-trusted-kernel.sh" || return 1
+    rm -rf "$disk" "$tpm_c" "$tpm_d" && mkdir -p "$tpm_c" "$tpm_d"
+    mke2fs -q -t ext4 -F "$disk" 32M || fail "mke2fs failed" || return 1
+    seal_provision_tpm "$tpm_c" && seal_provision_tpm "$tpm_d" ||
+        fail "could not put a storage key at 0x81000001" || return 1
+    vmlinuz=$cache/trusted/bzImage
+    seal_trusted_boots "$disk" "$tpm_c" "$tpm_d"
+    rc=$?
+    vmlinuz=$debian
+    return $rc
+}
+
+seal_trusted_boots() {
+    local disk=$1 tpm_c=$2 tpm_d=$3 out token1 cfg=/etc/devauth/trusted.toml
+    seal_boot j1 "$tpm_c" "$disk" || return 1
+    detail="$(ctl 5 'uname -r')"
+    start_pairing "$cfg" || return 1
+    wait_code || return 1
+    approve_and_finish || return 1
+    out=$(ctl 5 "cat /tmp/pair.err")
+    grep -q "the key held by the kernel's trusted keys (kernel)" <<<"$out" ||
+        fail "pair did not seal with trusted keys: $out" || return 1
+    out=$(ctl 20 "devauth -c $cfg token 2>/tmp/cmd.err; echo rc=\$?; cat /tmp/cmd.err")
+    grep -q '^rc=0$' <<<"$out" || fail "token after pairing: $out" || return 1
+    token1=$(head -1 <<<"$out")
+    seal_power_off
+
+    seal_boot j2 "$tpm_c" "$disk" || return 1
+    out=$(ctl 20 "devauth -c $cfg token 2>/tmp/cmd.err; echo rc=\$?; cat /tmp/cmd.err")
+    grep -q '^rc=0$' <<<"$out" || fail "token after a reboot: $(tail -n +2 <<<"$out")" || return 1
+    [ "$(head -1 <<<"$out")" = "$token1" ] || fail "token after a reboot is another token" ||
+        return 1
+    seal_power_off
+
+    seal_boot j3 "$tpm_d" "$disk" || return 1
+    out=$(ctl 20 "devauth -c $cfg token 2>/tmp/cmd.err; echo rc=\$?; cat /tmp/cmd.err")
+    grep -q '^rc=4$' <<<"$out" || fail "token with another TPM (want exit 4): $out" || return 1
+    grep -q "the tokens were sealed on another device" <<<"$out" ||
+        fail "token with another TPM does not name the cause: $out" || return 1
+    seal_power_off
+    detail="kernel $detail: sealed by trusted keys, same token after a reboot, exit 4 with another TPM"
 }
