@@ -73,39 +73,32 @@ until [ -b /dev/vda ]; do
 done
 mount -t ext4 /dev/vda /data
 EOF
-    cat >"$root/bin/start-agent" <<'EOF'
-#!/bin/sh
-# start-agent CONFIG: `devauth run --json` in the background, reported like start-pair's pair
-# (events in /tmp/pair.json, so wait-event works for both).
-rm -f /tmp/pair.*
-(
-    devauth --config "$1" run --json >/tmp/pair.json 2>/tmp/pair.err &
-    echo $! >/tmp/pair.pid
-    wait $!
-    echo $? >/tmp/pair.rc
-) >/dev/null 2>&1 &
-wait-for 5 /tmp/pair.pid .
-EOF
-    chmod +x "$root/bin/mount-data" "$root/bin/start-agent"
+    chmod +x "$root/bin/mount-data"
 }
 
 seal_swtpm_pid=""
 
+# seal_wait_socket PATH: until swtpm listens there (5 s at most).
+seal_wait_socket() {
+    local n=0
+    until [ -S "$1" ]; do
+        n=$((n + 1))
+        [ $n -lt 100 ] || return 1
+        sleep 0.05
+    done
+}
+
 # seal_boot NAME TPM_STATE DISK: a boot with the vesafb display, the TPM whose state is in
 # TPM_STATE ("" for none) and DISK ("" for none) mounted at /data; the clock set.
 seal_boot() {
-    local name=$1 state=$2 disk=$3 args=() sock n=0
+    local name=$1 state=$2 disk=$3 args=() sock
     if [ -n "$state" ]; then
         # Short socket path: a Unix socket path has at most 107 bytes.
         sock=$(mktemp -u /tmp/kt-swtpm.XXXXXX)
         swtpm socket --tpm2 --tpmstate "dir=$state" --ctrl "type=unixio,path=$sock" \
             --terminate --log "file=$cache/vm-$name.swtpm.log" >/dev/null 2>&1 &
         seal_swtpm_pid=$!
-        until [ -S "$sock" ]; do
-            n=$((n + 1))
-            [ $n -lt 100 ] || { fail "swtpm did not start"; return 1; }
-            sleep 0.05
-        done
+        seal_wait_socket "$sock" || { fail "swtpm did not start"; return 1; }
         args+=(-chardev "socket,id=chrtpm,path=$sock" -tpmdev emulator,id=tpm0,chardev=chrtpm
             -device tpm-tis,tpmdev=tpm0)
     fi
@@ -182,7 +175,7 @@ seal_scenario_h() {
     grep -q "the tokens were sealed on another device" <<<"$out" ||
         fail "token with a fresh TPM does not name the cause: $out" || return 1
     out=$(ctl 30 start-server) || fail "test server did not start: $out" || return 1
-    out=$(ctl 10 "start-agent /etc/devauth/seal.toml") || fail "agent did not start: $out" ||
+    out=$(ctl 10 "start-pair /etc/devauth/seal.toml run") || fail "agent did not start: $out" ||
         return 1
     out=$(ctl 60 "wait-event 60 pairing_required") ||
         fail "the agent did not ask for a pairing: $out" || return 1
@@ -219,14 +212,12 @@ scenario_i() {
 # state is in STATE, as a TPM 2.0 trust source of trusted keys needs (what `tpm2_createprimary
 # -C o` + `tpm2_evictcontrol -C o … 0x81000001` do), sent as raw commands to a swtpm socket.
 seal_provision_tpm() {
-    local state=$1 sock pid n=0
+    local state=$1 sock pid
     sock=$(mktemp -u /tmp/kt-swtpm.XXXXXX)
     swtpm socket --tpm2 --tpmstate "dir=$state" --server "type=unixio,path=$sock" \
         --flags not-need-init,startup-clear >/dev/null 2>&1 &
     pid=$!
-    until [ -S "$sock" ]; do
-        n=$((n + 1)); [ $n -lt 100 ] || { kill "$pid"; return 1; }; sleep 0.05
-    done
+    seal_wait_socket "$sock" || { kill "$pid"; return 1; }
     python3 - "$sock" <<'PY' || { kill "$pid"; wait "$pid" 2>/dev/null; return 1; }
 import socket, struct, sys
 s = socket.socket(socket.AF_UNIX)

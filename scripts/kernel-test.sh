@@ -306,11 +306,12 @@ wait-for 20 /tmp/server.out '^listening '
 EOF
     cat >"$root/bin/start-pair" <<'EOF'
 #!/bin/sh
-# start-pair CONFIG: `devauth pair --json` in the background; events in /tmp/pair.json, its pid
-# in /tmp/pair.pid, its exit status in /tmp/pair.rc once it ends.
+# start-pair CONFIG [COMMAND]: `devauth pair --json` (or COMMAND --json, e.g. run) in the
+# background; events in /tmp/pair.json, its pid in /tmp/pair.pid, its exit status in
+# /tmp/pair.rc once it ends.
 rm -f /tmp/pair.*
 (
-    devauth --config "$1" pair --json >/tmp/pair.json 2>/tmp/pair.err &
+    devauth --config "$1" "${2:-pair}" --json >/tmp/pair.json 2>/tmp/pair.err &
     echo $! >/tmp/pair.pid
     wait $!
     echo $? >/tmp/pair.rc

@@ -275,26 +275,20 @@ fn the_agent_shows_a_fresh_code_when_the_store_was_sealed_elsewhere() {
 #[test]
 fn the_agent_logs_that_unsealed_tokens_are_not_protected() {
     let env = AgentEnv::new(fast(3600));
+    let says_not_protected = |agent: &mut common::agent::Agent| {
+        assert!(
+            wait_until(scaled(Duration::from_secs(20)), || agent
+                .stderr()
+                .contains("NOT protected by hardware")),
+            "{}",
+            agent.stderr()
+        );
+        agent.signal(libc::SIGTERM);
+        assert!(agent.wait_exit().success());
+    };
     let mut agent = env.start_agent();
     agent.wait_events("paired", |e| e.iter().any(|v| v["event"] == "paired"));
-    assert!(
-        wait_until(scaled(Duration::from_secs(10)), || agent
-            .stderr()
-            .contains("NOT protected by hardware")),
-        "{}",
-        agent.stderr()
-    );
-    agent.signal(libc::SIGTERM);
-    assert!(agent.wait_exit().success());
+    says_not_protected(&mut agent);
     // Started again with the plain store: said once more, at the first load.
-    let mut agent = env.start_agent();
-    assert!(
-        wait_until(scaled(Duration::from_secs(20)), || agent
-            .stderr()
-            .contains("NOT protected by hardware")),
-        "{}",
-        agent.stderr()
-    );
-    agent.signal(libc::SIGTERM);
-    assert!(agent.wait_exit().success());
+    says_not_protected(&mut env.start_agent());
 }

@@ -243,27 +243,18 @@ pub(super) fn unseal(
     sealer: Sealer,
     blob: &[u8],
 ) -> Result<SecretBytes, UnsealFailure> {
+    // What each sealer's error says about the cause: refused as foreign, or hardware missing.
+    let failure = |foreign: bool, missing: bool, why: String| match (foreign, missing) {
+        (true, _) => UnsealFailure::Foreign(why),
+        (_, true) => UnsealFailure::Missing(why),
+        _ => UnsealFailure::Failed(why),
+    };
     let key = match sealer {
-        Sealer::Tpm2 => Tpm::new(&sealing.tpm_device).unseal(blob).map_err(|e| {
-            if e.is_foreign() {
-                UnsealFailure::Foreign(e.to_string())
-            } else if e.is_missing() {
-                UnsealFailure::Missing(e.to_string())
-            } else {
-                UnsealFailure::Failed(e.to_string())
-            }
-        })?,
-        Sealer::Kernel => {
-            keyring::derive(kernel, blob, &sealing.trusted_key_options).map_err(|e| {
-                if e.is_foreign() {
-                    UnsealFailure::Foreign(e.to_string())
-                } else if e.is_unsupported() {
-                    UnsealFailure::Missing(e.to_string())
-                } else {
-                    UnsealFailure::Failed(e.to_string())
-                }
-            })?
-        }
+        Sealer::Tpm2 => Tpm::new(&sealing.tpm_device)
+            .unseal(blob)
+            .map_err(|e| failure(e.is_foreign(), e.is_missing(), e.to_string()))?,
+        Sealer::Kernel => keyring::derive(kernel, blob, &sealing.trusted_key_options)
+            .map_err(|e| failure(e.is_foreign(), e.is_unsupported(), e.to_string()))?,
     };
     if key.len() != DATA_KEY_LEN {
         return Err(UnsealFailure::Failed(format!(

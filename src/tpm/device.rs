@@ -93,6 +93,24 @@ impl Connection {
         }
     }
 
+    /// [`call`](Self::call), then reads the answer: its `N` handles, and `read` over exactly
+    /// its parameters. A malformed answer is an error naming the command.
+    pub(super) fn exchange<const N: usize, T>(
+        &mut self,
+        name: &'static str,
+        command: &[u8],
+        read: impl FnOnce(&mut marshal::Reader<'_>) -> Result<T, marshal::Malformed>,
+    ) -> Result<([u32; N], T), TpmError> {
+        let (tag, body) = self.call(name, command)?;
+        let bad = |detail| TpmError::Malformed {
+            command: name,
+            detail,
+        };
+        let (handles, mut params) = marshal::parameters::<N>(tag, body.expose()).map_err(bad)?;
+        let value = read(&mut params).map_err(bad)?;
+        Ok((handles, value))
+    }
+
     fn transmit(&mut self, name: &'static str, command: &[u8]) -> Result<SecretBytes, TpmError> {
         let io = |op: &'static str| {
             let path = self.path.clone();
@@ -149,17 +167,14 @@ impl Connection {
 
     /// Flushes every transient object the simulator holds (see the module comment).
     fn flush_leftovers(&mut self) -> Result<(), TpmError> {
-        let name = "TPM2_GetCapability";
         let mut first = commands::TRANSIENT_FIRST;
         // Bounded: a TPM holds a handful of transient objects; a lying one cannot loop us.
         for _ in 0..8 {
-            let (tag, body) = self.call(name, &commands::get_handles(first))?;
-            let bad = |detail| TpmError::Malformed {
-                command: name,
-                detail,
-            };
-            let (_, mut params) = marshal::parameters::<0>(tag, body.expose()).map_err(bad)?;
-            let (handles, more) = commands::read_handles(&mut params).map_err(bad)?;
+            let ([], (handles, more)) = self.exchange::<0, _>(
+                "TPM2_GetCapability",
+                &commands::get_handles(first),
+                commands::read_handles,
+            )?;
             for h in &handles {
                 if h & 0xFF00_0000 == commands::TRANSIENT_FIRST {
                     self.flush(*h);

@@ -104,21 +104,12 @@ impl Tpm {
         commands::split_blob(blob).map_err(TpmError::Blob)?;
         self.under_primary(|c, primary| {
             with_loaded(c, primary, blob, |c, item| {
-                let name = "TPM2_Unseal";
-                let (tag, body) = c.call(name, &commands::unseal(item))?;
-                let (_, mut params) =
-                    marshal::parameters::<0>(tag, body.expose()).map_err(|detail| {
-                        TpmError::Malformed {
-                            command: name,
-                            detail,
-                        }
-                    })?;
-                commands::read_unsealed(&mut params)
-                    .map(SecretBytes::new)
-                    .map_err(|detail| TpmError::Malformed {
-                        command: name,
-                        detail,
-                    })
+                let ([], data) = c.exchange::<0, _>(
+                    "TPM2_Unseal",
+                    &commands::unseal(item),
+                    commands::read_unsealed,
+                )?;
+                Ok(SecretBytes::new(data))
             })
         })
     }
@@ -139,19 +130,12 @@ impl Tpm {
     pub fn sign(&self, key: &SigningKey, digest: &[u8; 32]) -> Result<[u8; 64], TpmError> {
         self.under_primary(|c, primary| {
             with_loaded(c, primary, &key.blob, |c, handle| {
-                let name = "TPM2_Sign";
-                let (tag, body) = c.call(name, &commands::sign(handle, digest))?;
-                let (_, mut params) =
-                    marshal::parameters::<0>(tag, body.expose()).map_err(|detail| {
-                        TpmError::Malformed {
-                            command: name,
-                            detail,
-                        }
-                    })?;
-                commands::read_signature(&mut params).map_err(|detail| TpmError::Malformed {
-                    command: name,
-                    detail,
-                })
+                let ([], signature) = c.exchange::<0, _>(
+                    "TPM2_Sign",
+                    &commands::sign(handle, digest),
+                    commands::read_signature,
+                )?;
+                Ok(signature)
             })
         })
     }
@@ -162,13 +146,11 @@ impl Tpm {
         f: impl FnOnce(&mut Connection, u32) -> Result<T, TpmError>,
     ) -> Result<T, TpmError> {
         let mut c = Connection::open(&self.path)?;
-        let name = "TPM2_CreatePrimary";
-        let (tag, body) = c.call(name, &commands::create_primary())?;
-        let ([primary], _) =
-            marshal::parameters::<1>(tag, body.expose()).map_err(|detail| TpmError::Malformed {
-                command: name,
-                detail,
-            })?;
+        let ([primary], ()) = c.exchange::<1, _>(
+            "TPM2_CreatePrimary",
+            &commands::create_primary(),
+            |_| Ok(()),
+        )?;
         let result = f(&mut c, primary);
         c.flush(primary);
         result
@@ -176,16 +158,10 @@ impl Tpm {
 }
 
 fn create(c: &mut Connection, parent: u32, child: Child<'_>) -> Result<Vec<u8>, TpmError> {
-    let name = "TPM2_Create";
     // The command carries the data to seal: zeroed once sent.
     let command = SecretBytes::new(commands::create(parent, child));
-    let (tag, body) = c.call(name, command.expose())?;
-    let bad = |detail| TpmError::Malformed {
-        command: name,
-        detail,
-    };
-    let (_, mut params) = marshal::parameters::<0>(tag, body.expose()).map_err(bad)?;
-    commands::read_created(&mut params).map_err(bad)
+    let ([], blob) = c.exchange::<0, _>("TPM2_Create", command.expose(), commands::read_created)?;
+    Ok(blob)
 }
 
 /// Loads `blob` under `parent`, runs `f` with its handle, flushes it.
@@ -195,14 +171,11 @@ fn with_loaded<T>(
     blob: &[u8],
     f: impl FnOnce(&mut Connection, u32) -> Result<T, TpmError>,
 ) -> Result<T, TpmError> {
-    let name = "TPM2_Load";
-    let (tag, body) = c.call(name, &commands::load(parent, blob))?;
-    let bad = |detail| TpmError::Malformed {
-        command: name,
-        detail,
-    };
-    let ([handle], mut params) = marshal::parameters::<1>(tag, body.expose()).map_err(bad)?;
-    commands::read_loaded(&mut params).map_err(bad)?;
+    let ([handle], ()) = c.exchange::<1, _>(
+        "TPM2_Load",
+        &commands::load(parent, blob),
+        commands::read_loaded,
+    )?;
     let result = f(c, handle);
     c.flush(handle);
     result

@@ -80,17 +80,11 @@ fn envelope_of(path: &Path) -> sealed::Envelope {
     sealed::parse_envelope(&fs::read(path).unwrap()).unwrap()
 }
 
-macro_rules! need_swtpm {
-    ($name:expr) => {
-        if !swtpm::usable_or_skip($name) {
-            return;
-        }
-    };
-}
-
 #[test]
 fn a_tpm_sealed_file_hides_the_tokens_and_reads_back_after_a_restart() {
-    need_swtpm!("a_tpm_sealed_file_hides_the_tokens_and_reads_back_after_a_restart");
+    if !swtpm::usable_or_skip("a_tpm_sealed_file_hides_the_tokens_and_reads_back_after_a_restart") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tokens.json");
     let t = tokens(ACCESS, REFRESH);
@@ -126,7 +120,9 @@ fn a_tpm_sealed_file_hides_the_tokens_and_reads_back_after_a_restart() {
 
 #[test]
 fn a_refresh_keeps_the_data_key_and_writes_a_new_nonce() {
-    need_swtpm!("a_refresh_keeps_the_data_key_and_writes_a_new_nonce");
+    if !swtpm::usable_or_skip("a_refresh_keeps_the_data_key_and_writes_a_new_nonce") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tokens.json");
     let sim = Swtpm::start(&dir.path().join("tpm")).unwrap();
@@ -167,7 +163,9 @@ fn a_refresh_keeps_the_data_key_and_writes_a_new_nonce() {
 
 #[test]
 fn the_two_loads_of_a_refresh_unseal_once() {
-    need_swtpm!("the_two_loads_of_a_refresh_unseal_once");
+    if !swtpm::usable_or_skip("the_two_loads_of_a_refresh_unseal_once") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tokens.json");
     let sim = Swtpm::start(&dir.path().join("tpm")).unwrap();
@@ -189,7 +187,9 @@ fn the_two_loads_of_a_refresh_unseal_once() {
 
 #[test]
 fn another_tpm_a_cleared_tpm_or_none_needs_pairing_again() {
-    need_swtpm!("another_tpm_a_cleared_tpm_or_none_needs_pairing_again");
+    if !swtpm::usable_or_skip("another_tpm_a_cleared_tpm_or_none_needs_pairing_again") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tokens.json");
     let sim = Swtpm::start(&dir.path().join("a")).unwrap();
@@ -247,7 +247,9 @@ fn another_tpm_a_cleared_tpm_or_none_needs_pairing_again() {
 
 #[test]
 fn a_plain_file_is_sealed_at_its_next_write() {
-    need_swtpm!("a_plain_file_is_sealed_at_its_next_write");
+    if !swtpm::usable_or_skip("a_plain_file_is_sealed_at_its_next_write") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tokens.json");
     TokenStore::new(&path).save(&tokens("a1", "r1")).unwrap();
