@@ -142,7 +142,7 @@ scenario_h() {
 seal_scenario_h() {
     local disk=$cache/seal-disk.img tpm_a=$cache/seal-tpm-a tpm_b=$cache/seal-tpm-b out token1
     rm -rf "$disk" "$tpm_a" "$tpm_b" && mkdir -p "$tpm_a" "$tpm_b"
-    mke2fs -q -t ext4 -F "$disk" 32M || fail "mke2fs failed" || return 1
+    mke2fs -q -t ext4 -F "$disk" 32M >/dev/null || fail "mke2fs failed" || return 1
 
     # Boot 1: pair; sealed by TPM A.
     seal_boot h1 "$tpm_a" "$disk" || return 1
@@ -252,7 +252,7 @@ seal_scenario_j() {
     local out token1 debian=$vmlinuz
     [ -e "$cache/trusted/bzImage" ] || fail "no $cache/trusted/bzImage: run scripts/build-trusted-kernel.sh" || return 1
     rm -rf "$disk" "$tpm_c" "$tpm_d" && mkdir -p "$tpm_c" "$tpm_d"
-    mke2fs -q -t ext4 -F "$disk" 32M || fail "mke2fs failed" || return 1
+    mke2fs -q -t ext4 -F "$disk" 32M >/dev/null || fail "mke2fs failed" || return 1
     seal_provision_tpm "$tpm_c" && seal_provision_tpm "$tpm_d" ||
         fail "could not put a storage key at 0x81000001" || return 1
     vmlinuz=$cache/trusted/bzImage

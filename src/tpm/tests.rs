@@ -310,3 +310,44 @@ fn changed_answers_give_errors_never_panics_or_wrong_success() {
     }
     assert!(errors > 100, "{errors} errors, {same} unaffected");
 }
+
+/// A measurement, not a check: how long each operation takes against swtpm on this machine
+/// (`cargo test --release --lib tpm::tests::timed -- --ignored --nocapture`). A real TPM is
+/// slower; this says what devauth's own side and the socket cost.
+#[test]
+#[ignore = "measurement: run with --ignored --nocapture"]
+fn timed_operations_against_swtpm() {
+    if !swtpm::usable_or_skip("timed_operations_against_swtpm") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sim = swtpm_in(dir.path()).unwrap();
+    let tpm = Tpm::new(sim.socket());
+    let median = |mut v: Vec<std::time::Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let time = |f: &mut dyn FnMut()| {
+        let runs: Vec<_> = (0..31)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                f();
+                t.elapsed()
+            })
+            .collect();
+        median(runs)
+    };
+    let blob = tpm.seal(&[1; 32]).unwrap();
+    let key = tpm.create_signing_key().unwrap();
+    let digest = [7u8; 32];
+    eprintln!(
+        "swtpm, median of 31: seal {:?}, unseal {:?}, create_signing_key {:?}, sign {:?}; \
+         sealed blob {} B, signing key blob {} B",
+        time(&mut || drop(tpm.seal(&[1; 32]).unwrap())),
+        time(&mut || drop(tpm.unseal(&blob).unwrap())),
+        time(&mut || drop(tpm.create_signing_key().unwrap())),
+        time(&mut || drop(tpm.sign(&key, &digest).unwrap())),
+        blob.len(),
+        key.blob().len(),
+    );
+}
