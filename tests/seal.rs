@@ -292,3 +292,38 @@ fn the_agent_logs_that_unsealed_tokens_are_not_protected() {
     // Started again with the plain store: said once more, at the first load.
     says_not_protected(&mut env.start_agent());
 }
+
+#[test]
+fn the_agent_seals_a_plain_store_at_its_next_refresh_and_says_so() {
+    if !usable_or_skip("the_agent_seals_a_plain_store_at_its_next_refresh_and_says_so") {
+        return;
+    }
+    let env = AgentEnv::new(fast(2));
+    let out = env.devauth(&["pair", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let plain = std::fs::read_to_string(&env.store).unwrap();
+    assert!(plain.contains("\"format\": \"devauth-tokens\""), "{plain}");
+    // The device gains a TPM (say, a firmware update enabled it): `auto` finds it.
+    let sim = Swtpm::start(&env.dir.path().join("tpm")).expect("start swtpm");
+    use_tpm(&env.config, env.dir.path(), sim.socket(), "auto", "");
+    let mut agent = env.start_agent();
+    agent.wait_events("a renewal", |e| e.iter().any(|v| v["event"] == "refreshed"));
+    assert!(
+        wait_until(scaled(Duration::from_secs(20)), || agent.stderr().contains(
+            "tokens sealed: AES-256-GCM, the key held by the TPM (tpm2)"
+        )),
+        "{}",
+        agent.stderr()
+    );
+    let stderr = agent.stderr();
+    let warned = stderr
+        .find("NOT protected by hardware")
+        .expect("the warning at start");
+    let sealed = stderr.find("tokens sealed").unwrap();
+    assert!(warned < sealed, "{stderr}");
+    agent.signal(libc::SIGTERM);
+    assert!(agent.wait_exit().success());
+    let stored = std::fs::read_to_string(&env.store).unwrap();
+    assert!(stored.contains("\"sealed_by\": \"tpm2\""), "{stored}");
+    assert_eq!(env.srv.stats().device_codes_issued, 1, "no new pairing");
+}

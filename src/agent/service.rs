@@ -541,6 +541,13 @@ impl Service {
         );
         let end = match result {
             Ok(Renewed::New(t)) => {
+                // A plain store is sealed at its first write where it can be: say so once.
+                if let (true, Some(p @ Protection::Sealed(_))) =
+                    (self.unprotected_said, self.parts.store.last_protection())
+                {
+                    eprintln!("devauth: tokens {}", p.describe());
+                    self.unprotected_said = false;
+                }
                 let info = token_info(&t);
                 self.current = Some(t);
                 RenewalEnd::New(info)
