@@ -327,3 +327,27 @@ fn the_agent_seals_a_plain_store_at_its_next_refresh_and_says_so() {
     assert!(stored.contains("\"sealed_by\": \"tpm2\""), "{stored}");
     assert_eq!(env.srv.stats().device_codes_issued, 1, "no new pairing");
 }
+
+#[test]
+fn the_agent_with_require_sealed_and_nothing_to_seal_shows_why_and_no_code() {
+    let env = AgentEnv::new(fast(3600));
+    let nothing = common::tpm::no_tpm(env.dir.path());
+    use_tpm(
+        &env.config,
+        env.dir.path(),
+        &nothing,
+        "auto",
+        "require_sealed = true\n",
+    );
+    let mut agent = env.start_agent();
+    agent.wait_events("the error", |e| e.iter().any(|v| v["event"] == "error"));
+    let events = agent.events();
+    let error = events.iter().find(|v| v["event"] == "error").unwrap();
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(message.contains("require_sealed is set"), "{message}");
+    assert!(!agent.names().iter().any(|n| n == "code"), "{events:?}");
+    assert_eq!(env.srv.stats().device_codes_issued, 0);
+    agent.signal(libc::SIGTERM);
+    assert!(agent.wait_exit().success());
+    assert!(!env.store.exists());
+}

@@ -465,6 +465,12 @@ impl Service {
                     .to_string(),
             ));
         }
+        // As `devauth pair`: the store takes the tokens (and a new data key is sealed) before a
+        // code is shown, so a store or sealer that cannot is said before anyone approves.
+        let prepared = match self.parts.store.prepare_pairing() {
+            Ok(p) => p,
+            Err(e) => return Input::Pairing(PairingEnd::Failed(e.to_string())),
+        };
         let endpoints = match setup::resolve_endpoints(&self.config, &self.parts.transport) {
             Ok(e) => e,
             Err(e) => return Input::Pairing(PairingEnd::Failed(e.to_string())),
@@ -503,7 +509,7 @@ impl Service {
                     result.server_date,
                     &TimeNow::read(&clock::SystemClock),
                 );
-                if let Err(e) = self.parts.store.save_pairing(&stored) {
+                if let Err(e) = prepared.commit(&stored) {
                     return Input::Pairing(PairingEnd::Failed(e.to_string()));
                 }
                 self.say_protection(true);

@@ -21,8 +21,16 @@
 //! The path should name a regular file in a writable directory; a symlink at that path is
 //! replaced by a regular file on the first write.
 //!
+//! Sealing (README, "Protecting the tokens"): where the settings and the hardware allow, the
+//! bytes written are the plain file encrypted under a per-pairing data key that the TPM or the
+//! kernel's trusted keys seal, in one sealed file (`sealed.rs`, `seal.rs`). Sealing changes
+//! what is written, not how: the same temp file, fsyncs, rename and rotation rules. A new key is
+//! made only for a new pairing ([`TokenStore::prepare_pairing`], [`TokenStore::save_pairing`])
+//! or to seal a plain file; a refresh keeps the key of the file it replaces.
+//!
 //! Files: this one ([`TokenStore`]: load, save, delete), `format.rs` (the file format and its
-//! parser), `write.rs` (the atomic write), `lock.rs`, `expiry.rs`, `error.rs`, and
+//! parser), `sealed.rs` (the sealed file and its parser), `seal.rs` (which hardware holds the
+//! data key), `write.rs` (the atomic write), `lock.rs`, `expiry.rs`, `error.rs`, and
 //! `tokenfile.rs` (the access-token file published on tmpfs for other programs).
 
 pub mod pending;
