@@ -4,20 +4,22 @@
 #   ip(8) (iproute2), unshare(1) and mount(8) (util-linux, mount): the tests that make their own
 #   network namespace (tests/ipv6.rs, tests/proxy.rs; tests/common/netns.rs). Without root those
 #   tests skip themselves, so this script then only says what is missing.
+#   swtpm (swtpm): the TPM of the sealed-store tests (src/tpm, src/store/seal, tests/seal.rs,
+#   tests/powercut.rs; testserver/src/swtpm.rs), which scripts/test.sh then requires.
 # scripts/test.sh runs it before `cargo test`.
 set -euo pipefail
 PATH=$PATH:/usr/sbin:/sbin
 
 missing=()
-for tool in ip:iproute2 unshare:util-linux mount:mount; do
+for tool in ip:iproute2 unshare:util-linux mount:mount swtpm:swtpm; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "note: ${missing[*]} missing; the network-namespace tests need them (and root)" >&2
+  echo "note: ${missing[*]} missing; the network-namespace and TPM tests need them" >&2
   exit 0
 fi
-echo "installing ${missing[*]} (apt-get) for the network-namespace tests"
+echo "installing ${missing[*]} (apt-get) for the network-namespace and TPM tests"
 export DEBIAN_FRONTEND=noninteractive
 apt-get -q -o Acquire::Retries=3 update -qq
 apt-get -q -o Dpkg::Use-Pty=0 install -y -qq --no-install-recommends "${missing[@]}"

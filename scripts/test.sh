@@ -2,8 +2,9 @@
 # All of devauth's checks, in the order CI runs them (`.ci/run` calls this script):
 #   1. formatting and lints (rustfmt, clippy -D warnings) when those components are installed
 #   2. the whole test suite on this machine (unit tests + end-to-end tests against the loopback
-#      test server, hostile servers, power cuts, the sealed store against swtpm, installed here
-#      when missing), then each fuzz target for 20 s (FUZZ_SECONDS)
+#      test server, hostile servers, power cuts, the sealed store against swtpm, which
+#      scripts/install-test-tools.sh installs when missing), then each fuzz target for 20 s
+#      (FUZZ_SECONDS)
 #   3. the cross part (scripts/ci-cross.sh): Debian's Rust 1.85 (the MSRV) driven by cargo
 #      zigbuild; release builds of armv7 musl, ARMv6 musl, ARMv5TE musl, aarch64 glibc 2.17 and
 #      x86_64 musl with their floor/static/CPU checks, the end-to-end suite against the armv7
@@ -44,21 +45,12 @@ else
     echo "note: clippy is not installed; skipping lints"
 fi
 
-# The sealed-store tests need a TPM: Debian's swtpm on a socket. Installed when missing (as
-# root), and required from here on, so that those tests fail instead of skipping.
-if ! command -v swtpm >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    step "installing swtpm (apt-get) for the sealed-store tests"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends swtpm >/dev/null
-fi
+step "cargo test (workspace)"
+scripts/install-test-tools.sh # ip, unshare: the network-namespace tests; swtpm: the TPM tests
+# The sealed-store tests fail instead of skipping when swtpm is missing from here on.
 if command -v swtpm >/dev/null 2>&1; then
     export DEVAUTH_TEST_REQUIRE_SWTPM=1
-else
-    echo "note: swtpm is not installed; the sealed-store tests with a TPM are skipped"
 fi
-
-step "cargo test (workspace)"
-scripts/install-test-tools.sh # ip, unshare: the network-namespace tests
 cargo test --workspace --all-features --locked
 
 step "fuzzing: every cargo-fuzz target for a bounded time (scripts/fuzz.sh)"
