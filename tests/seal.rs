@@ -132,7 +132,7 @@ fn a_store_sealed_by_another_or_a_cleared_tpm_means_pair_again() {
     sim_b.clear().expect("TPM2_Clear");
     env.run(&["token"])
         .code(exit::PAIR_AGAIN)
-        .stderr_has("was reset or cleared");
+        .stderr_has("or this device's TPM was cleared since");
 }
 
 #[test]

@@ -88,8 +88,15 @@ impl fmt::Display for StoreError {
                     UnsealFailure::Foreign(detail) => write!(
                         f,
                         "token store {path}: the tokens were sealed on another device (storage \
-                         moved to another board), or {holder} of this one was reset or cleared \
-                         since: {detail}; pair again (`devauth pair`)"
+                         moved to another board), or {} since: {detail}; pair again (`devauth \
+                         pair`)",
+                        match sealer {
+                            Sealer::Tpm2 => "this device's TPM was cleared",
+                            Sealer::Kernel => {
+                                "the trust source of this device's trusted keys was reset (a TPM \
+                                 cleared)"
+                            }
+                        }
                     ),
                     UnsealFailure::Missing(detail) => write!(
                         f,
