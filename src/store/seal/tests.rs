@@ -347,7 +347,8 @@ fn auto_falls_through_to_the_kernel_then_to_none_and_says_why() {
     let err = TokenStore::with_sealing(&path, auto).load().unwrap_err();
     assert!(err.needs_pairing(), "{err}");
     assert!(
-        err.to_string().contains("the kernel's trusted keys"),
+        err.to_string()
+            .contains("this device's trusted keys was reset"),
         "{err}"
     );
 }
