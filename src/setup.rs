@@ -84,13 +84,13 @@ fn pairing_key(config: &Config, endpoints: &Endpoints) -> Result<Option<Arc<Dpop
     if !config.provider.dpop.wanted(endpoints.dpop_es256) {
         return Ok(None);
     }
-    let store = TokenStore::new(&config.storage.path);
+    let store = config.storage.token_store();
     keys::dpop_key_for_pairing(&store).map(Some)
 }
 
 /// The DPoP key kept beside the store, if any.
 fn stored_key(config: &Config) -> Result<Option<Arc<Dpop>>, Error> {
-    keys::dpop_key(&TokenStore::new(&config.storage.path))
+    keys::dpop_key(&config.storage.token_store())
 }
 
 /// Tokens bound to a DPoP key need their key whatever `dpop` says now (it may have been
@@ -203,7 +203,7 @@ fn wait_for_display(d: &DisplayConfig, json: bool) {
 /// What `status --json` and `GET /v1/status` say about one account: its store's status, and,
 /// where the file has several accounts, the account's name and label.
 pub fn status_of(config: &Config, now: &crate::store::TimeNow) -> serde_json::Value {
-    let store = TokenStore::new(&config.storage.path);
+    let store = config.storage.token_store();
     let mut v = crate::store::status_json(
         store.path(),
         &store.load(),
@@ -215,6 +215,13 @@ pub fn status_of(config: &Config, now: &crate::store::TimeNow) -> serde_json::Va
             .map(|j| j.issuer.as_str()),
         now,
     );
+    if v.get("client_id").is_some() {
+        // The same word `status` prints: what seals the store, or none.
+        v["protection"] = serde_json::json!(match store.protection() {
+            Ok(Some(crate::store::Protection::Sealed(sealer))) => sealer.name(),
+            _ => "none",
+        });
+    }
     if config.account.several() {
         v["account_name"] = serde_json::json!(config.account.name);
         v["label"] = serde_json::json!(config.account.label);
@@ -288,7 +295,7 @@ pub(crate) struct StoredGrant {
 /// The [`StoredGrant`] of this config. Not paired is an error, except for a service account,
 /// which obtains its first token.
 pub(crate) fn stored_grant(config: &Config) -> Result<StoredGrant, Error> {
-    let store = TokenStore::new(&config.storage.path);
+    let store = config.storage.token_store();
     let (client, how) = token_parts(config, &store)?;
     let tokens = grant::fresh_tokens(
         &store,

@@ -32,7 +32,7 @@ use crate::setup;
 use crate::signals::{Signal, SignalClock, Signals};
 use crate::socket::TokenService;
 use crate::store::tokenfile::TokenFile;
-use crate::store::{AgentLock, AgentLockError, TimeNow, TokenSet, TokenStore};
+use crate::store::{self, AgentLock, AgentLockError, Protection, TimeNow, TokenSet, TokenStore};
 use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
@@ -82,7 +82,7 @@ impl Parts {
             },
         )?;
         Ok(Parts {
-            store: TokenStore::new(&config.storage.path),
+            store: config.storage.token_store(),
             transport: setup::transport(config)?,
             renewal: Renewal::for_config(&config.provider)?,
             token_file: TokenFile::new(
@@ -106,6 +106,8 @@ pub(super) struct Slot {
     /// What the last failed pairing's screen tells the person (the machine carries only the
     /// message, which goes to the log).
     pairing_problem: Problem,
+    /// The "not protected by hardware" warning was logged (once a start, and after a pairing).
+    unprotected_said: bool,
     /// What the machine asked for last and the driver has not done yet.
     pub(super) next: Next,
     /// This account's store is this agent's.
@@ -123,6 +125,7 @@ impl Slot {
             current: None,
             publish_error: None,
             pairing_problem: Problem::Other,
+            unprotected_said: false,
             next: Next::Wait(clock::boottime()),
             _lock: lock,
         })
@@ -490,6 +493,7 @@ impl Service<'_> {
                 if let Some(refused) = &stored.grant_refused {
                     return Input::Store(Loaded::Unusable(grant::refused_detail(refused)));
                 }
+                self.say_protection(false);
                 let info = token_info(&stored.tokens);
                 self.a.current = Some(stored.tokens);
                 Input::Store(Loaded::Tokens(info))
@@ -526,6 +530,12 @@ impl Service<'_> {
                     .to_string(),
             ));
         }
+        // As `devauth pair`: the store takes the tokens (and a new data key is sealed) before a
+        // code is shown, so a store or sealer that cannot is said before anyone approves.
+        let prepared = match self.a.parts.store.prepare_pairing() {
+            Ok(p) => p,
+            Err(e) => return Input::Pairing(PairingEnd::Failed(e.to_string())),
+        };
         let endpoints = match setup::resolve_endpoints(&self.a.config, &self.a.parts.transport) {
             Ok(e) => e,
             Err(e) => {
@@ -592,10 +602,11 @@ impl Service<'_> {
                     result.server_date,
                     &TimeNow::read(&clock::SystemClock),
                 );
-                if let Err(e) = self.a.parts.store.save(&stored) {
+                if let Err(e) = prepared.commit(&stored) {
                     self.a.pairing_problem = Problem::Storage;
                     return Input::Pairing(PairingEnd::Failed(e.to_string()));
                 }
+                self.say_protection(true);
                 let info = token_info(&stored.tokens);
                 self.a.current = Some(stored.tokens);
                 Input::Pairing(PairingEnd::Paired(info))
@@ -639,6 +650,14 @@ impl Service<'_> {
         );
         let end = match result {
             Ok(Renewed::New(t)) => {
+                // A plain store is sealed at its first write where it can be: say so once.
+                if let (true, Some(p @ Protection::Sealed(_))) = (
+                    self.a.unprotected_said,
+                    self.a.parts.store.last_protection(),
+                ) {
+                    eprintln!("devauth: tokens {}", p.describe());
+                    self.a.unprotected_said = false;
+                }
                 let info = token_info(&t);
                 self.a.current = Some(t);
                 RenewalEnd::New(info)
@@ -662,6 +681,11 @@ impl Service<'_> {
             Err(Error::GrantGone { detail }) => {
                 self.a.current = None;
                 RenewalEnd::Gone(detail)
+            }
+            // Sealed on other hardware, or the TPM was cleared: the tokens are out of reach.
+            Err(Error::Store(e)) if e.needs_pairing() => {
+                self.a.current = None;
+                RenewalEnd::Gone(e.to_string())
             }
             Err(e @ (Error::NotPaired { .. } | Error::OtherClient { .. })) => {
                 self.a.current = None;
@@ -734,6 +758,34 @@ impl Service<'_> {
         drop(lock);
         self.a.current = None;
         Input::Unpaired { revoked }
+    }
+
+    /// Logs how the stored tokens are protected: after a pairing (`paired`: what this write
+    /// decided, and why not sealed), and the first time tokens are loaded (only when unsealed).
+    fn say_protection(&mut self, paired: bool) {
+        let protection = if paired {
+            self.a.parts.store.last_protection()
+        } else if self.a.unprotected_said {
+            None
+        } else {
+            self.a.parts.store.protection().ok().flatten()
+        };
+        match protection {
+            Some(p @ Protection::Unprotected { .. }) => {
+                let why = match (&p, paired) {
+                    (_, true) => p.describe(),
+                    _ => store::not_protected(&format!(
+                        "the file was written unsealed; seal = \"{}\" seals it at its next \
+                         write if it can",
+                        self.a.config.storage.sealing.choice.name()
+                    )),
+                };
+                eprintln!("devauth: warning: {why}");
+                self.a.unprotected_said = true;
+            }
+            Some(p) if paired => eprintln!("devauth: tokens {}", p.describe()),
+            _ => {}
+        }
     }
 
     fn agent_mode_is_device_flow(&self) -> bool {

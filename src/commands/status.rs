@@ -4,7 +4,7 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::error::Error;
 use crate::setup::{self, emit};
-use crate::store::{TimeNow, TokenStore};
+use crate::store::{Protection, SealChoice, TimeNow, TokenStore};
 use std::path::Path;
 
 /// `status` without `--account` in a file with several accounts: every account, each as
@@ -46,12 +46,11 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
 
 /// One account's status as text (when `text`), and its exit code.
 fn status_of(config: &Config, text: bool) -> Result<(), Error> {
-    let store = TokenStore::new(&config.storage.path);
-    let path = store.path().display().to_string();
-    let loaded = store.load();
-    let now = TimeNow::read(&SystemClock);
     let json = !text;
     let pair = pair_command(config);
+    let store = config.storage.token_store();
+    let path = store.path().display().to_string();
+    let loaded = store.load();
     let stored = match loaded {
         Ok(s) => s,
         Err(e) => {
@@ -82,7 +81,9 @@ fn status_of(config: &Config, text: bool) -> Result<(), Error> {
     };
     let owner_ok = stored.client_id == config.provider.client_id;
     let refused = stored.grant_refused.as_ref().filter(|_| owner_ok);
+    let protection = protection(config, &store);
     let t = &stored.tokens;
+    let now = TimeNow::read(&SystemClock);
     let remaining = t.expiry.as_ref().map(|e| e.remaining(&now));
     let expires_in: Option<u64> = remaining.flatten().map(|d| d.as_secs());
     if !json {
@@ -139,8 +140,9 @@ fn status_of(config: &Config, text: bool) -> Result<(), Error> {
         } else {
             String::new()
         };
+        let protection = protection.describe();
         text.push_str(&format!(
-            "  scopes:        {scopes}\n  access token:  {access}\n  refresh token: {refresh}\n{token_type}  \
+            "  scopes:        {scopes}\n  access token:  {access}\n  refresh token: {refresh}\n{token_type}  protection:    {protection}\n  \
              provider:      {} ({})\n  store:         {path}",
             stored.token_endpoint, stored.client_id
         ));
@@ -166,6 +168,24 @@ fn ago(unix: i64, now: &TimeNow) -> String {
             format!(" {} ago", human_duration(secs))
         }
         _ => String::new(),
+    }
+}
+
+/// How the file just read is protected; for a plain one, why as far as the config tells.
+fn protection(config: &Config, store: &TokenStore) -> Protection {
+    match store.protection() {
+        Ok(Some(p @ Protection::Sealed(_))) => p,
+        _ => Protection::Unprotected {
+            why: match config.storage.sealing.choice {
+                SealChoice::None => "[storage] seal = \"none\"".to_string(),
+                choice => format!(
+                    "the file was written unsealed (by an earlier devauth, or where seal = \
+                     \"{}\" found nothing usable); `devauth pair` and the agent say what each \
+                     sealer answered",
+                    choice.name()
+                ),
+            },
+        },
     }
 }
 

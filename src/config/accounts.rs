@@ -235,6 +235,21 @@ impl Cx<'_> {
         storage: &Path,
         token_file: &Path,
     ) -> Result<(PathBuf, PathBuf), ConfigError> {
+        if let Some(st) = &a.storage {
+            let r = st.get_ref();
+            if r.seal.is_some()
+                || r.require_sealed.is_some()
+                || r.tpm_device.is_some()
+                || r.trusted_key_options.is_some()
+            {
+                return Err(self.at(
+                    &format!("accounts.{name}.storage"),
+                    st,
+                    "only `path` is set per account; sealing is the top-level [storage]'s, for \
+                     every account",
+                ));
+            }
+        }
         let store = match a.storage.as_ref().and_then(|s| s.get_ref().path.as_ref()) {
             Some(p) => self.path(&format!("accounts.{name}.storage.path"), p, true)?,
             None => derived(storage, name),
@@ -332,6 +347,14 @@ mod tests {
         assert!(e.contains("accounts.a b") && e.contains("1..=64"), "{e}");
         let e = err(&format!("{FILE}[accounts.x]\nlabel = \"\"\n"), None);
         assert!(e.contains("accounts.x.label"), "{e}");
+        let e = err(
+            &format!("{FILE}[accounts.kids.storage]\nseal = \"none\"\n"),
+            None,
+        );
+        assert!(
+            e.contains("accounts.kids.storage") && e.contains("only `path`"),
+            "{e}"
+        );
         let e = err(&format!("{FILE}[accounts.x]\nscopes = [\"a\"]\n"), None);
         assert!(e.contains("scopes"), "{e}");
     }

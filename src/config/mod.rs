@@ -197,7 +197,7 @@ impl Config {
             None => storage,
             Some((path, token_file)) => {
                 agent.token_file = token_file;
-                StorageConfig { path }
+                StorageConfig { path, ..storage }
             }
         };
         // The account's own [provider] (a top-level one must be there all the same).
@@ -271,3 +271,6 @@ mod keys_tests;
 
 #[cfg(test)]
 mod socket_tests;
+
+#[cfg(test)]
+mod storage_tests;

@@ -28,7 +28,7 @@ use crate::grant;
 use crate::oauth::{CallError, Grant};
 use crate::secret::Secret;
 use crate::setup;
-use crate::store::{TimeNow, TokenStore};
+use crate::store::TimeNow;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -176,7 +176,7 @@ pub fn fetch(
                     "the agent holds no token to exchange yet".into(),
                 ));
             };
-            let store = TokenStore::new(&config.storage.path);
+            let store = config.storage.token_store();
             let stored = store.load().ok().flatten();
             let transport = setup::transport(config).map_err(unreachable)?;
             let client =
@@ -209,7 +209,7 @@ pub fn fetch(
 /// anything else happens.
 fn refresh(config: &Config, scope: &str) -> Result<Result<Grant, CallError>, NarrowFailure> {
     let unreachable = |e: Error| NarrowFailure::Unreachable(e.to_string());
-    let store = TokenStore::new(&config.storage.path);
+    let store = config.storage.token_store();
     let not_paired = || NarrowFailure::Unreachable("not paired".into());
     let stored = store
         .load()
