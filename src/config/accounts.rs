@@ -360,6 +360,20 @@ mod tests {
     }
 
     #[test]
+    fn the_example_parses_into_three_accounts() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/accounts.toml");
+        let all = Config::load_accounts(&path).unwrap();
+        let names: Vec<&str> = all.iter().map(|c| c.account.name.as_str()).collect();
+        assert_eq!(names, ["default", "kids", "music"]);
+        assert_eq!(
+            all[1].storage.path,
+            Path::new("/var/lib/devauth/tokens.kids.json")
+        );
+        assert_eq!(all[2].provider.client_id, "tv-music");
+        assert_eq!(all[2].account.profile().as_deref(), Some("Music"));
+    }
+
+    #[test]
     fn names() {
         assert!(valid_account_name("kids"));
         assert!(valid_account_name("Music_2-x"));
