@@ -611,6 +611,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         }
         other => return Err(UsageError(format!("unknown command `{other}`"))),
     };
+    if account.is_some() && matches!(name.as_str(), "run" | "render") {
+        return Err(UsageError(format!(
+            "`{name}` does not take --account (`run` serves every account of the config)"
+        )));
+    }
     for (flag, set) in [
         ("json", json),
         ("header", header),
@@ -728,11 +733,6 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             _ => Command::Unpair,
         }
     };
-    if account.is_some() && matches!(name.as_str(), "run" | "render") {
-        return Err(UsageError(format!(
-            "`{name}` does not take --account (`run` serves every account of the config)"
-        )));
-    }
     Ok(Cli {
         config,
         account,
@@ -1112,6 +1112,26 @@ mod tests {
             }
         );
         assert!(p(&["status", "--scope", "x"]).is_err());
+    }
+
+    #[test]
+    fn account_is_for_every_command_but_run_and_render() {
+        for cmd in ["pair", "token", "status", "unpair", "keygen"] {
+            let cli = p(&[cmd, "--account", "kids"]).unwrap();
+            assert_eq!(cli.account.as_deref(), Some("kids"), "{cmd}");
+        }
+        assert_eq!(
+            p(&["--account", "kids", "status"])
+                .unwrap()
+                .account
+                .as_deref(),
+            Some("kids")
+        );
+        assert_eq!(p(&["status"]).unwrap().account, None);
+        for cmd in ["run", "render"] {
+            let e = p(&[cmd, "--account", "kids"]).unwrap_err();
+            assert!(e.0.contains("--account"), "{cmd}: {e}");
+        }
     }
 
     #[test]
