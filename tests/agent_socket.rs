@@ -642,18 +642,6 @@ fn systemd_socket_activation_is_used() {
 }
 
 /// Voluntary context switches of every thread of `pid` (each one is a wake-up).
-fn wakeups(pid: libc::pid_t) -> u64 {
-    let mut total = 0;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
-        let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
-        for line in status.lines() {
-            if let Some(n) = line.strip_prefix("voluntary_ctxt_switches:") {
-                total += n.trim().parse::<u64>().unwrap();
-            }
-        }
-    }
-    total
-}
 
 #[test]
 fn an_idle_agent_with_its_socket_open_does_not_wake_up() {

@@ -39,8 +39,9 @@ pub const WAIT_CHUNK: Duration = Duration::from_secs(10);
 const JUMP: Duration = Duration::from_secs(3);
 
 /// The other accounts' work in a pairing's waits: the signals (for their hooks) and a SIGUSR2
-/// that came meanwhile, for the accounts whose store it was.
-pub type Background<'b> = dyn FnMut(&mut Signals, Option<Signal>) + 'b;
+/// that came meanwhile, for the accounts whose store it was. True when another account waits
+/// to pair.
+pub type Background<'b> = dyn FnMut(&mut Signals, Option<Signal>) -> bool + 'b;
 
 /// Runs the agent for every account of the config until SIGTERM/SIGINT. `config_path` is
 /// re-read on SIGHUP.
@@ -87,6 +88,8 @@ pub fn run(config_path: &Path, config: Config, json: bool) -> Result<(), Error> 
         tokens.as_ref().map_or("no socket", |t| t.describe())
     );
     let mut driver = Driver {
+        // So that the first turn is the first account's (default first, then by name).
+        last_paired: slots.len().saturating_sub(1),
         config_path,
         json,
         signals: &mut signals,
@@ -113,6 +116,8 @@ fn open_screen(configs: &[Arc<Config>], json: bool) -> Result<Box<dyn Screen>, E
 }
 
 struct Driver<'x> {
+    /// The account that paired last: the next pairing is the next one in turn.
+    last_paired: usize,
     config_path: &'x Path,
     json: bool,
     signals: &'x mut Signals,
@@ -155,7 +160,13 @@ impl Driver<'_> {
             if slots.iter().all(|s| s.next == Next::Exit) {
                 return;
             }
-            if let Some(i) = slots.iter().position(|s| s.next == Next::Pair) {
+            // In turn: an account whose code expired unapproved does not keep the others out.
+            let n = slots.len();
+            let turn = (1..=n)
+                .map(|k| (self.last_paired + k) % n)
+                .find(|&i| slots.get(i).is_some_and(|s| s.next == Next::Pair));
+            if let Some(i) = turn {
+                self.last_paired = i;
                 self.pair(slots, i);
                 continue;
             }
@@ -199,6 +210,7 @@ impl Driver<'_> {
         };
         let (config_path, json, tokens) = (self.config_path, self.json, self.tokens);
         let mut background = |signals: &mut Signals, sig: Option<Signal>| {
+            let mut waiting = false;
             for other in before.iter_mut().chain(after.iter_mut()) {
                 let mut service = Service {
                     s: Shared {
@@ -223,7 +235,9 @@ impl Driver<'_> {
                     }
                 }
                 service.advance();
+                waiting |= other.next == Next::Pair;
             }
+            waiting
         };
         let input = self.service(slot).pair(&mut background);
         let interrupted = match &input {
@@ -306,6 +320,8 @@ pub struct PairingClock<'c, 'b> {
     inner: SignalClock<'c>,
     background: RefCell<&'b mut Background<'b>>,
     store: TokenStore,
+    /// Another account waits to pair (as the last background run found).
+    others_waiting: std::cell::Cell<bool>,
 }
 
 impl<'c, 'b> PairingClock<'c, 'b> {
@@ -318,14 +334,22 @@ impl<'c, 'b> PairingClock<'c, 'b> {
             inner,
             background: RefCell::new(background),
             store,
+            others_waiting: std::cell::Cell::new(false),
         }
     }
 
     fn run_background(&self, sig: Option<Signal>) {
         if let Ok(mut background) = self.background.try_borrow_mut() {
-            self.inner
+            let waiting = self
+                .inner
                 .with_signals(|signals| (*background)(signals, sig));
+            self.others_waiting.set(waiting);
         }
+    }
+
+    /// Another account waits for the screen.
+    pub fn others_waiting(&self) -> bool {
+        self.others_waiting.get()
     }
 
     /// The stop or reload signal that came while sleeping, if any.

@@ -388,7 +388,13 @@ impl Service<'_> {
             background,
             self.a.parts.store.clone(),
         );
+        // A code that expired unapproved while another account waits: its turn (one pairing
+        // screen at a time, in turn).
+        let expired = std::cell::Cell::new(false);
         let mut on_event = |event: &Event| {
+            if matches!(event, Event::Expired) {
+                expired.set(true);
+            }
             let mut event = pairing::event_json(event);
             if account.several() {
                 event["account_name"] = json!(account.name);
@@ -415,11 +421,23 @@ impl Service<'_> {
             &mut on_event,
             crate::oauth::flow::Policy::default(),
             setup::jitter_seed(),
-            &mut || clock.got().is_some() || crate::stdout::failed(),
+            &mut || {
+                clock.got().is_some()
+                    || crate::stdout::failed()
+                    || (expired.get() && clock.others_waiting())
+            },
         );
         let Some(result) = result else {
-            let sig = clock.got().unwrap_or(Signal::Terminate);
-            return Input::Pairing(PairingEnd::Interrupted(sig));
+            return Input::Pairing(match clock.got() {
+                None if !crate::stdout::failed() => {
+                    eprintln!(
+                        "devauth: account {}: the code expired unapproved; the next account's turn",
+                        account.name
+                    );
+                    PairingEnd::Yielded
+                }
+                sig => PairingEnd::Interrupted(sig.unwrap_or(Signal::Terminate)),
+            });
         };
         // A stop signal that came during the last wait is kept for the next one.
         if let Some(sig) = clock.got() {

@@ -160,3 +160,17 @@ pub fn raw_get(url: &str, headers: &[(&str, &str)]) -> u16 {
         .and_then(|c| c.parse().ok())
         .unwrap_or_else(|| panic!("no HTTP answer: {answer:?}"))
 }
+
+/// The voluntary context switches of every thread of `pid` (its wake-ups).
+pub fn wakeups(pid: libc::pid_t) -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
+        for line in status.lines() {
+            if let Some(n) = line.strip_prefix("voluntary_ctxt_switches:") {
+                total += n.trim().parse::<u64>().unwrap();
+            }
+        }
+    }
+    total
+}

@@ -144,6 +144,9 @@ impl Service<'_> {
             if let Some(a) = account {
                 env.push(("DEVAUTH_ACCOUNT", a));
             }
+            if self.a.config.account.several() {
+                env.push(("DEVAUTH_ACCOUNT_NAME", self.a.config.account.name.clone()));
+            }
             if let Some(t) = &self.a.current {
                 if let Some(left) = token_info(t).remaining {
                     env.push(("DEVAUTH_EXPIRES_IN", left.as_secs().to_string()));
