@@ -39,7 +39,7 @@ fn wait_for(agent: &Agent, what: &str, pred: impl Fn(&Agent) -> bool) {
     let start = std::time::Instant::now();
     while !pred(agent) {
         assert!(
-            start.elapsed() < std::time::Duration::from_secs(60),
+            start.elapsed() < common::scaled(std::time::Duration::from_secs(60)),
             "timed out waiting for {what}; events {:?}\nstderr {}",
             agent.events(),
             agent.stderr()
