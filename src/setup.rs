@@ -122,12 +122,24 @@ pub(crate) fn resolve_endpoints(
             token: token.clone(),
             ..Endpoints::default()
         },
-        EndpointSource::Discover { issuer } => oauth::discover(
-            transport,
-            issuer,
-            p.allow_http_loopback,
-            p.grant.code_grant().is_none(),
-        )?,
+        EndpointSource::Discover { issuer } => {
+            let found = oauth::discover(
+                transport,
+                issuer,
+                p.allow_http_loopback,
+                p.grant.code_grant().is_none(),
+            )?;
+            // A client file names endpoints too; they must be the issuer's server.
+            if let Some(file) = &p.client_file {
+                file.check_discovered(
+                    &config.source,
+                    issuer,
+                    &found.token,
+                    found.authorization.as_deref(),
+                )?;
+            }
+            found
+        }
     };
     if p.revocation_endpoint.is_some() {
         endpoints.revocation = p.revocation_endpoint.clone();

@@ -34,7 +34,9 @@ pub use crate::screen::settings::{
     DisplayConfig, SpiSettings,
 };
 use crate::secret::Secret;
-pub use code_section::{CodeGrantConfig, DEFAULT_BROWSER_COMMAND, DEFAULT_LOGIN_TIMEOUT_SECS};
+pub use code_section::{
+    ClientFileEndpoints, CodeGrantConfig, DEFAULT_BROWSER_COMMAND, DEFAULT_LOGIN_TIMEOUT_SECS,
+};
 use embedded_graphics::prelude::Size;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -160,8 +162,15 @@ impl Config {
         let cx = Cx { text, source };
         let mut raw: RawFile = toml::from_str(text).map_err(|e| cx.toml_error(e))?;
         if let (Some(grant), Some(p)) = (grant, raw.provider.as_mut()) {
-            let span = p.span();
-            p.get_mut().grant = Some(Spanned::new(span, grant.to_string()));
+            if let Some(file_grant) = cx.replace_grant(p, grant)? {
+                // Every other command reads the file as written: check it that way too, so
+                // what this sign-in accepts they accept (grant_keys.rs).
+                let as_written: RawFile = toml::from_str(text).map_err(|e| cx.toml_error(e))?;
+                if let Some(p) = as_written.provider {
+                    cx.provider(p)
+                        .map_err(|e| grant_keys::as_written(e, file_grant))?;
+                }
+            }
         }
         let provider = match raw.provider {
             Some(p) => cx.provider(p)?,
@@ -196,6 +205,7 @@ mod board;
 mod checks;
 mod code_section;
 mod error;
+mod grant_keys;
 mod jwt_section;
 mod keys_section;
 mod provider_section;
