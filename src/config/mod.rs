@@ -229,3 +229,6 @@ mod code_tests;
 
 #[cfg(test)]
 mod keys_tests;
+
+#[cfg(test)]
+mod grant_keys_tests;
