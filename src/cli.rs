@@ -66,7 +66,8 @@ Options:
   --force       Pair again although the device is paired; once the new tokens are stored the
                 old grant is revoked (not when the new pairing is for the same account).
   --grant G     Use this grant instead of [provider] grant: device_code or
-                authorization_code (its keys are checked as if the file said it).
+                authorization_code. The file is checked for G and as written, so
+                what pairs here, `token` and the others accept too.
   --no-browser  authorization_code: launch nothing; the URL is shown on the screen (text +
                 QR) and in the `authorize` event, for the device's own UI to open.
   --paste       authorization_code: the browser is elsewhere; paste the address it was sent

@@ -35,11 +35,17 @@ fn pair_grant_authorization_code_with_browser_command_then_token_works() {
         .spawn();
     let url = launched_url(&env);
     assert!(url.starts_with(&format!("{b}/authorize?")), "{url}");
-    env.server().sign_in(&url, true).expect("the redirect reaches devauth");
+    env.server()
+        .sign_in(&url, true)
+        .expect("the redirect reaches devauth");
     let out = running.wait();
     out.code(exit::OK);
     out.events_from_to("authorize", "paired");
-    assert_eq!(env.code_exchanges().len(), 1, "signed in with the code grant");
+    assert_eq!(
+        env.code_exchanges().len(),
+        1,
+        "signed in with the code grant"
+    );
 
     // The same file, the file's grant: token, a refresh, status, then unpair.
     let first = env.token();
@@ -117,9 +123,14 @@ fn issuer_with_a_client_json_file_signs_in_and_token_works() {
     let running = env.cmd(&["pair", "--json"]).spawn();
     let url = launched_url(&env);
     // Discovery's authorization endpoint, with the file's client id.
-    assert!(url.starts_with(&format!("{}/authorize?", env.base())), "{url}");
+    assert!(
+        url.starts_with(&format!("{}/authorize?", env.base())),
+        "{url}"
+    );
     assert!(url.contains(TEST_CLIENT_ID), "{url}");
-    env.server().sign_in(&url, true).expect("the redirect reaches devauth");
+    env.server()
+        .sign_in(&url, true)
+        .expect("the redirect reaches devauth");
     running.wait().code(exit::OK);
     let exchanges = env.code_exchanges();
     assert_eq!(
@@ -145,6 +156,9 @@ fn a_client_file_whose_token_uri_disagrees_with_discovery_names_the_file_and_fie
     out.stderr_has("`installed.token_uri`");
     out.stderr_has("http://127.0.0.1:9/token");
     out.stderr_has(&format!("{}/token", env.base()));
-    assert!(!env.dir().join("url.txt").exists(), "no browser was launched");
+    assert!(
+        !env.dir().join("url.txt").exists(),
+        "no browser was launched"
+    );
     assert!(env.store_json().is_none());
 }

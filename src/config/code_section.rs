@@ -68,7 +68,12 @@ impl ClientFileEndpoints {
         authorization_endpoint: Option<&str>,
     ) -> Result<(), ConfigError> {
         let pairs = [
-            ("token_uri", &self.token_uri, "token_endpoint", Some(token_endpoint)),
+            (
+                "token_uri",
+                &self.token_uri,
+                "token_endpoint",
+                Some(token_endpoint),
+            ),
             (
                 "auth_uri",
                 &self.auth_uri,
@@ -77,7 +82,9 @@ impl ClientFileEndpoints {
             ),
         ];
         for (field, ours, name, discovered) in pairs {
-            let Some(discovered) = discovered else { continue };
+            let Some(discovered) = discovered else {
+                continue;
+            };
             if same_server(ours, discovered) {
                 continue;
             }
@@ -177,7 +184,10 @@ impl Cx<'_> {
         };
         let client = ClientJson::parse(&bytes, &path).map_err(|e| fail(e.detail))?;
         let section = client.kind.name();
-        for (field, url) in [("auth_uri", &client.auth_uri), ("token_uri", &client.token_uri)] {
+        for (field, url) in [
+            ("auth_uri", &client.auth_uri),
+            ("token_uri", &client.token_uri),
+        ] {
             check_url(url, allow_http).map_err(|why| {
                 fail(format!(
                     "`{section}.{field}` {:?}: {why}",

@@ -42,7 +42,10 @@ fn person_keys(p: &RawProvider) -> [(&'static str, Option<Range<usize>>); 13] {
         ("provider.browser_command", span(&p.browser_command)),
         ("provider.redirect_host", span(&p.redirect_host)),
         ("provider.redirect_port", int_span(&p.redirect_port)),
-        ("provider.login_timeout_secs", int_span(&p.login_timeout_secs)),
+        (
+            "provider.login_timeout_secs",
+            int_span(&p.login_timeout_secs),
+        ),
         ("provider.success_text", span(&p.success_text)),
         ("provider.failure_text", span(&p.failure_text)),
     ]
@@ -52,7 +55,10 @@ fn person_keys(p: &RawProvider) -> [(&'static str, Option<Range<usize>>); 13] {
 fn service_account_keys(p: &RawProvider) -> [(&'static str, Option<Range<usize>>); 5] {
     let span = |v: &Option<Str>| v.as_ref().map(Spanned::span);
     [
-        ("provider.service_account_file", span(&p.service_account_file)),
+        (
+            "provider.service_account_file",
+            span(&p.service_account_file),
+        ),
         ("provider.private_key_file", span(&p.private_key_file)),
         ("provider.jwt_issuer", span(&p.jwt_issuer)),
         ("provider.jwt_subject", span(&p.jwt_subject)),

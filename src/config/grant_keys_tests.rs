@@ -70,18 +70,30 @@ fn browser_key_values_are_checked_with_device_code_too() {
 fn a_person_sign_in_key_with_jwt_bearer_is_an_error_naming_it() {
     for (line, key) in [
         ("browser_command = \"x\"\n", "provider.browser_command"),
-        ("authorization_endpoint = \"https://a/z\"\n", "provider.authorization_endpoint"),
+        (
+            "authorization_endpoint = \"https://a/z\"\n",
+            "provider.authorization_endpoint",
+        ),
         ("redirect_port = 1\n", "provider.redirect_port"),
         ("login_timeout_secs = 5\n", "provider.login_timeout_secs"),
         ("success_text = \"x\"\n", "provider.success_text"),
         ("failure_text = \"x\"\n", "provider.failure_text"),
         ("redirect_host = \"::1\"\n", "provider.redirect_host"),
-        ("client_json_file = \"c.json\"\n", "provider.client_json_file"),
+        (
+            "client_json_file = \"c.json\"\n",
+            "provider.client_json_file",
+        ),
         ("issuer = \"https://a\"\n", "provider.issuer"),
-        ("device_authorization_endpoint = \"https://a/d\"\n", "provider.device_authorization_endpoint"),
+        (
+            "device_authorization_endpoint = \"https://a/d\"\n",
+            "provider.device_authorization_endpoint",
+        ),
         ("tenant = \"contoso\"\n", "provider.tenant"),
         ("authority = \"https://a\"\n", "provider.authority"),
-        ("[provider.extra_params]\nx = \"y\"\n", "provider.extra_params"),
+        (
+            "[provider.extra_params]\nx = \"y\"\n",
+            "provider.extra_params",
+        ),
     ] {
         let text = format!(
             "[provider]\ngrant = \"jwt-bearer\"\nservice_account_file = \"sa.json\"\n{line}"
@@ -95,7 +107,13 @@ fn a_person_sign_in_key_with_jwt_bearer_is_an_error_naming_it() {
 
 #[test]
 fn a_service_account_key_with_a_person_grant_is_an_error_naming_it() {
-    for key in ["service_account_file", "private_key_file", "jwt_issuer", "jwt_subject", "jwt_audience"] {
+    for key in [
+        "service_account_file",
+        "private_key_file",
+        "jwt_issuer",
+        "jwt_subject",
+        "jwt_audience",
+    ] {
         for grant in ["device_code", "authorization_code"] {
             let text = device(&format!(
                 "grant = \"{grant}\"\nauthorization_endpoint = \"https://a/z\"\n{key} = \"x\"\n"
@@ -104,11 +122,16 @@ fn a_service_account_key_with_a_person_grant_is_an_error_naming_it() {
             assert_eq!(e.key(), Some(format!("provider.{key}").as_str()), "{e}");
             assert_eq!(e.line(), Some(7), "{e}");
             assert!(
-                e.to_string().contains(&format!("this config has grant = \"{grant}\"")),
+                e.to_string()
+                    .contains(&format!("this config has grant = \"{grant}\"")),
                 "{e}"
             );
             // The same error from `pair --grant` of the other person grant.
-            let other = if grant == "device_code" { "authorization_code" } else { "device_code" };
+            let other = if grant == "device_code" {
+                "authorization_code"
+            } else {
+                "device_code"
+            };
             assert_eq!(parse_as(&text, other).unwrap_err().key(), e.key());
         }
     }
@@ -121,8 +144,15 @@ fn pair_grant_also_checks_the_file_as_written() {
     let text = "[provider]\nclient_id = \"c\"\ntoken_endpoint = \"https://as.example/token\"\n\
                 authorization_endpoint = \"https://as.example/authorize\"\n";
     let e = parse_as(text, "authorization_code").unwrap_err();
-    assert_eq!(e.key(), Some("provider.device_authorization_endpoint"), "{e}");
-    assert!(e.to_string().contains("file's grant = \"device_code\""), "{e}");
+    assert_eq!(
+        e.key(),
+        Some("provider.device_authorization_endpoint"),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("file's grant = \"device_code\""),
+        "{e}"
+    );
     assert_eq!(parse(text).unwrap_err().key(), e.key());
     // And the other way: a code-grant file without its authorization endpoint.
     let text = device("grant = \"authorization_code\"\n");
@@ -173,12 +203,17 @@ fn whatever_pair_grant_accepts_every_other_command_accepts() {
         for grant in ["device_code", "authorization_code"] {
             match (parse_as(&text, grant), &file) {
                 (Ok(_), Ok(_)) => accepted += 1,
-                (Ok(_), Err(e)) => panic!("pair --grant {grant} accepted what token refuses: {e}\n{text}"),
+                (Ok(_), Err(e)) => {
+                    panic!("pair --grant {grant} accepted what token refuses: {e}\n{text}")
+                }
                 (Err(_), _) => {}
             }
         }
     }
-    assert!(accepted > 50, "the combinations exercise accepted configs too ({accepted})");
+    assert!(
+        accepted > 50,
+        "the combinations exercise accepted configs too ({accepted})"
+    );
 }
 
 const INSTALLED: &str = r#"{"installed":{"client_id":"123-abc.apps.googleusercontent.com",
@@ -212,8 +247,14 @@ fn issuer_with_a_client_file_discovers_and_keeps_the_files_endpoints_to_check() 
     assert_eq!(file.line, Some(4));
     assert_eq!(file.token_uri, "https://idp.example/token");
     // The device flow too.
-    let (c, _dir) = with_client_file(INSTALLED, &ISSUER_AND_FILE.replace("authorization_code", "device_code"));
-    assert!(matches!(c.unwrap().provider.endpoints, EndpointSource::Discover { .. }));
+    let (c, _dir) = with_client_file(
+        INSTALLED,
+        &ISSUER_AND_FILE.replace("authorization_code", "device_code"),
+    );
+    assert!(matches!(
+        c.unwrap().provider.endpoints,
+        EndpointSource::Discover { .. }
+    ));
 }
 
 #[test]
@@ -240,19 +281,34 @@ fn without_issuer_the_client_files_endpoints_are_used() {
         }
     );
     assert_eq!(
-        c.provider.grant.code_grant().unwrap().authorization_endpoint.as_deref(),
+        c.provider
+            .grant
+            .code_grant()
+            .unwrap()
+            .authorization_endpoint
+            .as_deref(),
         Some("https://idp.example/o/oauth2/auth")
     );
     // A hand-written token endpoint wins over the file's.
-    let (c, _dir) = with_client_file(INSTALLED, &format!("{text}token_endpoint = \"https://other.example/t\"\n"));
+    let (c, _dir) = with_client_file(
+        INSTALLED,
+        &format!("{text}token_endpoint = \"https://other.example/t\"\n"),
+    );
     match c.unwrap().provider.endpoints {
         EndpointSource::Explicit { token, .. } => assert_eq!(token, "https://other.example/t"),
         other => panic!("{other:?}"),
     }
     // The device flow needs its endpoint; the message says the file does not give it.
-    let (e, _dir) = with_client_file(INSTALLED, &text.replace("authorization_code", "device_code"));
+    let (e, _dir) = with_client_file(
+        INSTALLED,
+        &text.replace("authorization_code", "device_code"),
+    );
     let e = e.unwrap_err();
-    assert_eq!(e.key(), Some("provider.device_authorization_endpoint"), "{e}");
+    assert_eq!(
+        e.key(),
+        Some("provider.device_authorization_endpoint"),
+        "{e}"
+    );
     assert!(e.to_string().contains("client_json_file gives only"), "{e}");
 }
 
@@ -285,8 +341,13 @@ fn the_client_file_must_be_on_the_discovered_server() {
     )
     .unwrap();
     // No authorization endpoint discovered: only token_uri is compared.
-    file.check_discovered(&config, "https://idp.example", "https://idp.example/t", None)
-        .unwrap();
+    file.check_discovered(
+        &config,
+        "https://idp.example",
+        "https://idp.example/t",
+        None,
+    )
+    .unwrap();
     let e = file
         .check_discovered(
             &config,
@@ -298,9 +359,15 @@ fn the_client_file_must_be_on_the_discovered_server() {
     let shown = e.to_string();
     assert_eq!(e.key(), Some("provider.client_json_file"), "{shown}");
     assert_eq!(e.line(), Some(4), "{shown}");
-    assert!(shown.contains(&dir.path().join("client.json").display().to_string()), "{shown}");
+    assert!(
+        shown.contains(&dir.path().join("client.json").display().to_string()),
+        "{shown}"
+    );
     assert!(shown.contains("`installed.token_uri`"), "{shown}");
-    assert!(shown.contains("https://tokens.elsewhere.example/token"), "{shown}");
+    assert!(
+        shown.contains("https://tokens.elsewhere.example/token"),
+        "{shown}"
+    );
     let e = file
         .check_discovered(
             &config,
@@ -314,10 +381,16 @@ fn the_client_file_must_be_on_the_discovered_server() {
 
 #[test]
 fn same_server_compares_scheme_host_and_port() {
-    assert!(same_server("https://a.example/x", "https://A.example:443/y"));
+    assert!(same_server(
+        "https://a.example/x",
+        "https://A.example:443/y"
+    ));
     assert!(same_server("http://127.0.0.1:80/x", "http://127.0.0.1/y"));
     assert!(!same_server("https://a.example/x", "http://a.example/x"));
-    assert!(!same_server("https://a.example/x", "https://a.example:8443/x"));
+    assert!(!same_server(
+        "https://a.example/x",
+        "https://a.example:8443/x"
+    ));
     assert!(!same_server("https://a.example/x", "https://b.example/x"));
     assert!(!same_server("not a url", "not a url"));
 }

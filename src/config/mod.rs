@@ -16,7 +16,8 @@
 //!
 //! Files: `raw.rs` (the TOML as written, the span-to-line reader, the `file:line:key` error
 //! locator), `provider_section.rs` + `jwt_section.rs` + `code_section.rs` (`[provider]`; the last
-//! also reads `client_json_file`), `board.rs` (`[display]` and
+//! also reads `client_json_file`), `grant_keys.rs` (which keys go with which grant, and
+//! `pair --grant`), `board.rs` (`[display]` and
 //! board files), `sections.rs` (`[storage]`, `[network]`, `[agent]`), `checks.rs` (URL and scope
 //! rules), `error.rs` ([`ConfigError`]). Everything is resolved once, in [`Config::load`]: the
 //! board profile, presets and key files. The rest of devauth receives resolved values; the
@@ -118,7 +119,8 @@ impl Config {
     }
 
     /// [`Config::load`] with `[provider] grant` replaced (`pair --grant`), so the chosen grant's
-    /// keys and rules are checked as if the file said it.
+    /// keys and rules are checked as if the file said it; the file is checked as written too,
+    /// so whatever this accepts, [`Config::load`] accepts (grant_keys.rs).
     pub fn load_with_grant(path: &Path, grant: Option<&str>) -> Result<Config, ConfigError> {
         let read_err = |source| ConfigError::Read {
             path: path.to_path_buf(),
