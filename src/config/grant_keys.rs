@@ -18,8 +18,9 @@
 
 use super::*;
 
-/// Keys only a person's sign-in uses (either grant): refused with `jwt-bearer`.
-fn person_keys(p: &RawProvider) -> [(&'static str, Option<Range<usize>>); 13] {
+/// Keys only a person's sign-in uses (either grant): refused with `jwt-bearer`. The device-key
+/// keys are among them: a service account's own key signs its assertions.
+fn person_keys(p: &RawProvider) -> [(&'static str, Option<Range<usize>>); 17] {
     let span = |v: &Option<Str>| v.as_ref().map(Spanned::span);
     let int_span = |v: &Option<Spanned<i64>>| v.as_ref().map(Spanned::span);
     [
@@ -48,6 +49,13 @@ fn person_keys(p: &RawProvider) -> [(&'static str, Option<Range<usize>>); 13] {
         ),
         ("provider.success_text", span(&p.success_text)),
         ("provider.failure_text", span(&p.failure_text)),
+        ("provider.dpop", span(&p.dpop)),
+        ("provider.client_key_file", span(&p.client_key_file)),
+        ("provider.client_key_id", span(&p.client_key_id)),
+        (
+            "provider.client_assertion_audience",
+            span(&p.client_assertion_audience),
+        ),
     ]
 }
 
@@ -140,11 +148,18 @@ impl Cx<'_> {
             return Ok(());
         }
         if let Some((key, span)) = first_set(person_keys(p)) {
-            let hint = if key == "provider.client_json_file" {
-                " (an OAuth client file is for a person's sign-in; a service account uses \
-                 service_account_file)"
-            } else {
-                ""
+            let hint = match key {
+                "provider.client_json_file" => {
+                    " (an OAuth client file is for a person's sign-in; a service account uses \
+                     service_account_file)"
+                }
+                "provider.dpop"
+                | "provider.client_key_file"
+                | "provider.client_key_id"
+                | "provider.client_assertion_audience" => {
+                    " (the service account's key signs its assertions)"
+                }
+                _ => "",
             };
             return Err(self.invalid(
                 key,

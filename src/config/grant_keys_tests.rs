@@ -90,6 +90,13 @@ fn a_person_sign_in_key_with_jwt_bearer_is_an_error_naming_it() {
         ),
         ("tenant = \"contoso\"\n", "provider.tenant"),
         ("authority = \"https://a\"\n", "provider.authority"),
+        ("dpop = \"on\"\n", "provider.dpop"),
+        ("client_key_file = \"k.pem\"\n", "provider.client_key_file"),
+        ("client_key_id = \"k1\"\n", "provider.client_key_id"),
+        (
+            "client_assertion_audience = \"issuer\"\n",
+            "provider.client_assertion_audience",
+        ),
         (
             "[provider.extra_params]\nx = \"y\"\n",
             "provider.extra_params",

@@ -143,7 +143,6 @@ impl Cx<'_> {
             ));
         }
         let client_auth = self.client_auth(p, client_secret.is_some())?;
-        self.refuse_device_keys(p)?;
         if client_auth == ClientAuth::PrivateKeyJwt {
             let span = p.client_auth.as_ref().map(|v| v.span());
             return Err(self.invalid(
