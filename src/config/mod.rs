@@ -234,3 +234,6 @@ mod keys_tests;
 
 #[cfg(test)]
 mod grant_keys_tests;
+
+#[cfg(test)]
+mod storage_tests;
