@@ -1,7 +1,8 @@
 //! `[provider] grant = "authorization_code"`: the browser sign-in's keys (authorization
 //! endpoint, loopback redirect, browser command, login timeout, page texts), Google's
-//! `client_json_file` (read once, at load, into the provider keys it stands for), and the
-//! refusal of the implicit grant.
+//! `client_json_file` (read once, at load: the client id and secret, and its endpoints kept
+//! apart as [`ClientFileEndpoints`], checked against discovery beside `issuer`), and the
+//! refusal of the implicit grant. Which grant a key goes with is `grant_keys.rs`'s.
 
 use super::*;
 use crate::oauth::client_json::ClientJson;
