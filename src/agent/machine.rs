@@ -722,6 +722,7 @@ impl Agent {
         let lifetime = info.lifetime.unwrap_or(remaining);
         let r = self.random_fraction();
         let w = timing::renewal(&self.policy, remaining, lifetime, spread, r);
+        hold.retries.lifetime = Some(lifetime);
         hold.threshold = w.threshold;
         hold.slack = w.slack;
         hold.due = Some(now + remaining.saturating_sub(hold.threshold));

@@ -9,8 +9,10 @@
 //!   obtained late, after failures) adds how late, up to a quarter of the usable time.
 //! - A retry after the provider was not reached: exponential from `backoff_base`, capped at
 //!   `backoff_cap`, with equal jitter. After the provider refused: its `Retry-After` (RFC 9110
-//!   §10.2.3; at most `max_retry_after`), then a uniformly random point of one `backoff_cap`, a
-//!   window that doubles with every refusal in a row after the third, up to `max_retry_after`.
+//!   §10.2.3; at most `max_retry_after`), then a uniformly random point of one `backoff_cap` (or
+//!   half the token's lifetime, if shorter: a fleet of 60-s tokens is sized for 60 times the
+//!   load), a window that doubles with every refusal in a row after the third, up to
+//!   `max_retry_after`.
 //!
 //! docs/fleet.md shows what these rules do to a provider with 10,000 and 100,000 devices.
 
@@ -77,12 +79,17 @@ pub struct Retries {
     pub since: Option<Duration>,
     /// The next token replaces one found expired at start: spread its renewal wide.
     pub spread_next: bool,
+    /// The lifetime of the token held (sets the window after a refusal).
+    pub lifetime: Option<Duration>,
 }
 
 impl Retries {
     /// One more failure at `now` (boottime); the wait before retrying.
     pub fn failed(&mut self, policy: &Policy, cause: Cause, now: Duration, r: f64) -> Duration {
-        let delay = retry_delay(policy, cause, self.failures, self.refusals, r);
+        let window = self
+            .lifetime
+            .map_or(policy.backoff_cap, |l| policy.backoff_cap.min(l / 2));
+        let delay = retry_delay(policy, cause, self.failures, self.refusals, window, r);
         self.failures = self.failures.saturating_add(1);
         if matches!(cause, Cause::Refused { .. }) {
             self.refusals = self.refusals.saturating_add(1);
@@ -132,12 +139,14 @@ pub fn renewal(
 }
 
 /// The wait before retrying a renewal that failed for `cause`, after `failures` failures and
-/// `refusals` refusals in a row before this one; `r` is a random fraction in [0, 1).
+/// `refusals` refusals in a row before this one; a refusal's first `window` is at most the
+/// backoff cap; `r` is a random fraction in [0, 1).
 pub fn retry_delay(
     policy: &Policy,
     cause: Cause,
     failures: u32,
     refusals: u32,
+    window: Duration,
     r: f64,
 ) -> Duration {
     match cause {
@@ -153,10 +162,10 @@ pub fn retry_delay(
         // window, so that a herd the provider refused comes back spread over it (devices told
         // "600" in the same second must not all return in the same second).
         Cause::Refused { retry_after } => {
-            let window = policy
-                .backoff_cap
+            let first = window.min(policy.backoff_cap);
+            let window = first
                 .saturating_mul(1u32 << refusals.saturating_sub(REFUSALS_AT_CAP).min(16))
-                .min(policy.max_retry_after.max(policy.backoff_cap));
+                .min(policy.max_retry_after.max(first));
             retry_after.map_or(Duration::ZERO, |ra| ra.min(policy.max_retry_after))
                 + window.mul_f64(r)
         }
@@ -259,7 +268,7 @@ mod tests {
     fn unreachable_backs_off_exponentially_with_equal_jitter_up_to_the_cap() {
         let p = policy();
         for failures in 0..12 {
-            let (lo, hi) = range(|r| retry_delay(&p, Cause::Unreachable, failures, 0, r));
+            let (lo, hi) = range(|r| retry_delay(&p, Cause::Unreachable, failures, 0, S(300), r));
             let step = S(1 << failures).min(S(300));
             assert_eq!(lo, step / 2, "after {failures}");
             assert!(hi < step && near(hi, step), "after {failures}: {hi:?}");
@@ -273,23 +282,32 @@ mod tests {
             retry_after: ra.map(S),
         };
         // Even the first refusal: the whole cap, not a short first step.
-        assert_eq!(range(|r| retry_delay(&p, refused(None), 0, 0, r)).0, S(0));
+        assert_eq!(
+            range(|r| retry_delay(&p, refused(None), 0, 0, S(300), r)).0,
+            S(0)
+        );
         assert!(near(
-            range(|r| retry_delay(&p, refused(None), 0, 0, r)).1,
+            range(|r| retry_delay(&p, refused(None), 0, 0, S(300), r)).1,
             S(300)
         ));
-        let (lo, hi) = range(|r| retry_delay(&p, refused(Some(600)), 0, 0, r));
+        let (lo, hi) = range(|r| retry_delay(&p, refused(Some(600)), 0, 0, S(300), r));
         assert_eq!(lo, S(600));
         assert!(near(hi, S(900)));
         // A Retry-After of a day is cut to an hour.
-        assert_eq!(retry_delay(&p, refused(Some(86_400)), 0, 0, 0.0), S(3600));
+        assert_eq!(
+            retry_delay(&p, refused(Some(86_400)), 0, 0, S(300), 0.0),
+            S(3600)
+        );
+        // A window wider than the cap is the cap.
+        let wide = retry_delay(&p, refused(None), 0, 0, S(9000), ALMOST_ONE);
+        assert!(near(wide, S(300)), "{wide:?}");
     }
 
     #[test]
     fn refusals_in_a_row_widen_the_window_after_the_third_up_to_an_hour() {
         let p = policy();
         let refused = Cause::Refused { retry_after: None };
-        let widest = |refusals| retry_delay(&p, refused, refusals, refusals, ALMOST_ONE);
+        let widest = |refusals| retry_delay(&p, refused, refusals, refusals, S(300), ALMOST_ONE);
         let expected = [300, 300, 300, 300, 600, 1200, 2400, 3600, 3600, 3600];
         for (refusals, want) in expected.into_iter().enumerate() {
             assert!(
@@ -299,5 +317,27 @@ mod tests {
             );
         }
         assert!(near(widest(u32::MAX), S(3600)));
+    }
+
+    #[test]
+    fn short_tokens_spread_a_refusal_over_half_their_lifetime() {
+        let p = policy();
+        let refused = Cause::Refused {
+            retry_after: Some(S(3)),
+        };
+        let widest = |lifetime| {
+            let mut r = Retries {
+                lifetime: Some(S(lifetime)),
+                ..Retries::default()
+            };
+            r.failed(&p, refused, S(0), ALMOST_ONE)
+        };
+        assert!(near(widest(20), S(13)), "{:?}", widest(20));
+        // Hour-long tokens (and tokens that never expire): the cap.
+        assert!(near(widest(3600), S(303)));
+        assert!(near(
+            Retries::default().failed(&p, refused, S(0), ALMOST_ONE),
+            S(303)
+        ));
     }
 }
