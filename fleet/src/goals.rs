@@ -6,7 +6,8 @@
 //!   steady scenarios (a day; a rate limit that stays) are measured whole.
 //! - **Peak / mean**: requests per second in `bin`-long bins (10 s for the recoveries, 60 s for
 //!   the long steady runs, whose rate would make 10-s bins mostly noise), the highest bin
-//!   against the mean over the recovery window.
+//!   against the mean over the recovery window. For the device flow, requests per second per
+//!   device still pairing: the fleet's rate falls as people approve, whatever the client does.
 //! - **Next round**: the same in 60-s bins over the token lifetime after the recovery: a fleet
 //!   that recovered in lockstep renews in lockstep an hour later.
 //! - **Wasted**: refused requests (429, 503, `slow_down`) whose sender's previous answer had
@@ -67,6 +68,27 @@ impl Summary {
     }
 }
 
+/// Peak and mean per bin of requests per device-second, `per` devices being there each second.
+fn peak_mean_per(
+    v: &[u32],
+    per: &[u32],
+    from: Duration,
+    to: Duration,
+    bin: Duration,
+) -> (f64, f64) {
+    let to = to.max(from + bin);
+    let reqs = Recorder::rate(v, from, to, bin);
+    let devs = Recorder::rate(per, from, to, bin);
+    let peak = reqs
+        .iter()
+        .zip(&devs)
+        .filter(|(_, d)| d.1 > 0.0)
+        .map(|(r, d)| r.1 / d.1)
+        .fold(0.0, f64::max);
+    let mean = Recorder::sum(v, from, to) as f64 / Recorder::sum(per, from, to).max(1) as f64;
+    (peak, mean)
+}
+
 fn peak_mean(v: &[u32], from: Duration, to: Duration, bin: Duration) -> (f64, f64) {
     let to = to.max(from + bin);
     let rates = Recorder::rate(v, from, to, bin);
@@ -95,7 +117,15 @@ pub fn summarize(s: &Scenario, run: &Run) -> Summary {
         }
     };
     let (disturbance_peak, _) = peak_mean(&rec.sent, s.origin, s.disturbance_end, s.bin);
-    let (peak, mean) = peak_mean(&rec.sent, recovery.0, recovery.1, s.bin);
+    // Pairing devices leave as they pair, so the fleet's rate falls whatever the client does:
+    // a herd shows in the rate per device still pairing.
+    let (peak, mean) = match s.kind {
+        Kind::Pairing => {
+            let per = rec.pairing_devices();
+            peak_mean_per(&rec.sent, &per, recovery.0, recovery.1, s.bin)
+        }
+        _ => peak_mean(&rec.sent, recovery.0, recovery.1, s.bin),
+    };
     let next_to = (recovery.1 + LIFETIME).min(s.end);
     let (next_peak, next_mean) = if next_to >= recovery.1 + LIFETIME / 2 {
         peak_mean(&rec.sent, recovery.1, next_to, Duration::from_secs(60))

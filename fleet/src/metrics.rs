@@ -50,6 +50,8 @@ pub struct Recorder {
     pub lost: u32,
     /// Per second: the latest end of a Retry-After handed out in that second.
     ra_ends: Vec<Duration>,
+    /// Per second: devices that began (+1) or finished (−1) pairing then.
+    pairing_delta: Vec<i32>,
 }
 
 impl Recorder {
@@ -69,6 +71,7 @@ impl Recorder {
             validity_from: Duration::ZERO,
             lost: 0,
             ra_ends: vec![Duration::ZERO; secs],
+            pairing_delta: vec![0; secs],
         }
     }
 
@@ -115,6 +118,26 @@ impl Recorder {
             .get(a..b)
             .and_then(|s| s.iter().copied().max())
             .filter(|e| !e.is_zero())
+    }
+
+    /// A device began (`+1`) or finished (`−1`) pairing at `at`.
+    pub fn pairing(&mut self, at: Duration, delta: i32) {
+        let i = (at.as_secs() as usize).min(self.pairing_delta.len().saturating_sub(1));
+        if let Some(d) = self.pairing_delta.get_mut(i) {
+            *d += delta;
+        }
+    }
+
+    /// Per second: how many devices were pairing.
+    pub fn pairing_devices(&self) -> Vec<u32> {
+        let mut n = 0i64;
+        self.pairing_delta
+            .iter()
+            .map(|&d| {
+                n += i64::from(d);
+                n.max(0) as u32
+            })
+            .collect()
     }
 
     /// The device needs something from `at` on (if it is not waiting already).

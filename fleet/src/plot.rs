@@ -96,7 +96,7 @@ fn tick_step(span: f64, n: f64) -> f64 {
 
 fn fmt_tick(v: f64) -> String {
     if v.abs() >= 1000.0 {
-        format!("{:.0}k", v / 1000.0)
+        format!("{}k", fmt_tick(v / 1000.0))
     } else if v.fract().abs() < 1e-9 {
         format!("{v:.0}")
     } else if (v * 10.0).fract().abs() < 1e-9 {
@@ -322,6 +322,15 @@ pub fn render(chart: &Chart, width: u32, height: u32) -> Result<Vec<u8>, String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticks_read_well() {
+        let ticks: Vec<String> = [0.1, 0.25, 1.0, 20.0, 1000.0, 1500.0, 20_000.0]
+            .into_iter()
+            .map(fmt_tick)
+            .collect();
+        assert_eq!(ticks, ["0.1", "0.25", "1", "20", "1k", "1.5k", "20k"]);
+    }
 
     #[test]
     fn tick_steps_are_round() {

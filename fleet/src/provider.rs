@@ -290,6 +290,7 @@ impl Provider {
                 *slot = None;
             }
             self.rec.served(device, now);
+            self.rec.pairing(now, -1);
             let lifetime = self.spec.token_lifetime;
             self.rec.token_issued(device, now, lifetime);
             return Poll::Tokens { lifetime };

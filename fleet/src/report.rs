@@ -93,13 +93,23 @@ fn rows(o: &Outcome) -> Vec<(String, String, String)> {
         ));
     }
     rows.extend([
-        (
-            format!(
-                "recovery window peak / mean, req/s ({} s bins)",
-                s.bin.as_secs()
-            ),
-            both(&|m| format!("{:.1} / {:.1}", m.peak, m.mean)),
-        ),
+        if matches!(s.kind, Kind::Pairing) {
+            (
+                format!(
+                    "recovery peak / mean, req/s per device pairing ({} s bins)",
+                    s.bin.as_secs()
+                ),
+                both(&|m| format!("{:.3} / {:.3}", m.peak, m.mean)),
+            )
+        } else {
+            (
+                format!(
+                    "recovery window peak / mean, req/s ({} s bins)",
+                    s.bin.as_secs()
+                ),
+                both(&|m| format!("{:.1} / {:.1}", m.peak, m.mean)),
+            )
+        },
         (
             "next hour peak / mean, req/s (60 s bins)".into(),
             both(&|m| {

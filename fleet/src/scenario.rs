@@ -116,6 +116,13 @@ pub fn natural_rate(devices: usize) -> f64 {
     devices as f64 / (LIFETIME - MARGIN).as_secs_f64()
 }
 
+/// Bins of `secs` for 10,000 devices or more; wider for smaller fleets, so that each holds as
+/// many requests and a peak is a peak, not noise.
+fn bins(secs: u64, devices: usize) -> Duration {
+    let scale = (10_000.0 / devices.max(1) as f64).max(1.0);
+    Duration::from_secs_f64(secs as f64 * scale).max(S(secs))
+}
+
 fn limit(per_sec: f64) -> Limit {
     Limit {
         per_sec,
@@ -147,7 +154,7 @@ impl Scenario {
             disturbance_end: warm,
             window_end: warm,
             end: warm,
-            bin: S(60),
+            bin: bins(60, devices),
             reboots_per_day: 0.0,
             backoff_cap: agent_cap,
             plot: (S(0), 3 * LIFETIME),
@@ -162,7 +169,7 @@ impl Scenario {
                 disturbance_end: S(60),
                 window_end: S(60),
                 end: 3 * LIFETIME,
-                bin: S(10),
+                bin: bins(10, devices),
                 ..base
             },
             Kind::Outage => {
@@ -181,7 +188,7 @@ impl Scenario {
                     disturbance_end: outage.end,
                     window_end: outage.end,
                     end: warm + 2 * LIFETIME,
-                    bin: S(10),
+                    bin: bins(10, devices),
                     plot: (warm - S(600), warm + 2 * LIFETIME),
                     ..base
                 }
@@ -214,9 +221,8 @@ impl Scenario {
                 // natural polling rate (one poll per device every 5 s), so slow_down comes.
                 let poll_rate = devices as f64 / 5.0;
                 Scenario {
-                    title: format!(
-                        "Device flow: {devices} devices showing codes and polling, with slow_down"
-                    ),
+                    title: "Device flow: every device showing a code and polling, with slow_down"
+                        .into(),
                     spec: Spec {
                         token_limit: limit(poll_rate / 2.0),
                         code_limit: limit(devices as f64 / 120.0),
@@ -228,7 +234,7 @@ impl Scenario {
                     // Set from the people's approvals (the last one).
                     window_end: S(0),
                     end: 2 * LIFETIME,
-                    bin: S(10),
+                    bin: bins(10, devices),
                     backoff_cap: devauth::oauth::flow::Policy::default().backoff_cap,
                     plot: (S(0), 2 * LIFETIME),
                     log_y: false,
@@ -294,6 +300,7 @@ pub fn run(scenario: &Scenario, client: Client, seed: u64) -> Run {
         match scenario.start {
             Start::Expired { .. } => provider.rec.waiting_from(d, start),
             Start::Pairing { .. } => {
+                provider.rec.pairing(start, 1);
                 // People come to their devices over the next hour or two (median ten minutes,
                 // some hours later, after codes expired and were renewed); one in ten never
                 // does. A wait runs from the approval to the device holding tokens.
