@@ -73,13 +73,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    for &n in &args.devices {
-        for &kind in &args.kinds {
+    for &kind in &args.kinds {
+        let mut outcomes = Vec::new();
+        for &n in &args.devices {
             let started = Instant::now();
             let outcome = Outcome::run(Scenario::new(kind, n), args.seed);
-            if args.markdown {
-                println!("{}", report::markdown(&outcome));
-            } else {
+            if !args.markdown {
                 println!("{}", report::text(&outcome));
             }
             eprintln!(
@@ -97,6 +96,18 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             }
+            outcomes.push(outcome);
+        }
+        if args.markdown {
+            if let Some(o) = outcomes.first() {
+                let s = &o.scenario;
+                println!(
+                    "### {}\n\nProvider: {}.\n",
+                    s.title,
+                    report::provider_line(s)
+                );
+            }
+            println!("{}", report::markdown_sizes(&outcomes));
         }
     }
     ExitCode::SUCCESS

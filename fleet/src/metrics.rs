@@ -34,7 +34,10 @@ pub struct Recorder {
     /// retry policy sent them into a provider it knew was refusing. (The first refusal is the
     /// price of finding out, which no client can avoid.)
     pub wasted: Vec<u32>,
-    last_refused: Vec<bool>,
+    /// Per device: refusals since its last useful answer.
+    refused_in_a_row: Vec<u32>,
+    /// The most refusals in a row any device had.
+    pub most_refused_in_a_row: u32,
     /// Requests sent while the sender's last Retry-After had not run out.
     pub early: Vec<u32>,
     /// Finished waits (first refusal, or the scenario's "needs a token from", to success).
@@ -62,7 +65,8 @@ impl Recorder {
             useful: vec![0; secs],
             refused: vec![0; secs],
             wasted: vec![0; secs],
-            last_refused: vec![false; devices],
+            refused_in_a_row: vec![0; devices],
+            most_refused_in_a_row: 0,
             early: vec![0; secs],
             episodes: Vec::new(),
             waiting: vec![None; devices],
@@ -84,11 +88,15 @@ impl Recorder {
 
     pub fn request(&mut self, device: usize, at: Duration, answer: Answer, early: bool) {
         Self::slot(&mut self.sent, at);
-        let refused_before = self
-            .last_refused
-            .get_mut(device)
-            .map(|r| std::mem::replace(r, answer == Answer::Refused))
-            .unwrap_or(false);
+        let mut refused_before = false;
+        if let Some(n) = self.refused_in_a_row.get_mut(device) {
+            refused_before = *n > 0;
+            *n = match answer {
+                Answer::Refused => *n + 1,
+                Answer::Useful => 0,
+            };
+            self.most_refused_in_a_row = self.most_refused_in_a_row.max(*n);
+        }
         match answer {
             Answer::Useful => Self::slot(&mut self.useful, at),
             Answer::Refused => {
@@ -250,6 +258,7 @@ mod tests {
         r.request(0, S(5), Answer::Refused, false); // a new finding out
         assert_eq!(Recorder::sum(&r.refused, S(0), S(100)), 5);
         assert_eq!(Recorder::sum(&r.wasted, S(0), S(100)), 2);
+        assert_eq!(r.most_refused_in_a_row, 3);
     }
 
     #[test]

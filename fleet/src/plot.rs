@@ -95,6 +95,7 @@ fn tick_step(span: f64, n: f64) -> f64 {
 }
 
 fn fmt_tick(v: f64) -> String {
+    let v = if v.abs() < 1e-9 { 0.0 } else { v };
     if v.abs() >= 1000.0 {
         format!("{}k", fmt_tick(v / 1000.0))
     } else if v.fract().abs() < 1e-9 {
@@ -325,11 +326,11 @@ mod tests {
 
     #[test]
     fn ticks_read_well() {
-        let ticks: Vec<String> = [0.1, 0.25, 1.0, 20.0, 1000.0, 1500.0, 20_000.0]
+        let ticks: Vec<String> = [-0.0, 0.1, 0.25, 1.0, 20.0, 1000.0, 1500.0, 20_000.0]
             .into_iter()
             .map(fmt_tick)
             .collect();
-        assert_eq!(ticks, ["0.1", "0.25", "1", "20", "1k", "1.5k", "20k"]);
+        assert_eq!(ticks, ["0", "0.1", "0.25", "1", "20", "1k", "1.5k", "20k"]);
     }
 
     #[test]

@@ -79,6 +79,10 @@ fn rows(o: &Outcome) -> Vec<(String, String, String)> {
             both(&|m| thousands(m.wasted)),
         ),
         (
+            "most refusals in a row, one device".into(),
+            both(&|m| m.most_refused_in_a_row.to_string()),
+        ),
+        (
             "sent before a Retry-After ended".into(),
             both(&|m| thousands(m.early)),
         ),
@@ -199,6 +203,45 @@ pub fn text(o: &Outcome) -> String {
     out
 }
 
+/// One table for a scenario run at several fleet sizes: devauth and naive side by side.
+pub fn markdown_sizes(outcomes: &[Outcome]) -> String {
+    let mut out = String::from("| |");
+    let mut rule = String::from("|---|");
+    for o in outcomes {
+        let n = thousands(o.scenario.devices as u64);
+        let _ = write!(out, " devauth, {n} | naive, {n} |");
+        rule.push_str("---:|---:|");
+    }
+    let _ = writeln!(out, "\n{rule}");
+    let tables: Vec<_> = outcomes.iter().map(rows).collect();
+    let Some(first) = tables.first() else {
+        return out;
+    };
+    for (i, (label, _, _)) in first.iter().enumerate() {
+        let _ = write!(out, "| {label} |");
+        for t in &tables {
+            if let Some((_, d, n)) = t.get(i) {
+                let _ = write!(out, " {d} | {n} |");
+            }
+        }
+        out.push('\n');
+    }
+    let mark = |v: &Verdict| format!("{} {}", if v.pass { "✅" } else { "❌" }, v.value);
+    if let Some(o) = outcomes.first() {
+        for (i, v) in o.verdicts(Client::Devauth).iter().enumerate() {
+            let _ = write!(out, "| **goal**: {} |", v.goal);
+            for o in outcomes {
+                for c in [Client::Devauth, Client::Naive] {
+                    let cell = o.verdicts(c).get(i).map(mark).unwrap_or_default();
+                    let _ = write!(out, " {cell} |");
+                }
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
 pub fn markdown(o: &Outcome) -> String {
     let s = &o.scenario;
     let mut out = format!(
@@ -282,10 +325,13 @@ pub fn chart(o: &Outcome) -> Result<Vec<u8>, String> {
         x_range: (rel(from), rel(to)),
         series,
         shade,
-        limit: Some((
-            limit.per_sec,
-            format!("provider limit {:.1}/s", limit.per_sec),
-        )),
+        // A day far below the limit reads better without it squashing the line.
+        limit: (s.kind != Kind::SteadyDay).then(|| {
+            (
+                limit.per_sec,
+                format!("provider limit {:.1}/s", limit.per_sec),
+            )
+        }),
         log_y: s.log_y,
     };
     plot::render(&chart, 1000, 420)

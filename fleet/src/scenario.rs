@@ -274,10 +274,13 @@ pub fn run(scenario: &Scenario, client: Client, seed: u64) -> Run {
             Start::Warm => own.between(S(0), LIFETIME - MARGIN),
         };
         starts.push(start);
+        // Separate streams, so that both clients meet the same people.
+        let mut people = own.fork();
+        let mut seeds = own.fork();
         let device: Box<dyn Device> = match (scenario.start, client) {
             (Start::Pairing { .. }, Client::Devauth) => {
-                let seed =
-                    devauth::setup::jitter_seed_from((own.next_u64() % 1_000_000_000) as u32, 412);
+                let nanos = (seeds.next_u64() % 1_000_000_000) as u32;
+                let seed = devauth::setup::jitter_seed_from(nanos, 412);
                 Box::new(FlowDevice::new(
                     devauth::oauth::flow::Policy::default(),
                     start,
@@ -292,7 +295,7 @@ pub fn run(scenario: &Scenario, client: Client, seed: u64) -> Run {
                 },
                 S(0),
                 LIFETIME,
-                own.fork(),
+                seeds,
             )),
             (_, Client::Naive) => Box::new(NaiveRefresher::new(S(0), MARGIN, NAIVE_RETRY)),
         };
@@ -303,10 +306,11 @@ pub fn run(scenario: &Scenario, client: Client, seed: u64) -> Run {
                 provider.rec.pairing(start, 1);
                 // People come to their devices over the next hour or two (median ten minutes,
                 // some hours later, after codes expired and were renewed); one in ten never
-                // does. A wait runs from the approval to the device holding tokens.
-                let approve = (own.unit() < 0.9)
-                    .then(|| start + S(20) + own.lognormal_secs(600.0, 1.0))
-                    .filter(|&t| t < scenario.end);
+                // does (nor those who would come in the run's last ten minutes). A wait runs
+                // from the approval to the device holding tokens.
+                let approve = (people.unit() < 0.9)
+                    .then(|| start + S(20) + people.lognormal_secs(600.0, 1.0))
+                    .filter(|&t| t + S(600) < scenario.end);
                 if let Some(t) = approve {
                     provider.rec.waiting_from(d, t);
                     last_approval = last_approval.max(t);

@@ -18,11 +18,13 @@ pub struct World<'a> {
     pub device: usize,
 }
 
+/// The longest round trip: an answer arrives 50-400 ms after its request was sent.
+pub const MAX_LATENCY: Duration = Duration::from_millis(400);
+
 impl World<'_> {
     /// One request's network round trip (the answer arrives this long after it was sent).
     pub fn latency(&mut self) -> Duration {
-        self.rng
-            .between(Duration::from_millis(50), Duration::from_millis(400))
+        self.rng.between(Duration::from_millis(50), MAX_LATENCY)
     }
 }
 
