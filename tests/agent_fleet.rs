@@ -8,7 +8,8 @@
 //!
 //! CI runs a small soak (25 agents, 60 s). The full one (docs/benchmarks.md), under the heavy
 //! lock: `DEVAUTH_SOAK_AGENTS=200 DEVAUTH_SOAK_SECS=600 cargo test --release --test agent_fleet
-//! soak -- --nocapture`. The soak is skipped under `DEVAUTH_TEST_RUNNER` (qemu): it measures the
+//! soak -- --nocapture`. `DEVAUTH_SOAK_SAMPLES=FILE` writes every sample (agent, seconds, RSS
+//! KiB, open files) there as CSV. The soak is skipped under `DEVAUTH_TEST_RUNNER` (qemu): it measures the
 //! host's processes, and nothing in it depends on the target's ABI.
 
 mod common;
@@ -84,8 +85,28 @@ struct SoakAgent {
     token_file: PathBuf,
     store: PathBuf,
     child: Child,
-    /// (seconds since the soak began, RSS in KiB, open files) every sample.
-    samples: Vec<(f64, u64, usize)>,
+    samples: Vec<Sample>,
+}
+
+/// One look at an agent: seconds since the soak began, RSS and its anonymous part (heap, stack:
+/// what a leak grows; the rest is the binary's and libraries' pages, faulted in as code first
+/// runs) in KiB, open descriptors.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    at: f64,
+    rss: u64,
+    anon: u64,
+    fds: usize,
+}
+
+/// The middle of the samples in a window: transient buffers of a renewal in flight do not
+/// count, a leak does.
+#[derive(Debug, Clone, Copy)]
+struct Settled {
+    rss: u64,
+    anon: u64,
+    /// The fewest: a renewal in flight holds a socket and the store's lock for a moment.
+    fds: usize,
 }
 
 impl SoakAgent {
@@ -147,35 +168,39 @@ impl SoakAgent {
         std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
     }
 
-    /// RSS (KiB) and the number of open descriptors, from /proc.
+    /// RSS, its anonymous part (KiB) and the open descriptors, from /proc.
     fn sample(&mut self, at: f64) {
         let pid = self.child.id();
-        let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("VmRSS:"))
-                    .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            });
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let kib = |field: &str| -> Option<u64> {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        };
         let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count());
-        if let (Some(rss), Ok(fds)) = (rss, fds) {
-            self.samples.push((at, rss, fds));
+        if let (Some(rss), Some(anon), Ok(fds)) = (kib("VmRSS:"), kib("RssAnon:"), fds) {
+            self.samples.push(Sample { at, rss, anon, fds });
         }
     }
 
-    /// The median RSS and the fewest open files over the samples in [from, to): transient
-    /// buffers and sockets of a renewal in flight do not count, a leak does.
-    fn settled(&self, from: f64, to: f64) -> Option<(u64, usize)> {
-        let mut rss: Vec<u64> = Vec::new();
-        let mut fds = usize::MAX;
-        for &(t, r, f) in &self.samples {
-            if t >= from && t < to {
-                rss.push(r);
-                fds = fds.min(f);
-            }
-        }
-        rss.sort_unstable();
-        Some((*rss.get(rss.len() / 2)?, fds))
+    /// Medians (the fewest descriptors) over the samples in [from, to).
+    fn settled(&self, from: f64, to: f64) -> Option<Settled> {
+        let window: Vec<&Sample> = self
+            .samples
+            .iter()
+            .filter(|s| s.at >= from && s.at < to)
+            .collect();
+        let median = |f: fn(&Sample) -> u64| {
+            let mut v: Vec<u64> = window.iter().map(|s| f(s)).collect();
+            v.sort_unstable();
+            v.get(v.len() / 2).copied()
+        };
+        Some(Settled {
+            rss: median(|s| s.rss)?,
+            anon: median(|s| s.anon)?,
+            fds: window.iter().map(|s| s.fds).min()?,
+        })
     }
 }
 
@@ -293,6 +318,16 @@ fn soak_many_agents_with_20_s_tokens_lose_nothing_and_stay_flat() {
     }
     let elapsed = start.elapsed().as_secs_f64();
     let stats = srv.stats();
+    if let Some(path) = std::env::var_os("DEVAUTH_SOAK_SAMPLES") {
+        let mut csv = String::from("agent,secs,rss_kib,rss_anon_kib,open_files\n");
+        for (n, a) in fleet.iter().enumerate() {
+            for s in &a.samples {
+                let (t, rss, anon, fds) = (s.at, s.rss, s.anon, s.fds);
+                csv.push_str(&format!("{n},{t:.1},{rss},{anon},{fds}\n"));
+            }
+        }
+        std::fs::write(path, csv).expect("write the samples");
+    }
     let requests = stats.requests - requests_at_start;
 
     // Lost pairings: an agent that had to pair again, holds no tokens, or whose refresh token
@@ -320,27 +355,37 @@ fn soak_many_agents_with_20_s_tokens_lose_nothing_and_stay_flat() {
     let mut rss_start = Vec::new();
     let mut rss_end = Vec::new();
     let mut growth = Vec::new();
+    let mut anon_start = Vec::new();
+    let mut anon_growth = Vec::new();
     let mut fds_start = Vec::new();
     let mut fds_end = Vec::new();
     let mut grew = Vec::new();
     for a in &fleet {
-        let (Some((r0, f0)), Some((r1, f1))) = (
+        let (Some(s0), Some(s1)) = (
             a.settled(warm, warm + 30.0),
             a.settled(elapsed - 30.0, elapsed + 1.0),
         ) else {
             panic!("{}: no samples {:?}", a.dir.display(), a.samples);
         };
-        rss_start.push(r0);
-        rss_end.push(r1);
-        growth.push(r1.saturating_sub(r0));
-        fds_start.push(f0 as u64);
-        fds_end.push(f1 as u64);
-        // Flat: a page or two of allocator slack, never a leak's steady climb; not one
-        // descriptor more.
-        if r1 > r0 + 64 || f1 > f0 {
+        rss_start.push(s0.rss);
+        rss_end.push(s1.rss);
+        growth.push(s1.rss.saturating_sub(s0.rss));
+        anon_start.push(s0.anon);
+        anon_growth.push(s1.anon.saturating_sub(s0.anon));
+        fds_start.push(s0.fds as u64);
+        fds_end.push(s1.fds as u64);
+        // Flat: a few pages (code faulted in as rarer paths first run, allocator slack),
+        // never a leak's steady climb; not one descriptor more.
+        if s1.rss > s0.rss + 64 || s1.anon > s0.anon + 32 || s1.fds > s0.fds {
             grew.push(format!(
-                "{}: RSS {r0} -> {r1} KiB, open files {f0} -> {f1}",
-                a.dir.display()
+                "{}: RSS {} -> {} KiB (anonymous {} -> {}), open files {} -> {}",
+                a.dir.display(),
+                s0.rss,
+                s1.rss,
+                s0.anon,
+                s1.anon,
+                s0.fds,
+                s1.fds
             ));
         }
     }
@@ -356,6 +401,7 @@ fn soak_many_agents_with_20_s_tokens_lose_nothing_and_stay_flat() {
          hand-outs: {file_handouts} token-file reads, {command_handouts} `devauth token` runs, \
          {} failed; lost pairings: {}\n\
          RSS KiB after {warm:.0} s: {}; at the end: {}; growth: {}\n\
+         anonymous RSS KiB after {warm:.0} s: {}; growth: {}\n\
          open files after {warm:.0} s: {}; at the end: {}",
         f64::from(requests) / elapsed,
         stats.refreshes,
@@ -368,6 +414,8 @@ fn soak_many_agents_with_20_s_tokens_lose_nothing_and_stay_flat() {
         percentiles(rss_start),
         percentiles(rss_end),
         percentiles(growth),
+        percentiles(anon_start),
+        percentiles(anon_growth),
         percentiles(fds_start),
         percentiles(fds_end),
     );
