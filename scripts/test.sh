@@ -45,6 +45,7 @@ else
 fi
 
 step "cargo test (workspace)"
+scripts/install-test-tools.sh # ip, unshare: the network-namespace tests
 cargo test --workspace --all-features --locked
 
 step "fuzzing: every cargo-fuzz target for a bounded time (scripts/fuzz.sh)"
