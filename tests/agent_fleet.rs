@@ -37,12 +37,7 @@ fn a_refused_renewal_waits_out_the_providers_retry_after() {
         },
     );
     agent.wait_count("refreshed", 1);
-    let retrying: Vec<u64> = agent
-        .events()
-        .iter()
-        .filter(|e| e["event"] == "retrying")
-        .map(|e| e["in_secs"].as_u64().unwrap())
-        .collect();
+    let retrying = agent.numbers("retrying", "in_secs");
     // Retry-After 3 s, then a random point of half the token's lifetime (4 s).
     assert!(
         matches!(retrying[..], [s] if (3..=7).contains(&s)),

@@ -134,6 +134,17 @@ fn spread_of(times: &[Duration]) -> Duration {
     hi - lo
 }
 
+/// Renewals of hour-long tokens spread wide: from a quarter of the usable time (3600 − 300 s)
+/// on, 825 .. 3300 s, and well apart.
+#[track_caller]
+fn assert_spread_wide(dues: &[Duration]) {
+    assert!(
+        dues.iter().all(|d| *d >= S(825) && *d <= S(3300)),
+        "{dues:?}"
+    );
+    assert!(spread_of(dues) > S(1500), "{dues:?}");
+}
+
 #[test]
 fn a_fleet_paired_in_the_same_second_renews_spread_over_the_hour_not_in_one_wave() {
     let dues = first_renewals(40, |h| {
@@ -141,11 +152,7 @@ fn a_fleet_paired_in_the_same_second_renews_spread_over_the_hour_not_in_one_wave
         h.step(Input::Store(Loaded::Nothing));
         h.step(Input::Pairing(PairingEnd::Paired(token(3600))))
     });
-    assert!(
-        dues.iter().all(|d| *d >= S(825) && *d <= S(3300)),
-        "{dues:?}"
-    );
-    assert!(spread_of(&dues) > S(1500), "{dues:?}");
+    assert_spread_wide(&dues);
 }
 
 #[test]
@@ -174,11 +181,7 @@ fn a_token_found_expired_at_start_is_replaced_at_once_and_its_successor_spread_w
     });
     // Power came back for the whole fleet in one minute: without the spread every device
     // would renew within the same minute an hour later, and every hour after.
-    assert!(
-        dues.iter().all(|d| *d >= S(825) && *d <= S(3300)),
-        "{dues:?}"
-    );
-    assert!(spread_of(&dues) > S(1500), "{dues:?}");
+    assert_spread_wide(&dues);
 }
 
 #[test]
