@@ -325,7 +325,7 @@ pub fn run(scenario: &Scenario, client: Client, seed: u64) -> Run {
         let span = scenario.end.saturating_sub(scenario.origin);
         let per_device = scenario.reboots_per_day * span.as_secs_f64() / 86_400.0;
         for d in 0..n {
-            // Poisson number of restarts (whole part + a chance for the fraction), uniform times.
+            // The rate's whole part, plus one more with the fraction as its chance; uniform times.
             let mut k = per_device.floor() as u32;
             if setup.unit() < per_device.fract() {
                 k += 1;
