@@ -27,6 +27,7 @@
 pub use crate::oauth::jwt::JwtBearerConfig;
 use crate::oauth::provider::{self, MicrosoftTenancy, Preset};
 use crate::screen::canvas::{PixelFormat, Rotation};
+use crate::screen::layout::Theme;
 /// Re-exported: `[display]` resolves to the screen's own settings type.
 pub use crate::screen::settings::{
     ColorOrder, ConsoleTty, Controller, DEFAULT_DRM_DEVICE, DEFAULT_FB_DEVICE, DisplayBackend,
@@ -196,6 +197,7 @@ mod checks;
 mod code_section;
 mod error;
 mod jwt_section;
+mod keys_section;
 mod provider_section;
 mod raw;
 mod sections;
@@ -204,6 +206,7 @@ pub use board::*;
 pub use checks::*;
 use code_section::GrantChoice;
 pub use error::*;
+pub use keys_section::{ClientKeyConfig, DpopMode};
 pub use provider_section::*;
 use raw::*;
 pub use sections::*;
@@ -213,3 +216,6 @@ mod tests;
 
 #[cfg(test)]
 mod code_tests;
+
+#[cfg(test)]
+mod keys_tests;

@@ -782,6 +782,7 @@ fn all_sections_set() {
     let c = ok(&format!(
         "{MIN}[storage]\npath = \"/data/devauth/tokens.json\"\n[display]\nbackend = \"none\"\n\
              [network]\nconnect_timeout_secs = 5\ntimeout_secs = 60\nmax_body_bytes = 1048576\n\
+             pair_timeout_secs = 45\n\
              [agent]\ntoken_file = \"/run/x/token\"\ntoken_file_group = \"video\"\n\
              hook = \"/usr/bin/systemctl restart app\"\nrefresh_margin_secs = 0\npaired_screen_secs = 3\n"
     ));
@@ -793,6 +794,7 @@ fn all_sections_set() {
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(60),
             max_body_bytes: 1_048_576,
+            pair_timeout: Some(Duration::from_secs(45)),
             proxy: crate::net::proxy::ProxyConfig::Environment,
         }
     );
@@ -1333,6 +1335,69 @@ fn example_configs_parse() {
                 assert!(t.starts_with("http://127.0.0.1:"), "{t}");
             }
         }
+    }
+}
+
+#[test]
+fn pair_timeout_default_zero_and_override() {
+    let c = ok(MIN);
+    assert_eq!(c.network.pair_timeout, Some(Duration::from_secs(120)));
+    assert_eq!(
+        c.network.pair_timeout_with(Some(7)),
+        Some(Duration::from_secs(7))
+    );
+    assert_eq!(c.network.pair_timeout_with(Some(0)), None);
+    let never = ok(&format!("{MIN}[network]\npair_timeout_secs = 0\n"));
+    assert_eq!(never.network.pair_timeout, None);
+    assert_eq!(never.network.pair_timeout_with(None), None);
+    assert_eq!(
+        never.network.pair_timeout_with(Some(30)),
+        Some(Duration::from_secs(30))
+    );
+    let e = Config::parse(
+        &format!("{MIN}[network]\npair_timeout_secs = -1\n"),
+        Path::new("/etc/devauth/devauth.toml"),
+    )
+    .unwrap_err();
+    assert_eq!(e.key(), Some("network.pair_timeout_secs"));
+}
+
+#[test]
+fn display_theme_text_scale_and_device_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |display: &str| {
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            format!("[provider]\nclient_id = \"x\"\ndevice_authorization_endpoint = \"https://a.example/d\"\ntoken_endpoint = \"https://a.example/t\"\n[display]\n{display}"),
+        )
+        .unwrap();
+        Config::load(&path)
+    };
+    let c =
+        load("theme = \"high-contrast\"\ntext_scale = 2\ndevice_name = \"Küchen-TV\"\n").unwrap();
+    assert_eq!(c.display.theme, crate::screen::layout::Theme::HighContrast);
+    assert_eq!(c.display.text_percent, 200);
+    assert_eq!(c.display.device_name.as_deref(), Some("Küchen-TV"));
+    assert_eq!(c.display.profile().text_percent, 200);
+    assert_eq!(
+        load("text_scale = 1.5\n").unwrap().display.text_percent,
+        150
+    );
+    let d = load("").unwrap().display;
+    assert_eq!(
+        (d.theme, d.text_percent, d.device_name),
+        (crate::screen::layout::Theme::Dark, 100, None)
+    );
+    for (bad, want) in [
+        ("theme = \"blue\"\n", "display.theme"),
+        ("text_scale = 0.5\n", "display.text_scale"),
+        ("text_scale = 4\n", "display.text_scale"),
+        ("device_name = \"\"\n", "display.device_name"),
+        ("device_name = \"a\\nb\"\n", "display.device_name"),
+    ] {
+        let e = load(bad).unwrap_err().to_string();
+        assert!(e.contains(want) && e.contains(":6:"), "{bad}: {e}");
     }
 }
 
