@@ -145,6 +145,15 @@ fn assert_spread_wide(dues: &[Duration]) {
     assert!(spread_of(dues) > S(1500), "{dues:?}");
 }
 
+/// Renewals of hour-long tokens with the usual jitter: 300 s before expiry plus up to 60 s.
+#[track_caller]
+fn assert_usual_jitter(dues: &[Duration]) {
+    assert!(
+        dues.iter().all(|d| *d >= S(3240) && *d <= S(3300)),
+        "{dues:?}"
+    );
+}
+
 #[test]
 fn a_fleet_paired_in_the_same_second_renews_spread_over_the_hour_not_in_one_wave() {
     let dues = first_renewals(40, |h| {
@@ -161,10 +170,7 @@ fn an_ordinary_restart_with_a_valid_token_keeps_the_usual_jitter() {
         h.step(Input::Tick);
         h.step(Input::Store(Loaded::Tokens(token(3600))))
     });
-    assert!(
-        dues.iter().all(|d| *d >= S(3240) && *d <= S(3300)),
-        "{dues:?}"
-    );
+    assert_usual_jitter(&dues);
 }
 
 #[test]
@@ -205,10 +211,7 @@ fn a_pairing_by_another_command_is_spread_wide_and_a_reload_keeps_the_usual_jitt
         h.step(Input::Reloaded(None));
         h.step(Input::Store(Loaded::Tokens(token(3600))))
     });
-    assert!(
-        reloaded.iter().all(|d| *d >= S(3240) && *d <= S(3300)),
-        "{reloaded:?}"
-    );
+    assert_usual_jitter(&reloaded);
 }
 
 #[test]
