@@ -15,6 +15,7 @@
 mod common;
 
 use common::agent::*;
+use common::no_tpm;
 use devauth_testserver::{Behavior, Endpoint, Fault, TestServer};
 use std::collections::HashSet;
 use std::fs::File;
@@ -119,10 +120,13 @@ impl SoakAgent {
                  token_endpoint = \"{base}/token\"\nrevocation_endpoint = \"{base}/revoke\"\n\
                  userinfo_endpoint = \"{base}/userinfo\"\n\
                  scopes = [\"openid\", \"offline_access\"]\n\
-                 [storage]\npath = \"{}\"\n[display]\nbackend = \"none\"\n\
+                 [storage]\npath = \"{}\"\ntpm_device = \"{}\"\n\
+                 [display]\nbackend = \"none\"\n\
                  [network]\nconnect_timeout_secs = 5\ntimeout_secs = 10\n\
                  [agent]\ntoken_file = \"{}\"\npaired_screen_secs = 0\n",
                 store.display(),
+                // As every test config: the host's TPM is never touched (tests/common/tpm.rs).
+                no_tpm(&dir).display(),
                 token_file.display()
             ),
         )
