@@ -150,12 +150,20 @@ pub(crate) fn resolve_endpoints(
     Ok(endpoints)
 }
 
+/// The seed of this process's jitter (the agent's renewal spread and backoff, pairing's backoff).
 pub(crate) fn jitter_seed() -> u64 {
     let nanos = crate::clock::wall_now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    u64::from(nanos) ^ (u64::from(std::process::id()) << 32)
+    jitter_seed_from(nanos, std::process::id())
+}
+
+/// How [`jitter_seed`] mixes the wall clock's nanoseconds with the pid. Public so that the fleet
+/// simulator (`fleet/`) seeds its simulated devices exactly as real ones are seeded: devices of
+/// one model boot alike and share the pid, only the nanoseconds tell them apart.
+pub fn jitter_seed_from(nanos: u32, pid: u32) -> u64 {
+    u64::from(nanos) ^ (u64::from(pid) << 32)
 }
 
 /// The configured screen backend, opened. A device that cannot be opened (missing framebuffer,

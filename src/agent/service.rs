@@ -18,8 +18,8 @@
 
 use crate::agent::hook::{Hook, HookEvent, HookOutcome};
 use crate::agent::{
-    Agent, Effect, Input, Loaded, Mode, Next, Note, PairingEnd, Policy, ProbeEnd, RenewalEnd,
-    TokenInfo, Want,
+    Agent, Cause, Effect, Input, Loaded, Mode, Next, Note, PairingEnd, Policy, ProbeEnd,
+    RenewalEnd, TokenInfo, Want,
 };
 use crate::clock::{self, Instant};
 use crate::config::{Config, ReleaseDisplay};
@@ -557,7 +557,7 @@ impl Service {
     fn renew(&mut self, want: Want) -> Input {
         let client = match self.token_client() {
             Ok(c) => c,
-            Err(e) => return Input::Renewal(RenewalEnd::Failed(e.to_string())),
+            Err(e) => return Input::Renewal(RenewalEnd::failed(e.to_string())),
         };
         let rejected = self.current.as_ref().map(|t| t.access_token.clone());
         let need = match (want, &rejected) {
@@ -600,7 +600,19 @@ impl Service {
                     RenewalEnd::Current(info)
                 }
             }
-            Ok(Renewed::Failed { error, .. }) => RenewalEnd::Failed(error.to_string()),
+            Ok(Renewed::Failed {
+                error,
+                refused,
+                retry_after,
+                ..
+            }) => RenewalEnd::Failed {
+                reason: error.to_string(),
+                cause: if refused {
+                    Cause::Refused { retry_after }
+                } else {
+                    Cause::Unreachable
+                },
+            },
             Err(Error::GrantGone { detail }) => {
                 self.current = None;
                 RenewalEnd::Gone(detail)
@@ -614,7 +626,7 @@ impl Service {
                 self.current = None;
                 RenewalEnd::Gone(e.to_string())
             }
-            Err(e) => RenewalEnd::Failed(e.to_string()),
+            Err(e) => RenewalEnd::failed(e.to_string()),
         };
         Input::Renewal(end)
     }

@@ -239,6 +239,19 @@ impl Agent {
         self.names().iter().filter(|n| *n == name).count()
     }
 
+    /// A number field of every `event` so far (`retrying` → `in_secs`), in order.
+    pub fn numbers(&self, event: &str, field: &str) -> Vec<u64> {
+        self.events()
+            .iter()
+            .filter(|e| e["event"] == event)
+            .map(|e| {
+                e[field]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("{event}.{field}: {e}"))
+            })
+            .collect()
+    }
+
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
