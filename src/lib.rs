@@ -15,6 +15,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod grant;
+pub mod locale;
 pub mod net;
 pub mod oauth;
 pub mod pairing;

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 /// picture in docs/architecture.md.
 const LAYERS: &[&[&str]] = &[
     &["cli", "clock", "secret"],
-    &["signals", "net"],
+    &["signals", "net", "locale"],
     &["oauth", "store", "screen"],
     &["config"],
     &["error"],

@@ -1,0 +1,185 @@
+//! Painting pre-shaped lines and plain numbers from a pack's atlas on any embedded-graphics
+//! `DrawTarget`: 4-bit coverage blended between the text and background colours, 1-bit
+//! glyphs (and 4-bit ones on a monochrome panel) as lit pixels. Only ink is drawn; the
+//! background is left as it was.
+
+use embedded_graphics::Pixel;
+use embedded_graphics::pixelcolor::{BinaryColor, Rgb565, Rgb888, RgbColor};
+use embedded_graphics::prelude::{DrawTarget, PixelColor, Point};
+
+use super::line::{Line, Piece};
+use super::pack::{GPOS, ITEM, Pack, Tier, i16_at, row_bytes, u8_at, u16_at};
+
+/// A colour a glyph's coverage can be drawn in.
+pub trait Blend: PixelColor {
+    /// `fg` over `bg` at `alpha` of 15, or `None` where nothing should be drawn.
+    fn blend(fg: Self, bg: Self, alpha: u8) -> Option<Self>;
+}
+
+fn mix(fg: u8, bg: u8, alpha: u8) -> u8 {
+    let (f, b, a) = (u16::from(fg), u16::from(bg), u16::from(alpha.min(15)));
+    u8::try_from((f * a + b * (15 - a) + 7) / 15).unwrap_or(u8::MAX)
+}
+
+impl Blend for Rgb888 {
+    fn blend(fg: Self, bg: Self, alpha: u8) -> Option<Self> {
+        (alpha > 0).then(|| {
+            Rgb888::new(
+                mix(fg.r(), bg.r(), alpha),
+                mix(fg.g(), bg.g(), alpha),
+                mix(fg.b(), bg.b(), alpha),
+            )
+        })
+    }
+}
+
+impl Blend for Rgb565 {
+    fn blend(fg: Self, bg: Self, alpha: u8) -> Option<Self> {
+        (alpha > 0).then(|| {
+            Rgb565::new(
+                mix(fg.r(), bg.r(), alpha),
+                mix(fg.g(), bg.g(), alpha),
+                mix(fg.b(), bg.b(), alpha),
+            )
+        })
+    }
+}
+
+impl Blend for BinaryColor {
+    /// Half covered or more is lit: the glyph keeps its weight on a 1-bit panel.
+    fn blend(fg: Self, _bg: Self, alpha: u8) -> Option<Self> {
+        (alpha >= 8).then_some(fg)
+    }
+}
+
+/// Text colour over background colour.
+#[derive(Debug, Clone, Copy)]
+pub struct Ink<C> {
+    pub fg: C,
+    pub bg: C,
+}
+
+impl Pack {
+    /// `x` × px / upem, rounded.
+    fn scale(&self, v: i64, px: i64) -> i32 {
+        let upem = i64::from(self.upem);
+        i32::try_from((v * px).div_euclid(upem) + i64::from((v * px).rem_euclid(upem) * 2 >= upem))
+            .unwrap_or(0)
+    }
+
+    fn draw_glyph<D>(
+        &self,
+        tier: &Tier,
+        glyph: usize,
+        at: Point,
+        ink: Ink<D::Color>,
+        target: &mut D,
+    ) -> Result<(), D::Error>
+    where
+        D: DrawTarget,
+        D::Color: Blend,
+    {
+        let d = self.bytes();
+        let b = self.glyph_box(d, tier, glyph);
+        let row = row_bytes(b.width, tier.mono);
+        let base = self.s.bits.start + tier.bits + b.offset;
+        let origin = at + Point::new(b.left, -b.top);
+        let pixels = (0..b.height).flat_map(move |y| {
+            (0..b.width).filter_map(move |x| {
+                let at = base + y as usize * row;
+                let alpha = if tier.mono {
+                    if u8_at(d, at + x as usize / 8) & (0x80 >> (x % 8)) != 0 {
+                        15
+                    } else {
+                        0
+                    }
+                } else {
+                    let byte = u8_at(d, at + x as usize / 2);
+                    if x % 2 == 0 { byte >> 4 } else { byte & 0x0f }
+                };
+                let c = D::Color::blend(ink.fg, ink.bg, alpha)?;
+                Some(Pixel(origin + Point::new(x as i32, y as i32), c))
+            })
+        });
+        target.draw_iter(pixels)
+    }
+
+    /// Draws the pack's runs of `line` (placeholders are the caller's: [`Piece::Slot`]) with
+    /// the line's top-left at `top_left`; the baseline is `tier.ascent` below it.
+    pub fn draw_line<D>(
+        &self,
+        tier: &Tier,
+        line: &Line,
+        top_left: Point,
+        ink: Ink<D::Color>,
+        target: &mut D,
+    ) -> Result<(), D::Error>
+    where
+        D: DrawTarget,
+        D::Color: Blend,
+    {
+        let d = self.bytes();
+        let px = i64::from(tier.px);
+        let baseline = top_left + Point::new(0, i32::from(tier.ascent));
+        for piece in &line.pieces {
+            let Piece::Run { x, item } = piece else {
+                continue;
+            };
+            let ia = self.s.items.start + usize::from(*item) * ITEM;
+            let (first, n) = (
+                usize::from(u16_at(d, ia + 2)),
+                usize::from(u16_at(d, ia + 4)),
+            );
+            // Pen in fine units (font units × px): rounded once per glyph, not accumulated.
+            let mut pen = i64::from(*x);
+            for g in first..first + n {
+                let at = self.s.gpos.start + g * GPOS;
+                let glyph = usize::from(u16_at(d, at));
+                let x_off = i64::from(i16_at(d, at + 4)) * px;
+                let y_off = i64::from(i16_at(d, at + 6));
+                let gx = self.scale(pen + x_off, 1);
+                let gy = self.scale(y_off, px);
+                self.draw_glyph(tier, glyph, baseline + Point::new(gx, -gy), ink, target)?;
+                pen += i64::from(i16_at(d, at + 2)) * px;
+            }
+        }
+        Ok(())
+    }
+
+    /// Width in px of `text` drawn unshaped from the pack's character map (digits, `:` and the
+    /// like), or `None` when the pack lacks a character.
+    pub fn plain_width(&self, tier: &Tier, text: &str) -> Option<u32> {
+        let mut units = 0i64;
+        for c in text.chars() {
+            units += i64::from(self.plain_glyph(c)?.1);
+        }
+        u32::try_from(self.scale(units, i64::from(tier.px))).ok()
+    }
+
+    /// Draws `text` from the character map, left to right, top-left at `top_left`. Characters
+    /// the pack lacks are skipped (check [`Pack::plain_width`] first).
+    pub fn draw_plain<D>(
+        &self,
+        tier: &Tier,
+        text: &str,
+        top_left: Point,
+        ink: Ink<D::Color>,
+        target: &mut D,
+    ) -> Result<(), D::Error>
+    where
+        D: DrawTarget,
+        D::Color: Blend,
+    {
+        let px = i64::from(tier.px);
+        let baseline = top_left + Point::new(0, i32::from(tier.ascent));
+        let mut pen = 0i64;
+        for c in text.chars() {
+            if let Some((glyph, adv)) = self.plain_glyph(c) {
+                let gx = self.scale(pen, px);
+                self.draw_glyph(tier, glyph, baseline + Point::new(gx, 0), ink, target)?;
+                pen += i64::from(adv);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,13 @@
+//! Text in the viewer's language and script: locale packs (sentences shaped, ordered and
+//! rasterized at build time by `tools/localegen`), wrapping them into lines, drawing them.
+//!
+//! Owns the pack format and its checks (`pack.rs`), lines and bidi order (`line.rs`) and
+//! painting (`draw.rs`). It does not decide where text goes on a screen (`screen::layout`).
+
+mod draw;
+mod line;
+mod pack;
+
+pub use draw::{Blend, Ink};
+pub use line::{Line, Piece, SlotValue};
+pub use pack::{MAX_PACK_BYTES, Pack, PackError, Tier};
