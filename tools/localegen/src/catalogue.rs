@@ -60,8 +60,8 @@ fn flatten(
     Ok(())
 }
 
-/// `sentence` split at `{name}` placeholders (names are `[a-z_]+`). A brace that does not open
-/// or close a placeholder, a line break or a control character is an error: the screen has no
+/// `sentence` split at `{name}` placeholders (names are `[a-z_]+`); `{{` and `}}` are literal
+/// braces. Any other brace, a line break or a control character is an error: the screen has no
 /// way to draw them.
 pub fn pieces(sentence: &str) -> Result<Vec<Piece>, String> {
     let mut out = Vec::new();
@@ -69,6 +69,14 @@ pub fn pieces(sentence: &str) -> Result<Vec<Piece>, String> {
     let mut chars = sentence.chars();
     while let Some(c) = chars.next() {
         match c {
+            '{' if chars.clone().next() == Some('{') => {
+                chars.next();
+                text.push('{');
+            }
+            '}' if chars.clone().next() == Some('}') => {
+                chars.next();
+                text.push('}');
+            }
             '{' => {
                 let mut name = String::new();
                 loop {
@@ -161,5 +169,6 @@ mod tests {
         assert!(pieces("a } b").is_err());
         assert!(pieces("a\nb").is_err());
         assert!(pieces("{}").is_err());
+        assert_eq!(pieces("{{x}}").unwrap(), vec![Piece::Text("{x}".into())]);
     }
 }

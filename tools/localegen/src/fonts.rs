@@ -17,18 +17,19 @@ pub struct Fonts {
 
 impl Fonts {
     pub fn get(&mut self, spec: FontSpec) -> Result<&Font, String> {
-        if !self.faces.contains_key(&spec) {
-            let path = spec.path();
-            let data = std::fs::read(&path).map_err(|e| {
-                format!("{path}: {e} (install Debian's fonts-noto-core and fonts-noto-cjk)")
-            })?;
-            let font = Font::new(data, spec.face)
-                .ok_or_else(|| format!("{path}: no font at index {}", spec.face))?;
-            self.faces.insert(spec, font);
+        use std::collections::btree_map::Entry;
+        match self.faces.entry(spec) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(e) => {
+                let path = spec.path();
+                let data = std::fs::read(&path).map_err(|err| {
+                    format!("{path}: {err} (install Debian's fonts-noto-core and fonts-noto-cjk)")
+                })?;
+                let font = Font::new(data, spec.face)
+                    .ok_or_else(|| format!("{path}: no font at index {}", spec.face))?;
+                Ok(e.insert(font))
+            }
         }
-        self.faces
-            .get(&spec)
-            .ok_or_else(|| format!("{}: not loaded", spec.path()))
     }
 }
 

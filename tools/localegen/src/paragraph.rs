@@ -178,8 +178,24 @@ pub fn build(
         .enumerate()
         .filter(|(_, a)| break_offsets.contains(&a[0]))
         .map(|(u, _)| u)
-        .filter(|&u| u > 0)
         .collect();
+    // The URL and the code may stand as blocks of their own (docs/locales.md): a break is
+    // always allowed on both sides of them.
+    for (u, unit) in units.iter().enumerate() {
+        if let Unit::Slot(s) = unit
+            && slot_kind(&names[*s]) == SlotKind::Ltr
+        {
+            // After the spaces that follow it, so they stay the slot's trailing space.
+            let mut after = u + 1;
+            while matches!(units.get(after), Some(Unit::Char(' '))) {
+                after += 1;
+            }
+            breaks.extend([u, after]);
+        }
+    }
+    breaks.retain(|&b| b > 0 && b < units.len());
+    breaks.sort_unstable();
+    breaks.dedup();
 
     // Script and font of each character.
     let mut scripts = vec![Script::COMMON; units.len()];
@@ -313,8 +329,8 @@ pub fn build(
         }
         let space = (core_end < e).then(|| {
             let mut advance = 0;
-            for u in core_end..e {
-                if let Some(r) = run_of[u] {
+            for (u, run) in run_of.iter().enumerate().take(e).skip(core_end) {
+                if let Some(r) = *run {
                     advance += glyphs_in(r, u, u + 1)
                         .iter()
                         .map(|g| g.x_advance)
