@@ -186,6 +186,34 @@ impl Pack {
         Some(lines)
     }
 
+    /// [`Pack::lines`], then as narrow as the same number of lines allows, so the last line is
+    /// never a lone short word under long ones (as the screens wrap their English).
+    pub fn balanced_lines(
+        &self,
+        key: &str,
+        tier: &Tier,
+        max_width: u32,
+        slot: &dyn Fn(&str) -> Option<SlotValue>,
+    ) -> Option<Vec<Line>> {
+        let greedy = self.lines(key, tier, max_width, slot)?;
+        if greedy.len() < 2 {
+            return Some(greedy);
+        }
+        let (mut lo, mut hi) = (1u32, max_width);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self
+                .lines(key, tier, mid, slot)
+                .is_some_and(|l| l.len() <= greedy.len())
+            {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        self.lines(key, tier, hi, slot)
+    }
+
     /// L2 on one line (trailing whitespace already dropped, as L1 would have put it at the
     /// paragraph level at the line's end), then the pieces' positions.
     fn finish(&self, mut units: Vec<Unit>) -> Line {

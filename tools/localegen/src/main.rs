@@ -10,7 +10,8 @@
 //!     localegen dump TAG KEY print one sentence's words, levels and glyphs
 //!
 //! Options: --locales DIR (default: the repository's locales/), --packs DIR (default
-//! locales/packs), --only TAG[,TAG…].
+//! locales/packs), --only TAG[,TAG…], --tiers PX[m],… (other sizes, `m` for 1-bit: the fuzz
+//! seeds are built with `--tiers 11m,15`).
 
 mod catalogue;
 mod fonts;
@@ -34,6 +35,8 @@ struct Options {
     locales: PathBuf,
     packs: PathBuf,
     only: Option<Vec<String>>,
+    /// Sizes other than [`pack::TIERS`] (small packs for the fuzzer's seeds).
+    tiers: Vec<pack::Tier>,
     rest: Vec<String>,
 }
 
@@ -48,6 +51,7 @@ fn parse_args() -> Result<Options, String> {
         locales: root.join("locales"),
         packs: PathBuf::new(),
         only: None,
+        tiers: pack::TIERS.to_vec(),
         rest: Vec::new(),
     };
     let mut packs = None;
@@ -63,6 +67,21 @@ fn parse_args() -> Result<Options, String> {
                         .map(String::from)
                         .collect(),
                 )
+            }
+            "--tiers" => {
+                // e.g. "11m,15": pixels per em, "m" for one bit per pixel.
+                o.tiers = args
+                    .next()
+                    .ok_or("--tiers PX[m],…")?
+                    .split(',')
+                    .map(|t| {
+                        let mono = t.ends_with('m');
+                        t.trim_end_matches('m')
+                            .parse()
+                            .map(|px| pack::Tier { px, mono })
+                            .map_err(|_| format!("bad tier {t:?}"))
+                    })
+                    .collect::<Result<_, _>>()?
             }
             _ => o.rest.push(a),
         }
@@ -133,7 +152,8 @@ fn run() -> Result<(), String> {
                 if s.lang.tag == "en" && o.command != "sizes" {
                     continue;
                 }
-                let (bytes, sizes) = pack::write(s.lang, &s.catalogue, &s.paragraphs, &mut fonts)?;
+                let (bytes, sizes) =
+                    pack::write(&o.tiers, s.lang, &s.catalogue, &s.paragraphs, &mut fonts)?;
                 let path = o.packs.join(format!("{}.pack", s.lang.tag));
                 match o.command.as_str() {
                     "check" => {

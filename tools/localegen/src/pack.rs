@@ -81,6 +81,7 @@ fn i16_of(v: i32, what: &str) -> Result<i16, String> {
 }
 
 pub fn write(
+    tiers: &[Tier],
     lang: &Language,
     catalogue: &Catalogue,
     paragraphs: &BTreeMap<String, Paragraph>,
@@ -227,7 +228,7 @@ pub fn write(
     let mut gmet = Vec::new();
     let mut bits = Vec::new();
     let mut sizes = Sizes::default();
-    for tier in TIERS {
+    for tier in tiers {
         let mut rasters: BTreeMap<FontSpec, Raster> = BTreeMap::new();
         let metrics_off = gmet.len();
         let bits_off = bits.len();
