@@ -83,6 +83,11 @@ pub struct Language {
     /// The language given to the shaper (OpenType `locl` forms).
     pub shaping: &'static str,
     pub breaking: Breaking,
+    /// Drawn on 1-bit panels at the smallest size (the 128×64 OLED). Arabic, Devanagari and
+    /// Han (Chinese, Japanese) lose their dots, matras and strokes at 11 px in one bit per pixel
+    /// (looked at in docs/locales.md): those packs carry no 1-bit size, and devauth shows
+    /// English there instead.
+    pub mono: bool,
 }
 
 const fn lang(tag: &'static str, fonts: &'static [FontSpec]) -> Language {
@@ -92,6 +97,7 @@ const fn lang(tag: &'static str, fonts: &'static [FontSpec]) -> Language {
         fonts,
         shaping: tag,
         breaking: Breaking::Standard,
+        mono: true,
     }
 }
 
@@ -110,25 +116,32 @@ pub const LANGUAGES: &[Language] = &[
     lang("el", &[SANS]),
     Language {
         rtl: true,
+        mono: false,
         ..lang("ar", &[ARABIC, SANS])
     },
     Language {
         rtl: true,
         ..lang("he", &[HEBREW, SANS])
     },
-    lang("hi", &[DEVANAGARI, SANS]),
+    Language {
+        mono: false,
+        ..lang("hi", &[DEVANAGARI, SANS])
+    },
     lang("th", &[THAI, SANS]),
     Language {
+        mono: false,
         shaping: "zh-Hans",
         breaking: Breaking::Cjk,
         ..lang("zh-Hans", &[CJK_SC, SANS])
     },
     Language {
+        mono: false,
         shaping: "zh-Hant",
         breaking: Breaking::Cjk,
         ..lang("zh-Hant", &[CJK_TC, SANS])
     },
     Language {
+        mono: false,
         breaking: Breaking::Cjk,
         ..lang("ja", &[CJK_JP, SANS])
     },

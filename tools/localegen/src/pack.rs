@@ -228,7 +228,7 @@ pub fn write(
     let mut gmet = Vec::new();
     let mut bits = Vec::new();
     let mut sizes = Sizes::default();
-    for tier in tiers {
+    for tier in tiers.iter().filter(|t| lang.mono || !t.mono) {
         let mut rasters: BTreeMap<FontSpec, Raster> = BTreeMap::new();
         let metrics_off = gmet.len();
         let bits_off = bits.len();
