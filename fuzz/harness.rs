@@ -382,6 +382,7 @@ pub fn locale_pack(data: &[u8]) {
     let ink = Ink {
         fg: Rgb565::WHITE,
         bg: Rgb565::BLACK,
+        bold: data.len() % 2 == 0,
     };
     let mut target = Pixels(0);
     for (n, tier) in pack.tiers().take(8).enumerate() {

@@ -52,11 +52,14 @@ impl Blend for BinaryColor {
     }
 }
 
-/// Text colour over background colour.
+/// Text colour over background colour, and whether to embolden (titles: each glyph's
+/// coverage smeared one pixel to the right, as FreeType's synthetic bold does; the packs carry
+/// one weight).
 #[derive(Debug, Clone, Copy)]
 pub struct Ink<C> {
     pub fg: C,
     pub bg: C,
+    pub bold: bool,
 }
 
 impl Pack {

@@ -97,6 +97,8 @@ pub(super) struct Sections {
     pub tiers: Range<usize>,
     pub gmet: Range<usize>,
     pub bits: Range<usize>,
+    /// Per tier, a bit per message: drawn at that size (a titles-only size covers few).
+    pub cover: Range<usize>,
 }
 
 /// One language's pack, checked.
@@ -120,6 +122,8 @@ pub struct Tier {
     /// Ink above and below the baseline of every glyph of the pack at this size.
     pub ascent: u16,
     pub descent: u16,
+    /// Only some sentences (the titles) have their glyphs at this size: see [`Pack::covers`].
+    pub partial: bool,
     pub(super) metrics: usize,
     pub(super) bits: usize,
 }
@@ -201,12 +205,13 @@ impl Pack {
                 b"TIER" => (&mut s.tiers, 7),
                 b"GMET" => (&mut s.gmet, 8),
                 b"BITS" => (&mut s.bits, 9),
+                b"TCOV" => (&mut s.cover, 10),
                 _ => continue,
             };
             *slot = off..end;
             seen |= 1 << bit;
         }
-        if seen != 0x3ff {
+        if seen != 0x7ff {
             return Err(corrupt("a section is missing"));
         }
         let pack = Pack {
@@ -312,6 +317,9 @@ impl Pack {
         if n_tiers == 0 {
             return Err(corrupt("no tier"));
         }
+        if s.cover.len() != n_tiers * n_msgs.div_ceil(8) {
+            return Err(corrupt("tier coverage"));
+        }
         for t in 0..n_tiers {
             let tier = self.tier_at(d, t);
             if !matches!(u8_at(d, s.tiers.start + t * TIER + 2), 1 | 4) || tier.px == 0 {
@@ -360,6 +368,7 @@ impl Pack {
             mono: u8_at(d, at + 2) == 1,
             ascent: u16_at(d, at + 4),
             descent: u16_at(d, at + 6),
+            partial: u8_at(d, at + 3) & 1 == 1,
             metrics: usize_at(d, at + 8),
             bits: usize_at(d, at + 12),
         }
@@ -373,6 +382,26 @@ impl Pack {
     /// The tier drawn at exactly `px` pixels per em.
     pub fn tier(&self, px: u16) -> Option<Tier> {
         self.tiers().find(|t| t.px == px)
+    }
+
+    /// Whether sentence `key` has its glyphs at `tier`.
+    pub fn covers(&self, key: &str, tier: &Tier) -> bool {
+        let Some(m) = self.message_index(key) else {
+            return false;
+        };
+        let n = (self.s.msgs.len() / MSG).div_ceil(8);
+        let at = self.s.cover.start + tier.index * n + m / 8;
+        u8_at(self.bytes(), at) & (1 << (m % 8)) != 0
+    }
+
+    /// The largest tier at most `px` pixels per em that draws `key` (and `mono` when the panel
+    /// has one bit per pixel), else the smallest that draws it.
+    pub fn tier_for(&self, key: &str, px: u16, mono: bool) -> Option<Tier> {
+        let fits = |t: &Tier| t.mono == mono && self.covers(key, t);
+        self.tiers()
+            .filter(|t| fits(t) && t.px <= px)
+            .max_by_key(|t| t.px)
+            .or_else(|| self.tiers().filter(fits).min_by_key(|t| t.px))
     }
 
     pub(super) fn glyph_box(&self, d: &[u8], tier: &Tier, glyph: usize) -> GlyphBox {

@@ -215,10 +215,14 @@ fn ink_stays_inside_the_line_box() {
     let ink = super::Ink {
         fg: Rgb888::WHITE,
         bg: Rgb888::BLACK,
+        bold: false,
     };
     for p in all_packs() {
         for tier in p.tiers() {
             for key in p.keys().map(String::from).collect::<Vec<_>>() {
+                if !p.covers(&key, &tier) {
+                    continue;
+                }
                 for line in p.lines(&key, &tier, 400, &slots).unwrap() {
                     let mut t = Ink {
                         size: Size::new(2000, 200),
@@ -282,11 +286,36 @@ fn mono_panels_get_lit_pixels_only() {
     let ink = super::Ink {
         fg: BinaryColor::On,
         bg: BinaryColor::Off,
+        bold: true,
     };
     p.draw_line(&tier, line, Point::zero(), ink, &mut b)
         .unwrap();
     assert!(b.0.len() > 20);
     assert!(b.0.iter().all(|c| *c == BinaryColor::On));
+}
+
+#[test]
+fn titles_have_a_larger_size_and_one_bit_only_where_readable() {
+    for p in all_packs() {
+        let big = p.tiers().find(|t| t.partial).unwrap();
+        assert_eq!(big.px, 58);
+        assert!(p.covers("code_title", &big) && p.covers("paired_welcome", &big));
+        assert!(!p.covers("warning", &big) && !p.covers("code_steps", &big));
+        // Titles ask for 58 px on a 1080p TV; the body for 42.
+        assert_eq!(
+            p.tier_for("denied_title", 58, false).map(|t| t.px),
+            Some(58)
+        );
+        assert_eq!(p.tier_for("denied_body", 58, false).map(|t| t.px), Some(42));
+        assert_eq!(p.tier_for("denied_body", 20, false).map(|t| t.px), Some(20));
+        // Smaller than the smallest: the smallest.
+        assert_eq!(p.tier_for("denied_body", 8, false).map(|t| t.px), Some(15));
+        // The 128x64 OLED: a 1-bit size, except where the script is unreadable at 11 px.
+        let oled = p.tier_for("denied_body", 11, true);
+        let fallback = ["ar", "hi", "zh-Hans", "zh-Hant", "ja"].contains(&p.tag());
+        assert_eq!(oled.is_none(), fallback, "{}", p.tag());
+        assert!(!p.covers("no_such_key", &big));
+    }
 }
 
 #[test]
@@ -365,6 +394,7 @@ pub(super) fn exercise(p: &Pack) {
     let ink = super::Ink {
         fg: Rgb888::WHITE,
         bg: Rgb888::BLACK,
+        bold: false,
     };
     let keys: Vec<String> = p.keys().map(String::from).collect();
     let mut t = Count(0);

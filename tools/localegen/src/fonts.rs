@@ -139,7 +139,7 @@ impl Raster {
 }
 
 impl Bitmap {
-    fn empty() -> Bitmap {
+    pub fn empty() -> Bitmap {
         Bitmap {
             width: 0,
             height: 0,

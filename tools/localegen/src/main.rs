@@ -69,16 +69,17 @@ fn parse_args() -> Result<Options, String> {
                 )
             }
             "--tiers" => {
-                // e.g. "11m,15": pixels per em, "m" for one bit per pixel.
+                // e.g. "11m,15,58t": pixels per em, "m" for one bit per pixel, "t" for titles only.
                 o.tiers = args
                     .next()
                     .ok_or("--tiers PX[m],…")?
                     .split(',')
                     .map(|t| {
                         let mono = t.ends_with('m');
-                        t.trim_end_matches('m')
+                        let titles = t.ends_with('t');
+                        t.trim_end_matches(['m', 't'])
                             .parse()
-                            .map(|px| pack::Tier { px, mono })
+                            .map(|px| pack::Tier { px, mono, titles })
                             .map_err(|_| format!("bad tier {t:?}"))
                     })
                     .collect::<Result<_, _>>()?

@@ -21,28 +21,42 @@ pub struct Tier {
     pub px: u16,
     /// One bit per pixel (monochrome panels), else four.
     pub mono: bool,
+    /// Only the titles are drawn at this size (the 1080p title face), so only their glyphs are.
+    pub titles: bool,
 }
 
-/// The sizes every pack carries; the device picks the one its layout asks for.
+const fn tier(px: u16) -> Tier {
+    Tier {
+        px,
+        mono: false,
+        titles: false,
+    }
+}
+
+/// The sizes every pack carries; the device picks the one its layout asks for. They match the
+/// screens' u8g2 faces by cap height (Noto's is 0.714 em): Regular11 → 15, 14 → 20, 20 → 28,
+/// 30 → 42, Bold42 → 58 (titles only); the 128×64 OLED's 6×10 face → 11 at one bit.
 pub const TIERS: &[Tier] = &[
-    Tier { px: 11, mono: true },
     Tier {
-        px: 15,
-        mono: false,
+        px: 11,
+        mono: true,
+        titles: false,
     },
+    tier(15),
+    tier(20),
+    tier(28),
+    tier(42),
     Tier {
-        px: 20,
+        px: 58,
         mono: false,
-    },
-    Tier {
-        px: 28,
-        mono: false,
-    },
-    Tier {
-        px: 42,
-        mono: false,
+        titles: true,
     },
 ];
+
+/// Sentences the screens draw as titles (`code_title`, `paired_welcome`, …).
+pub fn is_title(key: &str) -> bool {
+    key.ends_with("_title") || key.contains("_title_") || key == "paired_welcome"
+}
 
 /// Characters every pack can draw unshaped, for the numbers and times the device fills in.
 const PLAIN: &str = "0123456789:.,-/ %";
@@ -227,13 +241,47 @@ pub fn write(
     let mut tier_table = Vec::new();
     let mut gmet = Vec::new();
     let mut bits = Vec::new();
+    let mut tcov = Vec::new();
     let mut sizes = Sizes::default();
     for tier in tiers.iter().filter(|t| lang.mono || !t.mono) {
         let mut rasters: BTreeMap<FontSpec, Raster> = BTreeMap::new();
         let metrics_off = gmet.len();
         let bits_off = bits.len();
+        let covered = |key: &str| !tier.titles || is_title(key);
+        let mut wanted: BTreeMap<(FontSpec, u32), ()> = BTreeMap::new();
+        for p in paragraphs
+            .iter()
+            .filter(|(k, _)| covered(k))
+            .map(|(_, p)| p)
+        {
+            for w in &p.words {
+                for item in &w.items {
+                    if let Item::Run { glyphs, .. } = item {
+                        for g in glyphs {
+                            wanted.insert((g.font, g.gid), ());
+                        }
+                    }
+                }
+            }
+        }
+        if !tier.titles {
+            for (_, font, gid, _) in &plain {
+                wanted.insert((*font, *gid), ());
+            }
+        }
+        let mut cover = vec![0u8; paragraphs.len().div_ceil(8)];
+        for (i, key) in paragraphs.keys().enumerate() {
+            if covered(key) {
+                cover[i / 8] |= 1 << (i % 8);
+            }
+        }
+        tcov.extend_from_slice(&cover);
         let mut bitmaps = Vec::with_capacity(glyph_set.len());
         for (font, gid) in glyph_set.keys() {
+            if !wanted.contains_key(&(*font, *gid)) {
+                bitmaps.push(Bitmap::empty());
+                continue;
+            }
             if !rasters.contains_key(font) {
                 let f = fonts.get(*font)?;
                 rasters.insert(*font, Raster::new(f, f32::from(tier.px), tier.mono));
@@ -253,7 +301,7 @@ pub fn write(
         let (ascent, descent) = extents(tier, paragraphs, &plain, &glyph_set, &bitmaps);
         put16(&mut tier_table, tier.px);
         tier_table.push(if tier.mono { 1 } else { 4 });
-        tier_table.push(0);
+        tier_table.push(u8::from(tier.titles));
         put16(&mut tier_table, ascent);
         put16(&mut tier_table, descent);
         put32(
@@ -282,6 +330,7 @@ pub fn write(
         (b"TIER", tier_table),
         (b"GMET", gmet),
         (b"BITS", bits),
+        (b"TCOV", tcov),
     ];
     let mut out = Vec::new();
     out.extend_from_slice(MAGIC);
@@ -314,7 +363,7 @@ pub fn write(
         match *id {
             b"STRS" => sizes.text += data.len(),
             b"MSGS" | b"SLOT" | b"CMAP" => sizes.text += data.len(),
-            b"WRDS" | b"ITEM" | b"GPOS" => sizes.runs += data.len(),
+            b"WRDS" | b"ITEM" | b"GPOS" | b"TCOV" => sizes.runs += data.len(),
             _ => {}
         }
         out.extend_from_slice(data);
