@@ -159,8 +159,30 @@ impl Pack {
         u32::try_from(self.scale(units, i64::from(tier.px))).ok()
     }
 
-    /// Draws `text` from the character map, left to right, top-left at `top_left`. Characters
-    /// the pack lacks are skipped (check [`Pack::plain_width`] first).
+    /// How `text` (a name from outside) can be drawn unshaped from the pack: `Some(false)` left
+    /// to right, `Some(true)` right to left (Hebrew), `None` when the pack lacks a character or
+    /// the text mixes directions (that needs the bidi algorithm; the caller leaves it out).
+    pub fn plain_direction(&self, text: &str) -> Option<bool> {
+        let hebrew = |c: char| ('\u{0590}'..='\u{05ff}').contains(&c);
+        let mut rtl = false;
+        let mut ltr = false;
+        for c in text.chars() {
+            self.plain_glyph(c)?;
+            if hebrew(c) {
+                rtl = true;
+            } else if c.is_alphanumeric() {
+                ltr = true;
+            }
+        }
+        match (rtl, ltr) {
+            (true, true) => None,
+            (rtl, _) => Some(rtl),
+        }
+    }
+
+    /// Draws `text` from the character map, top-left at `top_left`: left to right, or reversed
+    /// when [`Pack::plain_direction`] says it runs right to left. Characters the pack lacks are
+    /// skipped (check first).
     pub fn draw_plain<D>(
         &self,
         tier: &Tier,
@@ -176,11 +198,21 @@ impl Pack {
         let px = i64::from(tier.px);
         let baseline = top_left + Point::new(0, i32::from(tier.ascent));
         let mut pen = 0i64;
-        for c in text.chars() {
+        let mut draw = |c: char, target: &mut D| -> Result<(), D::Error> {
             if let Some((glyph, adv)) = self.plain_glyph(c) {
                 let gx = self.scale(pen, px);
                 self.draw_glyph(tier, glyph, baseline + Point::new(gx, 0), ink, target)?;
                 pen += i64::from(adv);
+            }
+            Ok(())
+        };
+        if self.plain_direction(text) == Some(true) {
+            for c in text.chars().rev() {
+                draw(c, target)?;
+            }
+        } else {
+            for c in text.chars() {
+                draw(c, target)?;
             }
         }
         Ok(())

@@ -319,12 +319,53 @@ fn titles_have_a_larger_size_and_one_bit_only_where_readable() {
 }
 
 #[test]
+fn names_in_the_packs_script_are_drawn_from_its_letters() {
+    let he = pack("he");
+    // Letters of the Hebrew sentences: a name made of them can be drawn, right to left.
+    assert_eq!(he.plain_direction("דוד"), Some(true));
+    assert!(he.plain_width(&tier_of(&he, 20), "דוד").unwrap() > 10);
+    // Mixed directions need the bidi algorithm: left out.
+    assert_eq!(he.plain_direction("דוד Smith"), None);
+    // A letter no sentence of the pack has: left out.
+    assert_eq!(pack("ja").plain_direction("鬱"), None);
+    assert_eq!(pack("ja").plain_direction("コード"), Some(false));
+    // Arabic letters need shaping: never drawn unshaped.
+    assert_eq!(pack("ar").plain_direction("محمد"), None);
+    // Drawn right to left: the first letter ends up rightmost.
+    let tier = tier_of(&he, 20);
+    let ink = super::Ink {
+        fg: Rgb888::WHITE,
+        bg: Rgb888::BLACK,
+        bold: false,
+    };
+    let lit = |text: &str, at: Point| {
+        let mut t = Ink {
+            size: Size::new(400, 100),
+            lit: Vec::new(),
+        };
+        he.draw_plain(&tier, text, at, ink, &mut t).unwrap();
+        let mut v = t.lit;
+        v.sort_by_key(|p| (p.x, p.y));
+        v
+    };
+    // "דו" drawn right to left is ו at the pen, then ד after it.
+    let vav = he.plain_width(&tier, "ו").unwrap() as i32;
+    let mut expected = lit("ו", Point::zero());
+    expected.extend(lit("ד", Point::new(vav, 0)));
+    expected.sort_by_key(|p| (p.x, p.y));
+    expected.dedup();
+    let mut got = lit("דו", Point::zero());
+    got.dedup();
+    assert_eq!(got, expected);
+}
+
+#[test]
 fn plain_numbers_come_from_the_pack() {
     for p in all_packs() {
         let tier = tier_of(&p, 28);
         let w = p.plain_width(&tier, "12:34").unwrap();
         assert!(w > 30 && w < 120, "{}: {w}", p.tag());
-        assert_eq!(p.plain_width(&tier, "12:34x"), None);
+        assert_eq!(p.plain_width(&tier, "12:34\u{2603}"), None);
     }
 }
 

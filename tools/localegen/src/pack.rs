@@ -53,6 +53,25 @@ pub const TIERS: &[Tier] = &[
     },
 ];
 
+/// Scripts whose letters are drawn one glyph each, so a name in them needs no shaper.
+fn unshaped_script(c: char) -> bool {
+    use harfrust::Script;
+    let s = harfrust::unicode::script(c as u32);
+    [
+        Script::LATIN,
+        Script::GREEK,
+        Script::CYRILLIC,
+        Script::HEBREW,
+        Script::HAN,
+        Script::HIRAGANA,
+        Script::KATAKANA,
+        Script::HANGUL,
+    ]
+    .contains(&s)
+        // The prolonged sound mark ー and the like: letters of no one script.
+        || s == Script::COMMON
+}
+
 /// Sentences the screens draw as titles (`code_title`, `paired_welcome`, …).
 pub fn is_title(key: &str) -> bool {
     key.ends_with("_title") || key.contains("_title_") || key == "paired_welcome"
@@ -123,18 +142,36 @@ pub fn write(
             }
         }
     }
+    // Characters drawn unshaped: the digits and signs of numbers, and every letter of the
+    // catalogue in a script that needs no shaping, so a name written in it (a Hebrew or a
+    // Japanese name) can be drawn when the pack happens to have all its letters.
+    let mut chars: Vec<char> = PLAIN.chars().collect();
+    let mut letters: Vec<char> = catalogue
+        .messages
+        .values()
+        .flat_map(|t| crate::catalogue::pieces(t).unwrap_or_default())
+        .filter_map(|p| match p {
+            crate::catalogue::Piece::Text(t) => Some(t),
+            crate::catalogue::Piece::Slot(_) => None,
+        })
+        .flat_map(|t| t.chars().collect::<Vec<_>>())
+        .filter(|c| c.is_alphabetic() && unshaped_script(*c))
+        .collect();
+    letters.sort_unstable();
+    letters.dedup();
+    chars.extend(letters.into_iter().filter(|c| !PLAIN.contains(*c)));
     let mut plain: Vec<(char, FontSpec, u32, i32)> = Vec::new();
-    for c in PLAIN.chars() {
+    for c in chars {
         for spec in lang.fonts {
             let font = fonts.get(*spec)?;
             if nominal(font, c).is_some() {
-                let shaped = shape(
-                    font,
-                    &c.to_string(),
-                    false,
-                    harfrust::Script::LATIN,
-                    lang.shaping,
-                )?;
+                let script = harfrust::unicode::script(c as u32);
+                let script = if script == harfrust::Script::COMMON {
+                    harfrust::Script::LATIN
+                } else {
+                    script
+                };
+                let shaped = shape(font, &c.to_string(), false, script, lang.shaping)?;
                 if let [g] = shaped.as_slice() {
                     plain.push((c, *spec, g.gid, g.x_advance));
                     glyph_set.insert((*spec, g.gid), 0);
@@ -143,6 +180,7 @@ pub fn write(
             }
         }
     }
+    plain.sort_by_key(|p| p.0);
     for (i, v) in glyph_set.values_mut().enumerate() {
         *v = u16_of(i, "glyphs")?;
     }
