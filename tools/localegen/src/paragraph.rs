@@ -382,3 +382,130 @@ pub fn build(
     }
     Ok(Paragraph { words, runs })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::languages::find;
+    use icu_segmenter::LineSegmenter;
+
+    /// The words of `sentence` in `tag`, each as its items' levels and, for runs, whether the
+    /// glyphs go left to right (ascending clusters).
+    fn build_in(tag: &str, sentence: &str) -> Paragraph {
+        let lang = find(tag).unwrap();
+        let seg = LineSegmenter::new_dictionary(lang.breaking.options());
+        build(lang, sentence, &mut Fonts::default(), &seg).unwrap()
+    }
+
+    /// The runs from the first digit to the last (a number may take two fonts: Noto Sans
+    /// Arabic's digits, Noto Sans's hyphen), as one text, and whether all run left to right
+    /// with their glyphs in reading order.
+    fn number(p: &Paragraph) -> (String, bool) {
+        let runs: Vec<&ShapingRun> = p
+            .runs
+            .iter()
+            .skip_while(|r| !r.text.starts_with(|c: char| c.is_ascii_digit()))
+            .take_while(|r| r.text.chars().all(|c| c.is_ascii_digit() || c == '-'))
+            .collect();
+        let text = runs.iter().map(|r| r.text.as_str()).collect();
+        let ltr = runs
+            .iter()
+            .all(|r| !r.rtl && r.glyphs.windows(2).all(|w| w[0].cluster <= w[1].cluster));
+        (text, ltr)
+    }
+
+    #[test]
+    fn numbers_written_into_arabic_and_hebrew_sentences_follow_uax9() {
+        // The direction traps of docs/locales.md, as UAX #9 (and FriBidi) resolve them. In
+        // Arabic, digits after Arabic letters are Arabic numbers, and a hyphen between Arabic
+        // numbers is a neutral that goes right to left: "019-450-730" reads "730-450-019".
+        let ar = build_in("ar", "الرمز 019-450-730 صالح");
+        assert_eq!(number(&ar), ("019-450-730".to_string(), false));
+        let hyphens: Vec<bool> = ar
+            .runs
+            .iter()
+            .filter(|r| r.text == "-")
+            .map(|r| r.rtl)
+            .collect();
+        assert_eq!(hyphens, [true, true]);
+        // In Hebrew the same hyphen joins European numbers: "123-456" keeps its order.
+        let he = build_in("he", "קוד 123-456 בתוקף");
+        assert_eq!(number(&he), ("123-456".to_string(), true));
+        // That is why every code, URL and number devauth fills in is an isolate (below).
+    }
+
+    #[test]
+    fn a_space_between_numbers_is_the_trap_an_isolate_avoids() {
+        // UAX #9 (and FriBidi): in a right-to-left paragraph the space between "123" and "456"
+        // resolves right to left, so the two numbers swap places: "456 123".
+        let he = build_in("he", "קוד 123 456 בתוקף");
+        let levels: Vec<u8> = he
+            .words
+            .iter()
+            .flat_map(|w| w.items.iter())
+            .map(|i| match i {
+                Item::Run { level, .. } => *level,
+                Item::Slot(s) => s.open,
+            })
+            .collect();
+        assert_eq!(levels, [1, 2, 2, 1], "{levels:?}");
+        let gap = he.words[1].space.unwrap();
+        assert_eq!(
+            gap.level, 1,
+            "the space between the numbers is right to left"
+        );
+        // The same code as a placeholder is one isolate: its content is one left-to-right run,
+        // whatever it holds.
+        let slot = build_in("he", "קוד {code} בתוקף");
+        let Item::Slot(s) = &slot.words[1].items[0] else {
+            panic!("no slot");
+        };
+        assert_eq!((s.open, s.ltr, s.close), (1, 2, 1));
+    }
+
+    #[test]
+    fn letter_codes_and_urls_in_right_to_left_sentences_are_isolated() {
+        for (tag, sentence) in [
+            ("ar", "انتقل إلى {url} وأدخل {code}"),
+            ("he", "יש להיכנס אל {url} ולהזין את {code}"),
+        ] {
+            let p = build_in(tag, sentence);
+            let slots: Vec<&Slot> = p
+                .words
+                .iter()
+                .flat_map(|w| w.items.iter())
+                .filter_map(|i| match i {
+                    Item::Slot(s) => Some(s),
+                    Item::Run { .. } => None,
+                })
+                .collect();
+            assert_eq!(slots.len(), 2);
+            for s in slots {
+                assert_eq!(s.kind, SlotKind::Ltr);
+                assert_eq!(s.ltr % 2, 0, "{tag} {}: content left to right", s.name);
+                assert!(s.ltr > s.open);
+                // A break is allowed on both sides: the screens draw them as blocks.
+            }
+            assert!(
+                p.words
+                    .iter()
+                    .any(|w| matches!(w.items.as_slice(), [Item::Slot(s)] if s.name == "url"))
+            );
+        }
+    }
+
+    #[test]
+    fn devanagari_reph_and_conjuncts_are_shaped() {
+        // "दर्ज": the reph (र्) becomes a mark on ज, so fewer glyphs than characters; "क्ष" one
+        // conjunct glyph.
+        let p = build_in("hi", "दर्ज क्ष");
+        let word: Vec<u32> = p.runs[0].glyphs.iter().map(|g| g.gid).collect();
+        assert!(word.len() < "दर्ज क्ष".chars().count() - 2, "{word:?}");
+    }
+
+    #[test]
+    fn thai_breaks_between_words_without_spaces() {
+        let p = build_in("th", "รหัสหมดอายุแล้ว");
+        assert!(p.words.len() >= 3, "{} words", p.words.len());
+    }
+}
