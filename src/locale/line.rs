@@ -6,6 +6,8 @@
 //! Widths are kept in 1/upem pixels ("fine" units: a font unit times the size in px) so a
 //! long line rounds once, not once per glyph.
 
+use std::ops::Range;
+
 use super::pack::{ITEM, MSG, Pack, SLOT, Tier, WORD, i16_at, u8_at, u16_at, u32_at};
 
 /// What the caller fills a placeholder with, measured in the caller's face.
@@ -30,6 +32,14 @@ pub enum Piece {
         name: String,
         rtl: bool,
     },
+}
+
+/// A piece of a sentence cut at its block placeholders ([`Pack::parts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    Lines(Vec<Line>),
+    /// The placeholder drawn as a block here.
+    Block(String),
 }
 
 /// A line of a sentence, ready to draw.
@@ -156,6 +166,69 @@ impl Pack {
         slot: &dyn Fn(&str) -> Option<SlotValue>,
     ) -> Option<Vec<Line>> {
         let (first, n) = self.word_range(self.message_index(key)?);
+        Some(self.wrap(first..first + n, tier, max_width, slot))
+    }
+
+    /// [`Pack::lines`], then as narrow as the same number of lines allows, so the last line is
+    /// never a lone short word under long ones (as the screens wrap their English).
+    pub fn balanced_lines(
+        &self,
+        key: &str,
+        tier: &Tier,
+        max_width: u32,
+        slot: &dyn Fn(&str) -> Option<SlotValue>,
+    ) -> Option<Vec<Line>> {
+        let (first, n) = self.word_range(self.message_index(key)?);
+        Some(self.balanced(first..first + n, tier, max_width, slot))
+    }
+
+    /// The sentence `key` cut at the placeholders named in `blocks` (`url`, `code`: the screens
+    /// draw them as blocks of their own), the words between as balanced lines; in reading
+    /// order (for a right-to-left language too: a block comes after the words before it).
+    pub fn parts(
+        &self,
+        key: &str,
+        blocks: &[&str],
+        tier: &Tier,
+        max_width: u32,
+        slot: &dyn Fn(&str) -> Option<SlotValue>,
+    ) -> Option<Vec<Part>> {
+        let (first, n) = self.word_range(self.message_index(key)?);
+        let d = self.bytes();
+        let mut parts = Vec::new();
+        let mut start = first;
+        for w in first..first + n {
+            let at = self.s.words.start + w * WORD;
+            let ia = self.s.items.start + usize::from(u16_at(d, at)) * ITEM;
+            let block = (u16_at(d, at + 2) == 1 && u8_at(d, ia) != 0)
+                .then(|| self.slot_name(usize::from(u16_at(d, ia + 2))))
+                .filter(|name| blocks.contains(name));
+            if let Some(name) = block {
+                if w > start {
+                    parts.push(Part::Lines(self.balanced(start..w, tier, max_width, slot)));
+                }
+                parts.push(Part::Block(name.to_string()));
+                start = w + 1;
+            }
+        }
+        if first + n > start {
+            parts.push(Part::Lines(self.balanced(
+                start..first + n,
+                tier,
+                max_width,
+                slot,
+            )));
+        }
+        Some(parts)
+    }
+
+    fn wrap(
+        &self,
+        words: Range<usize>,
+        tier: &Tier,
+        max_width: u32,
+        slot: &dyn Fn(&str) -> Option<SlotValue>,
+    ) -> Vec<Line> {
         let px = i64::from(tier.px);
         let upem = i64::from(self.upem);
         let max = i64::from(max_width) * upem;
@@ -163,7 +236,7 @@ impl Pack {
         let mut line: Vec<Unit> = Vec::new();
         let mut width = 0i64;
         let mut pending: Option<Unit> = None;
-        for w in first..first + n {
+        for w in words {
             let (units, space) = self.word_units(w, px, slot);
             let word_width: i64 = units.iter().map(|u| u.width).sum();
             let gap = pending.as_ref().map_or(0, |s| s.width);
@@ -183,35 +256,30 @@ impl Pack {
         if !line.is_empty() {
             lines.push(self.finish(line));
         }
-        Some(lines)
+        lines
     }
 
-    /// [`Pack::lines`], then as narrow as the same number of lines allows, so the last line is
-    /// never a lone short word under long ones (as the screens wrap their English).
-    pub fn balanced_lines(
+    fn balanced(
         &self,
-        key: &str,
+        words: Range<usize>,
         tier: &Tier,
         max_width: u32,
         slot: &dyn Fn(&str) -> Option<SlotValue>,
-    ) -> Option<Vec<Line>> {
-        let greedy = self.lines(key, tier, max_width, slot)?;
+    ) -> Vec<Line> {
+        let greedy = self.wrap(words.clone(), tier, max_width, slot);
         if greedy.len() < 2 {
-            return Some(greedy);
+            return greedy;
         }
         let (mut lo, mut hi) = (1u32, max_width);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if self
-                .lines(key, tier, mid, slot)
-                .is_some_and(|l| l.len() <= greedy.len())
-            {
+            if self.wrap(words.clone(), tier, mid, slot).len() <= greedy.len() {
                 hi = mid;
             } else {
                 lo = mid + 1;
             }
         }
-        self.lines(key, tier, hi, slot)
+        self.wrap(words, tier, hi, slot)
     }
 
     /// L2 on one line (trailing whitespace already dropped, as L1 would have put it at the

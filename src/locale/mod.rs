@@ -14,5 +14,5 @@ pub mod source;
 mod tests;
 
 pub use draw::{Blend, Ink};
-pub use line::{Line, Piece, SlotValue};
+pub use line::{Line, Part, Piece, SlotValue};
 pub use pack::{MAX_PACK_BYTES, Pack, PackError, Tier};

@@ -155,6 +155,57 @@ fn lines_fit_their_width_and_break_only_where_allowed() {
 }
 
 #[test]
+fn the_url_and_the_code_can_stand_as_blocks() {
+    let tier = |p: &Pack| tier_of(p, 20);
+    let shape = |p: &Pack, key: &str| -> Vec<String> {
+        p.parts(key, &["url", "code"], &tier(p), 300, &slots)
+            .unwrap()
+            .iter()
+            .map(|part| match part {
+                Part::Lines(_) => "text".to_string(),
+                Part::Block(b) => b.clone(),
+            })
+            .collect()
+    };
+    // English order: words, the URL, words, the code.
+    assert_eq!(
+        shape(&pack("fr"), "code_steps"),
+        ["text", "url", "text", "code"]
+    );
+    // German puts words after the code ("ein: {code}" keeps the code last here).
+    assert_eq!(
+        shape(&pack("de"), "code_steps"),
+        ["text", "url", "text", "code"]
+    );
+    // Hindi and Japanese end with the code too; Turkish puts words after the URL.
+    assert_eq!(
+        shape(&pack("ja"), "code_steps"),
+        ["text", "url", "text", "code"]
+    );
+    assert_eq!(
+        shape(&pack("tr"), "code_steps_short"),
+        ["url", "text", "code"]
+    );
+    // Right to left: the same reading order; each text part is right-aligned by the layout.
+    assert_eq!(
+        shape(&pack("ar"), "code_steps"),
+        ["text", "url", "text", "code"]
+    );
+    // Placeholders that are not blocks stay inside their line.
+    let p = pack("es");
+    let parts = p
+        .parts(
+            "retrying_in_code",
+            &["url", "code"],
+            &tier(&p),
+            1000,
+            &slots,
+        )
+        .unwrap();
+    assert_eq!(parts.len(), 1);
+}
+
+#[test]
 fn thai_and_japanese_break_without_spaces() {
     for (tag, key) in [
         ("th", "warning"),
