@@ -46,6 +46,7 @@ else
 fi
 
 step "cargo test (workspace)"
+scripts/install-test-tools.sh # ip, unshare: the network-namespace tests
 cargo test --workspace --all-features --locked
 
 step "locale packs: current, and shaped as HarfBuzz shapes them (scripts/locales-check.sh)"

@@ -161,7 +161,8 @@ impl From<crate::oauth::CallError> for Error {
 impl From<crate::net::transport::TransportError> for Error {
     fn from(e: crate::net::transport::TransportError) -> Self {
         match e {
-            crate::net::transport::TransportError::CaFile { .. } => Error::Setup(e.to_string()),
+            crate::net::transport::TransportError::CaFile { .. }
+            | crate::net::transport::TransportError::ProxySetting(_) => Error::Setup(e.to_string()),
             crate::net::transport::TransportError::Refused { .. } => Error::Provider(e.to_string()),
             _ => Error::Network(e.to_string()),
         }

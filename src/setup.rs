@@ -22,6 +22,7 @@ pub(crate) fn transport(config: &Config) -> Result<HttpTransport, Error> {
         max_body_bytes: config.network.max_body_bytes,
         ca_file: config.provider.ca_file.clone(),
         allow_http_loopback: config.provider.allow_http_loopback,
+        proxy: config.network.proxy.clone(),
     })?)
 }
 

@@ -209,6 +209,13 @@ pub(super) struct RawNetwork {
     pub(super) timeout_secs: Option<Spanned<i64>>,
     /// `max_body_bytes` (integer 1024..=1048576, default 65536): largest response body read.
     pub(super) max_body_bytes: Option<Spanned<i64>>,
+    /// `proxy` (string, default: the environment's `HTTPS_PROXY`/`ALL_PROXY`): `"none"` to
+    /// ignore the environment, or the HTTP proxy's URL (`http://` or `https://`, with an
+    /// optional `user:password@`, a secret).
+    pub(super) proxy: Option<Str>,
+    /// `no_proxy` (array of strings, default none): with a `proxy` URL, the hosts reached
+    /// directly (domains, addresses, networks a.b.c.d/n), as `NO_PROXY` does.
+    pub(super) no_proxy: Option<Spanned<Vec<Str>>>,
 }
 
 #[derive(Deserialize)]

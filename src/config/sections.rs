@@ -1,6 +1,7 @@
 //! `[storage]`, `[network]` and `[agent]`: their resolved types, defaults and checks.
 
 use super::*;
+use crate::net::proxy::{ProxyConfig, check_no_proxy_entry, parse_proxy_url};
 
 /// `[storage]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +27,8 @@ pub struct NetworkConfig {
     pub timeout: Duration,
     /// Largest response body read.
     pub max_body_bytes: usize,
+    /// `proxy` and `no_proxy`: the environment's proxy, none, or the configured one.
+    pub proxy: ProxyConfig,
 }
 
 impl Default for NetworkConfig {
@@ -34,6 +37,7 @@ impl Default for NetworkConfig {
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
             max_body_bytes: 65536,
+            proxy: ProxyConfig::Environment,
         }
     }
 }
@@ -119,6 +123,7 @@ impl Cx<'_> {
             out.max_body_bytes = usize::try_from(n)
                 .map_err(|_| self.at("network.max_body_bytes", v, "too large"))?;
         }
+        out.proxy = self.proxy(raw)?;
         if out.connect_timeout > out.timeout {
             let span = raw
                 .connect_timeout_secs
@@ -136,6 +141,61 @@ impl Cx<'_> {
             ));
         }
         Ok(out)
+    }
+
+    /// `network.proxy` and `network.no_proxy`. The URL may hold a password: errors name the
+    /// key and line, never the value.
+    fn proxy(&self, raw: &RawNetwork) -> Result<ProxyConfig, ConfigError> {
+        let no_proxy = match &raw.no_proxy {
+            None => Vec::new(),
+            Some(list) => {
+                let mut out = Vec::new();
+                for entry in list.get_ref() {
+                    check_no_proxy_entry(entry.get_ref()).map_err(|why| {
+                        self.at(
+                            "network.no_proxy",
+                            entry,
+                            format!("{:?} {why}", entry.get_ref()),
+                        )
+                    })?;
+                    out.push(entry.get_ref().trim().to_string());
+                }
+                out
+            }
+        };
+        let Some(value) = &raw.proxy else {
+            if let Some(list) = &raw.no_proxy {
+                return Err(self.at(
+                    "network.no_proxy",
+                    list,
+                    "applies to a configured proxy only: set network.proxy too (without it \
+                     the environment's NO_PROXY is used)",
+                ));
+            }
+            return Ok(ProxyConfig::Environment);
+        };
+        let url = value.get_ref().trim();
+        if url.eq_ignore_ascii_case("none") {
+            if raw.no_proxy.is_some() {
+                return Err(self.at(
+                    "network.no_proxy",
+                    value,
+                    "has no use with proxy = \"none\"",
+                ));
+            }
+            return Ok(ProxyConfig::Direct);
+        }
+        parse_proxy_url(url, "network.proxy").map_err(|e| {
+            self.at(
+                "network.proxy",
+                value,
+                format!("\"none\" or a proxy URL expected; {}", e.reason),
+            )
+        })?;
+        Ok(ProxyConfig::Url {
+            url: Secret::new(url),
+            no_proxy,
+        })
     }
 
     pub(super) fn agent(

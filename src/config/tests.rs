@@ -792,7 +792,8 @@ fn all_sections_set() {
         NetworkConfig {
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(60),
-            max_body_bytes: 1_048_576
+            max_body_bytes: 1_048_576,
+            proxy: crate::net::proxy::ProxyConfig::Environment,
         }
     );
     assert_eq!(
@@ -1333,4 +1334,77 @@ fn example_configs_parse() {
             }
         }
     }
+}
+
+// --- [network] proxy ------------------------------------------------------------------------
+
+#[test]
+fn proxy_keys() {
+    use crate::net::proxy::ProxyConfig;
+    assert_eq!(ok(MIN).network.proxy, ProxyConfig::Environment);
+    let c = ok(&format!("{MIN}[network]\nproxy = \"none\"\n"));
+    assert_eq!(c.network.proxy, ProxyConfig::Direct);
+    let c = ok(&format!(
+        "{MIN}[network]\nproxy = \"http://dev:s3cr%40t@proxy.corp:3128\"\n\
+         no_proxy = [\"intranet.corp\", \"10.0.0.0/8\", \"fd00::/8\"]\n"
+    ));
+    assert_eq!(
+        c.network.proxy,
+        ProxyConfig::Url {
+            url: crate::secret::Secret::new("http://dev:s3cr%40t@proxy.corp:3128"),
+            no_proxy: vec![
+                "intranet.corp".into(),
+                "10.0.0.0/8".into(),
+                "fd00::/8".into()
+            ],
+        }
+    );
+    // The password is in no Debug output of the config.
+    let shown = format!("{c:?}");
+    assert!(
+        !shown.contains("s3cr") && shown.contains("proxy.corp:3128"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn proxy_key_errors_name_the_key_never_the_password() {
+    for (value, why) in [
+        (
+            "socks4://dev:s3cret@p:1080",
+            "socks4 proxies are not supported",
+        ),
+        (
+            "socks5h://dev:s3cret@p:1080",
+            "socks5h proxies are not supported",
+        ),
+        ("http://dev:s3cret@:3128", "has no host"),
+        ("http://dev:s3cret@p:70000", "port"),
+        ("ftp://dev:s3cret@p", "is not supported"),
+    ] {
+        let shown = err_at(
+            &format!("{MIN}[network]\nproxy = \"{value}\"\n"),
+            "network.proxy",
+            5,
+        );
+        assert!(shown.contains(why), "{value}: {shown}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+    let shown = err_at(
+        &format!("{MIN}[network]\nproxy = \"http://p:1\"\nno_proxy = [\"10.0.0.0/40\"]\n"),
+        "network.no_proxy",
+        6,
+    );
+    assert!(shown.contains("10.0.0.0/40"), "{shown}");
+    // no_proxy without a configured proxy would silently do nothing: refused.
+    err_at(
+        &format!("{MIN}[network]\nno_proxy = [\"a.corp\"]\n"),
+        "network.no_proxy",
+        5,
+    );
+    err_at(
+        &format!("{MIN}[network]\nproxy = \"none\"\nno_proxy = [\"a.corp\"]\n"),
+        "network.no_proxy",
+        5,
+    );
 }

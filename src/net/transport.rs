@@ -6,11 +6,14 @@
 //! - Plain http only to 127.0.0.1, ::1 or localhost, and only when the config allows it.
 //! - Connect and overall timeouts; response bodies capped; redirects never followed (an OAuth
 //!   POST carries secrets and must not be replayed to wherever a `Location` points).
-//! - Errors name the URL (never a query string, which could carry a code) and what failed.
+//! - Errors name the URL (never a query string, which could carry a code) and what failed;
+//!   when a proxy is in the way, errors that are the proxy's name the proxy.
+//! - Connections race the host's addresses (`net::tcp`), through a proxy when `net::proxy`
+//!   picks one (an HTTP CONNECT tunnel, ureq's connector).
 //!
 //! It does not interpret bodies (that is `wire`) or statuses (that is `oauth`).
 
-use crate::net::proxy::ProxyRules;
+use crate::net::proxy::{ChosenProxy, ProxyConfig, ProxyError, ProxyRules};
 use crate::secret::Secret;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -158,6 +161,16 @@ pub enum TransportError {
     Protocol { url: String, detail: String },
     /// The CA file in the config could not be used — not retried.
     CaFile { path: PathBuf, detail: String },
+    /// The proxy refused, failed or could not be reached: retried like a network error, but
+    /// named as the proxy's doing, not the provider's.
+    Proxy {
+        url: String,
+        /// `127.0.0.1:3128 (from HTTPS_PROXY)`: never the URL, which may hold a password.
+        proxy: String,
+        detail: String,
+    },
+    /// A proxy setting (config or environment) is not a usable proxy URL — not retried.
+    ProxySetting(ProxyError),
 }
 
 impl TransportError {
@@ -165,7 +178,9 @@ impl TransportError {
     pub fn is_transient(&self) -> bool {
         !matches!(
             self,
-            TransportError::Refused { .. } | TransportError::CaFile { .. }
+            TransportError::Refused { .. }
+                | TransportError::CaFile { .. }
+                | TransportError::ProxySetting(_)
         )
     }
 }
@@ -186,6 +201,10 @@ impl fmt::Display for TransportError {
             TransportError::CaFile { path, detail } => {
                 write!(f, "ca_file {}: {detail}", path.display())
             }
+            TransportError::Proxy { url, proxy, detail } => {
+                write!(f, "{url}: proxy {proxy}: {detail}")
+            }
+            TransportError::ProxySetting(e) => e.fmt(f),
         }
     }
 }
@@ -210,6 +229,8 @@ pub struct TransportSettings {
     pub max_body_bytes: usize,
     pub ca_file: Option<PathBuf>,
     pub allow_http_loopback: bool,
+    /// `[network] proxy`: the environment's variables unless the config says otherwise.
+    pub proxy: ProxyConfig,
 }
 
 /// Size of each of ureq's per-connection input and output buffers.
@@ -228,7 +249,7 @@ pub struct HttpTransport {
 impl HttpTransport {
     pub fn new(settings: &TransportSettings) -> Result<Self, TransportError> {
         use ureq::unversioned::resolver::DefaultResolver;
-        use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
+        use ureq::unversioned::transport::{ConnectProxyConnector, Connector};
 
         let ca_error = |path: &Path, detail: String| TransportError::CaFile {
             path: path.to_path_buf(),
@@ -262,29 +283,23 @@ impl HttpTransport {
             // (ureq's own choice from the environment would proxy loopback too).
             .proxy(None)
             .build();
-        // ureq's default chain (CONNECT proxy, TCP, TLS) with our TLS connector in the TLS slot.
+        // ureq's default chain (CONNECT proxy, TCP, TLS) with ours in the TCP slot (the
+        // address race) and the TLS slot. The proxy's own connection runs through the whole
+        // chain again (so an https:// proxy gets TLS, and the race too). No SOCKS: see
+        // net::proxy.
         let connector = ()
             .chain(ConnectProxyConnector::default())
-            .chain(TcpConnector::default())
+            .chain(crate::net::tcp::RacingConnector)
             .chain(crate::net::tls::TlsConnector { config: tls_config });
         let agent = ureq::Agent::with_parts(config, connector, DefaultResolver::default());
         Ok(HttpTransport {
             agent,
             max_body_bytes: settings.max_body_bytes,
             allow_http_loopback: settings.allow_http_loopback,
-            proxy: ProxyRules::from_env(|name| std::env::var(name).ok()),
+            // A malformed proxy setting stops here rather than silently going direct.
+            proxy: ProxyRules::new(&settings.proxy, |name| std::env::var(name).ok())
+                .map_err(TransportError::ProxySetting)?,
         })
-    }
-
-    /// The proxy for `url` (see `net::proxy`); a malformed proxy variable refuses the request
-    /// rather than silently going direct.
-    fn proxy_for(&self, url: &str, shown: &str) -> Result<Option<ureq::Proxy>, TransportError> {
-        self.proxy
-            .for_url(url)
-            .map_err(|reason| TransportError::Refused {
-                url: shown.to_string(),
-                reason,
-            })
     }
 }
 
@@ -297,7 +312,8 @@ impl Transport for HttpTransport {
                 reason,
             }
         })?;
-        let proxy = self.proxy_for(&req.url, &shown)?;
+        let chosen = self.proxy.for_url(&req.url);
+        let proxy = chosen.map(ChosenProxy::to_ureq);
         let result = match req.method {
             Method::Get => {
                 let mut r = self.agent.get(&req.url).config().proxy(proxy).build();
@@ -314,7 +330,7 @@ impl Transport for HttpTransport {
                 r.send_form(req.form.iter().map(|(k, v)| (k.as_str(), v.expose())))
             }
         };
-        let mut resp = result.map_err(|e| map_error(e, &shown, self.max_body_bytes))?;
+        let mut resp = result.map_err(|e| map_error(e, &shown, self.max_body_bytes, chosen))?;
         let header = |name: &str| {
             resp.headers()
                 .get(name)
@@ -331,7 +347,7 @@ impl Transport for HttpTransport {
             .with_config()
             .limit(self.max_body_bytes as u64)
             .read_to_vec()
-            .map_err(|e| map_error(e, &shown, self.max_body_bytes))?;
+            .map_err(|e| map_error(e, &shown, self.max_body_bytes, chosen))?;
         Ok(Response {
             status,
             content_type,
@@ -371,7 +387,8 @@ impl HttpTransport {
             reason,
         };
         check_scheme(req.url, self.allow_http_loopback).map_err(refused)?;
-        let proxy = self.proxy_for(req.url, &shown)?;
+        let chosen = self.proxy.for_url(req.url);
+        let proxy = chosen.map(ChosenProxy::to_ureq);
         let mut builder = ureq::http::Request::builder()
             .method(req.method)
             .uri(req.url);
@@ -393,7 +410,7 @@ impl HttpTransport {
                 .map_err(|e| refused(e.to_string()))
                 .map(|r| agent.run(agent.configure_request(r).proxy(proxy).build())),
         }?;
-        let resp = result.map_err(|e| map_error(e, &shown, self.max_body_bytes))?;
+        let resp = result.map_err(|e| map_error(e, &shown, self.max_body_bytes, chosen))?;
         let status = resp.status().as_u16();
         let location = resp
             .headers()
@@ -415,8 +432,44 @@ fn header_str(v: &HeaderValue) -> &str {
     }
 }
 
-fn map_error(e: ureq::Error, url: &str, limit: usize) -> TransportError {
+fn map_error(
+    e: ureq::Error,
+    url: &str,
+    limit: usize,
+    proxy: Option<&ChosenProxy>,
+) -> TransportError {
     let url = url.to_string();
+    let Some(proxy) = proxy else {
+        return map_direct_error(e, url, limit);
+    };
+    if let Some(detail) = crate::net::proxy::failure(&e, proxy) {
+        return TransportError::Proxy {
+            url,
+            proxy: proxy.label().to_string(),
+            detail,
+        };
+    }
+    // The proxy connected us: what failed is the provider's, but say which way it went.
+    match map_direct_error(e, url, limit) {
+        TransportError::Tls { url, detail } if detail.contains("certificate") => {
+            TransportError::Tls {
+                url,
+                detail: format!(
+                    "{detail} (through proxy {}; a proxy that inspects TLS needs its CA in \
+                     provider.ca_file)",
+                    proxy.label()
+                ),
+            }
+        }
+        TransportError::Network { url, detail } => TransportError::Network {
+            url,
+            detail: format!("{detail} (through proxy {})", proxy.label()),
+        },
+        other => other,
+    }
+}
+
+fn map_direct_error(e: ureq::Error, url: String, limit: usize) -> TransportError {
     match e {
         ureq::Error::Timeout(_) => TransportError::Timeout { url },
         ureq::Error::BodyExceedsLimit(_) => TransportError::TooLarge { url, limit },
@@ -546,6 +599,112 @@ mod tests {
     }
 
     #[test]
+    fn proxy_failures_name_the_proxy_and_stay_transient() {
+        use crate::net::proxy::parse_proxy_url;
+        let plain = parse_proxy_url("http://10.0.0.1:3128", "HTTPS_PROXY").unwrap();
+        let with_user = parse_proxy_url("http://u:hunter2@10.0.0.1:3128", "HTTPS_PROXY").unwrap();
+        let url = "https://login.example.com/token";
+        let shown = |e: ureq::Error, p: &ChosenProxy| {
+            let t = map_error(e, url, 1024, Some(p));
+            assert!(t.is_transient(), "{t}");
+            assert!(!t.to_string().contains("hunter2"), "{t}");
+            t.to_string()
+        };
+        let refused = |code: &str| {
+            ureq::Error::ConnectProxyFailed(format!("proxy server responded {code}/{code}"))
+        };
+        let prefix = "https://login.example.com/token: proxy 10.0.0.1:3128 (from HTTPS_PROXY): ";
+        for (e, p, says) in [
+            (
+                refused("407"),
+                &plain,
+                "wants a user and password (407 Proxy Authentication Required)",
+            ),
+            (
+                refused("407"),
+                &with_user,
+                "refused the user and password (407 Proxy Authentication Required)",
+            ),
+            (refused("403"), &plain, "refused the tunnel (403 Forbidden)"),
+            (
+                refused("502"),
+                &plain,
+                "could not reach the provider (502 Bad Gateway)",
+            ),
+            (
+                refused("504"),
+                &plain,
+                "could not reach the provider (504 Gateway Timeout)",
+            ),
+            (
+                refused("418"),
+                &plain,
+                "refused the tunnel (418 I'm a teapot)",
+            ),
+            (
+                ureq::Error::ConnectProxyFailed("proxy server did not respond".into()),
+                &plain,
+                "closed the connection without answering the CONNECT request",
+            ),
+            (
+                ureq::Error::HostNotFound,
+                &plain,
+                "its host name was not found",
+            ),
+            (
+                ureq::Error::Timeout(ureq::Timeout::Connect),
+                &plain,
+                "no tunnel within the connect timeout",
+            ),
+            (
+                ureq::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionRefused,
+                    "10.0.0.1:3128 connection refused after 0 ms",
+                )),
+                &plain,
+                "cannot be reached: 10.0.0.1:3128 connection refused after 0 ms",
+            ),
+        ] {
+            let text = shown(e, p);
+            assert!(text.starts_with(&format!("{prefix}{says}")), "{text}");
+        }
+        // After the tunnel: the provider's failures, saying which way they went.
+        let tls = ureq::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        ));
+        let text = shown(tls, &plain);
+        assert!(
+            text.starts_with(
+                "https://login.example.com/token: TLS error: invalid peer certificate"
+            ) && text.ends_with(
+                "(through proxy 10.0.0.1:3128 (from HTTPS_PROXY); a proxy that inspects TLS \
+                     needs its CA in provider.ca_file)"
+            ),
+            "{text}"
+        );
+        let reset = ureq::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "reset",
+        ));
+        assert_eq!(
+            shown(reset, &plain),
+            "https://login.example.com/token: network error: reset (through proxy 10.0.0.1:3128 \
+             (from HTTPS_PROXY))"
+        );
+        let timeout = map_error(
+            ureq::Error::Timeout(ureq::Timeout::Global),
+            url,
+            1024,
+            Some(&plain),
+        );
+        assert!(
+            matches!(timeout, TransportError::Timeout { .. }),
+            "{timeout}"
+        );
+    }
+
+    #[test]
     fn redact_url_drops_query() {
         assert_eq!(redact_url("https://a/b?user_code=X#f"), "https://a/b");
     }
@@ -558,6 +717,7 @@ mod tests {
             max_body_bytes: 1024,
             ca_file: None,
             allow_http_loopback: false,
+            proxy: ProxyConfig::Direct,
         })
         .unwrap();
         let e = t.send(&Request::get("http://127.0.0.1:9/x")).unwrap_err();
@@ -574,6 +734,7 @@ mod tests {
             max_body_bytes: 1024,
             ca_file: Some(p),
             allow_http_loopback: false,
+            proxy: ProxyConfig::Direct,
         };
         let missing = dir.path().join("nope.pem");
         assert!(matches!(

@@ -37,6 +37,7 @@ pub struct Setup {
     pub(super) provider_toml: String,
     pub(super) toml: String,
     pub(super) tls: Option<TlsIdentity>,
+    pub(super) server: Option<TestServer>,
 }
 
 impl Setup {
@@ -55,12 +56,20 @@ impl Setup {
             provider_toml: String::new(),
             toml: String::new(),
             tls: None,
+            server: None,
         }
     }
 
     /// Serve HTTPS with this identity (the config's URLs become `https://127.0.0.1:PORT`).
     pub fn tls(mut self, identity: TlsIdentity) -> Setup {
         self.tls = Some(identity);
+        self
+    }
+
+    /// Use this server, already started (e.g. `TestServer::start_tls_named`), instead of a
+    /// loopback one; `behavior` and `tls` no longer apply.
+    pub fn server(mut self, server: TestServer) -> Setup {
+        self.server = Some(server);
         self
     }
 
@@ -97,9 +106,10 @@ impl Setup {
 
     #[track_caller]
     pub fn start(self) -> Env {
-        let server = match self.tls {
-            None => TestServer::start(self.behavior),
-            Some(identity) => TestServer::start_tls(self.behavior, identity),
+        let server = match (self.server, self.tls) {
+            (Some(server), _) => Ok(server),
+            (None, None) => TestServer::start(self.behavior),
+            (None, Some(identity)) => TestServer::start_tls(self.behavior, identity),
         }
         .expect("start the test server");
         let dir = tempfile::tempdir().expect("temp dir");

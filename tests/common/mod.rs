@@ -20,6 +20,7 @@
 pub mod agent;
 mod checks;
 mod env;
+pub mod netns;
 mod process;
 
 #[allow(unused_imports)]
@@ -33,12 +34,13 @@ use std::time::Duration;
 #[allow(unused_imports)]
 pub use devauth_testserver::{
     Behavior, DEVICE_GRANT, EMAIL, Endpoint, Fault, Flavor, IntervalField, MICROSOFT_MESSAGE,
-    Recorded, Stats, TEST_CLIENT_ID, TEST_CLIENT_SECRET, TestServer, TlsIdentity,
+    ProxyOptions, ProxyRecord, Recorded, Stats, TEST_CLIENT_ID, TEST_CLIENT_SECRET, TestProxy,
+    TestServer, TlsIdentity,
 };
 pub use serde_json::Value;
 
 /// Proxy variables that would send loopback requests elsewhere.
-const PROXY_VARS: [&str; 7] = [
+const PROXY_VARS: [&str; 8] = [
     "http_proxy",
     "https_proxy",
     "HTTP_PROXY",
@@ -46,6 +48,7 @@ const PROXY_VARS: [&str; 7] = [
     "ALL_PROXY",
     "all_proxy",
     "NO_PROXY",
+    "no_proxy",
 ];
 
 /// Default hard timeout of one command (before [`slow_factor`]).

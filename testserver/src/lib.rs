@@ -8,7 +8,8 @@
 //!
 //! This file owns the public API (`TestServer`, `Recorded`, `Endpoint`, `Fault`, `Stats`).
 //! It does not own the HTTP parsing (`http.rs`), the OAuth logic (`authz.rs`) or the sockets
-//! (`server.rs`). Listens on 127.0.0.1 only. Never part of the device binary.
+//! (`server.rs`). Listens on 127.0.0.1 (or an address the test chose: `start_tls_named`).
+//! Never part of the device binary. `proxy.rs` is an HTTP CONNECT proxy for the tests.
 
 #![cfg_attr(
     not(test),
@@ -20,6 +21,7 @@ mod behavior;
 mod browser;
 mod codec;
 mod http;
+pub mod proxy;
 mod server;
 mod tls;
 
@@ -36,6 +38,7 @@ pub use behavior::{
 };
 pub use browser::Visit;
 pub use codec::{USER_CODE_ALPHABET, b64_encode, form_encode, form_encode_pairs};
+pub use proxy::{ProxyOptions, ProxyRecord, TestProxy};
 pub use tls::TlsIdentity;
 
 use server::{Shared, lock};
@@ -308,15 +311,37 @@ impl TestServer {
         TestServer::start_with(0, behavior, Some(identity))
     }
 
+    /// Starts an HTTPS server listening on `bind` (127.0.0.1, or an address of a network
+    /// namespace the test made; port 0: ephemeral) whose `base_url()` is
+    /// `https://HOST:PORT`, for tests that reach it by a name: through a proxy's host map, or
+    /// a hosts file.
+    pub fn start_tls_named(
+        bind: SocketAddr,
+        host: &str,
+        behavior: Behavior,
+        identity: TlsIdentity,
+    ) -> std::io::Result<TestServer> {
+        TestServer::start_at(bind, Some(host), behavior, Some(identity))
+    }
+
     fn start_with(
         port: u16,
         behavior: Behavior,
         tls: Option<TlsIdentity>,
     ) -> std::io::Result<TestServer> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
+        TestServer::start_at((Ipv4Addr::LOCALHOST, port).into(), None, behavior, tls)
+    }
+
+    fn start_at(
+        bind: SocketAddr,
+        host: Option<&str>,
+        behavior: Behavior,
+        tls: Option<TlsIdentity>,
+    ) -> std::io::Result<TestServer> {
+        let listener = TcpListener::bind(bind)?;
         let addr = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let base_url = format!("{scheme}://127.0.0.1:{}", addr.port());
+        let base_url = format!("{scheme}://{}:{}", host.unwrap_or("127.0.0.1"), addr.port());
         let mut shared = Shared::new(authz::State::new(behavior), base_url);
         shared.tls = tls;
         let shared = Arc::new(shared);
