@@ -33,6 +33,7 @@ fn code_view(remaining: u64, code: &str) -> View {
         remaining: Duration::from_secs(remaining),
         lifetime: Duration::from_secs(900),
         renewed: false,
+        profile: None,
     })
 }
 
@@ -103,7 +104,7 @@ fn bench_fb(name: &str, w: u32, h: u32, format: PixelFormat, safe: u32, runs: us
     let mut canvas = Canvas::new(size, 0, format, Rotation::R0);
     let mut draw = Vec::new();
     for i in 0..runs {
-        let mut p = Painter::new(size, profile);
+        let mut p = Painter::new(size, profile.clone());
         let v = view(800 - (i as u64 % 2));
         let t = Instant::now();
         p.paint(black_box(&v), &mut canvas).unwrap();

@@ -14,12 +14,7 @@ render() { # board state [extra args...]
     "$bin" render --board "$board" --state "$state" --out "$out/$board-$state.png" "$@"
     echo "$out/$board-$state.png"
 }
-for state in code renewed retrying paired; do render tv-1080p "$state"; done
-render tv-720p code
-render tv-720p clock
-render pi-st7789-240x240 code
-render pi-st7789-240x240 denied
-render pi-ili9341-320x240 code
-render pi-ssd1306-128x64 code
-render pi-ssd1306-128x64 error
-render pi-fb1-480x320 code
+# Every board in every state: the pictures are looked at by a person at every size.
+for board in tv-1080p tv-720p pi-fb1-480x320 pi-ili9341-320x240 pi-st7789-240x240 pi-ssd1306-128x64; do
+    for state in code renewed clock retrying paired denied error; do render "$board" "$state"; done
+done

@@ -58,6 +58,22 @@ impl Error {
         matches!(self, Error::Reported(_))
     }
 
+    /// What a person in front of the screen is told went wrong (one plain sentence each; the
+    /// message itself goes to the log).
+    pub fn problem(&self) -> crate::screen::Problem {
+        use crate::screen::Problem;
+        match self {
+            Error::Reported(inner) => inner.problem(),
+            Error::Network(_) => Problem::Network,
+            Error::Provider(_) | Error::GrantGone { .. } | Error::OtherClient { .. } => {
+                Problem::Service
+            }
+            Error::Store(_) => Problem::Storage,
+            Error::Config(_) | Error::Setup(_) | Error::Usage(_) => Problem::Setup,
+            _ => Problem::Other,
+        }
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Reported(inner) => inner.exit_code(),

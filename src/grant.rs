@@ -96,6 +96,15 @@ pub fn account_for<T: Transport>(client: &OAuthClient<T>, resp: &TokenResponse) 
         .and_then(|fields| wire::account_from_claims(&fields))
 }
 
+/// The person's name from the stored ID token's `name` claim, for the paired screen's greeting
+/// (never for a decision: the token's signature is not checked, see `wire::id_token_claims`).
+pub fn person_name(tokens: &crate::store::TokenSet) -> Option<String> {
+    let id = tokens.id_token.as_ref()?;
+    wire::id_token_claims(id)
+        .ok()
+        .and_then(|claims| wire::name_from_claims(&claims))
+}
+
 /// How far ahead of expiry to refresh: the configured margin, but never more than half the
 /// token's lifetime (a 60 s token with a 300 s margin would otherwise refresh on every call).
 pub fn refresh_margin(configured: Duration, expiry: &Expiry) -> Duration {

@@ -160,6 +160,7 @@ pub fn code_screen(code: &LiveCode, now: Instant) -> CodeScreen {
         remaining: code.remaining(now),
         lifetime: code.lifetime(),
         renewed: code.renewed,
+        profile: None,
     }
 }
 

@@ -96,8 +96,12 @@ pub(crate) fn open_screen(config: &Config, json: bool) -> Result<Box<dyn Screen>
     Ok(match d.backend {
         DisplayBackend::None => Box::new(NoScreen),
         // With --json, stdout carries the events: the human screen moves to stderr.
-        DisplayBackend::Terminal if json => Box::new(TerminalScreen::stderr()),
-        DisplayBackend::Terminal => Box::new(TerminalScreen::stdout()),
+        DisplayBackend::Terminal if json => {
+            Box::new(TerminalScreen::stderr().with_device_name(d.device_name.clone()))
+        }
+        DisplayBackend::Terminal => {
+            Box::new(TerminalScreen::stdout().with_device_name(d.device_name.clone()))
+        }
         DisplayBackend::Png => crate::screen::open_png(d)?,
         DisplayBackend::Framebuffer => crate::screen::open_framebuffer(d)?,
         DisplayBackend::Spi => crate::screen::open_spi(d)?,

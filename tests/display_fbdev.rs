@@ -71,7 +71,10 @@ fn every_format_with_padding_decodes_from_the_file_bytes() {
             );
         }
         // The canvas and the file agree, and the background is the theme's.
-        let bg = devauth::screen::draw::rgb(devauth::screen::layout::Role::Background);
+        let bg = devauth::screen::draw::rgb(
+            devauth::screen::layout::Role::Background,
+            devauth::screen::layout::Theme::Dark,
+        );
         let px = pixel(&bytes, f, stride, 0, 0);
         let tol = |a: u8, b: u8| (i16::from(a) - i16::from(b)).abs() <= 8;
         assert!(

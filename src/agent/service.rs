@@ -29,7 +29,7 @@ use crate::net::transport::HttpTransport;
 use crate::oauth::flow::{Event, Outcome};
 use crate::oauth::{CallError, OAuthClient};
 use crate::pairing;
-use crate::screen::{NoScreen, Screen, View};
+use crate::screen::{NoScreen, Problem, Screen, View};
 use crate::setup;
 use crate::signals::{Signal, SignalClock, Signals};
 use crate::store::tokenfile::TokenFile;
@@ -66,6 +66,7 @@ pub fn run(config_path: &Path, config: Config, json: bool) -> Result<(), Error> 
         json,
         signals,
         current: None,
+        pairing_problem: Problem::Other,
     };
     eprintln!(
         "devauth: agent started (pid {}, {}, token file {})",
@@ -168,6 +169,9 @@ struct Service {
     signals: Signals,
     /// The tokens the agent holds (never in the machine: it sees no secret).
     current: Option<TokenSet>,
+    /// What the last failed pairing's screen tells the person (the machine carries only the
+    /// message, which goes to the log).
+    pairing_problem: Problem,
 }
 
 fn wall_ok() -> bool {
@@ -236,7 +240,8 @@ impl Service {
             }
             Effect::ShowPaired => {
                 let account = self.current.as_ref().and_then(|t| t.account.clone());
-                self.show(&View::Paired { account });
+                let name = self.current.as_ref().and_then(grant::person_name);
+                self.show(&View::Paired { account, name });
             }
             Effect::ShowWaitingForClock => self.show(&View::WaitingForClock),
             Effect::ReleaseDisplay => {
@@ -337,7 +342,7 @@ impl Service {
             Note::PairingFailed(message) => {
                 eprintln!("devauth: pairing failed: {message}");
                 self.show(&View::Error {
-                    message: message.clone(),
+                    problem: self.pairing_problem,
                 });
                 (Some(json!({"event": "error", "message": message})), None)
             }
@@ -455,6 +460,7 @@ impl Service {
         if self.config.provider.grant.code_grant().is_some() {
             // A browser sign-in needs a person at a browser the agent cannot drive; the agent
             // keeps a signed-in grant alive but does not start one.
+            self.pairing_problem = Problem::Setup;
             return Input::Pairing(PairingEnd::Failed(
                 "grant = \"authorization_code\": sign in once with `devauth pair`; the agent \
                  then keeps the tokens fresh"
@@ -463,7 +469,10 @@ impl Service {
         }
         let endpoints = match setup::resolve_endpoints(&self.config, &self.parts.transport) {
             Ok(e) => e,
-            Err(e) => return Input::Pairing(PairingEnd::Failed(e.to_string())),
+            Err(e) => {
+                self.pairing_problem = e.problem();
+                return Input::Pairing(PairingEnd::Failed(e.to_string()));
+            }
         };
         let client = setup::client_with(&self.config, &self.parts.transport, endpoints);
         let json = self.json;
@@ -500,6 +509,7 @@ impl Service {
                     &TimeNow::read(&clock::SystemClock),
                 );
                 if let Err(e) = self.parts.store.save(&stored) {
+                    self.pairing_problem = Problem::Storage;
                     return Input::Pairing(PairingEnd::Failed(e.to_string()));
                 }
                 let info = token_info(&stored.tokens);
@@ -509,9 +519,13 @@ impl Service {
             Outcome::Denied => Input::Pairing(PairingEnd::Denied),
             Outcome::ServerError(err) => {
                 let endpoint = crate::net::transport::redact_url(&client.endpoints.token);
+                self.pairing_problem = Problem::Service;
                 Input::Pairing(PairingEnd::Failed(format!("{endpoint}: {err}")))
             }
-            Outcome::Failed(msg) => Input::Pairing(PairingEnd::Failed(msg)),
+            Outcome::Failed(msg) => {
+                self.pairing_problem = Problem::Service;
+                Input::Pairing(PairingEnd::Failed(msg))
+            }
         }
     }
 

@@ -18,11 +18,10 @@ use crate::signals::{Signal, SignalClock, Signals};
 use crate::store::{TimeNow, TokenStore};
 use serde_json::json;
 
-/// The end of a `pair` stopped by a signal: the code leaves the screen; `stopped` on `--json`.
-fn stopped(screen: &mut dyn Screen, sig: Signal, json: bool) -> Error {
-    let _ = screen.show(&View::Error {
-        message: "Pairing stopped. The code shown before is no longer in use.".to_string(),
-    });
+/// The end of a `pair` stopped by a signal: the code leaves the screen (the stop screen says it
+/// no longer works, when one was shown); `stopped` on `--json`.
+fn stopped(screen: &mut dyn Screen, sig: Signal, json: bool, code_shown: bool) -> Error {
+    let _ = screen.show(&View::Stopped { code_shown });
     eprintln!("devauth: {} received; pairing stopped", sig.name());
     if json {
         emit(&json!({"event": "stopped", "signal": sig.name()}));
@@ -49,7 +48,7 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
     let mut screen = setup::open_screen(config, json)?;
     let fail = |screen: &mut Box<dyn Screen>, e: Error| -> Result<(), Error> {
         let _ = screen.show(&View::Error {
-            message: e.to_string(),
+            problem: e.problem(),
         });
         if json {
             emit(&json!({"event": "error", "message": e.to_string()}));
@@ -67,7 +66,7 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
         &stop,
     );
     if let (false, Some(sig)) = (clock_ok, clock.got()) {
-        return Err(stopped(screen.as_mut(), sig, json));
+        return Err(stopped(screen.as_mut(), sig, json, false));
     }
     // Make room for the tokens before asking for a code: a full or read-only store must stop
     // pairing here, not after the person approved and the code was redeemed.
@@ -84,7 +83,11 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
         Err(e) => return fail(&mut screen, e),
     };
     let client = setup::client_with(config, transport, endpoints);
+    let code_shown = std::cell::Cell::new(false);
     let mut on_event = |event: &Event| {
+        if matches!(event, Event::Code { .. }) {
+            code_shown.set(true);
+        }
         if json {
             emit(&pairing::event_json(event));
         }
@@ -100,7 +103,7 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
     );
     let Some(result) = result else {
         let sig = clock.got().unwrap_or(Signal::Terminate);
-        return Err(stopped(screen.as_mut(), sig, json));
+        return Err(stopped(screen.as_mut(), sig, json, code_shown.get()));
     };
     match result.outcome {
         Outcome::Paired(resp) => {
@@ -116,6 +119,7 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
             }
             let _ = screen.show(&View::Paired {
                 account: stored.tokens.account.clone(),
+                name: grant::person_name(&stored.tokens),
             });
             crate::commands::announce_paired(json, "paired", &stored, &store);
             Ok(())

@@ -7,6 +7,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use embedded_graphics::prelude::Size;
+
 use crate::cli::{RenderArgs, RenderState};
 use crate::config::DisplayConfig;
 use crate::screen::canvas::Rotation;
@@ -22,6 +24,7 @@ pub fn sample_code() -> CodeScreen {
         remaining: Duration::from_secs(760),
         lifetime: Duration::from_secs(900),
         renewed: false,
+        profile: None,
     }
 }
 
@@ -46,11 +49,12 @@ pub fn sample_view(state: RenderState) -> View {
             }),
         },
         RenderState::Paired => View::Paired {
-            account: Some("ada@example.com".to_string()),
+            account: Some("josé.müller@example.de".to_string()),
+            name: Some("José Müller".to_string()),
         },
         RenderState::Denied => View::Denied,
         RenderState::Error => View::Error {
-            message: "the provider refused the client (invalid_client)".to_string(),
+            problem: crate::screen::Problem::Service,
         },
     }
 }
@@ -86,10 +90,41 @@ pub fn run(
             "render: no size: give --board NAME or --size WxH".to_string(),
         ))
     })?;
-    let mut screen =
-        crate::screen::png::PngScreen::new(out, size, display.rotation, display.profile());
-    screen.show(&sample_view(state))?;
+    let view = sample_view(state);
+    let profile = display.profile();
+    let fits = |s: Size| crate::screen::layout::fits(&view, display.rotation.logical(s), &profile);
+    if !fits(size) {
+        return Err(too_small(size, &fits));
+    }
+    let mut screen = crate::screen::png::PngScreen::new(out, size, display.rotation, profile);
+    screen.show(&view)?;
     Ok(())
+}
+
+/// A size too small for the code: the error names the smallest of the same shape that works.
+#[cfg(feature = "png")]
+fn too_small(size: Size, fits: &dyn Fn(Size) -> bool) -> crate::error::Error {
+    let (w, h) = (size.width.max(1), size.height.max(1));
+    let smallest = (1..=8192u32)
+        .map(|nw| {
+            Size::new(
+                nw.max(w),
+                (u64::from(nw.max(w)) * u64::from(h) / u64::from(w)) as u32,
+            )
+        })
+        .filter(|s| s.width > w || s.height > h)
+        .filter(|s| s.width <= 8192 && s.height <= 8192)
+        .find(|s| fits(*s));
+    let advice = match smallest {
+        Some(s) => format!(
+            "the smallest of this shape that works is {}x{}",
+            s.width, s.height
+        ),
+        None => "no size of this shape works".to_string(),
+    };
+    crate::error::Error::Usage(crate::cli::UsageError(format!(
+        "render: {w}x{h} is too small to show the code whole; {advice}"
+    )))
 }
 
 #[cfg(not(feature = "png"))]

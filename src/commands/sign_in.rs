@@ -84,9 +84,10 @@ pub(crate) fn pair_with(config: &Config, json: bool, mode: Mode) -> Result<(), E
         screen.as_mut(),
     );
     match &result {
-        Ok(account) => {
+        Ok((account, name)) => {
             let _ = screen.show(&View::Paired {
                 account: account.clone(),
+                name: name.clone(),
             });
         }
         Err(Error::Denied) => {
@@ -97,7 +98,7 @@ pub(crate) fn pair_with(config: &Config, json: bool, mode: Mode) -> Result<(), E
         }
         Err(e) => {
             let _ = screen.show(&View::Error {
-                message: e.to_string(),
+                problem: e.problem(),
             });
             if json {
                 emit(&json!({"event": "error", "message": e.to_string()}));
@@ -115,7 +116,7 @@ fn sign_in(
     clock: &SystemClock,
     store: &TokenStore,
     screen: &mut dyn Screen,
-) -> Result<Option<String>, Error> {
+) -> Result<(Option<String>, Option<String>), Error> {
     // Signals keep their default action here (the listener does not wait on them), so there
     // is nothing to stop on but the clock.
     super::clock_wait::wait_for_clock(
@@ -207,7 +208,8 @@ fn sign_in(
     )?;
     prepared.commit(&stored)?;
     crate::commands::announce_paired(json, "signed in", &stored, store);
-    Ok(stored.tokens.account)
+    let name = crate::grant::person_name(&stored.tokens);
+    Ok((stored.tokens.account, name))
 }
 
 /// The configured authorization endpoint, else the one discovery found.
@@ -264,16 +266,18 @@ pub(crate) fn redeem<T: crate::net::transport::Transport>(
     })
 }
 
-/// The URL as text + QR on the screen backends, like a device code (no code to type).
+/// The URL as text + QR on the screen backends, like a device code (no code to type: the
+/// screens then say "open {url} to sign in").
 fn show_url(screen: &mut dyn Screen, url: &str, code_cfg: &CodeGrantConfig) {
     let _ = screen.show(&View::WaitingForUser(CodeScreen {
         verification_uri: url.to_string(),
         qr_payload: url.to_string(),
         user_code: String::new(),
-        message: Some("Sign in with a browser at this address.".to_string()),
+        message: None,
         remaining: code_cfg.login_timeout,
         lifetime: code_cfg.login_timeout,
         renewed: false,
+        profile: None,
     }));
 }
 

@@ -240,6 +240,33 @@ pub(super) fn display_from(
     if let Some((_, v)) = pick(layers, |r| &r.invert_colors) {
         out.spi.invert_colors = *v.get_ref();
     }
+    if let Some((cx, v)) = pick(layers, |r| &r.theme) {
+        let options: Vec<(&str, Theme)> = Theme::ALL.iter().map(|t| (t.name(), *t)).collect();
+        out.theme = cx.choice("display.theme", v, &options)?;
+    }
+    if let Some((cx, v)) = pick(layers, |r| &r.text_scale) {
+        let n = *v.get_ref();
+        if !(1.0..=3.0).contains(&n) {
+            return Err(cx.at(
+                "display.text_scale",
+                v,
+                format!("{n} is not between 1.0 and 3.0"),
+            ));
+        }
+        out.text_percent = (n * 100.0).round() as u32;
+    }
+    if let Some((cx, v)) = pick(layers, |r| &r.device_name) {
+        let name = v.get_ref();
+        if name.trim().is_empty() || name.chars().count() > 60 || name.chars().any(char::is_control)
+        {
+            return Err(cx.at(
+                "display.device_name",
+                v,
+                "must be 1 to 60 characters, without control characters",
+            ));
+        }
+        out.device_name = Some(name.trim().to_string());
+    }
 
     out.device = match device {
         Some(p) => p,

@@ -27,6 +27,7 @@
 pub use crate::oauth::jwt::JwtBearerConfig;
 use crate::oauth::provider::{self, MicrosoftTenancy, Preset};
 use crate::screen::canvas::{PixelFormat, Rotation};
+use crate::screen::layout::Theme;
 /// Re-exported: `[display]` resolves to the screen's own settings type.
 pub use crate::screen::settings::{
     ColorOrder, ConsoleTty, Controller, DEFAULT_DRM_DEVICE, DEFAULT_FB_DEVICE, DisplayBackend,

@@ -187,6 +187,16 @@ pub(super) struct RawDisplay {
     pub(super) color_order: Option<Str>,
     /// `invert_colors` (bool, default false): most IPS ST7789 panels need true.
     pub(super) invert_colors: Option<Spanned<bool>>,
+    /// `theme` (`"dark"`, `"light"` or `"high-contrast"`, default `"dark"`): the pixel
+    /// screens' colours.
+    pub(super) theme: Option<Str>,
+    /// `text_scale` (number 1.0..=3.0, default 1.0): larger words for viewers with low vision
+    /// (the code and the QR keep their own sizes).
+    pub(super) text_scale: Option<Spanned<f64>>,
+    /// `device_name` (string, at most 60 characters, no default): this device's name as its
+    /// owner knows it, named in the warning against code phishing ("Only enter this code if
+    /// you are setting up Living room TV yourself").
+    pub(super) device_name: Option<Str>,
 }
 
 /// A board profile file: a description and a `[display]` table.

@@ -1336,6 +1336,45 @@ fn example_configs_parse() {
     }
 }
 
+#[test]
+fn display_theme_text_scale_and_device_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |display: &str| {
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            format!("[provider]\nclient_id = \"x\"\ndevice_authorization_endpoint = \"https://a.example/d\"\ntoken_endpoint = \"https://a.example/t\"\n[display]\n{display}"),
+        )
+        .unwrap();
+        Config::load(&path)
+    };
+    let c =
+        load("theme = \"high-contrast\"\ntext_scale = 2\ndevice_name = \"Küchen-TV\"\n").unwrap();
+    assert_eq!(c.display.theme, crate::screen::layout::Theme::HighContrast);
+    assert_eq!(c.display.text_percent, 200);
+    assert_eq!(c.display.device_name.as_deref(), Some("Küchen-TV"));
+    assert_eq!(c.display.profile().text_percent, 200);
+    assert_eq!(
+        load("text_scale = 1.5\n").unwrap().display.text_percent,
+        150
+    );
+    let d = load("").unwrap().display;
+    assert_eq!(
+        (d.theme, d.text_percent, d.device_name),
+        (crate::screen::layout::Theme::Dark, 100, None)
+    );
+    for (bad, want) in [
+        ("theme = \"blue\"\n", "display.theme"),
+        ("text_scale = 0.5\n", "display.text_scale"),
+        ("text_scale = 4\n", "display.text_scale"),
+        ("device_name = \"\"\n", "display.device_name"),
+        ("device_name = \"a\\nb\"\n", "display.device_name"),
+    ] {
+        let e = load(bad).unwrap_err().to_string();
+        assert!(e.contains(want) && e.contains(":6:"), "{bad}: {e}");
+    }
+}
+
 // --- [network] proxy ------------------------------------------------------------------------
 
 #[test]

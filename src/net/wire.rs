@@ -618,6 +618,16 @@ pub fn account_from_claims(fields: &Fields) -> Option<String> {
         .find_map(|k| fields.text(k, 256).ok().flatten())
 }
 
+/// The person's name to greet on the paired screen: the `name` claim (OIDC Core §5.1), when
+/// sent and not blank. Display only; the screen sanitises it.
+pub fn name_from_claims(fields: &Fields) -> Option<String> {
+    fields
+        .text("name", 256)
+        .ok()
+        .flatten()
+        .filter(|n| !n.trim().is_empty())
+}
+
 /// Reads the claims of an id_token for display only. The signature is NOT verified: the
 /// token came straight from the token endpoint over verified TLS (OIDC Core §3.1.3.7 allows
 /// skipping validation in that case), and devauth never makes an access decision from it.

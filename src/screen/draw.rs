@@ -1,8 +1,9 @@
 //! Drawing a [`Layout`] on any embedded-graphics [`DrawTarget`]: one code path for the
 //! framebuffer, SPI panels, PNG files and the tests.
 //!
-//! Owns the colours of each [`Role`] (a dark theme for colour screens, lit-on-black for
-//! monochrome ones; the QR is always dark modules on a light quiet zone, which scanners need)
+//! Owns the colours of each [`Role`] in each [`Theme`] (dark, light, high contrast; on
+//! monochrome panels lit-on-black, or black-on-lit for the light theme; the QR is always dark
+//! modules on a light quiet zone, which scanners need)
 //! and painting: fills, QR modules as filled rectangles at the layout's integer scale, text in
 //! the u8g2 faces at an integer scale, and the countdown slot. It does not decide positions
 //! (`layout/`) nor what changed (`painter.rs`).
@@ -12,15 +13,55 @@ use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::Rectangle;
 use u8g2_fonts::types::{FontColor, VerticalPosition};
 
-use super::layout::{Align, Item, Layout, Role, Text, Tick, Ticker};
+use super::layout::{Align, Item, Layout, Role, Text, Theme, Tick, Ticker};
 
-/// A pixel colour the screens can paint every [`Role`] in.
+/// A pixel colour the screens can paint every [`Role`] in, per theme.
 pub trait RoleColor: PixelColor {
-    fn of(role: Role) -> Self;
+    fn of(role: Role, theme: Theme) -> Self;
+}
+
+/// The colour of `role` in `theme`.
+pub fn rgb(role: Role, theme: Theme) -> Rgb888 {
+    match theme {
+        Theme::Dark => dark(role),
+        Theme::Light => light(role),
+        Theme::HighContrast => high_contrast(role),
+    }
+}
+
+/// Dark text on white: bright rooms. Every text colour has a contrast of at least 4.5:1
+/// (WCAG AA) on the background.
+fn light(role: Role) -> Rgb888 {
+    match role {
+        Role::Background => Rgb888::new(0xf7, 0xf8, 0xfa),
+        Role::Text => Rgb888::new(0x11, 0x18, 0x27),
+        Role::Muted => Rgb888::new(0x4b, 0x55, 0x63),
+        Role::Code => Rgb888::new(0x0b, 0x2a, 0x6f),
+        Role::Link => Rgb888::new(0x0b, 0x57, 0xd0),
+        Role::QrLight => Rgb888::WHITE,
+        Role::QrDark => Rgb888::BLACK,
+        Role::BarTrack => Rgb888::new(0xd1, 0xd5, 0xdb),
+        Role::BarFill => Rgb888::new(0x25, 0x63, 0xeb),
+        Role::Good => Rgb888::new(0x15, 0x6c, 0x36),
+        Role::Bad => Rgb888::new(0xb9, 0x1c, 0x1c),
+        Role::Warn => Rgb888::new(0x92, 0x40, 0x0e),
+    }
+}
+
+/// White and yellow on black, nothing muted: the most contrast for viewers with low vision.
+fn high_contrast(role: Role) -> Rgb888 {
+    match role {
+        Role::Background | Role::QrDark => Rgb888::BLACK,
+        Role::Text | Role::Muted | Role::Link | Role::QrLight | Role::BarFill => Rgb888::WHITE,
+        Role::Code | Role::Warn => Rgb888::new(0xff, 0xff, 0x00),
+        Role::BarTrack => Rgb888::new(0x60, 0x60, 0x60),
+        Role::Good => Rgb888::new(0x66, 0xff, 0x66),
+        Role::Bad => Rgb888::new(0xff, 0x80, 0x80),
+    }
 }
 
 /// The dark theme: calm on a TV in a dim room, and the QR stands out as the brightest thing.
-pub fn rgb(role: Role) -> Rgb888 {
+fn dark(role: Role) -> Rgb888 {
     match role {
         Role::Background => Rgb888::new(0x12, 0x16, 0x1f),
         Role::Text => Rgb888::new(0xf2, 0xf4, 0xf8),
@@ -38,23 +79,31 @@ pub fn rgb(role: Role) -> Rgb888 {
 }
 
 impl RoleColor for Rgb888 {
-    fn of(role: Role) -> Self {
-        rgb(role)
+    fn of(role: Role, theme: Theme) -> Self {
+        rgb(role, theme)
     }
 }
 
 impl RoleColor for Rgb565 {
-    fn of(role: Role) -> Self {
-        rgb(role).into()
+    fn of(role: Role, theme: Theme) -> Self {
+        rgb(role, theme).into()
     }
 }
 
 impl RoleColor for BinaryColor {
-    /// Lit text on an unlit panel; the QR's light parts lit, its dark modules unlit.
-    fn of(role: Role) -> Self {
-        match role {
-            Role::Background | Role::QrDark | Role::BarTrack => BinaryColor::Off,
-            _ => BinaryColor::On,
+    /// Lit text on an unlit panel (the light theme: unlit text on a lit panel); the QR's light
+    /// parts lit, its dark modules unlit, whatever the theme.
+    fn of(role: Role, theme: Theme) -> Self {
+        let lit = match role {
+            Role::QrDark => return BinaryColor::Off,
+            Role::QrLight => return BinaryColor::On,
+            Role::Background | Role::BarTrack => false,
+            _ => true,
+        };
+        if lit != (theme == Theme::Light) {
+            BinaryColor::On
+        } else {
+            BinaryColor::Off
         }
     }
 }
@@ -122,23 +171,24 @@ where
     D::Color: RoleColor,
 {
     let z = layout.zoom.max(1);
+    let th = layout.theme;
     target.fill_solid(
         &zoomed(Rectangle::new(Point::zero(), layout.size), z),
-        D::Color::of(Role::Background),
+        D::Color::of(Role::Background, th),
     )?;
     for item in &layout.items {
         match item {
             Item::Fill { rect, role } => {
-                target.fill_solid(&zoomed(*rect, z), D::Color::of(*role))?
+                target.fill_solid(&zoomed(*rect, z), D::Color::of(*role, th))?
             }
-            Item::Text(t) => draw_text(t, z, target)?,
+            Item::Text(t) => draw_text(t, z, th, target)?,
             Item::Qr { origin, code } => {
                 let side = code.side();
                 let full = Rectangle::new(*origin, Size::new(side, side));
-                target.fill_solid(&zoomed(full, z), D::Color::of(Role::QrLight))?;
+                target.fill_solid(&zoomed(full, z), D::Color::of(Role::QrLight, th))?;
                 let s = code.scale;
                 let q = code.quiet * s;
-                let dark = D::Color::of(Role::QrDark);
+                let dark = D::Color::of(Role::QrDark, th);
                 for y in 0..code.modules {
                     // Runs of dark modules in a row become one rectangle: fewer, wider fills.
                     let mut x = 0;
@@ -162,12 +212,14 @@ where
         }
     }
     if let (Some(slot), Some(tick)) = (&layout.ticker, tick) {
-        draw_ticker(slot, tick, z, target)?;
+        draw_ticker(slot, tick, z, th, target)?;
     }
     Ok(())
 }
 
-fn draw_text<D>(t: &Text, zoom: u32, target: &mut D) -> Result<(), D::Error>
+/// Draws one line of text. This is where a line's glyphs reach the pixels (the seam for
+/// pre-shaped locale packs: a line that is a run of pack glyphs is drawn from its atlas here).
+fn draw_text<D>(t: &Text, zoom: u32, theme: Theme, target: &mut D) -> Result<(), D::Error>
 where
     D: DrawTarget,
     D::Color: RoleColor,
@@ -178,11 +230,13 @@ where
         origin: t.origin * zoom as i32,
     };
     let baseline = Point::new(0, t.font.ascent() as i32);
+    // Direction marks are zero-width: the faces have no glyph for them.
+    let text = super::fonts::visible(&t.text);
     match t.font.renderer().render(
-        t.text.as_str(),
+        text.as_ref(),
         baseline,
         VerticalPosition::Baseline,
-        FontColor::Transparent(D::Color::of(t.role)),
+        FontColor::Transparent(D::Color::of(t.role, theme)),
         &mut scaled,
     ) {
         Ok(_) => Ok(()),
@@ -193,13 +247,20 @@ where
 }
 
 /// Repaints the countdown slot only: clear, text, bar. Nothing outside `slot.rect` is touched.
-pub fn draw_ticker<D>(slot: &Ticker, tick: &Tick, zoom: u32, target: &mut D) -> Result<(), D::Error>
+pub fn draw_ticker<D>(
+    slot: &Ticker,
+    tick: &Tick,
+    zoom: u32,
+    theme: Theme,
+    target: &mut D,
+) -> Result<(), D::Error>
 where
     D: DrawTarget,
     D::Color: RoleColor,
 {
     let z = zoom.max(1);
-    target.fill_solid(&zoomed(slot.rect, z), D::Color::of(Role::Background))?;
+    let of = |r| D::Color::of(r, theme);
+    target.fill_solid(&zoomed(slot.rect, z), of(Role::Background))?;
     let w = slot.font.width(&tick.text) * slot.scale;
     let x = match slot.align {
         Align::Left => slot.rect.top_left.x,
@@ -214,19 +275,19 @@ where
     };
     // Keep the text inside the slot even if a caller passes a longer one.
     let mut clipped = target.clipped(&zoomed(slot.rect, z));
-    draw_text(&text, z, &mut clipped)?;
+    draw_text(&text, z, theme, &mut clipped)?;
     if let Some(bar) = slot.bar {
-        clipped.fill_solid(&zoomed(bar, z), D::Color::of(Role::BarTrack))?;
+        clipped.fill_solid(&zoomed(bar, z), of(Role::BarTrack))?;
         let filled = bar.size.width * tick.permille.min(1000) / 1000;
         if filled > 0 {
             let r = Rectangle::new(bar.top_left, Size::new(filled, bar.size.height));
-            clipped.fill_solid(&zoomed(r, z), D::Color::of(Role::BarFill))?;
+            clipped.fill_solid(&zoomed(r, z), of(Role::BarFill))?;
         }
-        if !D::Color::of(Role::BarTrack).eq(&D::Color::of(Role::Background)) {
+        if !of(Role::BarTrack).eq(&of(Role::Background)) {
             return Ok(());
         }
         // Monochrome: the track is invisible, so outline it.
-        let on = D::Color::of(Role::BarFill);
+        let on = of(Role::BarFill);
         let b = zoomed(bar, z);
         let (x0, y0) = (b.top_left.x, b.top_left.y);
         let (w, h) = (b.size.width, b.size.height);
@@ -240,4 +301,71 @@ where
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// WCAG relative luminance and contrast ratio.
+    fn contrast(a: Rgb888, b: Rgb888) -> f64 {
+        let lum = |c: Rgb888| {
+            let lin = |v: u8| {
+                let v = f64::from(v) / 255.0;
+                if v <= 0.03928 {
+                    v / 12.92
+                } else {
+                    ((v + 0.055) / 1.055).powf(2.4)
+                }
+            };
+            0.2126 * lin(c.r()) + 0.7152 * lin(c.g()) + 0.0722 * lin(c.b())
+        };
+        let (x, y) = (lum(a), lum(b));
+        (x.max(y) + 0.05) / (x.min(y) + 0.05)
+    }
+
+    #[test]
+    fn every_theme_keeps_text_readable_and_the_qr_dark_on_light() {
+        for theme in Theme::ALL {
+            let bg = rgb(Role::Background, theme);
+            let least = match theme {
+                Theme::HighContrast => 7.0,
+                _ => 4.5,
+            };
+            for role in [
+                Role::Text,
+                Role::Muted,
+                Role::Code,
+                Role::Link,
+                Role::Good,
+                Role::Bad,
+                Role::Warn,
+            ] {
+                let c = contrast(rgb(role, theme), bg);
+                assert!(c >= least, "{theme:?} {role:?}: {c:.2}");
+            }
+            assert_eq!(rgb(Role::QrDark, theme), Rgb888::BLACK);
+            assert_eq!(rgb(Role::QrLight, theme), Rgb888::WHITE);
+        }
+        assert!(
+            contrast(rgb(Role::Text, Theme::Light), Rgb888::BLACK) < 2.0,
+            "light is dark text"
+        );
+        // A monochrome panel: lit text on unlit, or the other way round in the light theme;
+        // the QR the same in both.
+        assert_eq!(BinaryColor::of(Role::Text, Theme::Dark), BinaryColor::On);
+        assert_eq!(
+            BinaryColor::of(Role::Background, Theme::Dark),
+            BinaryColor::Off
+        );
+        assert_eq!(BinaryColor::of(Role::Text, Theme::Light), BinaryColor::Off);
+        assert_eq!(
+            BinaryColor::of(Role::Background, Theme::Light),
+            BinaryColor::On
+        );
+        for theme in Theme::ALL {
+            assert_eq!(BinaryColor::of(Role::QrDark, theme), BinaryColor::Off);
+            assert_eq!(BinaryColor::of(Role::QrLight, theme), BinaryColor::On);
+        }
+    }
 }

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 pub mod canvas;
+pub mod catalog;
 #[cfg(any(feature = "fbdev", feature = "drm"))]
 pub mod console;
 pub mod device_wait;
@@ -30,6 +31,9 @@ pub mod spi;
 pub mod terminal;
 
 /// One screenful, a pure function of the flow's state and the time left.
+///
+/// Each state has its own words (`locales/en.toml`); a person reads one plain sentence, never
+/// a protocol detail: those go to the log and `--json`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum View {
     /// A code is live: the person should visit the URL (or scan the QR) and type the code.
@@ -38,17 +42,57 @@ pub enum View {
     WaitingForClock,
     /// The network or the server failed; retrying in `in_secs`.
     Retrying {
+        /// What failed, for the log and `--json` only: the screen says it in plain words.
         reason: String,
         in_secs: u64,
         /// The live code, if any, so the code stays on screen while retrying.
         code: Option<CodeScreen>,
     },
-    /// Paired; `account` is an e-mail, user name or subject when known.
-    Paired { account: Option<String> },
+    /// Paired. Both as the provider sent them; the layout sanitises and leaves out what its
+    /// faces cannot draw.
+    Paired {
+        /// E-mail, user name or subject, when known.
+        account: Option<String>,
+        /// The person's name (the ID token's or userinfo's `name` claim), when sent.
+        name: Option<String>,
+    },
     /// The person refused access on the provider's page.
     Denied,
-    /// Pairing stopped for a reason the person should see (short, no secrets).
-    Error { message: String },
+    /// Pairing was stopped (a signal) before it paired.
+    Stopped {
+        /// A code was on the screen: the person is told it no longer works.
+        code_shown: bool,
+    },
+    /// Pairing failed; `problem` picks the one sentence shown (the details go to the log).
+    Error { problem: Problem },
+}
+
+/// What went wrong, in the terms a person in front of the screen can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// The sign-in service could not be reached.
+    Network,
+    /// The sign-in service refused, or answered in a way that cannot be used.
+    Service,
+    /// The tokens could not be stored on the device.
+    Storage,
+    /// The device's own configuration is wrong.
+    Setup,
+    Other,
+}
+
+impl Problem {
+    /// The one sentence the error screens say for it.
+    pub fn sentence(self) -> catalog::Msg {
+        use catalog::Msg;
+        match self {
+            Problem::Network => Msg::ErrorNetwork,
+            Problem::Service => Msg::ErrorService,
+            Problem::Storage => Msg::ErrorStorage,
+            Problem::Setup => Msg::ErrorSetup,
+            Problem::Other => Msg::ErrorOther,
+        }
+    }
 }
 
 /// The data of the main pairing screen.
@@ -69,6 +113,8 @@ pub struct CodeScreen {
     pub lifetime: Duration,
     /// True when this code replaced an expired one ("new code").
     pub renewed: bool,
+    /// The account profile being added ("Adding: <profile>"), when pairing a named one.
+    pub profile: Option<String>,
 }
 
 /// A display backend. `show` is called on every change of the view (including each countdown

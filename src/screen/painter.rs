@@ -60,6 +60,11 @@ impl Painter {
         let key = layout::static_key(view, self.size, &self.profile);
         if self.key.as_ref() != Some(&key) {
             let l = layout::layout(view, self.size, &self.profile);
+            for what in &l.omitted {
+                eprintln!(
+                    "devauth: screen: the {what} has letters this screen's faces lack; left out"
+                );
+            }
             let tick = l.ticker.as_ref().and_then(|slot| layout::tick(view, slot));
             draw::draw_layout(&l, tick.as_ref(), target)?;
             self.layout = Some(l);
@@ -78,7 +83,7 @@ impl Painter {
             return Ok(Painted::Nothing);
         }
         if let Some(t) = &tick {
-            draw::draw_ticker(slot, t, l.zoom, target)?;
+            draw::draw_ticker(slot, t, l.zoom, l.theme, target)?;
         }
         self.tick = tick;
         Ok(Painted::Ticker)
@@ -225,7 +230,10 @@ mod tests {
             handed_back: 0,
         };
         let whole = Some(Rectangle::new(Point::zero(), size));
-        let paired = View::Paired { account: None };
+        let paired = View::Paired {
+            account: None,
+            name: None,
+        };
         d.show(&paired).unwrap();
         assert_eq!(d.pushed.len(), 1);
         d.show(&paired).unwrap();

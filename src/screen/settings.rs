@@ -3,7 +3,7 @@
 //! (`config::Config::load`); backends only read them and never call back into the config.
 
 use crate::screen::canvas::{PixelFormat, Rotation};
-use crate::screen::layout::Profile;
+use crate::screen::layout::{Profile, Theme};
 use embedded_graphics::prelude::Size;
 use std::path::PathBuf;
 
@@ -35,6 +35,12 @@ pub struct DisplayConfig {
     /// `tty`: the VT held in graphics mode while a framebuffer or DRM screen is up.
     pub tty: ConsoleTty,
     pub spi: SpiSettings,
+    /// `theme`: the pixel screens' colours.
+    pub theme: Theme,
+    /// `text_scale` in percent (100..=300).
+    pub text_percent: u32,
+    /// `device_name`: named in the warning against code phishing.
+    pub device_name: Option<String>,
 }
 
 /// `[display] tty`: which virtual terminal devauth puts in graphics mode while it draws, so
@@ -84,6 +90,9 @@ impl Default for DisplayConfig {
             wait_secs: DEFAULT_WAIT_SECS,
             tty: ConsoleTty::Active,
             spi: SpiSettings::default(),
+            theme: Theme::Dark,
+            text_percent: 100,
+            device_name: None,
         }
     }
 }
@@ -104,6 +113,10 @@ impl DisplayConfig {
         Profile {
             safe_percent: self.title_safe_percent,
             mono: self.spi.controller == Some(Controller::Ssd1306),
+            theme: self.theme,
+            text_percent: self.text_percent,
+            device_name: self.device_name.clone(),
+            words: crate::screen::catalog::Catalog::english(),
         }
     }
 }

@@ -135,7 +135,7 @@ where
 }
 
 /// Panel settings the drivers need, from the board profile.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PanelSettings {
     pub size: Size,
     pub offset: (u16, u16),

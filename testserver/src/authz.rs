@@ -906,10 +906,7 @@ impl State {
             obj.insert("refresh_token".into(), json!(rt));
         }
         if b.id_token {
-            obj.insert(
-                "id_token".into(),
-                json!(id_token(ctx.base, &client_id, b.token_lifetime)),
-            );
+            obj.insert("id_token".into(), json!(id_token(ctx.base, &client_id, b)));
         }
         obj
     }
@@ -1302,23 +1299,28 @@ pub fn jwt_parts(jwt: &str) -> Option<JwtParts> {
     })
 }
 
-/// An unsigned-looking JWT: real header and claims, random signature bytes.
-fn id_token(issuer: &str, audience: &str, lifetime: Option<u64>) -> String {
+/// An unsigned-looking JWT: real header and claims (`name` and `email` as the behaviour says),
+/// random signature bytes.
+fn id_token(issuer: &str, audience: &str, b: &Behavior) -> String {
+    let lifetime = b.token_lifetime;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let header = json!({"alg": "RS256", "typ": "JWT", "kid": "devauth-testserver"});
-    let claims = json!({
+    let mut claims = json!({
         "iss": issuer,
         "aud": audience,
         "sub": SUBJECT,
-        "email": EMAIL,
+        "email": b.id_token_email.as_deref().unwrap_or(EMAIL),
         "email_verified": true,
         "preferred_username": USERNAME,
         "iat": now,
         "exp": now.saturating_add(lifetime.unwrap_or(3600)),
     });
+    if let (Some(name), Some(obj)) = (&b.id_token_name, claims.as_object_mut()) {
+        obj.insert("name".into(), json!(name));
+    }
     format!(
         "{}.{}.{}",
         codec::b64url_encode(header.to_string().as_bytes()),

@@ -146,6 +146,10 @@ pub struct Behavior {
     pub scope_granted: Option<String>,
     /// Include an `id_token` (unsigned-looking JWT) in token responses.
     pub id_token: bool,
+    /// The id_token's `name` claim (OIDC Core §5.1), when set: the paired screen greets by it.
+    pub id_token_name: Option<String>,
+    /// The id_token's `email` claim instead of the test user's.
+    pub id_token_email: Option<String>,
     /// Accept the RFC 7523 JWT bearer grant (service accounts) with this key; `None`: the
     /// grant type is unsupported.
     pub jwt_bearer: Option<JwtBearer>,
@@ -252,6 +256,8 @@ impl Default for Behavior {
             refresh_delay: Duration::ZERO,
             scope_granted: None,
             id_token: true,
+            id_token_name: None,
+            id_token_email: None,
             jwt_bearer: None,
             require_pkce: true,
             redirect_uris: Vec::new(),

@@ -1,114 +1,281 @@
-//! The code screen: the text column at decreasing densities beside or above the QR, and the
+//! The code screen: the text column at decreasing fullness beside or above the QR, and the
 //! 128×64 OLED's pages.
+//!
+//! What is left out first when the column does not fit (docs/display.md, "What is left out"):
+//! the provider's message, then the title (a renewed code still says so in its countdown), then
+//! the long steps for the short ones, then the warning against code phishing, then the steps'
+//! words (the URL and the code stay), then the "adding" and network lines. The URL, the code and
+//! the countdown are never left out (RFC 8628 §3.3); the QR steps down only after the text.
 
 use embedded_graphics::prelude::{Point, Size};
 use embedded_graphics::primitives::Rectangle;
 
-use super::column::{Piece, code_lines, column_height, lines, place, spaced, to_i32};
-use super::text::{split_code, url_text, width, wrap, wrap_url};
-use super::{Item, Layout, Profile, Role, Tier, Type, type_of};
+use super::column::{
+    Piece, code_lines, column_height, column_width, lines, para, place, spaced, to_i32,
+};
+use super::text::{Face, split_code, url_text, wrap_url};
+use super::{Item, Layout, Profile, Role, Tier, Type, face_for, type_of};
 use crate::screen::CodeScreen;
-use crate::screen::fonts::{FontId, drawable};
+use crate::screen::catalog::{Catalog, Msg, Part, Slot, unescape};
+use crate::screen::fonts::{FontId, sanitize};
 use crate::screen::qr::{self, Fitted};
 
-/// Pieces of the code text column at `density` (0 = everything, higher = fewer parts).
-pub(super) struct CodeParts<'a> {
-    c: &'a CodeScreen,
-    reason: Option<&'a str>,
+/// Which steps sentence the column carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Steps {
+    Long,
+    Short,
+    /// The URL and the code without words.
+    Bare,
 }
 
-impl CodeParts<'_> {
-    fn title(&self) -> &'static str {
-        if self.c.renewed {
-            "New code: the last one expired"
-        } else {
-            "Pair this device"
+/// One fullness of the text column.
+#[derive(Debug, Clone, Copy)]
+struct Spec {
+    title: bool,
+    steps: Steps,
+    warning: bool,
+    message: bool,
+    /// "Adding: <profile>" and, while retrying, "Connection lost. The code still works."
+    notes: bool,
+}
+
+/// From the fullest column to the leanest (the order things are left out in).
+const SPECS: [Spec; 6] = [
+    Spec {
+        title: true,
+        steps: Steps::Long,
+        warning: true,
+        message: true,
+        notes: true,
+    },
+    Spec {
+        title: true,
+        steps: Steps::Long,
+        warning: true,
+        message: false,
+        notes: true,
+    },
+    Spec {
+        title: false,
+        steps: Steps::Long,
+        warning: true,
+        message: false,
+        notes: true,
+    },
+    Spec {
+        title: false,
+        steps: Steps::Short,
+        warning: true,
+        message: false,
+        notes: true,
+    },
+    Spec {
+        title: false,
+        steps: Steps::Short,
+        warning: false,
+        message: false,
+        notes: true,
+    },
+    Spec {
+        title: false,
+        steps: Steps::Bare,
+        warning: false,
+        message: false,
+        notes: true,
+    },
+];
+const LEANEST: Spec = Spec {
+    title: false,
+    steps: Steps::Bare,
+    warning: false,
+    message: false,
+    notes: false,
+};
+
+/// The code screen's content, ready to be cut into pieces at any width.
+pub(super) struct CodeParts<'a> {
+    c: &'a CodeScreen,
+    words: &'static Catalog,
+    retrying: bool,
+    /// The warning sentence, with the device name when it has one and a face draws it.
+    warning: String,
+    profile_line: Option<String>,
+    message: Option<String>,
+}
+
+impl<'a> CodeParts<'a> {
+    fn new(
+        c: &'a CodeScreen,
+        retrying: bool,
+        profile: &Profile,
+        small: Face,
+        out: &mut Layout,
+    ) -> CodeParts<'a> {
+        let w = profile.words;
+        let device = profile
+            .device_name
+            .as_deref()
+            .map(sanitize)
+            .filter(|d| !d.is_empty());
+        let warning = device
+            .and_then(|d| {
+                let text = w.fill(Msg::WarningDevice, &[(Slot::Device, &d)]);
+                if face_for(&text, small).is_none() {
+                    out.omitted.push(format!("device name {d:?}"));
+                    return None;
+                }
+                Some(text)
+            })
+            .unwrap_or_else(|| w.text(Msg::Warning));
+        let profile_line = c
+            .profile
+            .as_deref()
+            .map(sanitize)
+            .filter(|p| !p.is_empty())
+            .and_then(|p| {
+                let text = w.fill(Msg::CodeAdding, &[(Slot::Profile, &p)]);
+                if face_for(&text, small).is_none() {
+                    out.omitted.push(format!("profile {p:?}"));
+                    return None;
+                }
+                Some(text)
+            });
+        let message = c.message.as_deref().map(sanitize).filter(|m| !m.is_empty());
+        CodeParts {
+            c,
+            words: w,
+            retrying,
+            warning,
+            profile_line,
+            message,
         }
     }
 
-    /// The column's pieces for `w` px of width, or `None` when the URL or code cannot fit.
-    fn pieces(&self, ty: &Type, w: u32, density: u8, center: bool) -> Vec<Piece> {
-        let mut pieces = Vec::new();
-        if density == 0 {
-            let role = if self.c.renewed {
-                Role::Warn
-            } else {
-                Role::Text
-            };
-            pieces.push(lines(wrap(self.title(), ty.title, 1, w, 2), ty.title, role));
-            pieces.push(Piece::Gap(ty.gap * 2));
-        }
-        if density <= 1 {
-            let prompt = if center {
-                "Go to"
-            } else {
-                "On your phone or computer, go to"
-            };
-            pieces.push(lines(wrap(prompt, ty.body, 1, w, 2), ty.body, Role::Muted));
-        }
-        // URL: the largest face that fits on one line, else the smallest, wrapped.
-        let url = url_text(&self.c.verification_uri);
-        let url_font = ty
+    fn code(&self) -> &str {
+        &self.c.user_code
+    }
+
+    fn url(&self) -> String {
+        url_text(&self.c.verification_uri)
+    }
+
+    fn code_face(&self, ty: &Type, w: u32) -> Face {
+        code_face(self.code(), ty, w)
+    }
+
+    /// The URL as lines: the largest face that fits it on one line, else the smallest, wrapped.
+    fn url_piece(&self, ty: &Type, w: u32) -> Piece {
+        let url = self.url();
+        let face = ty
             .url
             .iter()
             .copied()
-            .find(|f| width(*f, 1, &url) <= w)
-            .or_else(|| ty.url.last().copied())
-            .unwrap_or(FontId::Tiny);
-        pieces.push(lines(wrap_url(&url, url_font, 1, w), url_font, Role::Link));
-        if density <= 1 {
-            pieces.push(lines(
-                wrap("and enter the code", ty.body, 1, w, 2),
-                ty.body,
-                Role::Muted,
-            ));
+            .find(|f| f.covers(&url) && f.width(&url) <= w)
+            .or_else(|| ty.url.last().copied().and_then(|f| face_for(&url, f)))
+            .unwrap_or(Face::new(FontId::Tiny, 1));
+        lines(wrap_url(&url, face, w), face, Role::Link)
+    }
+
+    /// The column's pieces for `w` px of width at fullness `spec`.
+    fn pieces(&self, ty: &Type, w: u32, spec: Spec) -> Vec<Piece> {
+        let words = self.words;
+        let mut pieces = Vec::new();
+        if spec.title {
+            let (m, role) = if self.c.renewed {
+                (Msg::CodeTitleRenewed, Role::Warn)
+            } else {
+                (Msg::CodeTitle, Role::Text)
+            };
+            pieces.push(para(&words.text(m), ty.title, w, role));
+            pieces.push(Piece::Gap(ty.gap * 2));
         }
-        // Code: the largest face that fits on one line, else two lines of the largest that
-        // fits that way.
-        let code = drawable(&self.c.user_code);
-        let (font, scale) = ty
-            .code
-            .iter()
-            .copied()
-            .find(|(f, s)| width(*f, *s, &code) <= w)
-            .or_else(|| {
-                ty.code
-                    .iter()
-                    .copied()
-                    .find(|(f, s)| split_code(&code, *f, *s, w).len() <= 2)
-            })
-            .or_else(|| ty.code.last().copied())
-            .unwrap_or((FontId::Code16, 1));
-        pieces.push(code_lines(&code, font, scale, w));
-        if let Some(reason) = self.reason {
-            pieces.push(lines(
-                wrap(
-                    &format!("Network trouble: {}", drawable(reason)),
-                    ty.small,
-                    1,
-                    w,
-                    2,
-                ),
+        if spec.notes {
+            if let Some(p) = &self.profile_line {
+                if let Some(face) = face_for(p, ty.body) {
+                    pieces.push(para(p, face, w, Role::Text));
+                }
+            }
+        }
+        // The steps: their words as paragraphs, the URL and the code as blocks where the
+        // sentence puts them (word order is the language's).
+        // A browser sign-in has no code: its own steps, and no warning about codes.
+        let browser = self.code().is_empty();
+        let sentence = match (spec.steps, browser) {
+            (Steps::Bare, _) => vec![Part::Slot(Slot::Url), Part::Slot(Slot::Code)],
+            (_, true) => words.parts(Msg::SigninSteps),
+            (Steps::Long, false) => words.parts(Msg::CodeSteps),
+            (Steps::Short, false) => words.parts(Msg::CodeStepsShort),
+        };
+        for part in sentence {
+            match part {
+                Part::Text(t) => {
+                    let t = unescape(t);
+                    let t = t.trim();
+                    if !t.is_empty() {
+                        pieces.push(para(t, ty.body, w, Role::Muted));
+                    }
+                }
+                Part::Slot(Slot::Url) => pieces.push(self.url_piece(ty, w)),
+                Part::Slot(Slot::Code) if !browser => {
+                    pieces.push(code_lines(self.code(), self.code_face(ty, w), w))
+                }
+                Part::Slot(_) => {}
+            }
+        }
+        if spec.notes && self.retrying {
+            pieces.push(para(
+                &words.text(Msg::RetryingCode),
                 ty.small,
+                w,
                 Role::Warn,
             ));
         }
         pieces.push(Piece::Ticker {
-            font: ty.small,
-            scale: 1,
+            face: ty.body,
             bar: true,
+            words,
         });
-        if density == 0 {
-            if let Some(m) = &self.c.message {
-                pieces.push(lines(
-                    wrap(&drawable(m), ty.small, 1, w, 4),
-                    ty.small,
-                    Role::Muted,
-                ));
+        if spec.warning && !browser {
+            if let Some(face) = face_for(&self.warning, ty.small) {
+                pieces.push(para(&self.warning, face, w, Role::Warn));
+            }
+        }
+        if spec.message {
+            if let Some(m) = &self.message {
+                if let Some(face) = face_for(m, ty.small) {
+                    let p = para(m, face, w, Role::Muted);
+                    // Whole or not at all: a message cut short would mislead.
+                    if !p.lines_over(6) {
+                        pieces.push(p);
+                    }
+                }
             }
         }
         spaced(pieces, ty.gap)
     }
+
+    /// The fullest column that fits `w` × `h`, else the leanest.
+    fn fitted(&self, ty: &Type, w: u32, h: u32) -> Vec<Piece> {
+        for spec in SPECS {
+            let pieces = self.pieces(ty, w, spec);
+            if column_height(&pieces, ty) <= h && column_width(&pieces) <= w {
+                return pieces;
+            }
+        }
+        self.pieces(ty, w, LEANEST)
+    }
+}
+
+/// The code's face: the largest of the tier's that shows it on one line in `w` px, else on two
+/// (split after a hyphen, which stays), else the smallest.
+fn code_face(code: &str, ty: &Type, w: u32) -> Face {
+    let faces = || ty.code.iter().map(|(f, s)| Face::new(*f, *s));
+    faces()
+        .find(|f| f.width(code) <= w)
+        .or_else(|| faces().find(|f| split_code(code, *f, w).len() <= 2))
+        .or_else(|| faces().next_back())
+        .unwrap_or(Face::new(FontId::Code16, 1))
 }
 
 pub(super) fn payloads(c: &CodeScreen, tier: Tier) -> Vec<String> {
@@ -158,97 +325,131 @@ fn fit_best(c: &CodeScreen, tier: Tier, ty: &Type, side: u32) -> Option<Fitted> 
 
 pub(super) fn code_screen(
     c: &CodeScreen,
-    reason: Option<&String>,
+    retrying: Option<()>,
     tier: Tier,
     ty: &Type,
     page: u8,
     profile: &Profile,
     out: &mut Layout,
 ) {
-    let parts = CodeParts {
-        c,
-        reason: reason.map(String::as_str),
-    };
+    let parts = CodeParts::new(c, retrying.is_some(), profile, ty.small, out);
     if tier == Tier::Oled {
         return oled_code_screen(&parts, ty, page, profile, out);
     }
     let safe = out.safe;
     let (sw, sh) = (safe.size.width, safe.size.height);
-    let landscape = sw * 10 >= sh * 12;
-    if landscape {
-        // Text left, QR right. The QR column gets up to 45% of the width.
-        let qr = fit_best(c, tier, ty, sh.min(sw * 45 / 100));
-        let qr_w = qr.as_ref().map_or(0, |q| q.side() + ty.gap * 2);
-        let text_w = sw.saturating_sub(qr_w);
-        let text_area = Rectangle::new(safe.top_left, Size::new(text_w, sh));
-        let mut chosen = None;
-        for density in 0..=2u8 {
-            let pieces = parts.pieces(ty, text_w, density, false);
-            if column_height(&pieces, ty) <= sh || density == 2 {
-                chosen = Some(pieces);
-                break;
-            }
-        }
-        if let Some(pieces) = chosen {
-            place(pieces, text_area, false, ty, out);
-        }
-        if let Some(code) = qr {
-            let qx = safe.top_left.x + to_i32(sw - code.side());
-            let qy = safe.top_left.y + to_i32((sh - code.side()) / 2);
-            out.items.push(Item::Qr {
-                origin: Point::new(qx, qy),
-                code,
-            });
-        }
+    if sw * 10 < sh * 12 {
+        return stacked(c, &parts, tier, ty, out);
+    }
+    // Landscape: text left, QR right, unless stacking (QR above, text below) shows the code
+    // larger with the same QR payload, as on a 320×240 panel. TVs have room for both side by
+    // side: only the small panels try the other arrangement (a layout costs a millisecond).
+    if !matches!(tier, Tier::Tiny | Tier::Small) {
+        return beside(c, &parts, tier, ty, out);
+    }
+    let mut side = out.clone();
+    beside(c, &parts, tier, ty, &mut side);
+    let mut stack = out.clone();
+    stacked(c, &parts, tier, ty, &mut stack);
+    let code_h = |l: &Layout| l.code.iter().map(|r| r.size.height).max().unwrap_or(0);
+    let payload = |l: &Layout| l.qr().map(|(_, q)| q.payload.clone());
+    *out = if code_h(&stack) > code_h(&side) && payload(&stack) == payload(&side) {
+        stack
     } else {
-        // Stacked: text pieces first, the QR gets the height left over (between the title and
-        // the URL). For each QR attempt, fewer text parts until it fits; text is thinned before
-        // the QR gets a smaller payload or module. No attempt fits: text only.
-        for attempt in qr_attempts(c, tier, ty) {
-            for density in 0..=2u8 {
-                let mut pieces = parts.pieces(ty, sw, density, true);
-                let text_h = column_height(&pieces, ty) + ty.gap;
-                let room = sh.saturating_sub(text_h).min(sw);
-                if let Some(code) = fit_qr(&attempt, tier, room) {
-                    // After the title (density 0) or at the top.
-                    let at = if density == 0 { 2 } else { 0 };
-                    let at = at.min(pieces.len());
-                    pieces.insert(at, Piece::Gap(ty.gap));
-                    pieces.insert(at, Piece::Qr(code));
-                    place(pieces, safe, true, ty, out);
-                    return;
-                }
-            }
-        }
-        place(parts.pieces(ty, sw, 2, true), safe, true, ty, out);
+        side
+    };
+}
+
+/// Text left, QR right. The QR gets up to 45% of the width, less where the code's largest face
+/// needs the room (only while it still carries the first payload).
+fn beside(c: &CodeScreen, parts: &CodeParts, tier: Tier, ty: &Type, out: &mut Layout) {
+    let safe = out.safe;
+    let (sw, sh) = (safe.size.width, safe.size.height);
+    let cap = sh.min(sw * 45 / 100);
+    let attempts = qr_attempts(c, tier, ty);
+    let first: Vec<_> = attempts.iter().filter(|a| a.0 == c.qr_payload).collect();
+    let qr = ty
+        .code
+        .iter()
+        .find_map(|(f, s)| {
+            let need = Face::new(*f, *s).width(parts.code());
+            let side = cap.min(sw.saturating_sub(need + ty.gap * 2));
+            first.iter().find_map(|a| fit_qr(a, tier, side))
+        })
+        .or_else(|| fit_best(c, tier, ty, cap));
+    let qr_w = qr.as_ref().map_or(0, |q| q.side() + ty.gap * 2);
+    let text_w = sw.saturating_sub(qr_w);
+    let text_area = Rectangle::new(safe.top_left, Size::new(text_w, sh));
+    place(parts.fitted(ty, text_w, sh), text_area, false, ty, out);
+    if let Some(code) = qr {
+        let qx = safe.top_left.x + to_i32(sw - code.side());
+        let qy = safe.top_left.y + to_i32((sh - code.side()) / 2);
+        out.items.push(Item::Qr {
+            origin: Point::new(qx, qy),
+            code,
+        });
     }
 }
 
+/// Stacked: the QR on top, the text under it gets what is left. For each QR attempt, a leaner
+/// column until it fits; text is thinned before the QR gets a smaller payload or module. No
+/// attempt fits: text only.
+fn stacked(c: &CodeScreen, parts: &CodeParts, tier: Tier, ty: &Type, out: &mut Layout) {
+    let safe = out.safe;
+    let (sw, sh) = (safe.size.width, safe.size.height);
+    for attempt in qr_attempts(c, tier, ty) {
+        for spec in SPECS.into_iter().chain([LEANEST]) {
+            let mut pieces = parts.pieces(ty, sw, spec);
+            if column_width(&pieces) > sw {
+                continue;
+            }
+            let text_h = column_height(&pieces, ty) + ty.gap;
+            let room = sh.saturating_sub(text_h).min(sw);
+            if let Some(code) = fit_qr(&attempt, tier, room) {
+                // After the title (when there is one) or at the top.
+                let at = if spec.title { 2 } else { 0 }.min(pieces.len());
+                pieces.insert(at, Piece::Gap(ty.gap));
+                pieces.insert(at, Piece::Qr(code));
+                place(pieces, safe, true, ty, out);
+                return;
+            }
+        }
+    }
+    place(parts.fitted(ty, sw, sh), safe, true, ty, out);
+}
+
 /// Whether the OLED must alternate between a QR page and a URL page.
-pub(super) fn oled_alternates(c: &CodeScreen, size: Size, _profile: &Profile) -> bool {
-    let ty = type_of(Tier::Oled);
+pub(super) fn oled_alternates(c: &CodeScreen, size: Size, profile: &Profile) -> bool {
+    let ty = type_of(Tier::Oled, 100);
     let Some(qr) = fit_best(c, Tier::Oled, &ty, size.height) else {
         return false;
     };
     let w = size.width.saturating_sub(qr.side() + ty.gap);
-    let pieces = oled_column(c, &ty, w, true);
-    column_height(&pieces, &ty) > size.height
+    let pieces = oled_column(c, profile.words, &ty, w, true);
+    column_height(&pieces, &ty) > size.height || column_width(&pieces) > w
 }
 
 /// The OLED's text column: the code (split to fit), optionally the URL, and the countdown.
-pub(super) fn oled_column(c: &CodeScreen, ty: &Type, w: u32, with_url: bool) -> Vec<Piece> {
-    let code = drawable(&c.user_code);
-    let (font, scale) = ty.code.first().copied().unwrap_or((FontId::Code16, 1));
+fn oled_column(
+    c: &CodeScreen,
+    words: &'static Catalog,
+    ty: &Type,
+    w: u32,
+    with_url: bool,
+) -> Vec<Piece> {
     let mut pieces = Vec::new();
     if with_url {
         let url = url_text(&c.verification_uri);
-        pieces.push(lines(wrap_url(&url, ty.body, 1, w), ty.body, Role::Link));
+        let face = face_for(&url, ty.body).unwrap_or(ty.body);
+        pieces.push(lines(wrap_url(&url, face, w), face, Role::Link));
     }
-    pieces.push(code_lines(&code, font, scale, w));
+    if !c.user_code.is_empty() {
+        pieces.push(code_lines(&c.user_code, code_face(&c.user_code, ty, w), w));
+    }
     pieces.push(Piece::Ticker {
-        font: ty.small,
-        scale: 1,
+        face: ty.body,
         bar: true,
+        words,
     });
     spaced(pieces, ty.gap)
 }
@@ -266,13 +467,7 @@ fn without_ticker_if_tall(pieces: Vec<Piece>, ty: &Type, height: u32) -> Vec<Pie
     spaced(kept, ty.gap)
 }
 
-pub(super) fn oled_code_screen(
-    parts: &CodeParts,
-    ty: &Type,
-    page: u8,
-    profile: &Profile,
-    out: &mut Layout,
-) {
+fn oled_code_screen(parts: &CodeParts, ty: &Type, page: u8, profile: &Profile, out: &mut Layout) {
     let c = parts.c;
     let size = out.size;
     let full = Rectangle::new(Point::zero(), size);
@@ -283,7 +478,11 @@ pub(super) fn oled_code_screen(
             let col_x = side + ty.gap;
             let w = size.width.saturating_sub(col_x);
             let with_url = !oled_alternates(c, size, profile);
-            let pieces = without_ticker_if_tall(oled_column(c, ty, w, with_url), ty, size.height);
+            let pieces = without_ticker_if_tall(
+                oled_column(c, parts.words, ty, w, with_url),
+                ty,
+                size.height,
+            );
             out.items.push(Item::Qr {
                 origin: Point::new(0, to_i32((size.height - side) / 2)),
                 code,
@@ -292,15 +491,37 @@ pub(super) fn oled_code_screen(
             place(pieces, area, true, ty, out);
         }
         _ => {
-            // The URL page (or no QR fits at all): "Go to", the URL, the code, the countdown.
+            // The URL page (or no QR fits at all): the short steps' words where they fit
+            // ("Go to" above the URL), the URL, the code, the countdown.
             let w = size.width;
-            let mut pieces = vec![lines(vec!["Go to".to_string()], ty.body, Role::Muted)];
-            pieces.extend(oled_column(c, ty, w, true));
-            let pieces = spaced(pieces, ty.gap);
-            let pieces = if column_height(&pieces, ty) <= size.height {
-                pieces
+            let mut pieces = Vec::new();
+            for part in parts.words.parts(Msg::CodeStepsShort) {
+                match part {
+                    Part::Text(t) => {
+                        let t = unescape(t);
+                        if !t.trim().is_empty() {
+                            pieces.push(para(t.trim(), ty.body, w, Role::Muted));
+                        }
+                    }
+                    Part::Slot(Slot::Url) => {
+                        pieces.extend(oled_column(c, parts.words, ty, w, true).into_iter().take(1))
+                    }
+                    Part::Slot(Slot::Code) if !c.user_code.is_empty() => {
+                        pieces.push(code_lines(&c.user_code, Face::new(FontId::Code16, 1), w))
+                    }
+                    Part::Slot(_) => {}
+                }
+            }
+            pieces.push(Piece::Ticker {
+                face: ty.body,
+                bar: true,
+                words: parts.words,
+            });
+            let all = spaced(pieces, ty.gap);
+            let pieces = if column_height(&all, ty) <= size.height {
+                all
             } else {
-                without_ticker_if_tall(oled_column(c, ty, w, true), ty, size.height)
+                without_ticker_if_tall(oled_column(c, parts.words, ty, w, true), ty, size.height)
             };
             place(pieces, full, true, ty, out);
         }

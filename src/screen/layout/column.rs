@@ -3,63 +3,78 @@
 use embedded_graphics::prelude::{Point, Size};
 use embedded_graphics::primitives::Rectangle;
 
-use super::text::{line_height, split_code, width};
+use super::text::{Face, split_code, wrap};
 use super::{Align, Item, Layout, Role, Text, Ticker, Type};
-use crate::screen::fonts::FontId;
+use crate::screen::catalog::Catalog;
 use crate::screen::qr::Fitted;
 
 #[derive(Debug, Clone)]
 pub(super) enum Piece {
     Lines {
         lines: Vec<String>,
-        font: FontId,
-        scale: u32,
+        face: Face,
         role: Role,
+        /// The user code's lines (recorded in [`Layout::code`]).
         code: bool,
     },
     Qr(Fitted),
     Ticker {
-        font: FontId,
-        scale: u32,
+        face: Face,
         bar: bool,
+        words: &'static Catalog,
     },
     Gap(u32),
+}
+
+/// The distance from one line's top to the next one's: the line box plus a sixth of it, so
+/// wrapped lines never touch.
+pub(super) fn line_pitch(face: Face) -> u32 {
+    let h = face.height();
+    h + (h / 6).max(1)
 }
 
 impl Piece {
     fn height(&self, ty: &Type) -> u32 {
         match self {
-            Piece::Lines {
-                lines, font, scale, ..
-            } => {
+            Piece::Lines { lines, face, .. } => {
                 let n = u32::try_from(lines.len()).unwrap_or(u32::MAX);
-                n.saturating_mul(line_height(*font, *scale))
+                // The last line needs only its box, not the space under it.
+                n.saturating_sub(1).saturating_mul(line_pitch(*face))
+                    + face.height() * u32::from(n > 0)
             }
             Piece::Qr(code) => code.side(),
-            Piece::Ticker { font, scale, bar } => {
-                line_height(*font, *scale) + if *bar { ty.gap / 2 + ty.bar } else { 0 }
+            Piece::Ticker { face, bar, .. } => {
+                face.height() + if *bar { ty.gap / 2 + ty.bar } else { 0 }
             }
             Piece::Gap(g) => *g,
         }
     }
+
+    /// Whether the piece is a paragraph of more lines than `max`.
+    pub(super) fn lines_over(&self, max: usize) -> bool {
+        matches!(self, Piece::Lines { lines, .. } if lines.len() > max)
+    }
 }
 
-pub(super) fn lines(lines: Vec<String>, font: FontId, role: Role) -> Piece {
+/// A paragraph wrapped to `w` px.
+pub(super) fn para(text: &str, face: Face, w: u32, role: Role) -> Piece {
+    lines(wrap(text, face, w), face, role)
+}
+
+pub(super) fn lines(lines: Vec<String>, face: Face, role: Role) -> Piece {
     Piece::Lines {
         lines,
-        font,
-        scale: 1,
+        face,
         role,
         code: false,
     }
 }
 
 /// The user code split over as many lines as `max` px needs, marked as the code's box.
-pub(super) fn code_lines(code: &str, font: FontId, scale: u32, max: u32) -> Piece {
+pub(super) fn code_lines(code: &str, face: Face, max: u32) -> Piece {
     Piece::Lines {
-        lines: split_code(code, font, scale, max),
-        font,
-        scale,
+        lines: split_code(code, face, max),
+        face,
         role: Role::Code,
         code: true,
     }
@@ -82,6 +97,21 @@ pub(super) fn spaced(pieces: Vec<Piece>, gap: u32) -> Vec<Piece> {
 
 pub(super) fn column_height(pieces: &[Piece], ty: &Type) -> u32 {
     pieces.iter().map(|p| p.height(ty)).sum()
+}
+
+/// The widest line of `pieces` (QR and ticker included), to check them against a width.
+pub(super) fn column_width(pieces: &[Piece]) -> u32 {
+    pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Lines { lines, face, .. } => {
+                lines.iter().map(|l| face.width(l)).max().unwrap_or(0)
+            }
+            Piece::Qr(code) => code.side(),
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// Places `pieces` in `area` (`center`: each piece centred horizontally; the column is centred
@@ -109,22 +139,21 @@ pub(super) fn place(
         match p {
             Piece::Lines {
                 lines,
-                font,
-                scale,
+                face,
                 role,
                 code,
             } => {
-                let lh = to_i32(line_height(font, scale));
+                let pitch = to_i32(line_pitch(face));
                 for (i, line) in lines.into_iter().enumerate() {
                     let origin = Point::new(
-                        hx(width(font, scale, &line)),
-                        y + lh * to_i32(u32::try_from(i).unwrap_or(0)),
+                        hx(face.width(&line)),
+                        y + pitch * to_i32(u32::try_from(i).unwrap_or(0)),
                     );
                     let t = Text {
                         origin,
                         text: line,
-                        font,
-                        scale,
+                        font: face.font,
+                        scale: face.scale,
                         role,
                     };
                     if code {
@@ -137,7 +166,7 @@ pub(super) fn place(
                 let origin = Point::new(hx(code.side()), y);
                 out.items.push(Item::Qr { origin, code });
             }
-            Piece::Ticker { font, scale, bar } => {
+            Piece::Ticker { face, bar, words } => {
                 let rect = Rectangle::new(Point::new(x0, y), Size::new(w, h));
                 let bar = bar.then(|| {
                     Rectangle::new(Point::new(x0, y + to_i32(h - ty.bar)), Size::new(w, ty.bar))
@@ -145,10 +174,11 @@ pub(super) fn place(
                 out.ticker = Some(Ticker {
                     rect,
                     text_y: y,
-                    font,
-                    scale,
+                    font: face.font,
+                    scale: face.scale,
                     align: if center { Align::Center } else { Align::Left },
                     bar,
+                    words,
                 });
             }
             Piece::Gap(_) => {}

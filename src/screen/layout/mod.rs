@@ -8,6 +8,12 @@
 //! draw (`draw.rs`), does not know pixel formats or devices (the backends), and reads no clock:
 //! the time left comes in the view.
 //!
+//! Words come from the message catalogue (`screen::catalog`), by key; text from outside (names,
+//! the account, the device name, the provider's message) is sanitised
+//! ([`crate::screen::fonts::sanitize`]) and drawn in a face that has its letters, or left out
+//! (listed in [`Layout::omitted`], never drawn as `?`). When space runs out, parts are left out
+//! whole in a fixed order (docs/display.md), never cut short with "...".
+//!
 //! A layout never depends on the time left, except for the OLED page (see [`page_of`]), so a
 //! backend can keep it for the life of a code and redraw only the [`Ticker`] each second: that
 //! rectangle holds the countdown text and the progress bar, and overlaps nothing else, so a
@@ -22,21 +28,68 @@ mod column;
 mod tests;
 mod text;
 
-use super::fonts::{FontId, drawable};
+use super::catalog::{Catalog, Msg, Slot};
+use super::fonts::{FontId, sanitize};
 use super::qr::Fitted;
 use super::{CodeScreen, View};
 use code::{code_screen, oled_alternates};
-use column::{Piece, column_height, lines, place, spaced, to_i32};
-pub use text::clock_text;
-use text::{width, wrap};
+use column::{Piece, column_height, column_width, para, place, spaced, to_i32};
+pub use text::{Face, clock_text};
 
 /// What a board or config says about the display beyond its size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
     /// Margin kept free on every side, in percent of the width/height (TV overscan: 5).
     pub safe_percent: u32,
     /// One bit per pixel (SSD1306): no colours, no anti-aliasing.
     pub mono: bool,
+    /// `[display] theme`.
+    pub theme: Theme,
+    /// `[display] text_scale` in percent (100..=300): larger faces for the words, for viewers
+    /// with low vision.
+    pub text_percent: u32,
+    /// `[display] device_name`, named in the warning against code phishing.
+    pub device_name: Option<String>,
+    /// The sentences to show: the English catalogue compiled in (the seam where a chosen
+    /// language's catalogue goes).
+    pub words: &'static Catalog,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile {
+            safe_percent: 0,
+            mono: false,
+            theme: Theme::Dark,
+            text_percent: 100,
+            device_name: None,
+            words: Catalog::english(),
+        }
+    }
+}
+
+/// `[display] theme`: the colours of the pixel screens (`draw.rs` maps roles to colours).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Theme {
+    /// Light text on a dark blue-grey ground: calm in a dim room (the default).
+    #[default]
+    Dark,
+    /// Dark text on white, for bright rooms and panels that look washed out dark.
+    Light,
+    /// White and yellow on black, nothing muted: the most contrast for low vision.
+    HighContrast,
+}
+
+impl Theme {
+    pub const ALL: [Theme; 3] = [Theme::Dark, Theme::Light, Theme::HighContrast];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Theme::Dark => "dark",
+            Theme::Light => "light",
+            Theme::HighContrast => "high-contrast",
+        }
+    }
 }
 
 /// The colour role of a drawn part; `draw.rs` maps roles to colours per display.
@@ -130,6 +183,8 @@ pub struct Ticker {
     pub align: Align,
     /// The progress bar (track), when there is a lifetime to show.
     pub bar: Option<Rectangle>,
+    /// The sentences the countdown is written with.
+    pub words: &'static Catalog,
 }
 
 /// The dynamic content of the [`Ticker`].
@@ -148,12 +203,17 @@ pub struct Layout {
     pub size: Size,
     /// Every coordinate is multiplied by this when drawn (2 on 4K screens).
     pub zoom: u32,
+    /// The colours to draw in.
+    pub theme: Theme,
     /// The title-safe area (equal to the screen when there is no margin).
     pub safe: Rectangle,
     pub items: Vec<Item>,
     pub ticker: Option<Ticker>,
     /// The rectangle(s) of the user code lines (for tests and docs), empty when none shown.
     pub code: Vec<Rectangle>,
+    /// Text from outside left out because no face has its letters (e.g. `name "李雷"`), for the
+    /// log.
+    pub omitted: Vec<String>,
 }
 
 impl Layout {
@@ -193,10 +253,11 @@ enum Tier {
 }
 
 struct Type {
-    title: FontId,
-    body: FontId,
-    small: FontId,
-    url: &'static [FontId],
+    title: Face,
+    body: Face,
+    /// The provider's message and the warning.
+    small: Face,
+    url: Vec<Face>,
     code: &'static [(FontId, u32)],
     gap: u32,
     /// Smallest QR module, in px, a phone reads at this screen's viewing distance.
@@ -221,65 +282,135 @@ fn tier_of(size: Size) -> Tier {
     }
 }
 
-fn type_of(tier: Tier) -> Type {
+const fn f(font: FontId) -> Face {
+    Face::new(font, 1)
+}
+
+/// Faces in order of height, for `text_scale`: the words grow along these.
+const REGULAR: &[Face] = &[
+    f(FontId::Regular11),
+    f(FontId::Regular14),
+    f(FontId::Regular20),
+    f(FontId::Regular30),
+    Face::new(FontId::Regular20, 2),
+    Face::new(FontId::Regular30, 2),
+    Face::new(FontId::Regular30, 3),
+];
+const BOLD: &[Face] = &[
+    f(FontId::Bold11),
+    f(FontId::Bold14),
+    f(FontId::Bold20),
+    f(FontId::Bold30),
+    f(FontId::Bold42),
+    Face::new(FontId::Bold30, 2),
+    Face::new(FontId::Bold42, 2),
+    Face::new(FontId::Bold42, 3),
+];
+const TINY: &[Face] = &[
+    f(FontId::Tiny),
+    Face::new(FontId::Tiny, 2),
+    Face::new(FontId::Tiny, 3),
+];
+
+/// `face` grown to `percent` of its height: the tallest face of its ladder not taller than that.
+fn grown(face: Face, percent: u32) -> Face {
+    if percent <= 100 {
+        return face;
+    }
+    let target = face.height() * percent / 100;
+    [REGULAR, BOLD, TINY]
+        .into_iter()
+        .find(|l| l.contains(&face))
+        .unwrap_or(&[])
+        .iter()
+        .copied()
+        .filter(|c| c.height() >= face.height() && c.height() <= target)
+        .max_by_key(|c| c.height())
+        .unwrap_or(face)
+}
+
+fn type_of(tier: Tier, percent: u32) -> Type {
     use FontId::*;
-    match tier {
+    let ty = match tier {
         Tier::Oled => Type {
-            title: Tiny,
-            body: Tiny,
-            small: Tiny,
-            url: &[Tiny],
-            code: &[(Code16, 1)],
+            title: f(Tiny),
+            body: f(Tiny),
+            small: f(Tiny),
+            url: vec![f(Tiny)],
+            // The 8×16 face where Inconsolata's 14 px advance cannot keep "WDJB-" beside the QR.
+            code: &[(Code16, 1), (Names, 1)],
             gap: 2,
             min_qr_scale: 2,
             bar: 3,
             edge: 0,
         },
         Tier::Tiny => Type {
-            title: Bold14,
-            body: Regular11,
-            small: Regular11,
-            url: &[Bold14, Bold11, Regular11],
+            title: f(Bold14),
+            body: f(Regular11),
+            small: f(Regular11),
+            url: vec![f(Bold14), f(Bold11), f(Regular11)],
             code: &[(Code33, 1), (Code24, 1), (Code16, 1)],
-            gap: 4,
+            gap: 5,
             min_qr_scale: 3,
             bar: 6,
-            edge: 4,
+            edge: 8,
         },
         Tier::Small => Type {
-            title: Bold20,
-            body: Regular14,
-            small: Regular11,
-            url: &[Bold20, Bold14, Bold11],
+            title: f(Bold20),
+            body: f(Regular14),
+            small: f(Regular14),
+            url: vec![f(Bold20), f(Bold14), f(Bold11)],
             code: &[(Code33, 1), (Code24, 1), (Code16, 1)],
-            gap: 6,
+            gap: 7,
             min_qr_scale: 4,
             bar: 8,
-            edge: 6,
+            edge: 10,
         },
         Tier::Medium => Type {
-            title: Bold30,
-            body: Regular20,
-            small: Regular20,
-            url: &[Bold30, Bold20, Bold14],
+            title: f(Bold30),
+            body: f(Regular20),
+            small: f(Regular20),
+            url: vec![f(Bold30), f(Bold20), f(Bold14)],
             code: &[(Code53, 1), (Code33, 1), (Code24, 1)],
             gap: 12,
             min_qr_scale: 8,
             bar: 12,
-            edge: 12,
+            edge: 16,
         },
         Tier::Large => Type {
-            title: Bold42,
-            body: Regular30,
-            small: Regular20,
-            url: &[Bold42, Bold30, Bold20],
+            title: f(Bold42),
+            body: f(Regular30),
+            small: f(Regular20),
+            url: vec![f(Bold42), f(Bold30), f(Bold20)],
             code: &[(Code53, 2), (Code33, 2), (Code53, 1), (Code33, 1)],
             gap: 18,
             min_qr_scale: 12,
             bar: 16,
-            edge: 16,
+            edge: 24,
         },
+    };
+    Type {
+        title: grown(ty.title, percent),
+        body: grown(ty.body, percent),
+        small: grown(ty.small, percent),
+        url: ty.url.iter().map(|u| grown(*u, percent)).collect(),
+        ..ty
     }
+}
+
+/// A face that draws all of `text` from outside: `preferred` when it has every letter, else the
+/// names face at the integer scale nearest `preferred`'s height; `None` when neither has them.
+pub(super) fn face_for(text: &str, preferred: Face) -> Option<Face> {
+    if preferred.covers(text) {
+        return Some(preferred);
+    }
+    let names = FontId::Names;
+    if !names.covers(text) {
+        return None;
+    }
+    let h = names.height().max(1);
+    let scale = ((preferred.height() + h / 2) / h).max(1);
+    Some(Face::new(names, scale))
 }
 
 /// Integer zoom: 4K (and larger) screens draw the 1080p layout with every pixel doubled.
@@ -312,10 +443,37 @@ pub fn page_of(view: &View, size: Size, profile: &Profile) -> u8 {
 
 /// The layout of `view` on a `size` screen (already rotated: width is what the viewer sees).
 pub fn layout(view: &View, size: Size, profile: &Profile) -> Layout {
+    let l = layout_at(view, size, profile, profile.text_percent);
+    if profile.text_percent <= 100 || l.all_inside() {
+        return l;
+    }
+    // Grown words leave no room for the URL, the code and the countdown: those come first.
+    layout_at(view, size, profile, 100)
+}
+
+impl Layout {
+    /// Whether every part (the countdown slot too) is inside the title-safe area.
+    fn all_inside(&self) -> bool {
+        let (c, d) = (self.safe.top_left, self.safe.top_left + self.safe.size);
+        let inside = |r: Rectangle| {
+            let (a, b) = (r.top_left, r.top_left + r.size);
+            a.x >= c.x && a.y >= c.y && b.x <= d.x && b.y <= d.y
+        };
+        self.items.iter().all(|i| inside(i.rect())) && self.ticker.iter().all(|t| inside(t.rect))
+    }
+}
+
+fn layout_at(view: &View, size: Size, profile: &Profile, text_percent: u32) -> Layout {
     let zoom = zoom_of(size);
     let logical = Size::new(size.width / zoom, size.height / zoom);
     let tier = tier_of(logical);
-    let ty = type_of(tier);
+    // The 128×64 OLED has no room to grow anything: text_scale is for the larger screens.
+    let percent = if tier == Tier::Oled {
+        100
+    } else {
+        text_percent
+    };
+    let ty = type_of(tier, percent);
     // A title-safe margin is for TVs; a 128×64 panel shows every pixel and has none to spare.
     let pct = if tier == Tier::Oled {
         0
@@ -334,137 +492,197 @@ pub fn layout(view: &View, size: Size, profile: &Profile) -> Layout {
     let mut out = Layout {
         size: logical,
         zoom,
+        theme: profile.theme,
         safe,
         items: Vec::new(),
         ticker: None,
         code: Vec::new(),
+        omitted: Vec::new(),
     };
     let page = page_of(view, size, profile);
+    let w = profile.words;
+    let plain = |m: Msg, role: Role, face: Face| Para {
+        text: w.text(m),
+        face,
+        role,
+    };
     match view {
         View::WaitingForUser(c) => code_screen(c, None, tier, &ty, page, profile, &mut out),
-        View::Retrying {
-            reason,
-            code: Some(c),
-            ..
-        } => code_screen(c, Some(reason), tier, &ty, page, profile, &mut out),
-        View::Retrying {
-            reason, code: None, ..
-        } => message_screen(
-            "Network trouble",
-            Role::Warn,
-            &[reason.as_str()],
+        View::Retrying { code: Some(c), .. } => {
+            code_screen(c, Some(()), tier, &ty, page, profile, &mut out)
+        }
+        View::Retrying { code: None, .. } => message_screen(
+            &[
+                plain(Msg::RetryingTitle, Role::Warn, ty.title),
+                plain(Msg::RetryingBody, Role::Text, ty.body),
+            ],
             true,
+            w,
             &ty,
             &mut out,
         ),
         View::WaitingForClock => message_screen(
-            "Waiting for network time...",
-            Role::Warn,
             &[
-                "The clock is not set yet. Pairing starts as soon as the time comes from the network.",
+                plain(Msg::ClockTitle, Role::Warn, ty.title),
+                plain(Msg::ClockBody, Role::Text, ty.body),
             ],
             false,
+            w,
             &ty,
             &mut out,
         ),
-        View::Paired { account } => {
-            let who = account
-                .as_deref()
-                .map(|a| format!("Paired as {a}"))
-                .unwrap_or_else(|| "Paired".to_string());
+        View::Paired { account, name } => {
+            let mut paras = Vec::new();
+            let name = name.as_deref().map(sanitize).filter(|n| !n.is_empty());
+            let room = out.safe.size;
+            let greeting = name.and_then(|n| {
+                let text = w.fill(Msg::PairedWelcome, &[(Slot::Name, &n)]);
+                let face = face_for(&text, ty.title);
+                if face.is_none() {
+                    out.omitted.push(format!("name {n:?}"));
+                }
+                // A name too long for half the screen leaves the greeting to "Paired".
+                face.filter(|face| {
+                    let p = [para(&text, *face, room.width, Role::Good)];
+                    column_height(&p, &ty) <= room.height / 2 && column_width(&p) <= room.width
+                })
+                .map(|face| Para {
+                    text,
+                    face,
+                    role: Role::Good,
+                })
+            });
+            paras.push(greeting.unwrap_or_else(|| plain(Msg::PairedTitle, Role::Good, ty.title)));
+            if let Some(a) = account.as_deref().map(sanitize).filter(|a| !a.is_empty()) {
+                let text = w.fill(Msg::PairedAccount, &[(Slot::Account, &a)]);
+                match face_for(&text, ty.body) {
+                    Some(face) => paras.push(Para {
+                        text,
+                        face,
+                        role: Role::Muted,
+                    }),
+                    None => out.omitted.push(format!("account {a:?}")),
+                }
+            }
+            paras.push(plain(Msg::PairedBody, Role::Text, ty.body));
+            paras.push(plain(Msg::PairedUnlink, Role::Muted, ty.body));
+            message_screen(&paras, false, w, &ty, &mut out)
+        }
+        View::Denied => message_screen(
+            &[
+                plain(Msg::DeniedTitle, Role::Bad, ty.title),
+                plain(Msg::DeniedBody, Role::Text, ty.body),
+            ],
+            false,
+            w,
+            &ty,
+            &mut out,
+        ),
+        View::Stopped { code_shown } => {
+            let mut paras = vec![plain(Msg::StoppedTitle, Role::Warn, ty.title)];
+            if *code_shown {
+                paras.push(plain(Msg::StoppedBody, Role::Text, ty.body));
+            }
+            message_screen(&paras, false, w, &ty, &mut out)
+        }
+        View::Error { problem } => {
+            let sentence = problem.sentence();
             message_screen(
-                &who,
-                Role::Good,
                 &[
-                    "This device is signed in.",
-                    "To unpair it, run: devauth unpair",
+                    plain(Msg::ErrorTitle, Role::Bad, ty.title),
+                    plain(sentence, Role::Text, ty.body),
                 ],
                 false,
+                w,
                 &ty,
                 &mut out,
             )
         }
-        View::Denied => message_screen(
-            "Access denied",
-            Role::Bad,
-            &["The request was declined on the sign-in page. Start pairing again to retry."],
-            false,
-            &ty,
-            &mut out,
-        ),
-        View::Error { message } => message_screen(
-            "Pairing stopped",
-            Role::Bad,
-            &[message.as_str()],
-            false,
-            &ty,
-            &mut out,
-        ),
     }
     out
 }
 
-/// A title and a few paragraphs, centred; `ticker` reserves a countdown line ("retrying in").
-fn message_screen(
-    title: &str,
+/// A paragraph of a message screen, in the face that draws it.
+struct Para {
+    text: String,
+    face: Face,
     role: Role,
-    paragraphs: &[&str],
+}
+
+/// A title and paragraphs, centred; `ticker` reserves a countdown line ("trying again in").
+/// Where they do not fit, paragraphs are left out from the last one up (the title stays).
+fn message_screen(
+    paras: &[Para],
     ticker: bool,
+    words: &'static Catalog,
     ty: &Type,
     out: &mut Layout,
 ) {
     let area = out.safe;
-    let w = area.size.width;
-    let h = area.size.height;
-    let title = drawable(title);
-    // Fewer lines per paragraph until it fits.
-    for max_lines in [6usize, 4, 3, 2, 1] {
-        let mut pieces = vec![lines(wrap(&title, ty.title, 1, w, 2), ty.title, role)];
-        for p in paragraphs {
-            pieces.push(lines(
-                wrap(&drawable(p), ty.body, 1, w, max_lines),
-                ty.body,
-                Role::Text,
-            ));
-        }
+    let (w, h) = (area.size.width, area.size.height);
+    let build = |n: usize| {
+        let mut pieces: Vec<Piece> = paras
+            .iter()
+            .take(n)
+            .map(|p| para(&p.text, p.face, w, p.role))
+            .collect();
         if ticker {
             pieces.push(Piece::Ticker {
-                font: ty.small,
-                scale: 1,
+                face: ty.body,
                 bar: false,
+                words,
             });
         }
-        let pieces = spaced(pieces, ty.gap);
-        if column_height(&pieces, ty) <= h || max_lines == 1 {
-            place(pieces, area, true, ty, out);
-            return;
+        spaced(pieces, ty.gap)
+    };
+    let mut n = paras.len();
+    while n > 1 {
+        let pieces = build(n);
+        if column_height(&pieces, ty) <= h && column_width(&pieces) <= w {
+            break;
         }
+        n -= 1;
     }
+    place(build(n), area, true, ty, out);
 }
 
 // ---------------------------------------------------------------------------------------------
 // The ticker's content.
 // ---------------------------------------------------------------------------------------------
 
+/// Seconds a renewed code says "new code" where the countdown has no room for both.
+const NEW_CODE_SECS: u64 = 15;
+
 /// What the countdown slot shows for `view` (None when the view has no countdown).
 pub fn tick(view: &View, slot: &Ticker) -> Option<Tick> {
-    let w = slot.rect.size.width;
-    let fits = |s: &str| width(slot.font, slot.scale, s) <= w;
+    let face = Face::new(slot.font, slot.scale);
+    let fits = |s: &str| face.width(s) <= slot.rect.size.width;
+    let w = slot.words;
     let permille = |c: &CodeScreen| {
         let life = c.lifetime.as_millis().max(1);
         let left = c.remaining.as_millis().min(life);
         u32::try_from(left * 1000 / life).unwrap_or(1000)
     };
+    // The longest of `candidates` that fits, else the last one.
+    let first_fitting = |candidates: Vec<String>| {
+        let last = candidates.last().cloned().unwrap_or_default();
+        candidates.into_iter().find(|c| fits(c)).unwrap_or(last)
+    };
     match view {
         View::WaitingForUser(c) => {
             let t = clock_text(c.remaining.as_secs());
-            let long = format!("Code expires in {t}");
             let text = if c.remaining.is_zero() {
-                "Code expired; getting a new one".to_string()
-            } else if fits(&long) {
-                long
+                w.text(Msg::CodeExpired)
+            } else if c.renewed {
+                let fresh = c.lifetime.saturating_sub(c.remaining).as_secs() < NEW_CODE_SECS;
+                let mut candidates = vec![w.fill(Msg::CodeExpiresNew, &[(Slot::Minutes, &t)])];
+                if fresh {
+                    candidates.push(w.text(Msg::CodeNew));
+                }
+                candidates.push(t);
+                first_fitting(candidates)
             } else {
-                t
+                first_fitting(vec![w.fill(Msg::CodeExpires, &[(Slot::Minutes, &t)]), t])
             };
             Some(Tick {
                 text,
@@ -473,20 +691,19 @@ pub fn tick(view: &View, slot: &Ticker) -> Option<Tick> {
             })
         }
         View::Retrying { in_secs, code, .. } => {
-            let short = format!("Retrying in {in_secs} s");
+            let secs = in_secs.to_string();
+            let short = w.fill(Msg::RetryingIn, &[(Slot::Seconds, &secs)]);
             let text = match code {
                 Some(c) => {
-                    let long = format!(
-                        "{short} - code expires in {}",
-                        clock_text(c.remaining.as_secs())
-                    );
-                    if fits(&long) {
-                        long
-                    } else if fits(&short) {
-                        short
-                    } else {
-                        format!("retry {in_secs}s")
-                    }
+                    let t = clock_text(c.remaining.as_secs());
+                    first_fitting(vec![
+                        w.fill(
+                            Msg::RetryingInCode,
+                            &[(Slot::Seconds, &secs), (Slot::Minutes, &t)],
+                        ),
+                        short,
+                        t,
+                    ])
                 }
                 None => short,
             };
@@ -498,6 +715,43 @@ pub fn tick(view: &View, slot: &Ticker) -> Option<Tick> {
         }
         _ => None,
     }
+}
+
+/// Whether `view` fits a `size` screen: the user code and the URL are drawn whole, inside the
+/// margins, nothing overlapping (what `devauth render` checks before it draws).
+pub fn fits(view: &View, size: Size, profile: &Profile) -> bool {
+    let l = layout(view, size, profile);
+    let inside = |r: Rectangle| {
+        let (a, b) = (r.top_left, r.top_left + r.size);
+        let (c, d) = (l.safe.top_left, l.safe.top_left + l.safe.size);
+        a.x >= c.x && a.y >= c.y && b.x <= d.x && b.y <= d.y
+    };
+    let code = match view {
+        View::WaitingForUser(c) | View::Retrying { code: Some(c), .. } => c,
+        _ => return l.items.iter().all(|i| inside(i.rect())),
+    };
+    let drawn: String = l
+        .texts()
+        .filter(|t| t.role == Role::Code)
+        .map(|t| t.text.as_str())
+        .collect();
+    let spaced = l
+        .texts()
+        .filter(|t| t.role == Role::Code)
+        .map(|t| t.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut rects: Vec<Rectangle> = l.items.iter().map(Item::rect).collect();
+    rects.extend(l.ticker.as_ref().map(|t| t.rect));
+    let apart = rects.iter().enumerate().all(|(i, a)| {
+        rects
+            .iter()
+            .skip(i + 1)
+            .all(|b| a.intersection(b).is_zero_sized())
+    });
+    (drawn == code.user_code || spaced == code.user_code)
+        && rects.iter().all(|r| inside(*r))
+        && apart
 }
 
 /// The part of a view that the layout depends on: the view with its clocks zeroed, plus the

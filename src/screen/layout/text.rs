@@ -1,38 +1,103 @@
-//! Text measuring and breaking: word wrap, URL and user-code splitting, the countdown clock.
+//! Text measuring and breaking: balanced word wrap, URL and user-code splitting, the countdown
+//! clock.
+//!
+//! This is where every line of the pixel screens is measured ([`Face::width`]) and broken
+//! ([`wrap`], [`wrap_url`], [`split_code`]); `column.rs` places the lines and `draw.rs` draws
+//! them. Nothing here cuts text short: a paragraph too long for its room is left out whole by
+//! the caller, and the URL and the code are never shortened.
 
-use crate::screen::fonts::{FontId, drawable};
+use crate::screen::fonts::FontId;
 
-pub(super) fn width(font: FontId, scale: u32, text: &str) -> u32 {
-    font.width(text) * scale
+/// A face at an integer pixel scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Face {
+    pub font: FontId,
+    pub scale: u32,
 }
 
-pub(super) fn line_height(font: FontId, scale: u32) -> u32 {
-    font.height() * scale
+impl Face {
+    pub const fn new(font: FontId, scale: u32) -> Face {
+        Face { font, scale }
+    }
+
+    pub fn width(self, text: &str) -> u32 {
+        self.font.width(text) * self.scale
+    }
+
+    /// Ascent plus descent: the box of one line.
+    pub fn height(self) -> u32 {
+        self.font.height() * self.scale
+    }
+
+    pub fn covers(self, text: &str) -> bool {
+        self.font.covers(text)
+    }
 }
 
-/// Greedy word wrap to `max` px; words longer than a line are cut anywhere. At most `lines`
-/// lines; a cut last line ends in "...".
-pub(super) fn wrap(text: &str, font: FontId, scale: u32, max: u32, lines: usize) -> Vec<String> {
+/// Greedy word wrap to `max` px, then balanced: the narrowest width that needs no more lines
+/// is used, so a paragraph's last line is never a lone short word ("go to" under a long line).
+/// A word wider than `max` is cut where it overflows (only e-mail addresses and names are that
+/// long); the caller sees every line and decides whether they fit.
+pub fn wrap(text: &str, face: Face, max: u32) -> Vec<String> {
+    let words = measure_words(text, face);
+    let greedy = wrap_measured(&words, face, max);
+    if greedy.len() < 2 {
+        return greedy;
+    }
+    // Binary search the narrowest width with the same number of lines (never narrower than
+    // the widest word, which would be cut).
+    let widest = words.iter().map(|w| w.1).max().unwrap_or(0).min(max);
+    let (mut lo, mut hi) = (widest.max(1), max);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if wrap_measured(&words, face, mid).len() <= greedy.len() {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    wrap_measured(&words, face, hi)
+}
+
+/// The words of `text` with their widths. A face's advances add up (no kerning), so a line's
+/// width is its words' plus the spaces': each word is measured once, not once per try.
+fn measure_words(text: &str, face: Face) -> Vec<(&str, u32)> {
+    text.split(' ')
+        .filter(|w| !w.is_empty())
+        .map(|w| (w, face.width(w)))
+        .collect()
+}
+
+fn wrap_measured(words: &[(&str, u32)], face: Face, max: u32) -> Vec<String> {
+    let space = face.width(" ");
     let mut out: Vec<String> = Vec::new();
     let mut line = String::new();
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
-        let candidate = if line.is_empty() {
-            word.to_string()
-        } else {
-            format!("{line} {word}")
-        };
-        if width(font, scale, &candidate) <= max {
-            line = candidate;
+    let mut line_w = 0;
+    for &(word, w) in words {
+        if line.is_empty() && w <= max {
+            line.push_str(word);
+            line_w = w;
+            continue;
+        }
+        if !line.is_empty() && line_w + space + w <= max {
+            line.push(' ');
+            line.push_str(word);
+            line_w += space + w;
             continue;
         }
         if !line.is_empty() {
             out.push(std::mem::take(&mut line));
         }
-        // The word alone: cut it where it overflows.
+        line_w = w;
+        if w <= max {
+            line.push_str(word);
+            continue;
+        }
+        // The word alone is too wide: cut it where it overflows.
         let mut piece = String::new();
         for c in word.chars() {
             piece.push(c);
-            if width(font, scale, &piece) > max {
+            if face.width(&piece) > max {
                 piece.pop();
                 if !piece.is_empty() {
                     out.push(std::mem::take(&mut piece));
@@ -40,41 +105,29 @@ pub(super) fn wrap(text: &str, font: FontId, scale: u32, max: u32, lines: usize)
                 piece.push(c);
             }
         }
+        line_w = face.width(&piece);
         line = piece;
     }
     if !line.is_empty() {
         out.push(line);
     }
-    if out.len() > lines {
-        out.truncate(lines);
-        if let Some(last) = out.last_mut() {
-            ellipsize(last, font, scale, max);
-        }
-    }
     out
 }
 
-/// Cuts `line` until `line + "..."` fits `max`.
-pub(super) fn ellipsize(line: &mut String, font: FontId, scale: u32, max: u32) {
-    while !line.is_empty() && width(font, scale, &format!("{line}...")) > max {
-        line.pop();
-    }
-    line.push_str("...");
-}
-
 /// A URL as a person types it: without `https://` and a trailing slash.
-pub(super) fn url_text(uri: &str) -> String {
+pub fn url_text(uri: &str) -> String {
     let shown = uri.strip_prefix("https://").unwrap_or(uri);
     let shown = shown.strip_suffix('/').unwrap_or(shown);
-    drawable(shown)
+    shown.to_string()
 }
 
 /// Splits a URL into lines of at most `max` px, preferring breaks before `/`, `?` and `&`.
-pub(super) fn wrap_url(url: &str, font: FontId, scale: u32, max: u32) -> Vec<String> {
+/// Every character is kept: the lines joined are the URL.
+pub fn wrap_url(url: &str, face: Face, max: u32) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = url;
     while !rest.is_empty() {
-        if width(font, scale, rest) <= max {
+        if face.width(rest) <= max {
             out.push(rest.to_string());
             break;
         }
@@ -82,13 +135,13 @@ pub(super) fn wrap_url(url: &str, font: FontId, scale: u32, max: u32) -> Vec<Str
         let mut fit = 0;
         for (i, c) in rest.char_indices() {
             let end = i + c.len_utf8();
-            if width(font, scale, rest.get(..end).unwrap_or(rest)) > max {
+            if face.width(rest.get(..end).unwrap_or(rest)) > max {
                 break;
             }
             fit = end;
         }
         if fit == 0 {
-            // Not even one character fits: give up rather than loop.
+            // Not even one character fits: the caller sees a line wider than `max`.
             out.push(rest.to_string());
             break;
         }
@@ -104,45 +157,35 @@ pub(super) fn wrap_url(url: &str, font: FontId, scale: u32, max: u32) -> Vec<Str
     out
 }
 
-/// The user code on as few lines as fit `max` px: whole, else split at dashes or spaces, else
-/// in equal chunks.
-pub(super) fn split_code(code: &str, font: FontId, scale: u32, max: u32) -> Vec<String> {
-    if width(font, scale, code) <= max {
+/// The user code on as few lines as fit `max` px, exactly as sent: whole, else split after its
+/// hyphens or at its spaces (the hyphen stays at the end of its line: "WDJB-" / "MJHT"), else in
+/// equal chunks. Joined (with a space where a space was broken) the lines are the code.
+pub fn split_code(code: &str, face: Face, max: u32) -> Vec<String> {
+    if face.width(code) <= max {
         return vec![code.to_string()];
     }
-    // Split at dashes and spaces; a line-ending dash is kept when it fits, dropped when not
-    // (the break shows the grouping anyway).
-    let fit_line = |l: &str| -> String {
-        let l = l.trim_end();
-        if width(font, scale, l) <= max {
-            l.to_string()
-        } else {
-            l.trim_end_matches('-').to_string()
-        }
-    };
     let groups: Vec<&str> = code.split_inclusive(['-', ' ']).collect();
     if groups.len() > 1 {
         let mut lines: Vec<String> = Vec::new();
         let mut line = String::new();
         for g in groups {
             let candidate = format!("{line}{g}");
-            let bare = candidate.trim_end().trim_end_matches('-');
-            if !line.is_empty() && width(font, scale, bare) > max {
-                lines.push(fit_line(&line));
+            if !line.is_empty() && face.width(candidate.trim_end()) > max {
+                lines.push(line.trim_end().to_string());
                 line = g.to_string();
             } else {
                 line = candidate;
             }
         }
         if !line.is_empty() {
-            lines.push(fit_line(&line));
+            lines.push(line.trim_end().to_string());
         }
-        if lines.iter().all(|l| width(font, scale, l) <= max) {
+        if lines.iter().all(|l| face.width(l) <= max) {
             return lines;
         }
     }
     let chars: Vec<char> = code.chars().collect();
-    let per_line = (max / (width(font, scale, "W").max(1))).max(1) as usize;
+    let per_line = (max / face.width("W").max(1)).max(1) as usize;
     chars
         .chunks(per_line)
         .map(|c| c.iter().collect::<String>())

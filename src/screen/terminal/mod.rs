@@ -38,8 +38,10 @@ use std::ffi::OsStr;
 use std::io::Write;
 use std::time::Duration;
 
+use super::catalog::{Catalog, Msg, Slot};
 use super::{CodeScreen, Screen, View};
 use crate::screen::error::DisplayError;
+use crate::screen::fonts::sanitize;
 
 pub mod bigfont;
 pub mod qr_text;
@@ -61,7 +63,6 @@ const PLAIN_STATUS_EVERY_SECS: u64 = 60;
 /// these only keep a hostile server from filling the console.
 const MAX_URI: usize = 2048;
 const MAX_CODE: usize = 64;
-const MAX_TEXT: usize = 1024;
 
 const BOLD: &str = "\x1b[1m";
 const RESET: &str = "\x1b[0m";
@@ -181,6 +182,8 @@ pub struct TerminalScreen<W: Write> {
     plain_status_clock: Option<u64>,
     /// The last QR rendered, keyed by payload and style: encoding once per code, not per tick.
     qr_cache: Option<(String, qr_text::QrStyle, Result<Vec<String>, String>)>,
+    /// `[display] device_name`, named in the warning against code phishing.
+    device_name: Option<String>,
 }
 
 impl TerminalScreen<std::io::Stdout> {
@@ -216,7 +219,14 @@ impl<W: Write> TerminalScreen<W> {
             last: None,
             plain_status_clock: None,
             qr_cache: None,
+            device_name: None,
         }
+    }
+
+    /// The device's name for the warning against code phishing (`[display] device_name`).
+    pub fn with_device_name(mut self, name: Option<String>) -> Self {
+        self.device_name = name.map(|n| sanitize(&n)).filter(|n| !n.is_empty());
+        self
     }
 
     /// Turns colours (and bold) on or off. Ignored in `Plain` mode, which never colours.
@@ -310,76 +320,106 @@ impl<W: Write> TerminalScreen<W> {
     }
 
     /// Lays out `view` as a frame: the body, and the status line that changes every tick.
+    /// Every sentence comes from the catalogue; text from outside is sanitised.
     fn frame(&mut self, view: &View, layout: Layout) -> Frame {
+        let w = Catalog::english();
         let mut frame = Frame {
             body: Vec::new(),
             status: None,
             min_cols: 0,
             size: None,
         };
-        let heading = self.bold("Pair this device with your account");
+        let heading = |c: &CodeScreen| {
+            w.text(if c.renewed {
+                Msg::CodeTitleRenewed
+            } else {
+                Msg::CodeTitle
+            })
+        };
         match view {
             View::WaitingForUser(code) => {
                 if layout.prose {
-                    frame.body.push(heading);
+                    frame.body.push(self.bold(&heading(code)));
                 }
                 self.code_block(code, layout, &mut frame);
                 frame.status = Some(countdown(code));
             }
-            View::Retrying {
-                reason,
-                in_secs,
-                code,
-            } => {
-                if layout.prose {
-                    frame.body.push(heading);
+            View::Retrying { in_secs, code, .. } => {
+                let secs = in_secs.to_string();
+                match code {
+                    Some(code) => {
+                        if layout.prose {
+                            frame.body.push(self.bold(&heading(code)));
+                        }
+                        frame.body.push(w.text(Msg::RetryingCode));
+                        self.code_block(code, layout, &mut frame);
+                        let c = countdown(code);
+                        let t = clock_text(code.remaining.as_secs());
+                        frame.status = Some(Status {
+                            text: format!(
+                                "{}  [{}]",
+                                w.fill(
+                                    Msg::RetryingInCode,
+                                    &[(Slot::Seconds, &secs), (Slot::Minutes, &t)]
+                                ),
+                                bar(code.remaining, code.lifetime)
+                            ),
+                            clock: c.clock,
+                        });
+                    }
+                    None => {
+                        frame.body.push(self.bold(&w.text(Msg::RetryingTitle)));
+                        frame
+                            .body
+                            .extend(wrap(&w.text(Msg::RetryingBody), TEXT_WIDTH));
+                        frame.status = Some(Status {
+                            text: w.fill(Msg::RetryingIn, &[(Slot::Seconds, &secs)]),
+                            clock: *in_secs,
+                        });
+                    }
+                }
+            }
+            View::WaitingForClock => {
+                frame.body.push(self.bold(&w.text(Msg::ClockTitle)));
+                frame.body.extend(wrap(&w.text(Msg::ClockBody), TEXT_WIDTH));
+            }
+            View::Paired { account, name } => {
+                let name = name.as_deref().map(sanitize).filter(|n| !n.is_empty());
+                frame.body.push(self.bold(&match name {
+                    Some(n) => w.fill(Msg::PairedWelcome, &[(Slot::Name, &n)]),
+                    None => w.text(Msg::PairedTitle),
+                }));
+                if let Some(a) = account.as_deref().map(sanitize).filter(|a| !a.is_empty()) {
+                    frame
+                        .body
+                        .push(w.fill(Msg::PairedAccount, &[(Slot::Account, &a)]));
                 }
                 frame
                     .body
-                    .push(format!("Problem: {}", clean(reason, MAX_TEXT)));
-                let retry = format!("Retrying in {in_secs}s");
-                frame.status = Some(match code {
-                    Some(code) => {
-                        self.code_block(code, layout, &mut frame);
-                        let c = countdown(code);
-                        Status {
-                            text: format!("{retry}. {}", c.text),
-                            clock: c.clock,
-                        }
-                    }
-                    None => Status {
-                        text: retry,
-                        clock: *in_secs,
-                    },
-                });
-            }
-            View::WaitingForClock => {
-                frame.body.push("Waiting for network time…".to_string());
+                    .extend(wrap(&w.text(Msg::PairedBody), TEXT_WIDTH));
                 frame
                     .body
-                    .push("(a secure connection needs the right time; this is automatic)".into());
-            }
-            View::Paired { account } => {
-                frame.body.push(self.bold(&match account {
-                    Some(account) => format!("Paired as {}", clean(account, MAX_TEXT)),
-                    None => "Paired".to_string(),
-                }));
-                frame
-                    .body
-                    .push("This device is now linked to your account.".into());
+                    .extend(wrap(&w.text(Msg::PairedUnlink), TEXT_WIDTH));
             }
             View::Denied => {
-                frame.body.push(self.bold("Pairing denied"));
-                frame.body.push(
-                    "Access was refused on the provider's page. Start pairing again to retry."
-                        .into(),
-                );
-            }
-            View::Error { message } => {
-                frame.body.push(self.bold("Pairing failed"));
+                frame.body.push(self.bold(&w.text(Msg::DeniedTitle)));
                 frame
                     .body
-                    .extend(wrap(&clean(message, MAX_TEXT), TEXT_WIDTH));
+                    .extend(wrap(&w.text(Msg::DeniedBody), TEXT_WIDTH));
+            }
+            View::Stopped { code_shown } => {
+                frame.body.push(self.bold(&w.text(Msg::StoppedTitle)));
+                if *code_shown {
+                    frame
+                        .body
+                        .extend(wrap(&w.text(Msg::StoppedBody), TEXT_WIDTH));
+                }
+            }
+            View::Error { problem } => {
+                frame.body.push(self.bold(&w.text(Msg::ErrorTitle)));
+                frame
+                    .body
+                    .extend(wrap(&w.text(problem.sentence()), TEXT_WIDTH));
             }
         }
         frame
@@ -388,41 +428,57 @@ impl<W: Write> TerminalScreen<W> {
     /// The QR first, then the URL and the code (big and plain) and the provider's message, so
     /// that on a terminal too short for it all (size unknown) the text is what stays in view.
     fn code_block(&mut self, code: &CodeScreen, layout: Layout, frame: &mut Frame) {
-        let body = &mut frame.body;
+        let w = Catalog::english();
         let blank = |body: &mut Vec<String>| {
             if layout.spacious {
                 body.push(String::new());
             }
         };
-        if code.renewed {
-            body.push("The previous code expired: a new code was issued.".into());
+        if let Some(p) = code
+            .profile
+            .as_deref()
+            .map(sanitize)
+            .filter(|p| !p.is_empty())
+        {
+            frame
+                .body
+                .push(w.fill(Msg::CodeAdding, &[(Slot::Profile, &p)]));
         }
         let uri = clean(&code.verification_uri, MAX_URI);
+        // Whole, https:// included: on a terminal the address is copied from here.
+        let shown_uri = uri.clone();
         let user_code = clean(&code.user_code, MAX_CODE);
+        let browser = user_code.is_empty();
         if layout.qr {
-            blank(body);
+            blank(&mut frame.body);
             match self.qr(&code.qr_payload) {
                 Ok(rows) => {
                     if layout.prose {
-                        body.push("Scan this QR code with a phone, or:".into());
+                        frame.body.push(w.text(Msg::TerminalScan));
                     }
                     frame.min_cols = rows.iter().map(|r| visible_width(r)).max().unwrap_or(0);
-                    body.extend(rows);
+                    frame.body.extend(rows);
                 }
-                Err(why) => body.push(format!("(no QR code: {})", clean(&why, MAX_TEXT))),
+                Err(_) => frame.body.push(w.text(Msg::TerminalNoQr)),
             }
         }
+        let body = &mut frame.body;
         blank(body);
-        if !layout.prose && !layout.big {
-            // The tightest layouts: URL and code on one line, to leave the QR its rows.
-            body.push(format!("Visit {uri}  Code: {}", self.bold(&user_code)));
-        } else {
-            body.push(format!("Visit {uri}"));
-        }
-        if layout.prose {
-            body.push("and enter the code:".into());
-        }
-        if layout.big {
+        let bold_code = self.bold(&user_code);
+        let steps = match (browser, layout.prose) {
+            (true, _) => w.fill(Msg::SigninSteps, &[(Slot::Url, &shown_uri)]),
+            (false, true) => w.fill(
+                Msg::CodeSteps,
+                &[(Slot::Url, &shown_uri), (Slot::Code, &bold_code)],
+            ),
+            (false, false) => w.fill(
+                Msg::CodeStepsShort,
+                &[(Slot::Url, &shown_uri), (Slot::Code, &bold_code)],
+            ),
+        };
+        // One line: the URL is never wrapped (it is copied from here).
+        body.push(steps);
+        if layout.big && !browser {
             blank(body);
             body.extend(
                 bigfont::render_wrapped(&user_code, TEXT_WIDTH - 2)
@@ -436,14 +492,20 @@ impl<W: Write> TerminalScreen<W> {
                     }),
             );
             blank(body);
+            body.push(w.fill(Msg::TerminalCode, &[(Slot::Code, &bold_code)]));
         }
-        if layout.prose || layout.big {
-            body.push(format!("Code: {}", self.bold(&user_code)));
+        if layout.prose && !browser {
+            blank(body);
+            let warning = match &self.device_name {
+                Some(d) => w.fill(Msg::WarningDevice, &[(Slot::Device, d)]),
+                None => w.text(Msg::Warning),
+            };
+            body.extend(wrap(&warning, TEXT_WIDTH));
         }
         if layout.message {
             if let Some(message) = &code.message {
                 blank(body);
-                body.extend(wrap(&clean(message, MAX_TEXT), TEXT_WIDTH));
+                body.extend(wrap(&sanitize(message), TEXT_WIDTH));
             }
         }
         blank(body);
@@ -583,19 +645,26 @@ struct Status {
     clock: u64,
 }
 
-/// "Code expires in mm:ss  [#####-----]".
+/// "Code expires in 12:34  [#####-----]".
 fn countdown(code: &CodeScreen) -> Status {
     let secs = code.remaining.as_secs();
+    let w = Catalog::english();
+    let m = if code.renewed {
+        Msg::CodeExpiresNew
+    } else {
+        Msg::CodeExpires
+    };
     Status {
         text: format!(
-            "Code expires in {:02}:{:02}  [{}]",
-            secs / 60,
-            secs % 60,
+            "{}  [{}]",
+            w.fill(m, &[(Slot::Minutes, &clock_text(secs))]),
             bar(code.remaining, code.lifetime)
         ),
         clock: secs,
     }
 }
+
+use crate::screen::layout::clock_text;
 
 /// A 20-cell bar of the time left; empty for a zero lifetime rather than dividing by zero.
 fn bar(remaining: Duration, lifetime: Duration) -> String {

@@ -12,6 +12,7 @@ fn code_screen(remaining: u64) -> CodeScreen {
         remaining: Duration::from_secs(remaining),
         lifetime: Duration::from_secs(900),
         renewed: false,
+        profile: None,
     }
 }
 
@@ -73,7 +74,10 @@ fn waiting_screen_has_heading_url_big_and_plain_code_qr_and_countdown() {
         let mode = screen.mode();
         let out = show(&mut screen, &waiting(872));
         assert!(out.contains("Pair this device"));
-        assert!(out.contains(&format!("Visit {URI}\n")), "{out}");
+        assert!(
+            out.contains(&format!("go to {URI} and enter the code")),
+            "{out}"
+        );
         assert!(out.contains("WDJB-MJHT"));
         for row in bigfont::render("WDJB-MJHT") {
             assert!(out.contains(&row), "big code row missing: {row:?}");
@@ -97,7 +101,8 @@ fn message_and_renewal_are_shown() {
     code.renewed = true;
     let out = show(&mut screen, &View::WaitingForUser(code));
     assert!(out.contains("To sign in, use a web browser"));
-    assert!(out.contains("a new code was issued"));
+    assert!(out.contains("New code: the last one expired"));
+    assert!(out.contains("New code - expires in 15:00"));
 }
 
 #[test]
@@ -133,11 +138,15 @@ fn interactive_retry_countdown_is_also_an_in_place_update() {
         code: Some(code_screen(600)),
     };
     let first = show(&mut screen, &retrying(5));
-    assert!(first.contains("Problem: connection refused"));
-    assert!(first.contains("Retrying in 5s. Code expires in 10:00"));
+    assert!(first.contains("Connection lost. The code still works."));
+    assert!(
+        !first.contains("connection refused"),
+        "details go to the log"
+    );
+    assert!(first.contains("Trying again in 5 s - code expires in 10:00"));
     let tick = show(&mut screen, &retrying(4));
     assert!(tick.starts_with(REWRITE_PREVIOUS_LINE));
-    assert!(tick.contains("Retrying in 4s") && !tick.contains('█'));
+    assert!(tick.contains("Trying again in 4 s") && !tick.contains('█'));
 }
 
 /// Rows the written frame takes on a `cols`-wide terminal, plus the cursor's line.
@@ -155,7 +164,7 @@ fn on_a_small_terminal_the_layout_shrinks_so_url_and_code_stay_in_view() {
     // Tall enough: everything.
     let mut screen = interactive().with_size(80, 60);
     let out = show(&mut screen, &waiting(900));
-    assert!(out.contains("and enter the code:") && out.contains(&bigfont::render("WDJB-MJHT")[0]));
+    assert!(out.contains("and enter the code") && out.contains(&bigfont::render("WDJB-MJHT")[0]));
     assert!(qr.iter().all(|row| out.contains(row)));
     assert!(rows_used(&out, 80) <= 60);
     // 80×24, the classic console: the QR and the text, no big code, nothing scrolled away.
@@ -163,7 +172,7 @@ fn on_a_small_terminal_the_layout_shrinks_so_url_and_code_stay_in_view() {
     let out = show(&mut screen, &waiting(900));
     assert!(rows_used(&out, 80) <= 24, "{out}");
     assert!(qr.iter().all(|row| out.contains(row)));
-    assert!(out.contains(&format!("Visit {URI}  Code: ")), "{out}");
+    assert!(out.contains(&format!("Go to {URI} and enter ")), "{out}");
     // Too short for the QR: the big code and the text.
     let mut screen = interactive().with_size(80, 16);
     let out = show(&mut screen, &waiting(900));
@@ -258,10 +267,11 @@ fn plain_mode_never_emits_escape_and_rate_limits_the_countdown() {
         },
         View::Paired {
             account: Some("alice@example.com".into()),
+            name: None,
         },
         View::Denied,
         View::Error {
-            message: "the server said no".into(),
+            problem: crate::screen::Problem::Service,
         },
     ] {
         outputs.push(show(&mut screen, &view));
@@ -281,12 +291,12 @@ fn plain_retry_prints_each_new_attempt_but_not_each_second() {
         in_secs,
         code: None,
     };
-    assert!(show(&mut screen, &retrying(10)).contains("Retrying in 10s"));
+    assert!(show(&mut screen, &retrying(10)).contains("Trying again in 10 s"));
     for s in (1..10).rev() {
         assert_eq!(show(&mut screen, &retrying(s)), "");
     }
     // The next attempt failed the same way: a new countdown, one line.
-    assert_eq!(show(&mut screen, &retrying(20)), "Retrying in 20s\n");
+    assert_eq!(show(&mut screen, &retrying(20)), "Trying again in 20 s\n");
 }
 
 #[test]
@@ -313,6 +323,7 @@ fn hostile_server_text_cannot_reach_the_terminal_raw() {
             remaining: Duration::from_secs(60),
             lifetime: Duration::from_secs(60),
             renewed: false,
+            profile: None,
         }),
         View::Retrying {
             reason: evil.into(),
@@ -321,9 +332,7 @@ fn hostile_server_text_cannot_reach_the_terminal_raw() {
         },
         View::Paired {
             account: Some(evil.into()),
-        },
-        View::Error {
-            message: evil.into(),
+            name: Some(evil.into()),
         },
     ];
     for view in &views {
@@ -348,7 +357,10 @@ fn hostile_server_text_cannot_reach_the_terminal_raw() {
                     "foreign escape: {rest:.12?}"
                 );
             }
-            assert!(out.contains('\u{FFFD}'), "tampering should be visible");
+            // In the URL and the code tampering shows; names are stripped (never a `?`).
+            if matches!(view, View::WaitingForUser(_)) {
+                assert!(out.contains('\u{FFFD}'), "tampering should be visible");
+            }
         }
     }
 }
@@ -365,14 +377,14 @@ fn clean_replaces_unsafe_and_bounds_length() {
 #[test]
 fn each_view_renders_its_key_text() {
     let cases = [
-        (View::WaitingForClock, vec!["Waiting for network time…"]),
+        (View::WaitingForClock, vec!["Waiting for network time..."]),
         (
             View::Retrying {
                 reason: "dns failure".into(),
                 in_secs: 7,
                 code: None,
             },
-            vec!["dns failure", "Retrying in 7s"],
+            vec!["Cannot connect", "Trying again in 7 s"],
         ),
         (
             View::Retrying {
@@ -381,26 +393,38 @@ fn each_view_renders_its_key_text() {
                 code: Some(code_screen(300)),
             },
             vec![
-                "http 503",
-                "Retrying in 2s",
+                "The code still works",
+                "Trying again in 2 s",
                 "WDJB-MJHT",
-                "Visit https://example.com/device",
-                "05:00",
+                "go to https://example.com/device and enter the code",
+                "5:00",
             ],
         ),
         (
             View::Paired {
                 account: Some("alice@example.com".into()),
+                name: Some("José Müller".into()),
             },
-            vec!["Paired as alice@example.com"],
+            vec![
+                "Welcome, José Müller",
+                "Signed in as alice@example.com",
+                "account's settings",
+            ],
         ),
-        (View::Paired { account: None }, vec!["Paired"]),
-        (View::Denied, vec!["denied"]),
+        (
+            View::Paired {
+                account: None,
+                name: None,
+            },
+            vec!["Paired"],
+        ),
+        (View::Denied, vec!["declined"]),
+        (View::Stopped { code_shown: false }, vec!["Pairing stopped"]),
         (
             View::Error {
-                message: "clock is wrong".into(),
+                problem: crate::screen::Problem::Network,
             },
-            vec!["Pairing failed", "clock is wrong"],
+            vec!["Pairing failed", "could not be reached"],
         ),
     ];
     for (view, keys) in cases {
@@ -424,7 +448,7 @@ fn a_payload_too_long_for_a_qr_code_still_shows_the_code() {
     code.qr_payload = "x".repeat(5000);
     let mut screen = plain();
     let out = show(&mut screen, &View::WaitingForUser(code));
-    assert!(out.contains("(no QR code: ") && out.contains("Code: WDJB-MJHT"));
+    assert!(out.contains("too long for a QR code") && out.contains("Code: WDJB-MJHT"));
 }
 
 #[test]
@@ -440,7 +464,7 @@ fn progress_bar_and_time_format_are_safe_at_the_edges() {
     );
     let mut c = code_screen(0);
     c.remaining = Duration::from_secs(6000);
-    assert!(countdown(&c).text.starts_with("Code expires in 100:00"));
+    assert!(countdown(&c).text.starts_with("Code expires in 1:40:00"));
 }
 
 #[test]
