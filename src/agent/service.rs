@@ -137,15 +137,18 @@ struct Parts {
     token_file: TokenFile,
     hook: Option<Hook>,
     screen: Box<dyn Screen>,
+    /// The screen's language, named in the `code` event.
+    language: String,
 }
 
 impl Parts {
     fn build(config: &Config, json: bool) -> Result<Parts, Error> {
-        let screen: Box<dyn Screen> = if config.provider.grant.jwt_bearer().is_some() {
-            Box::new(NoScreen) // no person, no screen
-        } else {
-            setup::open_screen(config, json)?
-        };
+        let (screen, language): (Box<dyn Screen>, String) =
+            if config.provider.grant.jwt_bearer().is_some() {
+                (Box::new(NoScreen), "en".to_string()) // no person, no screen
+            } else {
+                setup::open_screen(config, json)?
+            };
         Ok(Parts {
             store: TokenStore::new(&config.storage.path),
             transport: setup::transport(config)?,
@@ -156,6 +159,7 @@ impl Parts {
             ),
             hook: config.agent.hook.clone().map(Hook::new),
             screen,
+            language,
         })
     }
 }
@@ -477,9 +481,10 @@ impl Service {
         let client = setup::client_with(&self.config, &self.parts.transport, endpoints);
         let json = self.json;
         let clock = SignalClock::new(&mut self.signals);
+        let language = &self.parts.language;
         let mut on_event = |event: &Event| {
             if json {
-                setup::emit(&pairing::event_json(event));
+                setup::emit(&pairing::event_json(event, language));
             }
         };
         let result = pairing::run_until(

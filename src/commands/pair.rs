@@ -45,7 +45,7 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
     let clock = SignalClock::new(&mut signals);
     let stop = || clock.got().is_some();
     let store = TokenStore::new(&config.storage.path);
-    let mut screen = setup::open_screen(config, json)?;
+    let (mut screen, language) = setup::open_screen(config, json)?;
     let fail = |screen: &mut Box<dyn Screen>, e: Error| -> Result<(), Error> {
         let _ = screen.show(&View::Error {
             problem: e.problem(),
@@ -89,7 +89,7 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
             code_shown.set(true);
         }
         if json {
-            emit(&pairing::event_json(event));
+            emit(&pairing::event_json(event, &language));
         }
     };
     let result = pairing::run_until(

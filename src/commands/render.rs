@@ -11,6 +11,7 @@ use embedded_graphics::prelude::Size;
 
 use crate::cli::{RenderArgs, RenderState};
 use crate::config::DisplayConfig;
+use crate::locale::choose::LanguageSetting;
 use crate::screen::canvas::Rotation;
 use crate::screen::{CodeScreen, View};
 
@@ -75,6 +76,11 @@ pub fn command(config: Option<&Path>, args: &RenderArgs) -> Result<(), crate::er
     if let Some(deg) = args.rotate {
         display.rotation = Rotation::from_degrees(deg).unwrap_or_default();
     }
+    if let Some(tag) = &args.language {
+        display.language = LanguageSetting::parse(tag)
+            .map_err(|e| crate::cli::UsageError(format!("--language: {e}")))?;
+    }
+    display.resolve_language();
     run(&display, args.state, &args.out)
 }
 

@@ -87,19 +87,30 @@ impl Pack {
         let row = row_bytes(b.width, tier.mono);
         let base = self.s.bits.start + tier.bits + b.offset;
         let origin = at + Point::new(b.left, -b.top);
-        let pixels = (0..b.height).flat_map(move |y| {
-            (0..b.width).filter_map(move |x| {
-                let at = base + y as usize * row;
-                let alpha = if tier.mono {
-                    if u8_at(d, at + x as usize / 8) & (0x80 >> (x % 8)) != 0 {
-                        15
-                    } else {
-                        0
-                    }
+        let coverage = move |x: u32, y: u32| -> u8 {
+            if x >= b.width {
+                return 0;
+            }
+            let at = base + y as usize * row;
+            if tier.mono {
+                if u8_at(d, at + x as usize / 8) & (0x80 >> (x % 8)) != 0 {
+                    15
                 } else {
-                    let byte = u8_at(d, at + x as usize / 2);
-                    if x % 2 == 0 { byte >> 4 } else { byte & 0x0f }
-                };
+                    0
+                }
+            } else {
+                let byte = u8_at(d, at + x as usize / 2);
+                if x % 2 == 0 { byte >> 4 } else { byte & 0x0f }
+            }
+        };
+        // Synthetic bold: each pixel also covers the one to its right.
+        let extra = u32::from(ink.bold);
+        let pixels = (0..b.height).flat_map(move |y| {
+            (0..b.width + extra).filter_map(move |x| {
+                let mut alpha = coverage(x, y);
+                if ink.bold && x > 0 {
+                    alpha = alpha.max(coverage(x - 1, y));
+                }
                 let c = D::Color::blend(ink.fg, ink.bg, alpha)?;
                 Some(Pixel(origin + Point::new(x as i32, y as i32), c))
             })

@@ -356,6 +356,11 @@ impl Pack {
         self.rtl
     }
 
+    /// The pack's size in bytes.
+    pub fn bytes_len(&self) -> usize {
+        self.data.len()
+    }
+
     pub(super) fn bytes(&self) -> &[u8] {
         &self.data
     }

@@ -128,22 +128,26 @@ pub fn read_file(path: &Path) -> Result<Pack, LocaleError> {
     })
 }
 
-/// The pack of `tag`: the installed file if there is a good one, else the compiled-in pack.
-/// The error of a bad installed file is returned alongside a compiled-in pack, for the log.
-pub fn load(tag: &str, dir: &Path) -> (Result<Pack, LocaleError>, Option<LocaleError>) {
+/// The installed pack of `tag` (`<dir>/<tag>.pack`), if there is such a file.
+pub fn installed(tag: &str, dir: &Path) -> Option<Result<Pack, LocaleError>> {
     let path = file_of(dir, tag);
-    let installed = if path.exists() {
-        Some(read_file(&path))
-    } else {
-        None
-    };
-    let compiled = builtin(tag).map(|data| {
+    path.exists().then(|| read_file(&path))
+}
+
+/// The pack of `tag` compiled into this binary, if any.
+pub fn compiled_in(tag: &str) -> Option<Result<Pack, LocaleError>> {
+    builtin(tag).map(|data| {
         Pack::from_static(data).map_err(|error| LocaleError::Pack {
             path: PathBuf::from(format!("compiled-in {tag} pack")),
             error,
         })
-    });
-    match (installed, compiled) {
+    })
+}
+
+/// The pack of `tag`: the installed file if there is a good one, else the compiled-in pack.
+/// The error of a bad installed file is returned alongside a compiled-in pack, for the log.
+pub fn load(tag: &str, dir: &Path) -> (Result<Pack, LocaleError>, Option<LocaleError>) {
+    match (installed(tag, dir), compiled_in(tag)) {
         (Some(Ok(p)), _) => (Ok(p), None),
         (Some(Err(e)), Some(c)) => (c, Some(e)),
         (Some(Err(e)), None) => (Err(e), None),

@@ -24,6 +24,13 @@
 //! parts are left out until the frame fits: blank lines, then the big code, then the QR. The URL,
 //! the plain code and the countdown are in every layout.
 //!
+//! Language: the sentences of the chosen language, in logical order (a terminal shapes and
+//! orders text itself; VTE does bidi), when the terminal can show them ([`shows_any_script`]:
+//! a UTF-8 locale, and not the Linux console), else English (`setup` decides). In a
+//! right-to-left language the code, the URL and the numbers are wrapped in LRI…PDI isolates, so
+//! a bidi terminal keeps them left to right ("019-450-730" never becomes "730-450-019").
+//! Widths count East Asian wide characters as two columns and combining marks as none.
+//!
 //! Colours: only the QR uses colour (black on white, so it scans whatever the terminal's theme;
 //! see [`qr_text`]), plus bold for the heading and the code. With colours off (`NO_COLOR`, or
 //! `Plain`) the QR is drawn as `qrencode -t UTF8` does, assuming a light-on-dark terminal.
@@ -38,7 +45,8 @@ use std::ffi::OsStr;
 use std::io::Write;
 use std::time::Duration;
 
-use super::catalog::{Catalog, Msg, Slot};
+use super::catalog::{Msg, Slot};
+use super::language::Language;
 use super::{CodeScreen, Screen, View};
 use crate::screen::error::DisplayError;
 use crate::screen::fonts::sanitize;
@@ -184,6 +192,8 @@ pub struct TerminalScreen<W: Write> {
     qr_cache: Option<(String, qr_text::QrStyle, Result<Vec<String>, String>)>,
     /// `[display] device_name`, named in the warning against code phishing.
     device_name: Option<String>,
+    /// The language of the sentences.
+    language: Language,
 }
 
 impl TerminalScreen<std::io::Stdout> {
@@ -220,6 +230,23 @@ impl<W: Write> TerminalScreen<W> {
             plain_status_clock: None,
             qr_cache: None,
             device_name: None,
+            language: Language::english(),
+        }
+    }
+
+    /// The language to print in (English by default): only one the terminal can show
+    /// ([`shows_any_script`]).
+    pub fn with_language(mut self, language: Language) -> Self {
+        self.language = language;
+        self
+    }
+
+    /// A code, URL or number made to stay left to right inside a right-to-left sentence.
+    fn ltr(&self, text: &str) -> String {
+        if self.language.rtl() {
+            format!("\u{2066}{text}\u{2069}")
+        } else {
+            text.to_string()
         }
     }
 
@@ -322,7 +349,8 @@ impl<W: Write> TerminalScreen<W> {
     /// Lays out `view` as a frame: the body, and the status line that changes every tick.
     /// Every sentence comes from the catalogue; text from outside is sanitised.
     fn frame(&mut self, view: &View, layout: Layout) -> Frame {
-        let w = Catalog::english();
+        let language = self.language.clone();
+        let w = language.words();
         let mut frame = Frame {
             body: Vec::new(),
             status: None,
@@ -342,10 +370,10 @@ impl<W: Write> TerminalScreen<W> {
                     frame.body.push(self.bold(&heading(code)));
                 }
                 self.code_block(code, layout, &mut frame);
-                frame.status = Some(countdown(code));
+                frame.status = Some(self.countdown(code));
             }
             View::Retrying { in_secs, code, .. } => {
-                let secs = in_secs.to_string();
+                let secs = self.ltr(&in_secs.to_string());
                 match code {
                     Some(code) => {
                         if layout.prose {
@@ -353,8 +381,8 @@ impl<W: Write> TerminalScreen<W> {
                         }
                         frame.body.push(w.text(Msg::RetryingCode));
                         self.code_block(code, layout, &mut frame);
-                        let c = countdown(code);
-                        let t = clock_text(code.remaining.as_secs());
+                        let c = self.countdown(code);
+                        let t = self.ltr(&clock_text(code.remaining.as_secs()));
                         frame.status = Some(Status {
                             text: format!(
                                 "{}  [{}]",
@@ -428,7 +456,8 @@ impl<W: Write> TerminalScreen<W> {
     /// The QR first, then the URL and the code (big and plain) and the provider's message, so
     /// that on a terminal too short for it all (size unknown) the text is what stays in view.
     fn code_block(&mut self, code: &CodeScreen, layout: Layout, frame: &mut Frame) {
-        let w = Catalog::english();
+        let language = self.language.clone();
+        let w = language.words();
         let blank = |body: &mut Vec<String>| {
             if layout.spacious {
                 body.push(String::new());
@@ -446,7 +475,7 @@ impl<W: Write> TerminalScreen<W> {
         }
         let uri = clean(&code.verification_uri, MAX_URI);
         // Whole, https:// included: on a terminal the address is copied from here.
-        let shown_uri = uri.clone();
+        let shown_uri = self.ltr(&uri);
         let user_code = clean(&code.user_code, MAX_CODE);
         let browser = user_code.is_empty();
         if layout.qr {
@@ -464,7 +493,7 @@ impl<W: Write> TerminalScreen<W> {
         }
         let body = &mut frame.body;
         blank(body);
-        let bold_code = self.bold(&user_code);
+        let bold_code = self.ltr(&self.bold(&user_code));
         let steps = match (browser, layout.prose) {
             (true, _) => w.fill(Msg::SigninSteps, &[(Slot::Url, &shown_uri)]),
             (false, true) => w.fill(
@@ -645,23 +674,40 @@ struct Status {
     clock: u64,
 }
 
-/// "Code expires in 12:34  [#####-----]".
-fn countdown(code: &CodeScreen) -> Status {
-    let secs = code.remaining.as_secs();
-    let w = Catalog::english();
-    let m = if code.renewed {
-        Msg::CodeExpiresNew
-    } else {
-        Msg::CodeExpires
-    };
-    Status {
-        text: format!(
-            "{}  [{}]",
-            w.fill(m, &[(Slot::Minutes, &clock_text(secs))]),
-            bar(code.remaining, code.lifetime)
-        ),
-        clock: secs,
+impl<W: Write> TerminalScreen<W> {
+    /// "Code expires in 12:34  [#####-----]".
+    fn countdown(&self, code: &CodeScreen) -> Status {
+        let secs = code.remaining.as_secs();
+        let m = if code.renewed {
+            Msg::CodeExpiresNew
+        } else {
+            Msg::CodeExpires
+        };
+        let minutes = self.ltr(&clock_text(secs));
+        Status {
+            text: format!(
+                "{}  [{}]",
+                self.language.words().fill(m, &[(Slot::Minutes, &minutes)]),
+                bar(code.remaining, code.lifetime)
+            ),
+            clock: secs,
+        }
     }
+}
+
+/// Whether a terminal can show text in any script, from the environment: a UTF-8 locale (the
+/// first of `LC_ALL`, `LC_CTYPE`, `LANG` that is set) and not the Linux VT console
+/// (`TERM=linux`: its font holds at most 512 glyphs and it joins no script).
+pub fn shows_any_script(env: &dyn Fn(&str) -> Option<String>) -> bool {
+    let get = |name: &str| env(name).filter(|v| !v.is_empty());
+    let utf8 = ["LC_ALL", "LC_CTYPE", "LANG"]
+        .into_iter()
+        .find_map(get)
+        .is_some_and(|l| {
+            let l = l.to_ascii_lowercase();
+            l.contains("utf-8") || l.contains("utf8")
+        });
+    utf8 && get("TERM").as_deref() != Some("linux")
 }
 
 use crate::screen::layout::clock_text;
@@ -716,13 +762,15 @@ fn clean(text: &str, max: usize) -> String {
     out
 }
 
-/// Word-wraps one line of text at `width` characters; words longer than that stay whole.
+/// Word-wraps one line of text at `width` columns. A word wider than that stays whole, unless
+/// it is written in wide characters (Chinese, Japanese): those may break between any two
+/// (a terminal wraps a Thai or Korean word by itself, at worst in the middle).
 fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines = Vec::new();
     let mut line = String::new();
     let mut len = 0;
     for word in text.split_whitespace() {
-        let n = word.chars().count();
+        let n = visible_width(word);
         if len > 0 && len + 1 + n > width {
             lines.push(std::mem::take(&mut line));
             len = 0;
@@ -731,8 +779,17 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
             line.push(' ');
             len += 1;
         }
-        line.push_str(word);
-        len += n;
+        for c in word.chars() {
+            let w = char_width(c);
+            // Never before a closing mark of a line (、。」…), nor before a combining mark.
+            let closing = w == 0 || "、。，．」』）〉》】！？：；ー・…".contains(c);
+            if w == 2 && len + w > width && len > 0 && !closing {
+                lines.push(std::mem::take(&mut line));
+                len = 0;
+            }
+            line.push(c);
+            len += w;
+        }
     }
     if !line.is_empty() {
         lines.push(line);
@@ -740,8 +797,49 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
-/// Columns `line` takes: characters outside our own `ESC [ … letter` sequences. (Counts every
-/// character as one column; wide characters in server text can only make a line wrap early.)
+/// Columns a character takes on a terminal: two for East Asian wide ones, none for combining
+/// marks and format characters (our isolates), else one. Covers the scripts of the packs; an
+/// unknown character counts one.
+fn char_width(c: char) -> usize {
+    let zero = matches!(c,
+        '\u{0300}'..='\u{036F}'
+        | '\u{0591}'..='\u{05C7}'
+        | '\u{064B}'..='\u{065F}'
+        | '\u{0670}'
+        | '\u{0900}'..='\u{0902}'
+        | '\u{093A}'..='\u{094F}'
+        | '\u{0951}'..='\u{0957}'
+        | '\u{0962}'..='\u{0963}'
+        | '\u{0E31}'
+        | '\u{0E34}'..='\u{0E3A}'
+        | '\u{0E47}'..='\u{0E4E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{FE00}'..='\u{FE0F}');
+    let wide = matches!(c,
+        '\u{1100}'..='\u{115F}'
+        | '\u{2E80}'..='\u{303E}'
+        | '\u{3041}'..='\u{33FF}'
+        | '\u{3400}'..='\u{4DBF}'
+        | '\u{4E00}'..='\u{9FFF}'
+        | '\u{A000}'..='\u{A4CF}'
+        | '\u{AC00}'..='\u{D7A3}'
+        | '\u{F900}'..='\u{FAFF}'
+        | '\u{FE30}'..='\u{FE4F}'
+        | '\u{FF00}'..='\u{FF60}'
+        | '\u{FFE0}'..='\u{FFE6}'
+        | '\u{20000}'..='\u{3FFFD}');
+    if zero {
+        0
+    } else if wide {
+        2
+    } else {
+        1
+    }
+}
+
+/// Columns `line` takes: characters outside our own `ESC [ … letter` sequences, each as wide
+/// as [`char_width`] says.
 fn visible_width(line: &str) -> usize {
     let mut width = 0;
     let mut chars = line.chars();
@@ -754,7 +852,7 @@ fn visible_width(line: &str) -> usize {
                 }
             }
         } else {
-            width += 1;
+            width += char_width(c);
         }
     }
     width
