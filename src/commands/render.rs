@@ -69,6 +69,14 @@ pub fn command(config: Option<&Path>, args: &RenderArgs) -> Result<(), crate::er
         (None, Some(_)) => DisplayConfig::default(),
         (None, None) => crate::config::Config::load(&config_path)?.display,
     };
+    if args.board.is_some() || args.size.is_some() {
+        // A board or a size needs no config; the language and the packs' place are still the
+        // config's when there is a readable one.
+        if let Ok(c) = crate::config::Config::load(&config_path) {
+            display.language = c.display.language;
+            display.locale_dir = c.display.locale_dir;
+        }
+    }
     if let Some((w, h)) = args.size {
         display.width = Some(w);
         display.height = Some(h);
