@@ -53,8 +53,8 @@ impl Blend for BinaryColor {
 }
 
 /// Text colour over background colour, and whether to embolden (titles: each glyph's
-/// coverage smeared one pixel to the right, as FreeType's synthetic bold does; the packs carry
-/// one weight).
+/// coverage smeared [`Tier::bold_px`] to the right, as FreeType's synthetic bold does; the
+/// packs carry one weight).
 #[derive(Debug, Clone, Copy)]
 pub struct Ink<C> {
     pub fg: C,
@@ -103,14 +103,14 @@ impl Pack {
                 if x % 2 == 0 { byte >> 4 } else { byte & 0x0f }
             }
         };
-        // Synthetic bold: each pixel also covers the one to its right.
-        let extra = u32::from(ink.bold);
+        // Synthetic bold: each pixel also covers the `extra` ones to its right.
+        let extra = if ink.bold { tier.bold_px() } else { 0 };
         let pixels = (0..b.height).flat_map(move |y| {
             (0..b.width + extra).filter_map(move |x| {
-                let mut alpha = coverage(x, y);
-                if ink.bold && x > 0 {
-                    alpha = alpha.max(coverage(x - 1, y));
-                }
+                let alpha = (x.saturating_sub(extra)..=x)
+                    .map(|x| coverage(x, y))
+                    .max()
+                    .unwrap_or(0);
                 let c = D::Color::blend(ink.fg, ink.bg, alpha)?;
                 Some(Pixel(origin + Point::new(x as i32, y as i32), c))
             })

@@ -133,6 +133,12 @@ impl Tier {
     pub fn line_height(&self) -> u32 {
         u32::from(self.ascent) + u32::from(self.descent)
     }
+
+    /// How far synthetic bold widens each glyph, in pixels: a twenty-fourth of the size, as
+    /// FreeType emboldens (at least one pixel).
+    pub fn bold_px(&self) -> u32 {
+        (u32::from(self.px) / 24).max(1)
+    }
 }
 
 /// Where a glyph's bitmap is and how it sits on the pen position.

@@ -159,9 +159,13 @@ pub struct ShapedLine {
 }
 
 impl ShapedLine {
-    /// The line box, scaled.
+    /// The line box, scaled (a bold line is wider by what emboldening adds).
     pub fn size(&self) -> Size {
-        Size::new(self.line.width * self.scale, self.height * self.scale)
+        let bold = if self.bold { self.tier.bold_px() } else { 0 };
+        Size::new(
+            (self.line.width + bold) * self.scale,
+            self.height * self.scale,
+        )
     }
 }
 

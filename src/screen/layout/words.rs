@@ -44,6 +44,13 @@ struct Values {
 }
 
 impl Values {
+    /// The width a line may take in the pack's pixels, out of `w` screen pixels (a bold line
+    /// is wider by what emboldening adds).
+    fn room(&self, w: u32) -> u32 {
+        let bold = if self.bold { self.tier.bold_px() } else { 0 };
+        (w / self.scale).saturating_sub(bold)
+    }
+
     fn slot(&self, name: &str) -> Option<SlotValue> {
         self.values
             .iter()
@@ -161,7 +168,7 @@ impl Words<'_> {
         if let Some((pack, tier)) = self.tier(msg, face) {
             let values = Self::values(pack, tier, face, args)?;
             let lines =
-                pack.balanced_lines(msg.key(), &tier, w / values.scale, &|n| values.slot(n))?;
+                pack.balanced_lines(msg.key(), &tier, values.room(w), &|n| values.slot(n))?;
             return Some(values.piece(lines, role));
         }
         let text = self.fallback().fill(msg, args);
@@ -175,10 +182,9 @@ impl Words<'_> {
         let mut out = Vec::new();
         if let Some((pack, tier)) = self.tier(msg, face) {
             if let Some(values) = Self::values(pack, tier, face, &[]) {
-                let parts =
-                    pack.parts(msg.key(), &["url", "code"], &tier, w / values.scale, &|n| {
-                        values.slot(n)
-                    });
+                let parts = pack.parts(msg.key(), &["url", "code"], &tier, values.room(w), &|n| {
+                    values.slot(n)
+                });
                 for part in parts.unwrap_or_default() {
                     out.push(match part {
                         crate::locale::Part::Lines(lines) => Step::Words(values.piece(lines, role)),
@@ -216,7 +222,7 @@ impl Words<'_> {
         let (pack, tier) = self.tier(Msg::Warning, face)?;
         let rtl = pack.plain_direction(text)?;
         let values = Self::values(pack, tier, face, &[])?;
-        let max = w / values.scale;
+        let max = values.room(w);
         let width = |s: &str| pack.plain_width(&tier, s).unwrap_or(u32::MAX);
         let mut lines: Vec<String> = Vec::new();
         let mut line = String::new();
