@@ -13,7 +13,7 @@ use devauth::screen::Screen;
 use devauth::screen::canvas::{Canvas, MonoCanvas, PixelFormat, Rotation};
 use devauth::screen::language::Language;
 use devauth::screen::painter::Painter;
-use devauth::screen::png::{PngScreen, Surface, write_png};
+use devauth::screen::png::{PngScreen, Surface};
 use std::path::Path;
 
 /// The boards each language's pictures are drawn on.
