@@ -160,6 +160,38 @@ impl Pack {
         Ok(())
     }
 
+    /// Where the ink of `line`'s runs reaches, in pixels from the line's left: glyphs may
+    /// overhang their advances (the hook of a "j", a swash), and `bold` widens each glyph.
+    /// `(0, line.width)` at least.
+    pub fn line_ink(&self, tier: &Tier, line: &Line, bold: bool) -> (i32, i32) {
+        let d = self.bytes();
+        let px = i64::from(tier.px);
+        let extra = if bold { tier.bold_px() as i32 } else { 0 };
+        let (mut left, mut right) = (0, i32::try_from(line.width).unwrap_or(i32::MAX));
+        for piece in &line.pieces {
+            let Piece::Run { x, item } = piece else {
+                continue;
+            };
+            let ia = self.s.items.start + usize::from(*item) * ITEM;
+            let (first, n) = (
+                usize::from(u16_at(d, ia + 2)),
+                usize::from(u16_at(d, ia + 4)),
+            );
+            let mut pen = i64::from(*x);
+            for g in first..first + n {
+                let at = self.s.gpos.start + g * GPOS;
+                let b = self.glyph_box(d, tier, usize::from(u16_at(d, at)));
+                if b.width > 0 {
+                    let gx = self.scale(pen + i64::from(i16_at(d, at + 4)) * px, 1) + b.left;
+                    left = left.min(gx);
+                    right = right.max(gx + b.width as i32 + extra);
+                }
+                pen += i64::from(i16_at(d, at + 2)) * px;
+            }
+        }
+        (left, right)
+    }
+
     /// Width in px of `text` drawn unshaped from the pack's character map (digits, `:` and the
     /// like), or `None` when the pack lacks a character.
     pub fn plain_width(&self, tier: &Tier, text: &str) -> Option<u32> {
@@ -189,6 +221,32 @@ impl Pack {
             (true, true) => None,
             (rtl, _) => Some(rtl),
         }
+    }
+
+    /// Where the ink of `text` drawn by [`Pack::draw_plain`] reaches, in pixels from its pen.
+    pub fn plain_ink(&self, tier: &Tier, text: &str) -> (i32, i32) {
+        let d = self.bytes();
+        let px = i64::from(tier.px);
+        let (mut left, mut right, mut pen) = (0, 0, 0i64);
+        let rtl = self.plain_direction(text) == Some(true);
+        let chars: Vec<char> = if rtl {
+            text.chars().rev().collect()
+        } else {
+            text.chars().collect()
+        };
+        for c in chars {
+            if let Some((glyph, adv)) = self.plain_glyph(c) {
+                let b = self.glyph_box(d, tier, glyph);
+                let gx = self.scale(pen, px);
+                if b.width > 0 {
+                    left = left.min(gx + b.left);
+                    right = right.max(gx + b.left + b.width as i32);
+                }
+                pen += i64::from(adv);
+                right = right.max(self.scale(pen, px));
+            }
+        }
+        (left, right)
     }
 
     /// Draws `text` from the character map, top-left at `top_left`: left to right, or reversed

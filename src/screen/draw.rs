@@ -275,7 +275,7 @@ where
     let mut scaled = Scaled {
         inner: target,
         scale: s.scale * zoom,
-        origin: origin * zoom as i32,
+        origin: (origin + Point::new((s.left * s.scale) as i32, 0)) * zoom as i32,
     };
     let ink = Ink {
         fg: D::Color::of(role, theme),

@@ -154,18 +154,24 @@ pub struct ShapedLine {
     pub scale: u32,
     /// Titles: emboldened (the packs carry one weight).
     pub bold: bool,
+    /// Ink left of the line's first advance (a glyph's overhang), unscaled: the line is drawn
+    /// this far right inside its box.
+    pub left: u32,
+    /// Ink right of its last advance (an overhang, emboldening), unscaled.
+    pub right: u32,
     /// What each placeholder on the line draws.
     pub values: Vec<Value>,
 }
 
 impl ShapedLine {
-    /// The line box, scaled (a bold line is wider by what emboldening adds).
+    /// The line box, scaled: the advances and the ink beyond them on either side.
     pub fn size(&self) -> Size {
-        let bold = if self.bold { self.tier.bold_px() } else { 0 };
-        Size::new(
-            (self.line.width + bold) * self.scale,
-            self.height * self.scale,
-        )
+        Size::new(self.box_width() * self.scale, self.height * self.scale)
+    }
+
+    /// The box's width, unscaled.
+    pub fn box_width(&self) -> u32 {
+        self.left + self.line.width + self.right
     }
 }
 

@@ -34,7 +34,8 @@ pub(super) struct Words<'a> {
 }
 
 /// The values of one sentence's placeholders, measured for one tier of the pack.
-struct Values {
+struct Values<'a> {
+    pack: &'a Pack,
     tier: Tier,
     scale: u32,
     bold: bool,
@@ -43,12 +44,31 @@ struct Values {
     values: Vec<(Value, SlotValue)>,
 }
 
-impl Values {
-    /// The width a line may take in the pack's pixels, out of `w` screen pixels (a bold line
-    /// is wider by what emboldening adds).
-    fn room(&self, w: u32) -> u32 {
-        let bold = if self.bold { self.tier.bold_px() } else { 0 };
-        (w / self.scale).saturating_sub(bold)
+impl Values<'_> {
+    /// Lines made by `wrap` for a width in the pack's pixels, their boxes (ink included)
+    /// within `w` screen pixels: wrapped to the room, then narrower by what the widest box's
+    /// overhang took (a glyph reaching past its advance, emboldening).
+    fn fitted<T>(
+        &self,
+        w: u32,
+        wrap: impl Fn(u32) -> Option<Vec<T>>,
+        widest: impl Fn(&[T]) -> u32,
+    ) -> Option<Vec<T>> {
+        let room = w / self.scale;
+        let lines = wrap(room)?;
+        match widest(&lines).checked_sub(room) {
+            Some(over) if over > 0 => wrap(room.saturating_sub(over)),
+            _ => Some(lines),
+        }
+    }
+
+    /// The widest box of `lines`, unscaled.
+    fn widest(&self, lines: &[Line]) -> u32 {
+        lines
+            .iter()
+            .map(|l| self.shaped(l.clone()).box_width())
+            .max()
+            .unwrap_or(0)
     }
 
     fn slot(&self, name: &str) -> Option<SlotValue> {
@@ -59,7 +79,27 @@ impl Values {
     }
 
     fn shaped(&self, line: Line) -> ShapedLine {
+        let (mut left, mut right) = self.pack.line_ink(&self.tier, &line, self.bold);
+        // Values in the pack's own letters overhang as the sentence's glyphs do.
+        for piece in &line.pieces {
+            let LinePiece::Slot { x, name, .. } = piece else {
+                continue;
+            };
+            let plain = self
+                .values
+                .iter()
+                .find(|(v, _)| &v.slot == name && v.font.is_none());
+            if let Some((v, _)) = plain {
+                let (l, r) = self.pack.plain_ink(&self.tier, &v.text);
+                let x = i32::try_from(*x).unwrap_or(0);
+                left = left.min(x + l);
+                right = right.max(x + r);
+            }
+        }
+        let width = i32::try_from(line.width).unwrap_or(i32::MAX);
         ShapedLine {
+            left: u32::try_from(-left).unwrap_or(0),
+            right: u32::try_from(right - width).unwrap_or(0),
             line,
             tier: self.tier,
             ascent: self.ascent,
@@ -126,8 +166,14 @@ impl Words<'_> {
     }
 
     /// Every value of `args` measured for `tier`; `None` when one cannot be drawn.
-    fn values(pack: &Pack, tier: Tier, face: Face, args: &[(Slot, &str)]) -> Option<Values> {
+    fn values<'p>(
+        pack: &'p Pack,
+        tier: Tier,
+        face: Face,
+        args: &[(Slot, &str)],
+    ) -> Option<Values<'p>> {
         let mut out = Values {
+            pack,
             tier,
             scale: face.scale.max(1),
             bold: face.font.is_bold(),
@@ -167,8 +213,11 @@ impl Words<'_> {
     ) -> Option<Piece> {
         if let Some((pack, tier)) = self.tier(msg, face) {
             let values = Self::values(pack, tier, face, args)?;
-            let lines =
-                pack.balanced_lines(msg.key(), &tier, values.room(w), &|n| values.slot(n))?;
+            let lines = values.fitted(
+                w,
+                |room| pack.balanced_lines(msg.key(), &tier, room, &|n| values.slot(n)),
+                |lines| values.widest(lines),
+            )?;
             return Some(values.piece(lines, role));
         }
         let text = self.fallback().fill(msg, args);
@@ -182,9 +231,24 @@ impl Words<'_> {
         let mut out = Vec::new();
         if let Some((pack, tier)) = self.tier(msg, face) {
             if let Some(values) = Self::values(pack, tier, face, &[]) {
-                let parts = pack.parts(msg.key(), &["url", "code"], &tier, values.room(w), &|n| {
-                    values.slot(n)
-                });
+                let parts = values.fitted(
+                    w,
+                    |room| {
+                        pack.parts(msg.key(), &["url", "code"], &tier, room, &|n| {
+                            values.slot(n)
+                        })
+                    },
+                    |parts| {
+                        parts
+                            .iter()
+                            .map(|p| match p {
+                                crate::locale::Part::Lines(l) => values.widest(l),
+                                crate::locale::Part::Block(_) => 0,
+                            })
+                            .max()
+                            .unwrap_or(0)
+                    },
+                );
                 for part in parts.unwrap_or_default() {
                     out.push(match part {
                         crate::locale::Part::Lines(lines) => Step::Words(values.piece(lines, role)),
@@ -222,7 +286,7 @@ impl Words<'_> {
         let (pack, tier) = self.tier(Msg::Warning, face)?;
         let rtl = pack.plain_direction(text)?;
         let values = Self::values(pack, tier, face, &[])?;
-        let max = values.room(w);
+        let max = w / values.scale;
         let width = |s: &str| pack.plain_width(&tier, s).unwrap_or(u32::MAX);
         let mut lines: Vec<String> = Vec::new();
         let mut line = String::new();
@@ -297,6 +361,11 @@ fn plain_line(
             rtl,
         }],
     });
+    if font.is_none() {
+        let (left, right) = values.pack.plain_ink(&values.tier, &text);
+        shaped.left = u32::try_from(-left).unwrap_or(0);
+        shaped.right = u32::try_from(i64::from(right) - i64::from(width)).unwrap_or(0);
+    }
     shaped.values = vec![Value {
         slot: slot.to_string(),
         text,
