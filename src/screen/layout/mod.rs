@@ -27,17 +27,20 @@ mod column;
 #[cfg(test)]
 mod tests;
 mod text;
+mod tick;
 mod words;
 
+use super::View;
 use super::catalog::{Msg, Slot};
 use super::fonts::{FontId, sanitize};
 use super::language::Language;
 use super::qr::Fitted;
-use super::{CodeScreen, View};
 use code::{code_screen, oled_alternates};
 use column::{Piece, column_height, column_width, place, spaced, to_i32};
 pub use text::{Face, clock_text};
+pub use tick::tick;
 use words::Words;
+pub use words::{ShapedLine, Value};
 
 /// What a board or config says about the display beyond its size.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,54 +140,6 @@ impl Text {
             ),
         )
     }
-}
-
-/// A line of a locale pack's sentence, ready to draw: the pack's pre-shaped runs, in visual
-/// order, and the values of the placeholders on it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShapedLine {
-    pub line: crate::locale::Line,
-    /// The pack's size the line is drawn in.
-    pub tier: crate::locale::Tier,
-    /// From the top of the line box to the baseline, unscaled.
-    pub ascent: u32,
-    /// The line box, unscaled.
-    pub height: u32,
-    /// Integer pixel scale.
-    pub scale: u32,
-    /// Titles: emboldened (the packs carry one weight).
-    pub bold: bool,
-    /// Ink left of the line's first advance (a glyph's overhang), unscaled: the line is drawn
-    /// this far right inside its box.
-    pub left: u32,
-    /// Ink right of its last advance (an overhang, emboldening), unscaled.
-    pub right: u32,
-    /// What each placeholder on the line draws.
-    pub values: Vec<Value>,
-}
-
-impl ShapedLine {
-    /// The line box, scaled: the advances and the ink beyond them on either side.
-    pub fn size(&self) -> Size {
-        Size::new(self.box_width() * self.scale, self.height * self.scale)
-    }
-
-    /// The box's width, unscaled.
-    pub fn box_width(&self) -> u32 {
-        self.left + self.line.width + self.right
-    }
-}
-
-/// A placeholder's value in a [`ShapedLine`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Value {
-    /// The placeholder's name (`name`, `minutes`, …).
-    pub slot: String,
-    /// Already sanitised.
-    pub text: String,
-    /// The u8g2 face that draws it (unscaled: the line's scale applies), or `None`: the pack's
-    /// own letters.
-    pub font: Option<Face>,
 }
 
 /// A drawn part that does not change while the layout stands.
@@ -748,103 +703,6 @@ fn message_screen(
         n -= 1;
     }
     place(build(n), area, true, ty, out);
-}
-
-// ---------------------------------------------------------------------------------------------
-// The ticker's content.
-// ---------------------------------------------------------------------------------------------
-
-/// Seconds a renewed code says "new code" where the countdown has no room for both.
-const NEW_CODE_SECS: u64 = 15;
-
-/// What the countdown slot shows for `view` (None when the view has no countdown): the
-/// longest wording that fits the slot, down to the time alone.
-pub fn tick(view: &View, slot: &Ticker) -> Option<Tick> {
-    let face = Face::new(slot.font, slot.scale);
-    let words = Words {
-        lang: &slot.language,
-        mono: slot.mono,
-    };
-    let permille = |c: &CodeScreen| {
-        let life = c.lifetime.as_millis().max(1);
-        let left = c.remaining.as_millis().min(life);
-        u32::try_from(left * 1000 / life).unwrap_or(1000)
-    };
-    // A wording: a sentence with its values, or (`None`) the time alone.
-    let render = |msg: Option<Msg>, args: &[(Slot, &str)]| -> (String, Option<ShapedLine>) {
-        let value = args.first().map_or("", |a| a.1);
-        let shaped = match (slot.language.pack(), msg) {
-            (None, _) => None,
-            (Some(_), Some(m)) => words.line(m, args, face),
-            (Some(_), None) => words.number(value, face),
-        };
-        // A pack that cannot draw it (a damaged one): English in the u8g2 face.
-        let catalog = match (slot.language.pack(), &shaped) {
-            (Some(_), None) => super::catalog::Catalog::english(),
-            _ => slot.language.words(),
-        };
-        let text = msg.map_or_else(|| value.to_string(), |m| catalog.fill(m, args));
-        (text, shaped)
-    };
-    let fits = |(text, shaped): &(String, Option<ShapedLine>)| {
-        let w = shaped
-            .as_ref()
-            .map_or_else(|| face.width(text), |s| s.size().width);
-        w <= slot.rect.size.width
-    };
-    // The longest of `candidates` that fits, else the last one.
-    let first_fitting = |candidates: Vec<(String, Option<ShapedLine>)>| {
-        let last = candidates.last().cloned().unwrap_or_default();
-        candidates.into_iter().find(|c| fits(c)).unwrap_or(last)
-    };
-    let ((text, shaped), role, permille) = match view {
-        View::WaitingForUser(c) => {
-            let t = clock_text(c.remaining.as_secs());
-            let minutes = [(Slot::Minutes, t.as_str())];
-            let chosen = if c.remaining.is_zero() {
-                render(Some(Msg::CodeExpired), &[])
-            } else if c.renewed {
-                let fresh = c.lifetime.saturating_sub(c.remaining).as_secs() < NEW_CODE_SECS;
-                let mut candidates = vec![render(Some(Msg::CodeExpiresNew), &minutes)];
-                if fresh {
-                    candidates.push(render(Some(Msg::CodeNew), &[]));
-                }
-                candidates.push(render(None, &minutes));
-                first_fitting(candidates)
-            } else {
-                first_fitting(vec![
-                    render(Some(Msg::CodeExpires), &minutes),
-                    render(None, &minutes),
-                ])
-            };
-            (chosen, Role::Muted, permille(c))
-        }
-        View::Retrying { in_secs, code, .. } => {
-            let secs = in_secs.to_string();
-            let seconds = (Slot::Seconds, secs.as_str());
-            let short = render(Some(Msg::RetryingIn), &[seconds]);
-            let chosen = match code {
-                Some(c) => {
-                    let t = clock_text(c.remaining.as_secs());
-                    let minutes = (Slot::Minutes, t.as_str());
-                    first_fitting(vec![
-                        render(Some(Msg::RetryingInCode), &[seconds, minutes]),
-                        short,
-                        render(None, &[minutes]),
-                    ])
-                }
-                None => short,
-            };
-            (chosen, Role::Warn, code.as_ref().map_or(0, permille))
-        }
-        _ => return None,
-    };
-    Some(Tick {
-        text,
-        shaped,
-        role,
-        permille,
-    })
 }
 
 /// Whether `view` fits a `size` screen: the user code and the URL are drawn whole, inside the

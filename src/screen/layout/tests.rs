@@ -1,5 +1,6 @@
 use super::text::{split_code, url_text, wrap, wrap_url};
 use super::*;
+use crate::screen::CodeScreen;
 use crate::screen::Problem;
 use crate::screen::language::Language;
 use std::time::Duration;

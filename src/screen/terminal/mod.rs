@@ -53,9 +53,9 @@ use crate::screen::fonts::sanitize;
 
 pub mod bigfont;
 pub mod qr_text;
-mod text;
 #[cfg(test)]
 mod tests;
+mod text;
 
 pub use qr_text::qr_text;
 use text::{clean, visible_width, wrap};
