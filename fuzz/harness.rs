@@ -240,6 +240,7 @@ pub fn token_response(data: &[u8]) {
                 client_id: "fuzz-client".into(),
                 token_endpoint: "https://fuzz.example/token".into(),
                 tokens,
+                grant_refused: None,
             };
             let path = Path::new("/fuzz/tokens.json");
             // What the server granted must be storable: failing here would lose the grant.

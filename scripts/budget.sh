@@ -130,8 +130,8 @@ start_to_code() {
   python3 - "$1" "$server" "${BUDGET_RUNS:-7}" "$work" <<'PY'
 import os, statistics, subprocess, sys, time
 bin, server, runs, work = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-srv = subprocess.Popen([server, "--client-id", "devauth-demo", "--interval", "5"],
-                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+srv = subprocess.Popen([server, "--interval", "5"], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, text=True)
 try:
     base = srv.stdout.readline().split()[-1]
     with open(os.path.join(os.environ["DEVAUTH_ROOT"], "config/loopback-demo.toml")) as f:

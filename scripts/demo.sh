@@ -19,7 +19,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-target/$profile_dir/devauth-testserver --client-id devauth-demo \
+target/$profile_dir/devauth-testserver \
     --auto-approve-after "$approve_after" --interval 2 \
     >"$work/server.out" 2>"$work/server.log" &
 server_pid=$!

@@ -3,6 +3,10 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+mod keys;
+use keys::proof_args;
+pub use keys::{KEYGEN_HELP, ProofArgs};
+
 pub const USAGE: &str = "\
 devauth — pair this device with an OAuth 2.0 account (RFC 8628 device flow) and keep its tokens
 
@@ -11,6 +15,7 @@ Usage: devauth [--config PATH] <COMMAND> [OPTIONS]
 Commands:
   pair [--json]        Show a code and QR, wait for approval, store the tokens
   token [--header]     Print a valid access token (refreshing it first when needed)
+        [--dpop-proof M URL]   ... and a DPoP proof for that request (DPoP-bound tokens)
   status [--json]      Show whether the device is paired, as whom, and until when
   unpair               Revoke the tokens at the provider (when possible) and delete them
   render               Draw the pairing screen of a board into a PNG (sample data, no network)
@@ -18,6 +23,7 @@ Commands:
   api [OPTIONS] URL    One HTTPS request with the access token; the body goes to stdout
   authorize-url --redirect-uri URI   Web-server sign-in, step 1: print the sign-in URL
   exchange --redirect-url URL        Web-server sign-in, step 2: store the tokens
+  keygen [--public]    Make the device's client key (private_key_jwt), print its public JWK
 
 Options:
   -c, --config PATH    Config file (else $DEVAUTH_CONFIG, else /etc/devauth/devauth.toml)
@@ -26,7 +32,7 @@ Options:
 
 Exit codes:
   0  success
-  1  unexpected error
+  1  unexpected error, or stdout could not be written
   2  bad command line
   3  not paired (run `devauth pair`)
   4  pairing needed again: the grant was revoked or has expired (invalid_grant)
@@ -43,16 +49,22 @@ Exit codes:
 pub const PAIR_HELP: &str = "\
 devauth pair — run the device flow until this device is paired
 
-Usage: devauth pair [--json] [--grant GRANT] [--no-browser | --paste]
+Usage: devauth pair [--json] [--timeout SECS] [--force] [--grant GRANT] [--no-browser | --paste]
 
 Asks the provider for a code, shows the verification URL, the code and a QR code, waits for
 the person to approve on their phone or computer, then stores the tokens. Expired codes are
-replaced automatically; network trouble is retried with backoff.
+replaced automatically; network trouble is retried with backoff, for at most --timeout.
+On a device that is already paired it does nothing (exit 0) unless --force is given.
 
 Options:
   --json    Print one JSON event per line on stdout for a device UI to draw its own screen:
             code, pending, slow_down, expired, retrying, then paired, denied or error.
             Human text goes to stderr.
+  --timeout SECS  Give up (exit 7, with the last error) when the provider could not be reached
+                for SECS: no answer, DNS, TLS, timeouts, 5xx, 429. Default [network]
+                pair_timeout_secs (120); 0 retries for ever, as `devauth run` always does.
+  --force       Pair again although the device is paired; once the new tokens are stored the
+                old grant is revoked (not when the new pairing is for the same account).
   --grant G     Use this grant instead of [provider] grant: device_code or
                 authorization_code (its keys are checked as if the file said it).
   --no-browser  authorization_code: launch nothing; the URL is shown on the screen (text +
@@ -67,8 +79,9 @@ With grant = \"authorization_code\" it signs in through a browser instead: it li
 SIGTERM, SIGINT and SIGHUP take the code off the screen (\"Pairing stopped\", the `stopped`
 event) and exit with 128 + the signal (143, 130, 129).
 
-Exit codes: 0 paired, 5 denied, 6 config, 7 network, 8 provider refused, 9 store,
-13 no redirect from the browser in time, 129/130/143 stopped by a signal.
+Exit codes: 0 paired (or already paired), 5 denied, 6 config, 7 network (after --timeout),
+8 provider refused, 9 store, 13 no redirect from the browser in time, 129/130/143 stopped by
+a signal.
 ";
 
 pub const AUTHORIZE_URL_HELP: &str = "\
@@ -115,16 +128,22 @@ wrong verifier, a used or expired code), 9 store, 14 no pending request or it ex
 pub const TOKEN_HELP: &str = "\
 devauth token — print a valid access token
 
-Usage: devauth token [--header]
+Usage: devauth token [--header] [--dpop-proof METHOD URL [--dpop-nonce NONCE]]
 
 Refreshes first when the token expires within the refresh margin ([agent] refresh_margin_secs,
 at most half the token's lifetime). Safe to call from many processes at once: refreshes are
 serialised by a lock, so a provider that rotates refresh tokens never sees one twice.
 
 Options:
-  --header  Print `Bearer <token>` (ready for an Authorization header)
+  --header              Print `Bearer <token>`, or `DPoP <token>` for a DPoP-bound token
+                        (ready for an Authorization header)
+  --dpop-proof M URL    A DPoP-bound token (RFC 9449) needs a proof with each request: print
+                        one for METHOD URL on a second line, bound to the printed token. Send
+                        `Authorization: DPoP <token>` and `DPoP: <proof>`; one proof, one request.
+  --dpop-nonce NONCE    The nonce the resource server asked for (its DPoP-Nonce header)
 
-Exit codes: 0 ok, 3 not paired, 4 pairing needed again, 7 network, 8 provider refused, 9 store.
+Exit codes: 0 ok, 3 not paired, 4 pairing needed again (or the DPoP key is gone), 6 --dpop-proof
+with a token that is not DPoP-bound, 7 network, 8 provider refused, 9 store.
 ";
 
 pub const STATUS_HELP: &str = "\
@@ -133,9 +152,11 @@ devauth status — show the pairing state (never prints a secret)
 Usage: devauth status [--json]
 
 Shows whether the device is paired, the account, scopes, access token expiry, whether a
-refresh token is held, and where the store is.
+refresh token is held, and where the store is. After the provider refused the grant
+(invalid_grant, remembered by `token`, `api` and `run`) it says that pairing is needed.
 
-Exit codes: 0 paired, 3 not paired, 9 store unreadable.
+Exit codes: 0 paired, 3 not paired, 4 pairing needed again (the provider refused the grant:
+revoked, expired), 9 store unreadable.
 ";
 
 pub const UNPAIR_HELP: &str = "\
@@ -144,9 +165,10 @@ devauth unpair — sign this device out
 Usage: devauth unpair
 
 Revokes the refresh token, then the access token, at the provider's revocation endpoint
-(RFC 7009) when it has one, then deletes the stored tokens. Without network access (or
-without a revocation endpoint) the tokens are still deleted locally and devauth says that
-they could not be revoked.
+(RFC 7009) when it has one, then deletes the stored tokens and the access-token file of
+`devauth run` ([agent] token_file), and tells a running agent (SIGUSR2), which then shows the
+pairing screen. Without network access (or without a revocation endpoint) the tokens are
+still deleted locally and devauth says that they could not be revoked.
 
 Exit codes: 0 done (also when nothing was paired), 6 config, 9 store.
 ";
@@ -229,22 +251,24 @@ devauth run — the agent that owns this device's pairing for its whole life
 
 Usage: devauth run [--json]
 
-Pairs when there are no usable tokens (pairing screen, then \"Paired as ...\" for
-[agent] paired_screen_secs), keeps the access token fresh ahead of expiry on a clock that
+Says at start whether the device is paired (the paired event with at_start, or
+pairing_required), pairs when there are no usable tokens (pairing screen, then \"Paired as
+...\" for [agent] paired_screen_secs), keeps the access token fresh ahead of expiry on a clock that
 counts through suspend, retries network and server errors with backoff (never re-pairing for
 them), pairs again when the grant is gone, writes the access token to [agent] token_file
 (0640, atomically) and runs [agent] hook on paired, refreshed, unpaired, pairing-required.
 `devauth token` keeps working meanwhile (one refresh for everyone).
 
 Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the config; SIGUSR1 unpairs (revoking the
-tokens) and pairs again.
+tokens) and pairs again; SIGUSR2 re-reads the store (`devauth unpair` and `pair` send it).
 
 Options:
   --json    One JSON event per line on stdout: the pair events (code, pending, slow_down,
             expired, retrying, paired, denied, error) plus refreshed, pairing_required,
             unpaired and waiting_for_clock. Human text goes to stderr.
 
-Exit codes: 0 stopped by a signal, 1 another agent runs or a local error, 6 config.
+Exit codes: 0 stopped by a signal, 1 another agent runs, stdout failed or a local error,
+6 config (also a token_file_group that does not exist), 9 token store not writable.
 ";
 
 pub const API_HELP: &str = "\
@@ -276,11 +300,21 @@ pub enum Command {
     Render(RenderArgs),
     Pair {
         json: bool,
+        /// `--timeout SECS`: how long network trouble may last (`None`: the config's).
+        timeout: Option<u64>,
+        /// `--force`: pair again although paired.
+        force: bool,
     },
     /// `pair` with `--grant`, `--no-browser` or `--paste`.
     SignIn(PairArgs),
     Token {
         header: bool,
+        /// `--dpop-proof METHOD URL`: also print a DPoP proof for that request.
+        dpop: Option<ProofArgs>,
+    },
+    /// `keygen`: make the client key; `--public`: print the existing one's public JWK.
+    Keygen {
+        public: bool,
     },
     Status {
         json: bool,
@@ -306,6 +340,10 @@ pub struct PairArgs {
     pub no_browser: bool,
     /// authorization_code: read the redirected address (or the code) from stdin.
     pub paste: bool,
+    /// `--timeout SECS` (device flow only).
+    pub timeout: Option<u64>,
+    /// `--force`: pair again although paired.
+    pub force: bool,
 }
 
 /// `devauth authorize-url`'s arguments.
@@ -439,6 +477,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     let mut redirect_uri: Option<String> = None;
     let mut redirect_url: Option<String> = None;
     let mut code: Option<String> = None;
+    let mut timeout: Option<u64> = None;
+    let mut force = false;
+    let mut dpop_proof: Option<(String, String)> = None;
+    let mut dpop_nonce: Option<String> = None;
+    let mut public = false;
     let err = |e: lexopt::Error| UsageError(e.to_string());
     let text = |v: std::ffi::OsString, what: &str| {
         v.into_string()
@@ -460,6 +503,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             Long("grant") => grant = Some(text(parser.value().map_err(err)?, "grant")?),
             Long("no-browser") => no_browser = true,
             Long("paste") => paste = true,
+            Long("force") => force = true,
+            Long("timeout") => {
+                let v = text(parser.value().map_err(err)?, "timeout")?;
+                timeout = Some(v.parse::<u64>().ok().filter(|s| *s <= 86_400).ok_or_else(
+                    || UsageError(format!("--timeout {v:?}: expected seconds, 0..=86400")),
+                )?);
+            }
             Long("redirect-uri") => {
                 redirect_uri = Some(text(parser.value().map_err(err)?, "redirect-uri")?);
             }
@@ -467,6 +517,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
                 redirect_url = Some(text(parser.value().map_err(err)?, "redirect-url")?);
             }
             Long("code") => code = Some(text(parser.value().map_err(err)?, "code")?),
+            Long("dpop-proof") => {
+                let method = text(parser.value().map_err(err)?, "dpop-proof")?;
+                let url = text(parser.value().map_err(err)?, "dpop-proof")?;
+                dpop_proof = Some((method, url));
+            }
+            Long("dpop-nonce") => {
+                dpop_nonce = Some(text(parser.value().map_err(err)?, "dpop-nonce")?);
+            }
+            Long("public") => public = true,
             Long("board") => board = Some(text(parser.value().map_err(err)?, "board")?),
             Long("size") => size = Some(text(parser.value().map_err(err)?, "size")?),
             Long("rotate") => rotate = Some(text(parser.value().map_err(err)?, "rotate")?),
@@ -524,9 +583,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         return Err(UsageError("no command given".into()));
     };
     let allowed: &[&str] = match name.as_str() {
-        "pair" => &["json", "grant", "no-browser", "paste"],
+        "pair" => &["json", "grant", "no-browser", "paste", "timeout", "force"],
         "status" => &["json"],
-        "token" => &["header"],
+        "token" => &["header", "dpop-proof", "dpop-nonce"],
+        "keygen" => &["public"],
         "unpair" => &[],
         "render" => &["board", "size", "rotate", "state", "out", "language"],
         "run" => &["json"],
@@ -556,6 +616,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         ("redirect-uri", redirect_uri.is_some()),
         ("redirect-url", redirect_url.is_some()),
         ("code", code.is_some()),
+        ("timeout", timeout.is_some()),
+        ("force", force),
+        ("dpop-proof", dpop_proof.is_some()),
+        ("dpop-nonce", dpop_nonce.is_some()),
+        ("public", public),
     ] {
         if set && !allowed.contains(&flag) {
             return Err(UsageError(format!("`{name}` does not take --{flag}")));
@@ -577,6 +642,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             "api" => API_HELP,
             "authorize-url" => AUTHORIZE_URL_HELP,
             "exchange" => EXCHANGE_HELP,
+            "keygen" => KEYGEN_HELP,
             _ => UNPAIR_HELP,
         })
     } else {
@@ -594,10 +660,20 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
                     grant,
                     no_browser,
                     paste,
+                    timeout,
+                    force,
                 })
             }
-            "pair" => Command::Pair { json },
-            "token" => Command::Token { header },
+            "pair" => Command::Pair {
+                json,
+                timeout,
+                force,
+            },
+            "token" => Command::Token {
+                header,
+                dpop: proof_args(dpop_proof, dpop_nonce)?,
+            },
+            "keygen" => Command::Keygen { public },
             "status" => Command::Status { json },
             "render" => Command::Render(render_args(board, size, rotate, state, out, language)?),
             "run" => Command::Run { json },
@@ -707,6 +783,49 @@ mod tests {
     }
 
     #[test]
+    fn token_dpop_proof_and_keygen() {
+        assert_eq!(
+            p(&[
+                "token",
+                "--dpop-proof",
+                "get",
+                "https://api/x?y=1",
+                "--dpop-nonce",
+                "n"
+            ])
+            .unwrap()
+            .command,
+            Command::Token {
+                header: false,
+                dpop: Some(ProofArgs {
+                    method: "GET".into(),
+                    url: "https://api/x?y=1".into(),
+                    nonce: Some("n".into()),
+                }),
+            }
+        );
+        assert_eq!(
+            p(&["keygen", "--public"]).unwrap().command,
+            Command::Keygen { public: true }
+        );
+        assert_eq!(
+            p(&["keygen"]).unwrap().command,
+            Command::Keygen { public: false }
+        );
+        for bad in [
+            &["token", "--dpop-proof", "GET"][..],
+            &["token", "--dpop-proof", "FETCH", "https://a"],
+            &["token", "--dpop-proof", "GET", "ftp://a"],
+            &["token", "--dpop-proof", "GET", "https://a b"],
+            &["token", "--dpop-nonce", "n"],
+            &["status", "--dpop-proof", "GET", "https://a"],
+            &["pair", "--public"],
+        ] {
+            assert!(p(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn web_server_two_step_flags() {
         assert_eq!(
             p(&[
@@ -776,6 +895,8 @@ mod tests {
                 grant: Some("authorization_code".into()),
                 no_browser: false,
                 paste: true,
+                timeout: None,
+                force: false,
             })
         );
         assert!(matches!(
@@ -793,14 +914,33 @@ mod tests {
 
     #[test]
     fn commands_and_flags() {
-        assert_eq!(p(&["pair"]).unwrap().command, Command::Pair { json: false });
         assert_eq!(
-            p(&["pair", "--json"]).unwrap().command,
-            Command::Pair { json: true }
+            p(&["pair"]).unwrap().command,
+            Command::Pair {
+                json: false,
+                timeout: None,
+                force: false
+            }
         );
         assert_eq!(
+            p(&["pair", "--json", "--timeout", "30", "--force"])
+                .unwrap()
+                .command,
+            Command::Pair {
+                json: true,
+                timeout: Some(30),
+                force: true
+            }
+        );
+        assert!(p(&["pair", "--timeout", "soon"]).is_err());
+        assert!(p(&["token", "--force"]).is_err());
+        assert!(p(&["run", "--timeout", "5"]).is_err());
+        assert_eq!(
             p(&["token", "--header"]).unwrap().command,
-            Command::Token { header: true }
+            Command::Token {
+                header: true,
+                dpop: None
+            }
         );
         assert_eq!(
             p(&["status", "--json"]).unwrap().command,
@@ -937,7 +1077,10 @@ mod tests {
         // `token --header` still is the switch.
         assert_eq!(
             p(&["token", "--header"]).unwrap().command,
-            Command::Token { header: true }
+            Command::Token {
+                header: true,
+                dpop: None
+            }
         );
     }
 

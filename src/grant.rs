@@ -13,7 +13,7 @@ use crate::net::transport::Transport;
 use crate::net::wire::{self, TokenResponse};
 use crate::oauth::OAuthClient;
 use crate::secret::Secret;
-use crate::store::{Expiry, StoredTokens, TimeNow, TokenSet, TokenStore};
+use crate::store::{Expiry, GrantRefused, StoredTokens, TimeNow, TokenSet, TokenStore};
 use std::time::{Duration, SystemTime};
 
 /// Longest access-token lifetime we believe; a server claiming more is capped.
@@ -77,6 +77,7 @@ pub fn paired<T: Transport>(
         client_id: client_id.to_string(),
         token_endpoint: client.endpoints.token.clone(),
         tokens: token_set(resp, None, server_date, now, account),
+        grant_refused: None,
     }
 }
 
@@ -90,7 +91,7 @@ pub fn account_for<T: Transport>(client: &OAuthClient<T>, resp: &TokenResponse) 
         }
     }
     client
-        .userinfo(&resp.access_token)
+        .userinfo(&resp.access_token, &resp.token_type)
         .ok()
         .flatten()
         .and_then(|fields| wire::account_from_claims(&fields))
@@ -301,6 +302,23 @@ pub fn renew<T: Transport, C: Clock>(
             &client.endpoints.token,
             store,
         )?;
+        // The provider already said this grant is gone: say it again without asking.
+        if let Some(refused) = &stored.grant_refused {
+            return Err(Error::GrantGone {
+                detail: refused_detail(refused),
+            });
+        }
+        if stored.tokens.is_dpop() && client.dpop.is_none() && !how.is_jwt() {
+            // RFC 9449: the refresh token is bound to the key; without it nothing can renew.
+            return Err(Error::GrantGone {
+                detail: format!(
+                    "the tokens are bound to the DPoP key {}, which is gone",
+                    crate::store::keyfile::KeyFile::dpop_for(store)
+                        .path()
+                        .display()
+                ),
+            });
+        }
         Ok(Some(stored))
     };
     let unlocked = load()?;
@@ -403,6 +421,7 @@ pub fn renew<T: Transport, C: Clock>(
                 client_id: client.identity.client_id.clone(),
                 token_endpoint: client.endpoints.token.clone(),
                 tokens,
+                grant_refused: None,
             };
             // Durable before handed out: once the rename is done the rotated refresh token is
             // on flash. A power cut between the server's answer and the rename loses the
@@ -414,11 +433,25 @@ pub fn renew<T: Transport, C: Clock>(
             Ok(Renewed::New(updated.tokens))
         }
         Err(e) if e.oauth_error() == Some("invalid_grant") => match how {
-            Renewal::RefreshToken => gone(
-                store,
-                on_gone,
-                format!("the provider no longer accepts the refresh token ({e})"),
-            ),
+            Renewal::RefreshToken => {
+                let reason = e.to_string();
+                if on_gone == OnGone::Keep {
+                    // Remembered for `status`, the agent and the next `token` (we hold the lock).
+                    let refused = GrantRefused::new(crate::clock::unix_secs(now.wall), &reason);
+                    let marked = stored
+                        .as_ref()
+                        .and_then(|s| s.tokens.refresh_token.as_ref())
+                        .map(|rt| store.mark_grant_refused(rt, refused));
+                    if let Some(Err(err)) = marked {
+                        eprintln!("devauth: could not record the refusal in the store: {err}");
+                    }
+                }
+                gone(
+                    store,
+                    on_gone,
+                    format!("the provider no longer accepts the refresh token ({reason})"),
+                )
+            }
             // No pairing can fix a refused assertion (wrong key, deleted service account,
             // clock far off): it is the provider refusing, and retrying later may help.
             Renewal::JwtBearer(_) => Err(Error::Provider(format!(
@@ -428,6 +461,14 @@ pub fn renew<T: Transport, C: Clock>(
         Err(e) if e.is_transient() => Ok(failed(Error::from(e))),
         Err(e) => Err(Error::from(e)),
     }
+}
+
+/// What `token`, `api` and the agent say about a grant the store records as refused.
+pub fn refused_detail(refused: &GrantRefused) -> String {
+    format!(
+        "the provider refused the stored grant ({}); recorded in the token store",
+        refused.reason
+    )
 }
 
 /// Whether `tokens` hold an access token that has not expired (by the best clock we have).

@@ -9,15 +9,27 @@ fn main() -> ExitCode {
             eprintln!("devauth: {e}");
             2
         }
-        Ok(cli) => match devauth::commands::run(cli) {
-            Ok(()) => 0,
-            Err(e) => {
-                if !e.already_reported() {
-                    eprintln!("devauth: {e}");
+        Ok(cli) => {
+            let result = devauth::commands::run(cli);
+            devauth::stdout::flush();
+            // Output that could not be written decides the code, whatever the command did: its
+            // caller is missing what it asked for. One line, none for a reader that left.
+            match (devauth::stdout::failure(), result) {
+                (Some(failed), _) => {
+                    if !failed.closed {
+                        eprintln!("devauth: {failed}");
+                    }
+                    1
                 }
-                e.exit_code()
+                (None, Ok(())) => 0,
+                (None, Err(e)) => {
+                    if !e.already_reported() {
+                        eprintln!("devauth: {e}");
+                    }
+                    e.exit_code()
+                }
             }
-        },
+        }
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

@@ -66,10 +66,12 @@ pub fn run_until<T: Transport, C: Clock, S: Screen + ?Sized>(
         // A broken display must not stop pairing (the --json consumer may be the real UI);
         // say so once and carry on.
         if let Err(e) = screen.show(view) {
-            if screen_ok {
+            // A terminal screen on a stdout that failed: `crate::stdout` remembers it, the
+            // caller's stop check ends pairing and `main` reports it once.
+            if screen_ok && !crate::stdout::failed() {
                 eprintln!("devauth: {e}; continuing without the screen");
-                screen_ok = false;
             }
+            screen_ok = false;
         }
     };
     loop {
@@ -118,6 +120,10 @@ pub fn run_until<T: Transport, C: Clock, S: Screen + ?Sized>(
                     }
                     if now >= until {
                         break;
+                    }
+                    // Before the sleep too: a screen or stdout that just failed ends it now.
+                    if stop() {
+                        return None;
                     }
                     clock.sleep((until - now).min(TICK));
                     if stop() {
@@ -223,15 +229,18 @@ mod tests {
                 revocation: None,
                 userinfo: None,
                 authorization: None,
+                dpop_es256: false,
             },
             identity: ClientIdentity {
                 client_id: "c".into(),
                 client_secret: None,
                 basic_auth: false,
+                assertion: None,
             },
             scopes: vec![],
             extra_params: vec![],
             allow_http_loopback: false,
+            dpop: None,
         }
     }
 

@@ -4,16 +4,18 @@
 //! parsing of network bytes.
 
 use crate::clock::SystemClock;
-use crate::config::{ClientAuth, Config, DisplayBackend, DisplayConfig, EndpointSource};
+use crate::config::{ClientAuth, Config, DisplayBackend, DisplayConfig, DpopMode, EndpointSource};
 use crate::error::Error;
 use crate::grant;
+use crate::keys;
 use crate::net::transport::{HttpTransport, Transport, TransportSettings};
+use crate::oauth::dpop::Dpop;
 use crate::oauth::{self, ClientIdentity, Endpoints, OAuthClient};
 use crate::screen::language::Language;
 use crate::screen::terminal::TerminalScreen;
 use crate::screen::{NoScreen, Screen};
-use crate::store::TokenStore;
-use std::io::Write;
+use crate::store::{StoredTokens, TokenStore};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 pub(crate) fn transport(config: &Config) -> Result<HttpTransport, Error> {
@@ -27,24 +29,82 @@ pub(crate) fn transport(config: &Config) -> Result<HttpTransport, Error> {
     })?)
 }
 
+/// The OAuth client of this config: its identity (a secret, or the device's client key) and,
+/// when a DPoP key is kept beside the store and `dpop` is not off, proofs with it (the tokens
+/// of that pairing are bound to it). Pairing uses [`pairing_client`] instead.
 pub(crate) fn client_with<T: Transport>(
     config: &Config,
     transport: T,
     endpoints: Endpoints,
-) -> OAuthClient<T> {
+) -> Result<OAuthClient<T>, Error> {
+    let (identity, dpop) = identity_and_key(config)?;
     let p = &config.provider;
-    OAuthClient {
+    Ok(OAuthClient {
         transport,
         endpoints,
-        identity: ClientIdentity {
-            client_id: p.client_id.clone(),
-            client_secret: p.client_secret.clone(),
-            basic_auth: p.client_auth == ClientAuth::Basic,
-        },
+        identity,
         scopes: p.scopes.clone(),
         extra_params: p.extra_params.clone(),
         allow_http_loopback: p.allow_http_loopback,
+        dpop,
+    })
+}
+
+/// The client's identity and DPoP key: not generic, so built by one copy of the code whatever
+/// the transport type.
+fn identity_and_key(config: &Config) -> Result<(ClientIdentity, Option<Arc<Dpop>>), Error> {
+    let p = &config.provider;
+    let dpop = match p.dpop {
+        DpopMode::Off => None,
+        DpopMode::On | DpopMode::Auto => stored_key(config)?,
+    };
+    let identity = ClientIdentity {
+        client_id: p.client_id.clone(),
+        client_secret: p.client_secret.clone(),
+        basic_auth: p.client_auth == ClientAuth::Basic,
+        assertion: keys::client_assertion(config)?,
+    };
+    Ok((identity, dpop))
+}
+
+/// The client for a pairing (any grant): with DPoP proofs when `dpop` asks for them with these
+/// endpoints (`auto`: discovery lists ES256), the key made now if there is none yet.
+pub(crate) fn pairing_client<T: Transport>(
+    config: &Config,
+    transport: T,
+    endpoints: Endpoints,
+) -> Result<OAuthClient<T>, Error> {
+    let mut client = client_with(config, transport, endpoints)?;
+    client.dpop = pairing_key(config, &client.endpoints)?;
+    Ok(client)
+}
+
+/// The DPoP key of a pairing with these endpoints, made now if needed; `None` when `dpop` does
+/// not ask for one.
+fn pairing_key(config: &Config, endpoints: &Endpoints) -> Result<Option<Arc<Dpop>>, Error> {
+    if !config.provider.dpop.wanted(endpoints.dpop_es256) {
+        return Ok(None);
     }
+    let store = TokenStore::new(&config.storage.path);
+    keys::dpop_key_for_pairing(&store).map(Some)
+}
+
+/// The DPoP key kept beside the store, if any.
+fn stored_key(config: &Config) -> Result<Option<Arc<Dpop>>, Error> {
+    keys::dpop_key(&TokenStore::new(&config.storage.path))
+}
+
+/// Tokens bound to a DPoP key need their key whatever `dpop` says now (it may have been
+/// turned off since the pairing): renewing or revoking them takes proofs.
+pub(crate) fn bind_to_stored<T>(
+    client: &mut OAuthClient<T>,
+    config: &Config,
+    stored: &StoredTokens,
+) -> Result<(), Error> {
+    if stored.tokens.is_dpop() && client.dpop.is_none() {
+        client.dpop = stored_key(config)?;
+    }
+    Ok(())
 }
 
 /// The endpoints, discovering them when only an issuer is configured. Explicit revocation and
@@ -61,9 +121,7 @@ pub(crate) fn resolve_endpoints(
         } => Endpoints {
             device_authorization: device_authorization.clone(),
             token: token.clone(),
-            revocation: None,
-            userinfo: None,
-            authorization: None,
+            ..Endpoints::default()
         },
         EndpointSource::Discover { issuer } => oauth::discover(
             transport,
@@ -98,6 +156,8 @@ pub(crate) fn open_screen(config: &Config, json: bool) -> Result<(Box<dyn Screen
     display.resolve_language();
     let d = &display;
     let language = d.resolved_language.tag().to_string();
+    // A backend left out of this build is said at once, not after waiting for its device.
+    crate::screen::check_built(d.backend)?;
     wait_for_display(d, json);
     let screen: Box<dyn Screen> = match d.backend {
         DisplayBackend::None => Box::new(NoScreen),
@@ -167,32 +227,45 @@ fn wait_for_display(d: &DisplayConfig, json: bool) {
     );
 }
 
-/// One JSON event line on stdout, flushed (a device UI reads it as it comes).
+/// One JSON event line on stdout, flushed (a device UI reads it as it comes). A failed write is
+/// remembered by [`crate::stdout`]: `pair` and `run` then stop, and `main` exits 1.
 pub(crate) fn emit(value: &serde_json::Value) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{value}");
-    let _ = out.flush();
+    let _ = crate::stdout::line(&value.to_string());
 }
 
 /// The client for commands that only need the token endpoint: for discovery-configured
 /// providers it is taken from the store (checked at pairing), so `token` needs no discovery
-/// round trip on every call.
+/// round trip on every call. Bound to the stored tokens' DPoP key when they have one.
 pub(crate) fn token_client(
     config: &Config,
-    stored_endpoint: Option<&str>,
+    transport: HttpTransport,
+    stored: Option<&StoredTokens>,
 ) -> Result<OAuthClient<HttpTransport>, Error> {
-    let transport = transport(config)?;
-    let endpoints = match (&config.provider.endpoints, stored_endpoint) {
-        (EndpointSource::Discover { .. }, Some(token)) => Endpoints {
-            device_authorization: String::new(),
-            token: token.to_string(),
+    let endpoints = match stored_endpoints(config, stored) {
+        Some(e) => e,
+        None => resolve_endpoints(config, &transport)?,
+    };
+    let mut client = client_with(config, transport, endpoints)?;
+    if let Some(stored) = stored {
+        bind_to_stored(&mut client, config, stored)?;
+    }
+    Ok(client)
+}
+
+/// With discovery, the endpoints recorded at pairing (no round trip); `None`: resolve them.
+pub(crate) fn stored_endpoints(
+    config: &Config,
+    stored: Option<&StoredTokens>,
+) -> Option<Endpoints> {
+    match (&config.provider.endpoints, stored) {
+        (EndpointSource::Discover { .. }, Some(stored)) => Some(Endpoints {
+            token: stored.token_endpoint.clone(),
             revocation: config.provider.revocation_endpoint.clone(),
             userinfo: config.provider.userinfo_endpoint.clone(),
-            authorization: None,
-        },
-        _ => resolve_endpoints(config, &transport)?,
-    };
-    Ok(client_with(config, transport, endpoints))
+            ..Endpoints::default()
+        }),
+        _ => None,
+    }
 }
 
 /// What `token` and `api` start from: the store, the client and renewal that go with it, and
@@ -229,8 +302,8 @@ fn token_parts(
     store: &TokenStore,
 ) -> Result<(OAuthClient<HttpTransport>, grant::Renewal), Error> {
     let how = grant::Renewal::for_config(&config.provider)?;
-    let stored_endpoint = match store.load()? {
-        Some(stored) => Some(stored.token_endpoint),
+    let stored = match store.load()? {
+        Some(stored) => Some(stored),
         None if config.provider.grant.jwt_bearer().is_some() => None,
         None => {
             return Err(Error::NotPaired {
@@ -238,5 +311,8 @@ fn token_parts(
             });
         }
     };
-    Ok((token_client(config, stored_endpoint.as_deref())?, how))
+    Ok((
+        token_client(config, transport(config)?, stored.as_ref())?,
+        how,
+    ))
 }

@@ -1,5 +1,5 @@
 //! Signals for `devauth run`, without signal handlers: the agent blocks SIGTERM, SIGINT, SIGHUP,
-//! SIGUSR1 and SIGCHLD and *waits* for them with `sigtimedwait`, which is also its only way of
+//! SIGUSR1, SIGUSR2 and SIGCHLD and *waits* for them with `sigtimedwait`, which is also its only way of
 //! sleeping. One thread, no handler racing the main loop, no self-pipe, and 0 % CPU while it
 //! waits: the process is parked in the kernel until a signal arrives or the timeout passes.
 //!
@@ -30,6 +30,9 @@ pub enum Signal {
     Reload,
     /// SIGUSR1: unpair (with revocation) and pair again.
     Unpair,
+    /// SIGUSR2: another command changed the token store (`devauth unpair`, `pair --force`);
+    /// read it again.
+    StoreChanged,
 }
 
 impl Signal {
@@ -39,6 +42,7 @@ impl Signal {
             Signal::Interrupt => "SIGINT",
             Signal::Reload => "SIGHUP",
             Signal::Unpair => "SIGUSR1",
+            Signal::StoreChanged => "SIGUSR2",
         }
     }
 
@@ -49,6 +53,7 @@ impl Signal {
             Signal::Interrupt => libc::SIGINT,
             Signal::Reload => libc::SIGHUP,
             Signal::Unpair => libc::SIGUSR1,
+            Signal::StoreChanged => libc::SIGUSR2,
         }
     }
 
@@ -67,11 +72,12 @@ enum Got {
     Nothing,
 }
 
-const WAITED: [libc::c_int; 5] = [
+const WAITED: [libc::c_int; 6] = [
     libc::SIGTERM,
     libc::SIGINT,
     libc::SIGHUP,
     libc::SIGUSR1,
+    libc::SIGUSR2,
     libc::SIGCHLD,
 ];
 
@@ -163,6 +169,7 @@ impl Signals {
             libc::SIGINT => Got::Signal(Signal::Interrupt),
             libc::SIGHUP => Got::Signal(Signal::Reload),
             libc::SIGUSR1 => Got::Signal(Signal::Unpair),
+            libc::SIGUSR2 => Got::Signal(Signal::StoreChanged),
             libc::SIGCHLD => Got::Child,
             // -1 with EAGAIN (timeout) or EINTR.
             _ => Got::Nothing,

@@ -158,9 +158,10 @@ fn the_terminal_prints_the_language_where_it_can_show_it_and_json_names_it() {
     let title = language("ar")
         .words()
         .text(devauth::screen::catalog::Msg::CodeTitle);
+    // --force: each call pairs again (the same store).
     let pair = |term: &str| {
         let out = env
-            .cmd(&["pair", "--json"])
+            .cmd(&["pair", "--json", "--force"])
             .env("LANG", "C.UTF-8")
             .env("TERM", term)
             .run();
@@ -201,8 +202,9 @@ fn auto_takes_the_language_from_the_environment() {
             packs_dir().display()
         ))
         .start();
+    // --force: each call pairs again (the same store).
     let language_of = |vars: &[(&str, &str)]| {
-        let mut cmd = env.cmd(&["pair", "--json"]);
+        let mut cmd = env.cmd(&["pair", "--json", "--force"]);
         for (k, v) in vars {
             cmd = cmd.env(k, *v);
         }

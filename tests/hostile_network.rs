@@ -226,7 +226,8 @@ fn redirect_of_a_poll_is_refused_and_keeps_the_old_tokens() {
             location: "https://evil.example/token".into(),
         },
     );
-    let out = env.run(&["pair", "--json"]);
+    // --force: pairing again while paired (the old tokens must survive the failure).
+    let out = env.run(&["pair", "--json", "--force"]);
     out.code(exit::PROVIDER)
         .stderr_has(&format!("{}/token", env.base()))
         .stderr_has("HTTP 307")

@@ -38,8 +38,12 @@ fn ca_file_line() -> String {
 /// server saw `handshakes` refused handshakes (each attempt is retried with backoff, since an
 /// unsynced clock makes every certificate look bad), stops it and checks what it said.
 fn refused_pairing(env: &Env, handshakes: usize, reason_has: &str) -> Output {
+    refused_pairing_with(env, &["pair", "--json"], handshakes, reason_has)
+}
+
+fn refused_pairing_with(env: &Env, args: &[&str], handshakes: usize, reason_has: &str) -> Output {
     let requests_before = env.server().stats().requests;
-    let mut run = env.cmd(&["pair", "--json"]).spawn();
+    let mut run = env.cmd(args).spawn();
     let seen = wait_until(S(20), || env.server().tls_errors().len() >= handshakes);
     // The server counts a refused handshake as soon as it happens; devauth reports it (the
     // `retrying` event) a moment later — a long moment under qemu. Let it speak first.
@@ -176,7 +180,8 @@ fn tls_failure_while_pairing_again_keeps_the_old_tokens() {
     env.pair();
     let before = std::fs::read(&env.store).unwrap();
     env.write_config(&env.config_file().replace(&ca_file_line(), ""));
-    refused_pairing(&env, 1, "UnknownIssuer");
+    // --force: pairing again while paired.
+    refused_pairing_with(&env, &["pair", "--json", "--force"], 1, "UnknownIssuer");
     assert_eq!(std::fs::read(&env.store).unwrap(), before);
 }
 

@@ -56,7 +56,8 @@ fn device_answer(env: &Env, fields: &str) -> String {
 fn refused_device_answer(env: &Env, before: &[u8], body: &str, field: &str, has: &str) -> Output {
     env.server()
         .inject(Endpoint::DeviceAuthorization, raw(200, body));
-    let out = env.run(&["pair", "--json"]);
+    // --force: the device is paired; the old tokens must survive the refused answer.
+    let out = env.run(&["pair", "--json", "--force"]);
     out.code(exit::PROVIDER)
         .stderr_has(&format!("{}/device/code", env.base()))
         .stderr_has(field)
@@ -129,7 +130,9 @@ fn duplicate_keys_in_a_device_answer_are_refused_and_retried() {
                 body,
             },
         );
-        let out = env.pair();
+        // --force: the second round pairs a paired device again.
+        let out = env.run(&["pair", "--json", "--force"]);
+        out.code(exit::OK);
         assert_eq!(out.event_names(), ["retrying", "code", "paired"]);
         let reason = out.events()[0]["reason"].as_str().unwrap().to_string();
         assert!(
@@ -153,7 +156,7 @@ fn duplicate_keys_in_a_token_answer_are_refused_and_the_old_tokens_kept() {
             r#"{"access_token":"first-access-token-123456","token_type":"Bearer","access_token":"second-access-token-654321"}"#,
         ),
     );
-    let out = env.run(&["pair", "--json"]);
+    let out = env.run(&["pair", "--json", "--force"]);
     out.code(exit::PROVIDER)
         .stderr_has(&format!("{}/token", env.base()))
         .stderr_has("`access_token` appears twice");

@@ -438,6 +438,7 @@ impl World {
                 account: None,
                 expiry: Some(Expiry::new(Duration::ZERO, SystemTime::now(), &now)),
             },
+            grant_refused: None,
         };
         TokenStore::new(&self.store).save(&stored).unwrap();
     }

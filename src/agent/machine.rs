@@ -158,10 +158,15 @@ pub enum Input {
 /// Something to tell the outside world (JSON event, hook, log).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Note {
+    /// Pairing succeeded (or, after [`Signal::StoreChanged`], the store holds a new pairing).
     Paired,
+    /// At start: the stored pairing is in use (the token file is written).
+    PairedAtStart,
     Refreshed(TokenInfo),
+    /// Signed out: by SIGUSR1 (`Some`: whether the provider confirmed the revocation), or by
+    /// another command that removed the stored tokens (`None`: it reported that itself).
     Unpaired {
-        revoked: bool,
+        revoked: Option<bool>,
     },
     PairingRequired(String),
     Denied,
@@ -294,6 +299,10 @@ pub struct Agent {
     pairing_failures: u32,
     /// "Waiting for network time" was shown for the current pairing wait.
     clock_shown: bool,
+    /// What the next store read is for.
+    reading: Reading,
+    /// The state is announced with the first token published after start.
+    announce_at_start: bool,
 }
 
 impl Agent {
@@ -306,6 +315,8 @@ impl Agent {
             rng: seed | 1,
             pairing_failures: 0,
             clock_shown: false,
+            reading: Reading::Start,
+            announce_at_start: false,
         }
     }
 
@@ -343,19 +354,7 @@ impl Agent {
 
             (State::Start, _) => (State::Loading, Next::LoadStore),
 
-            (State::Loading, Input::Store(loaded)) => match loaded {
-                Loaded::Tokens(info) => {
-                    // An expired (or, after a reboot without a set clock, unverifiable) token
-                    // is not published: the renewal that follows at once publishes its successor.
-                    if info.remaining != Some(Duration::ZERO) {
-                        fx.push(Effect::Publish);
-                    }
-                    let hold = self.new_hold(info, now, None);
-                    self.hold_next(hold, now, wall_ok, fx)
-                }
-                Loaded::Nothing => self.no_tokens("not paired".into(), now, wall_ok, fx),
-                Loaded::Unusable(why) => self.no_tokens(why, now, wall_ok, fx),
-            },
+            (State::Loading, Input::Store(loaded)) => self.loaded(loaded, now, wall_ok, fx),
 
             (State::AwaitClock, Input::Tick) => self.pair(now, wall_ok, fx),
 
@@ -410,7 +409,12 @@ impl Agent {
             (State::Renewing { mut hold, want }, Input::Renewal(end)) => match end {
                 RenewalEnd::New(info) => {
                     fx.push(Effect::Publish);
-                    fx.push(Effect::Notify(Note::Refreshed(info)));
+                    fx.push(Effect::Notify(if self.announce_at_start {
+                        Note::PairedAtStart
+                    } else {
+                        Note::Refreshed(info)
+                    }));
+                    self.announce_at_start = false;
                     hold.failures = 0;
                     self.reschedule(&mut hold, info, now);
                     hold.probe_pending = hold.probe != ProbeState::Useless;
@@ -432,6 +436,12 @@ impl Agent {
                     )
                 }
                 RenewalEnd::Current(info) => {
+                    if std::mem::take(&mut self.announce_at_start) {
+                        // Still the stored token, and good after all (e.g. the clock is now
+                        // trusted): publish it and say so.
+                        fx.push(Effect::Publish);
+                        fx.push(Effect::Notify(Note::PairedAtStart));
+                    }
                     hold.failures = 0;
                     self.reschedule(&mut hold, info, now);
                     // Never re-ask at once for what was just declined: no busy loop.
@@ -497,7 +507,9 @@ impl Agent {
 
             (State::Unpairing, Input::Unpaired { revoked }) => {
                 fx.push(Effect::Unpublish);
-                fx.push(Effect::Notify(Note::Unpaired { revoked }));
+                fx.push(Effect::Notify(Note::Unpaired {
+                    revoked: Some(revoked),
+                }));
                 self.no_tokens("unpaired".into(), now, wall_ok, fx)
             }
 
@@ -573,6 +585,7 @@ impl Agent {
                 }
                 (State::Unpairing, Next::Unpair)
             }
+            (Signal::StoreChanged, state) => self.store_changed(&state, fx),
             // Not paired (or busy): nothing to unpair; carry on.
             (_, state) => match state {
                 State::Pairing => (State::Pairing, Next::Pair),
@@ -622,6 +635,7 @@ impl Agent {
         wall_ok: bool,
         fx: &mut Vec<Effect>,
     ) -> (State, Next) {
+        self.announce_at_start = false;
         if forget {
             fx.push(Effect::ForgetTokens);
         }
@@ -747,6 +761,9 @@ impl Agent {
         (x.wrapping_mul(0x2545_F491_4F6C_DD1D) % 1000) as f64 / 1000.0
     }
 }
+
+mod reading;
+use reading::Reading;
 
 #[cfg(test)]
 mod tests;

@@ -33,11 +33,8 @@ use crate::screen::{NoScreen, Problem, Screen, View};
 use crate::setup;
 use crate::signals::{Signal, SignalClock, Signals};
 use crate::store::tokenfile::TokenFile;
-use crate::store::{StoredTokens, TimeNow, TokenSet, TokenStore};
+use crate::store::{AgentLock, AgentLockError, TimeNow, TokenSet, TokenStore};
 use serde_json::json;
-use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -66,6 +63,7 @@ pub fn run(config_path: &Path, config: Config, json: bool) -> Result<(), Error> 
         json,
         signals,
         current: None,
+        publish_error: None,
         pairing_problem: Problem::Other,
     };
     eprintln!(
@@ -93,40 +91,17 @@ pub fn policy_for(config: &Config) -> Policy {
     }
 }
 
-/// Only one agent per store: two would both publish, hook and pair.
-fn agent_lock(store: &Path) -> Result<File, Error> {
-    let mut name = store
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".agent-lock");
-    let path = store.with_file_name(name);
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() && !dir.exists() {
-            let _ = std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir);
-        }
-    }
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| Error::Io(format!("agent lock {}: {e}", path.display())))?;
-    // SAFETY: flock on a descriptor we own.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        return Err(Error::Io(format!(
+/// Only one agent per store: two would both publish, hook and pair. A store that cannot be
+/// written is the store's error (exit 9), as for `devauth pair`.
+fn agent_lock(store: &Path) -> Result<AgentLock, Error> {
+    TokenStore::new(store).agent_lock().map_err(|e| match e {
+        AgentLockError::Store(e) => Error::Store(e),
+        AgentLockError::Running { store, lock } => Error::Io(format!(
             "another `devauth run` is already running for {} (lock {})",
             store.display(),
-            path.display()
-        )));
-    }
-    Ok(file)
+            lock.display()
+        )),
+    })
 }
 
 /// Everything built from the config (rebuilt on SIGHUP).
@@ -143,6 +118,14 @@ struct Parts {
 
 impl Parts {
     fn build(config: &Config, json: bool) -> Result<Parts, Error> {
+        crate::config::check_token_file_group(
+            config,
+            |name| match crate::store::tokenfile::group_id(name) {
+                Ok(_) => Ok(true),
+                Err(crate::store::tokenfile::TokenFileError::UnknownGroup(_)) => Ok(false),
+                Err(e) => Err(e.to_string()),
+            },
+        )?;
         let (screen, language): (Box<dyn Screen>, String) =
             if config.provider.grant.jwt_bearer().is_some() {
                 (Box::new(NoScreen), "en".to_string()) // no person, no screen
@@ -173,6 +156,8 @@ struct Service {
     signals: Signals,
     /// The tokens the agent holds (never in the machine: it sees no secret).
     current: Option<TokenSet>,
+    /// Why the last write of the token file failed: the hook is then not told it is there.
+    publish_error: Option<String>,
     /// What the last failed pairing's screen tells the person (the machine carries only the
     /// message, which goes to the log).
     pairing_problem: Problem,
@@ -215,6 +200,11 @@ impl Service {
                 Next::Wait(until) => self.wait(until),
                 Next::Exit => return,
             };
+            // Nobody reads stdout any more (`--json`'s reader quit, a terminal screen's output
+            // failed): stop as for SIGTERM; `main` exits 1.
+            if crate::stdout::failed() {
+                input = Input::Signal(Signal::Terminate);
+            }
         }
     }
 
@@ -225,12 +215,20 @@ impl Service {
             Effect::Notify(note) => self.notify(note),
             Effect::Publish => {
                 if let Some(t) = &self.current {
-                    if let Err(e) = self.parts.token_file.write(&t.access_token) {
+                    let content = crate::store::tokenfile::content(&t.access_token, t.is_dpop());
+                    self.publish_error = self
+                        .parts
+                        .token_file
+                        .write(&content)
+                        .err()
+                        .map(|e| e.to_string());
+                    if let Some(e) = &self.publish_error {
                         eprintln!("devauth: {e}");
                     }
                 }
             }
             Effect::Unpublish => {
+                self.publish_error = None;
                 if let Err(e) = self.parts.token_file.remove() {
                     eprintln!("devauth: {e}");
                 }
@@ -258,7 +256,9 @@ impl Service {
 
     fn show(&mut self, view: &View) {
         if let Err(e) = self.parts.screen.show(view) {
-            eprintln!("devauth: {e}");
+            if !crate::stdout::failed() {
+                eprintln!("devauth: {e}");
+            }
         }
     }
 
@@ -277,28 +277,37 @@ impl Service {
             .map(|e| e.lifetime_secs);
         let (event, hook_env): (Option<serde_json::Value>, Option<(HookEvent, Vec<_>)>) = match note
         {
-            Note::Paired => {
-                let scopes = self
-                    .current
-                    .as_ref()
-                    .map(|t| t.scopes.clone())
-                    .unwrap_or_default();
+            Note::Paired | Note::PairedAtStart => {
+                let at_start = note == Note::PairedAtStart;
+                let current = self.current.as_ref();
+                let scopes = current.map(|t| t.scopes.clone()).unwrap_or_default();
                 eprintln!(
-                    "devauth: paired{}",
+                    "devauth: paired{}{}",
                     account
                         .as_ref()
                         .map(|a| format!(" as {a}"))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    if at_start {
+                        "; using the stored tokens"
+                    } else {
+                        ""
+                    }
                 );
-                (
-                    Some(json!({
-                        "event": "paired",
-                        "scopes": scopes,
-                        "expires_in": lifetime,
-                        "account": account,
-                    })),
-                    Some((HookEvent::Paired, vec![])),
-                )
+                let mut event = json!({"event": "paired", "scopes": scopes, "account": account});
+                let mut env = vec![];
+                if at_start {
+                    // The time left on the stored token, rounded (a fresh one reads 3600).
+                    let left = current
+                        .map(token_info)
+                        .and_then(|i| i.remaining)
+                        .map(|d| (d + Duration::from_millis(500)).as_secs());
+                    event["at_start"] = json!(true);
+                    event["expires_in"] = json!(left);
+                    env.push(("DEVAUTH_AT_START", "1".to_string()));
+                } else {
+                    event["expires_in"] = json!(lifetime);
+                }
+                (Some(event), Some((HookEvent::Paired, env)))
             }
             Note::Refreshed(info) => {
                 // Rounded: a fresh 3600 s token reads 3600, not 3599.
@@ -317,10 +326,10 @@ impl Service {
             Note::Unpaired { revoked } => {
                 eprintln!(
                     "devauth: unpaired ({})",
-                    if revoked {
-                        "tokens revoked at the provider"
-                    } else {
-                        "deleted locally; not revoked at the provider"
+                    match revoked {
+                        Some(true) => "tokens revoked at the provider",
+                        Some(false) => "deleted locally; not revoked at the provider",
+                        None => "the stored tokens were removed by another command",
                     }
                 );
                 (
@@ -373,10 +382,16 @@ impl Service {
             setup::emit(&event);
         }
         if let (Some(hook), Some((event, mut env))) = (self.parts.hook.clone(), hook_env) {
-            env.push((
-                "DEVAUTH_TOKEN_FILE",
-                self.parts.token_file.path().display().to_string(),
-            ));
+            // `paired` and `refreshed` mean "the token file is written": never claim a file
+            // that could not be written.
+            let publishes = matches!(event, HookEvent::Paired | HookEvent::Refreshed);
+            match (&self.publish_error, publishes) {
+                (Some(e), true) => env.push(("DEVAUTH_TOKEN_FILE_ERROR", e.clone())),
+                _ => env.push((
+                    "DEVAUTH_TOKEN_FILE",
+                    self.parts.token_file.path().display().to_string(),
+                )),
+            }
             if let Some(a) = account {
                 env.push(("DEVAUTH_ACCOUNT", a));
             }
@@ -384,6 +399,7 @@ impl Service {
                 if let Some(left) = token_info(t).remaining {
                     env.push(("DEVAUTH_EXPIRES_IN", left.as_secs().to_string()));
                 }
+                env.push(("DEVAUTH_TOKEN_TYPE", t.token_type.clone()));
             }
             match hook.run(event, &env, &mut self.signals) {
                 Ok(HookOutcome::Exited(0)) => {}
@@ -424,6 +440,9 @@ impl Service {
                         stored.client_id, self.config.provider.client_id
                     )));
                 }
+                if let Some(refused) = &stored.grant_refused {
+                    return Input::Store(Loaded::Unusable(grant::refused_detail(refused)));
+                }
                 let info = token_info(&stored.tokens);
                 self.current = Some(stored.tokens);
                 Input::Store(Loaded::Tokens(info))
@@ -432,32 +451,19 @@ impl Service {
     }
 
     /// The client for renewing, probing and revoking: for discovery-configured providers the
-    /// token endpoint recorded in the store (no discovery round trip).
+    /// token endpoint recorded in the store (no discovery round trip); bound to the stored
+    /// tokens' DPoP key when they have one.
     fn token_client(&self) -> Result<OAuthClient<&HttpTransport>, Error> {
-        let stored_endpoint = self
-            .parts
-            .store
-            .load()
-            .ok()
-            .flatten()
-            .map(|s: StoredTokens| s.token_endpoint);
-        let endpoints = match (&self.config.provider.endpoints, stored_endpoint) {
-            (crate::config::EndpointSource::Discover { .. }, Some(token)) => {
-                crate::oauth::Endpoints {
-                    device_authorization: String::new(),
-                    token,
-                    revocation: self.config.provider.revocation_endpoint.clone(),
-                    userinfo: self.config.provider.userinfo_endpoint.clone(),
-                    authorization: None,
-                }
-            }
-            _ => setup::resolve_endpoints(&self.config, &self.parts.transport)?,
+        let stored = self.parts.store.load().ok().flatten();
+        let endpoints = match setup::stored_endpoints(&self.config, stored.as_ref()) {
+            Some(e) => e,
+            None => setup::resolve_endpoints(&self.config, &self.parts.transport)?,
         };
-        Ok(setup::client_with(
-            &self.config,
-            &self.parts.transport,
-            endpoints,
-        ))
+        let mut client = setup::client_with(&self.config, &self.parts.transport, endpoints)?;
+        if let Some(stored) = &stored {
+            setup::bind_to_stored(&mut client, &self.config, stored)?;
+        }
+        Ok(client)
     }
 
     fn pair(&mut self) -> Input {
@@ -478,7 +484,10 @@ impl Service {
                 return Input::Pairing(PairingEnd::Failed(e.to_string()));
             }
         };
-        let client = setup::client_with(&self.config, &self.parts.transport, endpoints);
+        let client = match setup::pairing_client(&self.config, &self.parts.transport, endpoints) {
+            Ok(c) => c,
+            Err(e) => return Input::Pairing(PairingEnd::Failed(e.to_string())),
+        };
         let json = self.json;
         let clock = SignalClock::new(&mut self.signals);
         let language = &self.parts.language;
@@ -494,7 +503,7 @@ impl Service {
             &mut on_event,
             crate::oauth::flow::Policy::default(),
             setup::jitter_seed(),
-            &mut || clock.got().is_some(),
+            &mut || clock.got().is_some() || crate::stdout::failed(),
         );
         let Some(result) = result else {
             let sig = clock.got().unwrap_or(Signal::Terminate);
@@ -529,6 +538,11 @@ impl Service {
             }
             Outcome::Failed(msg) => {
                 self.pairing_problem = Problem::Service;
+                Input::Pairing(PairingEnd::Failed(msg))
+            }
+            // Only `pair --timeout` gives up; the agent's flow never does.
+            Outcome::Unreachable(msg) => {
+                self.pairing_problem = Problem::Network;
                 Input::Pairing(PairingEnd::Failed(msg))
             }
         }
@@ -588,14 +602,18 @@ impl Service {
     }
 
     fn probe(&mut self) -> Input {
-        let Some(token) = self.current.as_ref().map(|t| t.access_token.clone()) else {
+        let Some((token, token_type)) = self
+            .current
+            .as_ref()
+            .map(|t| (t.access_token.clone(), t.token_type.clone()))
+        else {
             return Input::Probe(ProbeEnd::Unknown);
         };
         let client = match self.token_client() {
             Ok(c) => c,
             Err(_) => return Input::Probe(ProbeEnd::Unknown),
         };
-        let end = match client.userinfo(&token) {
+        let end = match client.userinfo(&token, &token_type) {
             Ok(Some(_)) => ProbeEnd::Accepted,
             Ok(None) => ProbeEnd::Unknown,
             Err(
@@ -619,7 +637,10 @@ impl Service {
         if self.agent_mode_is_device_flow() {
             if let Ok(Some(stored)) = store.load() {
                 let client = setup::resolve_endpoints(&self.config, &self.parts.transport)
-                    .map(|e| setup::client_with(&self.config, &self.parts.transport, e))
+                    .and_then(|e| setup::client_with(&self.config, &self.parts.transport, e))
+                    .and_then(|mut c| {
+                        setup::bind_to_stored(&mut c, &self.config, &stored).map(|()| c)
+                    })
                     .or_else(|_| self.token_client());
                 let problems = match client {
                     Ok(c) => grant::revoke_all(&c, &stored.tokens),
@@ -633,6 +654,10 @@ impl Service {
         }
         if let Err(e) = store.delete() {
             eprintln!("devauth: could not delete the stored tokens: {e}");
+        }
+        // A new owner's tokens get a new DPoP key.
+        if let Err(e) = crate::keys::forget_dpop_key(&store) {
+            eprintln!("devauth: could not delete the DPoP key: {e}");
         }
         drop(lock);
         self.current = None;

@@ -1,6 +1,10 @@
 //! `devauth api`: one HTTPS request with the current access token, for device scripts and for
 //! checking a pairing ("who am I": the provider's userinfo URL).
 //!
+//! A DPoP-bound token (RFC 9449) is sent as `Authorization: DPoP` with a proof for this method
+//! and URL that carries the token's hash (`ath`); a resource server's nonce challenge is met
+//! once.
+//!
 //! The pattern of Google's server-side guide: send the request with the access token (fresh by
 //! the same rule as `devauth token`); on HTTP 401 renew the token once — under the store lock, and
 //! only if nobody else already replaced it ([`grant::Need::Replace`]) — and retry once. The body
@@ -19,6 +23,7 @@ use crate::grant::{self, Need, OnGone, Renewed};
 use crate::net::transport::{ApiRequest, ApiResponse, TransportError};
 use crate::secret::Secret;
 use crate::setup;
+use crate::store::TokenSet;
 use std::io::{Read, Write};
 
 /// Runs `devauth api`.
@@ -38,19 +43,55 @@ pub fn run(config: &Config, args: &ApiArgs) -> Result<(), Error> {
         how,
         tokens,
     } = setup::stored_grant(config)?;
-    let send = |token: &Secret| -> Result<ApiResponse, Error> {
-        client
-            .transport
-            .send_api(&ApiRequest {
+    // A DPoP-bound token goes as `Authorization: DPoP` with a proof carrying its hash (RFC 9449
+    // §7.1); a server that asks for a nonce (§9: 401, `use_dpop_nonce`, `DPoP-Nonce`) gets the
+    // request once more with it.
+    let send = |t: &TokenSet| -> Result<ApiResponse, Error> {
+        let dpop = match (t.is_dpop(), client.dpop.as_deref()) {
+            (false, _) => None,
+            (true, Some(d)) => Some(d),
+            (true, None) => {
+                return Err(Error::GrantGone {
+                    detail: "the access token is DPoP-bound and its key is gone".into(),
+                });
+            }
+        };
+        let scheme = if dpop.is_some() { "DPoP" } else { "Bearer" };
+        let authorization = Secret::new(format!("{scheme} {}", t.access_token.expose()));
+        let mut retried = false;
+        loop {
+            let proof = match dpop {
+                Some(d) => Some(
+                    d.proof(&args.method, &args.url, Some(&t.access_token))
+                        .map_err(Error::Io)?,
+                ),
+                None => None,
+            };
+            let resp = client.transport.send_api(&ApiRequest {
                 method: &args.method,
                 url: &args.url,
                 headers: &args.headers,
-                bearer: token,
+                authorization: &authorization,
+                dpop_proof: proof.as_ref(),
                 body: body.as_deref(),
-            })
-            .map_err(Error::from)
+            })?;
+            let new_nonce = match (dpop, &resp.dpop_nonce) {
+                (Some(d), Some(n)) => d.remember_nonce(&args.url, n),
+                _ => false,
+            };
+            let wants_nonce = resp.status == 401
+                && resp
+                    .www_authenticate
+                    .as_deref()
+                    .is_some_and(crate::oauth::dpop::challenge_wants_nonce);
+            if wants_nonce && new_nonce && !retried {
+                retried = true;
+                continue;
+            }
+            return Ok(resp);
+        }
     };
-    let mut resp = send(&tokens.access_token)?;
+    let mut resp = send(&tokens)?;
     if resp.status == 401 {
         // Keep the refusal (bounded) in case there is nothing to retry with.
         let first = read_capped(&mut resp.body, config.network.max_body_bytes);
@@ -72,7 +113,7 @@ pub fn run(config: &Config, args: &ApiArgs) -> Result<(), Error> {
             }
         };
         match retry_with {
-            Some(t) => resp = send(&t.access_token)?,
+            Some(t) => resp = send(&t)?,
             None => {
                 write_out(&first)?;
                 return status_result(401, None, &args.url);
@@ -137,7 +178,7 @@ fn read_capped(body: &mut dyn Read, cap: usize) -> Vec<u8> {
 }
 
 fn write_out(bytes: &[u8]) -> Result<(), Error> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::stdout::Stdout;
     out.write_all(bytes)
         .and_then(|()| out.flush())
         .map_err(|e| Error::Io(format!("writing the response to stdout: {e}")))
@@ -145,7 +186,7 @@ fn write_out(bytes: &[u8]) -> Result<(), Error> {
 
 /// Streams the body to stdout in 16 KiB pieces; a network error mid-body is a network error.
 fn copy_body(body: &mut dyn Read) -> Result<(), Error> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::stdout::Stdout;
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = match body.read(&mut buf) {

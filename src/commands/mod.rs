@@ -4,8 +4,10 @@
 
 pub mod api;
 mod clock_wait;
+mod keygen;
 mod pair;
 pub mod render;
+mod replace;
 mod run;
 mod sign_in;
 mod status;
@@ -18,15 +20,17 @@ pub use status::human_duration;
 use crate::cli::{Cli, Command};
 use crate::config::Config;
 use crate::error::Error;
+use crate::store::TokenStore;
 
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
+        // A failed write is `main`'s to report (crate::stdout).
         Command::Version => {
-            println!("devauth {}", env!("CARGO_PKG_VERSION"));
+            let _ = crate::stdout::line(&format!("devauth {}", env!("CARGO_PKG_VERSION")));
             Ok(())
         }
         Command::Help(text) => {
-            print!("{text}");
+            let _ = crate::stdout::write_all(text.as_bytes());
             Ok(())
         }
         Command::Render(args) => crate::commands::render::command(cli.config.as_deref(), &args),
@@ -41,15 +45,26 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             };
             let config = Config::load_with_grant(&path, grant)?;
             match command {
-                Command::Pair { json } if config.provider.grant.code_grant().is_some() => {
-                    sign_in::pair(&config, json)
+                Command::Pair {
+                    json,
+                    timeout,
+                    force,
+                } => pair_guarded(&config, json, force, || {
+                    if config.provider.grant.code_grant().is_some() {
+                        sign_in::pair(&config, json)
+                    } else {
+                        pair::pair(&config, json, timeout)
+                    }
+                }),
+                Command::SignIn(args) => {
+                    let mode = sign_in::mode(&config, &args)?;
+                    pair_guarded(&config, args.json, args.force, || match mode {
+                        Some(mode) => sign_in::pair_with(&config, args.json, mode),
+                        None => pair::pair(&config, args.json, args.timeout),
+                    })
                 }
-                Command::Pair { json } => pair::pair(&config, json),
-                Command::SignIn(args) => match sign_in::mode(&config, &args)? {
-                    Some(mode) => sign_in::pair_with(&config, args.json, mode),
-                    None => pair::pair(&config, args.json),
-                },
-                Command::Token { header } => token::token(&config, header),
+                Command::Token { header, dpop } => token::token(&config, header, dpop.as_ref()),
+                Command::Keygen { public } => keygen::keygen(&config, public),
                 Command::Status { json } => status::status(&config, json),
                 Command::Unpair => unpair::unpair(&config),
                 Command::Run { json } => run::run(&path, config, json),
@@ -60,6 +75,25 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             }
         }
     }
+}
+
+/// `pair` on a paired device does nothing without `--force` ([`replace`]); a pairing that
+/// stored tokens replaces the old grant and tells a running agent.
+fn pair_guarded(
+    config: &Config,
+    json: bool,
+    force: bool,
+    pair: impl FnOnce() -> Result<(), Error>,
+) -> Result<(), Error> {
+    if config.provider.grant.jwt_bearer().is_some() {
+        return pair(); // a service account: `pair` says there is nothing to pair
+    }
+    let Some(previous) = replace::before(config, force, json) else {
+        return Ok(());
+    };
+    pair()?;
+    replace::after(config, previous);
+    Ok(())
 }
 
 /// Says that the tokens are stored: the `paired` event on `--json`, else one line on stderr.
@@ -86,6 +120,23 @@ pub(crate) fn announce_paired(
                 .map(|a| format!(" as {a}"))
                 .unwrap_or_default(),
             store.path().display()
+        );
+    }
+}
+
+/// Tells the `devauth run` of this store, if one runs, that the store changed (SIGUSR2): it
+/// reads it again at once (tokens gone: `unpaired` and the pairing screen; new tokens: held
+/// and announced) instead of at its next renewal.
+pub(crate) fn notify_agent(store: &TokenStore) {
+    let Some(pid) = store.running_agent() else {
+        return;
+    };
+    // SAFETY: kill(2) with a pid read from the agent lock, which that agent holds.
+    if unsafe { libc::kill(pid, libc::SIGUSR2) } != 0 {
+        eprintln!(
+            "devauth: could not tell the running agent (pid {pid}): {}; it notices at its next \
+             renewal",
+            std::io::Error::last_os_error()
         );
     }
 }

@@ -1,5 +1,7 @@
 //! `devauth pair`: waits for a plausible clock, runs the device flow once with the configured
-//! screen and saves the tokens.
+//! screen and saves the tokens. Network trouble is retried for at most `--timeout` (default
+//! `[network] pair_timeout_secs`), then it exits 7 with the last error: a person at a shell
+//! needs an end, where the agent (`devauth run`) retries for ever.
 //!
 //! SIGTERM, SIGINT and SIGHUP stop it as they stop `devauth run`: they are blocked and taken
 //! while pairing sleeps ([`SignalClock`]), the code leaves the screen for a "Pairing stopped"
@@ -29,7 +31,14 @@ fn stopped(screen: &mut dyn Screen, sig: Signal, json: bool, code_shown: bool) -
     Error::Stopped(sig)
 }
 
-pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
+/// The end of a `pair` whose stdout failed (`main` reports it): no code stays on a display.
+fn output_lost(screen: &mut dyn Screen, code_shown: bool) -> Error {
+    let _ = screen.show(&View::Stopped { code_shown });
+    Error::Io("standard output failed; pairing stopped".into())
+}
+
+/// `timeout`: `pair --timeout SECS` (`None`: `[network] pair_timeout_secs`).
+pub(crate) fn pair(config: &Config, json: bool, timeout: Option<u64>) -> Result<(), Error> {
     if config.provider.grant.jwt_bearer().is_some() {
         return Err(Error::Setup(
             "provider.grant = \"jwt-bearer\" is a service account: there is nothing to pair \
@@ -43,7 +52,8 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
     let mut signals =
         Signals::block().map_err(|e| Error::Io(format!("blocking signals for pairing: {e}")))?;
     let clock = SignalClock::new(&mut signals);
-    let stop = || clock.got().is_some();
+    // A stdout nobody can read any more (events, or the terminal screen) ends pairing too.
+    let stop = || clock.got().is_some() || crate::stdout::failed();
     let store = TokenStore::new(&config.storage.path);
     let (mut screen, language) = setup::open_screen(config, json)?;
     let fail = |screen: &mut Box<dyn Screen>, e: Error| -> Result<(), Error> {
@@ -65,8 +75,11 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
         },
         &stop,
     );
-    if let (false, Some(sig)) = (clock_ok, clock.got()) {
-        return Err(stopped(screen.as_mut(), sig, json, false));
+    if !clock_ok {
+        return Err(match clock.got() {
+            Some(sig) => stopped(screen.as_mut(), sig, json, false),
+            None => output_lost(screen.as_mut(), false),
+        });
     }
     // Make room for the tokens before asking for a code: a full or read-only store must stop
     // pairing here, not after the person approved and the code was redeemed.
@@ -82,7 +95,10 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
         Ok(e) => e,
         Err(e) => return fail(&mut screen, e),
     };
-    let client = setup::client_with(config, transport, endpoints);
+    let client = match setup::pairing_client(config, transport, endpoints) {
+        Ok(c) => c,
+        Err(e) => return fail(&mut screen, e),
+    };
     let code_shown = std::cell::Cell::new(false);
     let mut on_event = |event: &Event| {
         if matches!(event, Event::Code { .. }) {
@@ -97,13 +113,18 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
         &clock,
         screen.as_mut(),
         &mut on_event,
-        Policy::default(),
+        Policy {
+            give_up_after: config.network.pair_timeout_with(timeout),
+            ..Policy::default()
+        },
         setup::jitter_seed(),
         &mut || stop(),
     );
     let Some(result) = result else {
-        let sig = clock.got().unwrap_or(Signal::Terminate);
-        return Err(stopped(screen.as_mut(), sig, json, code_shown.get()));
+        return Err(match clock.got() {
+            Some(sig) => stopped(screen.as_mut(), sig, json, code_shown.get()),
+            None => output_lost(screen.as_mut(), code_shown.get()),
+        });
     };
     match result.outcome {
         Outcome::Paired(resp) => {
@@ -143,5 +164,18 @@ pub(crate) fn pair(config: &Config, json: bool) -> Result<(), Error> {
             )
         }
         Outcome::Failed(msg) => fail(&mut screen, Error::Provider(msg)),
+        Outcome::Unreachable(reason) => {
+            let secs = config
+                .network
+                .pair_timeout_with(timeout)
+                .map_or(0, |d| d.as_secs());
+            fail(
+                &mut screen,
+                Error::Network(format!(
+                    "{reason} (gave up after {secs} s without an answer; `pair --timeout SECS` \
+                     or [network] pair_timeout_secs waits longer, 0 for ever)"
+                )),
+            )
+        }
     }
 }

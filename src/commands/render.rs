@@ -65,7 +65,14 @@ pub fn sample_view(state: RenderState) -> View {
 pub fn command(config: Option<&Path>, args: &RenderArgs) -> Result<(), crate::error::Error> {
     let config_path = crate::config::config_path(config);
     let mut display = match (&args.board, args.size) {
-        (Some(board), _) => crate::config::board_display(board, Some(&config_path))?,
+        // Boards next to a config only when there is one: render needs none, and an error must
+        // not name a default config that does not exist.
+        (Some(board), _) => {
+            let named = config.is_some()
+                || std::env::var_os(crate::config::CONFIG_PATH_ENV).is_some_and(|v| !v.is_empty());
+            let beside = (named || config_path.exists()).then_some(config_path.as_path());
+            crate::config::board_display(board, beside)?
+        }
         (None, Some(_)) => DisplayConfig::default(),
         (None, None) => crate::config::Config::load(&config_path)?.display,
     };

@@ -133,7 +133,7 @@ fn sign_in(
     let prepared = store.prepare_save()?;
     let transport = setup::transport(config)?;
     let endpoints = setup::resolve_endpoints(config, &transport)?;
-    let client = setup::client_with(config, transport, endpoints);
+    let client = setup::pairing_client(config, transport, endpoints)?;
     let authorization_endpoint = authorization_endpoint(code_cfg, &client.endpoints)?;
 
     let mut settings = LoopbackSettings {
@@ -263,6 +263,7 @@ pub(crate) fn redeem<T: crate::net::transport::Transport>(
         client_id: config.provider.client_id.clone(),
         token_endpoint: client.endpoints.token.clone(),
         tokens,
+        grant_refused: None,
     })
 }
 

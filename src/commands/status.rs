@@ -17,8 +17,8 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
             if json {
                 emit(&json!({"paired": false, "store": path, "store_error": e.to_string()}));
             } else {
-                println!("Not paired: the token store is unusable: {e}");
-                println!("`devauth pair` replaces it.");
+                crate::stdout::outln!("Not paired: the token store is unusable: {e}");
+                crate::stdout::outln!("`devauth pair` replaces it.");
             }
             return Err(Error::Reported(Box::new(Error::Store(e))));
         }
@@ -31,7 +31,7 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
                     &json!({"paired": false, "grant": "jwt-bearer", "account": j.issuer, "store": path}),
                 );
             } else {
-                println!(
+                crate::stdout::outln!(
                     "Service account {} (jwt-bearer): no access token cached yet; `devauth token` gets one.",
                     j.issuer
                 );
@@ -41,13 +41,14 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
         if json {
             emit(&json!({"paired": false, "store": path}));
         } else {
-            println!("Not paired (no tokens in {path}). Run `devauth pair`.");
+            crate::stdout::outln!("Not paired (no tokens in {path}). Run `devauth pair`.");
         }
         return Err(Error::Reported(Box::new(Error::NotPaired {
             store: store.path().to_path_buf(),
         })));
     };
     let owner_ok = stored.client_id == config.provider.client_id;
+    let refused = stored.grant_refused.as_ref().filter(|_| owner_ok);
     let t = &stored.tokens;
     let now = TimeNow::read(&SystemClock);
     let remaining = t.expiry.as_ref().map(|e| e.remaining(&now));
@@ -55,68 +56,102 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
     let expiry_trusted = !matches!(remaining, Some(None));
     if json {
         emit(&json!({
-            "paired": owner_ok,
+            "paired": owner_ok && refused.is_none(),
+            "pairing_needed": refused.is_some(),
+            "grant_refused": refused.map(|r| json!({"unix": r.unix, "reason": r.reason})),
             "account": t.account,
             "scopes": t.scopes,
             "access_token_expires_in": expires_in,
             "access_token_expires": t.expiry.is_some(),
             "expiry_trusted": expiry_trusted,
             "refresh_token": t.refresh_token.is_some(),
+            "token_type": t.token_type,
             "client_id": stored.client_id,
             "token_endpoint": stored.token_endpoint,
             "store": path,
         }));
     } else {
-        if owner_ok {
-            println!(
-                "Paired{}",
+        let as_account = t
+            .account
+            .as_ref()
+            .map(|a| format!(" as {a}"))
+            .unwrap_or_default();
+        let mut text = match (owner_ok, refused) {
+            (false, _) => format!(
+                "Not paired with this client: the stored tokens belong to client `{}`\n",
+                stored.client_id
+            ),
+            (true, Some(r)) => format!(
+                "Pairing needed again: the provider refused the grant{}{} ({}). Run `devauth \
+                 pair`.\n",
                 t.account
                     .as_ref()
-                    .map(|a| format!(" as {a}"))
-                    .unwrap_or_default()
-            );
-        } else {
-            println!(
-                "Not paired with this client: the stored tokens belong to client `{}`",
-                stored.client_id
-            );
-        }
-        println!(
-            "  scopes:        {}",
-            if t.scopes.is_empty() {
-                "(none reported)".to_string()
-            } else {
-                t.scopes.join(" ")
-            }
-        );
-        let expiry = match (&t.expiry, expires_in) {
-            (None, _) => "does not expire".to_string(),
-            (Some(_), Some(0)) => "expired (refreshed on next use)".to_string(),
-            (Some(_), Some(s)) => format!("in {}", human_duration(s)),
-            (Some(_), None) => "unknown (clock not trusted; refreshed on next use)".to_string(),
+                    .map(|a| format!(" of {a}"))
+                    .unwrap_or_default(),
+                ago(r.unix, &now),
+                r.reason
+            ),
+            (true, None) => format!("Paired{as_account}\n"),
         };
-        println!("  access token:  expires {expiry}");
-        println!(
-            "  refresh token: {}",
-            if t.refresh_token.is_some() {
-                "held"
-            } else {
-                "none"
-            }
-        );
-        println!(
-            "  provider:      {} ({})",
+        let scopes = if t.scopes.is_empty() {
+            "(none reported)".to_string()
+        } else {
+            t.scopes.join(" ")
+        };
+        let renewed = if refused.is_some() {
+            "cannot be renewed"
+        } else if t.refresh_token.is_some() {
+            "renewed on next use"
+        } else {
+            "no refresh token to renew it"
+        };
+        let access = match (&t.expiry, expires_in) {
+            (None, _) => "does not expire".to_string(),
+            (Some(_), Some(0)) => format!("expired ({renewed})"),
+            (Some(_), Some(s)) => format!("expires in {}", human_duration(s)),
+            (Some(_), None) => format!("expiry unknown: the clock is not trusted ({renewed})"),
+        };
+        let refresh = match (&t.refresh_token, refused) {
+            (None, _) => "none",
+            (Some(_), Some(_)) => "held, refused by the provider",
+            (Some(_), None) => "held",
+        };
+        let token_type = if t.is_dpop() {
+            let key = crate::store::keyfile::KeyFile::dpop_for(&store);
+            format!(
+                "  token type:    DPoP (bound to the key in {}; send a proof with each use)\n",
+                key.path().display()
+            )
+        } else {
+            String::new()
+        };
+        text.push_str(&format!(
+            "  scopes:        {scopes}\n  access token:  {access}\n  refresh token: {refresh}\n{token_type}  \
+             provider:      {} ({})\n  store:         {path}",
             stored.token_endpoint, stored.client_id
-        );
-        println!("  store:         {path}");
+        ));
+        crate::stdout::outln!("{text}");
     }
-    if owner_ok {
-        Ok(())
-    } else {
-        Err(Error::Reported(Box::new(Error::OtherClient {
+    match (owner_ok, refused) {
+        (true, None) => Ok(()),
+        (true, Some(r)) => Err(Error::Reported(Box::new(Error::GrantGone {
+            detail: crate::grant::refused_detail(r),
+        }))),
+        (false, _) => Err(Error::Reported(Box::new(Error::OtherClient {
             store: store.path().to_path_buf(),
             detail: format!("were issued to client `{}`", stored.client_id),
-        })))
+        }))),
+    }
+}
+
+/// " 5 min ago", or nothing when the clock cannot say (not set, or set back since).
+fn ago(unix: i64, now: &TimeNow) -> String {
+    let now = crate::clock::unix_secs(now.wall);
+    match u64::try_from(now.saturating_sub(unix)) {
+        Ok(secs) if unix >= crate::clock::MIN_PLAUSIBLE_UNIX => {
+            format!(" {} ago", human_duration(secs))
+        }
+        _ => String::new(),
     }
 }
 

@@ -89,12 +89,14 @@ pub(crate) fn authorize_url(config: &Config, args: &AuthorizeUrlArgs) -> Result<
             "expires_in": code_cfg.login_timeout.as_secs(),
         }));
     } else {
-        println!("{url}");
-        eprintln!(
-            "devauth: open this address; within {}s, give the address the provider redirects \
+        // The hint only goes with an address that was shown (a failure is `main`'s to say).
+        if crate::stdout::line(&url).is_ok() {
+            eprintln!(
+                "devauth: open this address; within {}s, give the address the provider redirects \
              to to `devauth exchange --redirect-url URL`",
-            code_cfg.login_timeout.as_secs()
-        );
+                code_cfg.login_timeout.as_secs()
+            );
+        }
     }
     Ok(())
 }
@@ -180,7 +182,7 @@ fn exchange_inner(config: &Config, args: &ExchangeArgs) -> Result<(), Error> {
     let prepared = tokens.prepare_save()?;
     let transport = setup::transport(config)?;
     let endpoints = setup::resolve_endpoints(config, &transport)?;
-    let client = setup::client_with(config, transport, endpoints);
+    let client = setup::pairing_client(config, transport, endpoints)?;
     let stored = sign_in::redeem(
         config,
         code_cfg,
@@ -191,6 +193,8 @@ fn exchange_inner(config: &Config, args: &ExchangeArgs) -> Result<(), Error> {
         &SystemClock,
     )?;
     prepared.commit(&stored)?;
+    // A running agent holds the tokens from now on (it was waiting for a sign-in).
+    super::notify_agent(&tokens);
     crate::commands::announce_paired(args.json, "signed in", &stored, &tokens);
     Ok(())
 }

@@ -95,7 +95,7 @@ pub fn find_board(name: &str, config: Option<&Path>) -> Result<BoardFile, String
 pub fn board_display(name: &str, config: Option<&Path>) -> Result<DisplayConfig, ConfigError> {
     let found = find_board(name, config).map_err(|why| ConfigError::Invalid {
         path: config.map(Path::to_path_buf).unwrap_or_default(),
-        key: "board".to_string(),
+        key: if config.is_some() { "board" } else { "--board" }.to_string(),
         line: None,
         message: why,
     })?;

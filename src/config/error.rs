@@ -67,6 +67,13 @@ impl fmt::Display for ConfigError {
                 line: Some(line),
                 message,
             } => write!(f, "config {}:{line}: {key}: {message}", path.display()),
+            // Not from a file (`render --board` without a config).
+            ConfigError::Invalid {
+                path,
+                key,
+                line: None,
+                message,
+            } if path.as_os_str().is_empty() => write!(f, "{key}: {message}"),
             ConfigError::Invalid {
                 path,
                 key,

@@ -167,6 +167,16 @@ impl Cx<'_> {
             ));
         }
         let client_auth = self.client_auth(p, client_secret.is_some())?;
+        self.refuse_device_keys(p)?;
+        if client_auth == ClientAuth::PrivateKeyJwt {
+            let span = p.client_auth.as_ref().map(|v| v.span());
+            return Err(self.invalid(
+                "provider.client_auth",
+                span,
+                "\"private_key_jwt\" is not used with grant = \"jwt-bearer\" (the assertion \
+                 itself is signed with the service account's key)",
+            ));
+        }
 
         let scopes = match self.scope_list(p)? {
             Some(list) => preset.resolve_scopes(Some(&list)),
@@ -215,6 +225,8 @@ impl Cx<'_> {
                 scope_in_claims: preset == Preset::Google,
                 client_auth: configured_id.is_some(),
             }),
+            dpop: DpopMode::Off,
+            client_key: None,
         })
     }
 

@@ -197,6 +197,7 @@ mod checks;
 mod code_section;
 mod error;
 mod jwt_section;
+mod keys_section;
 mod provider_section;
 mod raw;
 mod sections;
@@ -205,6 +206,7 @@ pub use board::*;
 pub use checks::*;
 use code_section::GrantChoice;
 pub use error::*;
+pub use keys_section::{ClientKeyConfig, DpopMode};
 pub use provider_section::*;
 use raw::*;
 pub use sections::*;
@@ -214,3 +216,6 @@ mod tests;
 
 #[cfg(test)]
 mod code_tests;
+
+#[cfg(test)]
+mod keys_tests;

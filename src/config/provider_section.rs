@@ -29,6 +29,10 @@ pub struct ProviderConfig {
     pub extra_params: Vec<(String, String)>,
     /// How tokens are obtained: the device flow (default) or signed JWT assertions.
     pub grant: GrantConfig,
+    /// Bind the tokens to a device key (RFC 9449).
+    pub dpop: DpopMode,
+    /// `client_auth = "private_key_jwt"`: the device's client key.
+    pub client_key: Option<ClientKeyConfig>,
 }
 
 /// `provider.grant`: how devauth obtains tokens.
@@ -89,14 +93,17 @@ pub enum EndpointSource {
     Discover { issuer: String },
 }
 
-/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1). Only matters when
-/// there is a client secret; a public client always sends `client_id` in the body.
+/// How the client authenticates at the authorization server (RFC 6749 §2.3.1). `Post` and
+/// `Basic` only matter when there is a client secret; a public client always sends `client_id`
+/// in the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientAuth {
     /// `client_id` and `client_secret` as form fields (client_secret_post).
     Post,
     /// HTTP Basic with the form-urlencoded id and secret (client_secret_basic).
     Basic,
+    /// A JWT signed with the device's own key (RFC 7523 §2.2, OIDC `private_key_jwt`).
+    PrivateKeyJwt,
 }
 
 impl ClientAuth {
@@ -104,6 +111,7 @@ impl ClientAuth {
         match self {
             ClientAuth::Post => "post",
             ClientAuth::Basic => "basic",
+            ClientAuth::PrivateKeyJwt => "private_key_jwt",
         }
     }
 }
@@ -316,6 +324,12 @@ impl Cx<'_> {
         };
 
         let ca_file = self.ca_file(&p)?;
+        let issuer = match &endpoints {
+            EndpointSource::Discover { issuer } => Some(issuer.as_str()),
+            EndpointSource::Explicit { .. } => None,
+        };
+        let client_key = self.client_key(section.clone(), &p, client_auth, issuer, allow_http)?;
+        let dpop = self.dpop(&p)?;
 
         let extra_params = match &p.extra_params {
             None => Vec::new(),
@@ -340,6 +354,8 @@ impl Cx<'_> {
                 ),
                 GrantChoice::DeviceCode | GrantChoice::JwtBearer => GrantConfig::DeviceCode,
             },
+            dpop,
+            client_key,
         })
     }
 
@@ -354,13 +370,25 @@ impl Cx<'_> {
         let auth = self.choice(
             "provider.client_auth",
             v,
-            &[("post", ClientAuth::Post), ("basic", ClientAuth::Basic)],
+            &[
+                ("post", ClientAuth::Post),
+                ("basic", ClientAuth::Basic),
+                ("private_key_jwt", ClientAuth::PrivateKeyJwt),
+            ],
         )?;
         if auth == ClientAuth::Basic && !has_secret {
             return Err(self.at(
                 "provider.client_auth",
                 v,
                 "\"basic\" needs a client secret (client_secret or client_secret_file)",
+            ));
+        }
+        if auth == ClientAuth::PrivateKeyJwt && has_secret {
+            return Err(self.at(
+                "provider.client_auth",
+                v,
+                "\"private_key_jwt\" authenticates with the device's key instead of a secret; \
+                 remove the client secret",
             ));
         }
         Ok(auth)

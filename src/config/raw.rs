@@ -51,9 +51,25 @@ pub(super) struct RawProvider {
     /// `client_secret_file` (path, no default): file holding the client secret (trailing
     /// newline ignored); relative paths are relative to the config file's directory.
     pub(super) client_secret_file: Option<Str>,
-    /// `client_auth` (string, default `"post"`): how the secret is sent, `"post"` (form
-    /// fields) or `"basic"` (HTTP Basic). `"basic"` needs a secret.
+    /// `client_auth` (string, default `"post"`): how the client authenticates, `"post"` (the
+    /// secret in form fields), `"basic"` (HTTP Basic; needs a secret) or `"private_key_jwt"`
+    /// (RFC 7523 §2.2: an assertion signed with `client_key_file`; no secret).
     pub(super) client_auth: Option<Str>,
+    /// `client_key_file` (path; private_key_jwt, required there): the device's private key,
+    /// PEM PKCS#8 (EC P-256 → ES256) or RSA (RS256), relative to the config file. May be absent
+    /// until `devauth keygen` creates it.
+    pub(super) client_key_file: Option<Str>,
+    /// `client_key_id` (string; private_key_jwt): the assertions' `kid`. Default: the key's
+    /// RFC 7638 thumbprint (the `kid` `devauth keygen` prints).
+    pub(super) client_key_id: Option<Str>,
+    /// `client_assertion_audience` (`"token_endpoint"`, `"endpoint"`, `"issuer"` or a URL,
+    /// default `"token_endpoint"`; private_key_jwt): the assertions' `aud`. `"endpoint"`: the
+    /// URL of each request (Okta); `"issuer"`: `provider.issuer` (Auth0).
+    pub(super) client_assertion_audience: Option<Str>,
+    /// `dpop` (`"off"`, `"on"` or `"auto"`, default `"off"`): bind the tokens to a key kept on
+    /// the device (RFC 9449). `"auto"`: when discovery lists ES256 in
+    /// `dpop_signing_alg_values_supported`.
+    pub(super) dpop: Option<Str>,
     /// `scopes` (array of strings, default: the preset's — google `openid email profile`,
     /// microsoft `openid profile offline_access`, github none, generic `openid`): scopes to
     /// request, one per string. Microsoft always gets `offline_access` added.
@@ -226,6 +242,10 @@ pub(super) struct RawNetwork {
     pub(super) timeout_secs: Option<Spanned<i64>>,
     /// `max_body_bytes` (integer 1024..=1048576, default 65536): largest response body read.
     pub(super) max_body_bytes: Option<Spanned<i64>>,
+    /// `pair_timeout_secs` (integer 0..=86400, default 120): `devauth pair` gives up (exit 7)
+    /// when the provider could not be reached for this long; 0: never. `pair --timeout`
+    /// overrides it; `devauth run` never gives up.
+    pub(super) pair_timeout_secs: Option<Spanned<i64>>,
     /// `proxy` (string, default: the environment's `HTTPS_PROXY`/`ALL_PROXY`): `"none"` to
     /// ignore the environment, or the HTTP proxy's URL (`http://` or `https://`, with an
     /// optional `user:password@`, a secret).

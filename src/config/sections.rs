@@ -27,9 +27,15 @@ pub struct NetworkConfig {
     pub timeout: Duration,
     /// Largest response body read.
     pub max_body_bytes: usize,
+    /// How long `devauth pair` keeps retrying an unreachable provider (`None`: for ever).
+    pub pair_timeout: Option<Duration>,
     /// `proxy` and `no_proxy`: the environment's proxy, none, or the configured one.
     pub proxy: ProxyConfig,
 }
+
+/// Default `[network] pair_timeout_secs`: a person at a shell learns within two minutes that
+/// the provider cannot be reached; a Wi-Fi reconnect or a DHCP lease fits in it.
+pub const DEFAULT_PAIR_TIMEOUT_SECS: u64 = 120;
 
 impl Default for NetworkConfig {
     fn default() -> Self {
@@ -38,6 +44,18 @@ impl Default for NetworkConfig {
             timeout: Duration::from_secs(30),
             max_body_bytes: 65536,
             proxy: ProxyConfig::Environment,
+            pair_timeout: Some(Duration::from_secs(DEFAULT_PAIR_TIMEOUT_SECS)),
+        }
+    }
+}
+
+impl NetworkConfig {
+    /// `pair --timeout SECS` over `pair_timeout_secs`; 0 means never give up.
+    pub fn pair_timeout_with(&self, cli: Option<u64>) -> Option<Duration> {
+        match cli {
+            Some(0) => None,
+            Some(s) => Some(Duration::from_secs(s)),
+            None => self.pair_timeout,
         }
     }
 }
@@ -122,6 +140,10 @@ impl Cx<'_> {
             let n = self.int("network.max_body_bytes", v, 1024, 1_048_576)?;
             out.max_body_bytes = usize::try_from(n)
                 .map_err(|_| self.at("network.max_body_bytes", v, "too large"))?;
+        }
+        if let Some(v) = &raw.pair_timeout_secs {
+            let secs = self.int("network.pair_timeout_secs", v, 0, 86_400)?;
+            out.pair_timeout = (secs > 0).then(|| Duration::from_secs(secs));
         }
         out.proxy = self.proxy(raw)?;
         if out.connect_timeout > out.timeout {
@@ -286,4 +308,44 @@ impl Cx<'_> {
     }
 
     // --- toml's own errors ----------------------------------------------------------------------
+}
+
+/// `[agent] token_file_group` against this system's groups, for `devauth run` at start and on
+/// SIGHUP (the only command that writes the token file; the others never look the group up, so
+/// a config made on a build host still renders and checks). A group that does not exist is a
+/// config error naming the file, the line and the key, instead of a token file that is never
+/// written. `exists` is the lookup (`store::tokenfile::group_id`).
+pub fn check_token_file_group(
+    config: &Config,
+    exists: impl Fn(&str) -> Result<bool, String>,
+) -> Result<(), ConfigError> {
+    let Some(group) = &config.agent.token_file_group else {
+        return Ok(());
+    };
+    let message = match exists(group) {
+        Ok(true) => return Ok(()),
+        Ok(false) => format!(
+            "{group:?}: no such group on this system (the access-token file is made readable \
+             by it; create the group or remove the key)"
+        ),
+        Err(e) => format!("{group:?}: the group could not be looked up: {e}"),
+    };
+    // The line, from the file as it is now (the resolved config keeps values, not places).
+    let line = read_capped(&config.source, MAX_CONFIG_BYTES)
+        .ok()
+        .and_then(|c| match c {
+            Capped::Fits(bytes) => String::from_utf8(bytes).ok(),
+            Capped::TooLarge(_) => None,
+        })
+        .and_then(|text| {
+            let raw: RawFile = toml::from_str(&text).ok()?;
+            let span = raw.agent?.into_inner().token_file_group?.span();
+            Some(line_of(text.as_bytes(), span.start))
+        });
+    Err(ConfigError::Invalid {
+        path: config.source.clone(),
+        key: "agent.token_file_group".to_string(),
+        line,
+        message,
+    })
 }

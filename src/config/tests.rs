@@ -782,6 +782,7 @@ fn all_sections_set() {
     let c = ok(&format!(
         "{MIN}[storage]\npath = \"/data/devauth/tokens.json\"\n[display]\nbackend = \"none\"\n\
              [network]\nconnect_timeout_secs = 5\ntimeout_secs = 60\nmax_body_bytes = 1048576\n\
+             pair_timeout_secs = 45\n\
              [agent]\ntoken_file = \"/run/x/token\"\ntoken_file_group = \"video\"\n\
              hook = \"/usr/bin/systemctl restart app\"\nrefresh_margin_secs = 0\npaired_screen_secs = 3\n"
     ));
@@ -793,6 +794,7 @@ fn all_sections_set() {
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(60),
             max_body_bytes: 1_048_576,
+            pair_timeout: Some(Duration::from_secs(45)),
             proxy: crate::net::proxy::ProxyConfig::Environment,
         }
     );
@@ -1334,6 +1336,30 @@ fn example_configs_parse() {
             }
         }
     }
+}
+
+#[test]
+fn pair_timeout_default_zero_and_override() {
+    let c = ok(MIN);
+    assert_eq!(c.network.pair_timeout, Some(Duration::from_secs(120)));
+    assert_eq!(
+        c.network.pair_timeout_with(Some(7)),
+        Some(Duration::from_secs(7))
+    );
+    assert_eq!(c.network.pair_timeout_with(Some(0)), None);
+    let never = ok(&format!("{MIN}[network]\npair_timeout_secs = 0\n"));
+    assert_eq!(never.network.pair_timeout, None);
+    assert_eq!(never.network.pair_timeout_with(None), None);
+    assert_eq!(
+        never.network.pair_timeout_with(Some(30)),
+        Some(Duration::from_secs(30))
+    );
+    let e = Config::parse(
+        &format!("{MIN}[network]\npair_timeout_secs = -1\n"),
+        Path::new("/etc/devauth/devauth.toml"),
+    )
+    .unwrap_err();
+    assert_eq!(e.key(), Some("network.pair_timeout_secs"));
 }
 
 #[test]

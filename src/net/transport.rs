@@ -139,6 +139,10 @@ pub struct Response {
     pub date: Option<String>,
     pub retry_after: Option<String>,
     pub location: Option<String>,
+    /// `DPoP-Nonce` (RFC 9449 §8): the nonce the server wants in the next proof.
+    pub dpop_nonce: Option<String>,
+    /// `WWW-Authenticate`, for a resource server's DPoP challenge (RFC 9449 §9).
+    pub www_authenticate: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -235,6 +239,8 @@ pub struct TransportSettings {
 
 /// Size of each of ureq's per-connection input and output buffers.
 const IO_BUFFER: usize = 16 * 1024;
+/// Longest response header value kept (longer ones are cut; a DPoP nonce is far shorter).
+const MAX_HEADER_KEPT: usize = 1024;
 /// Largest response header block accepted (status line and all headers).
 const MAX_RESPONSE_HEADERS: usize = 16 * 1024;
 
@@ -335,13 +341,15 @@ impl Transport for HttpTransport {
             resp.headers()
                 .get(name)
                 .and_then(|v| v.to_str().ok())
-                .map(|s| s.chars().take(256).collect::<String>())
+                .map(|s| s.chars().take(MAX_HEADER_KEPT).collect::<String>())
         };
         let status = resp.status().as_u16();
         let content_type = header("content-type");
         let date = header("date");
         let retry_after = header("retry-after");
         let location = header("location");
+        let dpop_nonce = header("dpop-nonce");
+        let www_authenticate = header("www-authenticate");
         let body = resp
             .body_mut()
             .with_config()
@@ -354,18 +362,22 @@ impl Transport for HttpTransport {
             date,
             retry_after,
             location,
+            dpop_nonce,
+            www_authenticate,
             body,
         })
     }
 }
 
-/// A request of `devauth api`: any standard method, the caller's headers as given, a bearer
-/// token, an optional body. Not `Debug`: it holds the token.
+/// A request of `devauth api`: any standard method, the caller's headers as given, the
+/// `Authorization` value (`Bearer <token>` or `DPoP <token>`), the DPoP proof when the token is
+/// bound (RFC 9449 §7.1), an optional body. Not `Debug`: it holds the token.
 pub struct ApiRequest<'a> {
     pub method: &'a str,
     pub url: &'a str,
     pub headers: &'a [(String, String)],
-    pub bearer: &'a Secret,
+    pub authorization: &'a Secret,
+    pub dpop_proof: Option<&'a Secret>,
     pub body: Option<&'a [u8]>,
 }
 
@@ -373,6 +385,9 @@ pub struct ApiRequest<'a> {
 pub struct ApiResponse {
     pub status: u16,
     pub location: Option<String>,
+    /// `DPoP-Nonce` and `WWW-Authenticate`: a resource server asking for a nonce (RFC 9449 §9).
+    pub dpop_nonce: Option<String>,
+    pub www_authenticate: Option<String>,
     pub body: Box<dyn std::io::Read>,
 }
 
@@ -395,10 +410,10 @@ impl HttpTransport {
         for (k, v) in req.headers {
             builder = builder.header(k.as_str(), v.as_str());
         }
-        builder = builder.header(
-            "Authorization",
-            format!("Bearer {}", req.bearer.expose()).as_str(),
-        );
+        builder = builder.header("Authorization", req.authorization.expose());
+        if let Some(proof) = req.dpop_proof {
+            builder = builder.header("DPoP", proof.expose());
+        }
         let agent = &self.agent;
         let result = match req.body {
             Some(body) => builder
@@ -412,14 +427,20 @@ impl HttpTransport {
         }?;
         let resp = result.map_err(|e| map_error(e, &shown, self.max_body_bytes, chosen))?;
         let status = resp.status().as_u16();
-        let location = resp
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(256).collect::<String>());
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.chars().take(MAX_HEADER_KEPT).collect::<String>())
+        };
+        let location = header("location");
+        let dpop_nonce = header("dpop-nonce");
+        let www_authenticate = header("www-authenticate");
         Ok(ApiResponse {
             status,
             location,
+            dpop_nonce,
+            www_authenticate,
             body: Box::new(resp.into_body().into_reader()),
         })
     }

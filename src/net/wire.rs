@@ -141,6 +141,11 @@ impl Fields {
         Ok(Some(s.to_string()))
     }
 
+    /// Whether `field` is an array holding the string `value` (discovery metadata lists).
+    pub fn lists(&self, field: &str, value: &str) -> bool {
+        matches!(self.get(field), Some(Value::Array(items)) if items.iter().any(|v| v == value))
+    }
+
     pub fn required_text(&self, field: &'static str, max: usize) -> Result<String, WireError> {
         self.text(field, max)?.ok_or(WireError::Missing { field })
     }
@@ -499,20 +504,27 @@ impl TokenResponse {
         let access_token = fields.secret("access_token")?.ok_or(WireError::Missing {
             field: "access_token",
         })?;
-        // RFC 6749 makes token_type required; some servers omit it. Bearer is the only type a
-        // device can use anyway.
+        // RFC 6749 makes token_type required; some servers omit it: Bearer then. The other type
+        // devauth can use is DPoP (RFC 9449 §5), when it sent a proof (the client checks).
         let token_type = fields
             .text("token_type", 64)?
             .unwrap_or_else(|| "Bearer".into());
-        if !token_type.eq_ignore_ascii_case("bearer") {
+        let token_type = if token_type.eq_ignore_ascii_case("bearer") {
+            "Bearer"
+        } else if token_type.eq_ignore_ascii_case("dpop") {
+            "DPoP"
+        } else {
             return Err(WireError::Invalid {
                 field: "token_type",
-                detail: format!("`{}` is not a bearer token type", printable(&token_type)),
+                detail: format!(
+                    "`{}` is neither a Bearer nor a DPoP token type",
+                    printable(&token_type)
+                ),
             });
-        }
+        };
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer".into(),
+            token_type: token_type.into(),
             // An unusable expires_in (negative, not a number) must not throw away tokens the
             // server has already issued (after a refresh the old refresh token is dead): it
             // counts as "expires now", so the next use refreshes.
@@ -525,6 +537,11 @@ impl TokenResponse {
 
     pub fn scopes(&self) -> Vec<String> {
         split_scope(self.scope.as_deref())
+    }
+
+    /// A DPoP-bound access token (RFC 9449 §5): every use needs a proof.
+    pub fn is_dpop(&self) -> bool {
+        self.token_type == "DPoP"
     }
 }
 
@@ -594,6 +611,8 @@ pub struct Discovery {
     pub revocation_endpoint: Option<String>,
     pub userinfo_endpoint: Option<String>,
     pub authorization_endpoint: Option<String>,
+    /// RFC 9449 §5.1: `dpop_signing_alg_values_supported` lists ES256.
+    pub dpop_es256: bool,
 }
 
 impl Discovery {
@@ -606,6 +625,7 @@ impl Discovery {
             revocation_endpoint: fields.text("revocation_endpoint", MAX_URL_LEN)?,
             userinfo_endpoint: fields.text("userinfo_endpoint", MAX_URL_LEN)?,
             authorization_endpoint: fields.text("authorization_endpoint", MAX_URL_LEN)?,
+            dpop_es256: fields.lists("dpop_signing_alg_values_supported", "ES256"),
         })
     }
 }

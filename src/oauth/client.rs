@@ -8,9 +8,12 @@
 
 use crate::net::transport::{Request, Response, Transport, TransportError, redact_url};
 use crate::net::wire::{self, DeviceAuthorization, Discovery, Fields, OAuthError, TokenResponse};
+use crate::oauth::dpop::{self, Dpop};
 use crate::oauth::flow::{Failure, PollAnswer};
+use crate::oauth::jwt::{CLIENT_ASSERTION_TYPE, ClientAssertion};
 use crate::secret::Secret;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// RFC 8628 §3.4.
@@ -23,10 +26,12 @@ pub struct ClientIdentity {
     pub client_secret: Option<Secret>,
     /// HTTP Basic (RFC 6749 §2.3.1) instead of form fields.
     pub basic_auth: bool,
+    /// `private_key_jwt` (RFC 7523 §2.2): a signed assertion instead of a secret.
+    pub assertion: Option<Arc<ClientAssertion>>,
 }
 
 /// The endpoints, resolved (from a preset, the config or discovery).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Endpoints {
     pub device_authorization: String,
     pub token: String,
@@ -34,6 +39,9 @@ pub struct Endpoints {
     pub userinfo: Option<String>,
     /// RFC 6749 §3.1, from discovery (the code grant); configured ones live in the config.
     pub authorization: Option<String>,
+    /// The discovery document lists ES256 in `dpop_signing_alg_values_supported` (RFC 9449
+    /// §5.1): what `dpop = "auto"` decides by. False without discovery.
+    pub dpop_es256: bool,
 }
 
 /// A token endpoint answer with the server's clock reading, to anchor expiry.
@@ -61,6 +69,9 @@ pub enum CallError {
         status: u16,
         detail: String,
     },
+    /// A client assertion or DPoP proof could not be made (key, TPM, randomness, clock):
+    /// nothing was sent.
+    Signing(String),
 }
 
 impl CallError {
@@ -77,6 +88,7 @@ impl CallError {
                     )
             }
             CallError::Unexpected { status, .. } => *status >= 500 || *status == 429,
+            CallError::Signing(_) => false,
         }
     }
 
@@ -103,6 +115,7 @@ impl fmt::Display for CallError {
                 status,
                 detail,
             } => write!(f, "{endpoint}: HTTP {status}: {detail}"),
+            CallError::Signing(detail) => f.write_str(detail),
         }
     }
 }
@@ -125,30 +138,26 @@ pub struct OAuthClient<T> {
     pub extra_params: Vec<(String, String)>,
     /// Checks a URL the server sends before it is shown or followed.
     pub allow_http_loopback: bool,
+    /// RFC 9449 proofs on token and revocation requests (and on userinfo with a DPoP token);
+    /// `None`: no proofs, Bearer tokens.
+    pub dpop: Option<Arc<Dpop>>,
 }
 
 impl<T: Transport> OAuthClient<T> {
-    fn authenticated(&self, mut req: Request) -> Request {
-        // client_id goes in the body even with Basic: some servers reject a poll without it
-        // (RFC 8628 §3.4 requires it for public clients).
-        req = req
-            .field("client_id", &self.identity.client_id)
-            .header("Accept", "application/json");
-        if let Some(secret) = &self.identity.client_secret {
-            if self.identity.basic_auth {
-                // RFC 6749 §2.3.1: id and secret are form-urlencoded before base64.
-                let pair = format!(
-                    "{}:{}",
-                    wire::form_encode(&self.identity.client_id),
-                    wire::form_encode(secret.expose())
-                );
-                let value = format!("Basic {}", wire::base64_encode(pair.as_bytes()));
-                req = req.secret_header("Authorization", Secret::new(value));
-            } else {
-                req = req.secret_field("client_secret", secret);
+    /// Sends an authenticated request to the authorization server, with a DPoP proof when
+    /// `proof` and DPoP is on. A server that answers `use_dpop_nonce` with a new `DPoP-Nonce`
+    /// (RFC 9449 §8) gets the request once more, with a new proof (and a new assertion).
+    fn send_to_server(&self, base: &Request, proof: bool) -> Result<Response, CallError> {
+        let dpop = self.dpop.as_deref().filter(|_| proof);
+        let mut retried = false;
+        loop {
+            let req = to_server(&self.identity, &self.endpoints.token, dpop, base)?;
+            let resp = self.transport.send(&req)?;
+            if nonce_retry(dpop, &req.url, &resp, &mut retried) {
+                continue;
             }
+            return Ok(resp);
         }
-        req
     }
 
     fn url_check(&self) -> impl Fn(&str) -> Result<(), String> + '_ {
@@ -164,9 +173,9 @@ impl<T: Transport> OAuthClient<T> {
         for (k, v) in &self.extra_params {
             req = req.field(k, v.as_str());
         }
-        let req = self.authenticated(req);
         let endpoint = redact_url(&self.endpoints.device_authorization);
-        let resp = self.transport.send(&req).map_err(transport_failure)?;
+        // The device authorization request carries no proof (RFC 9449 covers token requests).
+        let resp = self.send_to_server(&req, false).map_err(call_failure)?;
         let fields = match Fields::parse(&resp.body, resp.content_type.as_deref()) {
             Ok(f) => f,
             Err(e) => return Err(unusable(&endpoint, &resp, &e.to_string(), true)),
@@ -192,9 +201,8 @@ impl<T: Transport> OAuthClient<T> {
         let req = Request::post_form(&self.endpoints.token)
             .field("grant_type", DEVICE_CODE_GRANT)
             .secret_field("device_code", device_code);
-        let req = self.authenticated(req);
         let endpoint = redact_url(&self.endpoints.token);
-        let resp = self.transport.send(&req).map_err(transport_failure)?;
+        let resp = self.send_to_server(&req, true).map_err(call_failure)?;
         let fields = match Fields::parse(&resp.body, resp.content_type.as_deref()) {
             Ok(f) => f,
             // A 2xx we cannot read may have carried tokens: polling again would redeem the
@@ -242,6 +250,8 @@ impl<T: Transport> OAuthClient<T> {
         }
         let tokens = TokenResponse::parse(&fields)
             .map_err(|e| Failure::Fatal(format!("{endpoint}: HTTP {}: {e}", resp.status)))?;
+        check_token_type(&tokens, self.dpop.is_some())
+            .map_err(|e| Failure::Fatal(format!("{endpoint}: HTTP {}: {e}", resp.status)))?;
         Ok((PollAnswer::Tokens(tokens), server_date(&resp)))
     }
 
@@ -250,8 +260,7 @@ impl<T: Transport> OAuthClient<T> {
         let req = Request::post_form(&self.endpoints.token)
             .field("grant_type", "refresh_token")
             .secret_field("refresh_token", refresh_token);
-        let req = self.authenticated(req);
-        self.token_call(&req)
+        self.token_call(&req, true)
     }
 
     /// RFC 6749 §4.1.3 + RFC 7636 §4.5: the authorization code for tokens. `redirect_uri` must
@@ -267,8 +276,7 @@ impl<T: Transport> OAuthClient<T> {
             .secret_field("code", code)
             .field("redirect_uri", redirect_uri)
             .secret_field("code_verifier", code_verifier);
-        let req = self.authenticated(req);
-        self.token_call(&req)
+        self.token_call(&req, true)
     }
 
     /// RFC 7523 §2.1: an access token for a signed JWT assertion (service accounts). Client
@@ -287,12 +295,13 @@ impl<T: Transport> OAuthClient<T> {
         if let Some(scope) = scope {
             req = req.field("scope", scope);
         }
-        let req = if client_auth {
-            self.authenticated(req)
-        } else {
-            req.header("Accept", "application/json")
-        };
-        self.token_call(&req)
+        if client_auth {
+            return self.token_call(&req, true);
+        }
+        let resp = self
+            .transport
+            .send(&req.header("Accept", "application/json"))?;
+        self.token_answer(resp)
     }
 
     /// RFC 7009: revoke one token. `Ok(false)` when the provider has no revocation endpoint.
@@ -303,8 +312,7 @@ impl<T: Transport> OAuthClient<T> {
         let req = Request::post_form(url)
             .secret_field("token", token)
             .field("token_type_hint", hint);
-        let req = self.authenticated(req);
-        let resp = self.transport.send(&req)?;
+        let resp = self.send_to_server(&req, true)?;
         // §2.2: 200 whether or not the token was valid. An error body names the reason.
         if (200..300).contains(&resp.status) {
             return Ok(true);
@@ -312,63 +320,196 @@ impl<T: Transport> OAuthClient<T> {
         Err(error_from(&redact_url(url), &resp))
     }
 
-    /// The userinfo endpoint (OIDC Core §5.3), for the account name.
-    pub fn userinfo(&self, access_token: &Secret) -> Result<Option<Fields>, CallError> {
+    /// The userinfo endpoint (OIDC Core §5.3), for the account name. A DPoP-bound token
+    /// (`token_type` DPoP) goes with a proof carrying its hash (RFC 9449 §7.1).
+    pub fn userinfo(
+        &self,
+        access_token: &Secret,
+        token_type: &str,
+    ) -> Result<Option<Fields>, CallError> {
         let Some(url) = &self.endpoints.userinfo else {
             return Ok(None);
         };
-        let req = Request::get(url)
-            .header("Accept", "application/json")
-            .secret_header(
-                "Authorization",
-                Secret::new(format!("Bearer {}", access_token.expose())),
-            );
-        let (_, fields) = self.call(&req, url)?;
+        let dpop = self
+            .dpop
+            .as_deref()
+            .filter(|_| token_type.eq_ignore_ascii_case("dpop"));
+        let mut retried = false;
+        let resp = loop {
+            let req = to_resource(url, access_token, dpop)?;
+            let resp = self.transport.send(&req)?;
+            if nonce_retry(dpop, url, &resp, &mut retried) {
+                continue;
+            }
+            break resp;
+        };
+        let (_, fields) = answer(resp, url)?;
         Ok(Some(fields))
     }
 
     /// A token endpoint call whose 2xx answer must carry tokens.
-    fn token_call(&self, req: &Request) -> Result<Grant, CallError> {
-        let (resp, fields) = self.call(req, &self.endpoints.token)?;
-        let endpoint = redact_url(&self.endpoints.token);
-        let tokens = TokenResponse::parse(&fields).map_err(|e| CallError::Unexpected {
-            endpoint,
-            status: resp.status,
-            detail: e.to_string(),
-        })?;
-        Ok(Grant {
-            tokens,
-            server_date: server_date(&resp),
-        })
+    fn token_call(&self, req: &Request, proof: bool) -> Result<Grant, CallError> {
+        let resp = self.send_to_server(req, proof)?;
+        self.token_answer(resp)
     }
 
-    /// Sends and parses, turning any non-2xx or error body into a `CallError`.
-    fn call(&self, req: &Request, url: &str) -> Result<(Response, Fields), CallError> {
-        let resp = self.transport.send(req)?;
-        let endpoint = redact_url(url);
-        let fields = Fields::parse(&resp.body, resp.content_type.as_deref()).map_err(|e| {
-            if (200..300).contains(&resp.status) {
-                CallError::Unexpected {
-                    endpoint: endpoint.clone(),
-                    status: resp.status,
-                    detail: e.to_string(),
-                }
-            } else {
-                error_from(&endpoint, &resp)
-            }
-        })?;
-        if let Some(error) = OAuthError::parse(&fields) {
-            return Err(CallError::Server {
-                endpoint,
-                status: resp.status,
-                error,
-            });
-        }
-        if !(200..300).contains(&resp.status) {
-            return Err(error_from(&endpoint, &resp));
-        }
-        Ok((resp, fields))
+    fn token_answer(&self, resp: Response) -> Result<Grant, CallError> {
+        grant_from(resp, &self.endpoints.token, self.dpop.is_some())
     }
+}
+
+/// Parses an answer, turning any non-2xx or error body into a `CallError`.
+fn answer(resp: Response, url: &str) -> Result<(Response, Fields), CallError> {
+    let endpoint = redact_url(url);
+    let fields = Fields::parse(&resp.body, resp.content_type.as_deref()).map_err(|e| {
+        if (200..300).contains(&resp.status) {
+            CallError::Unexpected {
+                endpoint: endpoint.clone(),
+                status: resp.status,
+                detail: e.to_string(),
+            }
+        } else {
+            error_from(&endpoint, &resp)
+        }
+    })?;
+    if let Some(error) = OAuthError::parse(&fields) {
+        return Err(CallError::Server {
+            endpoint,
+            status: resp.status,
+            error,
+        });
+    }
+    if !(200..300).contains(&resp.status) {
+        return Err(error_from(&endpoint, &resp));
+    }
+    Ok((resp, fields))
+}
+
+// The client authentication and DPoP parts below take no transport: they are compiled once,
+// not once per transport type.
+
+/// `base` authenticated as this client and, with `dpop`, carrying a fresh proof: a request to
+/// the authorization server. Every call signs anew (an assertion's and a proof's `jti` are used
+/// once, retries included).
+fn to_server(
+    identity: &ClientIdentity,
+    token_endpoint: &str,
+    dpop: Option<&Dpop>,
+    base: &Request,
+) -> Result<Request, CallError> {
+    // client_id goes in the body even with Basic: some servers reject a poll without it
+    // (RFC 8628 §3.4 requires it for public clients).
+    let mut req = base
+        .clone()
+        .field("client_id", &identity.client_id)
+        .header("Accept", "application/json");
+    if let Some(assertion) = &identity.assertion {
+        // RFC 7523 §2.2.
+        let jwt = assertion
+            .sign(
+                &req.url,
+                token_endpoint,
+                crate::clock::unix_secs(crate::clock::wall_now()),
+            )
+            .map_err(CallError::Signing)?;
+        req = req
+            .field("client_assertion_type", CLIENT_ASSERTION_TYPE)
+            .secret_field("client_assertion", &jwt);
+    } else if let Some(secret) = &identity.client_secret {
+        if identity.basic_auth {
+            // RFC 6749 §2.3.1: id and secret are form-urlencoded before base64.
+            let pair = format!(
+                "{}:{}",
+                wire::form_encode(&identity.client_id),
+                wire::form_encode(secret.expose())
+            );
+            let value = format!("Basic {}", wire::base64_encode(pair.as_bytes()));
+            req = req.secret_header("Authorization", Secret::new(value));
+        } else {
+            req = req.secret_field("client_secret", secret);
+        }
+    }
+    if let Some(d) = dpop {
+        let proof = d
+            .proof("POST", &req.url, None)
+            .map_err(CallError::Signing)?;
+        req = req.secret_header("DPoP", proof);
+    }
+    Ok(req)
+}
+
+/// A GET of a resource with `access_token`: `Authorization: DPoP` and a proof carrying the
+/// token's hash when `dpop` (RFC 9449 §7.1), else `Bearer`.
+fn to_resource(
+    url: &str,
+    access_token: &Secret,
+    dpop: Option<&Dpop>,
+) -> Result<Request, CallError> {
+    let scheme = if dpop.is_some() { "DPoP" } else { "Bearer" };
+    let mut req = Request::get(url)
+        .header("Accept", "application/json")
+        .secret_header(
+            "Authorization",
+            Secret::new(format!("{scheme} {}", access_token.expose())),
+        );
+    if let Some(d) = dpop {
+        let proof = d
+            .proof("GET", url, Some(access_token))
+            .map_err(CallError::Signing)?;
+        req = req.secret_header("DPoP", proof);
+    }
+    Ok(req)
+}
+
+/// Keeps a `DPoP-Nonce` the answer carried and says whether to send the request once more: the
+/// server asked for a nonce (an authorization server's `use_dpop_nonce` error, §8, or a
+/// resource server's `WWW-Authenticate: DPoP error="use_dpop_nonce"`, §9), gave a new one, and
+/// this was the first try.
+fn nonce_retry(dpop: Option<&Dpop>, url: &str, resp: &Response, retried: &mut bool) -> bool {
+    let (Some(d), Some(nonce)) = (dpop, &resp.dpop_nonce) else {
+        return false;
+    };
+    let new_nonce = d.remember_nonce(url, nonce);
+    let asked = match resp.status {
+        400 => Fields::parse(&resp.body, resp.content_type.as_deref())
+            .ok()
+            .and_then(|f| OAuthError::parse(&f))
+            .is_some_and(|e| e.error == dpop::USE_DPOP_NONCE),
+        401 => resp
+            .www_authenticate
+            .as_deref()
+            .is_some_and(dpop::challenge_wants_nonce),
+        _ => false,
+    };
+    let retry = new_nonce && asked && !*retried;
+    *retried |= retry;
+    retry
+}
+
+/// A bound token needs a proof with every use: one nobody asked for cannot be used.
+fn check_token_type(tokens: &TokenResponse, dpop: bool) -> Result<(), String> {
+    if tokens.is_dpop() && !dpop {
+        return Err(
+            "the provider issued a DPoP-bound token although no DPoP proof was sent".into(),
+        );
+    }
+    Ok(())
+}
+
+/// The tokens of a token endpoint's answer.
+fn grant_from(resp: Response, token_endpoint: &str, dpop: bool) -> Result<Grant, CallError> {
+    let (resp, fields) = answer(resp, token_endpoint)?;
+    let unexpected = |detail: String| CallError::Unexpected {
+        endpoint: redact_url(token_endpoint),
+        status: resp.status,
+        detail,
+    };
+    let tokens = TokenResponse::parse(&fields).map_err(|e| unexpected(e.to_string()))?;
+    check_token_type(&tokens, dpop).map_err(unexpected)?;
+    Ok(Grant {
+        tokens,
+        server_date: server_date(&resp),
+    })
 }
 
 /// OIDC discovery (OpenID Connect Discovery 1.0 §4): the endpoints of an issuer.
@@ -439,7 +580,16 @@ pub fn discover(
         revocation: check("revocation_endpoint", doc.revocation_endpoint)?,
         userinfo: check("userinfo_endpoint", doc.userinfo_endpoint)?,
         authorization: check("authorization_endpoint", doc.authorization_endpoint)?,
+        dpop_es256: doc.dpop_es256,
     })
+}
+
+/// A failure to send while polling or asking for a code, for the flow.
+fn call_failure(e: CallError) -> Failure {
+    match e {
+        CallError::Transport(t) => transport_failure(t),
+        other => Failure::Fatal(other.to_string()),
+    }
 }
 
 fn transport_failure(e: TransportError) -> Failure {
@@ -536,6 +686,9 @@ fn error_from(endpoint: &str, resp: &Response) -> CallError {
 }
 
 #[cfg(test)]
+mod proof_tests;
+
+#[cfg(test)]
 pub mod tests {
     use super::*;
     use std::cell::RefCell;
@@ -584,15 +737,18 @@ pub mod tests {
                 revocation: Some("https://as.example/revoke".into()),
                 userinfo: None,
                 authorization: None,
+                dpop_es256: false,
             },
             identity: ClientIdentity {
                 client_id: "tv app".into(),
                 client_secret: secret.map(Secret::new),
                 basic_auth: basic,
+                assertion: None,
             },
             scopes: vec!["openid".into(), "offline_access".into()],
             extra_params: vec![("audience".into(), "https://api".into())],
             allow_http_loopback: false,
+            dpop: None,
         }
     }
 

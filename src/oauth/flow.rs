@@ -23,7 +23,9 @@
 //! - `authorization_pending`: same interval; `access_denied`/`authorization_declined`: stop;
 //! - `expired_token` or our own deadline: get a new code and show it;
 //! - network errors, 5xx, 429: capped exponential backoff with jitter, never past the code's
-//!   deadline, reset after the next good answer;
+//!   deadline, reset after the next good answer; with `give_up_after` (`devauth pair`), the
+//!   last attempt is made when the provider has been unreachable that long, and if it fails
+//!   too the flow ends `Unreachable` (`devauth run` never gives up);
 //! - decisions use the `error` field, never the HTTP status (that is `oauth`'s job upstream).
 
 use crate::clock::Instant;
@@ -48,6 +50,8 @@ pub struct Policy {
     /// First retry delay after a transient failure, doubled each time up to `backoff_cap`.
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
+    /// Stop retrying when no request got a usable answer for this long (`None`: never).
+    pub give_up_after: Option<Duration>,
 }
 
 impl Default for Policy {
@@ -61,6 +65,7 @@ impl Default for Policy {
             max_code_lifetime: Duration::from_secs(2 * 3600),
             backoff_base: Duration::from_secs(2),
             backoff_cap: Duration::from_secs(60),
+            give_up_after: None,
         }
     }
 }
@@ -146,6 +151,8 @@ pub enum Outcome {
     ServerError(OAuthError),
     /// A request failed in a way retrying cannot fix.
     Failed(String),
+    /// The provider could not be reached for `Policy::give_up_after`; the last failure's reason.
+    Unreachable(String),
 }
 
 /// The live code and the timing around it.
@@ -201,6 +208,8 @@ pub struct Step {
 struct Backoff {
     failures: u32,
     rng: u64,
+    /// When the failures in a row began (for `Policy::give_up_after`).
+    since: Option<Instant>,
 }
 
 impl Backoff {
@@ -219,6 +228,13 @@ impl Backoff {
 
     fn reset(&mut self) {
         self.failures = 0;
+        self.since = None;
+    }
+
+    /// When to give up, given a failure `now`: `None` to keep retrying for ever.
+    fn give_up_at(&mut self, policy: &Policy, now: Instant) -> Option<Instant> {
+        let since = *self.since.get_or_insert(now);
+        policy.give_up_after.map(|limit| since + limit)
     }
 
     /// xorshift64*: jitter needs spread, not secrecy.
@@ -252,6 +268,7 @@ impl Flow {
             backoff: Backoff {
                 failures: 0,
                 rng: seed | 1,
+                since: None,
             },
         }
     }
@@ -309,7 +326,15 @@ impl Flow {
                     reason,
                     retry_after,
                 } => {
-                    let delay = retry_delay(&mut backoff, &policy, retry_after);
+                    let give_up = backoff.give_up_at(&policy, now);
+                    if give_up.is_some_and(|g| now >= g) {
+                        return done(Outcome::Unreachable(reason), policy, backoff);
+                    }
+                    let delay = until_give_up(
+                        retry_delay(&mut backoff, &policy, retry_after),
+                        give_up,
+                        now,
+                    );
                     events.push(Event::Retrying {
                         reason,
                         in_secs: delay.as_secs().max(1),
@@ -347,7 +372,15 @@ impl Flow {
                     retry_after,
                 } => {
                     code.last_poll_lost = true;
-                    let delay = retry_delay(&mut backoff, &policy, retry_after).max(code.interval);
+                    let give_up = backoff.give_up_at(&policy, now);
+                    if give_up.is_some_and(|g| now >= g) {
+                        return done(Outcome::Unreachable(reason), policy, backoff);
+                    }
+                    let delay = until_give_up(
+                        retry_delay(&mut backoff, &policy, retry_after).max(code.interval),
+                        give_up,
+                        now,
+                    );
                     let at = now + delay;
                     if at >= code.deadline {
                         // Retrying after the code is dead is pointless: wait out the code and
@@ -385,6 +418,28 @@ impl Flow {
             },
             Step { action, events },
         )
+    }
+}
+
+/// The flow ends now with `outcome`.
+fn done(outcome: Outcome, policy: Policy, backoff: Backoff) -> (Flow, Step) {
+    let flow = Flow {
+        state: State::Done(outcome),
+        policy,
+        backoff,
+    };
+    let step = Step {
+        action: Action::Finish,
+        events: Vec::new(),
+    };
+    (flow, step)
+}
+
+/// A retry delay cut so that the last attempt happens when the give-up time comes.
+fn until_give_up(delay: Duration, give_up: Option<Instant>, now: Instant) -> Duration {
+    match give_up {
+        Some(at) => delay.min(at.saturating_sub(now)),
+        None => delay,
     }
 }
 

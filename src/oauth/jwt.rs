@@ -3,22 +3,25 @@
 //! short-lived RS256 JWT and exchanges it at the token endpoint for an access token
 //! (`grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`, RFC 7523 §2.1).
 //!
-//! This module owns reading key material (PEM, PKCS#8 or PKCS#1; the Google JSON key format),
-//! the claims and the signature. It does not send anything (`oauth`), decide when to re-sign
-//! (`grant`: under the store lock, like a refresh) or read the config (`config` hands over a
-//! checked [`JwtBearerConfig`]). The private key is a [`Secret`] until it becomes a ring key
-//! pair; no message ever contains key bytes.
+//! The same claims (RFC 7523 §3) authenticate a client with its own key instead of a secret:
+//! [`ClientAssertion`], `private_key_jwt` (RFC 7523 §2.2, OIDC Core §9).
+//!
+//! This module owns the Google JSON key format, the claims of both kinds of assertion and when
+//! they are signed; keys, PEM and the JWS itself are `jws`'s. It does not send anything
+//! (`oauth::client`), decide when to re-sign (`grant`: under the store lock, like a refresh) or
+//! read the config (`config` hands over a checked [`JwtBearerConfig`]). The private key is a
+//! [`Secret`] until it becomes a ring key pair; no message ever contains key bytes.
 //!
 //! Claims (RFC 7523 §3, Google "Using OAuth 2.0 for Server to Server Applications"):
 //! `iss` (the service account's e-mail or the configured issuer), `sub` (optional; Google: the
 //! user to impersonate with domain-wide delegation), `aud` (the token endpoint unless
 //! configured), `iat` (now), `exp` (iat + 1 h: Google's maximum), `jti` (random, so a server can
-//! refuse replays) and, for Google, `scope` (space-separated). Header: `alg` RS256, `typ` JWT,
-//! `kid` when the key file names its key id.
+//! refuse replays) and, for Google, `scope` (space-separated). Header: `alg` RS256 (ES256 for
+//! an EC P-256 key), `typ` JWT, `kid` when the key file names its key id.
 
+pub use crate::oauth::jws::base64url;
+use crate::oauth::jws::{JwsSigner, SoftwareKey, random_id, sign_compact};
 use crate::secret::Secret;
-use ring::rand::{SecureRandom, SystemRandom};
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use serde_json::{Map, Value, json};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -54,58 +57,10 @@ pub const ASSERTION_LIFETIME_SECS: i64 = 3600;
 /// Largest key file read (a 4096-bit key in Google's JSON is about 3.3 KiB).
 pub const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
 
-/// The private key in DER, and which container it came in.
-enum Der {
-    Pkcs8(Vec<u8>),
-    Pkcs1(Vec<u8>),
-}
-
-/// Decodes the first `PRIVATE KEY` (PKCS#8) or `RSA PRIVATE KEY` (PKCS#1) PEM block. The error
-/// says what was wrong, never what the text was.
-fn pem_private_key(text: &str) -> Result<Der, String> {
-    for (label, pkcs8) in [("PRIVATE KEY", true), ("RSA PRIVATE KEY", false)] {
-        let begin = format!("-----BEGIN {label}-----");
-        let end = format!("-----END {label}-----");
-        let Some(start) = text.find(&begin) else {
-            continue;
-        };
-        let body_start = start + begin.len();
-        let rest = text.get(body_start..).unwrap_or("");
-        let Some(stop) = rest.find(&end) else {
-            return Err(format!("the PEM block `{label}` has no END line"));
-        };
-        let b64: String = rest
-            .get(..stop)
-            .unwrap_or("")
-            .chars()
-            .filter(|c| !c.is_ascii_whitespace())
-            .collect();
-        if b64.contains(':') {
-            return Err("the key is encrypted (Proc-Type header); decrypt it first".into());
-        }
-        let der = crate::net::wire::base64url_decode(&b64)
-            .filter(|d| !d.is_empty())
-            .ok_or_else(|| format!("the PEM block `{label}` is not valid base64"))?;
-        return Ok(if pkcs8 {
-            Der::Pkcs8(der)
-        } else {
-            Der::Pkcs1(der)
-        });
-    }
-    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
-        return Err("the key is encrypted (ENCRYPTED PRIVATE KEY); decrypt it first".into());
-    }
-    Err("no PEM private key found (expected BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY)".into())
-}
-
-/// The RSA key pair of a PEM private key. ring accepts 2048..=8192-bit keys.
-pub fn key_pair(pem: &Secret) -> Result<RsaKeyPair, String> {
-    let parsed = match pem_private_key(pem.expose())? {
-        Der::Pkcs8(der) => RsaKeyPair::from_pkcs8(&der),
-        Der::Pkcs1(der) => RsaKeyPair::from_der(&der),
-    };
-    parsed
-        .map_err(|e| format!("not a usable RSA private key ({e}); RS256 needs RSA 2048..8192 bit"))
+/// The signing key of a PEM private key: RSA (RS256; ring accepts 2048..=8192 bits) or EC
+/// P-256 (ES256). Google's service accounts are RSA.
+pub fn key_pair(pem: &Secret) -> Result<SoftwareKey, String> {
+    SoftwareKey::from_pem(pem)
 }
 
 /// What a Google service-account key file (`"type": "service_account"`) provides.
@@ -156,8 +111,7 @@ pub fn key_file_exposed(path: &Path) -> Option<u32> {
 
 /// Signs assertions for one configured service account.
 pub struct Signer {
-    key: RsaKeyPair,
-    rng: SystemRandom,
+    key: SoftwareKey,
     key_id: Option<String>,
     issuer: String,
     subject: Option<String>,
@@ -179,7 +133,6 @@ impl Signer {
     pub fn new(cfg: &JwtBearerConfig, scope: Option<String>) -> Result<Signer, String> {
         Ok(Signer {
             key: key_pair(&cfg.private_key_pem)?,
-            rng: SystemRandom::new(),
             key_id: cfg.key_id.clone(),
             issuer: cfg.issuer.clone(),
             subject: cfg.subject.clone(),
@@ -189,64 +142,139 @@ impl Signer {
     }
 
     /// The header and claims of an assertion issued at `now_unix` (exposed for tests).
-    pub fn claims(&self, now_unix: i64, jti: &str) -> (Value, Value) {
-        let mut header = Map::new();
-        header.insert("alg".into(), json!("RS256"));
-        header.insert("typ".into(), json!("JWT"));
-        if let Some(kid) = &self.key_id {
-            header.insert("kid".into(), json!(kid));
-        }
-        let mut claims = Map::new();
-        claims.insert("iss".into(), json!(self.issuer));
-        if let Some(sub) = &self.subject {
-            claims.insert("sub".into(), json!(sub));
-        }
-        claims.insert("aud".into(), json!(self.audience));
-        claims.insert("iat".into(), json!(now_unix));
-        claims.insert(
-            "exp".into(),
-            json!(now_unix.saturating_add(ASSERTION_LIFETIME_SECS)),
-        );
-        claims.insert("jti".into(), json!(jti));
+    pub fn claims(&self, now_unix: i64, jti: &str) -> (Map<String, Value>, Value) {
+        let claims = Claims {
+            issuer: &self.issuer,
+            subject: self.subject.as_deref(),
+            audience: &self.audience,
+            now_unix,
+            lifetime_secs: ASSERTION_LIFETIME_SECS,
+            jti,
+        };
+        let mut claims = claims.to_map();
         if let Some(scope) = &self.scope {
             claims.insert("scope".into(), json!(scope));
         }
-        (Value::Object(header), Value::Object(claims))
+        (jwt_header(self.key_id.as_deref()), Value::Object(claims))
     }
 
     /// A signed assertion issued at `now_unix` (wall clock: the server compares it with its
     /// own, so the device clock must be set).
     pub fn assertion(&self, now_unix: i64) -> Result<Secret, String> {
-        let mut nonce = [0u8; 16];
-        self.rng
-            .fill(&mut nonce)
-            .map_err(|_| "no randomness available for the assertion's jti".to_string())?;
-        let jti = base64url(&nonce);
+        let jti = random_id()?;
         let (header, claims) = self.claims(now_unix, &jti);
-        let signing_input = format!(
-            "{}.{}",
-            base64url(header.to_string().as_bytes()),
-            base64url(claims.to_string().as_bytes())
-        );
-        let mut sig = vec![0u8; self.key.public().modulus_len()];
-        self.key
-            .sign(
-                &RSA_PKCS1_SHA256,
-                &self.rng,
-                signing_input.as_bytes(),
-                &mut sig,
-            )
-            .map_err(|_| "signing the assertion failed".to_string())?;
-        Ok(Secret::new(format!("{signing_input}.{}", base64url(&sig))))
+        sign_compact(&self.key, header, &claims)
+            .map_err(|e| format!("signing the assertion failed: {e}"))
     }
 }
 
-/// base64url without padding (RFC 7515 §2).
-pub fn base64url(data: &[u8]) -> String {
-    crate::net::wire::base64_encode(data)
-        .trim_end_matches('=')
-        .replace('+', "-")
-        .replace('/', "_")
+/// The registered claims of an RFC 7523 §3 assertion, for both of its uses.
+struct Claims<'a> {
+    issuer: &'a str,
+    subject: Option<&'a str>,
+    audience: &'a str,
+    now_unix: i64,
+    lifetime_secs: i64,
+    jti: &'a str,
+}
+
+impl Claims<'_> {
+    fn to_map(&self) -> Map<String, Value> {
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!(self.issuer));
+        if let Some(sub) = self.subject {
+            claims.insert("sub".into(), json!(sub));
+        }
+        claims.insert("aud".into(), json!(self.audience));
+        claims.insert("iat".into(), json!(self.now_unix));
+        claims.insert(
+            "exp".into(),
+            json!(self.now_unix.saturating_add(self.lifetime_secs)),
+        );
+        claims.insert("jti".into(), json!(self.jti));
+        claims
+    }
+}
+
+/// `typ` JWT and, when known, the `kid` the server finds the key by (`alg` comes with the
+/// signature).
+fn jwt_header(key_id: Option<&str>) -> Map<String, Value> {
+    let mut header = Map::new();
+    header.insert("typ".into(), json!("JWT"));
+    if let Some(kid) = key_id {
+        header.insert("kid".into(), json!(kid));
+    }
+    header
+}
+
+/// RFC 7523 §2.2: the `client_assertion_type` of `private_key_jwt` client authentication.
+pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// Lifetime of a client assertion: one request, plus the clock skew servers allow.
+pub const CLIENT_ASSERTION_LIFETIME_SECS: i64 = 120;
+
+/// The `aud` of client assertions (RFC 7523 §3 point 3: "identifies the authorization server").
+/// Servers differ: OIDC Core §9 says the token endpoint (Keycloak, oidc-provider), Okta wants
+/// the URL of the endpoint called, Auth0 its issuer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssertionAudience {
+    /// The token endpoint, whatever the request (the default).
+    TokenEndpoint,
+    /// The URL of the endpoint the request goes to (token, device authorization, revocation).
+    Endpoint,
+    /// This value (an issuer URL).
+    Fixed(String),
+}
+
+/// `private_key_jwt` client authentication (RFC 7523 §2.2, OIDC Core §9): each request to the
+/// authorization server carries a fresh assertion with `iss` = `sub` = the client id, signed
+/// with the device's own key (a file, or a TPM key).
+pub struct ClientAssertion {
+    pub key: std::sync::Arc<dyn JwsSigner>,
+    pub client_id: String,
+    /// `kid`: configured, else the key's RFC 7638 thumbprint (what `devauth keygen` prints).
+    pub key_id: String,
+    pub audience: AssertionAudience,
+}
+
+impl std::fmt::Debug for ClientAssertion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAssertion")
+            .field("client_id", &self.client_id)
+            .field("key_id", &self.key_id)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientAssertion {
+    /// An assertion for a request to `endpoint`, issued at `now_unix`.
+    pub fn sign(
+        &self,
+        endpoint: &str,
+        token_endpoint: &str,
+        now_unix: i64,
+    ) -> Result<Secret, String> {
+        let audience = match &self.audience {
+            AssertionAudience::TokenEndpoint => token_endpoint,
+            AssertionAudience::Endpoint => endpoint,
+            AssertionAudience::Fixed(aud) => aud.as_str(),
+        };
+        let jti = random_id()?;
+        let claims = Claims {
+            issuer: &self.client_id,
+            subject: Some(&self.client_id),
+            audience,
+            now_unix,
+            lifetime_secs: CLIENT_ASSERTION_LIFETIME_SECS,
+            jti: &jti,
+        };
+        sign_compact(
+            self.key.as_ref(),
+            jwt_header(Some(&self.key_id)),
+            &Value::Object(claims.to_map()),
+        )
+        .map_err(|e| format!("signing the client assertion failed: {e}"))
+    }
 }
 
 #[cfg(test)]
@@ -331,7 +359,7 @@ mod tests {
             ),
             (
                 "-----BEGIN PRIVATE KEY-----\nQUJDREVGR0g=\n-----END PRIVATE KEY-----\n",
-                "not a usable RSA private key",
+                "not a usable private key",
             ),
             (
                 "-----BEGIN ENCRYPTED PRIVATE KEY-----\nQUJD\n-----END ENCRYPTED PRIVATE KEY-----\n",
@@ -362,6 +390,62 @@ mod tests {
         let e = parse_service_account(b"{\"private_key\": 5}").unwrap_err();
         assert!(e.contains("private_key"), "{e}");
         assert!(parse_service_account(b"{").unwrap_err().contains("line 1"));
+    }
+
+    #[test]
+    fn client_assertion_names_the_client_and_its_audience() {
+        use crate::oauth::jws::{JwsSigner, SoftwareKey};
+        use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
+        let (key, _) = SoftwareKey::generate_es256().unwrap();
+        let key: std::sync::Arc<dyn JwsSigner> = std::sync::Arc::new(key);
+        let kid = key.public_jwk().thumbprint();
+        let mut a = ClientAssertion {
+            key: key.clone(),
+            client_id: "tv-42".into(),
+            key_id: kid.clone(),
+            audience: AssertionAudience::TokenEndpoint,
+        };
+        let jwt = a
+            .sign("https://as/device", "https://as/token", 1_800_000_000)
+            .unwrap();
+        let parts: Vec<&str> = jwt.expose().split('.').collect();
+        let header = decode(parts[0]);
+        assert_eq!(header["alg"], "ES256");
+        assert_eq!(header["kid"], kid.as_str());
+        let claims = decode(parts[1]);
+        assert_eq!(claims["iss"], "tv-42");
+        assert_eq!(claims["sub"], "tv-42");
+        assert_eq!(claims["aud"], "https://as/token");
+        assert_eq!(
+            claims["exp"],
+            1_800_000_000 + CLIENT_ASSERTION_LIFETIME_SECS
+        );
+        let crate::oauth::jws::Jwk::Ec { x, y } = key.public_jwk() else {
+            panic!()
+        };
+        let mut point = vec![4u8];
+        point.extend(crate::net::wire::base64url_decode(&x).unwrap());
+        point.extend(crate::net::wire::base64url_decode(&y).unwrap());
+        let msg = format!("{}.{}", parts[0], parts[1]);
+        let sig = crate::net::wire::base64url_decode(parts[2]).unwrap();
+        UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
+            .verify(msg.as_bytes(), &sig)
+            .unwrap();
+        a.audience = AssertionAudience::Endpoint;
+        let jwt = a.sign("https://as/device", "https://as/token", 5).unwrap();
+        assert_eq!(
+            decode(jwt.expose().split('.').nth(1).unwrap())["aud"],
+            "https://as/device"
+        );
+        a.audience = AssertionAudience::Fixed("https://as/".into());
+        let jwt = a.sign("https://as/device", "https://as/token", 5).unwrap();
+        let claims = decode(jwt.expose().split('.').nth(1).unwrap());
+        assert_eq!(claims["aud"], "https://as/");
+        let again = a.sign("https://as/device", "https://as/token", 5).unwrap();
+        assert_ne!(
+            claims["jti"],
+            decode(again.expose().split('.').nth(1).unwrap())["jti"]
+        );
     }
 
     #[test]

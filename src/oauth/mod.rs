@@ -9,7 +9,9 @@
 pub mod authorize;
 pub mod client;
 pub mod client_json;
+pub mod dpop;
 pub mod flow;
+pub mod jws;
 pub mod jwt;
 pub mod loopback;
 pub mod pkce;

@@ -212,9 +212,54 @@ pub fn open_spi(
     Err(not_built("spi", "spi"))
 }
 
-#[allow(dead_code)]
+/// Whether `backend` is in this build: asked before waiting for its device, so a backend left
+/// out (e.g. `spi` without the cargo feature) is said at once, not after `wait_secs`.
+pub fn check_built(
+    backend: crate::screen::settings::DisplayBackend,
+) -> Result<(), crate::screen::error::DisplayError> {
+    use crate::screen::settings::DisplayBackend as B;
+    let (built, name, feature) = match backend {
+        B::None | B::Terminal => (true, "", ""),
+        B::Png => (cfg!(feature = "png"), "png", "png"),
+        B::Framebuffer => (cfg!(feature = "fbdev"), "framebuffer", "fbdev"),
+        B::Drm => (cfg!(feature = "drm"), "drm", "drm"),
+        B::Spi => (cfg!(feature = "spi"), "spi", "spi"),
+    };
+    if built {
+        Ok(())
+    } else {
+        Err(not_built(name, feature))
+    }
+}
+
 fn not_built(backend: &str, feature: &str) -> crate::screen::error::DisplayError {
     crate::screen::error::DisplayError::Unsupported(format!(
         "backend \"{backend}\" is not in this build of devauth (cargo feature \"{feature}\")"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::screen::settings::DisplayBackend as B;
+
+    #[test]
+    fn check_built_follows_the_cargo_features() {
+        for (backend, built) in [
+            (B::Terminal, true),
+            (B::None, true),
+            (B::Png, cfg!(feature = "png")),
+            (B::Framebuffer, cfg!(feature = "fbdev")),
+            (B::Drm, cfg!(feature = "drm")),
+            (B::Spi, cfg!(feature = "spi")),
+        ] {
+            match check_built(backend) {
+                Ok(()) => assert!(built, "{backend:?}"),
+                Err(e) => {
+                    assert!(!built, "{backend:?}");
+                    assert!(e.to_string().contains("not in this build"), "{e}");
+                }
+            }
+        }
+    }
 }

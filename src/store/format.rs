@@ -17,6 +17,9 @@ pub(super) struct FileV1<'a> {
     pub(super) scopes: &'a [String],
     pub(super) account: Option<&'a str>,
     pub(super) expiry: Option<&'a Expiry>,
+    /// Absent unless the provider refused the grant, so files without it stay as they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) grant_refused: Option<&'a GrantRefused>,
 }
 
 /// The bytes `save` writes, or why `t` cannot be stored. The bytes are parsed back with the same
@@ -35,6 +38,7 @@ pub(super) fn encode(t: &StoredTokens) -> Result<Vec<u8>, String> {
         scopes: &tk.scopes,
         account: tk.account.as_deref(),
         expiry: tk.expiry.as_ref(),
+        grant_refused: t.grant_refused.as_ref(),
     };
     let mut bytes =
         serde_json::to_vec_pretty(&file).map_err(|_| "cannot serialize the tokens".to_string())?;
@@ -171,6 +175,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<StoredTokens, Bad> {
         }
         Some(_) => return Err(corrupt("field `expiry` is not an object")),
     };
+    let grant_refused = parse_refusal(&top)?;
     Ok(StoredTokens {
         client_id,
         token_endpoint,
@@ -183,6 +188,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<StoredTokens, Bad> {
             account,
             expiry,
         },
+        grant_refused,
     })
 }
 

@@ -9,6 +9,18 @@ pub struct StoreLock {
     pub(super) path: PathBuf,
 }
 
+/// Opens (creating, 0600) a lock file beside the store for `flock`; `op` names the step in errors.
+pub(super) fn open_lock_file(path: &Path, op: &'static str) -> Result<File, StoreError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| io_err(path, op, e))
+}
+
 impl StoreLock {
     /// The lock file (`<token file>.lock`).
     pub fn path(&self) -> &Path {

@@ -23,8 +23,11 @@
 //!
 //! Files: this one ([`TokenStore`]: load, save, delete), `format.rs` (the file format and its
 //! parser), `write.rs` (the atomic write), `lock.rs`, `expiry.rs`, `error.rs`, and
-//! `tokenfile.rs` (the access-token file published on tmpfs for other programs).
+//! `refusal.rs` (the provider's `invalid_grant`, remembered), and `tokenfile.rs` (the
+//! access-token file published on tmpfs for other programs).
 
+mod agent_lock;
+pub mod keyfile;
 pub mod pending;
 pub mod tokenfile;
 
@@ -100,6 +103,13 @@ pub struct TokenSet {
     pub expiry: Option<Expiry>,
 }
 
+impl TokenSet {
+    /// The access token is DPoP-bound (RFC 9449 §5): every use needs a proof.
+    pub fn is_dpop(&self) -> bool {
+        self.token_type == "DPoP"
+    }
+}
+
 /// The content of the token file: the tokens and whose they are, so that a config pointing at
 /// another client or provider is detected instead of sending one provider's token to another.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,6 +117,9 @@ pub struct StoredTokens {
     pub client_id: String,
     pub token_endpoint: String,
     pub tokens: TokenSet,
+    /// The provider refused this grant (`invalid_grant`): pairing is needed again
+    /// (`refusal.rs`).
+    pub grant_refused: Option<GrantRefused>,
 }
 
 /// What [`TokenStore::save`] did.
@@ -206,14 +219,7 @@ impl TokenStore {
     ) -> Result<StoreLock, StoreError> {
         let path = self.sibling(".lock")?;
         ensure_dir(&self.dir())?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| io_err(&path, "open lock file", e))?;
+        let file = open_lock_file(&path, "open lock file")?;
         let start = clock.now();
         loop {
             // SAFETY: flock on a descriptor owned by `file`; no memory is involved.
@@ -443,12 +449,15 @@ mod error;
 mod expiry;
 mod format;
 mod lock;
+mod refusal;
 mod write;
 
+pub use agent_lock::*;
 pub use error::*;
 pub use expiry::*;
 pub use format::*;
 pub use lock::*;
+pub use refusal::*;
 use write::*;
 
 #[cfg(test)]

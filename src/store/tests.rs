@@ -26,6 +26,7 @@ fn sample() -> StoredTokens {
                 obtained_boottime_ms: 1_000_000,
             }),
         },
+        grant_refused: None,
     }
 }
 
@@ -42,6 +43,7 @@ fn minimal() -> StoredTokens {
             account: None,
             expiry: None,
         },
+        grant_refused: None,
     }
 }
 

@@ -4,7 +4,10 @@
 //!
 //! This module owns writing and removing that file. Rules:
 //! - The file holds the access token only, without a trailing newline (ready for
-//!   `Authorization: Bearer $(cat …)`); never the refresh token.
+//!   `Authorization: Bearer $(cat …)`); never the refresh token. A DPoP-bound token (RFC 9449)
+//!   is written as `DPoP <token>` ([`content`]): the file says the token type, ready for
+//!   `Authorization: $(cat …)` beside a proof, and a program that would send it as a Bearer
+//!   token fails at once instead of in a confusing way.
 //! - Replaced atomically on every write: a temp file created `O_EXCL` with mode 0640 in the same
 //!   directory, fchown'ed to `token_file_group` when one is configured, written, fsynced, renamed
 //!   over the old one, then the directory fsynced. A reader sees the old token or the new one,
@@ -31,6 +34,17 @@ const TEMP_ATTEMPTS: u32 = 16;
 // usize, not u64: 32-bit ARMv5 (armv5te) has no 64-bit atomics. A wrap after 2^32 saves is
 // harmless: a temp name only has to differ from the temp files that exist at that moment.
 static TEMP_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// What the file holds for an access token: the token itself (Bearer), or `DPoP <token>` for a
+/// DPoP-bound one (the scheme it must be sent with, RFC 9449 §7.1; a token never contains a
+/// space, so the prefix cannot be mistaken for part of it).
+pub fn content(access_token: &Secret, dpop_bound: bool) -> Secret {
+    if dpop_bound {
+        Secret::new(format!("DPoP {}", access_token.expose()))
+    } else {
+        access_token.clone()
+    }
+}
 
 /// Why the token file could not be written or removed. Never contains the token.
 #[derive(Debug)]
@@ -271,6 +285,13 @@ pub fn group_id(name: &str) -> Result<libc::gid_t, TokenFileError> {
 mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn a_dpop_bound_token_is_published_with_its_scheme() {
+        let t = Secret::new("at-1");
+        assert_eq!(content(&t, false).expose(), "at-1");
+        assert_eq!(content(&t, true).expose(), "DPoP at-1");
+    }
 
     fn own_group_name() -> Option<(String, libc::gid_t)> {
         // SAFETY: getgid has no preconditions; getgrgid returns a pointer into static storage

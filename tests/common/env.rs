@@ -127,6 +127,7 @@ impl Setup {
                 .then(|| TEST_CLIENT_SECRET.to_string()),
             runs: Mutex::new(Vec::new()),
             secrets: Mutex::new(BTreeSet::new()),
+            key_files: Mutex::new(Vec::new()),
         };
         let text = env.config_text(&self.client_id, &self.provider_toml, &self.toml);
         env.write_config(&text);
@@ -148,6 +149,8 @@ pub struct Env {
     pub(super) client_secret: Option<String>,
     pub(super) runs: Mutex<Vec<Output>>,
     pub(super) secrets: Mutex<BTreeSet<String>>,
+    /// Private key files besides the store's DPoP key whose contents must never be shown.
+    pub(super) key_files: Mutex<Vec<PathBuf>>,
 }
 
 impl Env {
@@ -204,6 +207,16 @@ impl Env {
             ),
             Provider::Discovery => format!("preset = \"generic\"\nissuer = \"{b}\"\n"),
         };
+        // The token file in the temp dir too (`unpair` removes it), unless the test writes its
+        // own [agent] section.
+        let agent = if toml.contains("[agent]") {
+            String::new()
+        } else {
+            format!(
+                "\n[agent]\ntoken_file = \"{}\"\n",
+                self.dir().join("run").join("access_token").display()
+            )
+        };
         format!(
             "# devauth end-to-end test config\n\
              [provider]\n\
@@ -212,7 +225,7 @@ impl Env {
              {provider}{provider_toml}\n\
              [storage]\n\
              path = \"{}\"\n\
-             {toml}",
+             {toml}{agent}",
             self.store.display()
         )
     }
@@ -235,6 +248,7 @@ impl Env {
             vars: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             stdin: None,
+            stdout: None,
         }
     }
 
@@ -357,7 +371,11 @@ impl Env {
                 for (k, v) in &r.form {
                     if matches!(
                         k.as_str(),
-                        "device_code" | "refresh_token" | "token" | "client_secret"
+                        "device_code"
+                            | "refresh_token"
+                            | "token"
+                            | "client_secret"
+                            | "client_assertion"
                     ) {
                         found.push(v.clone());
                     }
@@ -366,10 +384,36 @@ impl Env {
                     found.push(secret.clone());
                 }
                 if let Some(auth) = r.header("authorization") {
-                    if let Some(t) = auth.strip_prefix("Bearer ") {
-                        found.push(t.trim().to_string());
+                    for scheme in ["Bearer ", "DPoP "] {
+                        if let Some(t) = auth.strip_prefix(scheme) {
+                            found.push(t.trim().to_string());
+                        }
                     }
                 }
+                // DPoP proofs: short-lived, but a proof in a log is a replay waiting to happen.
+                if let Some(proof) = r.header("dpop") {
+                    found.push(proof.to_string());
+                }
+            }
+        }
+        // Private keys: the DPoP key beside the store and any key file a test registered. Every
+        // line of their base64 carries key bits.
+        let mut key_files = vec![self.dpop_key_path()];
+        key_files.extend(
+            self.key_files
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned(),
+        );
+        for path in key_files {
+            if let Ok(pem) = std::fs::read_to_string(&path) {
+                let body: Vec<&str> = pem
+                    .lines()
+                    .filter(|l| !l.starts_with("-----") && !l.trim().is_empty())
+                    .collect();
+                found.push(body.concat());
+                found.extend(body.iter().map(|l| l.to_string()));
             }
         }
         if let Ok(text) = std::fs::read_to_string(&self.store) {
@@ -414,6 +458,21 @@ impl Env {
                 }
             }
         }
+    }
+
+    /// `<store>.dpop-key`: where devauth keeps the DPoP proof key.
+    pub fn dpop_key_path(&self) -> PathBuf {
+        let mut name = self.store.as_os_str().to_os_string();
+        name.push(".dpop-key");
+        PathBuf::from(name)
+    }
+
+    /// Adds a private key file to the leak check (its content must never be shown).
+    pub fn secret_key_file(&self, path: &Path) {
+        self.key_files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(path.to_path_buf());
     }
 
     /// The number of commands run so far.

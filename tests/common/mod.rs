@@ -12,7 +12,8 @@
 //! Every [`Env`] also checks, when it is dropped, that no command's output (the stdout of
 //! `token` excepted: printing the token is its job) contains a secret: access, refresh and id
 //! tokens, device codes and client secrets, collected from the server's recorded requests, its
-//! live token lists and the store file after each run.
+//! live token lists and the store file after each run — plus client assertions, DPoP proofs and
+//! the lines of private key files (the DPoP key beside the store, client keys a test names).
 //!
 //! Not every test binary uses every helper.
 #![allow(dead_code)]
@@ -33,9 +34,9 @@ use std::time::Duration;
 // Re-exported for the test files; each uses a different subset.
 #[allow(unused_imports)]
 pub use devauth_testserver::{
-    Behavior, DEVICE_GRANT, EMAIL, Endpoint, Fault, Flavor, IntervalField, MICROSOFT_MESSAGE,
-    ProxyOptions, ProxyRecord, Recorded, Stats, TEST_CLIENT_ID, TEST_CLIENT_SECRET, TestProxy,
-    TestServer, TlsIdentity,
+    Behavior, DEVICE_GRANT, DpopPolicy, EMAIL, Endpoint, Fault, Flavor, IntervalField,
+    MICROSOFT_MESSAGE, ProxyOptions, ProxyRecord, Recorded, Stats, TEST_CLIENT_ID,
+    TEST_CLIENT_SECRET, TestProxy, TestServer, TlsIdentity,
 };
 pub use serde_json::Value;
 

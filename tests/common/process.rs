@@ -34,6 +34,13 @@ pub fn program() -> (OsString, Vec<OsString>) {
     }
 }
 
+/// Whether the binary runs through `DEVAUTH_TEST_RUNNER` (qemu-user in CI). Tests of decisions
+/// the native run already covers may skip there; what touches the OS (signals, locks, errno,
+/// the libc's lookups, timing) runs on every target.
+pub fn under_runner() -> bool {
+    std::env::var("DEVAUTH_TEST_RUNNER").is_ok_and(|r| !r.trim().is_empty())
+}
+
 /// How much slower than native the binary may be (qemu-user: 5-10x on CPU-bound work; most
 /// of a test is waiting, so 4 is generous for timeouts and upper bounds).
 pub fn slow_factor() -> u32 {
@@ -43,8 +50,7 @@ pub fn slow_factor() -> u32 {
     {
         return f.max(1);
     }
-    let under_runner = std::env::var("DEVAUTH_TEST_RUNNER").is_ok_and(|r| !r.trim().is_empty());
-    if under_runner { 4 } else { 1 }
+    if under_runner() { 4 } else { 1 }
 }
 
 /// `d` scaled for a slow binary (for timeouts and upper bounds only).
@@ -217,6 +223,8 @@ pub struct TestCommand<'a> {
     pub(super) timeout: Duration,
     /// Written to the child's stdin, which is then closed; `None`: stdin is /dev/null.
     pub(super) stdin: Option<Vec<u8>>,
+    /// Where stdout goes instead of a pipe the harness reads (`/dev/full`, a closed pipe).
+    pub(super) stdout: Option<Stdio>,
 }
 
 impl<'a> TestCommand<'a> {
@@ -228,7 +236,14 @@ impl<'a> TestCommand<'a> {
             vars: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             stdin: None,
+            stdout: None,
         }
+    }
+
+    /// Sends stdout to `out` instead of the harness (`Output::stdout` stays empty).
+    pub fn stdout(mut self, out: Stdio) -> Self {
+        self.stdout = Some(out);
+        self
     }
 
     /// Feeds `text` to the command's stdin (then end of file).
@@ -255,7 +270,7 @@ impl<'a> TestCommand<'a> {
 
     /// Starts it; [`Running::wait`] collects the output.
     #[track_caller]
-    pub fn spawn(self) -> Running<'a> {
+    pub fn spawn(mut self) -> Running<'a> {
         let (prog, pre) = program();
         let mut cmd = Command::new(&prog);
         cmd.args(&pre)
@@ -265,7 +280,7 @@ impl<'a> TestCommand<'a> {
             } else {
                 Stdio::null()
             })
-            .stdout(Stdio::piped())
+            .stdout(self.stdout.take().unwrap_or_else(Stdio::piped))
             .stderr(Stdio::piped());
         for v in PROXY_VARS {
             cmd.env_remove(v);

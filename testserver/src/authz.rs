@@ -4,14 +4,16 @@
 //! userinfo, the verification page and the control API). Runs under the server's lock and
 //! never sleeps or does I/O: delays are returned to `server.rs`, which owns the sockets.
 
+mod client_jwt;
 mod code;
+mod dpop;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
-use crate::behavior::{Behavior, Flavor, IntervalField};
+use crate::behavior::{Behavior, DpopPolicy, Flavor, IntervalField};
 use crate::codec;
 use crate::http::{Request, Response};
 use crate::{Endpoint, Fault, Recorded, Stats};
@@ -153,12 +155,16 @@ struct Grant {
     client_id: String,
     scope: String,
     revoked: bool,
+    /// RFC 9449 §5: the DPoP key thumbprint the refresh tokens of a public client are bound to.
+    jkt: Option<String>,
 }
 
 struct AccessToken {
     grant: usize,
     expires: Option<Instant>,
     revoked: bool,
+    /// The DPoP key this token is bound to (`cnf.jkt`); `None`: a Bearer token.
+    jkt: Option<String>,
 }
 
 enum RefreshStatus {
@@ -332,13 +338,96 @@ pub struct State {
     consented: HashSet<String>,
     /// The last redirect URL a decision produced (for replays in tests).
     pub last_redirect: Option<String>,
+    /// DPoP nonce and seen proof `jti`s.
+    dpop: dpop::DpopState,
+    /// The `jkt` of the proof of the request being handled (token endpoint).
+    request_jkt: Option<String>,
+    /// Why DPoP proofs were refused, in order (for tests).
+    pub dpop_refusals: Vec<String>,
+    /// `jti`s of accepted client assertions (replays are refused).
+    seen_assertions: HashSet<String>,
+    /// Why client assertions were refused, in order (for tests).
+    pub assertion_refusals: Vec<String>,
 }
 
 impl State {
     pub fn new(behavior: Behavior) -> State {
         State {
             behavior,
+            dpop: dpop::DpopState::new(),
             ..State::default()
+        }
+    }
+
+    /// The DPoP nonce proofs must carry now.
+    pub fn dpop_nonce(&self) -> String {
+        self.dpop.nonce().to_string()
+    }
+
+    /// A new DPoP nonce: proofs with the old one are answered `use_dpop_nonce`.
+    pub fn rotate_dpop_nonce(&mut self) {
+        self.dpop.rotate();
+    }
+
+    /// A public client (no secret, no registered keys): its refresh tokens are bound to the
+    /// DPoP key (RFC 9449 §5).
+    fn public_client(b: &Behavior) -> bool {
+        b.client_secret.is_none() && b.client_keys.is_empty()
+    }
+
+    /// The DPoP proof of a request to the authorization server (token, revocation): `Ok(None)`
+    /// when the server has no DPoP or the request no proof (unless proofs are required); the
+    /// error to answer when the proof is refused or lacks the nonce.
+    fn server_proof(&mut self, ctx: &Ctx<'_>) -> Result<Option<String>, OAuthError> {
+        let Some(policy) = ctx.b.dpop.clone() else {
+            return Ok(None);
+        };
+        let headers = ctx.req.headers_named("dpop");
+        if headers.is_empty() {
+            if policy.required {
+                self.stats.dpop_refusals += 1;
+                self.dpop_refusals.push("no DPoP proof".into());
+                return Err(oerr(400, "invalid_dpop_proof", "a DPoP proof is required"));
+            }
+            return Ok(None);
+        }
+        let url = format!("{}{}", ctx.base, ctx.req.path);
+        self.check_proof(&policy, &headers, &ctx.req.method, &url, None)
+            .map(Some)
+            .map_err(|(code, why)| oerr(400, code, why))
+    }
+
+    /// Checks a proof, counting the outcome: `Err((error code, description))`.
+    fn check_proof(
+        &mut self,
+        policy: &DpopPolicy,
+        headers: &[&str],
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+    ) -> Result<String, (&'static str, String)> {
+        let expect = dpop::Expect {
+            method,
+            url,
+            access_token,
+            now: unix_now(),
+            window: i64::try_from(policy.iat_window.as_secs()).unwrap_or(60),
+            require_nonce: policy.require_nonce,
+        };
+        match self.dpop.check(headers, &expect) {
+            Ok(jkt) => {
+                self.stats.dpop_proofs += 1;
+                Ok(jkt)
+            }
+            Err(dpop::ProofError::NeedNonce) => {
+                self.stats.dpop_nonce_challenges += 1;
+                Err(("use_dpop_nonce", "a DPoP nonce is required".into()))
+            }
+            Err(dpop::ProofError::Invalid(why)) => {
+                self.stats.dpop_refusals += 1;
+                self.dpop_refusals.push(why.clone());
+                Err(("invalid_dpop_proof", why))
+            }
         }
     }
 
@@ -470,19 +559,32 @@ impl State {
             base,
             oauth_endpoint: matches!(routed.route, Route::DeviceCode | Route::Token),
         };
+        let mut handled = self.route(&ctx, routed);
+        let wants_nonce = b.dpop.as_ref().is_some_and(|p| p.require_nonce);
+        if wants_nonce && matches!(routed.route, Route::Token | Route::Revoke | Route::UserInfo) {
+            // §8.2, §9: every answer tells the client the nonce to use next.
+            handled.response = handled
+                .response
+                .with_header("DPoP-Nonce", &self.dpop_nonce());
+        }
+        handled
+    }
+
+    fn route(&mut self, ctx: &Ctx<'_>, routed: &Routed) -> Handled {
+        let (base, req, ctx) = (ctx.base, ctx.req, ctx);
         match routed.route {
             Route::Root => root_page(base).into(),
-            Route::Discovery => discovery(&ctx).into(),
+            Route::Discovery => discovery(ctx).into(),
             Route::DeviceCode => self
-                .device_authorization(&ctx, routed.tenant.as_deref())
+                .device_authorization(ctx, routed.tenant.as_deref())
                 .unwrap_or_else(|e| ctx.error(e))
                 .into(),
-            Route::Token => self.token(&ctx, routed.tenant.as_deref()),
-            Route::Revoke => self.revoke(&ctx).unwrap_or_else(|e| ctx.error(e)).into(),
-            Route::UserInfo => self.userinfo(req).into(),
+            Route::Token => self.token(ctx, routed.tenant.as_deref()),
+            Route::Revoke => self.revoke(ctx).unwrap_or_else(|e| ctx.error(e)).into(),
+            Route::UserInfo => self.userinfo(ctx).into(),
             Route::DevicePage => self.device_page(req).into(),
-            Route::Authorize => self.authorize(&ctx).into(),
-            Route::TestAuthorize => self.test_authorize(&ctx).into(),
+            Route::Authorize => self.authorize(ctx).into(),
+            Route::TestAuthorize => self.test_authorize(ctx).into(),
             Route::TestApprove | Route::TestDeny => {
                 let approve = routed.route == Route::TestApprove;
                 let form = req.form();
@@ -519,7 +621,7 @@ impl State {
     /// Client authentication (RFC 6749 §2.3.1): `client_id` from the form or HTTP Basic;
     /// the secret, when the server has one, from `client_secret` or Basic.
     fn client_auth(
-        &self,
+        &mut self,
         ctx: &Ctx<'_>,
         form: &Params,
         require_secret: bool,
@@ -528,6 +630,9 @@ impl State {
         let form_id = form.get("client_id");
         let form_secret = form.get("client_secret");
         let invalid = ctx.invalid_client_name();
+        if form.get("client_assertion").is_some() || !ctx.b.client_keys.is_empty() {
+            return self.client_assertion(ctx, form);
+        }
         let (id, secret) = match &basic {
             Some((bid, bsecret)) => {
                 if form_secret.is_some() {
@@ -565,6 +670,57 @@ impl State {
             }
         }
         Ok(id.to_string())
+    }
+
+    /// `private_key_jwt` (RFC 7523 §2.2): the one authentication method when keys are
+    /// registered; a secret beside it, or no assertion, is refused.
+    fn client_assertion(&mut self, ctx: &Ctx<'_>, form: &Params) -> Result<String, OAuthError> {
+        let invalid = ctx.invalid_client_name();
+        let mut refuse = |why: String| {
+            self.stats.client_assertion_refusals += 1;
+            self.assertion_refusals.push(why.clone());
+            oerr(401, invalid, why)
+        };
+        if form.get("client_secret").is_some() || ctx.req.basic_auth().is_some() {
+            return Err(refuse("more than one client authentication method".into()));
+        }
+        let Some(assertion) = form.get("client_assertion") else {
+            return Err(refuse(
+                "client authentication required: a private_key_jwt client_assertion".into(),
+            ));
+        };
+        let audiences = [
+            ctx.base.to_string(),
+            format!("{}/token", ctx.base),
+            format!("{}{}", ctx.base, ctx.req.path),
+        ];
+        let expect = client_jwt::Expect {
+            keys: &ctx.b.client_keys,
+            audiences: &audiences,
+            now: unix_now(),
+        };
+        let checked = client_jwt::verify(
+            form.get("client_assertion_type"),
+            assertion,
+            &expect,
+            &mut self.seen_assertions,
+        );
+        let client = match checked {
+            Ok(c) => c,
+            Err(why) => {
+                self.stats.client_assertion_refusals += 1;
+                self.assertion_refusals.push(why.clone());
+                return Err(oerr(401, invalid, why));
+            }
+        };
+        if form.get("client_id").is_some_and(|id| id != client) || client != ctx.b.client_id {
+            self.stats.client_assertion_refusals += 1;
+            self.assertion_refusals
+                .push("the assertion names another client".into());
+            return Err(oerr(401, invalid, format!("unknown client: {client}")));
+        }
+        self.stats.client_assertions += 1;
+        Ok(client)
     }
 
     /// RFC 8628 §3.1/§3.2.
@@ -663,6 +819,15 @@ impl State {
         if is_poll {
             self.stats.polls += 1;
         }
+        self.request_jkt = match self.server_proof(ctx) {
+            Ok(jkt) => jkt,
+            Err(e) => {
+                if is_refresh {
+                    self.stats.refresh_failures += 1;
+                }
+                return ctx.error(e).into();
+            }
+        };
         if grant_type.as_deref() == Some(JWT_BEARER_GRANT) && ctx.b.jwt_bearer.is_some() {
             return match self.jwt_bearer(ctx, &form) {
                 Ok(obj) => ctx.encode(200, obj).into(),
@@ -843,10 +1008,12 @@ impl State {
                         .is_none_or(|need| requested.split(' ').any(|s| s == need));
                 let grant = self.grants.len();
                 code.redeemed = Some(grant);
+                let jkt = self.request_jkt.clone().filter(|_| Self::public_client(b));
                 self.grants.push(Grant {
                     client_id: client_id.to_string(),
                     scope: grant_scope,
                     revoked: false,
+                    jkt,
                 });
                 self.stats.tokens_issued += 1;
                 Ok(self.issue_tokens(ctx, grant, with_refresh))
@@ -864,6 +1031,7 @@ impl State {
         let b = ctx.b;
         let now = Instant::now();
         let access = format!("at-{}", codec::random_token(24));
+        let jkt = self.request_jkt.clone();
         self.access.insert(
             access.clone(),
             AccessToken {
@@ -872,6 +1040,7 @@ impl State {
                     .token_lifetime
                     .and_then(|s| now.checked_add(Duration::from_secs(s))),
                 revoked: false,
+                jkt: jkt.clone(),
             },
         );
         let (client_id, scope) = self
@@ -881,7 +1050,11 @@ impl State {
             .unwrap_or_default();
         let mut obj = Map::new();
         obj.insert("access_token".into(), json!(access));
-        let token_type = if b.flavor == Flavor::GitHub {
+        let token_type = if jkt.is_some() {
+            // RFC 9449 §5: a token bound to the proof's key.
+            self.stats.dpop_bound_tokens += 1;
+            "DPoP"
+        } else if b.flavor == Flavor::GitHub {
             "bearer"
         } else {
             "Bearer"
@@ -1006,6 +1179,7 @@ impl State {
             client_id: cfg.issuer.clone(),
             scope,
             revoked: false,
+            jkt: None,
         });
         self.stats.jwt_grants += 1;
         let mut obj = self.issue_tokens(ctx, grant, false);
@@ -1041,6 +1215,18 @@ impl State {
         }
         if g.revoked {
             return Err(oerr(400, "invalid_grant", "grant revoked"));
+        }
+        if let Some(bound) = &g.jkt {
+            // RFC 9449 §5: a public client's refresh token works only with its key's proofs.
+            if self.request_jkt.as_ref() != Some(bound) {
+                self.stats.dpop_key_mismatches += 1;
+                let why = if self.request_jkt.is_some() {
+                    "the refresh token is bound to another DPoP key"
+                } else {
+                    "the refresh token is DPoP-bound; a proof with its key is required"
+                };
+                return Err(oerr(400, "invalid_grant", why));
+            }
         }
         if rt.expires.is_some_and(|e| now >= e) {
             return Err(oerr(400, "invalid_grant", "refresh_token expired"));
@@ -1094,6 +1280,9 @@ impl State {
             ));
         }
         let client_id = self.client_auth(ctx, &form, ctx.b.client_secret.is_some())?;
+        if self.server_proof(ctx)?.is_some() {
+            self.stats.dpop_revocations += 1;
+        }
         let Some(token) = form.get("token") else {
             return Err(oerr(400, "invalid_request", "missing token"));
         };
@@ -1115,28 +1304,65 @@ impl State {
         Ok(Response::empty(200).no_store())
     }
 
-    /// OIDC userinfo with a Bearer access token (RFC 6750 §3 errors).
-    fn userinfo(&mut self, req: &Request) -> Response {
-        let Some(token) = req.bearer() else {
+    /// OIDC userinfo with a Bearer access token (RFC 6750 §3 errors), or a DPoP-bound one
+    /// with its proof (RFC 9449 §7: `Authorization: DPoP`, `ath`, the key it is bound to).
+    fn userinfo(&mut self, ctx: &Ctx<'_>) -> Response {
+        let req = ctx.req;
+        let unauthorized = |scheme: &str, error: &str, why: &str| {
+            Response::json(401, &json!({"error": error, "error_description": why})).with_header(
+                "WWW-Authenticate",
+                &format!("{scheme} realm=\"devauth-testserver\", error=\"{error}\""),
+            )
+        };
+        let Some((scheme, token)) = req.authorization_token() else {
             self.stats.userinfo_unauthorized += 1;
             return Response::json(401, &json!({"error": "invalid_request"}))
                 .with_header("WWW-Authenticate", "Bearer realm=\"devauth-testserver\"");
         };
+        let dpop_scheme = scheme.eq_ignore_ascii_case("dpop");
+        let shown = if dpop_scheme { "DPoP" } else { "Bearer" };
         let now = Instant::now();
-        let ok = self
-            .access
-            .get(token)
-            .is_some_and(|t| self.access_usable(t, now));
-        if !ok {
-            self.stats.userinfo_unauthorized += 1;
-            return Response::json(
-                401,
-                &json!({"error": "invalid_token", "error_description": "token expired, revoked or unknown"}),
-            )
-            .with_header(
-                "WWW-Authenticate",
-                "Bearer realm=\"devauth-testserver\", error=\"invalid_token\"",
-            );
+        let bound = match self.access.get(token) {
+            Some(t) if self.access_usable(t, now) => t.jkt.clone(),
+            _ => {
+                self.stats.userinfo_unauthorized += 1;
+                return unauthorized(shown, "invalid_token", "token expired, revoked or unknown");
+            }
+        };
+        match (bound, dpop_scheme, ctx.b.dpop.clone()) {
+            (None, false, _) => {}
+            (Some(jkt), true, Some(policy)) => {
+                let url = format!("{}{}", ctx.base, req.path);
+                let headers = req.headers_named("dpop");
+                match self.check_proof(&policy, &headers, &req.method, &url, Some(token)) {
+                    Ok(proof_jkt) if proof_jkt == jkt => {}
+                    Ok(_) => {
+                        self.stats.userinfo_unauthorized += 1;
+                        self.stats.dpop_key_mismatches += 1;
+                        return unauthorized(
+                            "DPoP",
+                            "invalid_token",
+                            "the token is bound to another DPoP key",
+                        );
+                    }
+                    Err((code, why)) => {
+                        self.stats.userinfo_unauthorized += 1;
+                        return unauthorized("DPoP", code, &why);
+                    }
+                }
+            }
+            (Some(_), _, _) => {
+                self.stats.userinfo_unauthorized += 1;
+                return unauthorized(
+                    "DPoP",
+                    "invalid_token",
+                    "a DPoP-bound token needs Authorization: DPoP and a proof",
+                );
+            }
+            (None, true, _) => {
+                self.stats.userinfo_unauthorized += 1;
+                return unauthorized("DPoP", "invalid_token", "the token is not DPoP-bound");
+            }
         }
         self.stats.userinfo_ok += 1;
         Response::json(
@@ -1259,11 +1485,30 @@ fn discovery(ctx: &Ctx<'_>) -> Response {
         json!(["S256", "plain"])
     };
     obj.insert("code_challenge_methods_supported".into(), methods);
+    let mut auth_methods = vec!["none", "client_secret_post", "client_secret_basic"];
+    if !ctx.b.client_keys.is_empty() {
+        auth_methods.push("private_key_jwt");
+        obj.insert(
+            "token_endpoint_auth_signing_alg_values_supported".into(),
+            json!(["ES256", "RS256"]),
+        );
+    }
     obj.insert(
         "token_endpoint_auth_methods_supported".into(),
-        json!(["none", "client_secret_post", "client_secret_basic"]),
+        json!(auth_methods),
     );
+    if ctx.b.dpop.is_some() {
+        obj.insert("dpop_signing_alg_values_supported".into(), json!(["ES256"]));
+    }
     Response::json(200, &Value::Object(obj))
+}
+
+/// Unix seconds now (the server's clock: proofs and assertions are compared with it).
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// A JWT taken apart (not verified).

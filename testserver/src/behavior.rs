@@ -173,6 +173,37 @@ pub struct Behavior {
     /// Code grants get a refresh token only on the client's first consent, or when the
     /// request had `prompt=consent` (Google re-consent).
     pub refresh_token_only_on_first_consent: bool,
+    /// DPoP (RFC 9449). `None` (the default): a server without DPoP — proofs are ignored,
+    /// tokens are Bearer, discovery lists no DPoP algorithms.
+    pub dpop: Option<DpopPolicy>,
+    /// Public JWKs registered for the client (`private_key_jwt`, RFC 7523 §2.2; what a factory
+    /// registers from `devauth keygen`). When not empty, every request that authenticates the
+    /// client must carry an assertion signed by one of them, and a secret is refused.
+    pub client_keys: Vec<serde_json::Value>,
+}
+
+/// How the server does DPoP (RFC 9449). Every proof it receives is verified in full; tokens
+/// issued with a proof are `token_type` DPoP and bound to its key (refresh tokens only for a
+/// public client, §5); the userinfo endpoint then wants `Authorization: DPoP` and a proof.
+#[derive(Clone, Debug)]
+pub struct DpopPolicy {
+    /// Token requests without a proof are refused (`invalid_dpop_proof`) instead of getting
+    /// Bearer tokens.
+    pub required: bool,
+    /// Proofs must carry the server's current nonce (§8, §9); answers carry `DPoP-Nonce`.
+    pub require_nonce: bool,
+    /// Largest accepted difference between a proof's `iat` and the server's clock.
+    pub iat_window: Duration,
+}
+
+impl Default for DpopPolicy {
+    fn default() -> Self {
+        DpopPolicy {
+            required: false,
+            require_nonce: false,
+            iat_window: Duration::from_secs(60),
+        }
+    }
 }
 
 /// The `state` of the redirect after an authorization request (a fault knob).
@@ -266,6 +297,8 @@ impl Default for Behavior {
             auto_authorize: None,
             refresh_token_requires_offline: false,
             refresh_token_only_on_first_consent: false,
+            dpop: None,
+            client_keys: Vec::new(),
         }
     }
 }

@@ -36,6 +36,22 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of a header (lowercase name), in order.
+    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The scheme and credentials of `Authorization: <scheme> <token>` (Bearer or DPoP).
+    pub fn authorization_token(&self) -> Option<(&str, &str)> {
+        let (scheme, rest) = self.header("authorization")?.split_once(' ')?;
+        let t = rest.trim();
+        (!t.is_empty()).then_some((scheme, t))
+    }
+
     /// Decoded form pairs when the body is `application/x-www-form-urlencoded`, else empty
     /// (a JSON body is not a form: endpoints then see missing parameters).
     pub fn form(&self) -> Vec<(String, String)> {
@@ -65,17 +81,6 @@ impl Request {
             codec::percent_decode(id, true),
             codec::percent_decode(secret, true),
         ))
-    }
-
-    /// The token of `Authorization: Bearer ...`.
-    pub fn bearer(&self) -> Option<&str> {
-        let value = self.header("authorization")?;
-        let (scheme, rest) = value.split_once(' ')?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return None;
-        }
-        let t = rest.trim();
-        (!t.is_empty()).then_some(t)
     }
 
     /// Whether the client asked for JSON (GitHub's switch).

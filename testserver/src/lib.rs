@@ -33,8 +33,8 @@ use std::time::{Duration, Instant};
 
 pub use authz::{DEVICE_GRANT, EMAIL, JWT_BEARER_GRANT, JwtParts, SUBJECT, USERNAME, jwt_parts};
 pub use behavior::{
-    Behavior, Flavor, IntervalField, JwtBearer, MICROSOFT_MESSAGE, RedirectState, TEST_CLIENT_ID,
-    TEST_CLIENT_SECRET,
+    Behavior, DpopPolicy, Flavor, IntervalField, JwtBearer, MICROSOFT_MESSAGE, RedirectState,
+    TEST_CLIENT_ID, TEST_CLIENT_SECRET,
 };
 pub use browser::Visit;
 pub use codec::{USER_CODE_ALPHABET, b64_encode, form_encode, form_encode_pairs};
@@ -235,6 +235,23 @@ pub struct Stats {
     pub pkce_failures: u32,
     /// Code redemptions whose `redirect_uri` differed from the request's.
     pub redirect_mismatches: u32,
+    /// DPoP proofs that passed every check (RFC 9449 §4.3).
+    pub dpop_proofs: u32,
+    /// DPoP proofs refused (signature, typ, jwk, htm/htu, iat, replayed jti, ath; or none
+    /// where one was required).
+    pub dpop_refusals: u32,
+    /// `use_dpop_nonce` answers (a proof without the current nonce).
+    pub dpop_nonce_challenges: u32,
+    /// Tokens issued as DPoP-bound.
+    pub dpop_bound_tokens: u32,
+    /// Bound refresh or access tokens presented with another key's proof (or none).
+    pub dpop_key_mismatches: u32,
+    /// Revocation requests with a good DPoP proof.
+    pub dpop_revocations: u32,
+    /// Client assertions (`private_key_jwt`) accepted.
+    pub client_assertions: u32,
+    /// Client assertions refused, or missing where keys are registered.
+    pub client_assertion_refusals: u32,
 }
 
 impl Stats {
@@ -272,6 +289,14 @@ impl Stats {
             "code_replays": self.code_replays,
             "pkce_failures": self.pkce_failures,
             "redirect_mismatches": self.redirect_mismatches,
+            "dpop_proofs": self.dpop_proofs,
+            "dpop_refusals": self.dpop_refusals,
+            "dpop_nonce_challenges": self.dpop_nonce_challenges,
+            "dpop_bound_tokens": self.dpop_bound_tokens,
+            "dpop_key_mismatches": self.dpop_key_mismatches,
+            "dpop_revocations": self.dpop_revocations,
+            "client_assertions": self.client_assertions,
+            "client_assertion_refusals": self.client_assertion_refusals,
         })
     }
 }
@@ -422,6 +447,26 @@ impl TestServer {
     /// The user revoked the grant at the provider: every access and refresh token dies.
     pub fn revoke_all(&self) {
         lock(&self.shared.state).revoke_all();
+    }
+
+    /// The DPoP nonce proofs must carry now (when the behavior requires nonces).
+    pub fn dpop_nonce(&self) -> String {
+        lock(&self.shared.state).dpop_nonce()
+    }
+
+    /// A new DPoP nonce: the next proof with the old one is answered `use_dpop_nonce`.
+    pub fn rotate_dpop_nonce(&self) {
+        lock(&self.shared.state).rotate_dpop_nonce();
+    }
+
+    /// Why DPoP proofs were refused so far, in order.
+    pub fn dpop_refusals(&self) -> Vec<String> {
+        lock(&self.shared.state).dpop_refusals.clone()
+    }
+
+    /// Why client assertions were refused so far, in order.
+    pub fn assertion_refusals(&self) -> Vec<String> {
+        lock(&self.shared.state).assertion_refusals.clone()
     }
 
     /// Every access token issued so far is expired from now on (refresh tokens stay valid):

@@ -236,8 +236,8 @@ fn grant_gone_goes_back_to_pairing_at_once() {
     assert!(h.take().contains(&Effect::Notify(Note::Paired)));
 }
 
-#[test]
-fn an_expired_stored_token_is_renewed_at_once_and_published_after() {
+/// Started on a store whose access token expired: the renewal is asked for at once.
+fn expired_at_start() -> H {
     let mut h = H::new(policy(), Mode::DeviceFlow);
     h.step(Input::Tick);
     let expired = TokenInfo {
@@ -246,6 +246,12 @@ fn an_expired_stored_token_is_renewed_at_once_and_published_after() {
     };
     let next = h.step(Input::Store(Loaded::Tokens(expired)));
     assert!(matches!(next, Next::Renew(_)), "{next:?}");
+    h
+}
+
+#[test]
+fn an_expired_stored_token_is_renewed_at_once_and_published_after() {
+    let mut h = expired_at_start();
     assert!(h.take().is_empty());
     h.step(Input::Renewal(RenewalEnd::New(token(3600))));
     assert_eq!(h.take()[0], Effect::Publish);
@@ -373,7 +379,9 @@ fn usr1_unpairs_then_pairs_again() {
         h.take(),
         vec![
             Effect::Unpublish,
-            Effect::Notify(Note::Unpaired { revoked: true }),
+            Effect::Notify(Note::Unpaired {
+                revoked: Some(true)
+            }),
             Effect::Unpublish,
             Effect::Notify(Note::PairingRequired("unpaired".into()))
         ]
@@ -489,6 +497,7 @@ fn a_probe_that_never_worked_is_given_up_not_believed() {
     let mut h = H::new(p, Mode::DeviceFlow);
     h.step(Input::Tick);
     h.step(Input::Store(Loaded::Tokens(token(3600))));
+    assert_eq!(h.notes(), vec![Note::PairedAtStart]);
     let next = h.step(Input::Probe(ProbeEnd::Rejected));
     assert!(matches!(next, Next::Wait(_)), "{next:?}");
     assert_eq!(h.notes(), vec![Note::ProbeUnusable]);
@@ -568,4 +577,92 @@ fn unexpected_inputs_keep_the_state() {
     let mut h = H::new(policy(), Mode::DeviceFlow);
     h.step(Input::Tick);
     assert_eq!(h.step(Input::Probe(ProbeEnd::Accepted)), Next::LoadStore);
+}
+
+#[test]
+fn the_state_is_announced_at_start_after_the_token_file() {
+    let mut h = H::new(policy(), Mode::DeviceFlow);
+    assert_eq!(h.step(Input::Tick), Next::LoadStore);
+    let next = h.step(Input::Store(Loaded::Tokens(token(3600))));
+    assert!(matches!(next, Next::Wait(_)), "{next:?}");
+    // The file first: a hook hearing `paired` reads it.
+    assert_eq!(
+        h.take(),
+        vec![Effect::Publish, Effect::Notify(Note::PairedAtStart)]
+    );
+    // A reload (SIGHUP) reads the store again quietly.
+    assert_eq!(h.step(Input::Signal(Signal::Reload)), Next::Reload);
+    assert_eq!(h.step(Input::Reloaded(None)), Next::LoadStore);
+    h.step(Input::Store(Loaded::Tokens(token(3000))));
+    assert_eq!(h.take(), vec![Effect::Publish]);
+}
+
+#[test]
+fn an_expired_token_at_start_is_announced_once_renewed() {
+    let mut h = expired_at_start();
+    assert_eq!(h.take(), vec![], "no file, no claim before the renewal");
+    // A failed attempt says only that it retries.
+    let next = h.step(Input::Renewal(RenewalEnd::Failed("down".into())));
+    assert!(matches!(h.notes().as_slice(), [Note::Retrying { .. }]));
+    let next = h.wait(next);
+    assert!(matches!(next, Next::Renew(_)), "{next:?}");
+    h.step(Input::Renewal(RenewalEnd::New(token(3600))));
+    assert_eq!(
+        h.take(),
+        vec![Effect::Publish, Effect::Notify(Note::PairedAtStart)]
+    );
+    // Later renewals are `refreshed` again.
+    let State::Holding(hold) = h.a.state().clone() else {
+        panic!("{:?}", h.a.state())
+    };
+    let next = h.wait(Next::Wait(hold.due.unwrap()));
+    assert!(matches!(next, Next::Renew(_)), "{next:?}");
+    h.step(Input::Renewal(RenewalEnd::New(token(3600))));
+    assert!(matches!(h.notes().as_slice(), [Note::Refreshed(_)]));
+}
+
+#[test]
+fn a_store_emptied_by_unpair_is_noticed_on_sigusr2() {
+    let (mut h, next) = paired_holder(policy(), 3600);
+    assert!(matches!(next, Next::Wait(_)));
+    assert_eq!(h.step(Input::Signal(Signal::StoreChanged)), Next::LoadStore);
+    assert_eq!(h.step(Input::Store(Loaded::Nothing)), Next::Pair);
+    assert_eq!(
+        h.take(),
+        vec![
+            Effect::Unpublish,
+            Effect::Notify(Note::Unpaired { revoked: None }),
+            Effect::Unpublish,
+            Effect::Notify(Note::PairingRequired("unpaired".into())),
+        ]
+    );
+}
+
+#[test]
+fn a_store_paired_by_another_command_stops_pairing_and_is_held() {
+    let mut h = H::new(policy(), Mode::DeviceFlow);
+    h.step(Input::Tick);
+    assert_eq!(h.step(Input::Store(Loaded::Nothing)), Next::Pair);
+    h.take();
+    let next = h.step(Input::Pairing(PairingEnd::Interrupted(
+        Signal::StoreChanged,
+    )));
+    assert_eq!(next, Next::LoadStore);
+    assert_eq!(h.take(), vec![Effect::BlankDisplay]);
+    let next = h.step(Input::Store(Loaded::Tokens(token(3600))));
+    assert!(matches!(next, Next::Wait(_)), "{next:?}");
+    assert_eq!(
+        h.take(),
+        vec![Effect::Publish, Effect::Notify(Note::Paired)]
+    );
+    // Not paired before the signal, nothing after it: pairing again, without `unpaired`.
+    let mut h = H::new(policy(), Mode::DeviceFlow);
+    h.step(Input::Tick);
+    h.step(Input::Store(Loaded::Nothing));
+    h.step(Input::Pairing(PairingEnd::Interrupted(
+        Signal::StoreChanged,
+    )));
+    h.take();
+    assert_eq!(h.step(Input::Store(Loaded::Nothing)), Next::Pair);
+    assert!(!h.notes().iter().any(|n| matches!(n, Note::Unpaired { .. })));
 }

@@ -339,6 +339,7 @@ fn jitter_spreads_devices() {
             Backoff {
                 failures: 3,
                 rng: 1,
+                since: None,
             },
             |b, _| {
                 b.failures = 3;
@@ -432,4 +433,89 @@ fn out_of_order_inputs_do_not_panic_or_lose_state() {
     let (f, s) = f.step(Input::CodeIssued(auth(Some(5), 600)), S(102));
     assert_eq!(s.action, Action::WaitUntil(S(105)));
     assert!(matches!(f.state(), State::ExpectApproval(_)));
+}
+
+fn code_failed() -> Input {
+    Input::CodeFailed(Failure::Transient {
+        reason: "connection refused".into(),
+        retry_after: None,
+    })
+}
+
+/// Drives a flow whose every request fails; returns the times requests were made and how it
+/// ended (`None`: still retrying at `until`).
+fn fail_every_request(policy: Policy, until: Duration) -> (Vec<Duration>, Option<Outcome>) {
+    let mut f = Flow::new(policy, S(100), 42);
+    let mut input = Input::Tick;
+    let mut now = S(100);
+    let mut requests = Vec::new();
+    while now <= until {
+        let (next, step) = f.step(input, now);
+        f = next;
+        input = match step.action {
+            Action::RequestCode => {
+                requests.push(now);
+                code_failed()
+            }
+            Action::WaitUntil(t) => {
+                now = t;
+                Input::Tick
+            }
+            Action::Finish => return (requests, f.into_outcome()),
+            Action::Poll => unreachable!("no code was ever issued"),
+        };
+    }
+    (requests, None)
+}
+
+#[test]
+fn an_unreachable_provider_is_given_up_after_the_limit() {
+    let policy = Policy {
+        give_up_after: Some(S(30)),
+        ..Policy::default()
+    };
+    let (requests, outcome) = fail_every_request(policy, S(10_000));
+    assert!(
+        matches!(&outcome, Some(Outcome::Unreachable(r)) if r == "connection refused"),
+        "{outcome:?}"
+    );
+    // The last attempt is made when the limit is reached, not a backoff later.
+    assert_eq!(requests.last(), Some(&S(130)), "{requests:?}");
+    assert!(requests.len() >= 4, "{requests:?}");
+}
+
+#[test]
+fn without_a_limit_retrying_never_ends() {
+    let (requests, outcome) = fail_every_request(Policy::default(), S(100 + 6 * 3600));
+    assert!(outcome.is_none(), "{outcome:?}");
+    assert!(requests.len() > 300, "{}", requests.len());
+}
+
+#[test]
+fn a_good_answer_restarts_the_give_up_clock() {
+    let policy = Policy {
+        give_up_after: Some(S(30)),
+        ..Policy::default()
+    };
+    let f = Flow::new(policy, S(100), 42);
+    let (f, _) = f.step(Input::Tick, S(100));
+    // Unreachable from 100 to 125, then a code: the failures before it no longer count.
+    let (f, _) = f.step(code_failed(), S(100));
+    let (f, _) = f.step(Input::Tick, S(125));
+    let (f, s) = f.step(Input::CodeIssued(auth(Some(5), 600)), S(125));
+    assert_eq!(s.action, Action::WaitUntil(S(130)));
+    let (f, s) = f.step(Input::Tick, S(130));
+    assert_eq!(s.action, Action::Poll);
+    // Polls fail from 130: the limit runs from there, to 160.
+    let (f, s) = f.step(transient(), S(130));
+    assert!(matches!(s.action, Action::WaitUntil(_)));
+    let (f, s) = f.step(Input::Tick, S(159));
+    assert_eq!(s.action, Action::Poll);
+    let (f, s) = f.step(transient(), S(159));
+    assert_eq!(s.action, Action::WaitUntil(S(160)));
+    let (f, s) = f.step(Input::Tick, S(160));
+    assert_eq!(s.action, Action::Poll);
+    let (f, s) = f.step(transient(), S(160));
+    assert_eq!(s.action, Action::Finish);
+    assert!(matches!(f.into_outcome(), Some(Outcome::Unreachable(_))));
 }

@@ -198,11 +198,12 @@ pub struct TerminalScreen<W: Write> {
     language: Language,
 }
 
-impl TerminalScreen<std::io::Stdout> {
+impl TerminalScreen<crate::stdout::Stdout> {
     /// A screen on standard output, with mode, colours and size taken from the environment
-    /// (`isatty`, `TERM`, `NO_COLOR`, the window size).
+    /// (`isatty`, `TERM`, `NO_COLOR`, the window size). A failed write is remembered by
+    /// [`crate::stdout`], so the command stops and exits 1.
     pub fn stdout() -> Self {
-        TerminalScreen::new(std::io::stdout(), TerminalMode::detect_stdout())
+        TerminalScreen::new(crate::stdout::Stdout, TerminalMode::detect_stdout())
             .with_colors(TerminalMode::colors_allowed())
             .with_size_of_fd(libc::STDOUT_FILENO)
     }

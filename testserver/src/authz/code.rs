@@ -365,10 +365,15 @@ impl State {
             && (!b.refresh_token_only_on_first_consent || first_consent || req.prompt_consent);
         let scope = b.scope_granted.clone().unwrap_or_else(|| req.scope.clone());
         let grant = self.grants.len();
+        let jkt = self
+            .request_jkt
+            .clone()
+            .filter(|_| State::public_client(ctx.b));
         self.grants.push(Grant {
             client_id: client_id.to_string(),
             scope,
             revoked: false,
+            jkt,
         });
         if let Some(entry) = self.auth_codes.get_mut(code) {
             entry.redeemed = Some(grant);
