@@ -7,14 +7,17 @@
 #   busybox and systemd-analyze (package systemd): tests/deploy_files.rs runs the SysV script
 #   under BusyBox sh and verifies the systemd unit. A standard Debian 12 machine has systemd
 #   (priority important) but not always busybox (optional); a minimal container has neither.
+#   swtpm (swtpm): the TPM of the sealed-store tests (src/tpm, src/store/seal, tests/seal.rs,
+#   tests/powercut.rs; testserver/src/swtpm.rs).
 # Without root it only says what is missing. scripts/test.sh runs it before `cargo test`, then
 # sets DEVAUTH_REQUIRE_TEST_TOOLS=1, which makes tests/deploy_files.rs fail instead of skipping
-# when busybox or systemd-analyze is missing.
+# when busybox or systemd-analyze is missing, and DEVAUTH_TEST_REQUIRE_SWTPM=1 when swtpm is
+# there, which makes the sealed-store tests fail instead of skipping from then on.
 set -euo pipefail
 PATH=$PATH:/usr/sbin:/sbin
 
 missing=()
-for tool in ip:iproute2 unshare:util-linux mount:mount busybox:busybox systemd-analyze:systemd; do
+for tool in ip:iproute2 unshare:util-linux mount:mount busybox:busybox systemd-analyze:systemd swtpm:swtpm; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -23,15 +23,19 @@
 #      text written to /dev/tty1 shows (the console is given back)
 #   g  DRM backend (backend = "drm", /dev/dri/card0, bochs with fbdev_emulation=0): as a;
 #      SKIP when this devauth build does not know the drm backend
+#   h  the sealed token store with a TPM (swtpm behind -device tpm-tis) over three boots of one
+#      ext4 disk: sealed; the same token after a reboot; exit 4 and a fresh code with another TPM
+#   i  no TPM: pair and status say the refresh token is not protected by hardware
+#      (h and i: scripts/kernel-test-seal.sh)
 #
 # Downloads only Debian packages (apt-get): the kernel .deb and busybox-static into the cache
 # (target/kernel-test/debs, reused offline), and, when missing and run as root, installs
-# qemu-system-x86, socat, cpio and kmod. Screendumps land in target/kernel-test/screens/ as
+# qemu-system-x86, socat, cpio, kmod and swtpm. Screendumps land in target/kernel-test/screens/ as
 # PPM (what QEMU writes) and PNG.
 #
 # Usage: scripts/kernel-test.sh [--only LIST] [--expect-fail LIST] [--timeout SECS] [--devauth BIN]
 #                               [--no-kernel]
-#   --only a,b,c        run only these scenarios (default all: a,b,c,d,e,f,g)
+#   --only a,b,c        run only these scenarios (default all: a,b,c,d,e,f,g,h,i)
 #   --expect-fail e,f   these may FAIL without failing the run (features not merged yet); the
 #                       table still says FAIL, and says so when one of them passes
 #   --timeout SECS      bound on the whole run (default 900); a scenario's waits are bounded too
@@ -46,7 +50,7 @@ self=$(realpath "$0")
 cd "$(dirname "$0")/.."
 PATH=$PATH:/usr/sbin:/sbin   # modinfo, dpkg-deb
 
-ALL_SCENARIOS=(a b c d e f g)
+ALL_SCENARIOS=(a b c d e f g h i)
 cache=${KERNEL_TEST_CACHE:-target/kernel-test}
 screens=$cache/screens
 guest_port=8765
@@ -55,6 +59,10 @@ only=${ALL_SCENARIOS[*]}
 expect_fail=""
 time_bound=900
 given_devauth=""
+
+# The sealed-store scenarios (h, i).
+# shellcheck source=scripts/kernel-test-seal.sh
+. "$(dirname "$self")/kernel-test-seal.sh"
 
 usage() { sed -n '/^# Usage:/,/^# Exit:/p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 note() { printf '%s\n' "kernel-test: $*" >&2; }
@@ -77,7 +85,7 @@ parse_args() {
     expect_fail=${expect_fail//,/ }
     local s
     for s in $only $expect_fail; do
-        [[ " ${ALL_SCENARIOS[*]} " == *" $s "* ]] || die "unknown scenario: $s (a..g)"
+        [[ " ${ALL_SCENARIOS[*]} " == *" $s "* ]] || die "unknown scenario: $s (${ALL_SCENARIOS[*]})"
     done
 }
 
@@ -131,11 +139,11 @@ fetch_kernel_and_busybox() {
         [ -n "$kernel_pkg" ] || die "apt knows no linux-image-amd64 6.x (is this Debian 12?)"
     fi
     deb=$(download_deb "$kernel_pkg")
-    if [ ! -e "$cache/kernel/.from-$(basename "$deb")" ]; then
+    if [ ! -e "$cache/kernel/.from-$(basename "$deb").2" ]; then
         rm -rf "$cache/kernel" && mkdir -p "$cache/kernel"
         dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$cache/kernel" --wildcards \
-            './boot/vmlinuz-*' './lib/modules/*/kernel/drivers/gpu/drm/*'
-        touch "$cache/kernel/.from-$(basename "$deb")"
+            './boot/vmlinuz-*' './lib/modules/*/kernel/drivers/gpu/drm/*' "${seal_module_globs[@]}"
+        touch "$cache/kernel/.from-$(basename "$deb").2"
     fi
     vmlinuz=$(compgen -G "$cache/kernel/boot/vmlinuz-*" | head -1)
     modules_dir=$(compgen -G "$cache/kernel/lib/modules/*/kernel" | head -1)
@@ -298,11 +306,12 @@ wait-for 20 /tmp/server.out '^listening '
 EOF
     cat >"$root/bin/start-pair" <<'EOF'
 #!/bin/sh
-# start-pair CONFIG: `devauth pair --json` in the background; events in /tmp/pair.json, its pid
-# in /tmp/pair.pid, its exit status in /tmp/pair.rc once it ends.
+# start-pair CONFIG [COMMAND]: `devauth pair --json` (or COMMAND --json, e.g. run) in the
+# background; events in /tmp/pair.json, its pid in /tmp/pair.pid, its exit status in
+# /tmp/pair.rc once it ends.
 rm -f /tmp/pair.*
 (
-    devauth --config "$1" pair --json >/tmp/pair.json 2>/tmp/pair.err &
+    devauth --config "$1" "${2:-pair}" --json >/tmp/pair.json 2>/tmp/pair.err &
     echo $! >/tmp/pair.pid
     wait $!
     echo $? >/tmp/pair.rc
@@ -339,6 +348,7 @@ build_initramfs() {
     devauth_config framebuffer /dev/fb0 >"$root/etc/devauth/fb.toml"
     devauth_config drm /dev/dri/card0 >"$root/etc/devauth/drm.toml"
     write_guest_scripts "$root"
+    seal_initramfs "$root"
     (cd "$root" && find . | cpio -o -H newc --quiet) | gzip -1 >"$cache/initramfs.cpio.gz"
 }
 
@@ -526,6 +536,7 @@ scenario_title() {
         e) echo "console: tty1 text and cursor stay off the pairing screen" ;;
         f) echo "SIGTERM to pair: the code leaves the screen" ;;
         g) echo "DRM backend (/dev/dri/card0, no fbdev emulation)" ;;
+        *) seal_scenario_title "$1" ;;
     esac
 }
 
@@ -705,7 +716,8 @@ main() {
     trap cleanup EXIT
     trap 'note "stopped: the time bound (${time_bound} s) passed or interrupted"; exit 124' TERM INT
     local t
-    t=$SECONDS; install_missing_tools; fetch_kernel_and_busybox; t_download=$((SECONDS - t))
+    t=$SECONDS; install_missing_tools; seal_install_tools; fetch_kernel_and_busybox
+    t_download=$((SECONDS - t))
     t=$SECONDS; build_binaries; t_build=$((SECONDS - t))
     t=$SECONDS; build_initramfs; t_initramfs=$((SECONDS - t))
     note "kernel $kernel_release, initramfs $(du -k "$cache/initramfs.cpio.gz" | cut -f1) KiB"

@@ -2,10 +2,11 @@
 # All of devauth's checks, in the order CI runs them (`.ci/run` calls this script):
 #   1. formatting and lints (rustfmt, clippy -D warnings) when those components are installed
 #   2. the whole test suite on this machine (unit tests + end-to-end tests against the loopback
-#      test server, hostile servers, power cuts, the SysV script under BusyBox sh and the systemd
-#      unit through systemd-analyze verify: scripts/install-test-tools.sh installs those two
-#      tools when missing), the locale packs' checks (scripts/locales-check.sh: installs Debian's
-#      Noto fonts and hb-shape when missing), then each fuzz target for 20 s (FUZZ_SECONDS)
+#      test server, hostile servers, power cuts, the sealed store against swtpm, the SysV script
+#      under BusyBox sh and the systemd unit through systemd-analyze verify:
+#      scripts/install-test-tools.sh installs those tools when missing), the locale packs' checks
+#      (scripts/locales-check.sh: installs Debian's Noto fonts and hb-shape when missing), then
+#      each fuzz target for 20 s (FUZZ_SECONDS)
 #   3. the cross part (scripts/ci-cross.sh): Debian's Rust 1.85 (the MSRV) driven by cargo
 #      zigbuild; release builds of armv7 musl, ARMv6 musl, ARMv5TE musl, aarch64 glibc 2.17 and
 #      x86_64 musl with their floor/static/CPU checks, the end-to-end suite against the armv7
@@ -48,9 +49,13 @@ fi
 
 step "cargo test (workspace)"
 # ip, unshare: the network-namespace tests; busybox, systemd-analyze: tests/deploy_files.rs,
-# which fails instead of skipping when one of those two is missing.
+# which fails instead of skipping when one of those two is missing; swtpm: the TPM tests.
 scripts/install-test-tools.sh
 export DEVAUTH_REQUIRE_TEST_TOOLS=1
+# The sealed-store tests fail instead of skipping when swtpm is missing from here on.
+if command -v swtpm >/dev/null 2>&1; then
+    export DEVAUTH_TEST_REQUIRE_SWTPM=1
+fi
 cargo test --workspace --all-features --locked
 
 step "locale packs: current, and shaped as HarfBuzz shapes them (scripts/locales-check.sh)"
@@ -66,7 +71,7 @@ fi
 
 if [ "$kernel" != 0 ]; then
     step "the pairing screen on a real kernel under qemu-system (scripts/kernel-test.sh)"
-    # Every scenario (a-g) must pass; KERNEL_TEST_EXPECT_FAIL may list some while a feature is
+    # Every scenario (a-i) must pass; KERNEL_TEST_EXPECT_FAIL may list some while a feature is
     # being built.
     # After the cross part it boots the static x86_64 musl release binary ci-cross.sh built (so a
     # release artefact is what runs on the real kernel, and no second release build is needed).

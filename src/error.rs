@@ -80,6 +80,8 @@ impl Error {
             Error::Usage(_) => 2,
             Error::NotPaired { .. } | Error::OtherClient { .. } => 3,
             Error::GrantGone { .. } => 4,
+            // Sealed on another board, or the TPM was cleared: pair again, as for a dead grant.
+            Error::Store(e) if e.needs_pairing() => 4,
             Error::Denied => 5,
             // The shell's convention for "ended by signal N": 143 for SIGTERM, 130 for Ctrl-C.
             Error::Stopped(sig) => 128 + sig.number(),

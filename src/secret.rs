@@ -43,6 +43,47 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
+/// Secret bytes (a data key, an unsealed TPM object, key material): redacted `Debug`, no
+/// `Display`, and overwritten with zeros when dropped so the value does not linger in freed heap
+/// memory (best effort: copies the compiler made on the stack are out of reach).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct SecretBytes(Vec<u8>);
+
+impl SecretBytes {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        SecretBytes(bytes)
+    }
+
+    /// The bytes themselves, for the one computation that needs them.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretBytes(<{} bytes redacted>)", self.0.len())
+    }
+}
+
+impl Drop for SecretBytes {
+    fn drop(&mut self) {
+        for b in self.0.iter_mut() {
+            // SAFETY: a valid, aligned, exclusive reference; the volatile write keeps the
+            // optimiser from dropping stores to memory that is about to be freed.
+            unsafe { std::ptr::write_volatile(b, 0) };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +103,12 @@ mod tests {
         let s = Secret::new("hunter2-refresh");
         assert_eq!(format!("{s:?}"), "Secret(<redacted>)");
         assert_eq!(s.expose(), "hunter2-refresh");
+    }
+
+    #[test]
+    fn secret_bytes_debug_shows_only_the_length() {
+        let s = SecretBytes::new(vec![0x41; 32]);
+        assert_eq!(format!("{s:?}"), "SecretBytes(<32 bytes redacted>)");
+        assert_eq!(s.expose(), &[0x41; 32][..]);
     }
 }

@@ -85,13 +85,13 @@ fn pairing_key(config: &Config, endpoints: &Endpoints) -> Result<Option<Arc<Dpop
     if !config.provider.dpop.wanted(endpoints.dpop_es256) {
         return Ok(None);
     }
-    let store = TokenStore::new(&config.storage.path);
+    let store = config.storage.token_store();
     keys::dpop_key_for_pairing(&store).map(Some)
 }
 
 /// The DPoP key kept beside the store, if any.
 fn stored_key(config: &Config) -> Result<Option<Arc<Dpop>>, Error> {
-    keys::dpop_key(&TokenStore::new(&config.storage.path))
+    keys::dpop_key(&config.storage.token_store())
 }
 
 /// Tokens bound to a DPoP key need their key whatever `dpop` says now (it may have been
@@ -280,7 +280,7 @@ pub(crate) struct StoredGrant {
 /// The [`StoredGrant`] of this config. Not paired is an error, except for a service account,
 /// which obtains its first token.
 pub(crate) fn stored_grant(config: &Config) -> Result<StoredGrant, Error> {
-    let store = TokenStore::new(&config.storage.path);
+    let store = config.storage.token_store();
     let (client, how) = token_parts(config, &store)?;
     let tokens = grant::fresh_tokens(
         &store,

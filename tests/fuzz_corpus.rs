@@ -247,6 +247,11 @@ fn realistic_seeds_parse() {
         let data = std::fs::read(fuzz_dir().join("corpus/store_file").join(name)).unwrap();
         devauth::store::parse_bytes(&data, Path::new(name)).unwrap_or_else(|e| panic!("{e}"));
     }
+    for name in ["google-tpm2.json", "github-kernel.json", "nulls-tpm2.json"] {
+        let data = std::fs::read(fuzz_dir().join("corpus/sealed_file").join(name)).unwrap();
+        devauth::store::open_sealed_bytes(&data, &harness::FUZZ_DATA_KEY, Path::new(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
     for name in [
         "google.toml",
         "microsoft.toml",

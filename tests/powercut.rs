@@ -18,16 +18,21 @@
 //!   then exits 4 (pair again) every time instead of retrying, and that the agent goes back to
 //!   the pairing screen once.
 //!
+//! The store is sealed (`[storage] seal = "tpm2"`, the TPM a swtpm on a socket) wherever swtpm
+//! is installed (always in CI, where DEVAUTH_TEST_REQUIRE_SWTPM=1), so every kill also lands
+//! in the middle of unsealing and sealing; elsewhere the plain store is tested, with a note.
+//!
 //! `POWERCUT_CYCLES` (default 500; 100 under `DEVAUTH_TEST_RUNNER`, i.e. qemu) sets the cycles
 //! per behaviour, `POWERCUT_SEED` the seed.
 //! Results are printed (run with `--nocapture`, or see docs/powercut.md).
 
 mod common;
 
+use common::tpm::Swtpm;
 use common::*;
 use devauth::clock::SystemClock;
 use devauth::secret::Secret;
-use devauth::store::{Expiry, StoredTokens, TimeNow, TokenSet, TokenStore};
+use devauth::store::{Expiry, Sealing, StoredTokens, TimeNow, TokenSet, TokenStore};
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -346,6 +351,8 @@ struct World {
     /// The token store (`env.store`, or one elsewhere: see [`World::with_store_in`]).
     store: PathBuf,
     _store_dir: Option<tempfile::TempDir>,
+    /// The TPM sealing the store; `None` where swtpm is not installed.
+    tpm: Option<Swtpm>,
 }
 
 impl World {
@@ -378,6 +385,19 @@ impl World {
                 &store.display().to_string(),
             );
         env.write_config(&text);
+        use devauth_testserver::swtpm::{available, required};
+        if !available() {
+            assert!(
+                !required(),
+                "swtpm is required (DEVAUTH_TEST_REQUIRE_SWTPM=1)"
+            );
+            eprintln!("note: swtpm is not installed: the power cuts hit the plain store");
+        }
+        let tpm = available().then(|| {
+            let tpm = Swtpm::start(&env.dir().join("tpm")).expect("start swtpm");
+            common::tpm::use_tpm(&env.config, env.dir(), tpm.socket(), "tpm2", "");
+            tpm
+        });
         env.pair();
         World {
             env,
@@ -385,6 +405,15 @@ impl World {
             scratch: tempfile::tempdir().unwrap(),
             store,
             _store_dir: store_dir,
+            tpm,
+        }
+    }
+
+    /// The store as devauth opens it with this world's config.
+    fn token_store(&self, path: &Path) -> TokenStore {
+        match &self.tpm {
+            Some(tpm) => TokenStore::with_sealing(path, Sealing::tpm2(tpm.socket())),
+            None => TokenStore::new(path),
         }
     }
 
@@ -402,7 +431,7 @@ impl World {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e.to_string()),
         }
-        TokenStore::new(&copy).load().map_err(|e| e.to_string())
+        self.token_store(&copy).load().map_err(|e| e.to_string())
     }
 
     fn temps(&self) -> Vec<String> {
@@ -440,7 +469,7 @@ impl World {
             },
             grant_refused: None,
         };
-        TokenStore::new(&self.store).save(&stored).unwrap();
+        self.token_store(&self.store).save_pairing(&stored).unwrap();
     }
 }
 
@@ -765,7 +794,11 @@ fn kill_loop(name: &str, rotation: Rotation, refresh_delay: Duration) -> Tally {
         assert_eq!(env.server().stats().reuse_detected, 0);
     }
     let report = tally.report(name);
-    eprintln!("{report}");
+    let store = match world.tpm {
+        Some(_) => "sealed by the TPM (swtpm)",
+        None => "plain",
+    };
+    eprintln!("{report} | store: {store}");
     tally
 }
 

@@ -33,7 +33,7 @@ use crate::screen::{NoScreen, Problem, Screen, View};
 use crate::setup;
 use crate::signals::{Signal, SignalClock, Signals};
 use crate::store::tokenfile::TokenFile;
-use crate::store::{AgentLock, AgentLockError, TimeNow, TokenSet, TokenStore};
+use crate::store::{self, AgentLock, AgentLockError, Protection, TimeNow, TokenSet, TokenStore};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -65,6 +65,7 @@ pub fn run(config_path: &Path, config: Config, json: bool) -> Result<(), Error> 
         current: None,
         publish_error: None,
         pairing_problem: Problem::Other,
+        unprotected_said: false,
     };
     eprintln!(
         "devauth: agent started (pid {}, {}, token file {})",
@@ -133,7 +134,7 @@ impl Parts {
                 setup::open_screen(config, json)?
             };
         Ok(Parts {
-            store: TokenStore::new(&config.storage.path),
+            store: config.storage.token_store(),
             transport: setup::transport(config)?,
             renewal: Renewal::for_config(&config.provider)?,
             token_file: TokenFile::new(
@@ -161,6 +162,8 @@ struct Service {
     /// What the last failed pairing's screen tells the person (the machine carries only the
     /// message, which goes to the log).
     pairing_problem: Problem,
+    /// The "not protected by hardware" warning was logged (once a start, and after a pairing).
+    unprotected_said: bool,
 }
 
 fn wall_ok() -> bool {
@@ -443,6 +446,7 @@ impl Service {
                 if let Some(refused) = &stored.grant_refused {
                     return Input::Store(Loaded::Unusable(grant::refused_detail(refused)));
                 }
+                self.say_protection(false);
                 let info = token_info(&stored.tokens);
                 self.current = Some(stored.tokens);
                 Input::Store(Loaded::Tokens(info))
@@ -477,6 +481,12 @@ impl Service {
                     .to_string(),
             ));
         }
+        // As `devauth pair`: the store takes the tokens (and a new data key is sealed) before a
+        // code is shown, so a store or sealer that cannot is said before anyone approves.
+        let prepared = match self.parts.store.prepare_pairing() {
+            Ok(p) => p,
+            Err(e) => return Input::Pairing(PairingEnd::Failed(e.to_string())),
+        };
         let endpoints = match setup::resolve_endpoints(&self.config, &self.parts.transport) {
             Ok(e) => e,
             Err(e) => {
@@ -522,10 +532,11 @@ impl Service {
                     result.server_date,
                     &TimeNow::read(&clock::SystemClock),
                 );
-                if let Err(e) = self.parts.store.save(&stored) {
+                if let Err(e) = prepared.commit(&stored) {
                     self.pairing_problem = Problem::Storage;
                     return Input::Pairing(PairingEnd::Failed(e.to_string()));
                 }
+                self.say_protection(true);
                 let info = token_info(&stored.tokens);
                 self.current = Some(stored.tokens);
                 Input::Pairing(PairingEnd::Paired(info))
@@ -569,6 +580,13 @@ impl Service {
         );
         let end = match result {
             Ok(Renewed::New(t)) => {
+                // A plain store is sealed at its first write where it can be: say so once.
+                if let (true, Some(p @ Protection::Sealed(_))) =
+                    (self.unprotected_said, self.parts.store.last_protection())
+                {
+                    eprintln!("devauth: tokens {}", p.describe());
+                    self.unprotected_said = false;
+                }
                 let info = token_info(&t);
                 self.current = Some(t);
                 RenewalEnd::New(info)
@@ -591,6 +609,11 @@ impl Service {
             Err(Error::GrantGone { detail }) => {
                 self.current = None;
                 RenewalEnd::Gone(detail)
+            }
+            // Sealed on other hardware, or the TPM was cleared: the tokens are out of reach.
+            Err(Error::Store(e)) if e.needs_pairing() => {
+                self.current = None;
+                RenewalEnd::Gone(e.to_string())
             }
             Err(e @ (Error::NotPaired { .. } | Error::OtherClient { .. })) => {
                 self.current = None;
@@ -662,6 +685,34 @@ impl Service {
         drop(lock);
         self.current = None;
         Input::Unpaired { revoked }
+    }
+
+    /// Logs how the stored tokens are protected: after a pairing (`paired`: what this write
+    /// decided, and why not sealed), and the first time tokens are loaded (only when unsealed).
+    fn say_protection(&mut self, paired: bool) {
+        let protection = if paired {
+            self.parts.store.last_protection()
+        } else if self.unprotected_said {
+            None
+        } else {
+            self.parts.store.protection().ok().flatten()
+        };
+        match protection {
+            Some(p @ Protection::Unprotected { .. }) => {
+                let why = match (&p, paired) {
+                    (_, true) => p.describe(),
+                    _ => store::not_protected(&format!(
+                        "the file was written unsealed; seal = \"{}\" seals it at its next \
+                         write if it can",
+                        self.config.storage.sealing.choice.name()
+                    )),
+                };
+                eprintln!("devauth: warning: {why}");
+                self.unprotected_said = true;
+            }
+            Some(p) if paired => eprintln!("devauth: tokens {}", p.describe()),
+            _ => {}
+        }
     }
 
     fn agent_mode_is_device_flow(&self) -> bool {

@@ -122,6 +122,13 @@ pub(crate) fn announce_paired(
             store.path().display()
         );
     }
+    match store.last_protection() {
+        Some(p @ crate::store::Protection::Unprotected { .. }) => {
+            eprintln!("devauth: warning: {}", p.describe());
+        }
+        Some(p) => eprintln!("devauth: tokens {}", p.describe()),
+        None => {}
+    }
 }
 
 /// Tells the `devauth run` of this store, if one runs, that the store changed (SIGUSR2): it

@@ -17,7 +17,7 @@ use crate::pairing;
 use crate::screen::{Screen, View};
 use crate::setup::{self, emit};
 use crate::signals::{Signal, SignalClock, Signals};
-use crate::store::{TimeNow, TokenStore};
+use crate::store::TimeNow;
 use serde_json::json;
 
 /// The end of a `pair` stopped by a signal: the code leaves the screen (the stop screen says it
@@ -54,7 +54,7 @@ pub(crate) fn pair(config: &Config, json: bool, timeout: Option<u64>) -> Result<
     let clock = SignalClock::new(&mut signals);
     // A stdout nobody can read any more (events, or the terminal screen) ends pairing too.
     let stop = || clock.got().is_some() || crate::stdout::failed();
-    let store = TokenStore::new(&config.storage.path);
+    let store = config.storage.token_store();
     let (mut screen, language) = setup::open_screen(config, json)?;
     let fail = |screen: &mut Box<dyn Screen>, e: Error| -> Result<(), Error> {
         let _ = screen.show(&View::Error {
@@ -83,7 +83,7 @@ pub(crate) fn pair(config: &Config, json: bool, timeout: Option<u64>) -> Result<
     }
     // Make room for the tokens before asking for a code: a full or read-only store must stop
     // pairing here, not after the person approved and the code was redeemed.
-    let prepared = match store.prepare_save() {
+    let prepared = match store.prepare_pairing() {
         Ok(p) => p,
         Err(e) => return fail(&mut screen, Error::Store(e)),
     };

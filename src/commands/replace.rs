@@ -12,7 +12,7 @@
 
 use crate::config::Config;
 use crate::setup::emit;
-use crate::store::{StoredTokens, TimeNow, TokenStore};
+use crate::store::{StoredTokens, TimeNow};
 use serde_json::json;
 
 /// What pairing replaces: the grant to revoke once the new one is stored.
@@ -21,7 +21,7 @@ pub(crate) struct Previous(Option<StoredTokens>);
 /// Whether to pair: `None` when the device is already paired and `force` is off (said on
 /// stderr, and as `already_paired` with `--json`); else what the new pairing replaces.
 pub(crate) fn before(config: &Config, force: bool, json: bool) -> Option<Previous> {
-    let store = TokenStore::new(&config.storage.path);
+    let store = config.storage.token_store();
     // Unreadable, another client's, refused or expired beyond renewal: nothing worth keeping
     // (pairing replaces it as before).
     let usable = store.load().ok().flatten().filter(|s| {
@@ -56,7 +56,7 @@ pub(crate) fn before(config: &Config, force: bool, json: bool) -> Option<Previou
 /// After a pairing that stored new tokens: the old grant is revoked (unless it is the same
 /// account's) and a running agent told. Problems are said on stderr; the pairing stands.
 pub(crate) fn after(config: &Config, previous: Previous) {
-    let store = TokenStore::new(&config.storage.path);
+    let store = config.storage.token_store();
     super::notify_agent(&store);
     let Previous(Some(old)) = previous else {
         return;

@@ -72,7 +72,7 @@ pub(crate) fn pair_with(config: &Config, json: bool, mode: Mode) -> Result<(), E
         ));
     };
     let clock = SystemClock;
-    let store = TokenStore::new(&config.storage.path);
+    let store = config.storage.token_store();
     let (mut screen, _language) = setup::open_screen(config, json)?;
     let result = sign_in(
         config,
@@ -130,7 +130,7 @@ fn sign_in(
         &|| false,
     );
     // As in the device flow: a store that cannot take the tokens stops us before sign-in.
-    let prepared = store.prepare_save()?;
+    let prepared = store.prepare_pairing()?;
     let transport = setup::transport(config)?;
     let endpoints = setup::resolve_endpoints(config, &transport)?;
     let client = setup::pairing_client(config, transport, endpoints)?;

@@ -4,11 +4,11 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::error::Error;
 use crate::setup::emit;
-use crate::store::{TimeNow, TokenStore};
+use crate::store::{Protection, SealChoice, TimeNow, TokenStore};
 use serde_json::json;
 
 pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
-    let store = TokenStore::new(&config.storage.path);
+    let store = config.storage.token_store();
     let path = store.path().display().to_string();
     let loaded = store.load();
     let stored = match loaded {
@@ -49,6 +49,7 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
     };
     let owner_ok = stored.client_id == config.provider.client_id;
     let refused = stored.grant_refused.as_ref().filter(|_| owner_ok);
+    let protection = protection(config, &store);
     let t = &stored.tokens;
     let now = TimeNow::read(&SystemClock);
     let remaining = t.expiry.as_ref().map(|e| e.remaining(&now));
@@ -69,7 +70,13 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
             "client_id": stored.client_id,
             "token_endpoint": stored.token_endpoint,
             "store": path,
+            "protection": match &protection {
+                Protection::Sealed(sealer) => sealer.name(),
+                Protection::Unprotected { .. } => "none",
+            },
         }));
+        // No stderr warning here: a UI polling `status --json` would fill the journal with it,
+        // and `protection` above says the same to a program.
     } else {
         let as_account = t
             .account
@@ -125,8 +132,9 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
         } else {
             String::new()
         };
+        let protection = protection.describe();
         text.push_str(&format!(
-            "  scopes:        {scopes}\n  access token:  {access}\n  refresh token: {refresh}\n{token_type}  \
+            "  scopes:        {scopes}\n  access token:  {access}\n  refresh token: {refresh}\n{token_type}  protection:    {protection}\n  \
              provider:      {} ({})\n  store:         {path}",
             stored.token_endpoint, stored.client_id
         ));
@@ -152,6 +160,24 @@ fn ago(unix: i64, now: &TimeNow) -> String {
             format!(" {} ago", human_duration(secs))
         }
         _ => String::new(),
+    }
+}
+
+/// How the file just read is protected; for a plain one, why as far as the config tells.
+fn protection(config: &Config, store: &TokenStore) -> Protection {
+    match store.protection() {
+        Ok(Some(p @ Protection::Sealed(_))) => p,
+        _ => Protection::Unprotected {
+            why: match config.storage.sealing.choice {
+                SealChoice::None => "[storage] seal = \"none\"".to_string(),
+                choice => format!(
+                    "the file was written unsealed (by an earlier devauth, or where seal = \
+                     \"{}\" found nothing usable); `devauth pair` and the agent say what each \
+                     sealer answered",
+                    choice.name()
+                ),
+            },
+        },
     }
 }
 

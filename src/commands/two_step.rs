@@ -19,7 +19,6 @@ use crate::oauth::authorize::{
 use crate::oauth::pkce::{self, Pkce};
 use crate::secret::Secret;
 use crate::setup::{self, emit};
-use crate::store::TokenStore;
 use crate::store::pending::{self, AddError, Lookup, PendingSignIn, PendingStore};
 use serde_json::json;
 use std::io::{BufRead, Read};
@@ -68,7 +67,7 @@ pub(crate) fn authorize_url(config: &Config, args: &AuthorizeUrlArgs) -> Result<
         expires: now.saturating_add(lifetime),
         named: args.state.is_some(),
     };
-    let store = PendingStore::for_tokens(&TokenStore::new(&config.storage.path));
+    let store = PendingStore::for_tokens(&config.storage.token_store());
     let _lock = store.lock()?;
     let list = pending::with_new(store.load()?, request, now).map_err(|AddError::Full| {
         UsageError(format!(
@@ -126,7 +125,7 @@ fn exchange_inner(config: &Config, args: &ExchangeArgs) -> Result<(), Error> {
         )));
     }
 
-    let tokens = TokenStore::new(&config.storage.path);
+    let tokens = config.storage.token_store();
     let store = PendingStore::for_tokens(&tokens);
     let now = clock::unix_secs(SystemClock.wall());
     let request = {
@@ -179,7 +178,7 @@ fn exchange_inner(config: &Config, args: &ExchangeArgs) -> Result<(), Error> {
         }));
     }
 
-    let prepared = tokens.prepare_save()?;
+    let prepared = tokens.prepare_pairing()?;
     let transport = setup::transport(config)?;
     let endpoints = setup::resolve_endpoints(config, &transport)?;
     let client = setup::pairing_client(config, transport, endpoints)?;

@@ -10,7 +10,7 @@ use crate::store::tokenfile::TokenFile;
 use crate::store::{StoredTokens, TokenStore};
 
 pub(crate) fn unpair(config: &Config) -> Result<(), Error> {
-    let store = TokenStore::new(&config.storage.path);
+    let store = config.storage.token_store();
     let stored = match store.load() {
         Ok(Some(s)) => s,
         Ok(None) => {

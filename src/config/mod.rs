@@ -219,3 +219,5 @@ mod code_tests;
 
 #[cfg(test)]
 mod keys_tests;
+#[cfg(test)]
+mod storage_tests;

@@ -143,6 +143,20 @@ pub(super) struct RawStorage {
     /// `path` (absolute path, default `/var/lib/devauth/tokens.json`): the token store, on a
     /// writable, persistent partition.
     pub(super) path: Option<Str>,
+    /// `seal` (string, default `"auto"`): what seals the store's data key, `"tpm2"` (the TPM
+    /// through `/dev/tpmrm0`), `"kernel"` (Linux trusted keys), `"none"` (the plain file) or
+    /// `"auto"` (tpm2, else kernel, else none). Applies when a key is made: at pairing, and when
+    /// a plain file is next written; a sealed file is read whatever this says.
+    pub(super) seal: Option<Str>,
+    /// `require_sealed` (bool, default false): refuse to store tokens that nothing seals.
+    pub(super) require_sealed: Option<Spanned<bool>>,
+    /// `tpm_device` (absolute path, default `/dev/tpmrm0`): the TPM. A Unix socket there is
+    /// spoken to with the same commands (swtpm's `--server type=unixio`, for tests).
+    pub(super) tpm_device: Option<Str>,
+    /// `trusted_key_options` (string, default none): added to the kernel's `new 32` and
+    /// `load <blob>` for the `kernel` sealer, e.g. `"keyhandle=0x81000001"` (a TPM 2.0 trust
+    /// source needs a persistent storage key).
+    pub(super) trusted_key_options: Option<Str>,
 }
 
 #[derive(Deserialize, Default)]

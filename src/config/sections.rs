@@ -2,19 +2,31 @@
 
 use super::*;
 use crate::net::proxy::{ProxyConfig, check_no_proxy_entry, parse_proxy_url};
+use crate::store::{SealChoice, Sealing, TokenStore};
 
 /// `[storage]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageConfig {
     /// The token store file (refresh token included): absolute.
     pub path: PathBuf,
+    /// What seals the store's data key (`seal`, `require_sealed`, `tpm_device`,
+    /// `trusted_key_options`).
+    pub sealing: Sealing,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             path: PathBuf::from(DEFAULT_STORAGE_PATH),
+            sealing: Sealing::auto(),
         }
+    }
+}
+
+impl StorageConfig {
+    /// The token store these settings describe.
+    pub fn token_store(&self) -> TokenStore {
+        TokenStore::with_sealing(&self.path, self.sealing.clone())
     }
 }
 
@@ -116,8 +128,58 @@ impl Cx<'_> {
     ) -> Result<StorageConfig, ConfigError> {
         let mut out = StorageConfig::default();
         let Some(raw) = raw else { return Ok(out) };
-        if let Some(v) = &raw.get_ref().path {
+        let raw = raw.get_ref();
+        if let Some(v) = &raw.path {
             out.path = self.path("storage.path", v, true)?;
+        }
+        let sealing = &mut out.sealing;
+        if let Some(v) = &raw.seal {
+            sealing.choice = self.choice(
+                "storage.seal",
+                v,
+                &[
+                    ("auto", SealChoice::Auto),
+                    ("tpm2", SealChoice::Tpm2),
+                    ("kernel", SealChoice::Kernel),
+                    ("none", SealChoice::None),
+                ],
+            )?;
+        }
+        if let Some(v) = &raw.tpm_device {
+            sealing.tpm_device = self.path("storage.tpm_device", v, true)?;
+        }
+        if let Some(v) = &raw.trusted_key_options {
+            let o = v.get_ref();
+            // What the kernel's trusted-key options are made of (`keyhandle=0x81000001
+            // hash=sha256 policydigest=…`): nothing that could end the command early.
+            let ok = o.len() <= crate::keyring::MAX_OPTIONS
+                && o.bytes().all(|b| {
+                    b.is_ascii_alphanumeric()
+                        || matches!(b, b'=' | b'_' | b'-' | b'.' | b',' | b':' | b' ')
+                });
+            if !ok {
+                return Err(self.at(
+                    "storage.trusted_key_options",
+                    v,
+                    format!(
+                        "{o:?}: options are up to {} characters of letters, digits, spaces and \
+                         = _ - . , :",
+                        crate::keyring::MAX_OPTIONS
+                    ),
+                ));
+            }
+            sealing.trusted_key_options = o.trim().to_string();
+        }
+        if let Some(v) = &raw.require_sealed {
+            sealing.require_sealed = *v.get_ref();
+            if sealing.require_sealed && sealing.choice == SealChoice::None {
+                return Err(self.invalid(
+                    "storage.require_sealed",
+                    Some(v.span()),
+                    "true with seal = \"none\": no token could ever be stored (use seal = \
+                     \"auto\", \"tpm2\" or \"kernel\")",
+                ));
+            }
         }
         Ok(out)
     }

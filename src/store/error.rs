@@ -23,6 +23,29 @@ pub enum StoreError {
     /// `save` was given tokens the file format cannot hold (a field over its size limit, an
     /// empty access token); nothing was written.
     Invalid { path: PathBuf, detail: String },
+    /// The data key of a sealed file could not be unsealed; the file is left as it is.
+    Unsealable {
+        path: PathBuf,
+        sealer: Sealer,
+        why: UnsealFailure,
+    },
+    /// The tokens cannot be sealed as `[storage]` asks (`seal = "tpm2"` or `"kernel"` failing,
+    /// `require_sealed` with nothing to seal with); nothing was written.
+    NotSealed { path: PathBuf, why: String },
+}
+
+impl StoreError {
+    /// Only pairing again helps: the file was sealed by other hardware (or the TPM was cleared),
+    /// or the hardware that sealed it is not on this device.
+    pub fn needs_pairing(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unsealable {
+                why: UnsealFailure::Foreign(_) | UnsealFailure::Missing(_),
+                ..
+            }
+        )
+    }
 }
 
 impl fmt::Display for StoreError {
@@ -58,6 +81,41 @@ impl fmt::Display for StoreError {
                     path.display()
                 )
             }
+            StoreError::Unsealable { path, sealer, why } => {
+                let path = path.display();
+                let holder = sealer.holder();
+                match why {
+                    UnsealFailure::Foreign(detail) => write!(
+                        f,
+                        "token store {path}: the tokens were sealed on another device (storage \
+                         moved to another board), or {} since: {detail}; pair again (`devauth \
+                         pair`)",
+                        match sealer {
+                            Sealer::Tpm2 => "this device's TPM was cleared",
+                            Sealer::Kernel => {
+                                "the trust source of this device's trusted keys was reset (a TPM \
+                                 cleared)"
+                            }
+                        }
+                    ),
+                    UnsealFailure::Missing(detail) => write!(
+                        f,
+                        "token store {path}: the tokens are sealed by {holder}, which this \
+                         device does not offer ({detail}); was the storage moved to another \
+                         board? Pair again (`devauth pair`)"
+                    ),
+                    UnsealFailure::Failed(detail) => write!(
+                        f,
+                        "token store {path}: cannot unseal the data key ({}): {detail}",
+                        sealer.name()
+                    ),
+                }
+            }
+            StoreError::NotSealed { path, why } => write!(
+                f,
+                "token store {}: cannot seal the tokens as [storage] asks: {why}",
+                path.display()
+            ),
         }
     }
 }

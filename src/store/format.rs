@@ -61,7 +61,12 @@ pub(super) fn encode(t: &StoredTokens) -> Result<Vec<u8>, String> {
 /// filesystem (the fuzz targets and their corpus replay use it). `path` only names the file in
 /// errors.
 pub fn parse_bytes(bytes: &[u8], path: &Path) -> Result<StoredTokens, StoreError> {
-    parse(bytes).map_err(|bad| match bad {
+    parse(bytes).map_err(|bad| bad_file(bad, path))
+}
+
+/// The [`StoreError`] for a file that is not what it should be.
+pub(super) fn bad_file(bad: Bad, path: &Path) -> StoreError {
+    match bad {
         Bad::Corrupt(detail) => StoreError::Corrupt {
             path: path.to_path_buf(),
             detail,
@@ -70,7 +75,7 @@ pub fn parse_bytes(bytes: &[u8], path: &Path) -> Result<StoredTokens, StoreError
             path: path.to_path_buf(),
             version,
         },
-    })
+    }
 }
 
 /// The bytes [`TokenStore::save`] would write for `t`, or why it would refuse (fuzzing: what

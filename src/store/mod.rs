@@ -21,8 +21,16 @@
 //! The path should name a regular file in a writable directory; a symlink at that path is
 //! replaced by a regular file on the first write.
 //!
+//! Sealing (README, "Protecting the tokens"): where the settings and the hardware allow, the
+//! bytes written are the plain file encrypted under a per-pairing data key that the TPM or the
+//! kernel's trusted keys seal, in one sealed file (`sealed.rs`, `seal.rs`). Sealing changes
+//! what is written, not how: the same temp file, fsyncs, rename and rotation rules. A new key is
+//! made only for a new pairing ([`TokenStore::prepare_pairing`], [`TokenStore::save_pairing`])
+//! or to seal a plain file; a refresh keeps the key of the file it replaces.
+//!
 //! Files: this one ([`TokenStore`]: load, save, delete), `format.rs` (the file format and its
-//! parser), `write.rs` (the atomic write), `lock.rs`, `expiry.rs`, `error.rs`, and
+//! parser), `sealed.rs` (the sealed file and its parser), `seal.rs` (which hardware holds the
+//! data key), `write.rs` (the atomic write), `lock.rs`, `expiry.rs`, `error.rs`,
 //! `refusal.rs` (the provider's `invalid_grant`, remembered), and `tokenfile.rs` (the
 //! access-token file published on tmpfs for other programs).
 
@@ -39,8 +47,8 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -139,6 +147,8 @@ pub struct PreparedSave {
     dir: PathBuf,
     file: File,
     temp: TempFile,
+    /// The data key the tokens are sealed with; `None`: the plain file.
+    key: Option<Arc<DataKey>>,
 }
 
 impl fmt::Debug for PreparedSave {
@@ -150,10 +160,22 @@ impl fmt::Debug for PreparedSave {
     }
 }
 
-/// The token file at one path.
+/// The token file at one path, and how it is sealed.
 #[derive(Clone, Debug)]
 pub struct TokenStore {
     path: PathBuf,
+    sealing: Sealing,
+    /// Shared by clones: the last unsealed key, the last sealing decision.
+    state: Arc<Mutex<SealState>>,
+}
+
+/// Which data key a write uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keying {
+    /// The key of the file being replaced (a refresh); a new one if that file is plain.
+    Keep,
+    /// A new key (a new pairing).
+    New,
 }
 
 /// A failure injected at a named write step (tests only; production passes [`no_fault`]).
@@ -164,28 +186,78 @@ fn no_fault(_: &'static str) -> io::Result<()> {
 }
 
 impl TokenStore {
+    /// The store at `path`, writing the plain file ([`Sealing::none`]); it reads sealed files
+    /// too, with the TPM at its default path.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        TokenStore { path: path.into() }
+        TokenStore::with_sealing(path, Sealing::none())
+    }
+
+    /// The store at `path`, sealing as `sealing` says.
+    pub fn with_sealing(path: impl Into<PathBuf>, sealing: Sealing) -> Self {
+        TokenStore {
+            path: path.into(),
+            sealing,
+            state: Arc::new(Mutex::new(SealState::default())),
+        }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    pub fn sealing(&self) -> &Sealing {
+        &self.sealing
+    }
+
     /// The stored tokens, `Ok(None)` when there is no file. Removes stale temp files first
-    /// (best effort: a read-only filesystem still loads).
+    /// (best effort: a read-only filesystem still loads). A sealed file is unsealed and
+    /// decrypted, whatever this store's own sealing setting.
     pub fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
         self.remove_stale_temps();
         let Some(bytes) = self.read_current()? else {
             return Ok(None);
         };
-        parse_bytes(&bytes, &self.path).map(Some)
+        if !sealed::is_sealed(&bytes) {
+            return parse_bytes(&bytes, &self.path).map(Some);
+        }
+        let envelope = sealed::parse_envelope(&bytes).map_err(|b| self.bad(b))?;
+        let key = self.data_key(&envelope)?;
+        sealed::open(&envelope, &key.key)
+            .map(Some)
+            .map_err(|b| self.bad(b))
+    }
+
+    /// How the file on flash is protected (its envelope only: nothing is unsealed); `None`
+    /// when there is no file.
+    pub fn protection(&self) -> Result<Option<Protection>, StoreError> {
+        let Some(bytes) = self.read_current()? else {
+            return Ok(None);
+        };
+        if !sealed::is_sealed(&bytes) {
+            return Ok(Some(Protection::Unprotected {
+                why: "the file is not sealed".to_string(),
+            }));
+        }
+        let envelope = sealed::parse_envelope(&bytes).map_err(|b| self.bad(b))?;
+        Ok(Some(Protection::Sealed(envelope.sealer)))
+    }
+
+    /// What this store (or a clone) decided at its last write or prepared write: sealed by
+    /// what, or why not.
+    pub fn last_protection(&self) -> Option<Protection> {
+        self.seal_state().last.clone()
     }
 
     /// Replaces the file with `t`, atomically and durably, unless it already holds exactly these
-    /// bytes. On any failure before the rename the old file is left as it was.
+    /// tokens. On any failure before the rename the old file is left as it was. A sealed file
+    /// keeps its data key; a plain one is sealed now if the settings ask for it.
     pub fn save(&self, t: &StoredTokens) -> Result<SaveOutcome, StoreError> {
-        self.save_with(t, no_fault)
+        self.save_with(t, Keying::Keep, no_fault)
+    }
+
+    /// [`save`](Self::save) for a new pairing: a new data key, sealed as the settings say.
+    pub fn save_pairing(&self, t: &StoredTokens) -> Result<SaveOutcome, StoreError> {
+        self.save_with(t, Keying::New, no_fault)
     }
 
     /// Removes the token file; `true` if there was one. The lock file is kept: removing it while
@@ -241,24 +313,114 @@ impl TokenStore {
         }
     }
 
-    fn save_with(&self, t: &StoredTokens, fault: Fault) -> Result<SaveOutcome, StoreError> {
-        let bytes = encode(t).map_err(|detail| StoreError::Invalid {
-            path: self.path.clone(),
-            detail,
-        })?;
+    fn save_with(
+        &self,
+        t: &StoredTokens,
+        keying: Keying,
+        fault: Fault,
+    ) -> Result<SaveOutcome, StoreError> {
+        let plain = encode(t).map_err(|detail| self.invalid(detail))?;
         self.remove_stale_temps();
-        // A file we cannot read or parse is simply replaced; only identical bytes are skipped.
+        let key = self.key_for_write(keying)?;
+        // A file we cannot read or parse is simply replaced; only the same content is skipped
+        // (for a sealed file: the same key, client and plain bytes under a new nonce).
         if let Ok(Some(current)) = self.read_current() {
-            if current == bytes {
+            let same = match &key {
+                None => current == plain,
+                Some(k) => keying == Keying::Keep && sealed::holds(&current, k, t, &plain),
+            };
+            if same {
                 self.ensure_private()?;
                 return Ok(SaveOutcome::Unchanged);
             }
         }
+        let bytes = match &key {
+            None => plain,
+            Some(k) => sealed::seal(t, &plain, k).map_err(|detail| self.invalid(detail))?,
+        };
         let dir = self.dir();
         ensure_dir(&dir)?;
         let (file, temp) = self.create_temp(&dir, fault)?;
         finish_write(&self.path, &dir, file, temp, &bytes, false, fault)?;
         Ok(SaveOutcome::Written)
+    }
+
+    /// The data key the next write uses (`None`: the plain file), and the decision recorded for
+    /// [`last_protection`](Self::last_protection).
+    fn key_for_write(&self, keying: Keying) -> Result<Option<Arc<DataKey>>, StoreError> {
+        if keying == Keying::Keep && self.sealing.choice != SealChoice::None {
+            if let Ok(Some(bytes)) = self.read_current() {
+                if sealed::is_sealed(&bytes) {
+                    let envelope = sealed::parse_envelope(&bytes).map_err(|b| self.bad(b))?;
+                    let key = self.data_key(&envelope)?;
+                    self.seal_state().last = Some(Protection::Sealed(key.sealer));
+                    return Ok(Some(key));
+                }
+            }
+        }
+        let not_sealed = |why| StoreError::NotSealed {
+            path: self.path.clone(),
+            why,
+        };
+        match seal::new_key(&self.sealing, &kernel_keys()).map_err(not_sealed)? {
+            NewKey::Sealed(key) => {
+                let key = Arc::new(key);
+                let mut state = self.seal_state();
+                state.last = Some(Protection::Sealed(key.sealer));
+                state.key = Some(key.clone());
+                Ok(Some(key))
+            }
+            NewKey::Unprotected(why) if self.sealing.require_sealed => Err(not_sealed(format!(
+                "require_sealed is set and nothing can seal them: {why}"
+            ))),
+            NewKey::Unprotected(why) => {
+                self.seal_state().last = Some(Protection::Unprotected { why });
+                Ok(None)
+            }
+        }
+    }
+
+    /// The data key of `envelope`: unsealed by its hardware, or remembered from the last time.
+    fn data_key(&self, envelope: &sealed::Envelope) -> Result<Arc<DataKey>, StoreError> {
+        if let Some(key) = &self.seal_state().key {
+            if key.sealer == envelope.sealer && key.blob == envelope.sealed_key {
+                return Ok(key.clone());
+            }
+        }
+        let key = seal::unseal(
+            &self.sealing,
+            &kernel_keys(),
+            envelope.sealer,
+            &envelope.sealed_key,
+        )
+        .map_err(|why| StoreError::Unsealable {
+            path: self.path.clone(),
+            sealer: envelope.sealer,
+            why,
+        })?;
+        let key = Arc::new(DataKey {
+            sealer: envelope.sealer,
+            blob: envelope.sealed_key.clone(),
+            key,
+        });
+        self.seal_state().key = Some(key.clone());
+        Ok(key)
+    }
+
+    fn seal_state(&self) -> std::sync::MutexGuard<'_, SealState> {
+        // Nothing can be left half-updated in it by a panic; keep going.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn invalid(&self, detail: String) -> StoreError {
+        StoreError::Invalid {
+            path: self.path.clone(),
+            detail,
+        }
+    }
+
+    fn bad(&self, bad: Bad) -> StoreError {
+        bad_file(bad, &self.path)
     }
 
     /// Does every step of a save that does not need the new content, so that they happen before
@@ -275,12 +437,23 @@ impl TokenStore {
     /// Space is reserved with `fallocate(2)`. Filesystems without it (UBIFS, JFFS2) get the room
     /// written with incompressible filler instead: it stays in the page cache and is overwritten
     /// before the fsync, so it does not reach the flash in the normal case.
+    ///
+    /// A refresh keeps the data key of the file it replaces (a plain file gets a new one if the
+    /// settings seal); unsealing it, if not done at the load before, happens here too.
     pub fn prepare_save(&self) -> Result<PreparedSave, StoreError> {
-        self.prepare_save_with(no_fault)
+        self.prepare_save_with(Keying::Keep, no_fault)
     }
 
-    fn prepare_save_with(&self, fault: Fault) -> Result<PreparedSave, StoreError> {
+    /// [`prepare_save`](Self::prepare_save) for a new pairing: a new data key is made and sealed
+    /// now (before a code is shown), so that a sealer that fails, or `require_sealed` with
+    /// nothing to seal with, stops the pairing before anyone approves it.
+    pub fn prepare_pairing(&self) -> Result<PreparedSave, StoreError> {
+        self.prepare_save_with(Keying::New, no_fault)
+    }
+
+    fn prepare_save_with(&self, keying: Keying, fault: Fault) -> Result<PreparedSave, StoreError> {
         self.remove_stale_temps();
+        let key = self.key_for_write(keying)?;
         let dir = self.dir();
         ensure_dir(&dir)?;
         let current = match fs::metadata(&self.path) {
@@ -300,6 +473,7 @@ impl TokenStore {
             dir,
             file,
             temp,
+            key,
         })
     }
 
@@ -445,11 +619,22 @@ impl TokenStore {
     }
 }
 
+/// The kernel's keys, as the sealers reach them (a fake in unit tests, see `seal/tests.rs`).
+#[cfg(not(test))]
+fn kernel_keys() -> crate::keyring::Syscalls {
+    crate::keyring::Syscalls
+}
+
+#[cfg(test)]
+use seal::tests::kernel_keys;
+
 mod error;
 mod expiry;
 mod format;
 mod lock;
 mod refusal;
+mod seal;
+mod sealed;
 mod write;
 
 pub use agent_lock::*;
@@ -458,6 +643,9 @@ pub use expiry::*;
 pub use format::*;
 pub use lock::*;
 pub use refusal::*;
+use seal::{DataKey, NewKey, SealState};
+pub use seal::{Protection, SealChoice, Sealer, Sealing, UnsealFailure, not_protected};
+pub use sealed::{Envelope, SEALED_FORMAT, SEALED_VERSION, open_sealed_bytes, seal_bytes};
 use write::*;
 
 #[cfg(test)]

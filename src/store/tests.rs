@@ -489,7 +489,7 @@ fn a_failure_before_the_rename_keeps_the_old_file_and_removes_the_temp() {
         let dir = tempfile::tempdir().unwrap();
         let store = store_in(&dir);
         store.save(&minimal()).unwrap();
-        let err = store.save_with(&sample(), fault).unwrap_err();
+        let err = store.save_with(&sample(), Keying::Keep, fault).unwrap_err();
         match &err {
             StoreError::Io { path, op, source } => {
                 assert_eq!((path.as_path(), *op), (store.path(), step));
@@ -514,7 +514,7 @@ fn a_directory_fsync_failure_is_reported_after_the_new_file_is_in_place() {
     let store = store_in(&dir);
     store.save(&minimal()).unwrap();
     let err = store
-        .save_with(&sample(), |op| fail_at(op, OP_FSYNC_DIR))
+        .save_with(&sample(), Keying::Keep, |op| fail_at(op, OP_FSYNC_DIR))
         .unwrap_err();
     assert!(
         matches!(&err, StoreError::Io { op: OP_FSYNC_DIR, path, .. } if path == dir.path()),
@@ -577,7 +577,7 @@ fn a_failed_preparation_keeps_the_old_file_and_names_the_step() {
         let dir = tempfile::tempdir().unwrap();
         let store = store_in(&dir);
         store.save(&minimal()).unwrap();
-        let err = store.prepare_save_with(fault).unwrap_err();
+        let err = store.prepare_save_with(Keying::Keep, fault).unwrap_err();
         assert!(
             err.to_string()
                 .starts_with(&format!("token store {}: {step}: ", store.path().display())),

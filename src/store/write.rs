@@ -22,10 +22,15 @@ impl PreparedSave {
         t: &StoredTokens,
         fault: Fault,
     ) -> Result<SaveOutcome, StoreError> {
-        let bytes = encode(t).map_err(|detail| StoreError::Invalid {
+        let invalid = |detail| StoreError::Invalid {
             path: self.path.clone(),
             detail,
-        })?;
+        };
+        let plain = encode(t).map_err(invalid)?;
+        let bytes = match &self.key {
+            None => plain,
+            Some(key) => sealed::seal(t, &plain, key).map_err(invalid)?,
+        };
         self.write_bytes(&bytes, fault)?;
         Ok(SaveOutcome::Written)
     }
@@ -36,6 +41,7 @@ impl PreparedSave {
             dir,
             file,
             temp,
+            key: _,
         } = self;
         finish_write(&path, &dir, file, temp, bytes, true, fault)
     }

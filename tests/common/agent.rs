@@ -99,10 +99,12 @@ impl AgentEnv {
              device_authorization_endpoint = \"{b}/device/code\"\ntoken_endpoint = \"{b}/token\"\n\
              revocation_endpoint = \"{b}/revoke\"\nuserinfo_endpoint = \"{b}/userinfo\"\n\
              scopes = [\"openid\", \"offline_access\"]\n\
-             [storage]\npath = \"{store}\"\n[display]\nbackend = \"none\"\n\
+             [storage]\npath = \"{store}\"\ntpm_device = \"{no_tpm}\"\n\
+             [display]\nbackend = \"none\"\n\
              [network]\nconnect_timeout_secs = 5\ntimeout_secs = 10\n\
              [agent]\ntoken_file = \"{tf}\"\npaired_screen_secs = 1\n{agent}",
             store = self.store.display(),
+            no_tpm = super::no_tpm(self.dir.path()).display(),
             tf = self.token_file.display(),
         );
         std::fs::write(&self.config, text).unwrap();

@@ -225,8 +225,10 @@ impl Env {
              {provider}{provider_toml}\n\
              [storage]\n\
              path = \"{}\"\n\
+             tpm_device = \"{}\"\n\
              {toml}{agent}",
-            self.store.display()
+            self.store.display(),
+            no_tpm(self.dir()).display()
         )
     }
 

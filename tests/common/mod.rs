@@ -23,11 +23,13 @@ mod checks;
 mod env;
 pub mod netns;
 mod process;
+pub mod tpm;
 
 #[allow(unused_imports)]
 pub use checks::*;
 pub use env::*;
 pub use process::*;
+pub use tpm::no_tpm;
 
 use std::time::Duration;
 

@@ -23,6 +23,7 @@ mod codec;
 mod http;
 pub mod proxy;
 mod server;
+pub mod swtpm;
 mod tls;
 
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};

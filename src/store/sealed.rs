@@ -1,0 +1,294 @@
+//! The sealed token file (`devauth-sealed-tokens` version 1): the plain token file's bytes
+//! (`format.rs`) encrypted with AES-256-GCM under a per-pairing data key, with the data key
+//! itself sealed by hardware and kept in the same file. One file, so the atomic replace of
+//! `write.rs` covers key and tokens together.
+//!
+//! ```json
+//! {
+//!   "format": "devauth-sealed-tokens",
+//!   "version": 1,
+//!   "sealed_by": "tpm2",
+//!   "client_id": "…",
+//!   "token_endpoint": "https://…/token",
+//!   "sealed_key": "<base64: the data key sealed by the TPM or the kernel>",
+//!   "nonce": "<base64: 12 random bytes, new at every write>",
+//!   "ciphertext": "<base64: AES-256-GCM of the plain token file, tag included>"
+//! }
+//! ```
+//!
+//! `client_id` and `token_endpoint` are in clear so that a config naming another client is
+//! told apart (exit 3) without unsealing anything; the associated data binds them, the format,
+//! version and sealer to the ciphertext, and they must equal the ones inside. A refresh
+//! re-encrypts with the same data key and a fresh random nonce (2^32 writes per key stay far
+//! inside GCM's limit for random nonces; a device refreshes a few thousand times a year).
+//!
+//! This file owns the envelope and the cipher; which hardware seals the key is `seal.rs`'s.
+
+use super::format::{Bad, Fields, bad_file, corrupt};
+use super::*;
+use crate::secret::SecretBytes;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+
+/// The `"format"` value of a sealed token file.
+pub const SEALED_FORMAT: &str = "devauth-sealed-tokens";
+/// The sealed file version this build reads and writes.
+pub const SEALED_VERSION: u64 = 1;
+/// Largest sealed data key kept (a TPM blob is 208 bytes, a kernel trusted-key blob 236).
+const MAX_SEALED_KEY: usize = crate::keyring::MAX_BLOB;
+const MAX_CIPHERTEXT: usize = MAX_FILE_BYTES as usize;
+
+/// A sealed file as read, before anything is unsealed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    pub sealer: Sealer,
+    pub client_id: String,
+    pub token_endpoint: String,
+    /// The data key as the hardware sealed it (not secret: useless without that hardware).
+    pub sealed_key: Vec<u8>,
+    pub nonce: [u8; NONCE_LEN],
+    pub ciphertext: Vec<u8>,
+}
+
+#[derive(Serialize)]
+struct EnvelopeV1<'a> {
+    format: &'static str,
+    version: u64,
+    sealed_by: &'static str,
+    client_id: &'a str,
+    token_endpoint: &'a str,
+    sealed_key: String,
+    nonce: String,
+    ciphertext: String,
+}
+
+/// What the cipher authenticates besides the ciphertext: every envelope field a reader relies on
+/// before decrypting, each length-prefixed so no two different envelopes share it.
+fn associated_data(sealer: Sealer, client_id: &str, token_endpoint: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(64 + client_id.len() + token_endpoint.len());
+    let version = SEALED_VERSION.to_string();
+    for part in [
+        SEALED_FORMAT,
+        version.as_str(),
+        sealer.name(),
+        client_id,
+        token_endpoint,
+    ] {
+        let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
+        aad.extend_from_slice(&len.to_be_bytes());
+        aad.extend_from_slice(part.as_bytes());
+    }
+    aad
+}
+
+fn cipher(key: &SecretBytes) -> Result<LessSafeKey, String> {
+    UnboundKey::new(&AES_256_GCM, key.expose())
+        .map(LessSafeKey::new)
+        .map_err(|_| "the data key is not 32 bytes".to_string())
+}
+
+/// Whether `bytes` look like a sealed file (its `format` field), without parsing all of it.
+pub(super) fn is_sealed(bytes: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Head<'a> {
+        #[serde(borrow)]
+        format: Option<&'a str>,
+    }
+    serde_json::from_slice::<Head<'_>>(bytes).is_ok_and(|h| h.format == Some(SEALED_FORMAT))
+}
+
+/// Encrypts the plain token file `plain` (whose tokens are `t`) under `key` into the bytes of a
+/// sealed file.
+pub(super) fn seal(t: &StoredTokens, plain: &[u8], key: &DataKey) -> Result<Vec<u8>, String> {
+    let mut nonce = [0u8; NONCE_LEN];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
+        .map_err(|_| "no random numbers for the nonce".to_string())?;
+    seal_with_nonce(t, plain, key.sealer, &key.blob, &key.key, nonce)
+}
+
+fn seal_with_nonce(
+    t: &StoredTokens,
+    plain: &[u8],
+    sealer: Sealer,
+    sealed_key: &[u8],
+    key: &SecretBytes,
+    nonce: [u8; NONCE_LEN],
+) -> Result<Vec<u8>, String> {
+    let aad = associated_data(sealer, &t.client_id, &t.token_endpoint);
+    let mut buffer = Vec::with_capacity(plain.len() + AES_256_GCM.tag_len());
+    buffer.extend_from_slice(plain);
+    cipher(key)?
+        .seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(&aad),
+            &mut buffer,
+        )
+        .map_err(|_| "the tokens could not be encrypted".to_string())?;
+    let b64 = crate::net::wire::base64_encode;
+    let envelope = EnvelopeV1 {
+        format: SEALED_FORMAT,
+        version: SEALED_VERSION,
+        sealed_by: sealer.name(),
+        client_id: &t.client_id,
+        token_endpoint: &t.token_endpoint,
+        sealed_key: b64(sealed_key),
+        nonce: b64(&nonce),
+        ciphertext: b64(&buffer),
+    };
+    let mut bytes = serde_json::to_vec_pretty(&envelope)
+        .map_err(|_| "cannot serialize the sealed file".to_string())?;
+    bytes.push(b'\n');
+    let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if size > MAX_FILE_BYTES {
+        return Err(format!(
+            "the sealed file would be {size} bytes, over the {MAX_FILE_BYTES} byte limit"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Parses a sealed file's envelope. Details name fields, never values.
+pub(super) fn parse_envelope(bytes: &[u8]) -> Result<Envelope, Bad> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        corrupt(format!(
+            "malformed sealed file at line {} column {}",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let Value::Object(obj) = value else {
+        return Err(corrupt("not a JSON object"));
+    };
+    let f = Fields { obj: &obj, at: "" };
+    if f.string("format", 64)? != SEALED_FORMAT {
+        return Err(corrupt(format!(
+            "field `format` is not \"{SEALED_FORMAT}\""
+        )));
+    }
+    let version = f.u64("version")?;
+    if version != SEALED_VERSION {
+        return Err(Bad::Version(version));
+    }
+    let sealer = f.string("sealed_by", 16)?;
+    let sealer = Sealer::from_name(&sealer)
+        .ok_or_else(|| corrupt("field `sealed_by` is not \"tpm2\" or \"kernel\""))?;
+    let client_id = f.string("client_id", MAX_ID_BYTES)?;
+    let token_endpoint = f.string("token_endpoint", MAX_URL_BYTES)?;
+    let binary = |key: &str, max: usize| -> Result<Vec<u8>, Bad> {
+        let text = f.string(key, max.div_ceil(3) * 4 + 4)?;
+        let bytes =
+            crate::net::wire::base64url_decode(&text).ok_or_else(|| f.bad(key, "is not base64"))?;
+        if bytes.is_empty() || bytes.len() > max {
+            return Err(f.bad(key, &format!("is empty or longer than {max} bytes")));
+        }
+        Ok(bytes)
+    };
+    let sealed_key = binary("sealed_key", MAX_SEALED_KEY)?;
+    let nonce = <[u8; NONCE_LEN]>::try_from(binary("nonce", NONCE_LEN)?)
+        .map_err(|_| f.bad("nonce", &format!("is not {NONCE_LEN} bytes")))?;
+    let ciphertext = binary("ciphertext", MAX_CIPHERTEXT)?;
+    if ciphertext.len() < AES_256_GCM.tag_len() {
+        return Err(f.bad("ciphertext", "is shorter than its authentication tag"));
+    }
+    Ok(Envelope {
+        sealer,
+        client_id,
+        token_endpoint,
+        sealed_key,
+        nonce,
+        ciphertext,
+    })
+}
+
+/// The plain token file inside `envelope`, decrypted with the data key `key`.
+fn decrypt(envelope: &Envelope, key: &SecretBytes) -> Result<Vec<u8>, Bad> {
+    let aad = associated_data(
+        envelope.sealer,
+        &envelope.client_id,
+        &envelope.token_endpoint,
+    );
+    let mut buffer = envelope.ciphertext.clone();
+    let cipher = cipher(key).map_err(corrupt)?;
+    let len = cipher
+        .open_in_place(
+            Nonce::assume_unique_for_key(envelope.nonce),
+            Aad::from(&aad),
+            &mut buffer,
+        )
+        .map_err(|_| {
+            corrupt(
+                "the sealed tokens do not decrypt with the unsealed key: the file was changed \
+                 after it was written",
+            )
+        })?
+        .len();
+    buffer.truncate(len);
+    Ok(buffer)
+}
+
+/// Whether the sealed file `current` already holds `plain` (the encoding of `t`) under `key`:
+/// then a save writes nothing.
+pub(super) fn holds(current: &[u8], key: &DataKey, t: &StoredTokens, plain: &[u8]) -> bool {
+    let Ok(envelope) = parse_envelope(current) else {
+        return false;
+    };
+    envelope.sealer == key.sealer
+        && envelope.sealed_key == key.blob
+        && envelope.client_id == t.client_id
+        && envelope.token_endpoint == t.token_endpoint
+        && decrypt(&envelope, &key.key).is_ok_and(|inside| inside == plain)
+}
+
+/// Decrypts `envelope` with the data key `key` and parses what is inside as the plain token
+/// file, which must be bound to the same client and endpoint as the envelope says.
+pub(super) fn open(envelope: &Envelope, key: &SecretBytes) -> Result<StoredTokens, Bad> {
+    let plain = decrypt(envelope, key)?;
+    let inner = match format::parse(&plain) {
+        Ok(t) => t,
+        Err(Bad::Corrupt(detail)) => return Err(corrupt(format!("inside the seal: {detail}"))),
+        Err(version @ Bad::Version(_)) => return Err(version),
+    };
+    if inner.client_id != envelope.client_id || inner.token_endpoint != envelope.token_endpoint {
+        return Err(corrupt(
+            "the sealed tokens belong to another client or endpoint than the file says",
+        ));
+    }
+    Ok(inner)
+}
+
+/// Reads sealed-file bytes with a data key given directly (no hardware), exactly as
+/// [`TokenStore::load`] reads them once the key is unsealed (the fuzz target and its corpus
+/// replay use it). `path` only names the file in errors.
+pub fn open_sealed_bytes(
+    bytes: &[u8],
+    data_key: &[u8; 32],
+    path: &Path,
+) -> Result<StoredTokens, StoreError> {
+    let bad = |b| bad_file(b, path);
+    let envelope = parse_envelope(bytes).map_err(bad)?;
+    open(&envelope, &SecretBytes::new(data_key.to_vec())).map_err(bad)
+}
+
+/// The sealed file [`TokenStore`] would write for `t` under `data_key`, its sealed form
+/// `sealed_key` and `sealer` (the fuzz harness: what was read must be writable again).
+pub fn seal_bytes(
+    t: &StoredTokens,
+    sealer: Sealer,
+    sealed_key: &[u8],
+    data_key: &[u8; 32],
+    path: &Path,
+) -> Result<Vec<u8>, StoreError> {
+    let invalid = |detail| StoreError::Invalid {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let plain = encode(t).map_err(invalid)?;
+    let key = DataKey {
+        sealer,
+        blob: sealed_key.to_vec(),
+        key: SecretBytes::new(data_key.to_vec()),
+    };
+    seal(t, &plain, &key).map_err(invalid)
+}
+
+#[cfg(test)]
+mod tests;
