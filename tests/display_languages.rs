@@ -277,3 +277,61 @@ fn render_draws_every_language_and_refuses_a_bad_tag() {
     assert!(o.stderr.contains("BCP 47"), "{}", o.show());
     assert!(!png.exists());
 }
+
+/// What `devauth render --board B --state S --language L` does, for every language, board and
+/// state: the language resolved from `[display] language` and `locale_dir` as the command
+/// resolves it, then the command's own check (`layout::fits`: the code and URL whole, inside
+/// the margins, nothing overlapping; render refuses what fails it) for every combination, and
+/// the command's `render::run` (the check, the PNG screen, the file) for one state per language
+/// and board, the states taken in turn so each board renders every state. In process: 840 runs
+/// of the binary, or 840 PNGs, would take minutes; drawing every combination is the sweep of
+/// tests/display_boards.rs, and the binary renders every language above.
+#[test]
+#[cfg(feature = "png")]
+fn render_works_for_every_language_board_and_state() {
+    use devauth::cli::RenderState;
+    use devauth::commands::render;
+    use devauth::locale::choose::LanguageSetting;
+    if std::env::var_os("DEVAUTH_TEST_RUNNER").is_some() {
+        eprintln!("skipped: library-only test; it ran in the native pass");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut tags: Vec<String> = devauth::locale::source::available(&packs_dir());
+    tags.push("en".into());
+    assert_eq!(tags.len(), 20);
+    let (mut checked, mut rendered) = (0, 0);
+    for (t, tag) in tags.iter().enumerate() {
+        for (b, (board, _)) in devauth::config::BUILTIN_BOARDS.iter().enumerate() {
+            let mut d = devauth::config::board_display(board, None).unwrap();
+            d.language = LanguageSetting::parse(tag).unwrap();
+            d.locale_dir = packs_dir();
+            d.resolve_language();
+            assert_eq!(d.resolved_language.tag(), tag, "{board}: the pack found");
+            let size = d.rotation.logical(d.size().unwrap());
+            for state in RenderState::ALL {
+                let view = render::sample_view(state);
+                assert!(
+                    layout::fits(&view, size, &d.profile()),
+                    "{tag} {board} {}: render would refuse it",
+                    state.name()
+                );
+                checked += 1;
+            }
+            let state = RenderState::ALL[(t + b) % RenderState::ALL.len()];
+            let out = dir
+                .path()
+                .join(format!("{tag}-{board}-{}.png", state.name()));
+            render::run(&d, state, &out)
+                .unwrap_or_else(|e| panic!("render {tag} {board} {}: {e}", state.name()));
+            let decoder =
+                png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&out).unwrap()));
+            let info = decoder.read_info().unwrap();
+            let (w, h) = (info.info().width, info.info().height);
+            assert_eq!(Size::new(w, h), size, "{tag} {board} {}", state.name());
+            std::fs::remove_file(&out).unwrap();
+            rendered += 1;
+        }
+    }
+    assert_eq!((checked, rendered), (20 * 6 * 7, 20 * 6));
+}
