@@ -118,12 +118,7 @@ pub fn best_match(wanted: &str, available: &[String]) -> Option<(String, Option<
     }
     // Another region of the same language, when it is the only one (pt-PT → pt-BR).
     let prefix = format!("{lang}-");
-    let mut same: Vec<&String> = available
-        .iter()
-        .filter(|a| a.starts_with(&prefix))
-        .collect();
-    same.sort();
-    if let Some(other) = same.first() {
+    if let Some(other) = available.iter().filter(|a| a.starts_with(&prefix)).min() {
         return Some((
             other.to_string(),
             Some(format!(

@@ -460,6 +460,15 @@ impl Pack {
         })
     }
 
+    /// Every character of the pack's character map.
+    #[cfg(test)]
+    pub(super) fn plain_chars(&self) -> Vec<char> {
+        let d = self.bytes();
+        (0..self.s.cmap.len() / CMAP)
+            .filter_map(|i| char::from_u32(u32_at(d, self.s.cmap.start + i * CMAP)))
+            .collect()
+    }
+
     /// The glyph and advance (font units) of `c` drawn on its own, for numbers the device fills in.
     pub(super) fn plain_glyph(&self, c: char) -> Option<(usize, i32)> {
         let d = self.bytes();

@@ -370,6 +370,29 @@ fn titles_have_a_larger_size_and_one_bit_only_where_readable() {
 }
 
 #[test]
+fn left_to_right_letters_are_what_unicode_calls_letters_and_digits_in_every_pack() {
+    // plain_direction's test without core's Unicode tables, against them, on every character
+    // a name drawn from a pack can have (its character map).
+    let mut seen = 0;
+    for p in all_packs() {
+        for c in p.plain_chars() {
+            if ('\u{0590}'..='\u{05ff}').contains(&c) {
+                continue; // Hebrew: asked first
+            }
+            assert_eq!(
+                super::draw::left_to_right(c),
+                c.is_alphanumeric(),
+                "{} U+{:04X} {c}",
+                p.tag(),
+                u32::from(c)
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen > 1000, "{seen}");
+}
+
+#[test]
 fn names_in_the_packs_script_are_drawn_from_its_letters() {
     let he = pack("he");
     // Letters of the Hebrew sentences: a name made of them can be drawn, right to left.
