@@ -10,11 +10,9 @@
 use embedded_graphics::prelude::{Point, Size};
 use embedded_graphics::primitives::Rectangle;
 
-use super::column::{
-    Piece, code_lines, column_height, column_width, lines, place, spaced, ticker, to_i32,
-};
+use super::column::{Piece, code_lines, column_height, column_width, lines, place, spaced, to_i32};
 use super::text::{Face, split_code, url_text, wrap_url};
-use super::words::{Step, Words};
+use super::words::{Step, Words, ticker};
 use super::{Item, Layout, Profile, Role, Tier, Type, face_for, type_of};
 use crate::screen::CodeScreen;
 use crate::screen::catalog::{Msg, Slot};

@@ -4,7 +4,6 @@ use embedded_graphics::prelude::{Point, Size};
 use embedded_graphics::primitives::Rectangle;
 
 use super::text::{Face, split_code, wrap};
-use super::words::Words;
 use super::{Align, Item, Layout, Role, ShapedLine, Text, Ticker, Type};
 use crate::screen::language::Language;
 use crate::screen::qr::Fitted;
@@ -33,17 +32,6 @@ pub(super) enum Piece {
         mono: bool,
     },
     Gap(u32),
-}
-
-/// The countdown slot, its text as large as `face`.
-pub(super) fn ticker(words: Words, face: Face, bar: bool) -> Piece {
-    Piece::Ticker {
-        face,
-        text_h: words.ticker_height(face),
-        bar,
-        language: words.lang.clone(),
-        mono: words.mono,
-    }
 }
 
 /// The distance from one line's top to the next one's: the line box plus a sixth of it, so

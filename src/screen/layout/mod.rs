@@ -24,6 +24,7 @@ use embedded_graphics::primitives::Rectangle;
 
 mod code;
 mod column;
+mod shaped;
 #[cfg(test)]
 mod tests;
 mod text;
@@ -37,10 +38,10 @@ use super::language::Language;
 use super::qr::Fitted;
 use code::{code_screen, oled_alternates};
 use column::{Piece, column_height, column_width, place, spaced, to_i32};
+pub use shaped::{ShapedLine, Value};
 pub use text::{Face, clock_text};
 pub use tick::tick;
 use words::Words;
-pub use words::{ShapedLine, Value};
 
 /// What a board or config says about the display beyond its size.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -690,7 +691,7 @@ fn message_screen(
     let build = |n: usize| {
         let mut pieces: Vec<Piece> = paras.iter().take(n).cloned().collect();
         if ticker {
-            pieces.push(column::ticker(words, ty.body, false));
+            pieces.push(words::ticker(words, ty.body, false));
         }
         spaced(pieces, ty.gap)
     };
