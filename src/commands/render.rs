@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+#[cfg(feature = "png")]
 use embedded_graphics::prelude::Size;
 
 use crate::cli::{RenderArgs, RenderState};
