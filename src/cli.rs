@@ -178,7 +178,7 @@ pub const RENDER_HELP: &str = "\
 devauth render — draw the pairing screen into a PNG, with sample data and no network
 
 Usage: devauth render (--board NAME | --size WxH) --state STATE --out FILE.png
-                      [--size WxH] [--rotate DEG]
+                      [--size WxH] [--rotate DEG] [--language TAG]
 
 Options:
   --board NAME   A board profile: boards/NAME.toml next to the config, else
@@ -189,6 +189,10 @@ Options:
   --state STATE  code (waiting for the person), renewed (new code issued), clock (waiting for
                  network time), retrying, paired, denied, error
   --out FILE     The PNG to write (replaced atomically)
+  --language TAG The screen's language: a BCP 47 tag (ar, de, pt-BR, zh-Hant, ...) or auto
+                 (from LANGUAGE, LC_ALL, LC_MESSAGES, LANG); default: [display] language of
+                 the config, else auto. A language without a pack here falls back as the
+                 device would (region to language to English) and says so.
 
 Without --board and --size, the [display] section of the config is used.
 
@@ -240,6 +244,8 @@ pub struct RenderArgs {
     pub rotate: Option<u32>,
     pub state: RenderState,
     pub out: PathBuf,
+    /// `--language`: a BCP 47 tag or `auto`, checked by the command.
+    pub language: Option<String>,
 }
 pub const RUN_HELP: &str = "\
 devauth run — the agent that owns this device's pairing for its whole life
@@ -461,6 +467,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     let mut rotate: Option<String> = None;
     let mut state: Option<String> = None;
     let mut out: Option<PathBuf> = None;
+    let mut language: Option<String> = None;
     let mut method: Option<String> = None;
     let mut headers = Vec::new();
     let mut data: Option<DataSource> = None;
@@ -525,6 +532,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             Long("rotate") => rotate = Some(text(parser.value().map_err(err)?, "rotate")?),
             Long("state") => state = Some(text(parser.value().map_err(err)?, "state")?),
             Long("out") => out = Some(PathBuf::from(parser.value().map_err(err)?)),
+            Long("language") => language = Some(text(parser.value().map_err(err)?, "language")?),
             // `--header` alone is `token`'s switch; with a value it is an `api` header.
             Long("header") if name.as_deref() != Some("api") => header = true,
             Short('H') | Long("header") => {
@@ -581,7 +589,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         "token" => &["header", "dpop-proof", "dpop-nonce"],
         "keygen" => &["public"],
         "unpair" => &[],
-        "render" => &["board", "size", "rotate", "state", "out"],
+        "render" => &["board", "size", "rotate", "state", "out", "language"],
         "run" => &["json"],
         "api" => &["api"],
         "authorize-url" => &["json", "redirect-uri", "state"],
@@ -602,6 +610,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         ("rotate", rotate.is_some()),
         ("state", state.is_some()),
         ("out", out.is_some()),
+        ("language", language.is_some()),
         ("grant", grant.is_some()),
         ("no-browser", no_browser),
         ("paste", paste),
@@ -667,7 +676,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             },
             "keygen" => Command::Keygen { public },
             "status" => Command::Status { json },
-            "render" => Command::Render(render_args(board, size, rotate, state, out)?),
+            "render" => Command::Render(render_args(board, size, rotate, state, out, language)?),
             "run" => Command::Run { json },
             "authorize-url" => Command::AuthorizeUrl(AuthorizeUrlArgs {
                 redirect_uri: redirect_uri
@@ -718,6 +727,7 @@ fn render_args(
     rotate: Option<String>,
     state: Option<String>,
     out: Option<PathBuf>,
+    language: Option<String>,
 ) -> Result<RenderArgs, UsageError> {
     let size = match size {
         None => None,
@@ -761,6 +771,7 @@ fn render_args(
         rotate,
         state,
         out,
+        language,
     })
 }
 
@@ -979,6 +990,7 @@ mod tests {
                 rotate: Some(90),
                 state: RenderState::Code,
                 out: PathBuf::from("/tmp/x.png"),
+                language: None,
             })
         );
         assert_eq!(

@@ -113,6 +113,8 @@ struct Parts {
     token_file: TokenFile,
     hook: Option<Hook>,
     screen: Box<dyn Screen>,
+    /// The screen's language, named in the `code` event.
+    language: String,
 }
 
 impl Parts {
@@ -125,11 +127,12 @@ impl Parts {
                 Err(e) => Err(e.to_string()),
             },
         )?;
-        let screen: Box<dyn Screen> = if config.provider.grant.jwt_bearer().is_some() {
-            Box::new(NoScreen) // no person, no screen
-        } else {
-            setup::open_screen(config, json)?
-        };
+        let (screen, language): (Box<dyn Screen>, String) =
+            if config.provider.grant.jwt_bearer().is_some() {
+                (Box::new(NoScreen), "en".to_string()) // no person, no screen
+            } else {
+                setup::open_screen(config, json)?
+            };
         Ok(Parts {
             store: config.storage.token_store(),
             transport: setup::transport(config)?,
@@ -140,6 +143,7 @@ impl Parts {
             ),
             hook: config.agent.hook.clone().map(Hook::new),
             screen,
+            language,
         })
     }
 }
@@ -496,9 +500,10 @@ impl Service {
         };
         let json = self.json;
         let clock = SignalClock::new(&mut self.signals);
+        let language = &self.parts.language;
         let mut on_event = |event: &Event| {
             if json {
-                setup::emit(&pairing::event_json(event));
+                setup::emit(&pairing::event_json(event, language));
             }
         };
         let result = pairing::run_until(

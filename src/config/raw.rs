@@ -230,6 +230,13 @@ pub(super) struct RawDisplay {
     /// owner knows it, named in the warning against code phishing ("Only enter this code if
     /// you are setting up Living room TV yourself").
     pub(super) device_name: Option<Str>,
+    /// `language` (`"auto"` or a BCP 47 tag like `"de"`, `"pt-BR"`, `"zh-Hant"`, default
+    /// `"auto"`): the screens' language; `"auto"` takes the first of `LANGUAGE`, `LC_ALL`,
+    /// `LC_MESSAGES`, `LANG` that names a language this device has (docs/locales.md).
+    pub(super) language: Option<Str>,
+    /// `locale_dir` (path, default `/usr/share/devauth/locales`): where installed locale
+    /// packs (`<tag>.pack`) are read from.
+    pub(super) locale_dir: Option<Str>,
 }
 
 /// A board profile file: a description and a `[display]` table.

@@ -24,6 +24,10 @@ pub fn command() -> Command {
     let (prog, pre) = super::program();
     let mut c = Command::new(prog);
     c.args(pre);
+    // English screens whatever the test machine's locale (see TestCommand::spawn).
+    for v in ["LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"] {
+        c.env_remove(v);
+    }
     c
 }
 
