@@ -67,7 +67,8 @@ Options:
   --force       Pair again although the device is paired; once the new tokens are stored the
                 old grant is revoked (not when the new pairing is for the same account).
   --grant G     Use this grant instead of [provider] grant: device_code or
-                authorization_code (its keys are checked as if the file said it).
+                authorization_code. The file is checked for G and as written, so
+                what pairs here, `token` and the others accept too.
   --no-browser  authorization_code: launch nothing; the URL is shown on the screen (text +
                 QR) and in the `authorize` event, for the device's own UI to open.
   --paste       authorization_code: the browser is elsewhere; paste the address it was sent
@@ -182,7 +183,7 @@ pub const RENDER_HELP: &str = "\
 devauth render — draw the pairing screen into a PNG, with sample data and no network
 
 Usage: devauth render (--board NAME | --size WxH) --state STATE --out FILE.png
-                      [--size WxH] [--rotate DEG]
+                      [--size WxH] [--rotate DEG] [--language TAG]
 
 Options:
   --board NAME   A board profile: boards/NAME.toml next to the config, else
@@ -193,6 +194,10 @@ Options:
   --state STATE  code (waiting for the person), renewed (new code issued), clock (waiting for
                  network time), retrying, paired, denied, error
   --out FILE     The PNG to write (replaced atomically)
+  --language TAG The screen's language: a BCP 47 tag (ar, de, pt-BR, zh-Hant, ...) or auto
+                 (from LANGUAGE, LC_ALL, LC_MESSAGES, LANG); default: [display] language of
+                 the config, else auto. A language without a pack here falls back as the
+                 device would (region to language to English) and says so.
 
 Without --board and --size, the [display] section of the config is used.
 
@@ -244,6 +249,8 @@ pub struct RenderArgs {
     pub rotate: Option<u32>,
     pub state: RenderState,
     pub out: PathBuf,
+    /// `--language`: a BCP 47 tag or `auto`, checked by the command.
+    pub language: Option<String>,
 }
 pub const RUN_HELP: &str = "\
 devauth run — the agent that owns this device's pairing for its whole life
@@ -438,8 +445,7 @@ fn api_data(d: &str) -> Result<DataSource, UsageError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cli {
     pub config: Option<PathBuf>,
-    /// `--account NAME`: one of the config's `[accounts.NAME]` (`None`: the default one;
-    /// `status` then lists them all).
+    /// `--account NAME`: the config's `[accounts.NAME]` (`None`: the default; checked there).
     pub account: Option<String>,
     pub command: Command,
 }
@@ -471,6 +477,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     let mut rotate: Option<String> = None;
     let mut state: Option<String> = None;
     let mut out: Option<PathBuf> = None;
+    let mut language: Option<String> = None;
     let mut method: Option<String> = None;
     let mut headers = Vec::new();
     let mut data: Option<DataSource> = None;
@@ -497,7 +504,6 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             Short('c') | Long("config") => {
                 config = Some(PathBuf::from(parser.value().map_err(err)?));
             }
-            // An unknown name is the config's to say (it lists the accounts there are).
             Long("account") => account = Some(text(parser.value().map_err(err)?, "account")?),
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") if name.is_none() => {
@@ -540,6 +546,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             Long("rotate") => rotate = Some(text(parser.value().map_err(err)?, "rotate")?),
             Long("state") => state = Some(text(parser.value().map_err(err)?, "state")?),
             Long("out") => out = Some(PathBuf::from(parser.value().map_err(err)?)),
+            Long("language") => language = Some(text(parser.value().map_err(err)?, "language")?),
             // `--header` alone is `token`'s switch; with a value it is an `api` header.
             Long("header") if name.as_deref() != Some("api") => header = true,
             Short('H') | Long("header") => {
@@ -597,7 +604,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         "token" => &["header", "scope", "dpop-proof", "dpop-nonce"],
         "keygen" => &["public"],
         "unpair" => &[],
-        "render" => &["board", "size", "rotate", "state", "out"],
+        "render" => &["board", "size", "rotate", "state", "out", "language"],
         "run" => &["json"],
         "api" => &["api"],
         "authorize-url" => &["json", "redirect-uri", "state"],
@@ -611,11 +618,6 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         }
         other => return Err(UsageError(format!("unknown command `{other}`"))),
     };
-    if account.is_some() && matches!(name.as_str(), "run" | "render") {
-        return Err(UsageError(format!(
-            "`{name}` does not take --account (`run` serves every account of the config)"
-        )));
-    }
     for (flag, set) in [
         ("json", json),
         ("header", header),
@@ -624,6 +626,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         ("rotate", rotate.is_some()),
         ("state", state.is_some()),
         ("out", out.is_some()),
+        ("language", language.is_some()),
         ("grant", grant.is_some()),
         ("no-browser", no_browser),
         ("paste", paste),
@@ -691,7 +694,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             },
             "keygen" => Command::Keygen { public },
             "status" => Command::Status { json },
-            "render" => Command::Render(render_args(board, size, rotate, state, out)?),
+            "render" => Command::Render(render_args(board, size, rotate, state, out, language)?),
             "run" => Command::Run { json },
             "authorize-url" => Command::AuthorizeUrl(AuthorizeUrlArgs {
                 redirect_uri: redirect_uri
@@ -746,6 +749,7 @@ fn render_args(
     rotate: Option<String>,
     state: Option<String>,
     out: Option<PathBuf>,
+    language: Option<String>,
 ) -> Result<RenderArgs, UsageError> {
     let size = match size {
         None => None,
@@ -789,6 +793,7 @@ fn render_args(
         rotate,
         state,
         out,
+        language,
     })
 }
 
@@ -1009,6 +1014,7 @@ mod tests {
                 rotate: Some(90),
                 state: RenderState::Code,
                 out: PathBuf::from("/tmp/x.png"),
+                language: None,
             })
         );
         assert_eq!(
@@ -1115,7 +1121,7 @@ mod tests {
     }
 
     #[test]
-    fn account_is_for_every_command_but_run_and_render() {
+    fn account_is_a_global_option() {
         for cmd in ["pair", "token", "status", "unpair", "keygen"] {
             let cli = p(&[cmd, "--account", "kids"]).unwrap();
             assert_eq!(cli.account.as_deref(), Some("kids"), "{cmd}");
@@ -1128,10 +1134,8 @@ mod tests {
             Some("kids")
         );
         assert_eq!(p(&["status"]).unwrap().account, None);
-        for cmd in ["run", "render"] {
-            let e = p(&[cmd, "--account", "kids"]).unwrap_err();
-            assert!(e.0.contains("--account"), "{cmd}: {e}");
-        }
+        // `run` and `render` refuse it in `commands` (exit 2 all the same).
+        assert!(p(&["run", "--account", "kids"]).is_ok());
     }
 
     #[test]

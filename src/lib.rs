@@ -17,6 +17,7 @@ pub mod error;
 pub mod grant;
 pub mod keyring;
 pub mod keys;
+pub mod locale;
 pub mod net;
 pub mod oauth;
 pub mod pairing;

@@ -263,6 +263,12 @@ fn pair_says_which_account_is_being_added() {
         !env.store.exists(),
         "the default account is not paired by it"
     );
+    let out = env.devauth(&["run", "--account", "kids"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "run serves every account: {out:?}"
+    );
     // A name the file does not have is a configuration error that lists the names.
     let out = env.devauth(&["token", "--account", "guests"]);
     assert_eq!(out.status.code(), Some(6), "{out:?}");

@@ -64,7 +64,7 @@ pub fn run(config_path: &Path, config: Config, json: bool) -> Result<(), Error> 
         .map(|c| Slot::new(c.clone()))
         .collect::<Result<Vec<_>, _>>()?;
     let tokens = TokenService::start(&configs)?;
-    let mut screen = open_screen(&configs, json)?;
+    let (mut screen, language) = open_screen(&configs, json)?;
     let mode = |c: &Config| match mode_of(c) {
         Mode::DeviceFlow => "device flow",
         Mode::ServiceAccount => "service account",
@@ -92,6 +92,7 @@ pub fn run(config_path: &Path, config: Config, json: bool) -> Result<(), Error> 
         last_paired: slots.len().saturating_sub(1),
         config_path,
         json,
+        language,
         signals: &mut signals,
         tokens: tokens.as_ref(),
         screen: &mut screen,
@@ -104,14 +105,15 @@ pub fn run(config_path: &Path, config: Config, json: bool) -> Result<(), Error> 
     Ok(())
 }
 
-/// The screen every account pairs on: none when no account has a person to show it to.
-fn open_screen(configs: &[Arc<Config>], json: bool) -> Result<Box<dyn Screen>, Error> {
+/// The screen every account pairs on, and its language: none when no account has a person to
+/// show it to.
+fn open_screen(configs: &[Arc<Config>], json: bool) -> Result<(Box<dyn Screen>, String), Error> {
     match configs
         .iter()
         .find(|c| c.provider.grant.jwt_bearer().is_none())
     {
         Some(c) => setup::open_screen(c, json),
-        None => Ok(Box::new(NoScreen)), // no person, no screen
+        None => Ok((Box::new(NoScreen), "en".to_string())), // no person, no screen
     }
 }
 
@@ -120,6 +122,8 @@ struct Driver<'x> {
     last_paired: usize,
     config_path: &'x Path,
     json: bool,
+    /// The screen's language, named in the `code` event.
+    language: String,
     signals: &'x mut Signals,
     tokens: Option<&'x TokenService>,
     screen: &'x mut Box<dyn Screen>,
@@ -141,6 +145,7 @@ impl Driver<'_> {
             s: Shared {
                 config_path: self.config_path,
                 json: self.json,
+                language: &self.language,
                 signals: &mut *self.signals,
                 tokens: self.tokens,
                 screen: Some(self.screen.as_mut()),
@@ -209,6 +214,7 @@ impl Driver<'_> {
             return;
         };
         let (config_path, json, tokens) = (self.config_path, self.json, self.tokens);
+        let language = self.language.clone();
         let mut background = |signals: &mut Signals, sig: Option<Signal>| {
             let mut waiting = false;
             for other in before.iter_mut().chain(after.iter_mut()) {
@@ -216,6 +222,7 @@ impl Driver<'_> {
                     s: Shared {
                         config_path,
                         json,
+                        language: &language,
                         signals: &mut *signals,
                         tokens,
                         screen: None,
@@ -267,7 +274,10 @@ impl Driver<'_> {
             Err(_) => return, // the accounts say why
         };
         match open_screen(&[config], self.json) {
-            Ok(s) => *self.screen = s,
+            Ok((s, language)) => {
+                *self.screen = s;
+                self.language = language;
+            }
             Err(e) => eprintln!("devauth: reload: keeping the screen: {e}"),
         }
     }

@@ -15,8 +15,8 @@
 use super::driver::{Background, PairingClock};
 use crate::agent::hook::{Hook, HookEvent, HookOutcome};
 use crate::agent::{
-    Agent, Effect, Input, Loaded, Mode, Next, Note, PairingEnd, Policy, ProbeEnd, RenewalEnd,
-    TokenInfo, Want,
+    Agent, Cause, Effect, Input, Loaded, Mode, Next, Note, PairingEnd, Policy, ProbeEnd,
+    RenewalEnd, TokenInfo, Want,
 };
 use crate::clock;
 use crate::config::{Config, ReleaseDisplay};
@@ -163,6 +163,8 @@ pub(super) fn mode_of(config: &Config) -> Mode {
 pub(super) struct Shared<'x> {
     pub(super) config_path: &'x Path,
     pub(super) json: bool,
+    /// The screen's language, named in the `code` event.
+    pub(super) language: &'x str,
     pub(super) signals: &'x mut Signals,
     /// The token service on `[agent] socket` (`None`: `socket = ""`).
     pub(super) tokens: Option<&'x TokenService>,
@@ -381,6 +383,7 @@ impl Service<'_> {
             Err(e) => return Input::Pairing(PairingEnd::Failed(e.to_string())),
         };
         let json = self.s.json;
+        let language = self.s.language;
         let service = self.s.tokens;
         let account = &self.a.config.account;
         let clock = PairingClock::new(
@@ -395,7 +398,7 @@ impl Service<'_> {
             if matches!(event, Event::Expired) {
                 expired.set(true);
             }
-            let mut event = pairing::event_json(event);
+            let mut event = pairing::event_json(event, language);
             if account.several() {
                 event["account_name"] = json!(account.name);
             }
@@ -482,7 +485,7 @@ impl Service<'_> {
     fn renew(&mut self, want: Want) -> Input {
         let client = match self.token_client() {
             Ok(c) => c,
-            Err(e) => return Input::Renewal(RenewalEnd::Failed(e.to_string())),
+            Err(e) => return Input::Renewal(RenewalEnd::failed(e.to_string())),
         };
         let rejected = self.a.current.as_ref().map(|t| t.access_token.clone());
         let need = match (want, &rejected) {
@@ -527,7 +530,19 @@ impl Service<'_> {
                     RenewalEnd::Current(info)
                 }
             }
-            Ok(Renewed::Failed { error, .. }) => RenewalEnd::Failed(error.to_string()),
+            Ok(Renewed::Failed {
+                error,
+                refused,
+                retry_after,
+                ..
+            }) => RenewalEnd::Failed {
+                reason: error.to_string(),
+                cause: if refused {
+                    Cause::Refused { retry_after }
+                } else {
+                    Cause::Unreachable
+                },
+            },
             Err(Error::GrantGone { detail }) => {
                 self.a.current = None;
                 RenewalEnd::Gone(detail)
@@ -541,7 +556,7 @@ impl Service<'_> {
                 self.a.current = None;
                 RenewalEnd::Gone(e.to_string())
             }
-            Err(e) => RenewalEnd::Failed(e.to_string()),
+            Err(e) => RenewalEnd::failed(e.to_string()),
         };
         Input::Renewal(end)
     }

@@ -23,6 +23,12 @@ use crate::error::Error;
 use crate::store::TokenStore;
 
 pub fn run(cli: Cli) -> Result<(), Error> {
+    if cli.account.is_some() && matches!(cli.command, Command::Run { .. } | Command::Render(_)) {
+        return Err(Error::Usage(crate::cli::UsageError(
+            "`run` and `render` do not take --account (`run` serves every account of the config)"
+                .into(),
+        )));
+    }
     match cli.command {
         // A failed write is `main`'s to report (crate::stdout).
         Command::Version => {

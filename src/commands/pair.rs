@@ -56,7 +56,7 @@ pub(crate) fn pair(config: &Config, json: bool, timeout: Option<u64>) -> Result<
     // A stdout nobody can read any more (events, or the terminal screen) ends pairing too.
     let stop = || clock.got().is_some() || crate::stdout::failed();
     let store = config.storage.token_store();
-    let mut screen = setup::open_screen(config, json)?;
+    let (mut screen, language) = setup::open_screen(config, json)?;
     let fail = |screen: &mut Box<dyn Screen>, e: Error| -> Result<(), Error> {
         let _ = screen.show(&View::Error {
             problem: e.problem(),
@@ -106,7 +106,7 @@ pub(crate) fn pair(config: &Config, json: bool, timeout: Option<u64>) -> Result<
             code_shown.set(true);
         }
         if json {
-            emit(&pairing::event_json(event));
+            emit(&pairing::event_json(event, &language));
         }
     };
     let result = pairing::run_until(

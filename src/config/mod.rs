@@ -16,7 +16,8 @@
 //!
 //! Files: `raw.rs` (the TOML as written, the span-to-line reader, the `file:line:key` error
 //! locator), `provider_section.rs` + `jwt_section.rs` + `code_section.rs` (`[provider]`; the last
-//! also reads `client_json_file`), `board.rs` (`[display]` and
+//! also reads `client_json_file`), `grant_keys.rs` (which keys go with which grant, and
+//! `pair --grant`), `board.rs` (`[display]` and
 //! board files), `sections.rs` (`[storage]`, `[network]`, `[agent]`), `checks.rs` (URL and scope
 //! rules), `error.rs` ([`ConfigError`]). Everything is resolved once, in [`Config::load`]: the
 //! board profile, presets and key files. The rest of devauth receives resolved values; the
@@ -34,7 +35,9 @@ pub use crate::screen::settings::{
     DisplayConfig, SpiSettings,
 };
 use crate::secret::Secret;
-pub use code_section::{CodeGrantConfig, DEFAULT_BROWSER_COMMAND, DEFAULT_LOGIN_TIMEOUT_SECS};
+pub use code_section::{
+    ClientFileEndpoints, CodeGrantConfig, DEFAULT_BROWSER_COMMAND, DEFAULT_LOGIN_TIMEOUT_SECS,
+};
 use embedded_graphics::prelude::Size;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -118,7 +121,8 @@ impl Config {
     }
 
     /// [`Config::load`] with `[provider] grant` replaced (`pair --grant`), so the chosen grant's
-    /// keys and rules are checked as if the file said it.
+    /// keys and rules are checked as if the file said it; the file is checked as written too,
+    /// so whatever this accepts, [`Config::load`] accepts (grant_keys.rs).
     pub fn load_with_grant(path: &Path, grant: Option<&str>) -> Result<Config, ConfigError> {
         Config::load_account(path, grant, None)
     }
@@ -205,8 +209,15 @@ impl Config {
             raw.provider = Some(own);
         }
         if let (Some(grant), Some(p)) = (grant, raw.provider.as_mut()) {
-            let span = p.span();
-            p.get_mut().grant = Some(Spanned::new(span, grant.to_string()));
+            if let Some(file_grant) = cx.replace_grant(p, grant)? {
+                // Every other command reads the file as written: check it that way too, so
+                // what this sign-in accepts they accept (grant_keys.rs).
+                let as_written: RawFile = toml::from_str(text).map_err(|e| cx.toml_error(e))?;
+                if let Some(p) = as_written.provider {
+                    cx.provider(p)
+                        .map_err(|e| grant_keys::as_written(e, file_grant))?;
+                }
+            }
         }
         let provider = match raw.provider {
             Some(p) => cx.provider(p)?,
@@ -241,6 +252,7 @@ mod board;
 mod checks;
 mod code_section;
 mod error;
+mod grant_keys;
 mod jwt_section;
 mod keys_section;
 mod provider_section;
@@ -271,6 +283,9 @@ mod keys_tests;
 
 #[cfg(test)]
 mod socket_tests;
+
+#[cfg(test)]
+mod grant_keys_tests;
 
 #[cfg(test)]
 mod storage_tests;

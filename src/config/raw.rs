@@ -95,16 +95,19 @@ pub(super) struct RawProvider {
     /// `grant` (string, default `"device_code"`): `"device_code"` (RFC 8628 pairing, then
     /// refresh tokens), `"authorization_code"` (browser sign-in with PKCE, RFC 6749 §4.1 +
     /// RFC 7636, loopback redirect RFC 8252) or `"jwt-bearer"` (RFC 7523 service account: no
-    /// user, no screen; preset google or generic). `"implicit"` is refused (RFC 9700). With `"jwt-bearer"`, `client_id` is optional and the device-flow keys
-    /// (`issuer`, `device_authorization_endpoint`, `extra_params`) are refused.
+    /// user, no screen; preset google or generic). `"implicit"` is refused (RFC 9700). With `"jwt-bearer"`, `client_id` is optional. Which keys go with which grant:
+    /// `grant_keys.rs` (the person grants share their keys; the service account's are apart).
     pub(super) grant: Option<Str>,
     /// `client_json_file` (path, no default): Google's downloaded OAuth client file
-    /// (`client_secret_….json`, an `installed` or `web` section); supplies `client_id`,
-    /// `client_secret`, `token_endpoint` and (authorization_code) `authorization_endpoint`.
-    /// Not with `client_id`, `client_secret` or `client_secret_file`; relative to the config.
+    /// (`client_secret_….json`, an `installed` or `web` section); supplies `client_id` and
+    /// `client_secret`; its `token_uri` / `auth_uri` stand in for `token_endpoint` /
+    /// `authorization_endpoint` unless written by hand, and with `issuer` are only checked
+    /// against discovery (same server). Not with `client_id`, `client_secret` or
+    /// `client_secret_file`; relative to the config.
     pub(super) client_json_file: Option<Str>,
     /// `authorization_endpoint` (URL, default: the preset's; authorization_code): where the
-    /// browser signs in. The generic preset needs it.
+    /// browser signs in. The generic preset needs it (or `issuer`, or `client_json_file`) with
+    /// grant = "authorization_code"; with "device_code" it waits for `pair --grant`.
     pub(super) authorization_endpoint: Option<Str>,
     /// `browser_command` (program, default `xdg-open` when on PATH; authorization_code): run
     /// with the authorization URL as its only argument.
@@ -232,6 +235,13 @@ pub(super) struct RawDisplay {
     /// owner knows it, named in the warning against code phishing ("Only enter this code if
     /// you are setting up Living room TV yourself").
     pub(super) device_name: Option<Str>,
+    /// `language` (`"auto"` or a BCP 47 tag like `"de"`, `"pt-BR"`, `"zh-Hant"`, default
+    /// `"auto"`): the screens' language; `"auto"` takes the first of `LANGUAGE`, `LC_ALL`,
+    /// `LC_MESSAGES`, `LANG` that names a language this device has (docs/locales.md).
+    pub(super) language: Option<Str>,
+    /// `locale_dir` (path, default `/usr/share/devauth/locales`): where installed locale
+    /// packs (`<tag>.pack`) are read from.
+    pub(super) locale_dir: Option<Str>,
 }
 
 /// A board profile file: a description and a `[display]` table.

@@ -62,12 +62,15 @@ pub enum CallError {
         endpoint: String,
         status: u16,
         error: OAuthError,
+        /// The answer's `Retry-After` (429, 503: when to ask again).
+        retry_after: Option<Duration>,
     },
     /// The server answered something else we cannot use.
     Unexpected {
         endpoint: String,
         status: u16,
         detail: String,
+        retry_after: Option<Duration>,
     },
     /// A client assertion or DPoP proof could not be made (key, TPM, randomness, clock):
     /// nothing was sent.
@@ -92,6 +95,17 @@ impl CallError {
         }
     }
 
+    /// How long the server asked us to wait before asking again (RFC 9110 §10.2.3), if it
+    /// answered at all and said so.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            CallError::Transport(_) | CallError::Signing(_) => None,
+            CallError::Server { retry_after, .. } | CallError::Unexpected { retry_after, .. } => {
+                *retry_after
+            }
+        }
+    }
+
     /// The OAuth error code, when the server sent one.
     pub fn oauth_error(&self) -> Option<&str> {
         match self {
@@ -109,11 +123,13 @@ impl fmt::Display for CallError {
                 endpoint,
                 status,
                 error,
+                ..
             } => write!(f, "{endpoint}: HTTP {status}: {error}"),
             CallError::Unexpected {
                 endpoint,
                 status,
                 detail,
+                ..
             } => write!(f, "{endpoint}: HTTP {status}: {detail}"),
             CallError::Signing(detail) => f.write_str(detail),
         }
@@ -398,6 +414,7 @@ fn answer(resp: Response, url: &str) -> Result<(Response, Fields), CallError> {
                 endpoint: endpoint.clone(),
                 status: resp.status,
                 detail: e.to_string(),
+                retry_after: None,
             }
         } else {
             error_from(&endpoint, &resp)
@@ -408,6 +425,7 @@ fn answer(resp: Response, url: &str) -> Result<(Response, Fields), CallError> {
             endpoint,
             status: resp.status,
             error,
+            retry_after: retry_after(&resp),
         });
     }
     if !(200..300).contains(&resp.status) {
@@ -534,6 +552,7 @@ fn grant_from(resp: Response, token_endpoint: &str, dpop: bool) -> Result<Grant,
         endpoint: redact_url(token_endpoint),
         status: resp.status,
         detail,
+        retry_after: None,
     };
     let tokens = TokenResponse::parse(&fields).map_err(|e| unexpected(e.to_string()))?;
     check_token_type(&tokens, dpop).map_err(unexpected)?;
@@ -563,6 +582,7 @@ pub fn discover(
         endpoint: endpoint.clone(),
         status: resp.status,
         detail,
+        retry_after: None,
     };
     let fields = Fields::parse(&resp.body, resp.content_type.as_deref())
         .map_err(|e| unexpected(e.to_string()))?;
@@ -634,12 +654,19 @@ fn transport_failure(e: TransportError) -> Failure {
     }
 }
 
+/// RFC 9110 §10.2.3: `Retry-After` is delay-seconds or an HTTP-date. A date is taken relative
+/// to the answer's own `Date` header, never to the device's clock (which may be unset or off);
+/// without a `Date` it cannot be placed and our own backoff applies. A date in the past is 0.
 fn retry_after(resp: &Response) -> Option<Duration> {
-    // Only the delta-seconds form; an HTTP-date Retry-After falls back to our own backoff.
-    resp.retry_after
-        .as_deref()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+    let value = resp.retry_after.as_deref()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = wire::parse_http_date(value)?;
+    let date = server_date(resp)?;
+    Some(Duration::from_secs(
+        u64::try_from(at.saturating_sub(date)).unwrap_or(0),
+    ))
 }
 
 fn server_date(resp: &Response) -> Option<i64> {
@@ -699,6 +726,7 @@ fn error_from(endpoint: &str, resp: &Response) -> CallError {
                 endpoint: endpoint.to_string(),
                 status: resp.status,
                 error,
+                retry_after: retry_after(resp),
             };
         }
     }
@@ -713,6 +741,7 @@ fn error_from(endpoint: &str, resp: &Response) -> CallError {
         endpoint: endpoint.to_string(),
         status: resp.status,
         detail,
+        retry_after: retry_after(resp),
     }
 }
 
@@ -959,6 +988,68 @@ pub mod tests {
                 retry_after: Some(Duration::from_secs(7))
             }
         );
+    }
+
+    #[test]
+    fn a_refused_refresh_carries_its_retry_after_in_seconds_or_as_a_date() {
+        let refused = |retry_after: &str, date: Option<&str>| {
+            Ok(Response {
+                status: 503,
+                content_type: Some("application/json".into()),
+                retry_after: Some(retry_after.into()),
+                date: date.map(str::to_string),
+                body: br#"{"error":"temporarily_unavailable"}"#.to_vec(),
+                ..Response::default()
+            })
+        };
+        let c = client(
+            Scripted::new(vec![
+                refused("600", None),
+                // An HTTP-date counts from the answer's own Date, not from the device's clock.
+                refused(
+                    "Sun, 06 Nov 1994 08:59:37 GMT",
+                    Some("Sun, 06 Nov 1994 08:49:37 GMT"),
+                ),
+                refused("Sun, 06 Nov 1994 08:49:37 GMT", None),
+                refused(
+                    "Sun, 06 Nov 1994 08:40:00 GMT",
+                    Some("Sun, 06 Nov 1994 08:49:37 GMT"),
+                ),
+                refused("soon", None),
+                Ok(Response {
+                    status: 502,
+                    content_type: Some("text/html".into()),
+                    retry_after: Some("30".into()),
+                    body: b"<html>bad gateway</html>".to_vec(),
+                    ..Response::default()
+                }),
+            ]),
+            None,
+            false,
+        );
+        let rt = Secret::new("rt");
+        let next = || match c.refresh(&rt) {
+            Err(e) => e,
+            Ok(_) => panic!("not refused"),
+        };
+        let e = next();
+        assert!(e.is_transient());
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(600)));
+        assert_eq!(next().retry_after(), Some(Duration::from_secs(600)));
+        assert_eq!(
+            next().retry_after(),
+            None,
+            "a date without Date: unplaceable"
+        );
+        assert_eq!(
+            next().retry_after(),
+            Some(Duration::ZERO),
+            "a date in the past"
+        );
+        assert_eq!(next().retry_after(), None, "garbage");
+        let html = next();
+        assert!(matches!(html, CallError::Unexpected { status: 502, .. }));
+        assert_eq!(html.retry_after(), Some(Duration::from_secs(30)));
     }
 
     #[test]

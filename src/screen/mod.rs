@@ -20,6 +20,7 @@ pub mod error;
 #[cfg(feature = "fbdev")]
 pub mod fbdev;
 pub mod fonts;
+pub mod language;
 pub mod layout;
 pub mod painter;
 #[cfg(feature = "png")]

@@ -24,6 +24,10 @@ pub fn command() -> Command {
     let (prog, pre) = super::program();
     let mut c = Command::new(prog);
     c.args(pre);
+    // English screens whatever the test machine's locale (see TestCommand::spawn).
+    for v in ["LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"] {
+        c.env_remove(v);
+    }
     c
 }
 
@@ -249,6 +253,19 @@ impl Agent {
 
     pub fn count(&self, name: &str) -> usize {
         self.names().iter().filter(|n| *n == name).count()
+    }
+
+    /// A number field of every `event` so far (`retrying` → `in_secs`), in order.
+    pub fn numbers(&self, event: &str, field: &str) -> Vec<u64> {
+        self.events()
+            .iter()
+            .filter(|e| e["event"] == event)
+            .map(|e| {
+                e[field]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("{event}.{field}: {e}"))
+            })
+            .collect()
     }
 
     pub fn stderr(&self) -> String {

@@ -19,6 +19,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod browser;
 mod checks;
 mod env;
 pub mod netns;

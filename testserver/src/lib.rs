@@ -96,6 +96,8 @@ pub enum Endpoint {
 pub enum Fault {
     /// `{"error":"server_error"}` with this status; 429 adds `Retry-After: 1`.
     Status(u16),
+    /// `{"error":"temporarily_unavailable"}` with this status and `Retry-After: <secs>`.
+    RetryAfter { status: u16, secs: u64 },
     /// Read the request, never answer until the server stops.
     Hang,
     /// Close the connection without answering.
