@@ -25,6 +25,7 @@ pub mod screen;
 pub mod secret;
 pub mod setup;
 pub mod signals;
+pub mod socket;
 pub mod stdout;
 pub mod store;
 pub mod tpm;

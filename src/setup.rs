@@ -247,6 +247,48 @@ fn wait_for_display(d: &DisplayConfig, json: bool) {
     );
 }
 
+/// What `status --json` and `GET /v1/status` say about one account: its store's status, and,
+/// where the file has several accounts, the account's name and label.
+pub fn status_of(config: &Config, now: &crate::store::TimeNow) -> serde_json::Value {
+    let store = config.storage.token_store();
+    let mut v = crate::store::status_json(
+        store.path(),
+        &store.load(),
+        &config.provider.client_id,
+        config
+            .provider
+            .grant
+            .jwt_bearer()
+            .map(|j| j.issuer.as_str()),
+        now,
+    );
+    if v.get("client_id").is_some() {
+        // The same word `status` prints: what seals the store, or none.
+        v["protection"] = serde_json::json!(match store.protection() {
+            Ok(Some(crate::store::Protection::Sealed(sealer))) => sealer.name(),
+            _ => "none",
+        });
+    }
+    if config.account.several() {
+        v["account_name"] = serde_json::json!(config.account.name);
+        v["label"] = serde_json::json!(config.account.label);
+    }
+    v
+}
+
+/// The status of every account: one account's object as it always was, several as
+/// `{"paired": <all paired>, "accounts": [...]}`.
+pub fn status_all(configs: &[&Config], now: &crate::store::TimeNow) -> serde_json::Value {
+    match configs {
+        [one] if !one.account.several() => status_of(one, now),
+        _ => {
+            let accounts: Vec<_> = configs.iter().map(|c| status_of(c, now)).collect();
+            let paired = accounts.iter().all(|a| a["paired"] == true);
+            serde_json::json!({"paired": paired, "accounts": accounts})
+        }
+    }
+}
+
 /// One JSON event line on stdout, flushed (a device UI reads it as it comes). A failed write is
 /// remembered by [`crate::stdout`]: `pair` and `run` then stop, and `main` exits 1.
 pub(crate) fn emit(value: &serde_json::Value) {

@@ -21,6 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["grant", "keys"],
     &["pairing"],
     &["setup"],
+    &["socket"],
     &["agent"],
     &["commands"],
 ];

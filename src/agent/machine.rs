@@ -126,6 +126,9 @@ pub enum PairingEnd {
     Failed(String),
     /// A signal stopped pairing (SIGTERM, SIGINT, SIGHUP).
     Interrupted(Signal),
+    /// The pairing gave the screen to another account's (its code expired while another
+    /// waited); it is still due, after theirs.
+    Yielded,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -425,6 +428,7 @@ impl Agent {
                 PairingEnd::Interrupted(sig) => {
                     self.on_signal(State::Pairing, sig, now, wall_ok, fx)
                 }
+                PairingEnd::Yielded => (State::Pairing, Next::Pair),
             },
 
             (State::Holding(hold), Input::Tick) => self.hold_next(hold, now, wall_ok, fx),

@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::grant;
 use crate::oauth::flow::{Event, Outcome, Policy};
 use crate::pairing;
+use crate::screen::profiled::Profiled;
 use crate::screen::{Screen, View};
 use crate::setup::{self, emit};
 use crate::signals::{Signal, SignalClock, Signals};
@@ -111,7 +112,10 @@ pub(crate) fn pair(config: &Config, json: bool, timeout: Option<u64>) -> Result<
     let result = pairing::run_until(
         &client,
         &clock,
-        screen.as_mut(),
+        &mut Profiled {
+            inner: screen.as_mut(),
+            profile: config.account.profile(),
+        },
         &mut on_event,
         Policy {
             give_up_after: config.network.pair_timeout_with(timeout),

@@ -10,7 +10,7 @@ fn parse(text: &str) -> Result<Config, ConfigError> {
 }
 
 fn parse_as(text: &str, grant: &str) -> Result<Config, ConfigError> {
-    Config::parse_with_grant(text, Path::new(SRC), Some(grant))
+    Config::parse_account(text, Path::new(SRC), Some(grant), None)
 }
 
 /// A generic device-flow config (explicit endpoints) plus `extra`.

@@ -200,6 +200,7 @@ impl Cx<'_> {
                 scope_in_claims: preset == Preset::Google,
                 client_auth: configured_id.is_some(),
             }),
+            narrowing: self.narrowing(p)?,
             dpop: DpopMode::Off,
             client_key: None,
             client_file: None,

@@ -96,6 +96,8 @@ pub struct Config {
     pub display: DisplayConfig,
     pub network: NetworkConfig,
     pub agent: AgentConfig,
+    /// Which of the file's accounts this is (`[accounts.NAME]`; `default` for the top level).
+    pub account: AccountConfig,
 }
 
 /// The config file to use: `--config PATH`, else `$DEVAUTH_CONFIG` (when set and non-empty),
@@ -122,6 +124,33 @@ impl Config {
     /// keys and rules are checked as if the file said it; the file is checked as written too,
     /// so whatever this accepts, [`Config::load`] accepts (grant_keys.rs).
     pub fn load_with_grant(path: &Path, grant: Option<&str>) -> Result<Config, ConfigError> {
+        Config::load_account(path, grant, None)
+    }
+
+    /// [`Config::load_with_grant`] for the account `account` (`None`: the default one).
+    pub fn load_account(
+        path: &Path,
+        grant: Option<&str>,
+        account: Option<&str>,
+    ) -> Result<Config, ConfigError> {
+        let text = Config::read(path)?;
+        Config::parse_account(&text, path, grant, account)
+    }
+
+    /// Every account of the file at `path`, read once, each resolved as `load_account` would.
+    pub fn load_accounts(path: &Path) -> Result<Vec<Config>, ConfigError> {
+        let text = Config::read(path)?;
+        let first = Config::parse_account(&text, path, None, None)?;
+        let mut all = Vec::with_capacity(first.account.all.len());
+        for name in first.account.all.iter().skip(1) {
+            all.push(Config::parse_account(&text, path, None, Some(name))?);
+        }
+        all.insert(0, first);
+        Ok(all)
+    }
+
+    /// The config file's text (at most [`MAX_CONFIG_BYTES`], UTF-8).
+    fn read(path: &Path) -> Result<String, ConfigError> {
         let read_err = |source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
@@ -146,23 +175,39 @@ impl Config {
                 });
             }
         };
-        Config::parse_with_grant(&text, path, grant)
+        Ok(text)
     }
 
     /// Parses and validates `text`; `source` names the file in errors, and relative
     /// `client_secret_file` / `ca_file` paths are resolved against its directory (the secret
     /// file is read and the CA file checked here).
     pub fn parse(text: &str, source: &Path) -> Result<Config, ConfigError> {
-        Config::parse_with_grant(text, source, None)
+        Config::parse_account(text, source, None, None)
     }
 
-    fn parse_with_grant(
+    /// [`Config::parse`] for one account of the file, with `[provider] grant` replaced.
+    pub fn parse_account(
         text: &str,
         source: &Path,
         grant: Option<&str>,
+        account: Option<&str>,
     ) -> Result<Config, ConfigError> {
         let cx = Cx { text, source };
         let mut raw: RawFile = toml::from_str(text).map_err(|e| cx.toml_error(e))?;
+        let storage = cx.storage(raw.storage)?;
+        let mut agent = cx.agent(raw.agent, &storage)?;
+        let chosen = cx.accounts(raw.accounts, account, &storage.path, &agent.token_file)?;
+        let storage = match chosen.paths {
+            None => storage,
+            Some((path, token_file)) => {
+                agent.token_file = token_file;
+                StorageConfig { path, ..storage }
+            }
+        };
+        // The account's own [provider] (a top-level one must be there all the same).
+        if let (Some(own), true) = (chosen.provider, raw.provider.is_some()) {
+            raw.provider = Some(own);
+        }
         if let (Some(grant), Some(p)) = (grant, raw.provider.as_mut()) {
             if let Some(file_grant) = cx.replace_grant(p, grant)? {
                 // Every other command reads the file as written: check it that way too, so
@@ -184,10 +229,8 @@ impl Config {
                 ));
             }
         };
-        let storage = cx.storage(raw.storage)?;
         let display = cx.display(raw.display)?;
         let network = cx.network(raw.network)?;
-        let agent = cx.agent(raw.agent, &storage)?;
         Ok(Config {
             source: source.to_path_buf(),
             provider,
@@ -195,6 +238,7 @@ impl Config {
             display,
             network,
             agent,
+            account: chosen.account,
         })
     }
 }
@@ -203,6 +247,7 @@ impl Config {
 // The file as written: one field per key. These doc comments are the key reference.
 // ---------------------------------------------------------------------------------------------
 
+mod accounts;
 mod board;
 mod checks;
 mod code_section;
@@ -213,7 +258,10 @@ mod keys_section;
 mod provider_section;
 mod raw;
 mod sections;
+mod socket_section;
 
+use accounts::RawAccounts;
+pub use accounts::{AccountConfig, MAX_ACCOUNTS, valid_account_name};
 pub use board::*;
 pub use checks::*;
 use code_section::GrantChoice;
@@ -222,6 +270,7 @@ pub use keys_section::{ClientKeyConfig, DpopMode};
 pub use provider_section::*;
 use raw::*;
 pub use sections::*;
+pub use socket_section::*;
 
 #[cfg(test)]
 mod tests;
@@ -234,6 +283,8 @@ mod keys_tests;
 
 #[cfg(test)]
 mod grant_keys_tests;
+#[cfg(test)]
+mod socket_tests;
 
 #[cfg(test)]
 mod storage_tests;

@@ -29,6 +29,8 @@ pub struct ProviderConfig {
     pub extra_params: Vec<(String, String)>,
     /// How tokens are obtained: the device flow (default) or signed JWT assertions.
     pub grant: GrantConfig,
+    /// How the token service narrows a token to fewer scopes.
+    pub narrowing: Narrowing,
     /// Bind the tokens to a device key (RFC 9449).
     pub dpop: DpopMode,
     /// `client_auth = "private_key_jwt"`: the device's client key.
@@ -352,6 +354,7 @@ impl Cx<'_> {
             } else {
                 GrantConfig::DeviceCode
             },
+            narrowing: self.narrowing(&p)?,
             dpop,
             client_key,
             client_file,

@@ -19,6 +19,8 @@ pub(super) struct RawFile {
     pub(super) network: Option<Spanned<RawNetwork>>,
     /// `[agent]`: optional.
     pub(super) agent: Option<Spanned<RawAgent>>,
+    /// `[accounts.NAME]`: optional (accounts.rs).
+    pub(super) accounts: Option<RawAccounts>,
 }
 
 /// No `Debug`: it holds the client secret as a plain string.
@@ -138,6 +140,9 @@ pub(super) struct RawProvider {
     pub(super) jwt_subject: Option<Str>,
     /// `jwt_audience` (string; jwt-bearer): the assertion's `aud`. Default: the token endpoint.
     pub(super) jwt_audience: Option<Str>,
+    /// `narrowing` (string, default `"refresh"`): how the token service gets a token with fewer
+    /// scopes: `"refresh"` (RFC 6749 §6), `"token_exchange"` (RFC 8693) or `"off"`.
+    pub(super) narrowing: Option<Str>,
 }
 
 #[derive(Deserialize)]
@@ -272,8 +277,12 @@ pub(super) struct RawNetwork {
     pub(super) no_proxy: Option<Spanned<Vec<Str>>>,
 }
 
+/// `[agent]`. Not `deny_unknown_fields`: the token service's keys (`socket`, `socket_mode`,
+/// `socket_group`, `allow_root`, `[[agent.client]]`) are read from the document by
+/// `socket_section.rs` (serde code per key costs kilobytes on the device), which also refuses
+/// unknown keys, naming the ones it knows: a key added here goes into its `AGENT_KEYS` too.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table")]
+#[serde(expecting = "a table")]
 pub(super) struct RawAgent {
     /// `token_file` (absolute path, default `/run/devauth/access_token`): where the current
     /// access token is published; must differ from `[storage] path`.
@@ -290,6 +299,41 @@ pub(super) struct RawAgent {
     /// `release_display` (string, default `"blank"`): after the "paired" screen, `"blank"` the
     /// display or `"keep"` the last picture, handing it back to the device's own UI.
     pub(super) release_display: Option<Str>,
+}
+
+/// The token service's keys of `[agent]`, as written (read by `socket_section.rs`).
+#[derive(Default)]
+pub(super) struct RawSocket {
+    /// `socket` (absolute path, default `/run/devauth/devauth.sock`; `""`: none): the token
+    /// service's Unix socket (HTTP/1.1). systemd socket activation overrides the path.
+    pub(super) socket: Option<Str>,
+    /// `socket_mode` (octal string, default `"0660"`): the socket file's permission bits.
+    pub(super) socket_mode: Option<Str>,
+    /// `socket_group` (group name, no default): group that owns the socket file.
+    pub(super) socket_group: Option<Str>,
+    /// `allow_root` (bool, default `true`): uid 0 may have every account and scope (`true`) or
+    /// nothing (`false`) from the socket.
+    pub(super) allow_root: Option<Spanned<bool>>,
+    /// `[[agent.client]]` (array of tables, default none): who may have which tokens.
+    pub(super) clients: Vec<Spanned<RawClient>>,
+}
+
+/// One `[[agent.client]]` entry of the token service's policy, as written.
+#[derive(Default)]
+pub(super) struct RawClient {
+    /// `user` (a name, or a uid in digits): the caller's uid must be this user's.
+    pub(super) user: Option<Str>,
+    /// `group` (a name, or a gid in digits): the caller's group or a supplementary one.
+    pub(super) group: Option<Str>,
+    /// `exe` (absolute path): the caller's executable as the kernel reports it.
+    pub(super) exe: Option<Str>,
+    /// `accounts` (array of names, default `["default"]`; `["*"]`: all).
+    pub(super) accounts: Option<Spanned<Vec<Str>>>,
+    /// `scopes` (array of scopes, required; `["*"]`: all the account holds).
+    pub(super) scopes: Option<Spanned<Vec<Str>>>,
+    /// `allow_wider_token` (bool, default `false`): when the provider ignores a narrower scope,
+    /// hand out the wider token rather than refuse.
+    pub(super) allow_wider_token: Option<Spanned<bool>>,
 }
 
 /// The text being parsed and its path: turns spans into lines and builds errors.

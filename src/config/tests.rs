@@ -807,6 +807,7 @@ fn all_sections_set() {
             refresh_margin: Duration::ZERO,
             paired_screen: Duration::from_secs(3),
             release_display: ReleaseDisplay::Blank,
+            socket: SocketConfig::default(),
         }
     );
 }

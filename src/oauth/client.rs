@@ -144,6 +144,11 @@ impl From<TransportError> for CallError {
     }
 }
 
+/// RFC 8693 §2.1's grant type.
+pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// RFC 8693 §3: the token type URI of an access token.
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
 /// An OAuth client bound to one provider and one transport.
 pub struct OAuthClient<T> {
     pub transport: T,
@@ -276,6 +281,32 @@ impl<T: Transport> OAuthClient<T> {
         let req = Request::post_form(&self.endpoints.token)
             .field("grant_type", "refresh_token")
             .secret_field("refresh_token", refresh_token);
+        self.token_call(&req, true)
+    }
+
+    /// RFC 6749 §6 with `scope`: an access token with fewer scopes than the grant holds (the
+    /// server may ignore the request; its answer's `scope` says what it granted, §5.1).
+    pub fn refresh_narrowed(
+        &self,
+        refresh_token: &Secret,
+        scope: &str,
+    ) -> Result<Grant, CallError> {
+        let req = Request::post_form(&self.endpoints.token)
+            .field("grant_type", "refresh_token")
+            .secret_field("refresh_token", refresh_token)
+            .field("scope", scope);
+        self.token_call(&req, true)
+    }
+
+    /// RFC 8693 §2.1: `subject` (an access token of this grant) exchanged for an access token
+    /// with `scope`.
+    pub fn exchange_token(&self, subject: &Secret, scope: &str) -> Result<Grant, CallError> {
+        let req = Request::post_form(&self.endpoints.token)
+            .field("grant_type", TOKEN_EXCHANGE_GRANT)
+            .secret_field("subject_token", subject)
+            .field("subject_token_type", ACCESS_TOKEN_TYPE)
+            .field("requested_token_type", ACCESS_TOKEN_TYPE)
+            .field("scope", scope);
         self.token_call(&req, true)
     }
 
@@ -1061,6 +1092,33 @@ pub mod tests {
         let sent = c.transport.sent.borrow();
         assert_eq!(sent[0].form_value("grant_type"), Some("refresh_token"));
         assert_eq!(sent[0].form_value("refresh_token"), Some("rt"));
+    }
+
+    #[test]
+    fn narrowed_refresh_and_token_exchange_carry_the_scope() {
+        let answer =
+            r#"{"access_token":"at-n","token_type":"Bearer","expires_in":60,"scope":"read"}"#;
+        let c = client(
+            Scripted::new(vec![json(200, answer), json(200, answer)]),
+            Some("s3cret"),
+            false,
+        );
+        let g = c.refresh_narrowed(&Secret::new("rt"), "read").unwrap();
+        assert_eq!(g.tokens.scopes(), vec!["read".to_string()]);
+        c.exchange_token(&Secret::new("at"), "read").unwrap();
+        let sent = c.transport.sent.borrow();
+        assert_eq!(sent[0].form_value("grant_type"), Some("refresh_token"));
+        assert_eq!(sent[0].form_value("scope"), Some("read"));
+        assert_eq!(sent[0].form_value("client_secret"), Some("s3cret"));
+        let x = &sent[1];
+        assert_eq!(x.form_value("grant_type"), Some(TOKEN_EXCHANGE_GRANT));
+        assert_eq!(x.form_value("subject_token"), Some("at"));
+        assert_eq!(x.form_value("subject_token_type"), Some(ACCESS_TOKEN_TYPE));
+        assert_eq!(
+            x.form_value("requested_token_type"),
+            Some(ACCESS_TOKEN_TYPE)
+        );
+        assert_eq!(x.form_value("scope"), Some("read"));
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod layout;
 pub mod painter;
 #[cfg(feature = "png")]
 pub mod png;
+pub mod profiled;
 pub mod qr;
 pub mod settings;
 #[cfg(feature = "spi")]

@@ -24,6 +24,7 @@ mod checks;
 mod env;
 pub mod netns;
 mod process;
+pub mod socket;
 pub mod tpm;
 
 #[allow(unused_imports)]

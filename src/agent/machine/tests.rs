@@ -566,6 +566,16 @@ fn usr1_unpairs_then_pairs_again() {
 }
 
 #[test]
+fn a_yielded_pairing_is_still_due_without_a_note_or_a_pause() {
+    let mut h = H::new(policy(), Mode::DeviceFlow);
+    h.step(Input::Tick);
+    assert_eq!(h.step(Input::Store(Loaded::Nothing)), Next::Pair);
+    h.notes();
+    assert_eq!(h.step(Input::Pairing(PairingEnd::Yielded)), Next::Pair);
+    assert!(h.notes().is_empty());
+}
+
+#[test]
 fn denied_or_failed_pairing_pauses_then_pairs_again() {
     let mut h = H::new(policy(), Mode::DeviceFlow);
     h.step(Input::Tick);
