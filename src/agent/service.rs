@@ -490,7 +490,12 @@ impl Service {
                 return Input::Pairing(PairingEnd::Failed(e.to_string()));
             }
         };
-        let client = match setup::pairing_client(&self.config, &self.parts.transport, endpoints) {
+        let client = match setup::pairing_client(
+            &self.config,
+            &self.parts.store,
+            &self.parts.transport,
+            endpoints,
+        ) {
             Ok(c) => c,
             Err(e) => return Input::Pairing(PairingEnd::Failed(e.to_string())),
         };
@@ -707,6 +712,11 @@ impl Service {
             }
             Some(p) if paired => eprintln!("devauth: tokens {}", p.describe()),
             _ => {}
+        }
+        if paired {
+            if let Some(line) = crate::keys::dpop_key_line(&self.parts.store) {
+                eprintln!("devauth: {line}");
+            }
         }
     }
 

@@ -74,6 +74,9 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
                 Protection::Sealed(sealer) => sealer.name(),
                 Protection::Unprotected { .. } => "none",
             },
+            "dpop_key": t
+                .is_dpop()
+                .then(|| crate::keys::dpop_key_protection(&store).map(|p| p.name())),
         }));
         // No stderr warning here: a UI polling `status --json` would fill the journal with it,
         // and `protection` above says the same to a program.
@@ -125,8 +128,13 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
         };
         let token_type = if t.is_dpop() {
             let key = crate::store::keyfile::KeyFile::dpop_for(&store);
+            let kept = match crate::keys::dpop_key_protection(&store) {
+                Some(p) => p.describe(),
+                None => "missing: the tokens cannot be renewed; pair again".to_string(),
+            };
             format!(
-                "  token type:    DPoP (bound to the key in {}; send a proof with each use)\n",
+                "  token type:    DPoP (bound to the key in {}; send a proof with each use)\n  \
+                 DPoP key:      {kept}\n",
                 key.path().display()
             )
         } else {

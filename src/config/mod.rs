@@ -56,6 +56,9 @@ pub const MAX_CONFIG_BYTES: u64 = 64 * 1024;
 pub const MAX_SECRET_FILE_BYTES: u64 = 4096;
 /// Longest URL accepted anywhere (the same bound `net/wire.rs` applies to server-sent URLs).
 pub const MAX_URL_LEN: usize = 2048;
+/// The blob of `client_key_file = "tpm"`, beside the token store.
+pub const CLIENT_KEY_IN_TPM: &str = "client-key.tpm";
+
 /// Default `[storage] path`.
 pub const DEFAULT_STORAGE_PATH: &str = "/var/lib/devauth/tokens.json";
 /// Default `[agent] token_file`.
@@ -163,7 +166,7 @@ impl Config {
             let span = p.span();
             p.get_mut().grant = Some(Spanned::new(span, grant.to_string()));
         }
-        let provider = match raw.provider {
+        let mut provider = match raw.provider {
             Some(p) => cx.provider(p)?,
             None => {
                 return Err(cx.invalid(
@@ -174,6 +177,11 @@ impl Config {
             }
         };
         let storage = cx.storage(raw.storage)?;
+        if let Some(ck) = provider.client_key.as_mut() {
+            if ck.file.as_os_str().is_empty() {
+                ck.file = storage.path.with_file_name(CLIENT_KEY_IN_TPM);
+            }
+        }
         let display = cx.display(raw.display)?;
         let network = cx.network(raw.network)?;
         let agent = cx.agent(raw.agent, &storage)?;
