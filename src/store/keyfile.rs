@@ -232,7 +232,9 @@ impl KeyFile {
         let Some(bytes) = self.file.read_current()? else {
             return Ok(None);
         };
-        parse(&bytes).map(Some).map_err(|b| bad_file(b, self.path()))
+        parse(&bytes)
+            .map(Some)
+            .map_err(|b| bad_file(b, self.path()))
     }
 
     /// The key; `None` when there is no file. A sealed key is unsealed here: a key sealed on
@@ -241,7 +243,9 @@ impl KeyFile {
         match self.read()? {
             None => Ok(None),
             Some(Content::Tpm(blob)) => Ok(Some(StoredKey::Tpm(blob))),
-            Some(content) => self.software_key(content).map(|pem| Some(StoredKey::Software(pem))),
+            Some(content) => self
+                .software_key(content)
+                .map(|pem| Some(StoredKey::Software(pem))),
         }
     }
 
@@ -352,9 +356,12 @@ impl KeyFile {
         };
         match (&content, key) {
             (Content::Tpm(_), _) | (Content::Pem(_), None) => return Ok(()),
-            (Content::Sealed { sealer, sealed_key, .. }, Some(k))
-                if *sealer == k.sealer && *sealed_key == k.blob =>
-            {
+            (
+                Content::Sealed {
+                    sealer, sealed_key, ..
+                },
+                Some(k),
+            ) if *sealer == k.sealer && *sealed_key == k.blob => {
                 return Ok(());
             }
             _ => {}

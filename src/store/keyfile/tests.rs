@@ -86,7 +86,13 @@ fn a_dpop_key_of_a_sealed_pairing_is_sealed_under_the_tokens_data_key() {
     // Another process (nothing remembered) reads it back through the kernel.
     let again = TokenStore::with_sealing(&path, kernel_sealing());
     assert_eq!(software(KeyFile::dpop_for(&again).load().unwrap()), PEM);
-    assert!(kernel.payloads.borrow().iter().all(|p| !p.contains("SECRET")));
+    assert!(
+        kernel
+            .payloads
+            .borrow()
+            .iter()
+            .all(|p| !p.contains("SECRET"))
+    );
 
     // A refresh keeps both as they are: the key file is not rewritten.
     let before = fs::read(key.path()).unwrap();
@@ -257,8 +263,5 @@ fn hostile_key_files_are_errors_that_name_the_field() {
     let e = KeyFile::dpop_for(&tpm_store);
     fs::copy(key.path(), e.path()).unwrap();
     let err = e.load().unwrap_err();
-    assert!(
-        matches!(err, StoreError::Unsealable { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, StoreError::Unsealable { .. }), "{err}");
 }
