@@ -490,12 +490,8 @@ impl Service {
                 return Input::Pairing(PairingEnd::Failed(e.to_string()));
             }
         };
-        let client = match setup::pairing_client(
-            &self.config,
-            &self.parts.store,
-            &self.parts.transport,
-            endpoints,
-        ) {
+        let (store, transport) = (&self.parts.store, &self.parts.transport);
+        let client = match setup::pairing_client(&self.config, store, transport, endpoints) {
             Ok(c) => c,
             Err(e) => return Input::Pairing(PairingEnd::Failed(e.to_string())),
         };
@@ -713,10 +709,11 @@ impl Service {
             Some(p) if paired => eprintln!("devauth: tokens {}", p.describe()),
             _ => {}
         }
-        if paired {
-            if let Some(line) = crate::keys::dpop_key_line(&self.parts.store) {
-                eprintln!("devauth: {line}");
-            }
+        if let Some(line) = paired
+            .then(|| crate::keys::dpop_key_line(&self.parts.store))
+            .flatten()
+        {
+            eprintln!("devauth: {line}");
         }
     }
 

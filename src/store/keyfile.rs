@@ -45,8 +45,10 @@ pub const KEY_FORMAT: &str = "devauth-key";
 pub const KEY_VERSION: u64 = 1;
 /// Largest TPM key blob kept (an ECC P-256 key's is about 220 bytes).
 const MAX_TPM_BLOB: usize = 1024;
-/// Largest sealed PEM (a P-256 PKCS#8 key is about 240 bytes of PEM).
-const MAX_SEALED_PEM: usize = 16 * 1024;
+/// Largest key text sealed (a P-256 PKCS#8 key is about 240 bytes of PEM).
+pub const MAX_SEALED_KEY_TEXT: usize = 16 * 1024;
+/// Largest ciphertext read: that text and the GCM tag.
+const MAX_SEALED_PEM: usize = MAX_SEALED_KEY_TEXT + 16;
 
 /// One key file. A DPoP key file shares its token store's sealing settings and the data key
 /// remembered for it.
@@ -58,7 +60,7 @@ pub struct KeyFile {
 }
 
 /// A key as loaded.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum StoredKey {
     /// A software key's PEM text (from a clear file, or decrypted from a sealed one).
     Software(Secret),
@@ -138,6 +140,11 @@ fn to_json(value: &Value) -> Vec<u8> {
 
 /// The bytes of a key file holding `pem` sealed under `key`.
 fn seal_pem(pem: &Secret, key: &DataKey) -> Result<Vec<u8>, String> {
+    if pem.expose().len() > MAX_SEALED_KEY_TEXT {
+        return Err(format!(
+            "the key is over {MAX_SEALED_KEY_TEXT} bytes; it is kept in clear"
+        ));
+    }
     let nonce = random_nonce()?;
     let ciphertext = encrypt_with_nonce(
         &key.key,
@@ -155,6 +162,83 @@ fn seal_pem(pem: &Secret, key: &DataKey) -> Result<Vec<u8>, String> {
         "nonce": b64(&nonce),
         "ciphertext": b64(&ciphertext),
     })))
+}
+
+/// The PEM inside a sealed key, decrypted with the data key `key`.
+fn decrypt_pem(
+    key: &SecretBytes,
+    sealer: Sealer,
+    nonce: [u8; ring::aead::NONCE_LEN],
+    ciphertext: &[u8],
+) -> Result<Secret, String> {
+    let plain = decrypt_raw(key, &associated_data(sealer), nonce, ciphertext)
+        .map(SecretBytes::new)
+        .ok_or(
+            "the sealed key does not decrypt with the unsealed data key: the file was changed \
+             after it was written",
+        )?;
+    let text = std::str::from_utf8(plain.expose()).map_err(|_| "the sealed key is not PEM text")?;
+    Ok(Secret::new(text))
+}
+
+/// Reads key-file bytes with a data key given directly (no hardware), as [`KeyFile::load`]
+/// reads them once a sealed key's data key is unsealed (the fuzz harness). `path` only names
+/// the file in errors.
+pub fn open_key_bytes(
+    bytes: &[u8],
+    data_key: &[u8; 32],
+    path: &Path,
+) -> Result<StoredKey, StoreError> {
+    let corrupt = |detail| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        detail,
+    };
+    Ok(match parse(bytes).map_err(|b| bad_file(b, path))? {
+        Content::Pem(pem) => StoredKey::Software(pem),
+        Content::Tpm(blob) => StoredKey::Tpm(blob),
+        Content::Sealed {
+            sealer,
+            nonce,
+            ciphertext,
+            ..
+        } => {
+            let key = SecretBytes::new(data_key.to_vec());
+            StoredKey::Software(decrypt_pem(&key, sealer, nonce, &ciphertext).map_err(corrupt)?)
+        }
+    })
+}
+
+/// The bytes [`KeyFile`] would write for `key`: a software key sealed under `data_key` (its
+/// sealed form `sealed_key`, by `sealer`) when one is given, else in clear; a TPM key's blob.
+pub fn key_bytes(
+    key: &StoredKey,
+    sealed: Option<(Sealer, &[u8], &[u8; 32])>,
+    path: &Path,
+) -> Result<Vec<u8>, StoreError> {
+    Ok(match (key, sealed) {
+        (StoredKey::Tpm(blob), _) => tpm_key_bytes(blob),
+        (StoredKey::Software(pem), None) => pem.expose().as_bytes().to_vec(),
+        (StoredKey::Software(pem), Some((sealer, sealed_key, data_key))) => {
+            let key = DataKey {
+                sealer,
+                blob: sealed_key.to_vec(),
+                key: SecretBytes::new(data_key.to_vec()),
+            };
+            seal_pem(pem, &key).map_err(|detail| StoreError::Invalid {
+                path: path.to_path_buf(),
+                detail,
+            })?
+        }
+    })
+}
+
+fn tpm_key_bytes(blob: &[u8]) -> Vec<u8> {
+    to_json(&serde_json::json!({
+        "format": KEY_FORMAT,
+        "version": KEY_VERSION,
+        "kind": "tpm2",
+        "blob": crate::net::wire::base64_encode(blob),
+    }))
 }
 
 /// Parses a key file. Details name fields, never values.
@@ -269,18 +353,7 @@ impl KeyFile {
             } => (sealer, sealed_key, nonce, ciphertext),
         };
         let key = self.file.data_key(sealer, &sealed_key)?;
-        let plain = decrypt_raw(&key.key, &associated_data(sealer), nonce, &ciphertext)
-            .map(SecretBytes::new)
-            .ok_or_else(|| {
-                self.corrupt(
-                    "the sealed key does not decrypt with the unsealed data key: the file was \
-                     changed after it was written"
-                        .into(),
-                )
-            })?;
-        let text = std::str::from_utf8(plain.expose())
-            .map_err(|_| self.corrupt("the sealed key is not PEM text".into()))?;
-        Ok(Secret::new(text))
+        decrypt_pem(&key.key, sealer, nonce, &ciphertext).map_err(|detail| self.corrupt(detail))
     }
 
     fn corrupt(&self, detail: String) -> StoreError {
@@ -298,12 +371,7 @@ impl KeyFile {
 
     /// Writes a new key file for a key the TPM holds: its `blob`.
     pub fn create_tpm(&self, blob: &[u8]) -> Result<(), StoreError> {
-        self.create_bytes(&to_json(&serde_json::json!({
-            "format": KEY_FORMAT,
-            "version": KEY_VERSION,
-            "kind": "tpm2",
-            "blob": crate::net::wire::base64_encode(blob),
-        })))
+        self.create_bytes(&tpm_key_bytes(blob))
     }
 
     /// Writes a new DPoP key file for `pem`, kept as the tokens of the pairing being prepared
