@@ -318,6 +318,45 @@ mod tests {
     }
 
     #[test]
+    fn a_tpm_sealed_pairing_makes_its_dpop_key_in_the_tpm_and_replaces_a_foreign_one() {
+        use devauth_testserver::swtpm::{self, Swtpm};
+        if !swtpm::usable_or_skip(
+            "a_tpm_sealed_pairing_makes_its_dpop_key_in_the_tpm_and_replaces_a_foreign_one",
+        ) {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let a = Swtpm::start(&dir.path().join("a")).unwrap();
+        let store = TokenStore::with_sealing(&path, crate::store::Sealing::tpm2(a.socket()));
+        let _prepared = store.prepare_pairing().unwrap();
+        let first = dpop_key_for_pairing(&store).unwrap();
+        assert_eq!(dpop_key_protection(&store), Some(KeyProtection::Tpm));
+        assert!(dpop_key_line(&store).unwrap().contains("held by the TPM"));
+        // Another process finds the same key and signs with the TPM.
+        let again = TokenStore::with_sealing(&path, crate::store::Sealing::tpm2(a.socket()));
+        let loaded = dpop_key(&again).unwrap().unwrap();
+        assert_eq!(loaded.thumbprint(), first.thumbprint());
+        loaded
+            .proof("POST", "https://as.example/token", None)
+            .unwrap();
+        // A pairing on another TPM: the key is of no use there and is replaced.
+        let b = Swtpm::start(&dir.path().join("b")).unwrap();
+        let moved = TokenStore::with_sealing(&path, crate::store::Sealing::tpm2(b.socket()));
+        let e = dpop_key(&moved)
+            .unwrap()
+            .unwrap()
+            .proof("POST", "https://as.example/t", None);
+        assert!(e.unwrap_err().contains("made by another TPM"));
+        let _prepared = moved.prepare_pairing().unwrap();
+        let fresh = dpop_key_for_pairing(&moved).unwrap();
+        assert_ne!(fresh.thumbprint(), first.thumbprint());
+        fresh
+            .proof("POST", "https://as.example/token", None)
+            .unwrap();
+    }
+
+    #[test]
     fn a_broken_dpop_key_is_a_store_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let store = TokenStore::new(dir.path().join("tokens.json"));
