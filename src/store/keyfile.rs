@@ -34,7 +34,8 @@
 
 use super::format::{Bad, Fields, bad_file, corrupt};
 use super::sealed::{
-    binary, decrypt_raw, encrypt_with_nonce, length_prefixed, nonce_and_ciphertext, random_nonce,
+    binary, decrypt_raw, encrypt_with_nonce, json_head, length_prefixed, nonce_and_ciphertext,
+    random_nonce,
 };
 use super::*;
 use crate::secret::SecretBytes;
@@ -248,24 +249,8 @@ fn parse(bytes: &[u8]) -> Result<Content, Bad> {
         let text = String::from_utf8(bytes.to_vec()).map_err(|_| corrupt("not a PEM text file"))?;
         return Ok(Content::Pem(Secret::new(text)));
     }
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        corrupt(format!(
-            "malformed key file at line {} column {}",
-            e.line(),
-            e.column()
-        ))
-    })?;
-    let Value::Object(obj) = value else {
-        return Err(corrupt("not a JSON object"));
-    };
+    let obj = json_head(bytes, "key", KEY_FORMAT, KEY_VERSION)?;
     let f = Fields { obj: &obj, at: "" };
-    if f.string("format", 64)? != KEY_FORMAT {
-        return Err(corrupt(format!("field `format` is not \"{KEY_FORMAT}\"")));
-    }
-    let version = f.u64("version")?;
-    if version != KEY_VERSION {
-        return Err(Bad::Version(version));
-    }
     match f.string("kind", 16)?.as_str() {
         "tpm2" => Ok(Content::Tpm(binary(&f, "blob", MAX_TPM_BLOB)?)),
         "sealed" => {

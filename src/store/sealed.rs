@@ -190,11 +190,17 @@ fn seal_with_nonce(
     Ok(bytes)
 }
 
-/// Parses a sealed file's envelope. Details name fields, never values.
-pub(super) fn parse_envelope(bytes: &[u8]) -> Result<Envelope, Bad> {
+/// The JSON object of a `what` file (`"sealed"`, `"key"`) whose `format` is `format` and
+/// `version` is `version`. Details name fields, never values.
+pub(super) fn json_head(
+    bytes: &[u8],
+    what: &str,
+    format: &str,
+    version: u64,
+) -> Result<Map<String, Value>, Bad> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         corrupt(format!(
-            "malformed sealed file at line {} column {}",
+            "malformed {what} file at line {} column {}",
             e.line(),
             e.column()
         ))
@@ -203,15 +209,20 @@ pub(super) fn parse_envelope(bytes: &[u8]) -> Result<Envelope, Bad> {
         return Err(corrupt("not a JSON object"));
     };
     let f = Fields { obj: &obj, at: "" };
-    if f.string("format", 64)? != SEALED_FORMAT {
-        return Err(corrupt(format!(
-            "field `format` is not \"{SEALED_FORMAT}\""
-        )));
+    if f.string("format", 64)? != format {
+        return Err(corrupt(format!("field `format` is not \"{format}\"")));
     }
-    let version = f.u64("version")?;
-    if version != SEALED_VERSION {
-        return Err(Bad::Version(version));
+    let found = f.u64("version")?;
+    if found != version {
+        return Err(Bad::Version(found));
     }
+    Ok(obj)
+}
+
+/// Parses a sealed file's envelope. Details name fields, never values.
+pub(super) fn parse_envelope(bytes: &[u8]) -> Result<Envelope, Bad> {
+    let obj = json_head(bytes, "sealed", SEALED_FORMAT, SEALED_VERSION)?;
+    let f = Fields { obj: &obj, at: "" };
     let sealer = f.string("sealed_by", 16)?;
     let sealer = Sealer::from_name(&sealer)
         .ok_or_else(|| corrupt("field `sealed_by` is not \"tpm2\" or \"kernel\""))?;
