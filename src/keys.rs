@@ -78,17 +78,28 @@ fn client_key(ck: &ClientKeyConfig, tpm: &Path) -> Result<Arc<dyn JwsSigner>, Er
             );
         }
     }
-    signer(key, tpm).map_err(setup)
+    signer(key, tpm, CLIENT_KEY_LOST).map_err(setup)
 }
 
 /// The one place a stored key becomes a signer: a PEM private key (a ring software key), or
-/// the blob of a key the TPM at `tpm` holds (the TPM signs).
-fn signer(key: StoredKey, tpm: &Path) -> Result<Arc<dyn JwsSigner>, String> {
+/// the blob of a key the TPM at `tpm` holds (the TPM signs; `when_lost`: what to do when it
+/// cannot load the key).
+fn signer(
+    key: StoredKey,
+    tpm: &Path,
+    when_lost: &'static str,
+) -> Result<Arc<dyn JwsSigner>, String> {
     Ok(match key {
         StoredKey::Software(pem) => Arc::new(SoftwareKey::from_pem(&pem)?),
-        StoredKey::Tpm(blob) => Arc::new(TpmKey::from_blob(Tpm::new(tpm), blob)?),
+        StoredKey::Tpm(blob) => {
+            Arc::new(TpmKey::from_blob(Tpm::new(tpm), blob)?.when_lost(when_lost))
+        }
     })
 }
+
+/// What to do about a client key another TPM made.
+const CLIENT_KEY_LOST: &str = "a new client key is needed: delete client_key_file, run `devauth \
+                               keygen` and register the new public key";
 
 /// The one place a new key is made (`keygen`, a first DPoP pairing): an ES256 key and the PEM
 /// to keep it in.
@@ -172,7 +183,7 @@ pub fn dpop_key(store: &TokenStore) -> Result<Option<Arc<Dpop>>, Error> {
     let Some(key) = file.load()? else {
         return Ok(None);
     };
-    let signer = signer(key, &store.sealing().tpm_device);
+    let signer = signer(key, &store.sealing().tpm_device, tpm_key::DPOP_KEY_LOST);
     dpop_with(&file, signer).map(Some)
 }
 
@@ -208,11 +219,15 @@ pub fn dpop_key_for_pairing(store: &TokenStore) -> Result<Arc<Dpop>, Error> {
                     return dpop_with(&file, key);
                 }
                 Ok(Err(e)) if e.is_foreign() || e.is_missing() => e.to_string(),
-                Ok(Err(e)) => return Err(Error::Io(tpm_key::sign_error(&e))),
+                Ok(Err(e)) => {
+                    return Err(Error::Io(tpm_key::sign_error(&e, tpm_key::DPOP_KEY_LOST)));
+                }
                 Err(e) => return dpop_with(&file, Err(e.clone())),
             }
         }
-        Ok(Some(key)) => return dpop_with(&file, signer(key, tpm.path())),
+        Ok(Some(key)) => {
+            return dpop_with(&file, signer(key, tpm.path(), tpm_key::DPOP_KEY_LOST));
+        }
         Ok(None) => String::new(),
         Err(e) if e.needs_pairing() => e.to_string(),
         Err(e) => return Err(e.into()),

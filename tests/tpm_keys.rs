@@ -311,7 +311,8 @@ fn keygen_in_the_tpm_and_private_key_jwt_end_to_end() {
     );
     env.write_config(&text);
     env.run(&["pair", "--json"])
-        .stderr_has("made by another TPM");
+        .stderr_has("made by another TPM")
+        .stderr_has("run `devauth keygen` and register the new public key");
 }
 
 #[test]

@@ -11,17 +11,34 @@ use crate::tpm::{SigningKey, Tpm, TpmError};
 pub struct TpmKey {
     tpm: Tpm,
     key: SigningKey,
+    /// What to do when this TPM cannot load the key (it is another TPM's): said in the error.
+    when_lost: &'static str,
 }
+
+/// What to do about a DPoP key another TPM made: a new pairing makes a new key.
+pub const DPOP_KEY_LOST: &str = "pair again (`devauth pair`): it makes a new key";
 
 impl TpmKey {
     pub fn new(tpm: Tpm, key: SigningKey) -> TpmKey {
-        TpmKey { tpm, key }
+        TpmKey {
+            tpm,
+            key,
+            when_lost: DPOP_KEY_LOST,
+        }
     }
 
     /// A key stored earlier as `blob`: its shape is checked, the TPM is not asked.
     pub fn from_blob(tpm: Tpm, blob: Vec<u8>) -> Result<TpmKey, String> {
         let key = SigningKey::from_blob(blob).map_err(|e| e.to_string())?;
-        Ok(TpmKey { tpm, key })
+        Ok(TpmKey::new(tpm, key))
+    }
+
+    /// The same key, with `advice` said when the TPM cannot load it.
+    pub fn when_lost(self, advice: &'static str) -> TpmKey {
+        TpmKey {
+            when_lost: advice,
+            ..self
+        }
     }
 
     /// Whether this TPM can use the key (see [`Tpm::check_key`]).
@@ -30,12 +47,13 @@ impl TpmKey {
     }
 }
 
-/// What a failed TPM signature means for the person, never key material.
-pub fn sign_error(e: &TpmError) -> String {
+/// What a failed TPM signature means for the person (`when_lost`: what to do about a key
+/// this TPM cannot load), never key material.
+pub fn sign_error(e: &TpmError, when_lost: &str) -> String {
     if e.is_foreign() {
         format!(
             "the key was made by another TPM (storage moved to another board) or before this \
-             TPM was cleared; pair again (`devauth pair`): {e}"
+             TPM was cleared; {when_lost}: {e}"
         )
     } else {
         format!("the TPM could not sign: {e}")
@@ -64,7 +82,7 @@ impl JwsSigner for TpmKey {
         self.tpm
             .sign(&self.key, &digest)
             .map(|signature| signature.to_vec())
-            .map_err(|e| sign_error(&e))
+            .map_err(|e| sign_error(&e, self.when_lost))
     }
 }
 
@@ -112,6 +130,10 @@ mod tests {
         let e = moved.sign(b"a.b").unwrap_err();
         assert!(e.contains("made by another TPM"), "{e}");
         assert!(e.contains("pair again"), "{e}");
+        let client = TpmKey::from_blob(Tpm::new(other.socket()), made.blob().to_vec())
+            .unwrap()
+            .when_lost("run keygen");
+        assert!(client.sign(b"a.b").unwrap_err().contains("; run keygen: "));
     }
 
     #[test]
