@@ -4,7 +4,8 @@
 //! restart sign there too, the key file holds only the TPM's blob, and on another TPM it is
 //! "pair again" like the tokens; a clear DPoP key from an earlier version is sealed with the
 //! tokens at their next write; without sealing `pair` and `status` say the key is unprotected;
-//! `client_key_file = "tpm:…"` makes the client key in the TPM for `private_key_jwt`.
+//! `client_key_file = "tpm:…"` makes the client key in the TPM for `private_key_jwt`; the agent
+//! pairs with its DPoP key in the TPM and says so.
 //!
 //! The swtpm tests are skipped (with a note) where swtpm is not installed; CI sets
 //! DEVAUTH_TEST_REQUIRE_SWTPM=1 so they cannot skip there.
@@ -337,4 +338,42 @@ fn client_key_file_tpm_keeps_the_blob_beside_the_store_and_refuses_a_software_ke
     env.run(&["keygen", "--public"])
         .code(exit::CONFIG)
         .stderr_has("asks for a key in the TPM");
+}
+
+#[test]
+fn the_agent_pairs_with_a_dpop_key_in_the_tpm_and_says_so() {
+    if !usable_or_skip("the_agent_pairs_with_a_dpop_key_in_the_tpm_and_says_so") {
+        return;
+    }
+    let run = tempfile::tempdir().unwrap();
+    let published = run.path().join("access_token");
+    let env = Setup::new(Provider::Generic)
+        .approve_after_polls(0)
+        .behavior(|b| b.dpop = Some(DpopPolicy::default()))
+        .provider_toml("dpop = \"on\"")
+        .toml(&format!(
+            "[display]\nbackend = \"none\"\n[agent]\ntoken_file = \"{}\"\npaired_screen_secs = 0\n",
+            published.display()
+        ))
+        .start();
+    let sim = Swtpm::start(&env.dir().join("tpm")).expect("start swtpm");
+    use_tpm(&env.config, env.dir(), sim.socket(), "tpm2", "");
+    let agent = env
+        .cmd(&["run", "--json"])
+        .timeout(scaled(Duration::from_secs(60)))
+        .spawn();
+    assert!(
+        wait_until(scaled(Duration::from_secs(30)), || {
+            std::fs::read_to_string(&published).is_ok_and(|t| t.starts_with("DPoP "))
+        }),
+        "no DPoP token published"
+    );
+    agent.signal(libc::SIGTERM);
+    let out = agent.wait();
+    out.code(exit::OK)
+        .stderr_has("tokens sealed: AES-256-GCM, the key held by the TPM (tpm2)")
+        .stderr_has("DPoP key held by the TPM");
+    assert_eq!(key_file(&env)["kind"], "tpm2");
+    let s = env.server().stats();
+    assert_eq!((s.dpop_bound_tokens, s.dpop_refusals), (1, 0), "{s:?}");
 }

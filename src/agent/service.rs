@@ -532,9 +532,9 @@ impl Service {
                     self.pairing_problem = Problem::Storage;
                     return Input::Pairing(PairingEnd::Failed(e.to_string()));
                 }
-                self.say_protection(true);
                 let info = token_info(&stored.tokens);
                 self.current = Some(stored.tokens);
+                self.say_protection(true);
                 Input::Pairing(PairingEnd::Paired(info))
             }
             Outcome::Denied => Input::Pairing(PairingEnd::Denied),
@@ -709,7 +709,8 @@ impl Service {
             Some(p) if paired => eprintln!("devauth: tokens {}", p.describe()),
             _ => {}
         }
-        if let Some(line) = paired
+        let bound = paired && self.current.as_ref().is_some_and(TokenSet::is_dpop);
+        if let Some(line) = bound
             .then(|| crate::keys::dpop_key_line(&self.parts.store))
             .flatten()
         {
