@@ -212,8 +212,9 @@ impl Env {
         let agent = if toml.contains("[agent]") {
             String::new()
         } else {
+            // Before [storage]: tests append bare keys to the last table of the file.
             format!(
-                "\n[agent]\ntoken_file = \"{}\"\n",
+                "[agent]\ntoken_file = \"{}\"\n",
                 self.dir().join("run").join("access_token").display()
             )
         };
@@ -223,10 +224,11 @@ impl Env {
              client_id = \"{client_id}\"\n\
              allow_http_loopback = true\n\
              {provider}{provider_toml}\n\
+             {agent}\
              [storage]\n\
              path = \"{}\"\n\
              tpm_device = \"{}\"\n\
-             {toml}{agent}",
+             {toml}",
             self.store.display(),
             no_tpm(self.dir()).display()
         )
