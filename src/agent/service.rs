@@ -377,8 +377,8 @@ impl Service<'_> {
                 return Input::Pairing(PairingEnd::Failed(e.to_string()));
             }
         };
-        let client = match setup::pairing_client(&self.a.config, &self.a.parts.transport, endpoints)
-        {
+        let (store, transport) = (&self.a.parts.store, &self.a.parts.transport);
+        let client = match setup::pairing_client(&self.a.config, store, transport, endpoints) {
             Ok(c) => c,
             Err(e) => return Input::Pairing(PairingEnd::Failed(e.to_string())),
         };
@@ -459,9 +459,9 @@ impl Service<'_> {
                     self.a.pairing_problem = Problem::Storage;
                     return Input::Pairing(PairingEnd::Failed(e.to_string()));
                 }
-                self.say_protection(true);
                 let info = token_info(&stored.tokens);
                 self.a.current = Some(stored.tokens);
+                self.say_protection(true);
                 Input::Pairing(PairingEnd::Paired(info))
             }
             Outcome::Denied => Input::Pairing(PairingEnd::Denied),
@@ -650,6 +650,13 @@ impl Service<'_> {
             }
             Some(p) if paired => eprintln!("devauth: tokens {}", p.describe()),
             _ => {}
+        }
+        let bound = paired && self.a.current.as_ref().is_some_and(TokenSet::is_dpop);
+        if let Some(line) = bound
+            .then(|| crate::keys::dpop_key_line(&self.a.parts.store))
+            .flatten()
+        {
+            eprintln!("devauth: {line}");
         }
     }
 

@@ -136,6 +136,11 @@ pub(crate) fn announce_paired(
         Some(p) => eprintln!("devauth: tokens {}", p.describe()),
         None => {}
     }
+    if stored.tokens.is_dpop() {
+        if let Some(line) = crate::keys::dpop_key_line(store) {
+            eprintln!("devauth: {line}");
+        }
+    }
 }
 
 /// Tells the `devauth run` of this store, if one runs, that the store changed (SIGUSR2): it
