@@ -440,6 +440,35 @@ pub fn sealed_file(data: &[u8]) {
             assert_no_secret(&e.to_string(), &secrets);
         }
     }
+    key_file(data);
+}
+
+/// The same bytes as a DPoP key file (`store::keyfile`): what opens is written again and opens
+/// to the same key; errors name no value.
+fn key_file(data: &[u8]) {
+    let path = Path::new("/fuzz/tokens.json.dpop-key");
+    match store::keyfile::open_key_bytes(data, &FUZZ_DATA_KEY, path) {
+        Ok(key) => {
+            let sealable = match &key {
+                store::keyfile::StoredKey::Software(pem) => {
+                    pem.expose().len() <= store::keyfile::MAX_SEALED_KEY_TEXT
+                }
+                store::keyfile::StoredKey::Tpm(_) => true,
+            };
+            let sealed = Some((store::Sealer::Kernel, &[7u8; 236][..], &FUZZ_DATA_KEY));
+            for how in [None, sealed.filter(|_| sealable)] {
+                let bytes = store::keyfile::key_bytes(&key, how, path)
+                    .unwrap_or_else(|e| panic!("a key file that opens cannot be written: {e}"));
+                let back = store::keyfile::open_key_bytes(&bytes, &FUZZ_DATA_KEY, path)
+                    .unwrap_or_else(|e| panic!("a key file written again does not open: {e}"));
+                assert_eq!(back, key);
+            }
+        }
+        Err(e) => {
+            let secrets = unique_json_secrets(data, &["blob", "sealed_key", "nonce", "ciphertext"]);
+            assert_no_secret(&e.to_string(), &secrets);
+        }
+    }
 }
 
 /// One fuzz entry point.

@@ -3,7 +3,9 @@
 # README when the numbers change). Binaries come from scripts/cross-build.sh (all features).
 #
 #   binary size  every release binary present, stripped (a copy, with the target's strip). Limit
-#                1.5 MiB, aim 1.2 MiB, for armv7 gnu and armv7 musl; the others for information.
+#                1.75 MiB (raised from issue 10's 1.5 MiB on 2026-12-04: docs/size.md, "The budget
+#                after issues 19-23"), aim 1.2 MiB, for armv7 gnu and armv7 musl; the others for
+#                information.
 #   peak RSS     a whole pairing (the end-to-end test pair_generic_end_to_end: code, approval,
 #                tokens stored, then `devauth token`) with the static x86_64 musl binary natively
 #                (scripts/rss-wrap.sh: GNU time's %M) and the static armv7 musl binary under
@@ -26,7 +28,7 @@ set -euo pipefail
 . "$(dirname "$0")/cross-env.sh"
 
 MiB=1048576
-size_limit=$((3 * MiB / 2)) size_aim=$((6 * MiB / 5))
+size_limit=$((7 * MiB / 4)) size_aim=$((6 * MiB / 5))
 rss_limit_kib=$((3 * 1024)) rss_aim_kib=$((5 * 1024 / 2))
 sizes_only=0
 [ "${1:-}" != --sizes-only ] || sizes_only=1

@@ -3,7 +3,10 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+mod api;
 mod keys;
+pub use api::{ApiArgs, DataSource};
+use api::{api_data, api_header, api_method};
 pub use keys::{KEYGEN_HELP, ProofArgs, proof_args};
 
 pub const USAGE: &str = "\
@@ -377,75 +380,11 @@ pub enum ExchangeAnswer {
     Code { code: String, state: Option<String> },
 }
 
-/// `devauth api`'s arguments, checked (no file read yet).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiArgs {
-    /// Uppercase standard method.
-    pub method: String,
-    pub headers: Vec<(String, String)>,
-    pub data: Option<DataSource>,
-    pub url: String,
-}
-
-/// Where `--data` comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DataSource {
-    Stdin,
-    File(PathBuf),
-}
-
-const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
-
-fn api_method(m: &str) -> Result<String, UsageError> {
-    let upper = m.to_ascii_uppercase();
-    if METHODS.contains(&upper.as_str()) {
-        Ok(upper)
-    } else {
-        Err(UsageError(format!(
-            "--method: `{}` is not one of {}",
-            m.chars().take(32).collect::<String>(),
-            METHODS.join(", ")
-        )))
-    }
-}
-
-/// `Name: value`: a token name (RFC 9110 §5.1), a value without control characters.
-fn api_header(h: &str) -> Result<(String, String), UsageError> {
-    let bad = |why: &str| UsageError(format!("--header: {why} (expected `Name: value`)"));
-    let (name, value) = h.split_once(':').ok_or_else(|| bad("no `:`"))?;
-    let name = name.trim();
-    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-    if name.is_empty() || name.len() > 256 || !name.chars().all(tchar) {
-        return Err(bad("the name is not a valid header name"));
-    }
-    if name.eq_ignore_ascii_case("authorization") {
-        return Err(bad("devauth sets Authorization itself"));
-    }
-    let value = value.trim();
-    if value.len() > 8192 || value.chars().any(|c| c.is_control() && c != '\t') {
-        return Err(bad(
-            "the value has control characters or is longer than 8 KiB",
-        ));
-    }
-    Ok((name.to_string(), value.to_string()))
-}
-
-fn api_data(d: &str) -> Result<DataSource, UsageError> {
-    if d == "-" {
-        return Ok(DataSource::Stdin);
-    }
-    match d.strip_prefix('@') {
-        Some(path) if !path.is_empty() => Ok(DataSource::File(PathBuf::from(path))),
-        _ => Err(UsageError(
-            "--data takes @FILE or - (stdin); a body on the command line would show in `ps`".into(),
-        )),
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cli {
     pub config: Option<PathBuf>,
-    /// `--account NAME`: the config's `[accounts.NAME]` (`None`: the default; checked there).
+    /// `--account NAME`: one of the config's `[accounts.NAME]` (`None`: the default one;
+    /// `status` then lists them all).
     pub account: Option<String>,
     pub command: Command,
 }
@@ -504,6 +443,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             Short('c') | Long("config") => {
                 config = Some(PathBuf::from(parser.value().map_err(err)?));
             }
+            // An unknown name is the config's to say (it lists the accounts there are).
             Long("account") => account = Some(text(parser.value().map_err(err)?, "account")?),
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") if name.is_none() => {
@@ -618,6 +558,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         }
         other => return Err(UsageError(format!("unknown command `{other}`"))),
     };
+    if account.is_some() && matches!(name.as_str(), "run" | "render") {
+        return Err(UsageError(format!(
+            "`{name}` does not take --account (`run` serves every account of the config)"
+        )));
+    }
     for (flag, set) in [
         ("json", json),
         ("header", header),
@@ -1121,7 +1066,7 @@ mod tests {
     }
 
     #[test]
-    fn account_is_a_global_option() {
+    fn account_is_for_every_command_but_run_and_render() {
         for cmd in ["pair", "token", "status", "unpair", "keygen"] {
             let cli = p(&[cmd, "--account", "kids"]).unwrap();
             assert_eq!(cli.account.as_deref(), Some("kids"), "{cmd}");
@@ -1134,8 +1079,10 @@ mod tests {
             Some("kids")
         );
         assert_eq!(p(&["status"]).unwrap().account, None);
-        // `run` and `render` refuse it in `commands` (exit 2 all the same).
-        assert!(p(&["run", "--account", "kids"]).is_ok());
+        for cmd in ["run", "render"] {
+            let e = p(&[cmd, "--account", "kids"]).unwrap_err();
+            assert!(e.0.contains("--account"), "{cmd}: {e}");
+        }
     }
 
     #[test]

@@ -2,13 +2,21 @@
 //! beside the token file (RFC 9449), and the client key of `client_auth = "private_key_jwt"`
 //! (RFC 7523 §2.2) that `devauth keygen` makes and the factory registers.
 //!
-//! This module owns when a key is made, loaded or forgotten, and the messages about it. The
-//! files are `store::keyfile`'s, the signing and the proofs `oauth::jws`'s and `oauth::dpop`'s.
-//! Keys are software keys (ring) in 0600 files for now; a TPM key plugs in as another
-//! [`JwsSigner`].
+//! This module owns when a key is made, loaded or forgotten, where it lives, and the messages
+//! about it. The files are `store::keyfile`'s, the signing and the proofs `oauth::jws`'s and
+//! `oauth::dpop`'s. A key is a software key (ring) or a key the TPM holds (`tpm_key.rs`, a
+//! [`JwsSigner`] whose signatures are TPM2_Sign's):
+//!
+//! - the DPoP key of a pairing whose tokens the TPM seals (`seal = "tpm2"`, or `auto` finding a
+//!   TPM) is made in the TPM; otherwise it is a software key sealed with the tokens (the kernel's
+//!   trusted keys), or a 0600 file when nothing seals them (`store::keyfile` keeps it so);
+//! - the client key is a PEM file, or a key in the TPM with `client_key_file = "tpm:PATH"`
+//!   (`devauth keygen` makes it there; PATH keeps its blob).
 //!
 //! [`dpop_proof`] is the one way to make a proof for another program's request: `devauth token
 //! --dpop-proof` and the agent's socket both call it.
+
+mod tpm_key;
 
 use crate::config::{ClientKeyConfig, Config};
 use crate::error::Error;
@@ -16,16 +24,19 @@ use crate::oauth::dpop::Dpop;
 use crate::oauth::jws::{Jwk, JwsSigner, SoftwareKey};
 use crate::oauth::jwt::ClientAssertion;
 use crate::secret::Secret;
-use crate::store::keyfile::KeyFile;
-use crate::store::{StoreError, TokenStore};
+use crate::store::keyfile::{KeyFile, KeyProtection, StoredKey};
+use crate::store::{Protection, Sealer, StoreError, TokenStore};
+use crate::tpm::Tpm;
+use std::path::Path;
 use std::sync::Arc;
+pub use tpm_key::TpmKey;
 
 /// The assertion signer of `client_auth = "private_key_jwt"`; `None` with any other method.
 pub fn client_assertion(config: &Config) -> Result<Option<Arc<ClientAssertion>>, Error> {
     let Some(ck) = &config.provider.client_key else {
         return Ok(None);
     };
-    let key = client_key(ck)?;
+    let key = client_key(ck, &config.storage.sealing.tpm_device)?;
     let key_id = ck
         .key_id
         .clone()
@@ -38,36 +49,57 @@ pub fn client_assertion(config: &Config) -> Result<Option<Arc<ClientAssertion>>,
     })))
 }
 
-/// The client key in `client_key_file`. A missing file says how to make one; a file readable
-/// by others draws a warning (it is the device's identity at the provider).
-fn client_key(ck: &ClientKeyConfig) -> Result<Arc<dyn JwsSigner>, Error> {
+/// The client key in `client_key_file` (its TPM at `tpm`). A missing file says how to make
+/// one; a software key readable by others draws a warning (it is the device's identity at the
+/// provider); with `tpm:` the file must hold a TPM key, never a software one.
+fn client_key(ck: &ClientKeyConfig, tpm: &Path) -> Result<Arc<dyn JwsSigner>, Error> {
     let file = KeyFile::at(&ck.file);
-    let Some(pem) = file.load()? else {
-        return Err(Error::Setup(format!(
-            "provider.client_key_file {}: no key; make one with `devauth keygen`",
-            ck.file.display()
-        )));
-    };
-    if let Some(mode) = file.exposed_mode() {
-        eprintln!(
-            "devauth: warning: the client key {} is readable by others (mode {mode:o}); chmod 600 it",
-            ck.file.display()
-        );
-    }
-    signer(&pem).map_err(|e| {
+    let setup = |e: String| {
         Error::Setup(format!(
             "provider.client_key_file {}: {e}",
             ck.file.display()
         ))
+    };
+    let Some(key) = file.load()? else {
+        return Err(setup("no key; make one with `devauth keygen`".into()));
+    };
+    if let StoredKey::Software(_) = key {
+        if ck.tpm {
+            return Err(setup(
+                "holds a software key, but \"tpm:\" asks for a key in the TPM (delete it and \
+                 run `devauth keygen`, then register the new public key)"
+                    .into(),
+            ));
+        }
+        if let Some(mode) = file.exposed_mode() {
+            eprintln!(
+                "devauth: warning: the client key {} is readable by others (mode {mode:o}); chmod 600 it",
+                ck.file.display()
+            );
+        }
+    }
+    signer(key, tpm, CLIENT_KEY_LOST).map_err(setup)
+}
+
+/// The one place a stored key becomes a signer: a PEM private key (a ring software key), or
+/// the blob of a key the TPM at `tpm` holds (the TPM signs; `when_lost`: what to do when it
+/// cannot load the key).
+fn signer(
+    key: StoredKey,
+    tpm: &Path,
+    when_lost: &'static str,
+) -> Result<Arc<dyn JwsSigner>, String> {
+    Ok(match key {
+        StoredKey::Software(pem) => Arc::new(SoftwareKey::from_pem(&pem)?),
+        StoredKey::Tpm(blob) => {
+            Arc::new(TpmKey::from_blob(Tpm::new(tpm), blob)?.when_lost(when_lost))
+        }
     })
 }
 
-/// The one place a stored key becomes a signer. A key file holds a PEM private key (a ring
-/// software key); a TPM-held key (its wrapped blob in the file, the chip signing) is the other
-/// kind a [`JwsSigner`] can be.
-fn signer(pem: &Secret) -> Result<Arc<dyn JwsSigner>, String> {
-    Ok(Arc::new(SoftwareKey::from_pem(pem)?))
-}
+/// What to do about a client key another TPM made.
+const CLIENT_KEY_LOST: &str = "a new client key is needed: delete client_key_file, run `devauth \
+                               keygen` and register the new public key";
 
 /// The one place a new key is made (`keygen`, a first DPoP pairing): an ES256 key and the PEM
 /// to keep it in.
@@ -76,16 +108,25 @@ fn new_key() -> Result<(Arc<dyn JwsSigner>, Secret), Error> {
     Ok((Arc::new(key), pem))
 }
 
-/// `devauth keygen`: makes a new ES256 client key in `client_key_file` (never replacing one)
-/// and returns its public JWK. The private key never leaves the file.
+/// `devauth keygen`: makes a new ES256 client key (never replacing one) and returns its public
+/// JWK: in `client_key_file`, or with `tpm:` in the TPM, its blob in the file. The private key
+/// never leaves the file, or the TPM.
 pub fn generate_client_key(config: &Config) -> Result<PublicKey, Error> {
     let ck = keygen_target(config)?;
     let file = KeyFile::at(&ck.file);
-    if file.load()?.is_some() {
+    if file.protection()?.is_some() {
         return Err(Error::Setup(format!(
             "provider.client_key_file {} already holds a key (`keygen --public` prints it)",
             ck.file.display()
         )));
+    }
+    if ck.tpm {
+        let tpm = Tpm::new(&config.storage.sealing.tpm_device);
+        let made = tpm
+            .create_signing_key()
+            .map_err(|e| Error::Setup(format!("keygen: the TPM could not make the key: {e}")))?;
+        file.create_tpm(made.blob())?;
+        return Ok(public_key(ck, &TpmKey::new(tpm, made)));
     }
     let (key, pem) = new_key()?;
     file.create(&pem)?;
@@ -95,7 +136,7 @@ pub fn generate_client_key(config: &Config) -> Result<PublicKey, Error> {
 /// `devauth keygen --public`: the public JWK of the key in `client_key_file`.
 pub fn client_public_key(config: &Config) -> Result<PublicKey, Error> {
     let ck = keygen_target(config)?;
-    let key = client_key(ck)?;
+    let key = client_key(ck, &config.storage.sealing.tpm_device)?;
     Ok(public_key(ck, key.as_ref()))
 }
 
@@ -136,31 +177,103 @@ fn public_key(ck: &ClientKeyConfig, key: &dyn JwsSigner) -> PublicKey {
     }
 }
 
-/// The DPoP key kept beside `store`, when there is one.
+/// The DPoP key kept beside `store`, when there is one (a sealed one is unsealed here).
 pub fn dpop_key(store: &TokenStore) -> Result<Option<Arc<Dpop>>, Error> {
     let file = KeyFile::dpop_for(store);
-    let Some(pem) = file.load()? else {
+    let Some(key) = file.load()? else {
         return Ok(None);
     };
+    let signer = signer(key, &store.sealing().tpm_device, tpm_key::DPOP_KEY_LOST);
+    dpop_with(&file, signer).map(Some)
+}
+
+fn dpop_with(
+    file: &KeyFile,
+    signer: Result<Arc<dyn JwsSigner>, String>,
+) -> Result<Arc<Dpop>, Error> {
     let bad = |detail: String| {
         Error::Store(StoreError::Corrupt {
             path: file.path().to_path_buf(),
             detail,
         })
     };
-    let dpop = Dpop::new(signer(&pem).map_err(bad)?).map_err(bad)?;
-    Ok(Some(Arc::new(dpop)))
+    Ok(Arc::new(Dpop::new(signer.map_err(bad)?).map_err(bad)?))
 }
 
-/// The DPoP key for a pairing: the one kept beside `store`, else a new one, written (0600,
-/// durably) before any proof is made with it.
+/// The DPoP key for a pairing whose store was prepared ([`TokenStore::prepare_pairing`]): the
+/// one kept beside `store` (the tokens it replaces are bound to it: `pair --force` revokes them
+/// with it), else a new one, written durably before any proof is made with it. A kept key this
+/// device can never use (sealed or made on another board, a cleared TPM) is replaced.
+///
+/// A new key goes where the pairing's tokens go: into the TPM when the TPM seals them, else
+/// sealed with them, else a 0600 file.
 pub fn dpop_key_for_pairing(store: &TokenStore) -> Result<Arc<Dpop>, Error> {
-    if let Some(dpop) = dpop_key(store)? {
-        return Ok(dpop);
+    let file = KeyFile::dpop_for(store);
+    let tpm = Tpm::new(&store.sealing().tpm_device);
+    let lost = match file.load() {
+        Ok(Some(StoredKey::Tpm(blob))) => {
+            let key = TpmKey::from_blob(tpm.clone(), blob);
+            match key.as_ref().map(TpmKey::check) {
+                Ok(Ok(())) => {
+                    let key = key.map(|k| Arc::new(k) as Arc<dyn JwsSigner>);
+                    return dpop_with(&file, key);
+                }
+                Ok(Err(e)) if e.is_foreign() || e.is_missing() => e.to_string(),
+                Ok(Err(e)) => {
+                    return Err(Error::Io(tpm_key::sign_error(&e, tpm_key::DPOP_KEY_LOST)));
+                }
+                Err(e) => return dpop_with(&file, Err(e.clone())),
+            }
+        }
+        Ok(Some(key)) => {
+            return dpop_with(&file, signer(key, tpm.path(), tpm_key::DPOP_KEY_LOST));
+        }
+        Ok(None) => String::new(),
+        Err(e) if e.needs_pairing() => e.to_string(),
+        Err(e) => return Err(e.into()),
+    };
+    if !lost.is_empty() {
+        eprintln!(
+            "devauth: the DPoP key {} cannot be used on this device; a new one is made ({lost})",
+            file.path().display()
+        );
+        file.delete()?;
+    }
+    if store.last_protection() == Some(Protection::Sealed(Sealer::Tpm2)) {
+        match tpm.create_signing_key() {
+            Ok(made) => {
+                file.create_tpm(made.blob())?;
+                let key: Arc<dyn JwsSigner> = Arc::new(TpmKey::new(tpm, made));
+                return Dpop::new(key).map(Arc::new).map_err(Error::Io);
+            }
+            Err(e) => eprintln!(
+                "devauth: warning: the TPM could not make the DPoP key ({e}); a software key \
+                 sealed with the tokens is used instead"
+            ),
+        }
     }
     let (key, pem) = new_key()?;
-    KeyFile::dpop_for(store).create(&pem)?;
+    file.create_sealed_as_tokens(&pem)?;
     Dpop::new(key).map(Arc::new).map_err(Error::Io)
+}
+
+/// How the DPoP key of `store` is kept, when there is one (nothing is unsealed).
+pub fn dpop_key_protection(store: &TokenStore) -> Option<KeyProtection> {
+    KeyFile::dpop_for(store).protection().ok().flatten()
+}
+
+/// What `pair` and the agent say about the DPoP key of a pairing just stored: where it is kept
+/// (a warning when nothing protects it, as for the tokens); `None` without one.
+pub fn dpop_key_line(store: &TokenStore) -> Option<String> {
+    let file = KeyFile::dpop_for(store);
+    match file.protection().ok().flatten()? {
+        p @ KeyProtection::Clear => Some(format!(
+            "warning: the DPoP key {} is {}",
+            file.path().display(),
+            p.describe()
+        )),
+        p => Some(format!("DPoP key {}", p.describe())),
+    }
 }
 
 /// Forgets the DPoP key of `store` (unpairing: the next owner's tokens get a new key).
@@ -217,6 +330,45 @@ mod tests {
         assert!(forget_dpop_key(&store).unwrap());
         let fresh = dpop_key_for_pairing(&store).unwrap();
         assert_ne!(fresh.thumbprint(), first.thumbprint());
+    }
+
+    #[test]
+    fn a_tpm_sealed_pairing_makes_its_dpop_key_in_the_tpm_and_replaces_a_foreign_one() {
+        use devauth_testserver::swtpm::{self, Swtpm};
+        if !swtpm::usable_or_skip(
+            "a_tpm_sealed_pairing_makes_its_dpop_key_in_the_tpm_and_replaces_a_foreign_one",
+        ) {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let a = Swtpm::start(&dir.path().join("a")).unwrap();
+        let store = TokenStore::with_sealing(&path, crate::store::Sealing::tpm2(a.socket()));
+        let _prepared = store.prepare_pairing().unwrap();
+        let first = dpop_key_for_pairing(&store).unwrap();
+        assert_eq!(dpop_key_protection(&store), Some(KeyProtection::Tpm));
+        assert!(dpop_key_line(&store).unwrap().contains("held by the TPM"));
+        // Another process finds the same key and signs with the TPM.
+        let again = TokenStore::with_sealing(&path, crate::store::Sealing::tpm2(a.socket()));
+        let loaded = dpop_key(&again).unwrap().unwrap();
+        assert_eq!(loaded.thumbprint(), first.thumbprint());
+        loaded
+            .proof("POST", "https://as.example/token", None)
+            .unwrap();
+        // A pairing on another TPM: the key is of no use there and is replaced.
+        let b = Swtpm::start(&dir.path().join("b")).unwrap();
+        let moved = TokenStore::with_sealing(&path, crate::store::Sealing::tpm2(b.socket()));
+        let e = dpop_key(&moved)
+            .unwrap()
+            .unwrap()
+            .proof("POST", "https://as.example/t", None);
+        assert!(e.unwrap_err().contains("made by another TPM"));
+        let _prepared = moved.prepare_pairing().unwrap();
+        let fresh = dpop_key_for_pairing(&moved).unwrap();
+        assert_ne!(fresh.thumbprint(), first.thumbprint());
+        fresh
+            .proof("POST", "https://as.example/token", None)
+            .unwrap();
     }
 
     #[test]

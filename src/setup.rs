@@ -67,26 +67,32 @@ fn identity_and_key(config: &Config) -> Result<(ClientIdentity, Option<Arc<Dpop>
     Ok((identity, dpop))
 }
 
-/// The client for a pairing (any grant): with DPoP proofs when `dpop` asks for them with these
-/// endpoints (`auto`: discovery lists ES256), the key made now if there is none yet.
+/// The client for a pairing (any grant) into `store`, which was prepared for it
+/// ([`TokenStore::prepare_pairing`]: its sealing decides where a new DPoP key goes): with DPoP
+/// proofs when `dpop` asks for them with these endpoints (`auto`: discovery lists ES256), the
+/// key made now if there is none yet.
 pub(crate) fn pairing_client<T: Transport>(
     config: &Config,
+    store: &TokenStore,
     transport: T,
     endpoints: Endpoints,
 ) -> Result<OAuthClient<T>, Error> {
     let mut client = client_with(config, transport, endpoints)?;
-    client.dpop = pairing_key(config, &client.endpoints)?;
+    client.dpop = pairing_key(config, store, &client.endpoints)?;
     Ok(client)
 }
 
 /// The DPoP key of a pairing with these endpoints, made now if needed; `None` when `dpop` does
 /// not ask for one.
-fn pairing_key(config: &Config, endpoints: &Endpoints) -> Result<Option<Arc<Dpop>>, Error> {
+fn pairing_key(
+    config: &Config,
+    store: &TokenStore,
+    endpoints: &Endpoints,
+) -> Result<Option<Arc<Dpop>>, Error> {
     if !config.provider.dpop.wanted(endpoints.dpop_es256) {
         return Ok(None);
     }
-    let store = config.storage.token_store();
-    keys::dpop_key_for_pairing(&store).map(Some)
+    keys::dpop_key_for_pairing(store).map(Some)
 }
 
 /// The DPoP key kept beside the store, if any.
@@ -251,9 +257,10 @@ fn wait_for_display(d: &DisplayConfig, json: bool) {
 /// where the file has several accounts, the account's name and label.
 pub fn status_of(config: &Config, now: &crate::store::TimeNow) -> serde_json::Value {
     let store = config.storage.token_store();
+    let loaded = store.load();
     let mut v = crate::store::status_json(
         store.path(),
-        &store.load(),
+        &loaded,
         &config.provider.client_id,
         config
             .provider
@@ -268,6 +275,13 @@ pub fn status_of(config: &Config, now: &crate::store::TimeNow) -> serde_json::Va
             Ok(Some(crate::store::Protection::Sealed(sealer))) => sealer.name(),
             _ => "none",
         });
+    }
+    if let Ok(Some(stored)) = &loaded {
+        if stored.tokens.is_dpop() {
+            // Where the key the tokens are bound to is kept (the TPM, sealed, or a clear file).
+            v["dpop_key"] =
+                serde_json::json!(crate::keys::dpop_key_protection(&store).map(|p| p.name()));
+        }
     }
     if config.account.several() {
         v["account_name"] = serde_json::json!(config.account.name);

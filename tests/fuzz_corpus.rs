@@ -252,6 +252,12 @@ fn realistic_seeds_parse() {
         devauth::store::open_sealed_bytes(&data, &harness::FUZZ_DATA_KEY, Path::new(name))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
+    // The same target reads its input as a DPoP key file too.
+    for name in ["dpop-key-sealed.json", "dpop-key-tpm2.json"] {
+        let data = std::fs::read(fuzz_dir().join("corpus/sealed_file").join(name)).unwrap();
+        devauth::store::keyfile::open_key_bytes(&data, &harness::FUZZ_DATA_KEY, Path::new(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
     for name in [
         "google.toml",
         "microsoft.toml",

@@ -92,10 +92,10 @@ pub fn run(config_path: &Path, config: Config, json: bool) -> Result<(), Error> 
         last_paired: slots.len().saturating_sub(1),
         config_path,
         json,
-        language,
         signals: &mut signals,
         tokens: tokens.as_ref(),
         screen: &mut screen,
+        language,
     };
     driver.drive(&mut slots);
     if let Some(t) = tokens {
@@ -105,7 +105,7 @@ pub fn run(config_path: &Path, config: Config, json: bool) -> Result<(), Error> 
     Ok(())
 }
 
-/// The screen every account pairs on, and its language: none when no account has a person to
+/// The screen every account pairs on (and its language): none when no account has a person to
 /// show it to.
 fn open_screen(configs: &[Arc<Config>], json: bool) -> Result<(Box<dyn Screen>, String), Error> {
     match configs
@@ -122,11 +122,11 @@ struct Driver<'x> {
     last_paired: usize,
     config_path: &'x Path,
     json: bool,
-    /// The screen's language, named in the `code` event.
-    language: String,
     signals: &'x mut Signals,
     tokens: Option<&'x TokenService>,
     screen: &'x mut Box<dyn Screen>,
+    /// The screen's language, named in the `code` event.
+    language: String,
 }
 
 /// How a sleep ended.
@@ -145,10 +145,10 @@ impl Driver<'_> {
             s: Shared {
                 config_path: self.config_path,
                 json: self.json,
-                language: &self.language,
                 signals: &mut *self.signals,
                 tokens: self.tokens,
                 screen: Some(self.screen.as_mut()),
+                language: &self.language,
             },
             a: slot,
         }
@@ -222,10 +222,10 @@ impl Driver<'_> {
                     s: Shared {
                         config_path,
                         json,
-                        language: &language,
                         signals: &mut *signals,
                         tokens,
                         screen: None,
+                        language: &language,
                     },
                     a: other,
                 };

@@ -163,13 +163,13 @@ pub(super) fn mode_of(config: &Config) -> Mode {
 pub(super) struct Shared<'x> {
     pub(super) config_path: &'x Path,
     pub(super) json: bool,
-    /// The screen's language, named in the `code` event.
-    pub(super) language: &'x str,
     pub(super) signals: &'x mut Signals,
     /// The token service on `[agent] socket` (`None`: `socket = ""`).
     pub(super) tokens: Option<&'x TokenService>,
     /// `None`: another account's pairing has the screen; this one draws nothing.
     pub(super) screen: Option<&'x mut dyn Screen>,
+    /// The screen's language, named in the `code` event.
+    pub(super) language: &'x str,
 }
 
 /// One account's steps, with what the accounts share.
@@ -377,15 +377,15 @@ impl Service<'_> {
                 return Input::Pairing(PairingEnd::Failed(e.to_string()));
             }
         };
-        let client = match setup::pairing_client(&self.a.config, &self.a.parts.transport, endpoints)
-        {
+        let (store, transport) = (&self.a.parts.store, &self.a.parts.transport);
+        let client = match setup::pairing_client(&self.a.config, store, transport, endpoints) {
             Ok(c) => c,
             Err(e) => return Input::Pairing(PairingEnd::Failed(e.to_string())),
         };
         let json = self.s.json;
-        let language = self.s.language;
         let service = self.s.tokens;
         let account = &self.a.config.account;
+        let language = self.s.language;
         let clock = PairingClock::new(
             SignalClock::new(&mut *self.s.signals),
             background,
@@ -459,9 +459,9 @@ impl Service<'_> {
                     self.a.pairing_problem = Problem::Storage;
                     return Input::Pairing(PairingEnd::Failed(e.to_string()));
                 }
-                self.say_protection(true);
                 let info = token_info(&stored.tokens);
                 self.a.current = Some(stored.tokens);
+                self.say_protection(true);
                 Input::Pairing(PairingEnd::Paired(info))
             }
             Outcome::Denied => Input::Pairing(PairingEnd::Denied),
@@ -650,6 +650,13 @@ impl Service<'_> {
             }
             Some(p) if paired => eprintln!("devauth: tokens {}", p.describe()),
             _ => {}
+        }
+        let bound = paired && self.a.current.as_ref().is_some_and(TokenSet::is_dpop);
+        if let Some(line) = bound
+            .then(|| crate::keys::dpop_key_line(&self.a.parts.store))
+            .flatten()
+        {
+            eprintln!("devauth: {line}");
         }
     }
 

@@ -23,12 +23,6 @@ use crate::error::Error;
 use crate::store::TokenStore;
 
 pub fn run(cli: Cli) -> Result<(), Error> {
-    if cli.account.is_some() && matches!(cli.command, Command::Run { .. } | Command::Render(_)) {
-        return Err(Error::Usage(crate::cli::UsageError(
-            "`run` and `render` do not take --account (`run` serves every account of the config)"
-                .into(),
-        )));
-    }
     match cli.command {
         // A failed write is `main`'s to report (crate::stdout).
         Command::Version => {
@@ -141,6 +135,11 @@ pub(crate) fn announce_paired(
         }
         Some(p) => eprintln!("devauth: tokens {}", p.describe()),
         None => {}
+    }
+    if stored.tokens.is_dpop() {
+        if let Some(line) = crate::keys::dpop_key_line(store) {
+            eprintln!("devauth: {line}");
+        }
     }
 }
 

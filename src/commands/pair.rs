@@ -96,7 +96,7 @@ pub(crate) fn pair(config: &Config, json: bool, timeout: Option<u64>) -> Result<
         Ok(e) => e,
         Err(e) => return fail(&mut screen, e),
     };
-    let client = match setup::pairing_client(config, transport, endpoints) {
+    let client = match setup::pairing_client(config, &store, transport, endpoints) {
         Ok(c) => c,
         Err(e) => return fail(&mut screen, e),
     };

@@ -133,7 +133,7 @@ fn sign_in(
     let prepared = store.prepare_pairing()?;
     let transport = setup::transport(config)?;
     let endpoints = setup::resolve_endpoints(config, &transport)?;
-    let client = setup::pairing_client(config, transport, endpoints)?;
+    let client = setup::pairing_client(config, store, transport, endpoints)?;
     let authorization_endpoint = authorization_endpoint(code_cfg, &client.endpoints)?;
 
     let mut settings = LoopbackSettings {

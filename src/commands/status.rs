@@ -133,8 +133,13 @@ fn status_of(config: &Config, text: bool) -> Result<(), Error> {
         };
         let token_type = if t.is_dpop() {
             let key = crate::store::keyfile::KeyFile::dpop_for(&store);
+            let kept = match crate::keys::dpop_key_protection(&store) {
+                Some(p) => p.describe(),
+                None => "missing: the tokens cannot be renewed; pair again".to_string(),
+            };
             format!(
-                "  token type:    DPoP (bound to the key in {}; send a proof with each use)\n",
+                "  token type:    DPoP (bound to the key in {}; send a proof with each use)\n  \
+                 DPoP key:      {kept}\n",
                 key.path().display()
             )
         } else {

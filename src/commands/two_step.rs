@@ -181,7 +181,7 @@ fn exchange_inner(config: &Config, args: &ExchangeArgs) -> Result<(), Error> {
     let prepared = tokens.prepare_pairing()?;
     let transport = setup::transport(config)?;
     let endpoints = setup::resolve_endpoints(config, &transport)?;
-    let client = setup::pairing_client(config, transport, endpoints)?;
+    let client = setup::pairing_client(config, &tokens, transport, endpoints)?;
     let stored = sign_in::redeem(
         config,
         code_cfg,

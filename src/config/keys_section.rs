@@ -44,9 +44,13 @@ impl DpopMode {
 /// addressed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientKeyConfig {
-    /// A PEM private key (EC P-256: ES256; RSA: RS256), 0600. It need not exist when the config
-    /// is loaded: `devauth keygen` creates it.
+    /// A PEM private key (EC P-256: ES256; RSA: RS256), 0600; with [`tpm`](Self::tpm), the
+    /// blob of a key the TPM holds. It need not exist when the config is loaded: `devauth
+    /// keygen` creates it.
     pub file: PathBuf,
+    /// `client_key_file = "tpm:PATH"` (or `"tpm"`: the blob beside the token store, as
+    /// `client-key.tpm`): the key is made in and used by the TPM (`[storage] tpm_device`).
+    pub tpm: bool,
     /// `kid` of the assertions; `None`: the key's RFC 7638 thumbprint.
     pub key_id: Option<String>,
     pub audience: AssertionAudience,
@@ -107,7 +111,18 @@ impl Cx<'_> {
                  (`devauth keygen` creates it)",
             ));
         };
-        let file = self.resolve(&self.path("provider.client_key_file", file, false)?);
+        let key_file = |value: &Str| -> Result<PathBuf, ConfigError> {
+            Ok(self.resolve(&self.path("provider.client_key_file", value, false)?))
+        };
+        let (tpm, file) = match file.get_ref().strip_prefix("tpm") {
+            // Beside the token store: `Config::parse` fills it in once `[storage]` is read.
+            Some("") => (true, PathBuf::new()),
+            Some(rest) if rest.starts_with(':') => {
+                let path = Spanned::new(file.span(), rest[1..].to_string());
+                (true, key_file(&path)?)
+            }
+            _ => (false, key_file(file)?),
+        };
         let key_id = match &p.client_key_id {
             None => None,
             Some(v) => {
@@ -147,6 +162,7 @@ impl Cx<'_> {
         };
         Ok(Some(ClientKeyConfig {
             file,
+            tpm,
             key_id,
             audience,
         }))

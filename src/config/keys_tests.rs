@@ -135,6 +135,45 @@ fn a_service_account_takes_none_of_the_device_key_settings() {
 }
 
 #[test]
+fn a_client_key_in_the_tpm_keeps_its_blob_where_asked_or_beside_the_store() {
+    let jwt = "client_auth = \"private_key_jwt\"\n";
+    let key = |line: &str, storage: &str| {
+        let c = parse(&format!("{GENERIC}{jwt}{line}\n{storage}")).unwrap();
+        let ck = c.provider.client_key.unwrap();
+        (ck.tpm, ck.file)
+    };
+    assert_eq!(
+        key("client_key_file = \"tpm:keys/client.tpm\"", ""),
+        (true, PathBuf::from("/etc/devauth/keys/client.tpm"))
+    );
+    assert_eq!(
+        key("client_key_file = \"tpm:/factory/client.tpm\"", ""),
+        (true, PathBuf::from("/factory/client.tpm"))
+    );
+    assert_eq!(
+        key(
+            "client_key_file = \"tpm\"",
+            "[storage]\npath = \"/data/devauth/tokens.json\"\n"
+        ),
+        (true, PathBuf::from("/data/devauth/client-key.tpm"))
+    );
+    assert_eq!(
+        key("client_key_file = \"tpm\"", "").1,
+        PathBuf::from(DEFAULT_STORAGE_PATH).with_file_name(CLIENT_KEY_IN_TPM)
+    );
+    // A file whose name merely starts with "tpm" is a file.
+    assert_eq!(
+        key("client_key_file = \"tpmkey.pem\"", ""),
+        (false, PathBuf::from("/etc/devauth/tpmkey.pem"))
+    );
+    let e = err(&format!("{jwt}client_key_file = \"tpm:\"\n"));
+    assert!(
+        e.contains("provider.client_key_file") && e.contains("is empty"),
+        "{e}"
+    );
+}
+
+#[test]
 fn the_device_keys_example_parses() {
     let c = parse(include_str!("../../config/device-keys.toml")).unwrap();
     assert_eq!(c.provider.client_auth, ClientAuth::PrivateKeyJwt);

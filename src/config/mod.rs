@@ -59,6 +59,9 @@ pub const MAX_CONFIG_BYTES: u64 = 64 * 1024;
 pub const MAX_SECRET_FILE_BYTES: u64 = 4096;
 /// Longest URL accepted anywhere (the same bound `net/wire.rs` applies to server-sent URLs).
 pub const MAX_URL_LEN: usize = 2048;
+/// The blob of `client_key_file = "tpm"`, beside the token store.
+pub const CLIENT_KEY_IN_TPM: &str = "client-key.tpm";
+
 /// Default `[storage] path`.
 pub const DEFAULT_STORAGE_PATH: &str = "/var/lib/devauth/tokens.json";
 /// Default `[agent] token_file`.
@@ -219,7 +222,7 @@ impl Config {
                 }
             }
         }
-        let provider = match raw.provider {
+        let mut provider = match raw.provider {
             Some(p) => cx.provider(p)?,
             None => {
                 return Err(cx.invalid(
@@ -229,6 +232,11 @@ impl Config {
                 ));
             }
         };
+        if let Some(ck) = provider.client_key.as_mut() {
+            if ck.file.as_os_str().is_empty() {
+                ck.file = storage.path.with_file_name(CLIENT_KEY_IN_TPM);
+            }
+        }
         let display = cx.display(raw.display)?;
         let network = cx.network(raw.network)?;
         Ok(Config {
@@ -282,10 +290,9 @@ mod code_tests;
 mod keys_tests;
 
 #[cfg(test)]
-mod socket_tests;
-
-#[cfg(test)]
 mod grant_keys_tests;
+#[cfg(test)]
+mod socket_tests;
 
 #[cfg(test)]
 mod storage_tests;

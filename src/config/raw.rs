@@ -59,7 +59,9 @@ pub(super) struct RawProvider {
     pub(super) client_auth: Option<Str>,
     /// `client_key_file` (path; private_key_jwt, required there): the device's private key,
     /// PEM PKCS#8 (EC P-256 → ES256) or RSA (RS256), relative to the config file. May be absent
-    /// until `devauth keygen` creates it.
+    /// until `devauth keygen` creates it. `"tpm:PATH"`: an ES256 key held by the TPM
+    /// (`[storage] tpm_device`), PATH keeping its blob; `"tpm"`: the blob beside the token store
+    /// (`client-key.tpm`).
     pub(super) client_key_file: Option<Str>,
     /// `client_key_id` (string; private_key_jwt): the assertions' `kid`. Default: the key's
     /// RFC 7638 thumbprint (the `kid` `devauth keygen` prints).

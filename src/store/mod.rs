@@ -149,6 +149,9 @@ pub struct PreparedSave {
     temp: TempFile,
     /// The data key the tokens are sealed with; `None`: the plain file.
     key: Option<Arc<DataKey>>,
+    /// The store whose token file this writes (its DPoP key file follows the tokens' sealing,
+    /// `keyfile.rs`); `None` for files that are not a token file.
+    tokens_of: Option<TokenStore>,
 }
 
 impl fmt::Debug for PreparedSave {
@@ -221,7 +224,7 @@ impl TokenStore {
             return parse_bytes(&bytes, &self.path).map(Some);
         }
         let envelope = sealed::parse_envelope(&bytes).map_err(|b| self.bad(b))?;
-        let key = self.data_key(&envelope)?;
+        let key = self.data_key(envelope.sealer, &envelope.sealed_key)?;
         sealed::open(&envelope, &key.key)
             .map(Some)
             .map_err(|b| self.bad(b))
@@ -342,6 +345,7 @@ impl TokenStore {
         ensure_dir(&dir)?;
         let (file, temp) = self.create_temp(&dir, fault)?;
         finish_write(&self.path, &dir, file, temp, &bytes, false, fault)?;
+        self.key_file_follows(key.as_ref());
         Ok(SaveOutcome::Written)
     }
 
@@ -352,8 +356,10 @@ impl TokenStore {
             if let Ok(Some(bytes)) = self.read_current() {
                 if sealed::is_sealed(&bytes) {
                     let envelope = sealed::parse_envelope(&bytes).map_err(|b| self.bad(b))?;
-                    let key = self.data_key(&envelope)?;
-                    self.seal_state().last = Some(Protection::Sealed(key.sealer));
+                    let key = self.data_key(envelope.sealer, &envelope.sealed_key)?;
+                    let mut state = self.seal_state();
+                    state.last = Some(Protection::Sealed(key.sealer));
+                    state.decided = Some(key.clone());
                     return Ok(Some(key));
                 }
             }
@@ -368,39 +374,39 @@ impl TokenStore {
                 let mut state = self.seal_state();
                 state.last = Some(Protection::Sealed(key.sealer));
                 state.key = Some(key.clone());
+                state.decided = Some(key.clone());
                 Ok(Some(key))
             }
             NewKey::Unprotected(why) if self.sealing.require_sealed => Err(not_sealed(format!(
                 "require_sealed is set and nothing can seal them: {why}"
             ))),
             NewKey::Unprotected(why) => {
-                self.seal_state().last = Some(Protection::Unprotected { why });
+                let mut state = self.seal_state();
+                state.last = Some(Protection::Unprotected { why });
+                state.decided = None;
                 Ok(None)
             }
         }
     }
 
-    /// The data key of `envelope`: unsealed by its hardware, or remembered from the last time.
-    fn data_key(&self, envelope: &sealed::Envelope) -> Result<Arc<DataKey>, StoreError> {
+    /// The data key sealed as `blob` by `sealer` (a sealed file's `sealed_key`): unsealed by its
+    /// hardware, or remembered from the last time.
+    fn data_key(&self, sealer: Sealer, blob: &[u8]) -> Result<Arc<DataKey>, StoreError> {
         if let Some(key) = &self.seal_state().key {
-            if key.sealer == envelope.sealer && key.blob == envelope.sealed_key {
+            if key.sealer == sealer && key.blob == blob {
                 return Ok(key.clone());
             }
         }
-        let key = seal::unseal(
-            &self.sealing,
-            &kernel_keys(),
-            envelope.sealer,
-            &envelope.sealed_key,
-        )
-        .map_err(|why| StoreError::Unsealable {
-            path: self.path.clone(),
-            sealer: envelope.sealer,
-            why,
+        let key = seal::unseal(&self.sealing, &kernel_keys(), sealer, blob).map_err(|why| {
+            StoreError::Unsealable {
+                path: self.path.clone(),
+                sealer,
+                why,
+            }
         })?;
         let key = Arc::new(DataKey {
-            sealer: envelope.sealer,
-            blob: envelope.sealed_key.clone(),
+            sealer,
+            blob: blob.to_vec(),
             key,
         });
         self.seal_state().key = Some(key.clone());
@@ -454,6 +460,25 @@ impl TokenStore {
     fn prepare_save_with(&self, keying: Keying, fault: Fault) -> Result<PreparedSave, StoreError> {
         self.remove_stale_temps();
         let key = self.key_for_write(keying)?;
+        let mut prepared = self.prepare_bytes(key, fault)?;
+        prepared.tokens_of = Some(self.clone());
+        Ok(prepared)
+    }
+
+    /// [`prepare_save`](Self::prepare_save) of a file written as given, never sealed (the key
+    /// files: they seal their own content).
+    pub(super) fn prepare_plain(&self) -> Result<PreparedSave, StoreError> {
+        self.remove_stale_temps();
+        self.prepare_bytes(None, no_fault)
+    }
+
+    /// The temp file and reserved room of a save whose bytes are `key`'s sealed file (`None`:
+    /// written as given, the key files and pending sign-ins).
+    fn prepare_bytes(
+        &self,
+        key: Option<Arc<DataKey>>,
+        fault: Fault,
+    ) -> Result<PreparedSave, StoreError> {
         let dir = self.dir();
         ensure_dir(&dir)?;
         let current = match fs::metadata(&self.path) {
@@ -474,6 +499,7 @@ impl TokenStore {
             file,
             temp,
             key,
+            tokens_of: None,
         })
     }
 

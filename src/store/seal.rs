@@ -159,6 +159,9 @@ pub(super) struct SealState {
     pub(super) key: Option<Arc<DataKey>>,
     /// What the last key decision of this store was (for `pair` and the agent to report).
     pub(super) last: Option<Protection>,
+    /// The data key of that decision (`None`: the plain file): what a DPoP key made for the
+    /// same pairing is sealed with (`keyfile.rs`).
+    pub(super) decided: Option<Arc<DataKey>>,
 }
 
 /// Why a stored data key could not be unsealed.

@@ -64,15 +64,21 @@ struct EnvelopeV1<'a> {
 /// What the cipher authenticates besides the ciphertext: every envelope field a reader relies on
 /// before decrypting, each length-prefixed so no two different envelopes share it.
 fn associated_data(sealer: Sealer, client_id: &str, token_endpoint: &str) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(64 + client_id.len() + token_endpoint.len());
     let version = SEALED_VERSION.to_string();
-    for part in [
+    length_prefixed(&[
         SEALED_FORMAT,
         version.as_str(),
         sealer.name(),
         client_id,
         token_endpoint,
-    ] {
+    ])
+}
+
+/// `parts`, each preceded by its length (u32, big-endian): associated data no two different
+/// lists of parts share.
+pub(super) fn length_prefixed(parts: &[&str]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(64 + parts.iter().map(|p| p.len()).sum::<usize>());
+    for part in parts {
         let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
         aad.extend_from_slice(&len.to_be_bytes());
         aad.extend_from_slice(part.as_bytes());
@@ -99,10 +105,56 @@ pub(super) fn is_sealed(bytes: &[u8]) -> bool {
 /// Encrypts the plain token file `plain` (whose tokens are `t`) under `key` into the bytes of a
 /// sealed file.
 pub(super) fn seal(t: &StoredTokens, plain: &[u8], key: &DataKey) -> Result<Vec<u8>, String> {
+    seal_with_nonce(t, plain, key.sealer, &key.blob, &key.key, random_nonce()?)
+}
+
+/// 12 random bytes: a GCM nonce, new at every write.
+pub(super) fn random_nonce() -> Result<[u8; NONCE_LEN], String> {
     let mut nonce = [0u8; NONCE_LEN];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
         .map_err(|_| "no random numbers for the nonce".to_string())?;
-    seal_with_nonce(t, plain, key.sealer, &key.blob, &key.key, nonce)
+    Ok(nonce)
+}
+
+/// AES-256-GCM of `plain` under `key` with `aad`: the ciphertext with its tag appended.
+pub(super) fn encrypt_with_nonce(
+    key: &SecretBytes,
+    aad: &[u8],
+    plain: &[u8],
+    nonce: [u8; NONCE_LEN],
+) -> Result<Vec<u8>, String> {
+    let mut buffer = Vec::with_capacity(plain.len() + AES_256_GCM.tag_len());
+    buffer.extend_from_slice(plain);
+    cipher(key)?
+        .seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut buffer,
+        )
+        .map_err(|_| "the data could not be encrypted".to_string())?;
+    Ok(buffer)
+}
+
+/// The plaintext of `ciphertext` (tag appended) under `key` and `aad`; `None` when it does not
+/// authenticate (changed bytes, another key).
+pub(super) fn decrypt_raw(
+    key: &SecretBytes,
+    aad: &[u8],
+    nonce: [u8; NONCE_LEN],
+    ciphertext: &[u8],
+) -> Option<Vec<u8>> {
+    let mut buffer = ciphertext.to_vec();
+    let len = cipher(key)
+        .ok()?
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut buffer,
+        )
+        .ok()?
+        .len();
+    buffer.truncate(len);
+    Some(buffer)
 }
 
 fn seal_with_nonce(
@@ -114,15 +166,7 @@ fn seal_with_nonce(
     nonce: [u8; NONCE_LEN],
 ) -> Result<Vec<u8>, String> {
     let aad = associated_data(sealer, &t.client_id, &t.token_endpoint);
-    let mut buffer = Vec::with_capacity(plain.len() + AES_256_GCM.tag_len());
-    buffer.extend_from_slice(plain);
-    cipher(key)?
-        .seal_in_place_append_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(&aad),
-            &mut buffer,
-        )
-        .map_err(|_| "the tokens could not be encrypted".to_string())?;
+    let buffer = encrypt_with_nonce(key, &aad, plain, nonce)?;
     let b64 = crate::net::wire::base64_encode;
     let envelope = EnvelopeV1 {
         format: SEALED_FORMAT,
@@ -146,11 +190,17 @@ fn seal_with_nonce(
     Ok(bytes)
 }
 
-/// Parses a sealed file's envelope. Details name fields, never values.
-pub(super) fn parse_envelope(bytes: &[u8]) -> Result<Envelope, Bad> {
+/// The JSON object of a `what` file (`"sealed"`, `"key"`) whose `format` is `format` and
+/// `version` is `version`. Details name fields, never values.
+pub(super) fn json_head(
+    bytes: &[u8],
+    what: &str,
+    format: &str,
+    version: u64,
+) -> Result<Map<String, Value>, Bad> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         corrupt(format!(
-            "malformed sealed file at line {} column {}",
+            "malformed {what} file at line {} column {}",
             e.line(),
             e.column()
         ))
@@ -159,36 +209,27 @@ pub(super) fn parse_envelope(bytes: &[u8]) -> Result<Envelope, Bad> {
         return Err(corrupt("not a JSON object"));
     };
     let f = Fields { obj: &obj, at: "" };
-    if f.string("format", 64)? != SEALED_FORMAT {
-        return Err(corrupt(format!(
-            "field `format` is not \"{SEALED_FORMAT}\""
-        )));
+    if f.string("format", 64)? != format {
+        return Err(corrupt(format!("field `format` is not \"{format}\"")));
     }
-    let version = f.u64("version")?;
-    if version != SEALED_VERSION {
-        return Err(Bad::Version(version));
+    let found = f.u64("version")?;
+    if found != version {
+        return Err(Bad::Version(found));
     }
+    Ok(obj)
+}
+
+/// Parses a sealed file's envelope. Details name fields, never values.
+pub(super) fn parse_envelope(bytes: &[u8]) -> Result<Envelope, Bad> {
+    let obj = json_head(bytes, "sealed", SEALED_FORMAT, SEALED_VERSION)?;
+    let f = Fields { obj: &obj, at: "" };
     let sealer = f.string("sealed_by", 16)?;
     let sealer = Sealer::from_name(&sealer)
         .ok_or_else(|| corrupt("field `sealed_by` is not \"tpm2\" or \"kernel\""))?;
     let client_id = f.string("client_id", MAX_ID_BYTES)?;
     let token_endpoint = f.string("token_endpoint", MAX_URL_BYTES)?;
-    let binary = |key: &str, max: usize| -> Result<Vec<u8>, Bad> {
-        let text = f.string(key, max.div_ceil(3) * 4 + 4)?;
-        let bytes =
-            crate::net::wire::base64url_decode(&text).ok_or_else(|| f.bad(key, "is not base64"))?;
-        if bytes.is_empty() || bytes.len() > max {
-            return Err(f.bad(key, &format!("is empty or longer than {max} bytes")));
-        }
-        Ok(bytes)
-    };
-    let sealed_key = binary("sealed_key", MAX_SEALED_KEY)?;
-    let nonce = <[u8; NONCE_LEN]>::try_from(binary("nonce", NONCE_LEN)?)
-        .map_err(|_| f.bad("nonce", &format!("is not {NONCE_LEN} bytes")))?;
-    let ciphertext = binary("ciphertext", MAX_CIPHERTEXT)?;
-    if ciphertext.len() < AES_256_GCM.tag_len() {
-        return Err(f.bad("ciphertext", "is shorter than its authentication tag"));
-    }
+    let sealed_key = binary(&f, "sealed_key", MAX_SEALED_KEY)?;
+    let (nonce, ciphertext) = nonce_and_ciphertext(&f, MAX_CIPHERTEXT)?;
     Ok(Envelope {
         sealer,
         client_id,
@@ -199,6 +240,31 @@ pub(super) fn parse_envelope(bytes: &[u8]) -> Result<Envelope, Bad> {
     })
 }
 
+/// A base64 field of at most `max` bytes, not empty.
+pub(super) fn binary(f: &Fields<'_>, key: &str, max: usize) -> Result<Vec<u8>, Bad> {
+    let text = f.string(key, max.div_ceil(3) * 4 + 4)?;
+    let bytes =
+        crate::net::wire::base64url_decode(&text).ok_or_else(|| f.bad(key, "is not base64"))?;
+    if bytes.is_empty() || bytes.len() > max {
+        return Err(f.bad(key, &format!("is empty or longer than {max} bytes")));
+    }
+    Ok(bytes)
+}
+
+/// The `nonce` and `ciphertext` fields (at most `max` bytes, its tag included).
+pub(super) fn nonce_and_ciphertext(
+    f: &Fields<'_>,
+    max: usize,
+) -> Result<([u8; NONCE_LEN], Vec<u8>), Bad> {
+    let nonce = <[u8; NONCE_LEN]>::try_from(binary(f, "nonce", NONCE_LEN)?)
+        .map_err(|_| f.bad("nonce", &format!("is not {NONCE_LEN} bytes")))?;
+    let ciphertext = binary(f, "ciphertext", max)?;
+    if ciphertext.len() < AES_256_GCM.tag_len() {
+        return Err(f.bad("ciphertext", "is shorter than its authentication tag"));
+    }
+    Ok((nonce, ciphertext))
+}
+
 /// The plain token file inside `envelope`, decrypted with the data key `key`.
 fn decrypt(envelope: &Envelope, key: &SecretBytes) -> Result<Vec<u8>, Bad> {
     let aad = associated_data(
@@ -206,23 +272,15 @@ fn decrypt(envelope: &Envelope, key: &SecretBytes) -> Result<Vec<u8>, Bad> {
         &envelope.client_id,
         &envelope.token_endpoint,
     );
-    let mut buffer = envelope.ciphertext.clone();
-    let cipher = cipher(key).map_err(corrupt)?;
-    let len = cipher
-        .open_in_place(
-            Nonce::assume_unique_for_key(envelope.nonce),
-            Aad::from(&aad),
-            &mut buffer,
+    if key.len() != 32 {
+        return Err(corrupt("the data key is not 32 bytes"));
+    }
+    decrypt_raw(key, &aad, envelope.nonce, &envelope.ciphertext).ok_or_else(|| {
+        corrupt(
+            "the sealed tokens do not decrypt with the unsealed key: the file was changed \
+             after it was written",
         )
-        .map_err(|_| {
-            corrupt(
-                "the sealed tokens do not decrypt with the unsealed key: the file was changed \
-                 after it was written",
-            )
-        })?
-        .len();
-    buffer.truncate(len);
-    Ok(buffer)
+    })
 }
 
 /// Whether the sealed file `current` already holds `plain` (the encoding of `t`) under `key`:

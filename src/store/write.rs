@@ -31,7 +31,11 @@ impl PreparedSave {
             None => plain,
             Some(key) => sealed::seal(t, &plain, key).map_err(invalid)?,
         };
+        let (tokens_of, key) = (self.tokens_of.clone(), self.key.clone());
         self.write_bytes(&bytes, fault)?;
+        if let Some(store) = tokens_of {
+            store.key_file_follows(key.as_ref());
+        }
         Ok(SaveOutcome::Written)
     }
 
@@ -42,6 +46,7 @@ impl PreparedSave {
             file,
             temp,
             key: _,
+            tokens_of: _,
         } = self;
         finish_write(&path, &dir, file, temp, bytes, true, fault)
     }

@@ -140,6 +140,12 @@ impl Tpm {
         })
     }
 
+    /// Whether this TPM can load `key`, i.e. made it since its last clear (TPM2_Load, then
+    /// flush; nothing is signed). A key from another TPM fails with [`TpmError::is_foreign`].
+    pub fn check_key(&self, key: &SigningKey) -> Result<(), TpmError> {
+        self.under_primary(|c, primary| with_loaded(c, primary, &key.blob, |_, _| Ok(())))
+    }
+
     /// Opens the TPM, creates the storage primary, runs `f` with it, flushes it.
     fn under_primary<T>(
         &self,

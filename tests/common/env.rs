@@ -425,7 +425,11 @@ impl Env {
                 .cloned(),
         );
         for path in key_files {
-            if let Ok(pem) = std::fs::read_to_string(&path) {
+            // A key file in JSON holds a TPM blob or a sealed key: nothing readable is secret.
+            let pem = std::fs::read_to_string(&path)
+                .ok()
+                .filter(|text| serde_json::from_str::<Value>(text).is_err());
+            if let Some(pem) = pem {
                 let body: Vec<&str> = pem
                     .lines()
                     .filter(|l| !l.starts_with("-----") && !l.trim().is_empty())

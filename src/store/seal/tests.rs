@@ -22,7 +22,7 @@ pub(in crate::store) fn kernel_keys() -> TestKernel {
     TestKernel(FAKE_KERNEL.with(|k| k.borrow().clone()))
 }
 
-fn install_kernel(kernel: FakeKernel) -> Rc<FakeKernel> {
+pub(in crate::store) fn install_kernel(kernel: FakeKernel) -> Rc<FakeKernel> {
     let kernel = Rc::new(kernel);
     FAKE_KERNEL.with(|k| *k.borrow_mut() = Some(kernel.clone()));
     kernel
@@ -57,7 +57,7 @@ impl KernelKeys for TestKernel {
     }
 }
 
-fn tokens(access: &str, refresh: &str) -> StoredTokens {
+pub(in crate::store) fn tokens(access: &str, refresh: &str) -> StoredTokens {
     StoredTokens {
         client_id: "client-123".into(),
         token_endpoint: "https://oauth2.example.com/token".into(),
