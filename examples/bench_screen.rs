@@ -1,6 +1,8 @@
-//! Screen drawing speed: `cargo run --release --example bench_screen`.
+//! Screen drawing speed: `cargo run --release --example bench_screen [-- TAG...]`.
 //!
-//! Prints, for a 1920×1080 XRGB8888 framebuffer and a 240×240 RGB565 panel:
+//! Each language named (a pack of `locales/packs/`, e.g. `ar hi ja`; `en`, the default, is the
+//! compiled-in English) is measured in turn. Prints, for a 1920×1080 XRGB8888 framebuffer and a
+//! 240×240 RGB565 panel:
 //! - full draw: layout (QR encoding included) + drawing into the shadow canvas + copying the
 //!   changed rows into the framebuffer (a file in /dev/shm, mapped like /dev/fb0);
 //! - draw only: the same into the canvas, without the copy (what an SPI panel pays before its
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 use devauth::config::{DisplayBackend, DisplayConfig};
 use devauth::screen::canvas::{Canvas, PixelFormat, Rotation};
 use devauth::screen::fbdev::FbScreen;
+use devauth::screen::language::Language;
 use devauth::screen::painter::Painter;
 use devauth::screen::{CodeScreen, Screen, View};
 use embedded_graphics::prelude::Size;
@@ -49,7 +52,28 @@ fn stats(name: &str, mut samples: Vec<Duration>) {
     );
 }
 
-fn bench_fb(name: &str, w: u32, h: u32, format: PixelFormat, safe: u32, runs: usize) {
+/// English, or the pack of `locales/packs/` for `tag`.
+fn language(tag: &str) -> Language {
+    if tag == "en" {
+        return Language::english();
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("locales/packs")
+        .join(format!("{tag}.pack"));
+    let pack = devauth::locale::source::read_file(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Language::from_pack(pack).unwrap_or_else(|e| panic!("{tag}: {e}"))
+}
+
+fn bench_fb(
+    name: &str,
+    (w, h): (u32, u32),
+    format: PixelFormat,
+    safe: u32,
+    runs: usize,
+    language: &Language,
+) {
+    let name = &format!("{} {name}", language.tag());
     let dir = std::env::temp_dir();
     let shm = std::path::Path::new("/dev/shm");
     let base = if shm.is_dir() { shm } else { dir.as_path() };
@@ -63,6 +87,7 @@ fn bench_fb(name: &str, w: u32, h: u32, format: PixelFormat, safe: u32, runs: us
         format: Some(format),
         stride: Some(w * u32::from(format.bytes)),
         title_safe_percent: safe,
+        resolved_language: language.clone(),
         ..DisplayConfig::default()
     };
     let mut fb = FbScreen::open(&d).unwrap();
@@ -114,14 +139,28 @@ fn bench_fb(name: &str, w: u32, h: u32, format: PixelFormat, safe: u32, runs: us
 }
 
 fn main() {
+    let mut tags: Vec<String> = std::env::args().skip(1).collect();
+    if tags.is_empty() {
+        tags.push("en".to_string());
+    }
     println!("devauth screen benchmark (single thread)");
-    bench_fb(
-        "1920x1080 XRGB8888",
-        1920,
-        1080,
-        PixelFormat::XRGB8888,
-        5,
-        60,
-    );
-    bench_fb("240x240 RGB565", 240, 240, PixelFormat::RGB565, 0, 300);
+    for tag in &tags {
+        let language = language(tag);
+        bench_fb(
+            "1920x1080 XRGB8888",
+            (1920, 1080),
+            PixelFormat::XRGB8888,
+            5,
+            60,
+            &language,
+        );
+        bench_fb(
+            "240x240 RGB565",
+            (240, 240),
+            PixelFormat::RGB565,
+            0,
+            300,
+            &language,
+        );
+    }
 }

@@ -349,6 +349,75 @@ pub fn store_file(data: &[u8]) {
     }
 }
 
+/// Counts the pixels a pack draws and keeps none.
+struct Pixels(u64);
+
+impl embedded_graphics::prelude::OriginDimensions for Pixels {
+    fn size(&self) -> embedded_graphics::prelude::Size {
+        embedded_graphics::prelude::Size::new(480, 320)
+    }
+}
+
+impl embedded_graphics::prelude::DrawTarget for Pixels {
+    type Color = embedded_graphics::pixelcolor::Rgb565;
+    type Error = core::convert::Infallible;
+    fn draw_iter<I>(&mut self, pixels: I) -> Result<(), Self::Error>
+    where
+        I: IntoIterator<Item = embedded_graphics::Pixel<Self::Color>>,
+    {
+        self.0 += pixels.into_iter().count() as u64;
+        Ok(())
+    }
+}
+
+/// A locale pack (a file in `[display] locale_dir`): refused, or every sentence laid out at every
+/// size and width a screen asks for and drawn, with names of either direction, without a panic;
+/// lines stay within their width unless a single word is wider.
+pub fn locale_pack(data: &[u8]) {
+    use devauth::locale::{Ink, Pack, SlotValue};
+    use embedded_graphics::pixelcolor::{Rgb565, RgbColor};
+    let Ok(pack) = Pack::parse(data.to_vec().into()) else {
+        return;
+    };
+    let keys: Vec<String> = pack.keys().take(64).map(String::from).collect();
+    let ink = Ink {
+        fg: Rgb565::WHITE,
+        bg: Rgb565::BLACK,
+        bold: data.len() % 2 == 0,
+    };
+    let mut target = Pixels(0);
+    for (n, tier) in pack.tiers().take(8).enumerate() {
+        for key in &keys {
+            let _ = pack.text(key);
+            for (width, rtl) in [(1, false), (120, true), (400, false)] {
+                let slot = |_: &str| Some(SlotValue { width: 37, rtl });
+                let Some(lines) = pack.balanced_lines(key, &tier, width, &slot) else {
+                    continue;
+                };
+                for line in &lines {
+                    if n < 2 {
+                        let _ = pack.draw_line(
+                            &tier,
+                            line,
+                            embedded_graphics::prelude::Point::new(5, 5),
+                            ink,
+                            &mut target,
+                        );
+                    }
+                }
+            }
+        }
+        let _ = pack.plain_width(&tier, "12:34");
+        let _ = pack.draw_plain(
+            &tier,
+            "12:34",
+            embedded_graphics::prelude::Point::zero(),
+            ink,
+            &mut target,
+        );
+    }
+}
+
 /// The data key the `sealed_file` seeds were sealed with (fuzz/corpus/sealed_file/): the fuzzer
 /// has no TPM, so the key is given, and the seeds carry valid ciphertext for it.
 pub const FUZZ_DATA_KEY: [u8; 32] = [0x5e; 32];
@@ -406,11 +475,12 @@ fn key_file(data: &[u8]) {
 pub type Target = fn(&[u8]);
 
 /// Every entry point by name (the corpus replay walks `fuzz/corpus/<name>/`).
-pub const TARGETS: [(&str, Target); 6] = [
+pub const TARGETS: [(&str, Target); 7] = [
     ("device_authorization", device_authorization),
     ("token_response", token_response),
     ("id_token", id_token),
     ("config", config),
     ("store_file", store_file),
+    ("locale_pack", locale_pack),
     ("sealed_file", sealed_file),
 ];

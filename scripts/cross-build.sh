@@ -9,8 +9,11 @@
 #   TARGET: armv7 aarch64 x86_64 (glibc 2.17), armv7-musl aarch64-musl x86_64-musl armv6-musl
 #           armv5te-musl (static), or their Rust triples, or `all`
 # env:
-#   DEVAUTH_FEATURES   cargo feature arguments, default `--all-features` (what the size budget is
-#                      measured on); e.g. DEVAUTH_FEATURES="--no-default-features" for a lean build.
+#   DEVAUTH_FEATURES   cargo feature arguments, default every device feature (fbdev, png, drm, spi:
+#                      what the size budget is measured on) and no compiled-in locale pack (the
+#                      lang-* features; --all-features would add all 19, ~1.6 MB);
+#                      e.g. DEVAUTH_FEATURES="--no-default-features" for a lean build,
+#                      "--features fbdev,png,drm,spi,lang-ar" for one with the Arabic pack.
 #   DEVAUTH_BUILD_STD_FEATURES  std features of the -Zbuild-std targets (default optimize_for_size;
 #                      empty for none; "optimize_for_size,panic_immediate_abort" for the smallest)
 #   DEVAUTH_THUMB=0    armv7 in ARM mode instead of Thumb-2; DEVAUTH_PREBUILT_STD=1 Debian's std
@@ -27,7 +30,7 @@ if [ $# -eq 0 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
 fi
 names=("$@")
 [ "$1" != all ] || names=("${DEVAUTH_TARGETS[@]}")
-read -r -a features <<<"${DEVAUTH_FEATURES:---all-features}"
+read -r -a features <<<"${DEVAUTH_FEATURES:---features fbdev,png,drm,spi}"
 
 summary=() failed=0
 for name in "${names[@]}"; do

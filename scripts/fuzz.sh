@@ -5,7 +5,7 @@
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #   SECONDS_PER_TARGET  default 30 (CI); docs/fuzzing.md records the long local runs
 #   TARGET              default: every target (device_authorization token_response id_token
-#                       config store_file sealed_file)
+#                       config store_file sealed_file locale_pack)
 #
 # Works with rustup's stable Rust alone: the targets are built with `--sanitizer none`
 # (libFuzzer's coverage-guided search without AddressSanitizer, which would need nightly; the
@@ -22,7 +22,7 @@ set -euo pipefail
 usage() { sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 case "${1:-}" in -h | --help) usage; exit 0 ;; esac
 
-ALL_TARGETS=(device_authorization token_response id_token config store_file sealed_file)
+ALL_TARGETS=(device_authorization token_response id_token config store_file sealed_file locale_pack)
 SECS=30
 if [[ $# -gt 0 && $1 =~ ^[0-9]+$ ]]; then
     SECS=$1

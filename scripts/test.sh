@@ -4,8 +4,9 @@
 #   2. the whole test suite on this machine (unit tests + end-to-end tests against the loopback
 #      test server, hostile servers, power cuts, the sealed store against swtpm, the SysV script
 #      under BusyBox sh and the systemd unit through systemd-analyze verify:
-#      scripts/install-test-tools.sh installs those tools when missing), then each fuzz target
-#      for 20 s (FUZZ_SECONDS)
+#      scripts/install-test-tools.sh installs those tools when missing), the locale packs' checks
+#      (scripts/locales-check.sh: installs Debian's Noto fonts and hb-shape when missing), then
+#      each fuzz target for 20 s (FUZZ_SECONDS)
 #   3. the cross part (scripts/ci-cross.sh): Debian's Rust 1.85 (the MSRV) driven by cargo
 #      zigbuild; release builds of armv7 musl, ARMv6 musl, ARMv5TE musl, aarch64 glibc 2.17 and
 #      x86_64 musl with their floor/static/CPU checks, the end-to-end suite against the armv7
@@ -56,6 +57,9 @@ if command -v swtpm >/dev/null 2>&1; then
     export DEVAUTH_TEST_REQUIRE_SWTPM=1
 fi
 cargo test --workspace --all-features --locked
+
+step "locale packs: current, and shaped as HarfBuzz shapes them (scripts/locales-check.sh)"
+scripts/locales-check.sh
 
 step "fuzzing: every cargo-fuzz target for a bounded time (scripts/fuzz.sh)"
 scripts/fuzz.sh "${FUZZ_SECONDS:-20}"

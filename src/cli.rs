@@ -3,9 +3,11 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+mod api;
 mod keys;
-use keys::proof_args;
-pub use keys::{KEYGEN_HELP, ProofArgs};
+pub use api::{ApiArgs, DataSource};
+use api::{api_data, api_header, api_method};
+pub use keys::{KEYGEN_HELP, ProofArgs, proof_args};
 
 pub const USAGE: &str = "\
 devauth — pair this device with an OAuth 2.0 account (RFC 8628 device flow) and keep its tokens
@@ -27,6 +29,8 @@ Commands:
 
 Options:
   -c, --config PATH    Config file (else $DEVAUTH_CONFIG, else /etc/devauth/devauth.toml)
+  --account NAME       The config's [accounts.NAME] (pair, token, status, unpair, api, ...;
+                       default: the top-level account; `status` then lists every account)
   -h, --help           Show help (also `devauth <COMMAND> --help`)
   -V, --version        Show the version
 
@@ -66,7 +70,8 @@ Options:
   --force       Pair again although the device is paired; once the new tokens are stored the
                 old grant is revoked (not when the new pairing is for the same account).
   --grant G     Use this grant instead of [provider] grant: device_code or
-                authorization_code (its keys are checked as if the file said it).
+                authorization_code. The file is checked for G and as written, so
+                what pairs here, `token` and the others accept too.
   --no-browser  authorization_code: launch nothing; the URL is shown on the screen (text +
                 QR) and in the `authorize` event, for the device's own UI to open.
   --paste       authorization_code: the browser is elsewhere; paste the address it was sent
@@ -128,22 +133,26 @@ wrong verifier, a used or expired code), 9 store, 14 no pending request or it ex
 pub const TOKEN_HELP: &str = "\
 devauth token — print a valid access token
 
-Usage: devauth token [--header] [--dpop-proof METHOD URL [--dpop-nonce NONCE]]
+Usage: devauth token [--header] [--scope 'SCOPE ...'] [--dpop-proof METHOD URL [--dpop-nonce NONCE]]
 
-Refreshes first when the token expires within the refresh margin ([agent] refresh_margin_secs,
+While `devauth run` serves [agent] socket, the token comes from the agent, as its policy
+grants it to the caller (so the store and its lock can be root-only). Without the agent:
+refreshes first when the token expires within the refresh margin ([agent] refresh_margin_secs,
 at most half the token's lifetime). Safe to call from many processes at once: refreshes are
 serialised by a lock, so a provider that rotates refresh tokens never sees one twice.
 
 Options:
   --header              Print `Bearer <token>`, or `DPoP <token>` for a DPoP-bound token
                         (ready for an Authorization header)
+  --scope SCOPES        A token with only these scopes (space-separated); needs the agent
   --dpop-proof M URL    A DPoP-bound token (RFC 9449) needs a proof with each request: print
                         one for METHOD URL on a second line, bound to the printed token. Send
                         `Authorization: DPoP <token>` and `DPoP: <proof>`; one proof, one request.
   --dpop-nonce NONCE    The nonce the resource server asked for (its DPoP-Nonce header)
 
 Exit codes: 0 ok, 3 not paired, 4 pairing needed again (or the DPoP key is gone), 6 --dpop-proof
-with a token that is not DPoP-bound, 7 network, 8 provider refused, 9 store.
+with a token that is not DPoP-bound, 7 network, 8 provider refused, 9 store,
+15 the agent refused (policy).
 ";
 
 pub const STATUS_HELP: &str = "\
@@ -177,7 +186,7 @@ pub const RENDER_HELP: &str = "\
 devauth render — draw the pairing screen into a PNG, with sample data and no network
 
 Usage: devauth render (--board NAME | --size WxH) --state STATE --out FILE.png
-                      [--size WxH] [--rotate DEG]
+                      [--size WxH] [--rotate DEG] [--language TAG]
 
 Options:
   --board NAME   A board profile: boards/NAME.toml next to the config, else
@@ -188,6 +197,10 @@ Options:
   --state STATE  code (waiting for the person), renewed (new code issued), clock (waiting for
                  network time), retrying, paired, denied, error
   --out FILE     The PNG to write (replaced atomically)
+  --language TAG The screen's language: a BCP 47 tag (ar, de, pt-BR, zh-Hant, ...) or auto
+                 (from LANGUAGE, LC_ALL, LC_MESSAGES, LANG); default: [display] language of
+                 the config, else auto. A language without a pack here falls back as the
+                 device would (region to language to English) and says so.
 
 Without --board and --size, the [display] section of the config is used.
 
@@ -239,6 +252,8 @@ pub struct RenderArgs {
     pub rotate: Option<u32>,
     pub state: RenderState,
     pub out: PathBuf,
+    /// `--language`: a BCP 47 tag or `auto`, checked by the command.
+    pub language: Option<String>,
 }
 pub const RUN_HELP: &str = "\
 devauth run — the agent that owns this device's pairing for its whole life
@@ -303,6 +318,8 @@ pub enum Command {
     SignIn(PairArgs),
     Token {
         header: bool,
+        /// `--scope`: only these scopes (from the agent).
+        scope: Option<String>,
         /// `--dpop-proof METHOD URL`: also print a DPoP proof for that request.
         dpop: Option<ProofArgs>,
     },
@@ -363,74 +380,12 @@ pub enum ExchangeAnswer {
     Code { code: String, state: Option<String> },
 }
 
-/// `devauth api`'s arguments, checked (no file read yet).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiArgs {
-    /// Uppercase standard method.
-    pub method: String,
-    pub headers: Vec<(String, String)>,
-    pub data: Option<DataSource>,
-    pub url: String,
-}
-
-/// Where `--data` comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DataSource {
-    Stdin,
-    File(PathBuf),
-}
-
-const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
-
-fn api_method(m: &str) -> Result<String, UsageError> {
-    let upper = m.to_ascii_uppercase();
-    if METHODS.contains(&upper.as_str()) {
-        Ok(upper)
-    } else {
-        Err(UsageError(format!(
-            "--method: `{}` is not one of {}",
-            m.chars().take(32).collect::<String>(),
-            METHODS.join(", ")
-        )))
-    }
-}
-
-/// `Name: value`: a token name (RFC 9110 §5.1), a value without control characters.
-fn api_header(h: &str) -> Result<(String, String), UsageError> {
-    let bad = |why: &str| UsageError(format!("--header: {why} (expected `Name: value`)"));
-    let (name, value) = h.split_once(':').ok_or_else(|| bad("no `:`"))?;
-    let name = name.trim();
-    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-    if name.is_empty() || name.len() > 256 || !name.chars().all(tchar) {
-        return Err(bad("the name is not a valid header name"));
-    }
-    if name.eq_ignore_ascii_case("authorization") {
-        return Err(bad("devauth sets Authorization itself"));
-    }
-    let value = value.trim();
-    if value.len() > 8192 || value.chars().any(|c| c.is_control() && c != '\t') {
-        return Err(bad(
-            "the value has control characters or is longer than 8 KiB",
-        ));
-    }
-    Ok((name.to_string(), value.to_string()))
-}
-
-fn api_data(d: &str) -> Result<DataSource, UsageError> {
-    if d == "-" {
-        return Ok(DataSource::Stdin);
-    }
-    match d.strip_prefix('@') {
-        Some(path) if !path.is_empty() => Ok(DataSource::File(PathBuf::from(path))),
-        _ => Err(UsageError(
-            "--data takes @FILE or - (stdin); a body on the command line would show in `ps`".into(),
-        )),
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cli {
     pub config: Option<PathBuf>,
+    /// `--account NAME`: one of the config's `[accounts.NAME]` (`None`: the default one;
+    /// `status` then lists them all).
+    pub account: Option<String>,
     pub command: Command,
 }
 
@@ -450,6 +405,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     use lexopt::prelude::*;
     let mut parser = lexopt::Parser::from_args(args);
     let mut config = None;
+    let mut account: Option<String> = None;
     let mut name: Option<String> = None;
     let mut json = false;
     let mut header = false;
@@ -460,6 +416,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     let mut rotate: Option<String> = None;
     let mut state: Option<String> = None;
     let mut out: Option<PathBuf> = None;
+    let mut language: Option<String> = None;
     let mut method: Option<String> = None;
     let mut headers = Vec::new();
     let mut data: Option<DataSource> = None;
@@ -470,6 +427,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     let mut redirect_uri: Option<String> = None;
     let mut redirect_url: Option<String> = None;
     let mut code: Option<String> = None;
+    let mut scope: Option<String> = None;
     let mut timeout: Option<u64> = None;
     let mut force = false;
     let mut dpop_proof: Option<(String, String)> = None;
@@ -485,10 +443,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             Short('c') | Long("config") => {
                 config = Some(PathBuf::from(parser.value().map_err(err)?));
             }
+            // An unknown name is the config's to say (it lists the accounts there are).
+            Long("account") => account = Some(text(parser.value().map_err(err)?, "account")?),
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") if name.is_none() => {
                 return Ok(Cli {
                     config,
+                    account,
                     command: Command::Version,
                 });
             }
@@ -510,6 +471,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
                 redirect_url = Some(text(parser.value().map_err(err)?, "redirect-url")?);
             }
             Long("code") => code = Some(text(parser.value().map_err(err)?, "code")?),
+            Long("scope") => scope = Some(text(parser.value().map_err(err)?, "scope")?),
             Long("dpop-proof") => {
                 let method = text(parser.value().map_err(err)?, "dpop-proof")?;
                 let url = text(parser.value().map_err(err)?, "dpop-proof")?;
@@ -524,6 +486,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             Long("rotate") => rotate = Some(text(parser.value().map_err(err)?, "rotate")?),
             Long("state") => state = Some(text(parser.value().map_err(err)?, "state")?),
             Long("out") => out = Some(PathBuf::from(parser.value().map_err(err)?)),
+            Long("language") => language = Some(text(parser.value().map_err(err)?, "language")?),
             // `--header` alone is `token`'s switch; with a value it is an `api` header.
             Long("header") if name.as_deref() != Some("api") => header = true,
             Short('H') | Long("header") => {
@@ -569,6 +532,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         if help {
             return Ok(Cli {
                 config,
+                account,
                 command: Command::Help(USAGE),
             });
         }
@@ -577,10 +541,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
     let allowed: &[&str] = match name.as_str() {
         "pair" => &["json", "grant", "no-browser", "paste", "timeout", "force"],
         "status" => &["json"],
-        "token" => &["header", "dpop-proof", "dpop-nonce"],
+        "token" => &["header", "scope", "dpop-proof", "dpop-nonce"],
         "keygen" => &["public"],
         "unpair" => &[],
-        "render" => &["board", "size", "rotate", "state", "out"],
+        "render" => &["board", "size", "rotate", "state", "out", "language"],
         "run" => &["json"],
         "api" => &["api"],
         "authorize-url" => &["json", "redirect-uri", "state"],
@@ -588,11 +552,17 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         "help" => {
             return Ok(Cli {
                 config,
+                account,
                 command: Command::Help(USAGE),
             });
         }
         other => return Err(UsageError(format!("unknown command `{other}`"))),
     };
+    if account.is_some() && matches!(name.as_str(), "run" | "render") {
+        return Err(UsageError(format!(
+            "`{name}` does not take --account (`run` serves every account of the config)"
+        )));
+    }
     for (flag, set) in [
         ("json", json),
         ("header", header),
@@ -601,12 +571,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
         ("rotate", rotate.is_some()),
         ("state", state.is_some()),
         ("out", out.is_some()),
+        ("language", language.is_some()),
         ("grant", grant.is_some()),
         ("no-browser", no_browser),
         ("paste", paste),
         ("redirect-uri", redirect_uri.is_some()),
         ("redirect-url", redirect_url.is_some()),
         ("code", code.is_some()),
+        ("scope", scope.is_some()),
         ("timeout", timeout.is_some()),
         ("force", force),
         ("dpop-proof", dpop_proof.is_some()),
@@ -662,11 +634,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             },
             "token" => Command::Token {
                 header,
+                scope,
                 dpop: proof_args(dpop_proof, dpop_nonce)?,
             },
             "keygen" => Command::Keygen { public },
             "status" => Command::Status { json },
-            "render" => Command::Render(render_args(board, size, rotate, state, out)?),
+            "render" => Command::Render(render_args(board, size, rotate, state, out, language)?),
             "run" => Command::Run { json },
             "authorize-url" => Command::AuthorizeUrl(AuthorizeUrlArgs {
                 redirect_uri: redirect_uri
@@ -708,7 +681,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, UsageError
             _ => Command::Unpair,
         }
     };
-    Ok(Cli { config, command })
+    Ok(Cli {
+        config,
+        account,
+        command,
+    })
 }
 
 fn render_args(
@@ -717,6 +694,7 @@ fn render_args(
     rotate: Option<String>,
     state: Option<String>,
     out: Option<PathBuf>,
+    language: Option<String>,
 ) -> Result<RenderArgs, UsageError> {
     let size = match size {
         None => None,
@@ -760,6 +738,7 @@ fn render_args(
         rotate,
         state,
         out,
+        language,
     })
 }
 
@@ -786,6 +765,7 @@ mod tests {
             .command,
             Command::Token {
                 header: false,
+                scope: None,
                 dpop: Some(ProofArgs {
                     method: "GET".into(),
                     url: "https://api/x?y=1".into(),
@@ -928,6 +908,7 @@ mod tests {
             p(&["token", "--header"]).unwrap().command,
             Command::Token {
                 header: true,
+                scope: None,
                 dpop: None
             }
         );
@@ -978,6 +959,7 @@ mod tests {
                 rotate: Some(90),
                 state: RenderState::Code,
                 out: PathBuf::from("/tmp/x.png"),
+                language: None,
             })
         );
         assert_eq!(
@@ -1043,6 +1025,7 @@ mod tests {
             .unwrap(),
             Cli {
                 config: Some(PathBuf::from("/c.toml")),
+                account: None,
                 command: Command::Api(ApiArgs {
                     method: "PUT".into(),
                     headers: vec![
@@ -1067,9 +1050,39 @@ mod tests {
             p(&["token", "--header"]).unwrap().command,
             Command::Token {
                 header: true,
+                scope: None,
                 dpop: None
             }
         );
+        assert_eq!(
+            p(&["token", "--scope", "read write"]).unwrap().command,
+            Command::Token {
+                header: false,
+                scope: Some("read write".into()),
+                dpop: None
+            }
+        );
+        assert!(p(&["status", "--scope", "x"]).is_err());
+    }
+
+    #[test]
+    fn account_is_for_every_command_but_run_and_render() {
+        for cmd in ["pair", "token", "status", "unpair", "keygen"] {
+            let cli = p(&[cmd, "--account", "kids"]).unwrap();
+            assert_eq!(cli.account.as_deref(), Some("kids"), "{cmd}");
+        }
+        assert_eq!(
+            p(&["--account", "kids", "status"])
+                .unwrap()
+                .account
+                .as_deref(),
+            Some("kids")
+        );
+        assert_eq!(p(&["status"]).unwrap().account, None);
+        for cmd in ["run", "render"] {
+            let e = p(&[cmd, "--account", "kids"]).unwrap_err();
+            assert!(e.0.contains("--account"), "{cmd}: {e}");
+        }
     }
 
     #[test]

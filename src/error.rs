@@ -48,6 +48,12 @@ pub enum Error {
         status: u16,
         url: String,
     },
+    /// The agent's token service refused this caller (its `[[agent.client]]` policy, or an
+    /// account it does not have): the `error` code and message it sent.
+    AgentRefused {
+        code: String,
+        message: String,
+    },
     /// Already shown to the person (e.g. by `status`); only the exit code remains.
     Reported(Box<Error>),
 }
@@ -87,6 +93,7 @@ impl Error {
             Error::Stopped(sig) => 128 + sig.number(),
             Error::LoginTimeout(_) => 13,
             Error::NoPendingSignIn(_) => 14,
+            Error::AgentRefused { .. } => 15,
             Error::Config(_) | Error::Setup(_) => 6,
             Error::Network(_) => 7,
             Error::Provider(_) => 8,
@@ -135,6 +142,9 @@ impl fmt::Display for Error {
             Error::Io(m) => f.write_str(m),
             Error::Setup(m) => write!(f, "config: {m}"),
             Error::HttpStatus { status, url } => write!(f, "{url}: HTTP {status}"),
+            Error::AgentRefused { code, message } => {
+                write!(f, "the agent refused: {message} ({code})")
+            }
             Error::Reported(inner) => inner.fmt(f),
         }
     }

@@ -231,6 +231,10 @@ pub enum Renewed {
         /// The current access token is not expired (by the best clock we have).
         still_valid: bool,
         error: Error,
+        /// The provider answered and refused (429, 5xx), as opposed to not being reached.
+        refused: bool,
+        /// Its `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
     },
 }
 
@@ -265,6 +269,7 @@ pub fn fresh_tokens<T: Transport, C: Clock>(
             current: Some(current),
             still_valid: true,
             error,
+            ..
         } => {
             // The token still works for a while: hand it out and refresh next time.
             eprintln!("devauth: refresh failed, using the current token until it expires: {error}");
@@ -339,6 +344,8 @@ pub fn renew<T: Transport, C: Clock>(
                 still_valid: still_valid(current.as_ref(), &unlocked_now),
                 current,
                 error: Error::Store(e),
+                refused: false,
+                retry_after: None,
             });
         }
     };
@@ -351,11 +358,14 @@ pub fn renew<T: Transport, C: Clock>(
     }
     let current = stored.as_ref().map(|s| s.tokens.clone());
     let still_valid = still_valid(current.as_ref(), &now);
-    let failed = |error: Error| Renewed::Failed {
+    let failed_after = |error: Error, refused: bool, retry_after| Renewed::Failed {
         current: current.clone(),
         still_valid,
         error,
+        refused,
+        retry_after,
     };
+    let failed = |error: Error| failed_after(error, false, None);
     // Everything of the save that does not need the answer is done just before the request,
     // so that a read-only or full store is reported while the old refresh token still works
     // (at a provider with strict rotation, failing after the answer would cost the grant), and
@@ -458,7 +468,11 @@ pub fn renew<T: Transport, C: Clock>(
                 "the service-account assertion was refused: {e}"
             ))),
         },
-        Err(e) if e.is_transient() => Ok(failed(Error::from(e))),
+        Err(e) if e.is_transient() => {
+            let refused = !matches!(e, crate::oauth::CallError::Transport(_));
+            let retry_after = e.retry_after();
+            Ok(failed_after(Error::from(e), refused, retry_after))
+        }
         Err(e) => Err(Error::from(e)),
     }
 }
@@ -615,5 +629,97 @@ mod tests {
             None,
         );
         assert_eq!(t.expiry.unwrap().obtained_unix, 1_700_000_000);
+    }
+
+    /// What `renew` makes of one refresh answer, with an expired token in the store.
+    fn renewal_failure(
+        answer: Result<crate::net::transport::Response, crate::net::transport::TransportError>,
+    ) -> (bool, Option<Duration>) {
+        use crate::oauth::client::tests::Scripted;
+        use crate::oauth::{ClientIdentity, Endpoints};
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::new(dir.path().join("tokens.json"));
+        let clock = crate::clock::fake::FakeClock::new();
+        let tokens = token_set(
+            resp(Some(60), Some("refresh")),
+            None,
+            None,
+            &TimeNow::read(&clock),
+            None,
+        );
+        let token = "https://as.example/token".to_string();
+        store
+            .save(&StoredTokens {
+                client_id: "tv".into(),
+                token_endpoint: token.clone(),
+                tokens,
+                grant_refused: None,
+            })
+            .unwrap();
+        clock.advance(Duration::from_secs(120));
+        let client = OAuthClient {
+            transport: Scripted::new(vec![answer]),
+            endpoints: Endpoints {
+                device_authorization: String::new(),
+                token,
+                revocation: None,
+                userinfo: None,
+                authorization: None,
+                dpop_es256: false,
+            },
+            identity: ClientIdentity {
+                client_id: "tv".into(),
+                client_secret: None,
+                basic_auth: false,
+                assertion: None,
+            },
+            scopes: Vec::new(),
+            extra_params: Vec::new(),
+            allow_http_loopback: false,
+            dpop: None,
+        };
+        let need = Need::Remaining(Duration::from_secs(30));
+        match renew(
+            &store,
+            &client,
+            &clock,
+            &Renewal::RefreshToken,
+            need,
+            OnGone::Keep,
+        ) {
+            Ok(Renewed::Failed {
+                refused,
+                retry_after,
+                still_valid: false,
+                current: Some(_),
+                ..
+            }) => (refused, retry_after),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_refused_refresh_says_so_with_its_retry_after_and_an_unreachable_one_does_not() {
+        use crate::net::transport::{Response, TransportError};
+        let refused = |status: u16, retry_after: Option<&str>| {
+            Ok(Response {
+                status,
+                content_type: Some("application/json".into()),
+                retry_after: retry_after.map(str::to_string),
+                body: br#"{"error":"temporarily_unavailable"}"#.to_vec(),
+                ..Response::default()
+            })
+        };
+        let secs = |s| Some(Duration::from_secs(s));
+        assert_eq!(
+            renewal_failure(refused(503, Some("600"))),
+            (true, secs(600))
+        );
+        assert_eq!(renewal_failure(refused(429, Some("7"))), (true, secs(7)));
+        assert_eq!(renewal_failure(refused(500, None)), (true, None));
+        let down = Err(TransportError::Timeout {
+            url: "https://as.example/token".into(),
+        });
+        assert_eq!(renewal_failure(down), (false, None));
     }
 }

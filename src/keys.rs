@@ -25,7 +25,7 @@ use crate::oauth::jws::{Jwk, JwsSigner, SoftwareKey};
 use crate::oauth::jwt::ClientAssertion;
 use crate::secret::Secret;
 use crate::store::keyfile::{KeyFile, KeyProtection, StoredKey};
-use crate::store::{Protection, Sealer, StoreError, TokenSet, TokenStore};
+use crate::store::{Protection, Sealer, StoreError, TokenStore};
 use crate::tpm::Tpm;
 use std::path::Path;
 use std::sync::Arc;
@@ -288,15 +288,15 @@ pub fn forget_dpop_key(store: &TokenStore) -> Result<bool, Error> {
 /// proof: that is an error, so a caller never sends a useless one.
 pub fn dpop_proof(
     dpop: &Dpop,
-    tokens: &TokenSet,
+    access_token: &Secret,
+    token_type: &str,
     method: &str,
     url: &str,
     nonce: Option<&str>,
 ) -> Result<Secret, Error> {
-    if !tokens.is_dpop() {
+    if token_type != "DPoP" {
         return Err(Error::Setup(format!(
-            "the access token is a {} token, not DPoP-bound: it needs no proof",
-            tokens.token_type
+            "the access token is a {token_type} token, not DPoP-bound: it needs no proof"
         )));
     }
     if nonce.is_some_and(|n| !crate::oauth::dpop::valid_nonce(n)) {
@@ -307,7 +307,7 @@ pub fn dpop_proof(
         )));
     }
     let nonce = nonce.map(str::to_string).or_else(|| dpop.nonce_for(url));
-    dpop.proof_with_nonce(method, url, Some(&tokens.access_token), nonce.as_deref())
+    dpop.proof_with_nonce(method, url, Some(access_token), nonce.as_deref())
         .map_err(Error::Io)
 }
 

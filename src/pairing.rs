@@ -170,8 +170,9 @@ pub fn code_screen(code: &LiveCode, now: Instant) -> CodeScreen {
     }
 }
 
-/// One `pair --json` line for a flow event.
-pub fn event_json(event: &Event) -> serde_json::Value {
+/// One `pair --json` line for a flow event. The `code` event also names the language of the
+/// screen (`language`: `"en"`, `"pt-BR"`, …), for a device UI that localizes itself.
+pub fn event_json(event: &Event, language: &str) -> serde_json::Value {
     use serde_json::json;
     match event {
         Event::Code {
@@ -191,6 +192,7 @@ pub fn event_json(event: &Event) -> serde_json::Value {
             "interval": interval,
             "message": message,
             "renewed": renewed,
+            "language": language,
         }),
         Event::Pending => json!({"event": "pending"}),
         Event::SlowDown { interval } => json!({"event": "slow_down", "interval": interval}),
@@ -388,13 +390,14 @@ mod tests {
             interval: 5,
             renewed: false,
         };
-        let v = event_json(&e);
+        let v = event_json(&e, "pt-BR");
         assert_eq!(v["event"], "code");
+        assert_eq!(v["language"], "pt-BR");
         assert_eq!(v["verification_uri_complete"], serde_json::Value::Null);
         assert_eq!(v["expires_in"], 600);
         assert!(v.get("device_code").is_none());
         assert_eq!(
-            event_json(&Event::SlowDown { interval: 10 }).to_string(),
+            event_json(&Event::SlowDown { interval: 10 }, "ar").to_string(),
             r#"{"event":"slow_down","interval":10}"#
         );
     }

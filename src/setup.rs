@@ -11,6 +11,7 @@ use crate::keys;
 use crate::net::transport::{HttpTransport, Transport, TransportSettings};
 use crate::oauth::dpop::Dpop;
 use crate::oauth::{self, ClientIdentity, Endpoints, OAuthClient};
+use crate::screen::language::Language;
 use crate::screen::terminal::TerminalScreen;
 use crate::screen::{NoScreen, Screen};
 use crate::store::{StoredTokens, TokenStore};
@@ -128,12 +129,24 @@ pub(crate) fn resolve_endpoints(
             token: token.clone(),
             ..Endpoints::default()
         },
-        EndpointSource::Discover { issuer } => oauth::discover(
-            transport,
-            issuer,
-            p.allow_http_loopback,
-            p.grant.code_grant().is_none(),
-        )?,
+        EndpointSource::Discover { issuer } => {
+            let found = oauth::discover(
+                transport,
+                issuer,
+                p.allow_http_loopback,
+                p.grant.code_grant().is_none(),
+            )?;
+            // A client file names endpoints too; they must be the issuer's server.
+            if let Some(file) = &p.client_file {
+                file.check_discovered(
+                    &config.source,
+                    issuer,
+                    &found.token,
+                    found.authorization.as_deref(),
+                )?;
+            }
+            found
+        }
     };
     if p.revocation_endpoint.is_some() {
         endpoints.revocation = p.revocation_endpoint.clone();
@@ -144,35 +157,69 @@ pub(crate) fn resolve_endpoints(
     Ok(endpoints)
 }
 
+/// The seed of this process's jitter (the agent's renewal spread and backoff, pairing's backoff).
 pub(crate) fn jitter_seed() -> u64 {
     let nanos = crate::clock::wall_now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    u64::from(nanos) ^ (u64::from(std::process::id()) << 32)
+    jitter_seed_from(nanos, std::process::id())
 }
 
-/// The configured screen backend, opened. A device that cannot be opened (missing framebuffer,
-/// SPI or GPIO permissions, a backend left out of this build) is an error naming the device.
-pub(crate) fn open_screen(config: &Config, json: bool) -> Result<Box<dyn Screen>, Error> {
-    let d = &config.display;
+/// How [`jitter_seed`] mixes the wall clock's nanoseconds with the pid. Public so that the fleet
+/// simulator (`fleet/`) seeds its simulated devices exactly as real ones are seeded: devices of
+/// one model boot alike and share the pid, only the nanoseconds tell them apart.
+pub fn jitter_seed_from(nanos: u32, pid: u32) -> u64 {
+    u64::from(nanos) ^ (u64::from(pid) << 32)
+}
+
+/// The configured screen backend, opened, in the language `[display] language` comes to (its
+/// tag is returned for the `--json` events). A device that cannot be opened (missing
+/// framebuffer, SPI or GPIO permissions, a backend left out of this build) is an error naming
+/// the device.
+pub(crate) fn open_screen(config: &Config, json: bool) -> Result<(Box<dyn Screen>, String), Error> {
+    let mut display = config.display.clone();
+    display.resolve_language();
+    let d = &display;
+    let language = d.resolved_language.tag().to_string();
     // A backend left out of this build is said at once, not after waiting for its device.
     crate::screen::check_built(d.backend)?;
     wait_for_display(d, json);
-    Ok(match d.backend {
+    let screen: Box<dyn Screen> = match d.backend {
         DisplayBackend::None => Box::new(NoScreen),
         // With --json, stdout carries the events: the human screen moves to stderr.
-        DisplayBackend::Terminal if json => {
-            Box::new(TerminalScreen::stderr().with_device_name(d.device_name.clone()))
-        }
-        DisplayBackend::Terminal => {
-            Box::new(TerminalScreen::stdout().with_device_name(d.device_name.clone()))
-        }
+        DisplayBackend::Terminal if json => Box::new(
+            TerminalScreen::stderr()
+                .with_device_name(d.device_name.clone())
+                .with_language(terminal_language(d)),
+        ),
+        DisplayBackend::Terminal => Box::new(
+            TerminalScreen::stdout()
+                .with_device_name(d.device_name.clone())
+                .with_language(terminal_language(d)),
+        ),
         DisplayBackend::Png => crate::screen::open_png(d)?,
         DisplayBackend::Framebuffer => crate::screen::open_framebuffer(d)?,
         DisplayBackend::Spi => crate::screen::open_spi(d)?,
         DisplayBackend::Drm => crate::screen::open_drm(d)?,
-    })
+    };
+    Ok((screen, language))
+}
+
+/// The terminal prints the language's own text where it can show it, else English.
+fn terminal_language(d: &DisplayConfig) -> Language {
+    let language = &d.resolved_language;
+    if language.pack().is_none()
+        || crate::screen::terminal::shows_any_script(&|n| std::env::var(n).ok())
+    {
+        return language.clone();
+    }
+    eprintln!(
+        "devauth: language: this terminal cannot show {} (no UTF-8 locale, or the Linux \
+         console); it shows English",
+        language.tag()
+    );
+    Language::english()
 }
 
 /// Gives a display driver that has not probed yet `wait_secs` to create the device node; the
@@ -204,6 +251,52 @@ fn wait_for_display(d: &DisplayConfig, json: bool) {
             }
         },
     );
+}
+
+/// What `status --json` and `GET /v1/status` say about one account: its store's status, and,
+/// where the file has several accounts, the account's name and label.
+pub fn status_of(config: &Config, now: &crate::store::TimeNow) -> serde_json::Value {
+    let store = config.storage.token_store();
+    let mut v = crate::store::status_json(
+        store.path(),
+        &store.load(),
+        &config.provider.client_id,
+        config
+            .provider
+            .grant
+            .jwt_bearer()
+            .map(|j| j.issuer.as_str()),
+        now,
+    );
+    if v.get("client_id").is_some() {
+        // The same word `status` prints: what seals the store, or none.
+        v["protection"] = serde_json::json!(match store.protection() {
+            Ok(Some(crate::store::Protection::Sealed(sealer))) => sealer.name(),
+            _ => "none",
+        });
+        // How the DPoP key of bound tokens is kept: tpm2, sealed or none (null: no key).
+        if v.get("token_type").and_then(serde_json::Value::as_str) == Some("DPoP") {
+            v["dpop_key"] = serde_json::json!(keys::dpop_key_protection(&store).map(|p| p.name()));
+        }
+    }
+    if config.account.several() {
+        v["account_name"] = serde_json::json!(config.account.name);
+        v["label"] = serde_json::json!(config.account.label);
+    }
+    v
+}
+
+/// The status of every account: one account's object as it always was, several as
+/// `{"paired": <all paired>, "accounts": [...]}`.
+pub fn status_all(configs: &[&Config], now: &crate::store::TimeNow) -> serde_json::Value {
+    match configs {
+        [one] if !one.account.several() => status_of(one, now),
+        _ => {
+            let accounts: Vec<_> = configs.iter().map(|c| status_of(c, now)).collect();
+            let paired = accounts.iter().all(|a| a["paired"] == true);
+            serde_json::json!({"paired": paired, "accounts": accounts})
+        }
+    }
 }
 
 /// One JSON event line on stdout, flushed (a device UI reads it as it comes). A failed write is

@@ -196,12 +196,7 @@ fn the_server_going_away_for_a_while_is_retried_without_pairing_again() {
     env.srv.pause();
     // Several failed renewals with growing delays, no busy loop, no pairing.
     agent.wait_count("retrying", 3);
-    let retry_delays: Vec<u64> = agent
-        .events()
-        .iter()
-        .filter(|e| e["event"] == "retrying")
-        .map(|e| e["in_secs"].as_u64().unwrap())
-        .collect();
+    let retry_delays = agent.numbers("retrying", "in_secs");
     assert!(
         retry_delays.windows(2).all(|w| w[1] >= w[0]),
         "{retry_delays:?}"

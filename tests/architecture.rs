@@ -14,13 +14,14 @@ use std::process::ExitCode;
 /// picture in docs/architecture.md.
 const LAYERS: &[&[&str]] = &[
     &["cli", "clock", "secret", "stdout"],
-    &["signals", "net", "tpm", "keyring"],
+    &["signals", "net", "locale", "tpm", "keyring"],
     &["oauth", "store", "screen"],
     &["config"],
     &["error"],
     &["grant", "keys"],
     &["pairing"],
     &["setup"],
+    &["socket"],
     &["agent"],
     &["commands"],
 ];

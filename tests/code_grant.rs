@@ -4,26 +4,12 @@
 
 mod common;
 
+use common::browser::{fake_browser, launched_url};
 use common::*;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// exit code of a sign-in whose redirect never came (README's table).
 const LOGIN_TIMEOUT: i32 = 13;
-
-/// A `browser_command` that writes the URL it is given to `url.txt` (the test then plays the
-/// browser), so no real browser is ever started.
-fn fake_browser(dir: &Path) -> PathBuf {
-    let script = dir.join("browser.sh");
-    std::fs::write(
-        &script,
-        "#!/bin/sh\nprintf '%s' \"$1\" > \"$(dirname \"$0\")/url.tmp\" && mv \"$(dirname \"$0\")/url.tmp\" \"$(dirname \"$0\")/url.txt\"\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    script
-}
 
 /// A generic-preset environment with the code grant, its browser command the fake one.
 fn code_env(provider: Provider, extra: &str) -> Env {
@@ -41,16 +27,6 @@ fn code_env(provider: Provider, extra: &str) -> Env {
     );
     env.write_config(&text);
     env
-}
-
-/// Waits for the URL the fake browser was given.
-fn launched_url(env: &Env) -> String {
-    let file = env.dir().join("url.txt");
-    assert!(
-        wait_until(scaled(Duration::from_secs(10)), || file.exists()),
-        "the browser command was never run"
-    );
-    std::fs::read_to_string(file).unwrap()
 }
 
 #[test]

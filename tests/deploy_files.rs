@@ -131,6 +131,21 @@ impl Sysv {
     }
 }
 
+/// A test that fails half way must not leave the supervisor and its daemon running (they would
+/// outlive the test run, holding whatever descriptors they inherited).
+impl Drop for Sysv {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.busybox)
+            .arg("sh")
+            .arg(&self.script)
+            .arg("stop")
+            .env_clear()
+            .env("PATH", self.dir.path().join("bin"))
+            .env("DEVAUTH_DEFAULTS", self.dir.path().join("defaults"))
+            .output();
+    }
+}
+
 #[test]
 fn sysv_script_passes_config_and_reloads_with_sighup_under_busybox() {
     let Some(busybox) = tool("busybox") else {

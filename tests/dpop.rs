@@ -5,9 +5,8 @@
 
 mod common;
 
+use common::socket::raw_get;
 use common::*;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 /// A server with DPoP (`policy`) and a config with `dpop = "<mode>"`; codes approved at once.
@@ -30,26 +29,6 @@ fn pair_short(env: &Env) {
 /// half its lifetime).
 fn stale() {
     std::thread::sleep(Duration::from_millis(1100));
-}
-
-/// A GET with these headers, by hand (another program using the token and a proof): the status.
-fn raw_get(url: &str, headers: &[(&str, &str)]) -> u16 {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_at(rest.find('/').unwrap());
-    let mut s = TcpStream::connect(host).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
-    answer
-        .get(9..12)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no HTTP answer: {answer:?}"))
 }
 
 /// The claims of a compact JWS (tests read what devauth sent).

@@ -142,7 +142,7 @@ fn tls_refresh_without_the_ca_fails_clearly_and_keeps_the_store() {
     assert_eq!(std::fs::read(&env.store).unwrap(), before, "store changed");
     assert_eq!(env.server().stats().refreshes, 0);
     // Trusting the CA again: the same refresh token still works, nothing was lost.
-    env.write_config(&text.replace("[storage]", &format!("{}\n[storage]", ca_file_line())));
+    env.write_config(&text.replace("[provider]\n", &format!("[provider]\n{}\n", ca_file_line())));
     env.token();
     assert_eq!(env.server().stats().refreshes, 1);
 }

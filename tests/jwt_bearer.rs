@@ -50,9 +50,10 @@ fn setup(b: Behavior, provider: &str) -> Sa {
              token_endpoint = \"{base}/token\"\nuserinfo_endpoint = \"{base}/userinfo\"\n\
              {provider}\n\
              [storage]\npath = \"{store}\"\n[display]\nbackend = \"none\"\n\
-             [agent]\ntoken_file = \"{tf}\"\n",
+             [agent]\ntoken_file = \"{tf}\"\nsocket = \"{sock}\"\n",
             store = dir.path().join("state/tokens.json").display(),
             tf = token_file.display(),
+            sock = dir.path().join("run/devauth.sock").display(),
         ),
     )
     .unwrap();

@@ -20,12 +20,14 @@
 //! ```
 //!
 //! The rules:
-//! - Renew ahead of expiry: at `expiry − min(margin, lifetime/2) − jitter` (jitter up to a fifth
-//!   of that margin, at most 60 s, so a fleet does not renew in lockstep). All times are
+//! - Renew ahead of expiry: at `expiry − min(margin, lifetime/2) − jitter`. All times are
 //!   CLOCK_BOOTTIME: a suspended box that wakes after its token expired renews at once, because
-//!   the driver feeds a `Tick` as soon as it notices the jump.
-//! - A failed renewal that is not "the grant is gone" keeps the tokens and retries with capped
-//!   exponential backoff and jitter, reset after the next success. It never leads to pairing.
+//!   the driver feeds a `Tick` as soon as it notices the jump. A token obtained when many devices
+//!   may have obtained theirs (pairing; at start, the stored one expired) gets a wide jitter; one
+//!   obtained late after failures is renewed that much earlier (`timing.rs`, `docs/fleet.md`).
+//! - A failed renewal that is not "the grant is gone" keeps the tokens and retries, never
+//!   pairs: exponential backoff when the provider was not reached; after a refusal (429, 5xx)
+//!   not before its `Retry-After`, then spread over a backoff cap (`timing.rs`).
 //! - `invalid_grant` (the grant is gone), or an API (the provider's userinfo, once it has worked
 //!   with this grant) answering 401 both before and after a renewal: pairing again, at once.
 //! - Before any network call the wall clock must be plausible (TLS needs it); until then the
@@ -35,6 +37,10 @@
 use crate::clock::Instant;
 use crate::signals::Signal;
 use std::time::Duration;
+use timing::Spread;
+pub use timing::{Cause, Retries};
+
+mod timing;
 
 /// Tunables; the defaults are for real devices.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +54,12 @@ pub struct Policy {
     pub max_jitter: Duration,
     /// First retry delay after a failed renewal, doubled up to `backoff_cap`.
     pub backoff_base: Duration,
+    /// Also the window a retry after a refusal (429, 5xx) is spread over.
     pub backoff_cap: Duration,
+    /// The longest `Retry-After` believed; a longer one (a misconfigured or hostile server
+    /// saying "come back next week") is cut to this. Also the widest window retries after many
+    /// refusals in a row are spread over.
+    pub max_retry_after: Duration,
     /// Pause before pairing again after the person denied access.
     pub after_denied: Duration,
     /// First pause before pairing again after pairing failed, doubled up to `pairing_retry_cap`.
@@ -70,6 +81,7 @@ impl Default for Policy {
             max_jitter: Duration::from_secs(60),
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(300),
+            max_retry_after: Duration::from_secs(3600),
             after_denied: Duration::from_secs(30),
             pairing_retry_base: Duration::from_secs(10),
             pairing_retry_cap: Duration::from_secs(600),
@@ -114,6 +126,9 @@ pub enum PairingEnd {
     Failed(String),
     /// A signal stopped pairing (SIGTERM, SIGINT, SIGHUP).
     Interrupted(Signal),
+    /// The pairing gave the screen to another account's (its code expired while another
+    /// waited); it is still due, after theirs.
+    Yielded,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,9 +138,19 @@ pub enum RenewalEnd {
     /// The stored token changed (we renewed, or another process did).
     New(TokenInfo),
     /// Worth retrying (network, server, store, lock): the tokens are kept.
-    Failed(String),
+    Failed { reason: String, cause: Cause },
     /// The grant is gone (`invalid_grant`, no refresh token, not paired any more).
     Gone(String),
+}
+
+impl RenewalEnd {
+    /// A failure worth retrying that was not the provider refusing.
+    pub fn failed(reason: impl Into<String>) -> RenewalEnd {
+        RenewalEnd::Failed {
+            reason: reason.into(),
+            cause: Cause::Unreachable,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,8 +294,8 @@ pub struct Hold {
     pub threshold: Duration,
     /// Slack for the renewal check (so the due check and the store agree).
     pub slack: Duration,
-    /// Consecutive failed renewals.
-    pub failures: u32,
+    /// Failed renewals since the last success, and what they mean for the next token.
+    pub retries: Retries,
     /// When the "paired" screen goes.
     pub release_at: Option<Instant>,
     pub probe: ProbeState,
@@ -380,7 +405,8 @@ impl Agent {
                         Some(now + self.policy.paired_screen)
                     };
                     fx.push(Effect::Notify(Note::Paired));
-                    let hold = self.new_hold(info, now, release_at);
+                    // Whole fleets pair in the same hour (a shop, a reset, a revoked client).
+                    let hold = self.new_hold(info, now, release_at, Spread::Wide);
                     self.hold_next(hold, now, wall_ok, fx)
                 }
                 PairingEnd::Denied => {
@@ -402,6 +428,7 @@ impl Agent {
                 PairingEnd::Interrupted(sig) => {
                     self.on_signal(State::Pairing, sig, now, wall_ok, fx)
                 }
+                PairingEnd::Yielded => (State::Pairing, Next::Pair),
             },
 
             (State::Holding(hold), Input::Tick) => self.hold_next(hold, now, wall_ok, fx),
@@ -415,8 +442,8 @@ impl Agent {
                         Note::Refreshed(info)
                     }));
                     self.announce_at_start = false;
-                    hold.failures = 0;
-                    self.reschedule(&mut hold, info, now);
+                    let spread = hold.retries.succeeded(now);
+                    self.reschedule(&mut hold, info, now, spread);
                     hold.probe_pending = hold.probe != ProbeState::Useless;
                     // After a replacement the next probe decides: a second 401 means gone.
                     if want != Want::Replace {
@@ -442,8 +469,8 @@ impl Agent {
                         fx.push(Effect::Publish);
                         fx.push(Effect::Notify(Note::PairedAtStart));
                     }
-                    hold.failures = 0;
-                    self.reschedule(&mut hold, info, now);
+                    hold.retries = Retries::default();
+                    self.reschedule(&mut hold, info, now, Spread::Usual);
                     // Never re-ask at once for what was just declined: no busy loop.
                     hold.due = hold.due.map(|d| d.max(now + MIN_RECHECK));
                     self.hold_next(hold, now, wall_ok, fx)
@@ -451,20 +478,13 @@ impl Agent {
                 RenewalEnd::Gone(why) if self.mode == Mode::DeviceFlow => {
                     self.grant_gone(why, false, now, wall_ok, fx)
                 }
-                RenewalEnd::Failed(reason) | RenewalEnd::Gone(reason) => {
-                    let exp = self
-                        .policy
-                        .backoff_base
-                        .saturating_mul(1u32 << hold.failures.min(16))
-                        .min(self.policy.backoff_cap);
-                    hold.failures = hold.failures.saturating_add(1);
-                    let delay = self.equal_jitter(exp);
-                    hold.due = Some(now + delay);
-                    fx.push(Effect::Notify(Note::Retrying {
-                        reason,
-                        in_secs: delay.as_secs().max(1),
-                    }));
-                    self.hold_next(hold, now, wall_ok, fx)
+                RenewalEnd::Failed { reason, cause } => {
+                    self.renewal_failed(hold, reason, cause, now, wall_ok, fx)
+                }
+                // A service account's refused assertion: the provider refusing, worth retrying.
+                RenewalEnd::Gone(reason) => {
+                    let cause = Cause::Refused { retry_after: None };
+                    self.renewal_failed(hold, reason, cause, now, wall_ok, fx)
                 }
             },
 
@@ -621,6 +641,7 @@ impl Agent {
                     },
                     now,
                     None,
+                    Spread::Usual,
                 );
                 self.hold_next(hold, now, wall_ok, fx)
             }
@@ -656,94 +677,6 @@ impl Agent {
         (State::Pairing, Next::Pair)
     }
 
-    fn new_hold(&mut self, info: TokenInfo, now: Instant, release_at: Option<Instant>) -> Hold {
-        let mut hold = Hold {
-            due: None,
-            threshold: Duration::ZERO,
-            slack: Duration::ZERO,
-            failures: 0,
-            release_at,
-            probe: if self.policy.can_probe && self.mode == Mode::DeviceFlow {
-                ProbeState::Untested
-            } else {
-                ProbeState::Useless
-            },
-            probe_pending: false,
-            rejected: false,
-            recheck_at: None,
-            clock_noted: false,
-        };
-        hold.probe_pending = hold.probe != ProbeState::Useless;
-        self.reschedule(&mut hold, info, now);
-        hold
-    }
-
-    /// Sets the next renewal from the token's remaining time: `expiry − min(margin,
-    /// lifetime/2) − jitter`.
-    fn reschedule(&mut self, hold: &mut Hold, info: TokenInfo, now: Instant) {
-        let Some(remaining) = info.remaining else {
-            hold.due = None;
-            hold.threshold = Duration::ZERO;
-            hold.slack = Duration::ZERO;
-            return;
-        };
-        let lifetime = info.lifetime.unwrap_or(remaining);
-        let margin = self.policy.refresh_margin.min(lifetime / 2);
-        let max_jitter = (margin / 5).min(self.policy.max_jitter);
-        let jitter = max_jitter.mul_f64(self.random_fraction());
-        hold.threshold = margin + jitter;
-        // The renewal call re-checks the stored token with `threshold + slack`: enough to absorb
-        // scheduling delays, small enough that a token someone else just renewed (≥ lifetime
-        // left, threshold ≤ 0.6 × lifetime) is never renewed twice.
-        hold.slack = Duration::from_secs(1).min(lifetime / 10);
-        hold.due = Some(now + remaining.saturating_sub(hold.threshold));
-        hold.recheck_at = None;
-    }
-
-    /// The next thing to do while holding tokens.
-    fn hold_next(
-        &mut self,
-        mut hold: Hold,
-        now: Instant,
-        wall_ok: bool,
-        fx: &mut Vec<Effect>,
-    ) -> (State, Next) {
-        if hold.release_at.is_some_and(|t| now >= t) {
-            fx.push(Effect::ReleaseDisplay);
-            hold.release_at = None;
-        }
-        let renew_due = hold.due.is_some_and(|d| now >= d);
-        let probe_due = hold.probe != ProbeState::Useless
-            && (hold.probe_pending || hold.recheck_at.is_some_and(|t| now >= t));
-        if (renew_due || probe_due) && !wall_ok {
-            // TLS would fail: wait for network time instead (no display here: the display
-            // belongs to the device's UI while paired).
-            if !hold.clock_noted {
-                fx.push(Effect::Notify(Note::WaitingForClock));
-                hold.clock_noted = true;
-            }
-            let until = now + self.policy.clock_poll;
-            let until = hold.release_at.map_or(until, |r| r.min(until));
-            return (State::Holding(hold), Next::Wait(until));
-        }
-        hold.clock_noted = false;
-        if renew_due {
-            let want = Want::AtMost(hold.threshold + hold.slack);
-            return (State::Renewing { hold, want }, Next::Renew(want));
-        }
-        if probe_due {
-            hold.probe_pending = false;
-            hold.recheck_at = None;
-            return (State::Probing(hold), Next::Probe);
-        }
-        let wake = [hold.due, hold.release_at, hold.recheck_at]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(now + IDLE);
-        (State::Holding(hold), Next::Wait(wake))
-    }
-
     /// "Equal jitter": half fixed, half random.
     fn equal_jitter(&mut self, d: Duration) -> Duration {
         let half = d / 2;
@@ -762,6 +695,7 @@ impl Agent {
     }
 }
 
+mod holding;
 mod reading;
 use reading::Reading;
 

@@ -1,27 +1,24 @@
-//! `devauth run`: the one loop that does the agent's I/O. It feeds the pure [`Agent`] machine
-//! what happened and carries out what it asks for — reading the store, pairing (with the
-//! screen), renewing through [`grant::renew`] (the same lock as `devauth token`), checking the
-//! grant with the provider's userinfo, writing the token file, running the hook, emitting
-//! `--json` events — and it sleeps.
+//! `devauth run` for one account: its steps, which the driver (`driver.rs`) calls. It feeds the
+//! pure [`Agent`] machine what happened and carries out what it asks for — reading the store,
+//! pairing (with the screen, saying which account is being added), renewing through
+//! [`grant::renew`] (the same lock as `devauth token`), checking the grant with the provider's
+//! userinfo, writing the account's token file, running the hook, emitting `--json` events and
+//! telling the token service (`socket::TokenService`) the account's token and events. The
+//! waiting between steps is the driver's.
 //!
-//! Sleeping is waiting for a signal: SIGTERM, SIGINT, SIGHUP, SIGUSR1 (and SIGCHLD, for the hook)
-//! are blocked and taken with `sigtimedwait` ([`Signals`]), in chunks of at most
-//! [`WAIT_CHUNK`]. After each chunk CLOCK_BOOTTIME is read again: if it moved much more than the
-//! chunk (the box was suspended: sigtimedwait's timeout does not count suspend) or the wall
-//! clock moved differently from it (NTP stepped the clock), the machine is ticked at once. No
-//! busy loop: between chunks the process is parked in the kernel.
-//!
-//! Pairing sleeps through the same wait ([`SignalClock`]), so SIGTERM and SIGHUP also end a
-//! pairing that is waiting for the person.
+//! Pairing sleeps through the agent's signal wait ([`SignalClock`], in a
+//! `driver::PairingClock` that keeps the other accounts fresh meanwhile), so SIGTERM and
+//! SIGHUP also end a pairing that is waiting for the person.
 //!
 //! It owns no policy: what to do and when is `agent`'s.
 
+use super::driver::{Background, PairingClock};
 use crate::agent::hook::{Hook, HookEvent, HookOutcome};
 use crate::agent::{
-    Agent, Effect, Input, Loaded, Mode, Next, Note, PairingEnd, Policy, ProbeEnd, RenewalEnd,
-    TokenInfo, Want,
+    Agent, Cause, Effect, Input, Loaded, Mode, Next, Note, PairingEnd, Policy, ProbeEnd,
+    RenewalEnd, TokenInfo, Want,
 };
-use crate::clock::{self, Instant};
+use crate::clock;
 use crate::config::{Config, ReleaseDisplay};
 use crate::error::Error;
 use crate::grant::{self, Need, OnGone, Renewal, Renewed};
@@ -29,57 +26,19 @@ use crate::net::transport::HttpTransport;
 use crate::oauth::flow::{Event, Outcome};
 use crate::oauth::{CallError, OAuthClient};
 use crate::pairing;
+use crate::screen::profiled::Profiled;
 use crate::screen::{NoScreen, Problem, Screen, View};
 use crate::setup;
 use crate::signals::{Signal, SignalClock, Signals};
+use crate::socket::TokenService;
 use crate::store::tokenfile::TokenFile;
 use crate::store::{self, AgentLock, AgentLockError, Protection, TimeNow, TokenSet, TokenStore};
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Longest single sleep: after a resume the agent notices the boottime jump within this.
-pub const WAIT_CHUNK: Duration = Duration::from_secs(10);
-/// Boottime or wall-clock movement beyond the chunk that counts as a resume or clock jump.
-const JUMP: Duration = Duration::from_secs(3);
-
-/// Runs the agent until SIGTERM/SIGINT. `config_path` is re-read on SIGHUP.
-pub fn run(config_path: &Path, config: Config, json: bool) -> Result<(), Error> {
-    // First, before anything could start a thread: the signals are ours to wait for.
-    let signals =
-        Signals::block().map_err(|e| Error::Io(format!("blocking signals for the agent: {e}")))?;
-    let _agent_lock = agent_lock(&config.storage.path)?;
-    let parts = Parts::build(&config, json)?;
-    let mode = if config.provider.grant.jwt_bearer().is_some() {
-        Mode::ServiceAccount
-    } else {
-        Mode::DeviceFlow
-    };
-    let mut service = Service {
-        config_path: config_path.to_path_buf(),
-        agent: Agent::new(policy_for(&config), mode, setup::jitter_seed()),
-        config,
-        parts,
-        json,
-        signals,
-        current: None,
-        publish_error: None,
-        pairing_problem: Problem::Other,
-        unprotected_said: false,
-    };
-    eprintln!(
-        "devauth: agent started (pid {}, {}, token file {})",
-        std::process::id(),
-        match mode {
-            Mode::DeviceFlow => "device flow",
-            Mode::ServiceAccount => "service account",
-        },
-        service.parts.token_file.path().display()
-    );
-    service.run();
-    eprintln!("devauth: agent stopped");
-    Ok(())
-}
+mod notify;
 
 /// The machine's policy from the config.
 pub fn policy_for(config: &Config) -> Policy {
@@ -112,11 +71,10 @@ struct Parts {
     renewal: Renewal,
     token_file: TokenFile,
     hook: Option<Hook>,
-    screen: Box<dyn Screen>,
 }
 
 impl Parts {
-    fn build(config: &Config, json: bool) -> Result<Parts, Error> {
+    fn build(config: &Config) -> Result<Parts, Error> {
         crate::config::check_token_file_group(
             config,
             |name| match crate::store::tokenfile::group_id(name) {
@@ -125,11 +83,6 @@ impl Parts {
                 Err(e) => Err(e.to_string()),
             },
         )?;
-        let screen: Box<dyn Screen> = if config.provider.grant.jwt_bearer().is_some() {
-            Box::new(NoScreen) // no person, no screen
-        } else {
-            setup::open_screen(config, json)?
-        };
         Ok(Parts {
             store: config.storage.token_store(),
             transport: setup::transport(config)?,
@@ -139,18 +92,15 @@ impl Parts {
                 config.agent.token_file_group.clone(),
             ),
             hook: config.agent.hook.clone().map(Hook::new),
-            screen,
         })
     }
 }
 
-struct Service {
-    config_path: PathBuf,
-    config: Config,
+/// One account as the agent runs it: its config, its parts, its machine and its tokens.
+pub(super) struct Slot {
+    pub(super) config: Arc<Config>,
     parts: Parts,
     agent: Agent,
-    json: bool,
-    signals: Signals,
     /// The tokens the agent holds (never in the machine: it sees no secret).
     current: Option<TokenSet>,
     /// Why the last write of the token file failed: the hook is then not told it is there.
@@ -160,6 +110,72 @@ struct Service {
     pairing_problem: Problem,
     /// The "not protected by hardware" warning was logged (once a start, and after a pairing).
     unprotected_said: bool,
+    /// What the machine asked for last and the driver has not done yet.
+    pub(super) next: Next,
+    /// This account's store is this agent's.
+    _lock: AgentLock,
+}
+
+impl Slot {
+    pub(super) fn new(config: Arc<Config>) -> Result<Slot, Error> {
+        let lock = agent_lock(&config.storage.path)?;
+        let mode = mode_of(&config);
+        Ok(Slot {
+            parts: Parts::build(&config)?,
+            agent: Agent::new(policy_for(&config), mode, setup::jitter_seed()),
+            config,
+            current: None,
+            publish_error: None,
+            pairing_problem: Problem::Other,
+            unprotected_said: false,
+            next: Next::Wait(clock::boottime()),
+            _lock: lock,
+        })
+    }
+
+    pub(super) fn token_file(&self) -> &Path {
+        self.parts.token_file.path()
+    }
+
+    /// Whether the store holds other tokens than this account has (SIGUSR2 is for every
+    /// account: this tells the one whose store another command changed).
+    pub(super) fn store_moved(&self) -> bool {
+        store_moved(&self.parts.store, self.current.as_ref())
+    }
+}
+
+/// Whether `store` holds other tokens than `current` (none where there are none).
+pub(super) fn store_moved(store: &TokenStore, current: Option<&TokenSet>) -> bool {
+    let stored = store.load().ok().flatten().map(|s| s.tokens.access_token);
+    stored.as_ref() != current.map(|t| &t.access_token)
+}
+
+/// Device flow or service account.
+pub(super) fn mode_of(config: &Config) -> Mode {
+    if config.provider.grant.jwt_bearer().is_some() {
+        Mode::ServiceAccount
+    } else {
+        Mode::DeviceFlow
+    }
+}
+
+/// What every account shares, lent to one account's [`Service`] at a time.
+pub(super) struct Shared<'x> {
+    pub(super) config_path: &'x Path,
+    pub(super) json: bool,
+    pub(super) signals: &'x mut Signals,
+    /// The token service on `[agent] socket` (`None`: `socket = ""`).
+    pub(super) tokens: Option<&'x TokenService>,
+    /// `None`: another account's pairing has the screen; this one draws nothing.
+    pub(super) screen: Option<&'x mut dyn Screen>,
+    /// The screen's language, named in the `code` event.
+    pub(super) language: &'x str,
+}
+
+/// One account's steps, with what the accounts share.
+pub(super) struct Service<'x> {
+    pub(super) s: Shared<'x>,
+    pub(super) a: &'x mut Slot,
 }
 
 fn wall_ok() -> bool {
@@ -181,30 +197,41 @@ fn token_info(tokens: &TokenSet) -> TokenInfo {
     }
 }
 
-impl Service {
-    fn run(&mut self) {
-        let mut input = Input::Tick;
+impl Service<'_> {
+    /// Gives the machine `input`, carries out its effects and keeps what it asks for next.
+    pub(super) fn feed(&mut self, input: Input) {
+        let step = self.a.agent.step(input, clock::boottime(), wall_ok());
+        for effect in step.effects {
+            self.effect(effect);
+        }
+        self.a.next = step.next;
+    }
+
+    /// Does what the machine asks until it waits for a later time, wants to pair (the driver
+    /// decides when: one pairing screen at a time) or exits.
+    pub(super) fn advance(&mut self) {
         loop {
-            let step = self.agent.step(input, clock::boottime(), wall_ok());
-            for effect in step.effects {
-                self.effect(effect);
-            }
-            input = match step.next {
+            let input = match self.a.next {
+                Next::Wait(until) if until > clock::boottime() => return,
+                Next::Pair | Next::Exit => return,
+                Next::Wait(_) => Input::Tick,
                 Next::LoadStore => self.load_store(),
-                Next::Pair => self.pair(),
                 Next::Renew(want) => self.renew(want),
                 Next::Probe => self.probe(),
                 Next::Unpair => self.unpair(),
                 Next::Reload => self.reload(),
-                Next::Wait(until) => self.wait(until),
-                Next::Exit => return,
             };
+            self.feed(input);
             // Nobody reads stdout any more (`--json`'s reader quit, a terminal screen's output
             // failed): stop as for SIGTERM; `main` exits 1.
-            if crate::stdout::failed() {
-                input = Input::Signal(Signal::Terminate);
+            if crate::stdout::failed() && self.a.next != Next::Exit {
+                self.feed(Input::Signal(Signal::Terminate));
             }
         }
+    }
+
+    fn name(&self) -> &str {
+        &self.a.config.account.name
     }
 
     // --- effects -------------------------------------------------------------------------------
@@ -213,40 +240,50 @@ impl Service {
         match effect {
             Effect::Notify(note) => self.notify(note),
             Effect::Publish => {
-                if let Some(t) = &self.current {
+                if let Some(t) = &self.a.current {
                     let content = crate::store::tokenfile::content(&t.access_token, t.is_dpop());
-                    self.publish_error = self
+                    self.a.publish_error = self
+                        .a
                         .parts
                         .token_file
                         .write(&content)
                         .err()
                         .map(|e| e.to_string());
-                    if let Some(e) = &self.publish_error {
+                    if let Some(e) = &self.a.publish_error {
                         eprintln!("devauth: {e}");
                     }
                 }
+                if let Some(service) = &self.s.tokens {
+                    service.set_token(&self.a.config.account.name, self.a.current.as_ref());
+                }
             }
             Effect::Unpublish => {
-                self.publish_error = None;
-                if let Err(e) = self.parts.token_file.remove() {
+                self.a.publish_error = None;
+                if let Err(e) = self.a.parts.token_file.remove() {
                     eprintln!("devauth: {e}");
+                }
+                if let Some(service) = &self.s.tokens {
+                    service.set_token(&self.a.config.account.name, None);
                 }
             }
             Effect::ForgetTokens => {
-                if let Some(t) = self.current.take() {
-                    if let Err(e) = grant::forget_if_current(&self.parts.store, &t.access_token) {
+                if let Some(service) = &self.s.tokens {
+                    service.set_token(&self.a.config.account.name, None);
+                }
+                if let Some(t) = self.a.current.take() {
+                    if let Err(e) = grant::forget_if_current(&self.a.parts.store, &t.access_token) {
                         eprintln!("devauth: could not delete the refused tokens: {e}");
                     }
                 }
             }
             Effect::ShowPaired => {
-                let account = self.current.as_ref().and_then(|t| t.account.clone());
-                let name = self.current.as_ref().and_then(grant::person_name);
+                let account = self.a.current.as_ref().and_then(|t| t.account.clone());
+                let name = self.a.current.as_ref().and_then(grant::person_name);
                 self.show(&View::Paired { account, name });
             }
             Effect::ShowWaitingForClock => self.show(&View::WaitingForClock),
             Effect::ReleaseDisplay => {
-                let blank = self.config.agent.release_display == ReleaseDisplay::Blank;
+                let blank = self.a.config.agent.release_display == ReleaseDisplay::Blank;
                 self.release(blank);
             }
             Effect::BlankDisplay => self.release(true),
@@ -254,7 +291,10 @@ impl Service {
     }
 
     fn show(&mut self, view: &View) {
-        if let Err(e) = self.parts.screen.show(view) {
+        let Some(screen) = self.s.screen.as_deref_mut() else {
+            return;
+        };
+        if let Err(e) = screen.show(view) {
             if !crate::stdout::failed() {
                 eprintln!("devauth: {e}");
             }
@@ -262,181 +302,26 @@ impl Service {
     }
 
     fn release(&mut self, blank: bool) {
-        if let Err(e) = self.parts.screen.release(blank) {
-            eprintln!("devauth: {e}");
-        }
-    }
-
-    fn notify(&mut self, note: Note) {
-        let account = self.current.as_ref().and_then(|t| t.account.clone());
-        let lifetime = self
-            .current
-            .as_ref()
-            .and_then(|t| t.expiry.as_ref())
-            .map(|e| e.lifetime_secs);
-        let (event, hook_env): (Option<serde_json::Value>, Option<(HookEvent, Vec<_>)>) = match note
-        {
-            Note::Paired | Note::PairedAtStart => {
-                let at_start = note == Note::PairedAtStart;
-                let current = self.current.as_ref();
-                let scopes = current.map(|t| t.scopes.clone()).unwrap_or_default();
-                eprintln!(
-                    "devauth: paired{}{}",
-                    account
-                        .as_ref()
-                        .map(|a| format!(" as {a}"))
-                        .unwrap_or_default(),
-                    if at_start {
-                        "; using the stored tokens"
-                    } else {
-                        ""
-                    }
-                );
-                let mut event = json!({"event": "paired", "scopes": scopes, "account": account});
-                let mut env = vec![];
-                if at_start {
-                    // The time left on the stored token, rounded (a fresh one reads 3600).
-                    let left = current
-                        .map(token_info)
-                        .and_then(|i| i.remaining)
-                        .map(|d| (d + Duration::from_millis(500)).as_secs());
-                    event["at_start"] = json!(true);
-                    event["expires_in"] = json!(left);
-                    env.push(("DEVAUTH_AT_START", "1".to_string()));
-                } else {
-                    event["expires_in"] = json!(lifetime);
-                }
-                (Some(event), Some((HookEvent::Paired, env)))
-            }
-            Note::Refreshed(info) => {
-                // Rounded: a fresh 3600 s token reads 3600, not 3599.
-                let secs = info
-                    .remaining
-                    .map(|d| (d + Duration::from_millis(500)).as_secs());
-                match secs {
-                    Some(s) => eprintln!("devauth: access token renewed; expires in {s} s"),
-                    None => eprintln!("devauth: access token renewed; it does not expire"),
-                }
-                (
-                    Some(json!({"event": "refreshed", "expires_in": secs})),
-                    Some((HookEvent::Refreshed, vec![])),
-                )
-            }
-            Note::Unpaired { revoked } => {
-                eprintln!(
-                    "devauth: unpaired ({})",
-                    match revoked {
-                        Some(true) => "tokens revoked at the provider",
-                        Some(false) => "deleted locally; not revoked at the provider",
-                        None => "the stored tokens were removed by another command",
-                    }
-                );
-                (
-                    Some(json!({"event": "unpaired", "revoked": revoked})),
-                    Some((HookEvent::Unpaired, vec![])),
-                )
-            }
-            Note::PairingRequired(reason) => {
-                eprintln!("devauth: pairing required: {reason}");
-                (
-                    Some(json!({"event": "pairing_required", "reason": reason})),
-                    Some((
-                        HookEvent::PairingRequired,
-                        vec![("DEVAUTH_REASON", reason.clone())],
-                    )),
-                )
-            }
-            Note::Denied => {
-                eprintln!("devauth: access was denied on the provider's page; pairing again soon");
-                self.show(&View::Denied);
-                (Some(json!({"event": "denied"})), None)
-            }
-            Note::PairingFailed(message) => {
-                eprintln!("devauth: pairing failed: {message}");
-                self.show(&View::Error {
-                    problem: self.pairing_problem,
-                });
-                (Some(json!({"event": "error", "message": message})), None)
-            }
-            Note::Retrying { reason, in_secs } => {
-                eprintln!("devauth: renewing failed ({reason}); retrying in {in_secs} s");
-                (
-                    Some(json!({"event": "retrying", "reason": reason, "in_secs": in_secs})),
-                    None,
-                )
-            }
-            Note::WaitingForClock => {
-                eprintln!("devauth: the clock is not set yet; waiting for network time");
-                (Some(json!({"event": "waiting_for_clock"})), None)
-            }
-            Note::ProbeUnusable => {
-                eprintln!(
-                    "devauth: the provider's userinfo endpoint refuses this grant's tokens; \
-                         the agent will not use it to check the grant"
-                );
-                (None, None)
-            }
+        let Some(screen) = self.s.screen.as_deref_mut() else {
+            return;
         };
-        if let (true, Some(event)) = (self.json, event) {
-            setup::emit(&event);
-        }
-        if let (Some(hook), Some((event, mut env))) = (self.parts.hook.clone(), hook_env) {
-            // `paired` and `refreshed` mean "the token file is written": never claim a file
-            // that could not be written.
-            let publishes = matches!(event, HookEvent::Paired | HookEvent::Refreshed);
-            match (&self.publish_error, publishes) {
-                (Some(e), true) => env.push(("DEVAUTH_TOKEN_FILE_ERROR", e.clone())),
-                _ => env.push((
-                    "DEVAUTH_TOKEN_FILE",
-                    self.parts.token_file.path().display().to_string(),
-                )),
-            }
-            if let Some(a) = account {
-                env.push(("DEVAUTH_ACCOUNT", a));
-            }
-            if let Some(t) = &self.current {
-                if let Some(left) = token_info(t).remaining {
-                    env.push(("DEVAUTH_EXPIRES_IN", left.as_secs().to_string()));
-                }
-                env.push(("DEVAUTH_TOKEN_TYPE", t.token_type.clone()));
-            }
-            match hook.run(event, &env, &mut self.signals) {
-                Ok(HookOutcome::Exited(0)) => {}
-                Ok(HookOutcome::Exited(code)) => {
-                    eprintln!(
-                        "devauth: hook `{}` {}: exit {code}",
-                        hook.command,
-                        event.name()
-                    )
-                }
-                Ok(HookOutcome::Signalled(sig)) => eprintln!(
-                    "devauth: hook `{}` {}: killed by signal {sig}",
-                    hook.command,
-                    event.name()
-                ),
-                Ok(HookOutcome::TimedOut) => eprintln!(
-                    "devauth: hook `{}` {}: still running after {} s; killed",
-                    hook.command,
-                    event.name(),
-                    hook.timeout.as_secs()
-                ),
-                Err(e) => eprintln!("devauth: {e}"),
-            }
+        if let Err(e) = screen.release(blank) {
+            eprintln!("devauth: {e}");
         }
     }
 
     // --- blocking steps ------------------------------------------------------------------------
 
     fn load_store(&mut self) -> Input {
-        self.current = None;
-        match self.parts.store.load() {
+        self.a.current = None;
+        match self.a.parts.store.load() {
             Ok(None) => Input::Store(Loaded::Nothing),
             Err(e) => Input::Store(Loaded::Unusable(e.to_string())),
             Ok(Some(stored)) => {
-                if stored.client_id != self.config.provider.client_id {
+                if stored.client_id != self.a.config.provider.client_id {
                     return Input::Store(Loaded::Unusable(format!(
                         "the stored tokens were issued to client `{}`, the config names `{}`",
-                        stored.client_id, self.config.provider.client_id
+                        stored.client_id, self.a.config.provider.client_id
                     )));
                 }
                 if let Some(refused) = &stored.grant_refused {
@@ -444,7 +329,7 @@ impl Service {
                 }
                 self.say_protection(false);
                 let info = token_info(&stored.tokens);
-                self.current = Some(stored.tokens);
+                self.a.current = Some(stored.tokens);
                 Input::Store(Loaded::Tokens(info))
             }
         }
@@ -454,23 +339,25 @@ impl Service {
     /// token endpoint recorded in the store (no discovery round trip); bound to the stored
     /// tokens' DPoP key when they have one.
     fn token_client(&self) -> Result<OAuthClient<&HttpTransport>, Error> {
-        let stored = self.parts.store.load().ok().flatten();
-        let endpoints = match setup::stored_endpoints(&self.config, stored.as_ref()) {
+        let stored = self.a.parts.store.load().ok().flatten();
+        let endpoints = match setup::stored_endpoints(&self.a.config, stored.as_ref()) {
             Some(e) => e,
-            None => setup::resolve_endpoints(&self.config, &self.parts.transport)?,
+            None => setup::resolve_endpoints(&self.a.config, &self.a.parts.transport)?,
         };
-        let mut client = setup::client_with(&self.config, &self.parts.transport, endpoints)?;
+        let mut client = setup::client_with(&self.a.config, &self.a.parts.transport, endpoints)?;
         if let Some(stored) = &stored {
-            setup::bind_to_stored(&mut client, &self.config, stored)?;
+            setup::bind_to_stored(&mut client, &self.a.config, stored)?;
         }
         Ok(client)
     }
 
-    fn pair(&mut self) -> Input {
-        if self.config.provider.grant.code_grant().is_some() {
+    /// Pairs this account, with the screen; `background` is called in every wait of the
+    /// pairing, with the signals, so that the other accounts are kept fresh meanwhile.
+    pub(super) fn pair(&mut self, background: &mut Background<'_>) -> Input {
+        if self.a.config.provider.grant.code_grant().is_some() {
             // A browser sign-in needs a person at a browser the agent cannot drive; the agent
             // keeps a signed-in grant alive but does not start one.
-            self.pairing_problem = Problem::Setup;
+            self.a.pairing_problem = Problem::Setup;
             return Input::Pairing(PairingEnd::Failed(
                 "grant = \"authorization_code\": sign in once with `devauth pair`; the agent \
                  then keeps the tokens fresh"
@@ -479,41 +366,81 @@ impl Service {
         }
         // As `devauth pair`: the store takes the tokens (and a new data key is sealed) before a
         // code is shown, so a store or sealer that cannot is said before anyone approves.
-        let prepared = match self.parts.store.prepare_pairing() {
+        let prepared = match self.a.parts.store.prepare_pairing() {
             Ok(p) => p,
             Err(e) => return Input::Pairing(PairingEnd::Failed(e.to_string())),
         };
-        let endpoints = match setup::resolve_endpoints(&self.config, &self.parts.transport) {
+        let endpoints = match setup::resolve_endpoints(&self.a.config, &self.a.parts.transport) {
             Ok(e) => e,
             Err(e) => {
-                self.pairing_problem = e.problem();
+                self.a.pairing_problem = e.problem();
                 return Input::Pairing(PairingEnd::Failed(e.to_string()));
             }
         };
-        let (store, transport) = (&self.parts.store, &self.parts.transport);
-        let client = match setup::pairing_client(&self.config, store, transport, endpoints) {
+        let (store, transport) = (&self.a.parts.store, &self.a.parts.transport);
+        let client = match setup::pairing_client(&self.a.config, store, transport, endpoints) {
             Ok(c) => c,
             Err(e) => return Input::Pairing(PairingEnd::Failed(e.to_string())),
         };
-        let json = self.json;
-        let clock = SignalClock::new(&mut self.signals);
+        let json = self.s.json;
+        let service = self.s.tokens;
+        let account = &self.a.config.account;
+        let language = self.s.language;
+        let clock = PairingClock::new(
+            SignalClock::new(&mut *self.s.signals),
+            background,
+            self.a.parts.store.clone(),
+        );
+        // A code that expired unapproved while another account waits: its turn (one pairing
+        // screen at a time, in turn).
+        let expired = std::cell::Cell::new(false);
         let mut on_event = |event: &Event| {
-            if json {
-                setup::emit(&pairing::event_json(event));
+            if matches!(event, Event::Expired) {
+                expired.set(true);
             }
+            let mut event = pairing::event_json(event, language);
+            if account.several() {
+                event["account_name"] = json!(account.name);
+            }
+            if let Some(service) = service {
+                service.event(&account.name, &event);
+            }
+            if json {
+                setup::emit(&event);
+            }
+        };
+        let mut no_screen = NoScreen;
+        let screen: &mut dyn Screen = match self.s.screen.as_deref_mut() {
+            Some(s) => s,
+            None => &mut no_screen,
         };
         let result = pairing::run_until(
             &client,
             &clock,
-            self.parts.screen.as_mut(),
+            &mut Profiled {
+                inner: screen,
+                profile: account.profile(),
+            },
             &mut on_event,
             crate::oauth::flow::Policy::default(),
             setup::jitter_seed(),
-            &mut || clock.got().is_some() || crate::stdout::failed(),
+            &mut || {
+                clock.got().is_some()
+                    || crate::stdout::failed()
+                    || (expired.get() && clock.others_waiting())
+            },
         );
         let Some(result) = result else {
-            let sig = clock.got().unwrap_or(Signal::Terminate);
-            return Input::Pairing(PairingEnd::Interrupted(sig));
+            return Input::Pairing(match clock.got() {
+                None if !crate::stdout::failed() => {
+                    eprintln!(
+                        "devauth: account {}: the code expired unapproved; the next account's turn",
+                        account.name
+                    );
+                    PairingEnd::Yielded
+                }
+                sig => PairingEnd::Interrupted(sig.unwrap_or(Signal::Terminate)),
+            });
         };
         // A stop signal that came during the last wait is kept for the next one.
         if let Some(sig) = clock.got() {
@@ -523,33 +450,33 @@ impl Service {
             Outcome::Paired(resp) => {
                 let stored = grant::paired(
                     &client,
-                    &self.config.provider.client_id,
+                    &self.a.config.provider.client_id,
                     resp,
                     result.server_date,
                     &TimeNow::read(&clock::SystemClock),
                 );
                 if let Err(e) = prepared.commit(&stored) {
-                    self.pairing_problem = Problem::Storage;
+                    self.a.pairing_problem = Problem::Storage;
                     return Input::Pairing(PairingEnd::Failed(e.to_string()));
                 }
                 let info = token_info(&stored.tokens);
-                self.current = Some(stored.tokens);
+                self.a.current = Some(stored.tokens);
                 self.say_protection(true);
                 Input::Pairing(PairingEnd::Paired(info))
             }
             Outcome::Denied => Input::Pairing(PairingEnd::Denied),
             Outcome::ServerError(err) => {
                 let endpoint = crate::net::transport::redact_url(&client.endpoints.token);
-                self.pairing_problem = Problem::Service;
+                self.a.pairing_problem = Problem::Service;
                 Input::Pairing(PairingEnd::Failed(format!("{endpoint}: {err}")))
             }
             Outcome::Failed(msg) => {
-                self.pairing_problem = Problem::Service;
+                self.a.pairing_problem = Problem::Service;
                 Input::Pairing(PairingEnd::Failed(msg))
             }
             // Only `pair --timeout` gives up; the agent's flow never does.
             Outcome::Unreachable(msg) => {
-                self.pairing_problem = Problem::Network;
+                self.a.pairing_problem = Problem::Network;
                 Input::Pairing(PairingEnd::Failed(msg))
             }
         }
@@ -558,70 +485,85 @@ impl Service {
     fn renew(&mut self, want: Want) -> Input {
         let client = match self.token_client() {
             Ok(c) => c,
-            Err(e) => return Input::Renewal(RenewalEnd::Failed(e.to_string())),
+            Err(e) => return Input::Renewal(RenewalEnd::failed(e.to_string())),
         };
-        let rejected = self.current.as_ref().map(|t| t.access_token.clone());
+        let rejected = self.a.current.as_ref().map(|t| t.access_token.clone());
         let need = match (want, &rejected) {
             (Want::AtMost(d), _) => Need::Remaining(d),
             (Want::Replace, Some(token)) => Need::Replace(token),
             (Want::Replace, None) => Need::Remaining(Duration::MAX),
         };
         let result = grant::renew(
-            &self.parts.store,
+            &self.a.parts.store,
             &client,
             &clock::SystemClock,
-            &self.parts.renewal,
+            &self.a.parts.renewal,
             need,
             OnGone::Forget,
         );
         let end = match result {
             Ok(Renewed::New(t)) => {
                 // A plain store is sealed at its first write where it can be: say so once.
-                if let (true, Some(p @ Protection::Sealed(_))) =
-                    (self.unprotected_said, self.parts.store.last_protection())
-                {
+                if let (true, Some(p @ Protection::Sealed(_))) = (
+                    self.a.unprotected_said,
+                    self.a.parts.store.last_protection(),
+                ) {
                     eprintln!("devauth: tokens {}", p.describe());
-                    self.unprotected_said = false;
+                    self.a.unprotected_said = false;
                 }
                 let info = token_info(&t);
-                self.current = Some(t);
+                self.a.current = Some(t);
                 RenewalEnd::New(info)
             }
             Ok(Renewed::Current(t)) => {
                 let info = token_info(&t);
                 // Another process (`devauth token`) may have renewed: the token changed.
                 let changed = self
+                    .a
                     .current
                     .as_ref()
                     .is_none_or(|c| c.access_token != t.access_token);
-                self.current = Some(t);
+                self.a.current = Some(t);
                 if changed {
                     RenewalEnd::New(info)
                 } else {
                     RenewalEnd::Current(info)
                 }
             }
-            Ok(Renewed::Failed { error, .. }) => RenewalEnd::Failed(error.to_string()),
+            Ok(Renewed::Failed {
+                error,
+                refused,
+                retry_after,
+                ..
+            }) => RenewalEnd::Failed {
+                reason: error.to_string(),
+                cause: if refused {
+                    Cause::Refused { retry_after }
+                } else {
+                    Cause::Unreachable
+                },
+            },
             Err(Error::GrantGone { detail }) => {
-                self.current = None;
+                self.a.current = None;
                 RenewalEnd::Gone(detail)
             }
             // Sealed on other hardware, or the TPM was cleared: the tokens are out of reach.
             Err(Error::Store(e)) if e.needs_pairing() => {
-                self.current = None;
+                self.a.current = None;
                 RenewalEnd::Gone(e.to_string())
             }
             Err(e @ (Error::NotPaired { .. } | Error::OtherClient { .. })) => {
-                self.current = None;
+                self.a.current = None;
                 RenewalEnd::Gone(e.to_string())
             }
-            Err(e) => RenewalEnd::Failed(e.to_string()),
+            Err(e) => RenewalEnd::failed(e.to_string()),
         };
         Input::Renewal(end)
     }
 
     fn probe(&mut self) -> Input {
         let Some((token, token_type)) = self
+            .a
             .current
             .as_ref()
             .map(|t| (t.access_token.clone(), t.token_type.clone()))
@@ -644,7 +586,7 @@ impl Service {
     }
 
     fn unpair(&mut self) -> Input {
-        let store = self.parts.store.clone();
+        let store = self.a.parts.store.clone();
         let lock = match store.lock(grant::LOCK_TIMEOUT) {
             Ok(l) => Some(l),
             Err(e) => {
@@ -655,10 +597,10 @@ impl Service {
         let mut revoked = false;
         if self.agent_mode_is_device_flow() {
             if let Ok(Some(stored)) = store.load() {
-                let client = setup::resolve_endpoints(&self.config, &self.parts.transport)
-                    .and_then(|e| setup::client_with(&self.config, &self.parts.transport, e))
+                let client = setup::resolve_endpoints(&self.a.config, &self.a.parts.transport)
+                    .and_then(|e| setup::client_with(&self.a.config, &self.a.parts.transport, e))
                     .and_then(|mut c| {
-                        setup::bind_to_stored(&mut c, &self.config, &stored).map(|()| c)
+                        setup::bind_to_stored(&mut c, &self.a.config, &stored).map(|()| c)
                     })
                     .or_else(|_| self.token_client());
                 let problems = match client {
@@ -679,7 +621,7 @@ impl Service {
             eprintln!("devauth: could not delete the DPoP key: {e}");
         }
         drop(lock);
-        self.current = None;
+        self.a.current = None;
         Input::Unpaired { revoked }
     }
 
@@ -687,11 +629,11 @@ impl Service {
     /// decided, and why not sealed), and the first time tokens are loaded (only when unsealed).
     fn say_protection(&mut self, paired: bool) {
         let protection = if paired {
-            self.parts.store.last_protection()
-        } else if self.unprotected_said {
+            self.a.parts.store.last_protection()
+        } else if self.a.unprotected_said {
             None
         } else {
-            self.parts.store.protection().ok().flatten()
+            self.a.parts.store.protection().ok().flatten()
         };
         match protection {
             Some(p @ Protection::Unprotected { .. }) => {
@@ -700,18 +642,18 @@ impl Service {
                     _ => store::not_protected(&format!(
                         "the file was written unsealed; seal = \"{}\" seals it at its next \
                          write if it can",
-                        self.config.storage.sealing.choice.name()
+                        self.a.config.storage.sealing.choice.name()
                     )),
                 };
                 eprintln!("devauth: warning: {why}");
-                self.unprotected_said = true;
+                self.a.unprotected_said = true;
             }
             Some(p) if paired => eprintln!("devauth: tokens {}", p.describe()),
             _ => {}
         }
-        let bound = paired && self.current.as_ref().is_some_and(TokenSet::is_dpop);
+        let bound = paired && self.a.current.as_ref().is_some_and(TokenSet::is_dpop);
         if let Some(line) = bound
-            .then(|| crate::keys::dpop_key_line(&self.parts.store))
+            .then(|| crate::keys::dpop_key_line(&self.a.parts.store))
             .flatten()
         {
             eprintln!("devauth: {line}");
@@ -719,20 +661,24 @@ impl Service {
     }
 
     fn agent_mode_is_device_flow(&self) -> bool {
-        self.config.provider.grant.jwt_bearer().is_none()
+        self.a.config.provider.grant.jwt_bearer().is_none()
     }
 
     fn reload(&mut self) -> Input {
-        eprintln!("devauth: SIGHUP: reloading {}", self.config_path.display());
-        let config = match Config::load(&self.config_path) {
+        eprintln!(
+            "devauth: SIGHUP: reloading {}",
+            self.s.config_path.display()
+        );
+        let name = Some(self.name()).filter(|_| self.a.config.account.several());
+        let config = match Config::load_account(self.s.config_path, None, name) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("devauth: reload failed, keeping the running config: {e}");
                 return Input::Reloaded(None);
             }
         };
-        if config.provider.grant.name() != self.config.provider.grant.name()
-            || config.storage.path != self.config.storage.path
+        if config.provider.grant.name() != self.a.config.provider.grant.name()
+            || config.storage.path != self.a.config.storage.path
         {
             eprintln!(
                 "devauth: reload refused: provider.grant and storage.path only change with a \
@@ -740,48 +686,26 @@ impl Service {
             );
             return Input::Reloaded(None);
         }
-        let parts = match Parts::build(&config, self.json) {
+        if config.account.all != self.a.config.account.all {
+            eprintln!("devauth: accounts added or removed: that takes a restart");
+        }
+        let parts = match Parts::build(&config) {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("devauth: reload failed, keeping the running config: {e}");
                 return Input::Reloaded(None);
             }
         };
-        if parts.token_file.path() != self.parts.token_file.path() {
-            let _ = self.parts.token_file.remove();
+        if parts.token_file.path() != self.a.parts.token_file.path() {
+            let _ = self.a.parts.token_file.remove();
         }
         let policy = policy_for(&config);
-        self.parts = parts;
-        self.config = config;
-        Input::Reloaded(Some(policy))
-    }
-
-    /// Sleeps until `until` (boottime) or a signal, in chunks, ticking early after a resume or a
-    /// wall-clock jump.
-    fn wait(&mut self, until: Instant) -> Input {
-        loop {
-            let start = clock::boottime();
-            if start >= until {
-                return Input::Tick;
-            }
-            let chunk = (until - start).min(WAIT_CHUNK);
-            let wall_start = clock::wall_now();
-            if let Some(sig) = self.signals.wait(chunk) {
-                return Input::Signal(sig);
-            }
-            let slept = clock::boottime().saturating_sub(start);
-            if slept > chunk + JUMP {
-                eprintln!(
-                    "devauth: resumed after {} s; checking the tokens",
-                    slept.as_secs()
-                );
-                return Input::Tick;
-            }
-            let wall_moved = clock::unix_secs(clock::wall_now()) - clock::unix_secs(wall_start);
-            let drift = (i128::from(wall_moved) - i128::from(slept.as_secs())).unsigned_abs();
-            if drift > u128::from(JUMP.as_secs()) {
-                return Input::Tick;
-            }
+        let config = Arc::new(config);
+        if let Some(service) = &self.s.tokens {
+            service.reload(&config);
         }
+        self.a.parts = parts;
+        self.a.config = config;
+        Input::Reloaded(Some(policy))
     }
 }

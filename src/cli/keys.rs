@@ -2,7 +2,8 @@
 //! (checked here; the nonce's characters are checked where the proof is made) and `keygen`'s
 //! help. Validation only, like the rest of `cli`.
 
-use super::{UsageError, api_method};
+use super::UsageError;
+use super::api::api_method;
 
 pub const KEYGEN_HELP: &str = "\
 devauth keygen — make this device's client key (client_auth = \"private_key_jwt\")
@@ -30,7 +31,9 @@ pub struct ProofArgs {
     pub nonce: Option<String>,
 }
 
-pub(super) fn proof_args(
+/// `--dpop-proof METHOD URL [--dpop-nonce N]` checked (also what the agent checks of
+/// `POST /v1/dpop-proof`).
+pub fn proof_args(
     proof: Option<(String, String)>,
     nonce: Option<String>,
 ) -> Result<Option<ProofArgs>, UsageError> {

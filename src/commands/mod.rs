@@ -43,7 +43,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 Command::AuthorizeUrl(_) | Command::Exchange(_) => Some("authorization_code"),
                 _ => None,
             };
-            let config = Config::load_with_grant(&path, grant)?;
+            let config = Config::load_account(&path, grant, cli.account.as_deref())?;
             match command {
                 Command::Pair {
                     json,
@@ -63,8 +63,15 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                         None => pair::pair(&config, args.json, args.timeout),
                     })
                 }
-                Command::Token { header, dpop } => token::token(&config, header, dpop.as_ref()),
+                Command::Token {
+                    header,
+                    scope,
+                    dpop,
+                } => token::token(&config, header, scope.as_deref(), dpop.as_ref()),
                 Command::Keygen { public } => keygen::keygen(&config, public),
+                Command::Status { json } if cli.account.is_none() && config.account.several() => {
+                    status::status_all(&path, json)
+                }
                 Command::Status { json } => status::status(&config, json),
                 Command::Unpair => unpair::unpair(&config),
                 Command::Run { json } => run::run(&path, config, json),

@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::grant;
 use crate::oauth::flow::{Event, Outcome, Policy};
 use crate::pairing;
+use crate::screen::profiled::Profiled;
 use crate::screen::{Screen, View};
 use crate::setup::{self, emit};
 use crate::signals::{Signal, SignalClock, Signals};
@@ -55,7 +56,7 @@ pub(crate) fn pair(config: &Config, json: bool, timeout: Option<u64>) -> Result<
     // A stdout nobody can read any more (events, or the terminal screen) ends pairing too.
     let stop = || clock.got().is_some() || crate::stdout::failed();
     let store = config.storage.token_store();
-    let mut screen = setup::open_screen(config, json)?;
+    let (mut screen, language) = setup::open_screen(config, json)?;
     let fail = |screen: &mut Box<dyn Screen>, e: Error| -> Result<(), Error> {
         let _ = screen.show(&View::Error {
             problem: e.problem(),
@@ -105,13 +106,16 @@ pub(crate) fn pair(config: &Config, json: bool, timeout: Option<u64>) -> Result<
             code_shown.set(true);
         }
         if json {
-            emit(&pairing::event_json(event));
+            emit(&pairing::event_json(event, &language));
         }
     };
     let result = pairing::run_until(
         &client,
         &clock,
-        screen.as_mut(),
+        &mut Profiled {
+            inner: screen.as_mut(),
+            profile: config.account.profile(),
+        },
         &mut on_event,
         Policy {
             give_up_after: config.network.pair_timeout_with(timeout),

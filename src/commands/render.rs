@@ -7,10 +7,12 @@
 use std::path::Path;
 use std::time::Duration;
 
+#[cfg(feature = "png")]
 use embedded_graphics::prelude::Size;
 
 use crate::cli::{RenderArgs, RenderState};
 use crate::config::DisplayConfig;
+use crate::locale::choose::LanguageSetting;
 use crate::screen::canvas::Rotation;
 use crate::screen::{CodeScreen, View};
 
@@ -75,6 +77,14 @@ pub fn command(config: Option<&Path>, args: &RenderArgs) -> Result<(), crate::er
         (None, Some(_)) => DisplayConfig::default(),
         (None, None) => crate::config::Config::load(&config_path)?.display,
     };
+    if args.board.is_some() || args.size.is_some() {
+        // A board or a size needs no config; the language and the packs' place are still the
+        // config's when there is a readable one.
+        if let Ok(c) = crate::config::Config::load(&config_path) {
+            display.language = c.display.language;
+            display.locale_dir = c.display.locale_dir;
+        }
+    }
     if let Some((w, h)) = args.size {
         display.width = Some(w);
         display.height = Some(h);
@@ -82,6 +92,11 @@ pub fn command(config: Option<&Path>, args: &RenderArgs) -> Result<(), crate::er
     if let Some(deg) = args.rotate {
         display.rotation = Rotation::from_degrees(deg).unwrap_or_default();
     }
+    if let Some(tag) = &args.language {
+        display.language = LanguageSetting::parse(tag)
+            .map_err(|e| crate::cli::UsageError(format!("--language: {e}")))?;
+    }
+    display.resolve_language();
     run(&display, args.state, &args.out)
 }
 

@@ -73,7 +73,7 @@ pub(crate) fn pair_with(config: &Config, json: bool, mode: Mode) -> Result<(), E
     };
     let clock = SystemClock;
     let store = config.storage.token_store();
-    let mut screen = setup::open_screen(config, json)?;
+    let (mut screen, _language) = setup::open_screen(config, json)?;
     let result = sign_in(
         config,
         code_cfg,

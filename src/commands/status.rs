@@ -3,22 +3,60 @@
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::error::Error;
-use crate::setup::emit;
+use crate::setup::{self, emit};
 use crate::store::{Protection, SealChoice, TimeNow, TokenStore};
-use serde_json::json;
+use std::path::Path;
+
+/// `status` without `--account` in a file with several accounts: every account, each as
+/// `status --account NAME` says it; the exit code is the first account's that is not 0.
+pub(crate) fn status_all(path: &Path, json: bool) -> Result<(), Error> {
+    let configs = Config::load_accounts(path)?;
+    if json {
+        // The same object the agent's `GET /v1/status` answers.
+        let refs: Vec<&Config> = configs.iter().collect();
+        emit(&setup::status_all(&refs, &TimeNow::read(&SystemClock)));
+    }
+    let mut first_error = None;
+    for config in &configs {
+        if !json {
+            let a = &config.account;
+            crate::stdout::outln!(
+                "Account {}{}:",
+                a.name,
+                a.label
+                    .as_ref()
+                    .map(|l| format!(" ({l})"))
+                    .unwrap_or_default()
+            );
+        }
+        if let Err(e) = status_of(config, !json) {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
 
 pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
+    if json {
+        // The same object the agent's `GET /v1/status` answers.
+        emit(&setup::status_of(config, &TimeNow::read(&SystemClock)));
+    }
+    status_of(config, !json)
+}
+
+/// One account's status as text (when `text`), and its exit code.
+fn status_of(config: &Config, text: bool) -> Result<(), Error> {
+    let json = !text;
+    let pair = pair_command(config);
     let store = config.storage.token_store();
     let path = store.path().display().to_string();
     let loaded = store.load();
     let stored = match loaded {
         Ok(s) => s,
         Err(e) => {
-            if json {
-                emit(&json!({"paired": false, "store": path, "store_error": e.to_string()}));
-            } else {
+            if !json {
                 crate::stdout::outln!("Not paired: the token store is unusable: {e}");
-                crate::stdout::outln!("`devauth pair` replaces it.");
+                crate::stdout::outln!("`{pair}` replaces it.");
             }
             return Err(Error::Reported(Box::new(Error::Store(e))));
         }
@@ -26,11 +64,7 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
     let Some(stored) = stored else {
         if let Some(j) = config.provider.grant.jwt_bearer() {
             // A service account is never "paired"; it just has no token cached yet.
-            if json {
-                emit(
-                    &json!({"paired": false, "grant": "jwt-bearer", "account": j.issuer, "store": path}),
-                );
-            } else {
+            if !json {
                 crate::stdout::outln!(
                     "Service account {} (jwt-bearer): no access token cached yet; `devauth token` gets one.",
                     j.issuer
@@ -38,10 +72,8 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
             }
             return Ok(());
         }
-        if json {
-            emit(&json!({"paired": false, "store": path}));
-        } else {
-            crate::stdout::outln!("Not paired (no tokens in {path}). Run `devauth pair`.");
+        if !json {
+            crate::stdout::outln!("Not paired (no tokens in {path}). Run `{pair}`.");
         }
         return Err(Error::Reported(Box::new(Error::NotPaired {
             store: store.path().to_path_buf(),
@@ -54,33 +86,7 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
     let now = TimeNow::read(&SystemClock);
     let remaining = t.expiry.as_ref().map(|e| e.remaining(&now));
     let expires_in: Option<u64> = remaining.flatten().map(|d| d.as_secs());
-    let expiry_trusted = !matches!(remaining, Some(None));
-    if json {
-        emit(&json!({
-            "paired": owner_ok && refused.is_none(),
-            "pairing_needed": refused.is_some(),
-            "grant_refused": refused.map(|r| json!({"unix": r.unix, "reason": r.reason})),
-            "account": t.account,
-            "scopes": t.scopes,
-            "access_token_expires_in": expires_in,
-            "access_token_expires": t.expiry.is_some(),
-            "expiry_trusted": expiry_trusted,
-            "refresh_token": t.refresh_token.is_some(),
-            "token_type": t.token_type,
-            "client_id": stored.client_id,
-            "token_endpoint": stored.token_endpoint,
-            "store": path,
-            "protection": match &protection {
-                Protection::Sealed(sealer) => sealer.name(),
-                Protection::Unprotected { .. } => "none",
-            },
-            "dpop_key": t
-                .is_dpop()
-                .then(|| crate::keys::dpop_key_protection(&store).map(|p| p.name())),
-        }));
-        // No stderr warning here: a UI polling `status --json` would fill the journal with it,
-        // and `protection` above says the same to a program.
-    } else {
+    if !json {
         let as_account = t
             .account
             .as_ref()
@@ -92,8 +98,7 @@ pub(crate) fn status(config: &Config, json: bool) -> Result<(), Error> {
                 stored.client_id
             ),
             (true, Some(r)) => format!(
-                "Pairing needed again: the provider refused the grant{}{} ({}). Run `devauth \
-                 pair`.\n",
+                "Pairing needed again: the provider refused the grant{}{} ({}). Run `{pair}`.\n",
                 t.account
                     .as_ref()
                     .map(|a| format!(" of {a}"))
@@ -186,6 +191,14 @@ fn protection(config: &Config, store: &TokenStore) -> Protection {
                 ),
             },
         },
+    }
+}
+
+/// `devauth pair`, with `--account NAME` for an account other than the default one.
+fn pair_command(config: &Config) -> String {
+    match config.account.name.as_str() {
+        crate::config::DEFAULT_ACCOUNT => "devauth pair".into(),
+        name => format!("devauth pair --account {name}"),
     }
 }
 

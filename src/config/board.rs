@@ -268,6 +268,14 @@ pub(super) fn display_from(
         out.device_name = Some(name.trim().to_string());
     }
 
+    if let Some((cx, v)) = pick(layers, |r| &r.language) {
+        out.language = crate::locale::choose::LanguageSetting::parse(v.get_ref())
+            .map_err(|why| cx.at("display.language", v, why))?;
+    }
+    if let Some(p) = path("locale_dir", pick(layers, |r| &r.locale_dir))? {
+        out.locale_dir = p;
+    }
+
     out.device = match device {
         Some(p) => p,
         None if out.backend == DisplayBackend::Drm => PathBuf::from(DEFAULT_DRM_DEVICE),

@@ -123,3 +123,25 @@ pub(super) fn redact_userinfo(url: &str) -> String {
         None => url.to_string(),
     }
 }
+
+/// Whether two URLs are on the same server: the same scheme, host and port (the default port
+/// of the scheme when none is written), compared without case. Unparsable URLs are never the
+/// same server.
+pub(super) fn same_server(a: &str, b: &str) -> bool {
+    fn origin(url: &str) -> Option<(String, String, u16)> {
+        let uri: ureq::http::Uri = url.parse().ok()?;
+        let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        let authority = uri.authority()?;
+        let port = match authority.port_u16() {
+            Some(port) => port,
+            None if scheme == "https" => 443,
+            None if scheme == "http" => 80,
+            None => return None,
+        };
+        Some((scheme, authority.host().to_ascii_lowercase(), port))
+    }
+    match (origin(a), origin(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}

@@ -1,7 +1,8 @@
 //! `[provider] grant = "authorization_code"`: the browser sign-in's keys (authorization
 //! endpoint, loopback redirect, browser command, login timeout, page texts), Google's
-//! `client_json_file` (read once, at load, into the provider keys it stands for), and the
-//! refusal of the implicit grant.
+//! `client_json_file` (read once, at load: the client id and secret, and its endpoints kept
+//! apart as [`ClientFileEndpoints`], checked against discovery beside `issuer`), and the
+//! refusal of the implicit grant. Which grant a key goes with is `grant_keys.rs`'s.
 
 use super::*;
 use crate::oauth::client_json::ClientJson;
@@ -35,6 +36,77 @@ pub struct CodeGrantConfig {
     pub authorization_extras: Vec<(String, String)>,
     /// Refuse an answer without a refresh token (Google, Microsoft).
     pub requires_refresh_token: bool,
+}
+
+/// The endpoints a `client_json_file` names. They do not count as written by hand: an endpoint
+/// key written by hand wins over them, a preset's endpoints give way to them, and with
+/// `issuer` discovery's endpoints are used and these are only checked against them
+/// ([`ClientFileEndpoints::check_discovered`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientFileEndpoints {
+    /// The file, resolved.
+    pub file: PathBuf,
+    /// The `client_json_file` line of the config.
+    pub line: Option<usize>,
+    /// `installed` or `web`: the file's section, for messages (`installed.token_uri`).
+    pub section: &'static str,
+    pub auth_uri: String,
+    pub token_uri: String,
+}
+
+impl ClientFileEndpoints {
+    /// With `issuer`: the file's `token_uri` and `auth_uri` must be on the server that the
+    /// issuer's discovery document names for `token_endpoint` and `authorization_endpoint`
+    /// (same scheme, host and port); the discovered endpoints are then the ones used. Google's
+    /// files name `…/o/oauth2/auth` where discovery names `…/o/oauth2/v2/auth`: both work, so
+    /// the path may differ. Another server means the file belongs to another provider (or the
+    /// issuer is wrong): the error names the config, the file and the field.
+    pub fn check_discovered(
+        &self,
+        config: &Path,
+        issuer: &str,
+        token_endpoint: &str,
+        authorization_endpoint: Option<&str>,
+    ) -> Result<(), ConfigError> {
+        let pairs = [
+            (
+                "token_uri",
+                &self.token_uri,
+                "token_endpoint",
+                Some(token_endpoint),
+            ),
+            (
+                "auth_uri",
+                &self.auth_uri,
+                "authorization_endpoint",
+                authorization_endpoint,
+            ),
+        ];
+        for (field, ours, name, discovered) in pairs {
+            let Some(discovered) = discovered else {
+                continue;
+            };
+            if same_server(ours, discovered) {
+                continue;
+            }
+            return Err(ConfigError::Invalid {
+                path: config.to_path_buf(),
+                key: "provider.client_json_file".to_string(),
+                line: self.line,
+                message: format!(
+                    "{}: `{}.{field}` is {:?}, but the discovery document of issuer {} names \
+                     {name} {:?}, on another server; this client file is not for that issuer \
+                     (download the right one, or fix issuer)",
+                    self.file.display(),
+                    self.section,
+                    redact_userinfo(ours),
+                    redact_userinfo(issuer),
+                    redact_userinfo(discovered),
+                ),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// What `grant` names.
@@ -74,17 +146,18 @@ impl Cx<'_> {
         )
     }
 
-    /// Reads `client_json_file` and fills the keys it stands for. A key also written by hand
-    /// is refused, so there is never a doubt which value is used.
-    /// `auth_uri` is used only by the code grant (`code_grant`).
+    /// Reads `client_json_file`: fills `client_id` and `client_secret` (also writing those by
+    /// hand is refused, so there is never a doubt which is used) and returns the file's
+    /// endpoints, which stay apart from the endpoint keys: they never count as written by hand
+    /// ([`ClientFileEndpoints`]).
     pub(super) fn apply_client_json(
         &self,
         p: &mut RawProvider,
-        code_grant: bool,
-    ) -> Result<(), ConfigError> {
+        allow_http: bool,
+    ) -> Result<Option<ClientFileEndpoints>, ConfigError> {
         const KEY: &str = "provider.client_json_file";
         let Some(v) = p.client_json_file.take() else {
-            return Ok(());
+            return Ok(None);
         };
         for (key, present) in [
             ("client_id", p.client_id.is_some()),
@@ -111,64 +184,55 @@ impl Cx<'_> {
             Err(e) => return Err(fail(e.to_string())),
         };
         let client = ClientJson::parse(&bytes, &path).map_err(|e| fail(e.detail))?;
+        let section = client.kind.name();
+        for (field, url) in [
+            ("auth_uri", &client.auth_uri),
+            ("token_uri", &client.token_uri),
+        ] {
+            check_url(url, allow_http).map_err(|why| {
+                fail(format!(
+                    "`{section}.{field}` {:?}: {why}",
+                    redact_userinfo(url)
+                ))
+            })?;
+        }
         // The filled values point at the client_json_file line, so their errors name it.
         let span = v.span();
         let spanned = |s: String| Spanned::new(span.clone(), s);
         p.client_id = Some(spanned(client.client_id));
         p.client_secret = Some(spanned(client.client_secret.expose().to_string()));
-        if code_grant && p.authorization_endpoint.is_none() {
-            p.authorization_endpoint = Some(spanned(client.auth_uri));
-        }
-        if p.token_endpoint.is_none() {
-            p.token_endpoint = Some(spanned(client.token_uri));
-        }
-        Ok(())
+        Ok(Some(ClientFileEndpoints {
+            file: path,
+            line: Some(self.line(span.start)),
+            section,
+            auth_uri: client.auth_uri,
+            token_uri: client.token_uri,
+        }))
     }
 
-    /// Refuses the browser keys when the grant is not `authorization_code`.
-    pub(super) fn refuse_code_keys(&self, p: &RawProvider, grant: &str) -> Result<(), ConfigError> {
-        let text_keys = [
-            ("provider.authorization_endpoint", &p.authorization_endpoint),
-            ("provider.browser_command", &p.browser_command),
-            ("provider.redirect_host", &p.redirect_host),
-            ("provider.success_text", &p.success_text),
-            ("provider.failure_text", &p.failure_text),
-        ];
-        let int_keys = [
-            ("provider.redirect_port", &p.redirect_port),
-            ("provider.login_timeout_secs", &p.login_timeout_secs),
-        ];
-        let why = format!(
-            "only used with grant = \"authorization_code\" (this config has grant = \"{grant}\")"
-        );
-        for (key, v) in text_keys {
-            if let Some(v) = v {
-                return Err(self.at(key, v, why));
-            }
-        }
-        for (key, v) in int_keys {
-            if let Some(v) = v {
-                return Err(self.at(key, v, why));
-            }
-        }
-        Ok(())
-    }
-
-    /// The browser sign-in's settings.
+    /// The browser sign-in's settings, values checked. `needed`: the config's grant is the code
+    /// grant, so its authorization endpoint must be known; otherwise the keys are only checked
+    /// for a later `pair --grant authorization_code` (grant_keys.rs).
+    /// `client_file`: the `client_json_file`'s endpoints; its `auth_uri` is used unless the
+    /// endpoint is written by hand or discovered (`issuer`).
     pub(super) fn code_grant(
         &self,
         section: Range<usize>,
         p: &RawProvider,
-        preset: Preset,
-        tenancy: &MicrosoftTenancy,
+        (preset, tenancy): (Preset, &MicrosoftTenancy),
+        client_file: Option<&ClientFileEndpoints>,
         allow_http: bool,
+        needed: bool,
     ) -> Result<CodeGrantConfig, ConfigError> {
+        let from_file = client_file
+            .filter(|_| p.issuer.is_none())
+            .map(|f| f.auth_uri.clone());
         let authorization_endpoint = match &p.authorization_endpoint {
             Some(v) => Some(self.url("provider.authorization_endpoint", v, allow_http)?),
-            None => match preset.authorization_endpoint(tenancy) {
+            None => match from_file.or_else(|| preset.authorization_endpoint(tenancy)) {
                 Some(fixed) => Some(fixed),
                 // Discovery names it (`authorization_endpoint` is REQUIRED there, OIDC §3).
-                None if p.issuer.is_some() => None,
+                None if p.issuer.is_some() || !needed => None,
                 None => {
                     return Err(self.invalid(
                         "provider.authorization_endpoint",

@@ -156,18 +156,6 @@ fn a_generic_issuer_leaves_the_authorization_endpoint_to_discovery() {
 }
 
 #[test]
-fn code_grant_keys_are_refused_with_other_grants() {
-    let e = parse("[provider]\npreset = \"github\"\nclient_id = \"g\"\nredirect_port = 8085\n")
-        .unwrap_err();
-    assert_eq!(e.key(), Some("provider.redirect_port"), "{e}");
-    assert!(
-        e.to_string()
-            .contains("only used with grant = \"authorization_code\" (this config has grant = \"device_code\")"),
-        "{e}"
-    );
-}
-
-#[test]
 fn implicit_grant_is_refused_with_the_reason_and_the_replacement() {
     for name in ["implicit", "token"] {
         let e = parse(&format!(

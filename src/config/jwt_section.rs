@@ -23,31 +23,7 @@ impl Cx<'_> {
                 ),
             ));
         }
-        let device_only = [
-            ("provider.issuer", &p.issuer),
-            (
-                "provider.device_authorization_endpoint",
-                &p.device_authorization_endpoint,
-            ),
-            ("provider.tenant", &p.tenant),
-            ("provider.authority", &p.authority),
-        ];
-        for (key, v) in device_only {
-            if let Some(v) = v {
-                return Err(self.at(
-                    key,
-                    v,
-                    "only used with the device flow (this config has grant = \"jwt-bearer\")",
-                ));
-            }
-        }
-        if let Some(v) = &p.extra_params {
-            return Err(self.at(
-                "provider.extra_params",
-                v,
-                "only used with the device flow (this config has grant = \"jwt-bearer\")",
-            ));
-        }
+        // A person's sign-in keys were refused by `refuse_other_grant_keys` (grant_keys.rs).
 
         // The key: exactly one of the two files.
         const SA_KEY: &str = "provider.service_account_file";
@@ -167,7 +143,6 @@ impl Cx<'_> {
             ));
         }
         let client_auth = self.client_auth(p, client_secret.is_some())?;
-        self.refuse_device_keys(p)?;
         if client_auth == ClientAuth::PrivateKeyJwt {
             let span = p.client_auth.as_ref().map(|v| v.span());
             return Err(self.invalid(
@@ -225,8 +200,10 @@ impl Cx<'_> {
                 scope_in_claims: preset == Preset::Google,
                 client_auth: configured_id.is_some(),
             }),
+            narrowing: self.narrowing(p)?,
             dpop: DpopMode::Off,
             client_key: None,
+            client_file: None,
         })
     }
 

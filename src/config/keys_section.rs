@@ -167,28 +167,4 @@ impl Cx<'_> {
             audience,
         }))
     }
-
-    /// A service account (`grant = "jwt-bearer"`) signs its own assertions: the device-key
-    /// settings do not apply to it.
-    pub(super) fn refuse_device_keys(&self, p: &RawProvider) -> Result<(), ConfigError> {
-        for (key, v) in [
-            ("provider.dpop", &p.dpop),
-            ("provider.client_key_file", &p.client_key_file),
-            ("provider.client_key_id", &p.client_key_id),
-            (
-                "provider.client_assertion_audience",
-                &p.client_assertion_audience,
-            ),
-        ] {
-            if let Some(v) = v {
-                return Err(self.at(
-                    key,
-                    v,
-                    "not used with grant = \"jwt-bearer\" (the service account's key signs its \
-                     assertions)",
-                ));
-            }
-        }
-        Ok(())
-    }
 }

@@ -16,7 +16,8 @@
 //!
 //! Files: `raw.rs` (the TOML as written, the span-to-line reader, the `file:line:key` error
 //! locator), `provider_section.rs` + `jwt_section.rs` + `code_section.rs` (`[provider]`; the last
-//! also reads `client_json_file`), `board.rs` (`[display]` and
+//! also reads `client_json_file`), `grant_keys.rs` (which keys go with which grant, and
+//! `pair --grant`), `board.rs` (`[display]` and
 //! board files), `sections.rs` (`[storage]`, `[network]`, `[agent]`), `checks.rs` (URL and scope
 //! rules), `error.rs` ([`ConfigError`]). Everything is resolved once, in [`Config::load`]: the
 //! board profile, presets and key files. The rest of devauth receives resolved values; the
@@ -34,7 +35,9 @@ pub use crate::screen::settings::{
     DisplayConfig, SpiSettings,
 };
 use crate::secret::Secret;
-pub use code_section::{CodeGrantConfig, DEFAULT_BROWSER_COMMAND, DEFAULT_LOGIN_TIMEOUT_SECS};
+pub use code_section::{
+    ClientFileEndpoints, CodeGrantConfig, DEFAULT_BROWSER_COMMAND, DEFAULT_LOGIN_TIMEOUT_SECS,
+};
 use embedded_graphics::prelude::Size;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -96,6 +99,8 @@ pub struct Config {
     pub display: DisplayConfig,
     pub network: NetworkConfig,
     pub agent: AgentConfig,
+    /// Which of the file's accounts this is (`[accounts.NAME]`; `default` for the top level).
+    pub account: AccountConfig,
 }
 
 /// The config file to use: `--config PATH`, else `$DEVAUTH_CONFIG` (when set and non-empty),
@@ -119,8 +124,36 @@ impl Config {
     }
 
     /// [`Config::load`] with `[provider] grant` replaced (`pair --grant`), so the chosen grant's
-    /// keys and rules are checked as if the file said it.
+    /// keys and rules are checked as if the file said it; the file is checked as written too,
+    /// so whatever this accepts, [`Config::load`] accepts (grant_keys.rs).
     pub fn load_with_grant(path: &Path, grant: Option<&str>) -> Result<Config, ConfigError> {
+        Config::load_account(path, grant, None)
+    }
+
+    /// [`Config::load_with_grant`] for the account `account` (`None`: the default one).
+    pub fn load_account(
+        path: &Path,
+        grant: Option<&str>,
+        account: Option<&str>,
+    ) -> Result<Config, ConfigError> {
+        let text = Config::read(path)?;
+        Config::parse_account(&text, path, grant, account)
+    }
+
+    /// Every account of the file at `path`, read once, each resolved as `load_account` would.
+    pub fn load_accounts(path: &Path) -> Result<Vec<Config>, ConfigError> {
+        let text = Config::read(path)?;
+        let first = Config::parse_account(&text, path, None, None)?;
+        let mut all = Vec::with_capacity(first.account.all.len());
+        for name in first.account.all.iter().skip(1) {
+            all.push(Config::parse_account(&text, path, None, Some(name))?);
+        }
+        all.insert(0, first);
+        Ok(all)
+    }
+
+    /// The config file's text (at most [`MAX_CONFIG_BYTES`], UTF-8).
+    fn read(path: &Path) -> Result<String, ConfigError> {
         let read_err = |source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
@@ -145,26 +178,49 @@ impl Config {
                 });
             }
         };
-        Config::parse_with_grant(&text, path, grant)
+        Ok(text)
     }
 
     /// Parses and validates `text`; `source` names the file in errors, and relative
     /// `client_secret_file` / `ca_file` paths are resolved against its directory (the secret
     /// file is read and the CA file checked here).
     pub fn parse(text: &str, source: &Path) -> Result<Config, ConfigError> {
-        Config::parse_with_grant(text, source, None)
+        Config::parse_account(text, source, None, None)
     }
 
-    fn parse_with_grant(
+    /// [`Config::parse`] for one account of the file, with `[provider] grant` replaced.
+    pub fn parse_account(
         text: &str,
         source: &Path,
         grant: Option<&str>,
+        account: Option<&str>,
     ) -> Result<Config, ConfigError> {
         let cx = Cx { text, source };
         let mut raw: RawFile = toml::from_str(text).map_err(|e| cx.toml_error(e))?;
+        let storage = cx.storage(raw.storage)?;
+        let mut agent = cx.agent(raw.agent, &storage)?;
+        let chosen = cx.accounts(raw.accounts, account, &storage.path, &agent.token_file)?;
+        let storage = match chosen.paths {
+            None => storage,
+            Some((path, token_file)) => {
+                agent.token_file = token_file;
+                StorageConfig { path, ..storage }
+            }
+        };
+        // The account's own [provider] (a top-level one must be there all the same).
+        if let (Some(own), true) = (chosen.provider, raw.provider.is_some()) {
+            raw.provider = Some(own);
+        }
         if let (Some(grant), Some(p)) = (grant, raw.provider.as_mut()) {
-            let span = p.span();
-            p.get_mut().grant = Some(Spanned::new(span, grant.to_string()));
+            if let Some(file_grant) = cx.replace_grant(p, grant)? {
+                // Every other command reads the file as written: check it that way too, so
+                // what this sign-in accepts they accept (grant_keys.rs).
+                let as_written: RawFile = toml::from_str(text).map_err(|e| cx.toml_error(e))?;
+                if let Some(p) = as_written.provider {
+                    cx.provider(p)
+                        .map_err(|e| grant_keys::as_written(e, file_grant))?;
+                }
+            }
         }
         let mut provider = match raw.provider {
             Some(p) => cx.provider(p)?,
@@ -176,7 +232,6 @@ impl Config {
                 ));
             }
         };
-        let storage = cx.storage(raw.storage)?;
         if let Some(ck) = provider.client_key.as_mut() {
             if ck.file.as_os_str().is_empty() {
                 ck.file = storage.path.with_file_name(CLIENT_KEY_IN_TPM);
@@ -184,7 +239,6 @@ impl Config {
         }
         let display = cx.display(raw.display)?;
         let network = cx.network(raw.network)?;
-        let agent = cx.agent(raw.agent, &storage)?;
         Ok(Config {
             source: source.to_path_buf(),
             provider,
@@ -192,6 +246,7 @@ impl Config {
             display,
             network,
             agent,
+            account: chosen.account,
         })
     }
 }
@@ -200,16 +255,21 @@ impl Config {
 // The file as written: one field per key. These doc comments are the key reference.
 // ---------------------------------------------------------------------------------------------
 
+mod accounts;
 mod board;
 mod checks;
 mod code_section;
 mod error;
+mod grant_keys;
 mod jwt_section;
 mod keys_section;
 mod provider_section;
 mod raw;
 mod sections;
+mod socket_section;
 
+use accounts::RawAccounts;
+pub use accounts::{AccountConfig, MAX_ACCOUNTS, valid_account_name};
 pub use board::*;
 pub use checks::*;
 use code_section::GrantChoice;
@@ -218,6 +278,7 @@ pub use keys_section::{ClientKeyConfig, DpopMode};
 pub use provider_section::*;
 use raw::*;
 pub use sections::*;
+pub use socket_section::*;
 
 #[cfg(test)]
 mod tests;
@@ -227,5 +288,11 @@ mod code_tests;
 
 #[cfg(test)]
 mod keys_tests;
+
+#[cfg(test)]
+mod grant_keys_tests;
+#[cfg(test)]
+mod socket_tests;
+
 #[cfg(test)]
 mod storage_tests;

@@ -29,10 +29,15 @@ pub struct ProviderConfig {
     pub extra_params: Vec<(String, String)>,
     /// How tokens are obtained: the device flow (default) or signed JWT assertions.
     pub grant: GrantConfig,
+    /// How the token service narrows a token to fewer scopes.
+    pub narrowing: Narrowing,
     /// Bind the tokens to a device key (RFC 9449).
     pub dpop: DpopMode,
     /// `client_auth = "private_key_jwt"`: the device's client key.
     pub client_key: Option<ClientKeyConfig>,
+    /// `client_json_file`'s endpoints; with [`EndpointSource::Discover`] checked against the
+    /// discovery document at run time ([`ClientFileEndpoints::check_discovered`]).
+    pub client_file: Option<ClientFileEndpoints>,
 }
 
 /// `provider.grant`: how devauth obtains tokens.
@@ -135,42 +140,13 @@ impl Cx<'_> {
         let allow_http = p.allow_http_loopback.as_ref().is_some_and(|b| *b.get_ref());
 
         let grant = self.grant_choice(&p)?;
-        let code_grant = grant == GrantChoice::AuthorizationCode;
-        if !code_grant {
-            let name = if grant == GrantChoice::JwtBearer {
-                "jwt-bearer"
-            } else {
-                "device_code"
-            };
-            self.refuse_code_keys(&p, name)?;
-        }
+        // The one rule for keys of another grant (grant_keys.rs).
+        self.refuse_other_grant_keys(&p, grant)?;
         if grant == GrantChoice::JwtBearer {
-            if let Some(v) = &p.client_json_file {
-                return Err(self.at(
-                    "provider.client_json_file",
-                    v,
-                    "an OAuth client file is for a person's sign-in; a service account \
-                     (grant = \"jwt-bearer\") uses service_account_file",
-                ));
-            }
             return self.jwt_provider(section, &p, preset, allow_http);
         }
-        self.apply_client_json(&mut p, code_grant)?;
-        for (key, v) in [
-            ("provider.service_account_file", &p.service_account_file),
-            ("provider.private_key_file", &p.private_key_file),
-            ("provider.jwt_issuer", &p.jwt_issuer),
-            ("provider.jwt_subject", &p.jwt_subject),
-            ("provider.jwt_audience", &p.jwt_audience),
-        ] {
-            if let Some(v) = v {
-                return Err(self.at(
-                    key,
-                    v,
-                    "only used with grant = \"jwt-bearer\" (this config uses the device flow)",
-                ));
-            }
-        }
+        let code_grant = grant == GrantChoice::AuthorizationCode;
+        let client_file = self.apply_client_json(&mut p, allow_http)?;
 
         let client_id = match &p.client_id {
             None => {
@@ -262,6 +238,14 @@ impl Cx<'_> {
         let revocation = opt_url("provider.revocation_endpoint", &p.revocation_endpoint)?;
         let userinfo = opt_url("provider.userinfo_endpoint", &p.userinfo_endpoint)?;
 
+        // The client file's token_uri stands in for token_endpoint unless it is written by hand
+        // or discovered; it never counts as written by hand (so never clashes with issuer).
+        let file_token = client_file
+            .as_ref()
+            .filter(|_| issuer.is_none() && token.is_none())
+            .map(|f| f.token_uri.clone());
+        let token_from_file = file_token.is_some();
+        let token = token.or(file_token);
         let (endpoints, revocation_endpoint, userinfo_endpoint) = match preset.endpoints(&tenancy) {
             Some(fixed) => (
                 EndpointSource::Explicit {
@@ -302,11 +286,18 @@ impl Cx<'_> {
                         token,
                     },
                     (None, None, Some(_)) => {
+                        let why = if token_from_file {
+                            "missing: the device flow needs it (client_json_file gives only the \
+                             token and authorization endpoints); set it, or issuer for OIDC \
+                             discovery, or grant = \"authorization_code\""
+                        } else {
+                            "missing: token_endpoint is set, so \
+                                 device_authorization_endpoint is needed too"
+                        };
                         return Err(self.invalid(
                             "provider.device_authorization_endpoint",
                             Some(section),
-                            "missing: token_endpoint is set, so \
-                                 device_authorization_endpoint is needed too",
+                            why,
                         ));
                     }
                     (None, None, None) => {
@@ -331,6 +322,16 @@ impl Cx<'_> {
         let client_key = self.client_key(section.clone(), &p, client_auth, issuer, allow_http)?;
         let dpop = self.dpop(&p)?;
 
+        // Checked with either person grant, used with the code grant (grant_keys.rs).
+        let browser = self.code_grant(
+            section,
+            &p,
+            (preset, &tenancy),
+            client_file.as_ref(),
+            allow_http,
+            code_grant,
+        )?;
+
         let extra_params = match &p.extra_params {
             None => Vec::new(),
             Some(table) => self.extra_params(table)?,
@@ -348,14 +349,15 @@ impl Cx<'_> {
             allow_http_loopback: allow_http,
             ca_file,
             extra_params,
-            grant: match grant {
-                GrantChoice::AuthorizationCode => GrantConfig::AuthorizationCode(
-                    self.code_grant(section, &p, preset, &tenancy, allow_http)?,
-                ),
-                GrantChoice::DeviceCode | GrantChoice::JwtBearer => GrantConfig::DeviceCode,
+            grant: if code_grant {
+                GrantConfig::AuthorizationCode(browser)
+            } else {
+                GrantConfig::DeviceCode
             },
+            narrowing: self.narrowing(&p)?,
             dpop,
             client_key,
+            client_file,
         })
     }
 

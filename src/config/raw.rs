@@ -19,6 +19,8 @@ pub(super) struct RawFile {
     pub(super) network: Option<Spanned<RawNetwork>>,
     /// `[agent]`: optional.
     pub(super) agent: Option<Spanned<RawAgent>>,
+    /// `[accounts.NAME]`: optional (accounts.rs).
+    pub(super) accounts: Option<RawAccounts>,
 }
 
 /// No `Debug`: it holds the client secret as a plain string.
@@ -95,16 +97,19 @@ pub(super) struct RawProvider {
     /// `grant` (string, default `"device_code"`): `"device_code"` (RFC 8628 pairing, then
     /// refresh tokens), `"authorization_code"` (browser sign-in with PKCE, RFC 6749 §4.1 +
     /// RFC 7636, loopback redirect RFC 8252) or `"jwt-bearer"` (RFC 7523 service account: no
-    /// user, no screen; preset google or generic). `"implicit"` is refused (RFC 9700). With `"jwt-bearer"`, `client_id` is optional and the device-flow keys
-    /// (`issuer`, `device_authorization_endpoint`, `extra_params`) are refused.
+    /// user, no screen; preset google or generic). `"implicit"` is refused (RFC 9700). With `"jwt-bearer"`, `client_id` is optional. Which keys go with which grant:
+    /// `grant_keys.rs` (the person grants share their keys; the service account's are apart).
     pub(super) grant: Option<Str>,
     /// `client_json_file` (path, no default): Google's downloaded OAuth client file
-    /// (`client_secret_….json`, an `installed` or `web` section); supplies `client_id`,
-    /// `client_secret`, `token_endpoint` and (authorization_code) `authorization_endpoint`.
-    /// Not with `client_id`, `client_secret` or `client_secret_file`; relative to the config.
+    /// (`client_secret_….json`, an `installed` or `web` section); supplies `client_id` and
+    /// `client_secret`; its `token_uri` / `auth_uri` stand in for `token_endpoint` /
+    /// `authorization_endpoint` unless written by hand, and with `issuer` are only checked
+    /// against discovery (same server). Not with `client_id`, `client_secret` or
+    /// `client_secret_file`; relative to the config.
     pub(super) client_json_file: Option<Str>,
     /// `authorization_endpoint` (URL, default: the preset's; authorization_code): where the
-    /// browser signs in. The generic preset needs it.
+    /// browser signs in. The generic preset needs it (or `issuer`, or `client_json_file`) with
+    /// grant = "authorization_code"; with "device_code" it waits for `pair --grant`.
     pub(super) authorization_endpoint: Option<Str>,
     /// `browser_command` (program, default `xdg-open` when on PATH; authorization_code): run
     /// with the authorization URL as its only argument.
@@ -137,6 +142,9 @@ pub(super) struct RawProvider {
     pub(super) jwt_subject: Option<Str>,
     /// `jwt_audience` (string; jwt-bearer): the assertion's `aud`. Default: the token endpoint.
     pub(super) jwt_audience: Option<Str>,
+    /// `narrowing` (string, default `"refresh"`): how the token service gets a token with fewer
+    /// scopes: `"refresh"` (RFC 6749 §6), `"token_exchange"` (RFC 8693) or `"off"`.
+    pub(super) narrowing: Option<Str>,
 }
 
 #[derive(Deserialize)]
@@ -229,6 +237,13 @@ pub(super) struct RawDisplay {
     /// owner knows it, named in the warning against code phishing ("Only enter this code if
     /// you are setting up Living room TV yourself").
     pub(super) device_name: Option<Str>,
+    /// `language` (`"auto"` or a BCP 47 tag like `"de"`, `"pt-BR"`, `"zh-Hant"`, default
+    /// `"auto"`): the screens' language; `"auto"` takes the first of `LANGUAGE`, `LC_ALL`,
+    /// `LC_MESSAGES`, `LANG` that names a language this device has (docs/locales.md).
+    pub(super) language: Option<Str>,
+    /// `locale_dir` (path, default `/usr/share/devauth/locales`): where installed locale
+    /// packs (`<tag>.pack`) are read from.
+    pub(super) locale_dir: Option<Str>,
 }
 
 /// A board profile file: a description and a `[display]` table.
@@ -264,8 +279,12 @@ pub(super) struct RawNetwork {
     pub(super) no_proxy: Option<Spanned<Vec<Str>>>,
 }
 
+/// `[agent]`. Not `deny_unknown_fields`: the token service's keys (`socket`, `socket_mode`,
+/// `socket_group`, `allow_root`, `[[agent.client]]`) are read from the document by
+/// `socket_section.rs` (serde code per key costs kilobytes on the device), which also refuses
+/// unknown keys, naming the ones it knows: a key added here goes into its `AGENT_KEYS` too.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table")]
+#[serde(expecting = "a table")]
 pub(super) struct RawAgent {
     /// `token_file` (absolute path, default `/run/devauth/access_token`): where the current
     /// access token is published; must differ from `[storage] path`.
@@ -282,6 +301,41 @@ pub(super) struct RawAgent {
     /// `release_display` (string, default `"blank"`): after the "paired" screen, `"blank"` the
     /// display or `"keep"` the last picture, handing it back to the device's own UI.
     pub(super) release_display: Option<Str>,
+}
+
+/// The token service's keys of `[agent]`, as written (read by `socket_section.rs`).
+#[derive(Default)]
+pub(super) struct RawSocket {
+    /// `socket` (absolute path, default `/run/devauth/devauth.sock`; `""`: none): the token
+    /// service's Unix socket (HTTP/1.1). systemd socket activation overrides the path.
+    pub(super) socket: Option<Str>,
+    /// `socket_mode` (octal string, default `"0660"`): the socket file's permission bits.
+    pub(super) socket_mode: Option<Str>,
+    /// `socket_group` (group name, no default): group that owns the socket file.
+    pub(super) socket_group: Option<Str>,
+    /// `allow_root` (bool, default `true`): uid 0 may have every account and scope (`true`) or
+    /// nothing (`false`) from the socket.
+    pub(super) allow_root: Option<Spanned<bool>>,
+    /// `[[agent.client]]` (array of tables, default none): who may have which tokens.
+    pub(super) clients: Vec<Spanned<RawClient>>,
+}
+
+/// One `[[agent.client]]` entry of the token service's policy, as written.
+#[derive(Default)]
+pub(super) struct RawClient {
+    /// `user` (a name, or a uid in digits): the caller's uid must be this user's.
+    pub(super) user: Option<Str>,
+    /// `group` (a name, or a gid in digits): the caller's group or a supplementary one.
+    pub(super) group: Option<Str>,
+    /// `exe` (absolute path): the caller's executable as the kernel reports it.
+    pub(super) exe: Option<Str>,
+    /// `accounts` (array of names, default `["default"]`; `["*"]`: all).
+    pub(super) accounts: Option<Spanned<Vec<Str>>>,
+    /// `scopes` (array of scopes, required; `["*"]`: all the account holds).
+    pub(super) scopes: Option<Spanned<Vec<Str>>>,
+    /// `allow_wider_token` (bool, default `false`): when the provider ignores a narrower scope,
+    /// hand out the wider token rather than refuse.
+    pub(super) allow_wider_token: Option<Spanned<bool>>,
 }
 
 /// The text being parsed and its path: turns spans into lines and builds errors.

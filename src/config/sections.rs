@@ -88,6 +88,8 @@ pub struct AgentConfig {
     /// What happens to the display after the "paired" screen (and when the agent stops while
     /// showing a code).
     pub release_display: ReleaseDisplay,
+    /// The token service: its socket and who may have which tokens.
+    pub socket: SocketConfig,
 }
 
 /// `agent.release_display`: how `devauth run` hands the display back to the device's own UI.
@@ -117,6 +119,7 @@ impl Default for AgentConfig {
             refresh_margin: Duration::from_secs(300),
             paired_screen: Duration::from_secs(10),
             release_display: ReleaseDisplay::Blank,
+            socket: SocketConfig::default(),
         }
     }
 }
@@ -366,6 +369,10 @@ impl Cx<'_> {
                 ],
             )?;
         }
+        out.socket = self.socket(&[
+            ("[storage] path", &storage.path),
+            ("agent.token_file", &out.token_file),
+        ])?;
         Ok(out)
     }
 

@@ -807,6 +807,7 @@ fn all_sections_set() {
             refresh_margin: Duration::ZERO,
             paired_screen: Duration::from_secs(3),
             release_display: ReleaseDisplay::Blank,
+            socket: SocketConfig::default(),
         }
     );
 }
@@ -1398,6 +1399,45 @@ fn display_theme_text_scale_and_device_name() {
     ] {
         let e = load(bad).unwrap_err().to_string();
         assert!(e.contains(want) && e.contains(":6:"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn display_language_and_locale_dir() {
+    use crate::locale::choose::LanguageSetting;
+    let dir = tempfile::tempdir().unwrap();
+    let load = |display: &str| {
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            format!("[provider]\nclient_id = \"x\"\ndevice_authorization_endpoint = \"https://a.example/d\"\ntoken_endpoint = \"https://a.example/t\"\n[display]\n{display}"),
+        )
+        .unwrap();
+        Config::load(&path)
+    };
+    let d = load("").unwrap().display;
+    assert_eq!(d.language, LanguageSetting::Auto);
+    assert_eq!(
+        d.locale_dir,
+        std::path::Path::new("/usr/share/devauth/locales")
+    );
+    // Loading a config reads no pack: the language is resolved when a screen opens.
+    assert_eq!(d.resolved_language.tag(), "en");
+    let d = load("language = \"pt-br\"\nlocale_dir = \"packs\"\n")
+        .unwrap()
+        .display;
+    assert_eq!(d.language, LanguageSetting::Tag("pt-BR".into()));
+    assert_eq!(d.locale_dir, dir.path().join("packs"));
+    assert_eq!(
+        load("language = \"auto\"\n").unwrap().display.language,
+        LanguageSetting::Auto
+    );
+    for bad in ["language = \"Deutsch!\"\n", "language = \"\"\n"] {
+        let e = load(bad).unwrap_err().to_string();
+        assert!(
+            e.contains("display.language") && e.contains(":6:") && e.contains("BCP 47"),
+            "{bad}: {e}"
+        );
     }
 }
 

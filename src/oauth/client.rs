@@ -62,12 +62,15 @@ pub enum CallError {
         endpoint: String,
         status: u16,
         error: OAuthError,
+        /// The answer's `Retry-After` (429, 503: when to ask again).
+        retry_after: Option<Duration>,
     },
     /// The server answered something else we cannot use.
     Unexpected {
         endpoint: String,
         status: u16,
         detail: String,
+        retry_after: Option<Duration>,
     },
     /// A client assertion or DPoP proof could not be made (key, TPM, randomness, clock):
     /// nothing was sent.
@@ -92,6 +95,17 @@ impl CallError {
         }
     }
 
+    /// How long the server asked us to wait before asking again (RFC 9110 §10.2.3), if it
+    /// answered at all and said so.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            CallError::Transport(_) | CallError::Signing(_) => None,
+            CallError::Server { retry_after, .. } | CallError::Unexpected { retry_after, .. } => {
+                *retry_after
+            }
+        }
+    }
+
     /// The OAuth error code, when the server sent one.
     pub fn oauth_error(&self) -> Option<&str> {
         match self {
@@ -109,11 +123,13 @@ impl fmt::Display for CallError {
                 endpoint,
                 status,
                 error,
+                ..
             } => write!(f, "{endpoint}: HTTP {status}: {error}"),
             CallError::Unexpected {
                 endpoint,
                 status,
                 detail,
+                ..
             } => write!(f, "{endpoint}: HTTP {status}: {detail}"),
             CallError::Signing(detail) => f.write_str(detail),
         }
@@ -127,6 +143,11 @@ impl From<TransportError> for CallError {
         CallError::Transport(e)
     }
 }
+
+/// RFC 8693 §2.1's grant type.
+pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// RFC 8693 §3: the token type URI of an access token.
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 /// An OAuth client bound to one provider and one transport.
 pub struct OAuthClient<T> {
@@ -263,6 +284,32 @@ impl<T: Transport> OAuthClient<T> {
         self.token_call(&req, true)
     }
 
+    /// RFC 6749 §6 with `scope`: an access token with fewer scopes than the grant holds (the
+    /// server may ignore the request; its answer's `scope` says what it granted, §5.1).
+    pub fn refresh_narrowed(
+        &self,
+        refresh_token: &Secret,
+        scope: &str,
+    ) -> Result<Grant, CallError> {
+        let req = Request::post_form(&self.endpoints.token)
+            .field("grant_type", "refresh_token")
+            .secret_field("refresh_token", refresh_token)
+            .field("scope", scope);
+        self.token_call(&req, true)
+    }
+
+    /// RFC 8693 §2.1: `subject` (an access token of this grant) exchanged for an access token
+    /// with `scope`.
+    pub fn exchange_token(&self, subject: &Secret, scope: &str) -> Result<Grant, CallError> {
+        let req = Request::post_form(&self.endpoints.token)
+            .field("grant_type", TOKEN_EXCHANGE_GRANT)
+            .secret_field("subject_token", subject)
+            .field("subject_token_type", ACCESS_TOKEN_TYPE)
+            .field("requested_token_type", ACCESS_TOKEN_TYPE)
+            .field("scope", scope);
+        self.token_call(&req, true)
+    }
+
     /// RFC 6749 §4.1.3 + RFC 7636 §4.5: the authorization code for tokens. `redirect_uri` must
     /// be the one the authorization URL carried; the verifier proves this client started it.
     pub fn exchange_code(
@@ -367,6 +414,7 @@ fn answer(resp: Response, url: &str) -> Result<(Response, Fields), CallError> {
                 endpoint: endpoint.clone(),
                 status: resp.status,
                 detail: e.to_string(),
+                retry_after: None,
             }
         } else {
             error_from(&endpoint, &resp)
@@ -377,6 +425,7 @@ fn answer(resp: Response, url: &str) -> Result<(Response, Fields), CallError> {
             endpoint,
             status: resp.status,
             error,
+            retry_after: retry_after(&resp),
         });
     }
     if !(200..300).contains(&resp.status) {
@@ -503,6 +552,7 @@ fn grant_from(resp: Response, token_endpoint: &str, dpop: bool) -> Result<Grant,
         endpoint: redact_url(token_endpoint),
         status: resp.status,
         detail,
+        retry_after: None,
     };
     let tokens = TokenResponse::parse(&fields).map_err(|e| unexpected(e.to_string()))?;
     check_token_type(&tokens, dpop).map_err(unexpected)?;
@@ -532,6 +582,7 @@ pub fn discover(
         endpoint: endpoint.clone(),
         status: resp.status,
         detail,
+        retry_after: None,
     };
     let fields = Fields::parse(&resp.body, resp.content_type.as_deref())
         .map_err(|e| unexpected(e.to_string()))?;
@@ -603,12 +654,19 @@ fn transport_failure(e: TransportError) -> Failure {
     }
 }
 
+/// RFC 9110 §10.2.3: `Retry-After` is delay-seconds or an HTTP-date. A date is taken relative
+/// to the answer's own `Date` header, never to the device's clock (which may be unset or off);
+/// without a `Date` it cannot be placed and our own backoff applies. A date in the past is 0.
 fn retry_after(resp: &Response) -> Option<Duration> {
-    // Only the delta-seconds form; an HTTP-date Retry-After falls back to our own backoff.
-    resp.retry_after
-        .as_deref()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+    let value = resp.retry_after.as_deref()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = wire::parse_http_date(value)?;
+    let date = server_date(resp)?;
+    Some(Duration::from_secs(
+        u64::try_from(at.saturating_sub(date)).unwrap_or(0),
+    ))
 }
 
 fn server_date(resp: &Response) -> Option<i64> {
@@ -668,6 +726,7 @@ fn error_from(endpoint: &str, resp: &Response) -> CallError {
                 endpoint: endpoint.to_string(),
                 status: resp.status,
                 error,
+                retry_after: retry_after(resp),
             };
         }
     }
@@ -682,6 +741,7 @@ fn error_from(endpoint: &str, resp: &Response) -> CallError {
         endpoint: endpoint.to_string(),
         status: resp.status,
         detail,
+        retry_after: retry_after(resp),
     }
 }
 
@@ -931,6 +991,68 @@ pub mod tests {
     }
 
     #[test]
+    fn a_refused_refresh_carries_its_retry_after_in_seconds_or_as_a_date() {
+        let refused = |retry_after: &str, date: Option<&str>| {
+            Ok(Response {
+                status: 503,
+                content_type: Some("application/json".into()),
+                retry_after: Some(retry_after.into()),
+                date: date.map(str::to_string),
+                body: br#"{"error":"temporarily_unavailable"}"#.to_vec(),
+                ..Response::default()
+            })
+        };
+        let c = client(
+            Scripted::new(vec![
+                refused("600", None),
+                // An HTTP-date counts from the answer's own Date, not from the device's clock.
+                refused(
+                    "Sun, 06 Nov 1994 08:59:37 GMT",
+                    Some("Sun, 06 Nov 1994 08:49:37 GMT"),
+                ),
+                refused("Sun, 06 Nov 1994 08:49:37 GMT", None),
+                refused(
+                    "Sun, 06 Nov 1994 08:40:00 GMT",
+                    Some("Sun, 06 Nov 1994 08:49:37 GMT"),
+                ),
+                refused("soon", None),
+                Ok(Response {
+                    status: 502,
+                    content_type: Some("text/html".into()),
+                    retry_after: Some("30".into()),
+                    body: b"<html>bad gateway</html>".to_vec(),
+                    ..Response::default()
+                }),
+            ]),
+            None,
+            false,
+        );
+        let rt = Secret::new("rt");
+        let next = || match c.refresh(&rt) {
+            Err(e) => e,
+            Ok(_) => panic!("not refused"),
+        };
+        let e = next();
+        assert!(e.is_transient());
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(600)));
+        assert_eq!(next().retry_after(), Some(Duration::from_secs(600)));
+        assert_eq!(
+            next().retry_after(),
+            None,
+            "a date without Date: unplaceable"
+        );
+        assert_eq!(
+            next().retry_after(),
+            Some(Duration::ZERO),
+            "a date in the past"
+        );
+        assert_eq!(next().retry_after(), None, "garbage");
+        let html = next();
+        assert!(matches!(html, CallError::Unexpected { status: 502, .. }));
+        assert_eq!(html.retry_after(), Some(Duration::from_secs(30)));
+    }
+
+    #[test]
     fn device_request_errors_name_endpoint_status_and_error() {
         let c = client(
             Scripted::new(vec![json(
@@ -970,6 +1092,33 @@ pub mod tests {
         let sent = c.transport.sent.borrow();
         assert_eq!(sent[0].form_value("grant_type"), Some("refresh_token"));
         assert_eq!(sent[0].form_value("refresh_token"), Some("rt"));
+    }
+
+    #[test]
+    fn narrowed_refresh_and_token_exchange_carry_the_scope() {
+        let answer =
+            r#"{"access_token":"at-n","token_type":"Bearer","expires_in":60,"scope":"read"}"#;
+        let c = client(
+            Scripted::new(vec![json(200, answer), json(200, answer)]),
+            Some("s3cret"),
+            false,
+        );
+        let g = c.refresh_narrowed(&Secret::new("rt"), "read").unwrap();
+        assert_eq!(g.tokens.scopes(), vec!["read".to_string()]);
+        c.exchange_token(&Secret::new("at"), "read").unwrap();
+        let sent = c.transport.sent.borrow();
+        assert_eq!(sent[0].form_value("grant_type"), Some("refresh_token"));
+        assert_eq!(sent[0].form_value("scope"), Some("read"));
+        assert_eq!(sent[0].form_value("client_secret"), Some("s3cret"));
+        let x = &sent[1];
+        assert_eq!(x.form_value("grant_type"), Some(TOKEN_EXCHANGE_GRANT));
+        assert_eq!(x.form_value("subject_token"), Some("at"));
+        assert_eq!(x.form_value("subject_token_type"), Some(ACCESS_TOKEN_TYPE));
+        assert_eq!(
+            x.form_value("requested_token_type"),
+            Some(ACCESS_TOKEN_TYPE)
+        );
+        assert_eq!(x.form_value("scope"), Some("read"));
     }
 
     #[test]

@@ -23,9 +23,11 @@
 //! - `authorization_pending`: same interval; `access_denied`/`authorization_declined`: stop;
 //! - `expired_token` or our own deadline: get a new code and show it;
 //! - network errors, 5xx, 429: capped exponential backoff with jitter, never past the code's
-//!   deadline, reset after the next good answer; with `give_up_after` (`devauth pair`), the
-//!   last attempt is made when the provider has been unreachable that long, and if it fails
-//!   too the flow ends `Unreachable` (`devauth run` never gives up);
+//!   deadline, reset after the next good answer; a `Retry-After` is honoured (no request before
+//!   it ends, up to `max_retry_after`), with a random share of the backoff step after it; with
+//!   `give_up_after` (`devauth pair`), the last attempt is made when the provider has been
+//!   unreachable that long (a longer `Retry-After` does not move it), and if it fails too the
+//!   flow ends `Unreachable` (`devauth run` never gives up);
 //! - decisions use the `error` field, never the HTTP status (that is `oauth`'s job upstream).
 
 use crate::clock::Instant;
@@ -50,6 +52,9 @@ pub struct Policy {
     /// First retry delay after a transient failure, doubled each time up to `backoff_cap`.
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
+    /// The longest `Retry-After` believed (a longer one is cut to this). A code that dies
+    /// meanwhile is replaced when the wait is over, as always.
+    pub max_retry_after: Duration,
     /// Stop retrying when no request got a usable answer for this long (`None`: never).
     pub give_up_after: Option<Duration>,
 }
@@ -65,6 +70,7 @@ impl Default for Policy {
             max_code_lifetime: Duration::from_secs(2 * 3600),
             backoff_base: Duration::from_secs(2),
             backoff_cap: Duration::from_secs(60),
+            max_retry_after: Duration::from_secs(3600),
             give_up_after: None,
         }
     }
@@ -213,17 +219,23 @@ struct Backoff {
 }
 
 impl Backoff {
-    fn next_delay(&mut self, policy: &Policy) -> Duration {
+    /// The delay after one more failure; `retry_after` is the server's, if it sent one.
+    fn next_delay(&mut self, policy: &Policy, retry_after: Option<Duration>) -> Duration {
         let exp = policy
             .backoff_base
             .saturating_mul(1u32 << self.failures.min(16))
             .min(policy.backoff_cap);
         self.failures = self.failures.saturating_add(1);
-        // "Equal jitter": half fixed, half random, so many devices that lost the network at the
-        // same moment do not come back in lockstep, yet each still waits a sensible minimum.
-        let half = exp / 2;
-        let frac = self.next_random() % 1000;
-        half + half.mul_f64(frac as f64 / 1000.0)
+        let frac = (self.next_random() % 1000) as f64 / 1000.0;
+        match retry_after {
+            // "Equal jitter": half fixed, half random, so many devices that lost the network at
+            // the same moment do not come back in lockstep, yet each still waits a sensible
+            // minimum.
+            None => exp / 2 + (exp / 2).mul_f64(frac),
+            // RFC 9110 §10.2.3, RFC 6585 §4: not before the server said, then a random share of
+            // the step so that devices told the same thing do not all come back in one second.
+            Some(ra) => ra.min(policy.max_retry_after) + exp.mul_f64(frac),
+        }
     }
 
     fn reset(&mut self) {
@@ -501,12 +513,7 @@ fn code_event(code: &LiveCode) -> Event {
 }
 
 fn retry_delay(backoff: &mut Backoff, policy: &Policy, retry_after: Option<Duration>) -> Duration {
-    let delay = backoff.next_delay(policy);
-    match retry_after {
-        // Honour Retry-After (429/503), but never let a server park us for more than the cap.
-        Some(ra) => delay.max(ra.min(policy.backoff_cap)),
-        None => delay,
-    }
+    backoff.next_delay(policy, retry_after)
 }
 
 /// RFC 8628 §3.5 error handling for a poll answer.

@@ -325,6 +325,21 @@ impl Catalog {
         Ok(Catalog { texts })
     }
 
+    /// A catalogue from sentences looked up by key (a locale pack's, as its translator wrote
+    /// them), held to [`Catalog::parse`]'s rules: every key there, each sentence with exactly
+    /// its key's placeholders.
+    pub fn from_sentences<'a>(
+        sentence: impl Fn(&str) -> Option<&'a str>,
+    ) -> Result<Catalog, CatalogError> {
+        let mut texts = Vec::with_capacity(Msg::COUNT);
+        for &m in Msg::ALL {
+            let text = sentence(m.key()).ok_or(CatalogError::Missing(m.key()))?;
+            check_slots(m, text)?;
+            texts.push(text.to_string());
+        }
+        Ok(Catalog { texts })
+    }
+
     /// The English catalogue compiled into devauth: its sentences were found at compile time
     /// ([`ENGLISH_SPANS`]); a test holds the file to [`Catalog::parse`]'s rules.
     pub fn english() -> &'static Catalog {

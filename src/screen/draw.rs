@@ -13,10 +13,12 @@ use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::Rectangle;
 use u8g2_fonts::types::{FontColor, VerticalPosition};
 
-use super::layout::{Align, Item, Layout, Role, Text, Theme, Tick, Ticker};
+use super::layout::{Align, Item, Layout, Role, ShapedLine, Text, Theme, Tick, Ticker};
+use crate::locale::{Blend, Ink, Pack, Piece};
 
-/// A pixel colour the screens can paint every [`Role`] in, per theme.
-pub trait RoleColor: PixelColor {
+/// A pixel colour the screens can paint every [`Role`] in, per theme (and blend a locale
+/// pack's anti-aliased glyphs in).
+pub trait RoleColor: PixelColor + Blend {
     fn of(role: Role, theme: Theme) -> Self;
 }
 
@@ -182,6 +184,15 @@ where
                 target.fill_solid(&zoomed(*rect, z), D::Color::of(*role, th))?
             }
             Item::Text(t) => draw_text(t, z, th, target)?,
+            Item::Shaped {
+                origin,
+                shaped,
+                role,
+            } => {
+                if let Some(pack) = layout.language.pack() {
+                    draw_shaped(pack, shaped, *origin, *role, z, th, target)?;
+                }
+            }
             Item::Qr { origin, code } => {
                 let side = code.side();
                 let full = Rectangle::new(*origin, Size::new(side, side));
@@ -246,6 +257,60 @@ where
     }
 }
 
+/// Draws one line of a locale pack: the pack's runs, then each placeholder's value where the
+/// line puts it (in its u8g2 face, or the pack's own letters), all on one baseline.
+fn draw_shaped<D>(
+    pack: &Pack,
+    s: &ShapedLine,
+    origin: Point,
+    role: Role,
+    zoom: u32,
+    theme: Theme,
+    target: &mut D,
+) -> Result<(), D::Error>
+where
+    D: DrawTarget,
+    D::Color: RoleColor,
+{
+    let mut scaled = Scaled {
+        inner: target,
+        scale: s.scale * zoom,
+        origin: (origin + Point::new((s.left * s.scale) as i32, 0)) * zoom as i32,
+    };
+    let ink = Ink {
+        fg: D::Color::of(role, theme),
+        bg: D::Color::of(Role::Background, theme),
+        bold: s.bold,
+    };
+    let ascent = s.ascent as i32;
+    // The pack's glyphs hang from the tier's own ascent.
+    let top = Point::new(0, ascent - i32::from(s.tier.ascent));
+    pack.draw_line(&s.tier, &s.line, top, ink, &mut scaled)?;
+    for piece in &s.line.pieces {
+        let Piece::Slot { x, name, .. } = piece else {
+            continue;
+        };
+        let Some(v) = s.values.iter().find(|v| &v.slot == name) else {
+            continue;
+        };
+        let x = i32::try_from(*x).unwrap_or(0);
+        match v.font {
+            None => pack.draw_plain(&s.tier, &v.text, top + Point::new(x, 0), ink, &mut scaled)?,
+            Some(face) => {
+                let t = Text {
+                    origin: Point::new(x, ascent - (face.font.ascent() * face.scale) as i32),
+                    text: v.text.clone(),
+                    font: face.font,
+                    scale: face.scale,
+                    role,
+                };
+                draw_text(&t, 1, theme, &mut scaled)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Repaints the countdown slot only: clear, text, bar. Nothing outside `slot.rect` is touched.
 pub fn draw_ticker<D>(
     slot: &Ticker,
@@ -261,26 +326,49 @@ where
     let z = zoom.max(1);
     let of = |r| D::Color::of(r, theme);
     target.fill_solid(&zoomed(slot.rect, z), of(Role::Background))?;
-    let w = slot.font.width(&tick.text) * slot.scale;
-    let x = match slot.align {
-        Align::Left => slot.rect.top_left.x,
-        Align::Center => slot.rect.top_left.x + (slot.rect.size.width.saturating_sub(w) / 2) as i32,
+    let w = match &tick.shaped {
+        Some(s) => s.size().width,
+        None => slot.font.width(&tick.text) * slot.scale,
     };
-    let text = Text {
-        origin: Point::new(x, slot.text_y),
-        text: tick.text.clone(),
-        font: slot.font,
-        scale: slot.scale,
-        role: tick.role,
-    };
+    let free = slot.rect.size.width.saturating_sub(w) as i32;
+    let x = slot.rect.top_left.x
+        + match slot.align {
+            Align::Left => 0,
+            Align::Center => free / 2,
+            Align::Right => free,
+        };
     // Keep the text inside the slot even if a caller passes a longer one.
     let mut clipped = target.clipped(&zoomed(slot.rect, z));
-    draw_text(&text, z, theme, &mut clipped)?;
+    match (&tick.shaped, slot.language.pack()) {
+        (Some(s), Some(pack)) => {
+            let origin = Point::new(x, slot.text_y);
+            draw_shaped(pack, s, origin, tick.role, z, theme, &mut clipped)?;
+        }
+        _ => {
+            let text = Text {
+                origin: Point::new(x, slot.text_y),
+                text: tick.text.clone(),
+                font: slot.font,
+                scale: slot.scale,
+                role: tick.role,
+            };
+            draw_text(&text, z, theme, &mut clipped)?;
+        }
+    }
     if let Some(bar) = slot.bar {
         clipped.fill_solid(&zoomed(bar, z), of(Role::BarTrack))?;
         let filled = bar.size.width * tick.permille.min(1000) / 1000;
         if filled > 0 {
-            let r = Rectangle::new(bar.top_left, Size::new(filled, bar.size.height));
+            // Right to left, the bar fills from the right.
+            let from = if slot.rtl {
+                bar.top_left.x + (bar.size.width - filled) as i32
+            } else {
+                bar.top_left.x
+            };
+            let r = Rectangle::new(
+                Point::new(from, bar.top_left.y),
+                Size::new(filled, bar.size.height),
+            );
             clipped.fill_solid(&zoomed(r, z), of(Role::BarFill))?;
         }
         if !of(Role::BarTrack).eq(&of(Role::Background)) {

@@ -90,6 +90,27 @@ impl FontId {
         }
     }
 
+    /// The size (pixels per em) of a locale pack's glyphs that stand in for this face: the
+    /// packs' tiers are matched to the faces by cap height (docs/locales.md).
+    pub fn pack_px(self) -> u16 {
+        match self {
+            FontId::Tiny => 11,
+            FontId::Regular11 | FontId::Bold11 | FontId::Code16 => 15,
+            FontId::Regular14 | FontId::Bold14 | FontId::Names => 20,
+            FontId::Regular20 | FontId::Bold20 | FontId::Code24 => 28,
+            FontId::Regular30 | FontId::Bold30 | FontId::Code33 => 42,
+            FontId::Bold42 | FontId::Code53 => 58,
+        }
+    }
+
+    /// A bold face: a pack's glyphs stand in for it emboldened.
+    pub fn is_bold(self) -> bool {
+        matches!(
+            self,
+            FontId::Bold11 | FontId::Bold14 | FontId::Bold20 | FontId::Bold30 | FontId::Bold42
+        )
+    }
+
     /// Pixels above the baseline (unscaled). The names face's accented capitals (É, Ώ) rise
     /// above its "A": its whole glyph box counts.
     pub fn ascent(self) -> u32 {

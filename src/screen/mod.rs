@@ -20,10 +20,12 @@ pub mod error;
 #[cfg(feature = "fbdev")]
 pub mod fbdev;
 pub mod fonts;
+pub mod language;
 pub mod layout;
 pub mod painter;
 #[cfg(feature = "png")]
 pub mod png;
+pub mod profiled;
 pub mod qr;
 pub mod settings;
 #[cfg(feature = "spi")]

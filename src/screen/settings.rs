@@ -2,7 +2,9 @@
 //! profile and the config's own keys were applied. The configuration builds them once at load
 //! (`config::Config::load`); backends only read them and never call back into the config.
 
+use crate::locale::choose::LanguageSetting;
 use crate::screen::canvas::{PixelFormat, Rotation};
+use crate::screen::language::Language;
 use crate::screen::layout::{Profile, Theme};
 use embedded_graphics::prelude::Size;
 use std::path::PathBuf;
@@ -41,6 +43,14 @@ pub struct DisplayConfig {
     pub text_percent: u32,
     /// `device_name`: named in the warning against code phishing.
     pub device_name: Option<String>,
+    /// `language`: a BCP 47 tag or `"auto"`.
+    pub language: LanguageSetting,
+    /// `locale_dir`: where installed locale packs are.
+    pub locale_dir: PathBuf,
+    /// The language `language` and `locale_dir` come to: English until a command resolves it
+    /// before opening a screen ([`crate::screen::language::resolve`]), so loading a config
+    /// never reads a pack.
+    pub resolved_language: Language,
 }
 
 /// `[display] tty`: which virtual terminal devauth puts in graphics mode while it draws, so
@@ -93,6 +103,9 @@ impl Default for DisplayConfig {
             theme: Theme::Dark,
             text_percent: 100,
             device_name: None,
+            language: LanguageSetting::Auto,
+            locale_dir: PathBuf::from(crate::locale::source::DEFAULT_DIR),
+            resolved_language: Language::english(),
         }
     }
 }
@@ -108,6 +121,24 @@ impl DisplayConfig {
         }
     }
 
+    /// Resolves `language` from the environment and the packs there are, and says in the log
+    /// what fell back to what (the screen's words, and the English the 128×64 OLED shows for
+    /// scripts unreadable at its size).
+    pub fn resolve_language(&mut self) {
+        let (language, notes) =
+            crate::screen::language::resolve_from_env(&self.language, &self.locale_dir);
+        for n in notes {
+            eprintln!("devauth: language: {n}");
+        }
+        if self.profile().mono && !language.has_mono_size() {
+            eprintln!(
+                "devauth: language: {} is not readable on a 128x64 one-bit panel; it shows English",
+                language.tag()
+            );
+        }
+        self.resolved_language = language;
+    }
+
     /// What the layout needs to know beyond the size.
     pub fn profile(&self) -> Profile {
         Profile {
@@ -116,7 +147,7 @@ impl DisplayConfig {
             theme: self.theme,
             text_percent: self.text_percent,
             device_name: self.device_name.clone(),
-            words: crate::screen::catalog::Catalog::english(),
+            language: self.resolved_language.clone(),
         }
     }
 }

@@ -661,6 +661,7 @@ mod lock;
 mod refusal;
 mod seal;
 mod sealed;
+mod status;
 mod write;
 
 pub use agent_lock::*;
@@ -672,6 +673,7 @@ pub use refusal::*;
 use seal::{DataKey, NewKey, SealState};
 pub use seal::{Protection, SealChoice, Sealer, Sealing, UnsealFailure, not_protected};
 pub use sealed::{Envelope, SEALED_FORMAT, SEALED_VERSION, open_sealed_bytes, seal_bytes};
+pub use status::status_json;
 use write::*;
 
 #[cfg(test)]

@@ -24,6 +24,10 @@ pub fn command() -> Command {
     let (prog, pre) = super::program();
     let mut c = Command::new(prog);
     c.args(pre);
+    // English screens whatever the test machine's locale (see TestCommand::spawn).
+    for v in ["LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"] {
+        c.env_remove(v);
+    }
     c
 }
 
@@ -87,6 +91,12 @@ impl AgentEnv {
         self.srv.base_url()
     }
 
+    /// The agent's socket (`[agent] socket`), in this test's dir (beside, not in, the token
+    /// file's directory, whose mode the tests check).
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("run/devauth.sock")
+    }
+
     /// (Re)writes the config with this `[agent]` body (besides token_file and paired_screen).
     pub fn write_config(&self, agent: &str) {
         let b = self.base();
@@ -98,10 +108,16 @@ impl AgentEnv {
              [storage]\npath = \"{store}\"\ntpm_device = \"{no_tpm}\"\n\
              [display]\nbackend = \"none\"\n\
              [network]\nconnect_timeout_secs = 5\ntimeout_secs = 10\n\
-             [agent]\ntoken_file = \"{tf}\"\npaired_screen_secs = 1\n{agent}",
+             [agent]\ntoken_file = \"{tf}\"\npaired_screen_secs = 1\n{socket}{agent}",
             store = self.store.display(),
             no_tpm = super::no_tpm(self.dir.path()).display(),
             tf = self.token_file.display(),
+            // Never the system's /run/devauth: tests run side by side.
+            socket = if agent.contains("socket =") {
+                String::new()
+            } else {
+                format!("socket = \"{}\"\n", self.socket().display())
+            },
         );
         std::fs::write(&self.config, text).unwrap();
     }
@@ -237,6 +253,19 @@ impl Agent {
 
     pub fn count(&self, name: &str) -> usize {
         self.names().iter().filter(|n| *n == name).count()
+    }
+
+    /// A number field of every `event` so far (`retrying` → `in_secs`), in order.
+    pub fn numbers(&self, event: &str, field: &str) -> Vec<u64> {
+        self.events()
+            .iter()
+            .filter(|e| e["event"] == event)
+            .map(|e| {
+                e[field]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("{event}.{field}: {e}"))
+            })
+            .collect()
     }
 
     pub fn stderr(&self) -> String {

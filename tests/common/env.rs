@@ -174,8 +174,22 @@ impl Env {
         self.dir.path()
     }
 
+    /// The agent's socket in this test's dir (never the system's `/run/devauth`): put into
+    /// the `[agent]` section of `toml`, or a new one.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("run/devauth.sock")
+    }
+
     /// The config text for this provider.
     pub fn config_text(&self, client_id: &str, provider_toml: &str, toml: &str) -> String {
+        // The socket in the temp dir: into the test's own [agent] section, or the one below.
+        let socket = format!("socket = \"{}\"\n", self.socket().display());
+        let toml = match toml.split_once("[agent]\n") {
+            Some((before, after)) if !toml.contains("socket =") => {
+                format!("{before}[agent]\n{socket}{after}")
+            }
+            _ => toml.to_string(),
+        };
         let b = &self.base;
         let provider = match self.provider {
             Provider::Generic => format!(
@@ -214,7 +228,7 @@ impl Env {
         } else {
             // Before [storage]: tests append bare keys to the last table of the file.
             format!(
-                "[agent]\ntoken_file = \"{}\"\n",
+                "[agent]\ntoken_file = \"{}\"\n{socket}",
                 self.dir().join("run").join("access_token").display()
             )
         };

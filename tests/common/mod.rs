@@ -19,10 +19,12 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod browser;
 mod checks;
 mod env;
 pub mod netns;
 mod process;
+pub mod socket;
 pub mod tpm;
 
 #[allow(unused_imports)]

@@ -286,6 +286,11 @@ impl<'a> TestCommand<'a> {
             cmd.env_remove(v);
         }
         cmd.env_remove("DEVAUTH_CONFIG");
+        // The screens speak the language these name ([display] language = "auto"): a test
+        // that wants one sets it.
+        for v in ["LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"] {
+            cmd.env_remove(v);
+        }
         if let Some(env) = self.env {
             cmd.current_dir(env.dir())
                 .env("DEVAUTH_CONFIG", &env.config);

@@ -7,6 +7,7 @@
 mod client_jwt;
 mod code;
 mod dpop;
+mod narrow;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -163,6 +164,8 @@ struct AccessToken {
     grant: usize,
     expires: Option<Instant>,
     revoked: bool,
+    /// What this token may do: its grant's scope, or less (a narrowed token).
+    scope: String,
     /// The DPoP key this token is bound to (`cnf.jkt`); `None`: a Bearer token.
     jkt: Option<String>,
 }
@@ -854,6 +857,9 @@ impl State {
                 Some(DEVICE_GRANT) => self.poll(ctx, &form, &client_id, tenant),
                 Some("refresh_token") => self.refresh(ctx, &form, &client_id),
                 Some("authorization_code") => self.redeem_code(ctx, &form, &client_id),
+                Some(narrow::TOKEN_EXCHANGE_GRANT) if ctx.b.token_exchange => {
+                    self.token_exchange(ctx, &form, &client_id)
+                }
                 Some(other) => Err(oerr(
                     400,
                     "unsupported_grant_type",
@@ -1031,6 +1037,11 @@ impl State {
         let b = ctx.b;
         let now = Instant::now();
         let access = format!("at-{}", codec::random_token(24));
+        let (client_id, scope) = self
+            .grants
+            .get(grant)
+            .map(|g| (g.client_id.clone(), g.scope.clone()))
+            .unwrap_or_default();
         let jkt = self.request_jkt.clone();
         self.access.insert(
             access.clone(),
@@ -1040,14 +1051,10 @@ impl State {
                     .token_lifetime
                     .and_then(|s| now.checked_add(Duration::from_secs(s))),
                 revoked: false,
+                scope: scope.clone(),
                 jkt: jkt.clone(),
             },
         );
-        let (client_id, scope) = self
-            .grants
-            .get(grant)
-            .map(|g| (g.client_id.clone(), g.scope.clone()))
-            .unwrap_or_default();
         let mut obj = Map::new();
         obj.insert("access_token".into(), json!(access));
         let token_type = if jkt.is_some() {
@@ -1254,7 +1261,12 @@ impl State {
             }
             RefreshStatus::Active => {
                 let rotate = b.rotate_refresh_tokens;
-                let answer = self.issue_tokens(ctx, grant, rotate);
+                // RFC 6749 §6: `scope` may ask for less; checked before anything rotates.
+                let narrowed = self.narrowed_scope(ctx, grant, form.get("scope"))?;
+                let mut answer = self.issue_tokens(ctx, grant, rotate);
+                if let Some(scope) = narrowed {
+                    self.narrow_answer(&mut answer, &scope);
+                }
                 if rotate {
                     if let Some(old) = self.refresh.get_mut(presented) {
                         old.status = RefreshStatus::Rotated {

@@ -173,6 +173,10 @@ pub struct Behavior {
     /// Code grants get a refresh token only on the client's first consent, or when the
     /// request had `prompt=consent` (Google re-consent).
     pub refresh_token_only_on_first_consent: bool,
+    /// What a refresh with a narrower `scope` (RFC 6749 §6) gets.
+    pub narrowing: Narrowing,
+    /// Accept RFC 8693 token exchange (an access token for one with a narrower `scope`).
+    pub token_exchange: bool,
     /// DPoP (RFC 9449). `None` (the default): a server without DPoP — proofs are ignored,
     /// tokens are Bearer, discovery lists no DPoP algorithms.
     pub dpop: Option<DpopPolicy>,
@@ -180,6 +184,19 @@ pub struct Behavior {
     /// registers from `devauth keygen`). When not empty, every request that authenticates the
     /// client must carry an assertion signed by one of them, and a secret is refused.
     pub client_keys: Vec<serde_json::Value>,
+}
+
+/// How the token endpoint treats a refresh request's `scope` (RFC 6749 §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Narrowing {
+    /// An access token with exactly that scope (Okta, Auth0, Keycloak since 24).
+    #[default]
+    Honour,
+    /// The parameter is ignored: the grant's whole scope, and the answer says so (Microsoft
+    /// Entra: every consented scope of the resource).
+    Ignore,
+    /// `invalid_scope` unless it names the grant's whole scope (FusionAuth before 1.50).
+    Refuse,
 }
 
 /// How the server does DPoP (RFC 9449). Every proof it receives is verified in full; tokens
@@ -297,6 +314,8 @@ impl Default for Behavior {
             auto_authorize: None,
             refresh_token_requires_offline: false,
             refresh_token_only_on_first_consent: false,
+            narrowing: Narrowing::Honour,
+            token_exchange: false,
             dpop: None,
             client_keys: Vec::new(),
         }

@@ -34,8 +34,8 @@ use std::time::{Duration, Instant};
 
 pub use authz::{DEVICE_GRANT, EMAIL, JWT_BEARER_GRANT, JwtParts, SUBJECT, USERNAME, jwt_parts};
 pub use behavior::{
-    Behavior, DpopPolicy, Flavor, IntervalField, JwtBearer, MICROSOFT_MESSAGE, RedirectState,
-    TEST_CLIENT_ID, TEST_CLIENT_SECRET,
+    Behavior, DpopPolicy, Flavor, IntervalField, JwtBearer, MICROSOFT_MESSAGE, Narrowing,
+    RedirectState, TEST_CLIENT_ID, TEST_CLIENT_SECRET,
 };
 pub use browser::Visit;
 pub use codec::{USER_CODE_ALPHABET, b64_encode, form_encode, form_encode_pairs};
@@ -96,6 +96,8 @@ pub enum Endpoint {
 pub enum Fault {
     /// `{"error":"server_error"}` with this status; 429 adds `Retry-After: 1`.
     Status(u16),
+    /// `{"error":"temporarily_unavailable"}` with this status and `Retry-After: <secs>`.
+    RetryAfter { status: u16, secs: u64 },
     /// Read the request, never answer until the server stops.
     Hang,
     /// Close the connection without answering.
@@ -224,6 +226,11 @@ pub struct Stats {
     pub authorization_requests: u32,
     /// Authorization requests refused (with a page or an error redirect).
     pub authorization_errors: u32,
+    /// Access tokens issued with less than their grant's scope (a refresh with `scope`, or a
+    /// token exchange).
+    pub narrowed_tokens: u32,
+    /// RFC 8693 token exchanges answered with a token.
+    pub token_exchanges: u32,
     /// Authorization codes issued (approved requests).
     pub authorization_codes_issued: u32,
     /// Authorization requests denied (`error=access_denied` redirects).
@@ -290,6 +297,8 @@ impl Stats {
             "code_replays": self.code_replays,
             "pkce_failures": self.pkce_failures,
             "redirect_mismatches": self.redirect_mismatches,
+            "narrowed_tokens": self.narrowed_tokens,
+            "token_exchanges": self.token_exchanges,
             "dpop_proofs": self.dpop_proofs,
             "dpop_refusals": self.dpop_refusals,
             "dpop_nonce_challenges": self.dpop_nonce_challenges,
@@ -479,6 +488,12 @@ impl TestServer {
     /// Access tokens that work now.
     pub fn live_access_tokens(&self) -> Vec<String> {
         lock(&self.shared.state).live_access_tokens()
+    }
+
+    /// The scope an access token was issued with (`None`: no such token). A narrowed token's
+    /// is less than its grant's.
+    pub fn access_token_scope(&self, token: &str) -> Option<String> {
+        lock(&self.shared.state).scope_of(token)
     }
 
     /// Refresh tokens that work now (active, not rotated out, grant not revoked).

@@ -268,6 +268,11 @@ fn apply_fault(shared: &Shared, stream: &mut Conn, req: &http::Request, fault: F
             }
             simple(resp, stream);
         }
+        Fault::RetryAfter { status, secs } => {
+            let body = serde_json::json!({"error": "temporarily_unavailable"});
+            let resp = Response::json(status, &body).with_header("Retry-After", &secs.to_string());
+            simple(resp, stream);
+        }
         Fault::Hang => {
             log(shared, &req.method, &req.path, "- (fault: hang)");
             while shared.sleep(STOP_POLL) {}

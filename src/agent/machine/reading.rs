@@ -42,7 +42,15 @@ impl Agent {
                     Reading::Changed { .. } => fx.push(Effect::Notify(Note::Paired)),
                     Reading::Reload => {}
                 }
-                let hold = self.new_hold(info, now, None);
+                // Tokens another command just obtained (`devauth pair` told us): a pairing, and
+                // whole fleets pair in the same hour, so its renewal is spread wide as our own
+                // pairings' are. A token found expired spreads its successor's renewal instead.
+                let spread = match reading {
+                    Reading::Changed { .. } => Spread::Wide,
+                    Reading::Start | Reading::Reload => Spread::Usual,
+                };
+                let mut hold = self.new_hold(info, now, None, spread);
+                hold.retries.spread_next = !usable;
                 self.hold_next(hold, now, wall_ok, fx)
             }
             // The tokens it held were removed by another command: signed out.

@@ -100,14 +100,183 @@ fn unpaired_start_pairs_shows_paired_then_releases_the_display() {
     let next = h.wait(next);
     assert_eq!(h.clock.now() - start, S(10));
     assert_eq!(h.take(), vec![Effect::ReleaseDisplay]);
-    // Then the renewal: 3600 − 300 − jitter (≤ 60 s).
+    // Then the renewal: fleets pair in the same hour, so the first renewal of a new pairing is
+    // anywhere from a quarter of the usable time (3600 − 300 s) on: 825 .. 3300 s.
     let next = h.wait(next);
     let at = h.clock.now() - start;
-    assert!(at >= S(3240) && at <= S(3300), "{at:?}");
+    assert!(at >= S(825) && at <= S(3300), "{at:?}");
     let Next::Renew(Want::AtMost(left)) = next else {
         panic!("{next:?}")
     };
-    assert!(left >= S(300) && left <= S(361), "{left:?}");
+    assert!(left >= S(300) && left <= S(2776), "{left:?}");
+}
+
+/// How long after `start` (which brings it to a hold on a token obtained then) each of `n`
+/// agents (seeds 1..=n) renews.
+fn first_renewals(n: u64, start: impl Fn(&mut H) -> Next) -> Vec<Duration> {
+    (1..=n)
+        .map(|seed| {
+            let mut h = H::new(policy(), Mode::DeviceFlow);
+            h.a = Agent::new(policy(), Mode::DeviceFlow, seed * 7919);
+            let t0 = h.clock.now();
+            let mut next = start(&mut h);
+            while !matches!(next, Next::Renew(_)) {
+                next = h.wait(next);
+            }
+            h.clock.now() - t0
+        })
+        .collect()
+}
+
+fn spread_of(times: &[Duration]) -> Duration {
+    let lo = times.iter().min().copied().unwrap_or_default();
+    let hi = times.iter().max().copied().unwrap_or_default();
+    hi - lo
+}
+
+/// Renewals of hour-long tokens spread wide: from a quarter of the usable time (3600 − 300 s)
+/// on, 825 .. 3300 s, and well apart.
+#[track_caller]
+fn assert_spread_wide(dues: &[Duration]) {
+    assert!(
+        dues.iter().all(|d| *d >= S(825) && *d <= S(3300)),
+        "{dues:?}"
+    );
+    assert!(spread_of(dues) > S(1500), "{dues:?}");
+}
+
+/// Renewals of hour-long tokens with the usual jitter: 300 s before expiry plus up to 60 s.
+#[track_caller]
+fn assert_usual_jitter(dues: &[Duration]) {
+    assert!(
+        dues.iter().all(|d| *d >= S(3240) && *d <= S(3300)),
+        "{dues:?}"
+    );
+}
+
+#[test]
+fn a_fleet_paired_in_the_same_second_renews_spread_over_the_hour_not_in_one_wave() {
+    let dues = first_renewals(40, |h| {
+        h.step(Input::Tick);
+        h.step(Input::Store(Loaded::Nothing));
+        h.step(Input::Pairing(PairingEnd::Paired(token(3600))))
+    });
+    assert_spread_wide(&dues);
+}
+
+#[test]
+fn an_ordinary_restart_with_a_valid_token_keeps_the_usual_jitter() {
+    let dues = first_renewals(40, |h| {
+        h.step(Input::Tick);
+        h.step(Input::Store(Loaded::Tokens(token(3600))))
+    });
+    assert_usual_jitter(&dues);
+}
+
+#[test]
+fn a_token_found_expired_at_start_is_replaced_at_once_and_its_successor_spread_wide() {
+    let dues = first_renewals(40, |h| {
+        h.step(Input::Tick);
+        let expired = TokenInfo {
+            remaining: Some(Duration::ZERO),
+            lifetime: Some(S(3600)),
+        };
+        let next = h.step(Input::Store(Loaded::Tokens(expired)));
+        assert!(matches!(next, Next::Renew(_)), "{next:?}");
+        h.step(Input::Renewal(RenewalEnd::New(token(3600))))
+    });
+    // Power came back for the whole fleet in one minute: without the spread every device
+    // would renew within the same minute an hour later, and every hour after.
+    assert_spread_wide(&dues);
+}
+
+#[test]
+fn a_pairing_by_another_command_is_spread_wide_and_a_reload_keeps_the_usual_jitter() {
+    // `devauth pair` run on a whole fleet by its provisioning script, each agent told by
+    // SIGUSR2: the same herd as the agent's own pairings.
+    let paired_by_command = first_renewals(40, |h| {
+        h.step(Input::Tick);
+        h.step(Input::Store(Loaded::Nothing));
+        h.step(Input::Pairing(PairingEnd::Interrupted(
+            Signal::StoreChanged,
+        )));
+        h.step(Input::Store(Loaded::Tokens(token(3600))))
+    });
+    assert_spread_wide(&paired_by_command);
+    // SIGHUP re-reads the same tokens: nothing new was obtained.
+    let reloaded = first_renewals(40, |h| {
+        h.step(Input::Tick);
+        h.step(Input::Store(Loaded::Tokens(token(3600))));
+        h.step(Input::Signal(Signal::Reload));
+        h.step(Input::Reloaded(None));
+        h.step(Input::Store(Loaded::Tokens(token(3600))))
+    });
+    assert_usual_jitter(&reloaded);
+}
+
+#[test]
+fn a_refused_renewal_waits_out_retry_after_then_a_random_point_of_the_backoff_cap() {
+    let mut waits = Vec::new();
+    for seed in 1..=20 {
+        let mut h = H::new(policy(), Mode::DeviceFlow);
+        h.a = Agent::new(policy(), Mode::DeviceFlow, seed);
+        h.step(Input::Tick);
+        let next = h.step(Input::Store(Loaded::Tokens(token(3600))));
+        let next = h.wait(next);
+        assert!(matches!(next, Next::Renew(_)), "{next:?}");
+        h.take();
+        let refused = RenewalEnd::Failed {
+            reason: "HTTP 503".into(),
+            cause: Cause::Refused {
+                retry_after: Some(S(600)),
+            },
+        };
+        let Next::Wait(until) = h.step(Input::Renewal(refused)) else {
+            panic!()
+        };
+        let wait = until - h.clock.now();
+        assert!(wait >= S(600) && wait < S(900), "{wait:?}");
+        let notes = h.notes();
+        assert!(
+            matches!(&notes[..], [Note::Retrying { in_secs, .. }] if *in_secs >= 600),
+            "{notes:?}"
+        );
+        // Nothing is asked of the provider before then.
+        h.clock.advance(S(599));
+        assert_eq!(h.step(Input::Tick), Next::Wait(until));
+        waits.push(wait);
+    }
+    // Devices told the same Retry-After at the same moment come back spread over the cap.
+    assert!(spread_of(&waits) > S(150), "{waits:?}");
+}
+
+#[test]
+fn a_renewal_delayed_by_an_outage_puts_the_device_back_in_its_place_afterwards() {
+    let (mut h, next) = paired_holder(policy(), 3600);
+    let next = h.wait(next);
+    let due = h.clock.now();
+    assert!(matches!(next, Next::Renew(_)), "{next:?}");
+    // 503 with Retry-After: 600, then success.
+    let refused = RenewalEnd::Failed {
+        reason: "HTTP 503".into(),
+        cause: Cause::Refused {
+            retry_after: Some(S(600)),
+        },
+    };
+    let next = h.step(Input::Renewal(refused));
+    let next = h.wait(next);
+    assert!(matches!(next, Next::Renew(_)), "{next:?}");
+    let late = h.clock.now() - due;
+    let Next::Wait(again) = h.step(Input::Renewal(RenewalEnd::New(token(3600)))) else {
+        panic!()
+    };
+    // Without the set-back it would be `late` later than one period after `due`, in the middle
+    // of the devices due then; with it the device keeps its place (± the usual jitter).
+    let period = again - (due + late);
+    assert!(
+        period + late >= S(3240) && period + late <= S(3300),
+        "{period:?} + {late:?}"
+    );
 }
 
 #[test]
@@ -173,7 +342,7 @@ fn failures_back_off_exponentially_with_jitter_capped_and_reset_after_success() 
     for i in 0..12 {
         assert!(matches!(next, Next::Renew(_)), "{i}: {next:?}");
         let before = h.clock.now();
-        next = h.step(Input::Renewal(RenewalEnd::Failed("down".into())));
+        next = h.step(Input::Renewal(RenewalEnd::failed("down")));
         let notes = h.notes();
         assert!(
             matches!(&notes[..], [Note::Retrying { reason, .. }] if reason == "down"),
@@ -187,14 +356,19 @@ fn failures_back_off_exponentially_with_jitter_capped_and_reset_after_success() 
         let full = S(1 << n).min(S(300));
         assert!(*d >= full / 2 && *d <= full, "attempt {n}: {d:?}");
     }
-    // Success resets the backoff and schedules from the new token.
+    // Success resets the backoff and schedules from the new token: after failures that held
+    // the device back for over half an hour, a quarter of the usable time (825 s) early.
     let before = h.clock.now();
     next = h.step(Input::Renewal(RenewalEnd::New(token(3600))));
     h.take();
     let next2 = h.wait(next);
-    assert!(h.clock.now() - before >= S(3240));
+    let renewed_after = h.clock.now() - before;
+    assert!(
+        renewed_after >= S(2415) && renewed_after <= S(2475),
+        "{renewed_after:?}"
+    );
     assert!(matches!(next2, Next::Renew(_)));
-    let next3 = h.step(Input::Renewal(RenewalEnd::Failed("down".into())));
+    let next3 = h.step(Input::Renewal(RenewalEnd::failed("down")));
     let before = h.clock.now();
     h.wait(next3);
     assert!(h.clock.now() - before <= S(1));
@@ -206,7 +380,7 @@ fn transient_failures_never_lead_to_pairing() {
     let mut next = h.wait(next);
     for _ in 0..200 {
         assert!(matches!(next, Next::Renew(_)), "{next:?}");
-        next = h.step(Input::Renewal(RenewalEnd::Failed("x".into())));
+        next = h.step(Input::Renewal(RenewalEnd::failed("x")));
         assert!(matches!(next, Next::Wait(_)));
         next = h.wait(next);
     }
@@ -389,6 +563,16 @@ fn usr1_unpairs_then_pairs_again() {
     // SIGUSR1 while pairing: nothing to unpair.
     let next = h.step(Input::Signal(Signal::Unpair));
     assert_eq!(next, Next::Pair);
+}
+
+#[test]
+fn a_yielded_pairing_is_still_due_without_a_note_or_a_pause() {
+    let mut h = H::new(policy(), Mode::DeviceFlow);
+    h.step(Input::Tick);
+    assert_eq!(h.step(Input::Store(Loaded::Nothing)), Next::Pair);
+    h.notes();
+    assert_eq!(h.step(Input::Pairing(PairingEnd::Yielded)), Next::Pair);
+    assert!(h.notes().is_empty());
 }
 
 #[test]
@@ -602,7 +786,7 @@ fn an_expired_token_at_start_is_announced_once_renewed() {
     let mut h = expired_at_start();
     assert_eq!(h.take(), vec![], "no file, no claim before the renewal");
     // A failed attempt says only that it retries.
-    let next = h.step(Input::Renewal(RenewalEnd::Failed("down".into())));
+    let next = h.step(Input::Renewal(RenewalEnd::failed("down")));
     assert!(matches!(h.notes().as_slice(), [Note::Retrying { .. }]));
     let next = h.wait(next);
     assert!(matches!(next, Next::Renew(_)), "{next:?}");

@@ -343,7 +343,7 @@ fn jitter_spreads_devices() {
             },
             |b, _| {
                 b.failures = 3;
-                Some(b.next_delay(&p))
+                Some(b.next_delay(&p, None))
             },
         )
         .collect();
@@ -362,28 +362,67 @@ fn backoff_never_outlives_the_code() {
     assert_eq!(s.action, Action::RequestCode);
 }
 
-#[test]
-fn retry_after_is_honoured_but_capped() {
-    let (f, _) = issued(Some(5), 7200);
-    let (f, _) = f.step(Input::Tick, S(105));
-    let (_, s) = f.step(
-        Input::PollFailed(Failure::Transient {
-            reason: "HTTP 429".into(),
-            retry_after: Some(S(30)),
-        }),
-        S(105),
-    );
-    assert_eq!(s.action, Action::WaitUntil(S(135)));
-    let (f, _) = issued(Some(5), 7200);
+/// The wait a poll failing at 105 s with this Retry-After leads to (code issued at 100 s,
+/// living two hours).
+fn poll_retry_after(retry_after: u64, seed: u64) -> Duration {
+    let f = Flow::new(Policy::default(), S(100), seed);
+    let (f, _) = f.step(Input::Tick, S(100));
+    let (f, _) = f.step(Input::CodeIssued(auth(Some(5), 7200)), S(100));
     let (f, _) = f.step(Input::Tick, S(105));
     let (_, s) = f.step(
         Input::PollFailed(Failure::Transient {
             reason: "HTTP 503".into(),
-            retry_after: Some(S(86_400)),
+            retry_after: Some(S(retry_after)),
         }),
         S(105),
     );
-    assert_eq!(s.action, Action::WaitUntil(S(165)), "capped at 60 s");
+    let Action::WaitUntil(at) = s.action else {
+        panic!("{:?}", s.action)
+    };
+    at - S(105)
+}
+
+#[test]
+fn retry_after_is_honoured_beyond_the_backoff_cap_and_cut_at_an_hour() {
+    // The first step is 2 s: the wait is the Retry-After plus up to 2 s.
+    for (ra, lo) in [(30, 30), (600, 600), (86_400, 3600)] {
+        let d = poll_retry_after(ra, 42);
+        assert!(
+            d >= S(lo) && d < S(lo + 2),
+            "Retry-After {ra}: waited {d:?}"
+        );
+    }
+}
+
+#[test]
+fn devices_told_the_same_retry_after_do_not_come_back_together() {
+    let waits: std::collections::BTreeSet<Duration> = (1..=20)
+        .map(|seed| poll_retry_after(600, seed * 7919))
+        .collect();
+    assert!(waits.len() >= 15, "{waits:?}");
+    assert!(waits.iter().all(|d| *d >= S(600)));
+}
+
+#[test]
+fn a_refused_code_request_waits_out_its_retry_after() {
+    let f = Flow::new(Policy::default(), S(0), 7);
+    let (f, _) = f.step(Input::Tick, S(0));
+    let (f, s) = f.step(
+        Input::CodeFailed(Failure::Transient {
+            reason: "HTTP 429".into(),
+            retry_after: Some(S(600)),
+        }),
+        S(0),
+    );
+    let Action::WaitUntil(at) = s.action else {
+        panic!("{:?}", s.action)
+    };
+    assert!(at >= S(600) && at < S(602), "{at:?}");
+    // A tick before then only waits again.
+    let (f, s) = f.step(Input::Tick, S(300));
+    assert_eq!(s.action, Action::WaitUntil(at));
+    let (_, s) = f.step(Input::Tick, at);
+    assert_eq!(s.action, Action::RequestCode);
 }
 
 #[test]
@@ -482,6 +521,32 @@ fn an_unreachable_provider_is_given_up_after_the_limit() {
     // The last attempt is made when the limit is reached, not a backoff later.
     assert_eq!(requests.last(), Some(&S(130)), "{requests:?}");
     assert!(requests.len() >= 4, "{requests:?}");
+}
+
+#[test]
+fn a_retry_after_past_the_limit_waits_until_the_limit_then_gives_up() {
+    // `pair --timeout 30` against a provider saying `Retry-After: 600`: the person is not kept
+    // waiting ten minutes; nothing is sent before the limit, the last attempt comes at it.
+    let policy = Policy {
+        give_up_after: Some(S(30)),
+        ..Policy::default()
+    };
+    let refused = || {
+        Input::CodeFailed(Failure::Transient {
+            reason: "HTTP 503".into(),
+            retry_after: Some(S(600)),
+        })
+    };
+    let f = Flow::new(policy, S(100), 42);
+    let (f, s) = f.step(Input::Tick, S(100));
+    assert_eq!(s.action, Action::RequestCode);
+    let (f, s) = f.step(refused(), S(100));
+    assert_eq!(s.action, Action::WaitUntil(S(130)));
+    let (f, s) = f.step(Input::Tick, S(130));
+    assert_eq!(s.action, Action::RequestCode);
+    let (f, s) = f.step(refused(), S(130));
+    assert_eq!(s.action, Action::Finish);
+    assert!(matches!(f.into_outcome(), Some(Outcome::Unreachable(r)) if r == "HTTP 503"));
 }
 
 #[test]

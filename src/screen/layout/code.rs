@@ -10,13 +10,12 @@
 use embedded_graphics::prelude::{Point, Size};
 use embedded_graphics::primitives::Rectangle;
 
-use super::column::{
-    Piece, code_lines, column_height, column_width, lines, para, place, spaced, to_i32,
-};
+use super::column::{Piece, code_lines, column_height, column_width, lines, place, spaced, to_i32};
 use super::text::{Face, split_code, url_text, wrap_url};
+use super::words::{Step, Words, ticker};
 use super::{Item, Layout, Profile, Role, Tier, Type, face_for, type_of};
 use crate::screen::CodeScreen;
-use crate::screen::catalog::{Catalog, Msg, Part, Slot, unescape};
+use crate::screen::catalog::{Msg, Slot};
 use crate::screen::fonts::{FontId, sanitize};
 use crate::screen::qr::{self, Fitted};
 
@@ -96,11 +95,13 @@ const LEANEST: Spec = Spec {
 /// The code screen's content, ready to be cut into pieces at any width.
 pub(super) struct CodeParts<'a> {
     c: &'a CodeScreen,
-    words: &'static Catalog,
+    words: Words<'a>,
     retrying: bool,
-    /// The warning sentence, with the device name when it has one and a face draws it.
-    warning: String,
-    profile_line: Option<String>,
+    /// The device name for the warning, when it has one and it can be drawn (else the
+    /// generic sentence).
+    device: Option<String>,
+    /// The account profile being added, when it can be drawn.
+    profile: Option<String>,
     message: Option<String>,
 }
 
@@ -108,46 +109,37 @@ impl<'a> CodeParts<'a> {
     fn new(
         c: &'a CodeScreen,
         retrying: bool,
-        profile: &Profile,
+        profile: &'a Profile,
         small: Face,
         out: &mut Layout,
     ) -> CodeParts<'a> {
-        let w = profile.words;
-        let device = profile
-            .device_name
-            .as_deref()
-            .map(sanitize)
-            .filter(|d| !d.is_empty());
-        let warning = device
-            .and_then(|d| {
-                let text = w.fill(Msg::WarningDevice, &[(Slot::Device, &d)]);
-                if face_for(&text, small).is_none() {
-                    out.omitted.push(format!("device name {d:?}"));
-                    return None;
-                }
+        let words = Words {
+            lang: &profile.language,
+            mono: profile.mono,
+        };
+        let outside = |text: Option<&str>, msg: Msg, what: &str, out: &mut Layout| {
+            let text = text.map(sanitize).filter(|t| !t.is_empty())?;
+            if words.can_draw(msg, &text, small) {
                 Some(text)
-            })
-            .unwrap_or_else(|| w.text(Msg::Warning));
-        let profile_line = c
-            .profile
-            .as_deref()
-            .map(sanitize)
-            .filter(|p| !p.is_empty())
-            .and_then(|p| {
-                let text = w.fill(Msg::CodeAdding, &[(Slot::Profile, &p)]);
-                if face_for(&text, small).is_none() {
-                    out.omitted.push(format!("profile {p:?}"));
-                    return None;
-                }
-                Some(text)
-            });
+            } else {
+                out.omitted.push(format!("{what} {text:?}"));
+                None
+            }
+        };
+        let device = outside(
+            profile.device_name.as_deref(),
+            Msg::WarningDevice,
+            "device name",
+            out,
+        );
+        let profile_line = outside(c.profile.as_deref(), Msg::CodeAdding, "profile", out);
         let message = c.message.as_deref().map(sanitize).filter(|m| !m.is_empty());
         CodeParts {
             c,
-            words: w,
+            words,
             retrying,
-            warning,
-            profile_line,
+            device,
+            profile: profile_line,
             message,
         }
     }
@@ -187,64 +179,62 @@ impl<'a> CodeParts<'a> {
             } else {
                 (Msg::CodeTitle, Role::Text)
             };
-            pieces.push(para(&words.text(m), ty.title, w, role));
+            pieces.extend(words.sentence(m, &[], ty.title, w, role));
             pieces.push(Piece::Gap(ty.gap * 2));
         }
         if spec.notes {
-            if let Some(p) = &self.profile_line {
-                if let Some(face) = face_for(p, ty.body) {
-                    pieces.push(para(p, face, w, Role::Text));
-                }
+            if let Some(p) = &self.profile {
+                pieces.extend(words.sentence(
+                    Msg::CodeAdding,
+                    &[(Slot::Profile, p)],
+                    ty.body,
+                    w,
+                    Role::Text,
+                ));
             }
         }
         // The steps: their words as paragraphs, the URL and the code as blocks where the
         // sentence puts them (word order is the language's).
         // A browser sign-in has no code: its own steps, and no warning about codes.
         let browser = self.code().is_empty();
-        let sentence = match (spec.steps, browser) {
-            (Steps::Bare, _) => vec![Part::Slot(Slot::Url), Part::Slot(Slot::Code)],
-            (_, true) => words.parts(Msg::SigninSteps),
-            (Steps::Long, false) => words.parts(Msg::CodeSteps),
-            (Steps::Short, false) => words.parts(Msg::CodeStepsShort),
+        let steps = match (spec.steps, browser) {
+            (Steps::Bare, _) => vec![Step::Url, Step::Code],
+            (_, true) => words.steps(Msg::SigninSteps, ty.body, w, Role::Muted),
+            (Steps::Long, false) => words.steps(Msg::CodeSteps, ty.body, w, Role::Muted),
+            (Steps::Short, false) => words.steps(Msg::CodeStepsShort, ty.body, w, Role::Muted),
         };
-        for part in sentence {
-            match part {
-                Part::Text(t) => {
-                    let t = unescape(t);
-                    let t = t.trim();
-                    if !t.is_empty() {
-                        pieces.push(para(t, ty.body, w, Role::Muted));
-                    }
-                }
-                Part::Slot(Slot::Url) => pieces.push(self.url_piece(ty, w)),
-                Part::Slot(Slot::Code) if !browser => {
+        for step in steps {
+            match step {
+                Step::Words(p) => pieces.push(p),
+                Step::Url => pieces.push(self.url_piece(ty, w)),
+                Step::Code if !browser => {
                     pieces.push(code_lines(self.code(), self.code_face(ty, w), w))
                 }
-                Part::Slot(_) => {}
+                Step::Code => {}
             }
         }
         if spec.notes && self.retrying {
-            pieces.push(para(
-                &words.text(Msg::RetryingCode),
-                ty.small,
-                w,
-                Role::Warn,
-            ));
+            pieces.extend(words.sentence(Msg::RetryingCode, &[], ty.small, w, Role::Warn));
         }
-        pieces.push(Piece::Ticker {
-            face: ty.body,
-            bar: true,
-            words,
-        });
+        pieces.push(ticker(words, ty.body, true));
         if spec.warning && !browser {
-            if let Some(face) = face_for(&self.warning, ty.small) {
-                pieces.push(para(&self.warning, face, w, Role::Warn));
-            }
+            let warning = match &self.device {
+                Some(d) => words.sentence(
+                    Msg::WarningDevice,
+                    &[(Slot::Device, d)],
+                    ty.small,
+                    w,
+                    Role::Warn,
+                ),
+                None => None,
+            };
+            pieces.extend(
+                warning.or_else(|| words.sentence(Msg::Warning, &[], ty.small, w, Role::Warn)),
+            );
         }
         if spec.message {
             if let Some(m) = &self.message {
-                if let Some(face) = face_for(m, ty.small) {
-                    let p = para(m, face, w, Role::Muted);
+                if let Some(p) = words.outside(m, ty.small, w, Role::Muted) {
                     // Whole or not at all: a message cut short would mislead.
                     if !p.lines_over(6) {
                         pieces.push(p);
@@ -425,18 +415,16 @@ pub(super) fn oled_alternates(c: &CodeScreen, size: Size, profile: &Profile) -> 
         return false;
     };
     let w = size.width.saturating_sub(qr.side() + ty.gap);
-    let pieces = oled_column(c, profile.words, &ty, w, true);
+    let words = Words {
+        lang: &profile.language,
+        mono: profile.mono,
+    };
+    let pieces = oled_column(c, words, &ty, w, true);
     column_height(&pieces, &ty) > size.height || column_width(&pieces) > w
 }
 
 /// The OLED's text column: the code (split to fit), optionally the URL, and the countdown.
-fn oled_column(
-    c: &CodeScreen,
-    words: &'static Catalog,
-    ty: &Type,
-    w: u32,
-    with_url: bool,
-) -> Vec<Piece> {
+fn oled_column(c: &CodeScreen, words: Words, ty: &Type, w: u32, with_url: bool) -> Vec<Piece> {
     let mut pieces = Vec::new();
     if with_url {
         let url = url_text(&c.verification_uri);
@@ -446,11 +434,7 @@ fn oled_column(
     if !c.user_code.is_empty() {
         pieces.push(code_lines(&c.user_code, code_face(&c.user_code, ty, w), w));
     }
-    pieces.push(Piece::Ticker {
-        face: ty.body,
-        bar: true,
-        words,
-    });
+    pieces.push(ticker(words, ty.body, true));
     spaced(pieces, ty.gap)
 }
 
@@ -495,28 +479,22 @@ fn oled_code_screen(parts: &CodeParts, ty: &Type, page: u8, profile: &Profile, o
             // ("Go to" above the URL), the URL, the code, the countdown.
             let w = size.width;
             let mut pieces = Vec::new();
-            for part in parts.words.parts(Msg::CodeStepsShort) {
-                match part {
-                    Part::Text(t) => {
-                        let t = unescape(t);
-                        if !t.trim().is_empty() {
-                            pieces.push(para(t.trim(), ty.body, w, Role::Muted));
-                        }
-                    }
-                    Part::Slot(Slot::Url) => {
+            for step in parts
+                .words
+                .steps(Msg::CodeStepsShort, ty.body, w, Role::Muted)
+            {
+                match step {
+                    Step::Words(p) => pieces.push(p),
+                    Step::Url => {
                         pieces.extend(oled_column(c, parts.words, ty, w, true).into_iter().take(1))
                     }
-                    Part::Slot(Slot::Code) if !c.user_code.is_empty() => {
+                    Step::Code if !c.user_code.is_empty() => {
                         pieces.push(code_lines(&c.user_code, Face::new(FontId::Code16, 1), w))
                     }
-                    Part::Slot(_) => {}
+                    Step::Code => {}
                 }
             }
-            pieces.push(Piece::Ticker {
-                face: ty.body,
-                bar: true,
-                words: parts.words,
-            });
+            pieces.push(ticker(parts.words, ty.body, true));
             let all = spaced(pieces, ty.gap);
             let pieces = if column_height(&all, ty) <= size.height {
                 all

@@ -4,8 +4,8 @@ use embedded_graphics::prelude::{Point, Size};
 use embedded_graphics::primitives::Rectangle;
 
 use super::text::{Face, split_code, wrap};
-use super::{Align, Item, Layout, Role, Text, Ticker, Type};
-use crate::screen::catalog::Catalog;
+use super::{Align, Item, Layout, Role, ShapedLine, Text, Ticker, Type};
+use crate::screen::language::Language;
 use crate::screen::qr::Fitted;
 
 #[derive(Debug, Clone)]
@@ -17,11 +17,19 @@ pub(super) enum Piece {
         /// The user code's lines (recorded in [`Layout::code`]).
         code: bool,
     },
+    /// Lines of the language's pack.
+    Shaped {
+        lines: Vec<ShapedLine>,
+        role: Role,
+    },
     Qr(Fitted),
     Ticker {
         face: Face,
+        /// The height of its text line.
+        text_h: u32,
         bar: bool,
-        words: &'static Catalog,
+        language: Language,
+        mono: bool,
     },
     Gap(u32),
 }
@@ -29,22 +37,33 @@ pub(super) enum Piece {
 /// The distance from one line's top to the next one's: the line box plus a sixth of it, so
 /// wrapped lines never touch.
 pub(super) fn line_pitch(face: Face) -> u32 {
-    let h = face.height();
+    pitch(face.height())
+}
+
+fn pitch(h: u32) -> u32 {
     h + (h / 6).max(1)
+}
+
+/// Height of `n` lines `h` high, a pitch apart.
+fn lines_height(n: usize, h: u32) -> u32 {
+    let n = u32::try_from(n).unwrap_or(u32::MAX);
+    // The last line needs only its box, not the space under it.
+    n.saturating_sub(1).saturating_mul(pitch(h)) + h * u32::from(n > 0)
+}
+
+/// The tallest line box of a paragraph of the pack (scaled): all its lines are this far apart.
+fn shaped_height(lines: &[ShapedLine]) -> u32 {
+    lines.iter().map(|l| l.size().height).max().unwrap_or(0)
 }
 
 impl Piece {
     fn height(&self, ty: &Type) -> u32 {
         match self {
-            Piece::Lines { lines, face, .. } => {
-                let n = u32::try_from(lines.len()).unwrap_or(u32::MAX);
-                // The last line needs only its box, not the space under it.
-                n.saturating_sub(1).saturating_mul(line_pitch(*face))
-                    + face.height() * u32::from(n > 0)
-            }
+            Piece::Lines { lines, face, .. } => lines_height(lines.len(), face.height()),
+            Piece::Shaped { lines, .. } => lines_height(lines.len(), shaped_height(lines)),
             Piece::Qr(code) => code.side(),
-            Piece::Ticker { face, bar, .. } => {
-                face.height() + if *bar { ty.gap / 2 + ty.bar } else { 0 }
+            Piece::Ticker { text_h, bar, .. } => {
+                text_h + if *bar { ty.gap / 2 + ty.bar } else { 0 }
             }
             Piece::Gap(g) => *g,
         }
@@ -52,7 +71,11 @@ impl Piece {
 
     /// Whether the piece is a paragraph of more lines than `max`.
     pub(super) fn lines_over(&self, max: usize) -> bool {
-        matches!(self, Piece::Lines { lines, .. } if lines.len() > max)
+        match self {
+            Piece::Lines { lines, .. } => lines.len() > max,
+            Piece::Shaped { lines, .. } => lines.len() > max,
+            _ => false,
+        }
     }
 }
 
@@ -107,6 +130,7 @@ pub(super) fn column_width(pieces: &[Piece]) -> u32 {
             Piece::Lines { lines, face, .. } => {
                 lines.iter().map(|l| face.width(l)).max().unwrap_or(0)
             }
+            Piece::Shaped { lines, .. } => lines.iter().map(|l| l.size().width).max().unwrap_or(0),
             Piece::Qr(code) => code.side(),
             _ => 0,
         })
@@ -162,11 +186,31 @@ pub(super) fn place(
                     out.items.push(Item::Text(t));
                 }
             }
+            Piece::Shaped { lines, role } => {
+                let pitch = to_i32(pitch(shaped_height(&lines)));
+                for (i, shaped) in lines.into_iter().enumerate() {
+                    let origin = Point::new(
+                        hx(shaped.size().width),
+                        y + pitch * to_i32(u32::try_from(i).unwrap_or(0)),
+                    );
+                    out.items.push(Item::Shaped {
+                        origin,
+                        shaped,
+                        role,
+                    });
+                }
+            }
             Piece::Qr(code) => {
                 let origin = Point::new(hx(code.side()), y);
                 out.items.push(Item::Qr { origin, code });
             }
-            Piece::Ticker { face, bar, words } => {
+            Piece::Ticker {
+                face,
+                bar,
+                language,
+                mono,
+                ..
+            } => {
                 let rect = Rectangle::new(Point::new(x0, y), Size::new(w, h));
                 let bar = bar.then(|| {
                     Rectangle::new(Point::new(x0, y + to_i32(h - ty.bar)), Size::new(w, ty.bar))
@@ -178,7 +222,9 @@ pub(super) fn place(
                     scale: face.scale,
                     align: if center { Align::Center } else { Align::Left },
                     bar,
-                    words,
+                    language,
+                    mono,
+                    rtl: false,
                 });
             }
             Piece::Gap(_) => {}

@@ -24,17 +24,24 @@ use embedded_graphics::primitives::Rectangle;
 
 mod code;
 mod column;
+mod shaped;
 #[cfg(test)]
 mod tests;
 mod text;
+mod tick;
+mod words;
 
-use super::catalog::{Catalog, Msg, Slot};
+use super::View;
+use super::catalog::{Msg, Slot};
 use super::fonts::{FontId, sanitize};
+use super::language::Language;
 use super::qr::Fitted;
-use super::{CodeScreen, View};
 use code::{code_screen, oled_alternates};
-use column::{Piece, column_height, column_width, para, place, spaced, to_i32};
+use column::{Piece, column_height, column_width, place, spaced, to_i32};
+pub use shaped::{ShapedLine, Value};
 pub use text::{Face, clock_text};
+pub use tick::tick;
+use words::Words;
 
 /// What a board or config says about the display beyond its size.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,9 +57,8 @@ pub struct Profile {
     pub text_percent: u32,
     /// `[display] device_name`, named in the warning against code phishing.
     pub device_name: Option<String>,
-    /// The sentences to show: the English catalogue compiled in (the seam where a chosen
-    /// language's catalogue goes).
-    pub words: &'static Catalog,
+    /// The language of the words (English by default; `screen::language::resolve`).
+    pub language: Language,
 }
 
 impl Default for Profile {
@@ -63,7 +69,7 @@ impl Default for Profile {
             theme: Theme::Dark,
             text_percent: 100,
             device_name: None,
-            words: Catalog::english(),
+            language: Language::english(),
         }
     }
 }
@@ -145,6 +151,12 @@ pub enum Item {
         role: Role,
     },
     Text(Text),
+    /// A line of the language's pack, top-left at `origin`.
+    Shaped {
+        origin: Point,
+        shaped: ShapedLine,
+        role: Role,
+    },
     /// The QR symbol with its quiet zone, top-left at `origin`.
     Qr {
         origin: Point,
@@ -157,6 +169,7 @@ impl Item {
         match self {
             Item::Fill { rect, .. } => *rect,
             Item::Text(t) => t.rect(),
+            Item::Shaped { origin, shaped, .. } => Rectangle::new(*origin, shaped.size()),
             Item::Qr { origin, code } => {
                 Rectangle::new(*origin, Size::new(code.side(), code.side()))
             }
@@ -169,6 +182,8 @@ impl Item {
 pub enum Align {
     Left,
     Center,
+    /// A right-to-left language's column (the mirror of `Left`).
+    Right,
 }
 
 /// The region redrawn on every countdown tick.
@@ -183,14 +198,21 @@ pub struct Ticker {
     pub align: Align,
     /// The progress bar (track), when there is a lifetime to show.
     pub bar: Option<Rectangle>,
-    /// The sentences the countdown is written with.
-    pub words: &'static Catalog,
+    /// The language the countdown is written in.
+    pub language: Language,
+    /// The panel has one bit per pixel (the packs' 1-bit size).
+    pub mono: bool,
+    /// The bar empties towards the left (right-to-left languages: it mirrors).
+    pub rtl: bool,
 }
 
 /// The dynamic content of the [`Ticker`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tick {
+    /// The text as read (logical order, placeholders filled in).
     pub text: String,
+    /// How a language with a pack draws it; `None`: `text` in the ticker's u8g2 face.
+    pub shaped: Option<ShapedLine>,
     pub role: Role,
     /// Bar fill in 1/1000 of the track.
     pub permille: u32,
@@ -214,6 +236,8 @@ pub struct Layout {
     /// Text from outside left out because no face has its letters (e.g. `name "李雷"`), for the
     /// log.
     pub omitted: Vec<String>,
+    /// The language of the words (its pack draws the [`Item::Shaped`] lines).
+    pub language: Language,
 }
 
 impl Layout {
@@ -435,23 +459,72 @@ pub fn page_of(view: &View, size: Size, profile: &Profile) -> u8 {
         _ => return 0,
     };
     let logical = Size::new(size.width / zoom_of(size), size.height / zoom_of(size));
-    if tier_of(logical) != Tier::Oled || !oled_alternates(code, logical, profile) {
+    if tier_of(logical) != Tier::Oled || !oled_alternates(code, logical, &speaking(profile)) {
         return 0;
     }
     u8::from(code.remaining.as_secs() % OLED_CYCLE < OLED_URL_PAGE)
 }
 
-/// The layout of `view` on a `size` screen (already rotated: width is what the viewer sees).
-pub fn layout(view: &View, size: Size, profile: &Profile) -> Layout {
-    let l = layout_at(view, size, profile, profile.text_percent);
-    if profile.text_percent <= 100 || l.all_inside() {
-        return l;
+/// `profile`, in English where its language's script is unreadable on the panel: a pack
+/// without a 1-bit size (ar, hi, zh-Hans, zh-Hant, ja; docs/locales.md) on a 1-bit panel.
+fn speaking(profile: &Profile) -> std::borrow::Cow<'_, Profile> {
+    if profile.mono && !profile.language.has_mono_size() {
+        std::borrow::Cow::Owned(Profile {
+            language: Language::english(),
+            ..profile.clone()
+        })
+    } else {
+        std::borrow::Cow::Borrowed(profile)
     }
-    // Grown words leave no room for the URL, the code and the countdown: those come first.
-    layout_at(view, size, profile, 100)
+}
+
+/// The layout of `view` on a `size` screen (already rotated: width is what the viewer sees).
+/// A right-to-left language's layout is the mirror image of the left-to-right one (the QR on
+/// the left, the text column on the right and aligned right, the bar emptying leftwards);
+/// the code, the URL and the QR themselves are never mirrored.
+pub fn layout(view: &View, size: Size, profile: &Profile) -> Layout {
+    let profile = &*speaking(profile);
+    let mut l = layout_at(view, size, profile, profile.text_percent);
+    if profile.text_percent > 100 && !l.all_inside() {
+        // Grown words leave no room for the URL, the code and the countdown: those come first.
+        l = layout_at(view, size, profile, 100);
+    }
+    if profile.language.rtl() {
+        l.mirror();
+    }
+    l
 }
 
 impl Layout {
+    /// Reflects every part's position across the vertical centre line.
+    fn mirror(&mut self) {
+        let width = to_i32(self.size.width);
+        let flip = |r: Rectangle| width - r.top_left.x - to_i32(r.size.width);
+        for item in &mut self.items {
+            let x = flip(item.rect());
+            match item {
+                Item::Fill { rect, .. } => rect.top_left.x = x,
+                Item::Text(t) => t.origin.x = x,
+                Item::Shaped { origin, .. } | Item::Qr { origin, .. } => origin.x = x,
+            }
+        }
+        for r in &mut self.code {
+            r.top_left.x = flip(*r);
+        }
+        if let Some(t) = &mut self.ticker {
+            t.rect.top_left.x = flip(t.rect);
+            if let Some(bar) = &mut t.bar {
+                bar.top_left.x = flip(*bar);
+            }
+            t.align = match t.align {
+                Align::Left => Align::Right,
+                Align::Right => Align::Left,
+                Align::Center => Align::Center,
+            };
+            t.rtl = true;
+        }
+    }
+
     /// Whether every part (the countdown slot too) is inside the title-safe area.
     fn all_inside(&self) -> bool {
         let (c, d) = (self.safe.top_left, self.safe.top_left + self.safe.size);
@@ -498,83 +571,86 @@ fn layout_at(view: &View, size: Size, profile: &Profile, text_percent: u32) -> L
         ticker: None,
         code: Vec::new(),
         omitted: Vec::new(),
+        language: profile.language.clone(),
     };
     let page = page_of(view, size, profile);
-    let w = profile.words;
-    let plain = |m: Msg, role: Role, face: Face| Para {
-        text: w.text(m),
-        face,
-        role,
+    let words = Words {
+        lang: &profile.language,
+        mono: profile.mono,
     };
+    let width = out.safe.size.width;
+    let plain = |m: Msg, role: Role, face: Face| words.sentence(m, &[], face, width, role);
     match view {
         View::WaitingForUser(c) => code_screen(c, None, tier, &ty, page, profile, &mut out),
         View::Retrying { code: Some(c), .. } => {
             code_screen(c, Some(()), tier, &ty, page, profile, &mut out)
         }
         View::Retrying { code: None, .. } => message_screen(
-            &[
+            [
                 plain(Msg::RetryingTitle, Role::Warn, ty.title),
                 plain(Msg::RetryingBody, Role::Text, ty.body),
             ],
             true,
-            w,
+            words,
             &ty,
             &mut out,
         ),
         View::WaitingForClock => message_screen(
-            &[
+            [
                 plain(Msg::ClockTitle, Role::Warn, ty.title),
                 plain(Msg::ClockBody, Role::Text, ty.body),
             ],
             false,
-            w,
+            words,
             &ty,
             &mut out,
         ),
         View::Paired { account, name } => {
-            let mut paras = Vec::new();
             let name = name.as_deref().map(sanitize).filter(|n| !n.is_empty());
             let room = out.safe.size;
             let greeting = name.and_then(|n| {
-                let text = w.fill(Msg::PairedWelcome, &[(Slot::Name, &n)]);
-                let face = face_for(&text, ty.title);
-                if face.is_none() {
+                let p = words.sentence(
+                    Msg::PairedWelcome,
+                    &[(Slot::Name, &n)],
+                    ty.title,
+                    room.width,
+                    Role::Good,
+                );
+                if p.is_none() {
                     out.omitted.push(format!("name {n:?}"));
                 }
                 // A name too long for half the screen leaves the greeting to "Paired".
-                face.filter(|face| {
-                    let p = [para(&text, *face, room.width, Role::Good)];
+                p.filter(|p| {
+                    let p = [p.clone()];
                     column_height(&p, &ty) <= room.height / 2 && column_width(&p) <= room.width
                 })
-                .map(|face| Para {
-                    text,
-                    face,
-                    role: Role::Good,
-                })
             });
-            paras.push(greeting.unwrap_or_else(|| plain(Msg::PairedTitle, Role::Good, ty.title)));
+            let mut paras =
+                vec![greeting.or_else(|| plain(Msg::PairedTitle, Role::Good, ty.title))];
             if let Some(a) = account.as_deref().map(sanitize).filter(|a| !a.is_empty()) {
-                let text = w.fill(Msg::PairedAccount, &[(Slot::Account, &a)]);
-                match face_for(&text, ty.body) {
-                    Some(face) => paras.push(Para {
-                        text,
-                        face,
-                        role: Role::Muted,
-                    }),
-                    None => out.omitted.push(format!("account {a:?}")),
+                let p = words.sentence(
+                    Msg::PairedAccount,
+                    &[(Slot::Account, &a)],
+                    ty.body,
+                    room.width,
+                    Role::Muted,
+                );
+                if p.is_none() {
+                    out.omitted.push(format!("account {a:?}"));
                 }
+                paras.push(p);
             }
             paras.push(plain(Msg::PairedBody, Role::Text, ty.body));
             paras.push(plain(Msg::PairedUnlink, Role::Muted, ty.body));
-            message_screen(&paras, false, w, &ty, &mut out)
+            message_screen(paras, false, words, &ty, &mut out)
         }
         View::Denied => message_screen(
-            &[
+            [
                 plain(Msg::DeniedTitle, Role::Bad, ty.title),
                 plain(Msg::DeniedBody, Role::Text, ty.body),
             ],
             false,
-            w,
+            words,
             &ty,
             &mut out,
         ),
@@ -583,55 +659,39 @@ fn layout_at(view: &View, size: Size, profile: &Profile, text_percent: u32) -> L
             if *code_shown {
                 paras.push(plain(Msg::StoppedBody, Role::Text, ty.body));
             }
-            message_screen(&paras, false, w, &ty, &mut out)
+            message_screen(paras, false, words, &ty, &mut out)
         }
-        View::Error { problem } => {
-            let sentence = problem.sentence();
-            message_screen(
-                &[
-                    plain(Msg::ErrorTitle, Role::Bad, ty.title),
-                    plain(sentence, Role::Text, ty.body),
-                ],
-                false,
-                w,
-                &ty,
-                &mut out,
-            )
-        }
+        View::Error { problem } => message_screen(
+            [
+                plain(Msg::ErrorTitle, Role::Bad, ty.title),
+                plain(problem.sentence(), Role::Text, ty.body),
+            ],
+            false,
+            words,
+            &ty,
+            &mut out,
+        ),
     }
     out
 }
 
-/// A paragraph of a message screen, in the face that draws it.
-struct Para {
-    text: String,
-    face: Face,
-    role: Role,
-}
-
-/// A title and paragraphs, centred; `ticker` reserves a countdown line ("trying again in").
-/// Where they do not fit, paragraphs are left out from the last one up (the title stays).
+/// A title and paragraphs (each already laid out; `None` where a value could not be drawn),
+/// centred; `ticker` reserves a countdown line ("trying again in"). Where they do not fit,
+/// paragraphs are left out from the last one up (the title stays).
 fn message_screen(
-    paras: &[Para],
+    paras: impl IntoIterator<Item = Option<Piece>>,
     ticker: bool,
-    words: &'static Catalog,
+    words: Words,
     ty: &Type,
     out: &mut Layout,
 ) {
+    let paras: Vec<Piece> = paras.into_iter().flatten().collect();
     let area = out.safe;
     let (w, h) = (area.size.width, area.size.height);
     let build = |n: usize| {
-        let mut pieces: Vec<Piece> = paras
-            .iter()
-            .take(n)
-            .map(|p| para(&p.text, p.face, w, p.role))
-            .collect();
+        let mut pieces: Vec<Piece> = paras.iter().take(n).cloned().collect();
         if ticker {
-            pieces.push(Piece::Ticker {
-                face: ty.body,
-                bar: false,
-                words,
-            });
+            pieces.push(words::ticker(words, ty.body, false));
         }
         spaced(pieces, ty.gap)
     };
@@ -644,77 +704,6 @@ fn message_screen(
         n -= 1;
     }
     place(build(n), area, true, ty, out);
-}
-
-// ---------------------------------------------------------------------------------------------
-// The ticker's content.
-// ---------------------------------------------------------------------------------------------
-
-/// Seconds a renewed code says "new code" where the countdown has no room for both.
-const NEW_CODE_SECS: u64 = 15;
-
-/// What the countdown slot shows for `view` (None when the view has no countdown).
-pub fn tick(view: &View, slot: &Ticker) -> Option<Tick> {
-    let face = Face::new(slot.font, slot.scale);
-    let fits = |s: &str| face.width(s) <= slot.rect.size.width;
-    let w = slot.words;
-    let permille = |c: &CodeScreen| {
-        let life = c.lifetime.as_millis().max(1);
-        let left = c.remaining.as_millis().min(life);
-        u32::try_from(left * 1000 / life).unwrap_or(1000)
-    };
-    // The longest of `candidates` that fits, else the last one.
-    let first_fitting = |candidates: Vec<String>| {
-        let last = candidates.last().cloned().unwrap_or_default();
-        candidates.into_iter().find(|c| fits(c)).unwrap_or(last)
-    };
-    match view {
-        View::WaitingForUser(c) => {
-            let t = clock_text(c.remaining.as_secs());
-            let text = if c.remaining.is_zero() {
-                w.text(Msg::CodeExpired)
-            } else if c.renewed {
-                let fresh = c.lifetime.saturating_sub(c.remaining).as_secs() < NEW_CODE_SECS;
-                let mut candidates = vec![w.fill(Msg::CodeExpiresNew, &[(Slot::Minutes, &t)])];
-                if fresh {
-                    candidates.push(w.text(Msg::CodeNew));
-                }
-                candidates.push(t);
-                first_fitting(candidates)
-            } else {
-                first_fitting(vec![w.fill(Msg::CodeExpires, &[(Slot::Minutes, &t)]), t])
-            };
-            Some(Tick {
-                text,
-                role: Role::Muted,
-                permille: permille(c),
-            })
-        }
-        View::Retrying { in_secs, code, .. } => {
-            let secs = in_secs.to_string();
-            let short = w.fill(Msg::RetryingIn, &[(Slot::Seconds, &secs)]);
-            let text = match code {
-                Some(c) => {
-                    let t = clock_text(c.remaining.as_secs());
-                    first_fitting(vec![
-                        w.fill(
-                            Msg::RetryingInCode,
-                            &[(Slot::Seconds, &secs), (Slot::Minutes, &t)],
-                        ),
-                        short,
-                        t,
-                    ])
-                }
-                None => short,
-            };
-            Some(Tick {
-                text,
-                role: Role::Warn,
-                permille: code.as_ref().map_or(0, permille),
-            })
-        }
-        _ => None,
-    }
 }
 
 /// Whether `view` fits a `size` screen: the user code and the URL are drawn whole, inside the

@@ -1,7 +1,8 @@
 use super::text::{split_code, url_text, wrap, wrap_url};
 use super::*;
+use crate::screen::CodeScreen;
 use crate::screen::Problem;
-use crate::screen::catalog::Catalog;
+use crate::screen::language::Language;
 use std::time::Duration;
 
 pub(crate) fn sample(complete: bool) -> CodeScreen {
@@ -119,6 +120,37 @@ pub(crate) fn check(l: &Layout, code: &str) -> Vec<String> {
             }
         }
     }
+    // Every glyph is there: a character a face lacks would measure nothing and draw nothing.
+    for t in l.texts() {
+        if !t.font.covers(&t.text) {
+            problems.push(format!("{:?} lacks a letter of {:?}", t.font, t.text));
+        }
+    }
+    for item in &l.items {
+        let Item::Shaped { shaped, .. } = item else {
+            continue;
+        };
+        let Some(pack) = l.language.pack() else {
+            problems.push("a line of a pack in a language without one".to_string());
+            continue;
+        };
+        for v in &shaped.values {
+            let drawn = match v.font {
+                Some(f) => f.covers(&v.text),
+                None => pack.plain_width(&shaped.tier, &v.text).is_some(),
+            };
+            if !drawn {
+                problems.push(format!("no glyph for a letter of {:?}", v.text));
+            }
+        }
+        for piece in &shaped.line.pieces {
+            if let crate::locale::Piece::Slot { name, .. } = piece {
+                if !shaped.values.iter().any(|v| &v.slot == name) {
+                    problems.push(format!("no value for {{{name}}}"));
+                }
+            }
+        }
+    }
     for t in l.texts() {
         if matches!(t.role, Role::Code | Role::Link)
             && (t.text.contains("...") || t.text.contains('…'))
@@ -219,24 +251,17 @@ fn code_of(view: &View) -> &str {
     }
 }
 
-/// The languages the sweep lays out: every catalogue in `locales/` (data, not code: a new
-/// translation is swept as soon as its file is there).
-fn languages() -> Vec<(String, &'static Catalog)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("locales");
-    let mut out: Vec<(String, &'static Catalog)> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| {
-            let path = e.unwrap().path();
-            let tag = path.file_stem()?.to_str()?.to_string();
-            (path.extension()? == "toml").then(|| {
-                let text = std::fs::read_to_string(&path).unwrap();
-                let catalog: &'static Catalog = Box::leak(Box::new(Catalog::parse(&text).unwrap()));
-                (tag, catalog)
-            })
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    assert!(out.iter().any(|(tag, _)| tag == "en"));
+/// The languages the sweep lays out: English and every pack in `locales/packs/` (data, not
+/// code: a new language is swept as soon as its pack is there). Each pack's sentences are its
+/// catalogue's (`locales/<tag>.toml`, checked by the generator's currency check).
+pub(crate) fn languages() -> Vec<Language> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("locales/packs");
+    let mut out = vec![Language::english()];
+    for tag in crate::locale::source::available(&dir) {
+        let pack = crate::locale::source::read_file(&dir.join(format!("{tag}.pack"))).unwrap();
+        out.push(Language::from_pack(pack).unwrap());
+    }
+    assert_eq!(out.len(), 20, "en and the 19 packs");
     out
 }
 
@@ -244,7 +269,8 @@ fn languages() -> Vec<(String, &'static Catalog)> {
 /// [`check`], and nothing is left out but what no face can draw.
 #[test]
 fn every_state_at_every_size_keeps_the_rules() {
-    for (lang, words) in languages() {
+    for language in languages() {
+        let lang = language.tag().to_string();
         for (w, h) in SIZES {
             for (name, view) in states() {
                 for (percent, device) in [
@@ -257,7 +283,7 @@ fn every_state_at_every_size_keeps_the_rules() {
                         mono: w == 128,
                         text_percent: percent,
                         device_name: device.map(String::from),
-                        words,
+                        language: language.clone(),
                         ..Profile::default()
                     };
                     let l = layout(&view, Size::new(w, h), &profile);
@@ -495,7 +521,9 @@ fn layout_does_not_depend_on_time_left() {
 #[test]
 fn tick_texts() {
     let slot = Ticker {
-        words: Catalog::english(),
+        language: Language::english(),
+        mono: false,
+        rtl: false,
         rect: Rectangle::new(Point::zero(), Size::new(1000, 40)),
         text_y: 0,
         font: FontId::Regular20,

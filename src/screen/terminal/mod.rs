@@ -24,6 +24,13 @@
 //! parts are left out until the frame fits: blank lines, then the big code, then the QR. The URL,
 //! the plain code and the countdown are in every layout.
 //!
+//! Language: the sentences of the chosen language, in logical order (a terminal shapes and
+//! orders text itself; VTE does bidi), when the terminal can show them ([`shows_any_script`]:
+//! a UTF-8 locale, and not the Linux console), else English (`setup` decides). In a
+//! right-to-left language the code, the URL and the numbers are wrapped in LRI…PDI isolates, so
+//! a bidi terminal keeps them left to right ("019-450-730" never becomes "730-450-019").
+//! Widths count East Asian wide characters as two columns and combining marks as none.
+//!
 //! Colours: only the QR uses colour (black on white, so it scans whatever the terminal's theme;
 //! see [`qr_text`]), plus bold for the heading and the code. With colours off (`NO_COLOR`, or
 //! `Plain`) the QR is drawn as `qrencode -t UTF8` does, assuming a light-on-dark terminal.
@@ -38,7 +45,8 @@ use std::ffi::OsStr;
 use std::io::Write;
 use std::time::Duration;
 
-use super::catalog::{Catalog, Msg, Slot};
+use super::catalog::{Msg, Slot};
+use super::language::Language;
 use super::{CodeScreen, Screen, View};
 use crate::screen::error::DisplayError;
 use crate::screen::fonts::sanitize;
@@ -47,8 +55,10 @@ pub mod bigfont;
 pub mod qr_text;
 #[cfg(test)]
 mod tests;
+mod text;
 
 pub use qr_text::qr_text;
+use text::{clean, visible_width, wrap};
 
 /// Layout width: everything but the URL (shown whole, never wrapped) and the QR of a very long
 /// payload stays within 80 columns, the width of a serial console.
@@ -184,6 +194,8 @@ pub struct TerminalScreen<W: Write> {
     qr_cache: Option<(String, qr_text::QrStyle, Result<Vec<String>, String>)>,
     /// `[display] device_name`, named in the warning against code phishing.
     device_name: Option<String>,
+    /// The language of the sentences.
+    language: Language,
 }
 
 impl TerminalScreen<crate::stdout::Stdout> {
@@ -221,6 +233,23 @@ impl<W: Write> TerminalScreen<W> {
             plain_status_clock: None,
             qr_cache: None,
             device_name: None,
+            language: Language::english(),
+        }
+    }
+
+    /// The language to print in (English by default): only one the terminal can show
+    /// ([`shows_any_script`]).
+    pub fn with_language(mut self, language: Language) -> Self {
+        self.language = language;
+        self
+    }
+
+    /// A code, URL or number made to stay left to right inside a right-to-left sentence.
+    fn ltr(&self, text: &str) -> String {
+        if self.language.rtl() {
+            format!("\u{2066}{text}\u{2069}")
+        } else {
+            text.to_string()
         }
     }
 
@@ -323,7 +352,8 @@ impl<W: Write> TerminalScreen<W> {
     /// Lays out `view` as a frame: the body, and the status line that changes every tick.
     /// Every sentence comes from the catalogue; text from outside is sanitised.
     fn frame(&mut self, view: &View, layout: Layout) -> Frame {
-        let w = Catalog::english();
+        let language = self.language.clone();
+        let w = language.words();
         let mut frame = Frame {
             body: Vec::new(),
             status: None,
@@ -343,10 +373,10 @@ impl<W: Write> TerminalScreen<W> {
                     frame.body.push(self.bold(&heading(code)));
                 }
                 self.code_block(code, layout, &mut frame);
-                frame.status = Some(countdown(code));
+                frame.status = Some(self.countdown(code));
             }
             View::Retrying { in_secs, code, .. } => {
-                let secs = in_secs.to_string();
+                let secs = self.ltr(&in_secs.to_string());
                 match code {
                     Some(code) => {
                         if layout.prose {
@@ -354,8 +384,8 @@ impl<W: Write> TerminalScreen<W> {
                         }
                         frame.body.push(w.text(Msg::RetryingCode));
                         self.code_block(code, layout, &mut frame);
-                        let c = countdown(code);
-                        let t = clock_text(code.remaining.as_secs());
+                        let c = self.countdown(code);
+                        let t = self.ltr(&clock_text(code.remaining.as_secs()));
                         frame.status = Some(Status {
                             text: format!(
                                 "{}  [{}]",
@@ -429,7 +459,8 @@ impl<W: Write> TerminalScreen<W> {
     /// The QR first, then the URL and the code (big and plain) and the provider's message, so
     /// that on a terminal too short for it all (size unknown) the text is what stays in view.
     fn code_block(&mut self, code: &CodeScreen, layout: Layout, frame: &mut Frame) {
-        let w = Catalog::english();
+        let language = self.language.clone();
+        let w = language.words();
         let blank = |body: &mut Vec<String>| {
             if layout.spacious {
                 body.push(String::new());
@@ -447,7 +478,7 @@ impl<W: Write> TerminalScreen<W> {
         }
         let uri = clean(&code.verification_uri, MAX_URI);
         // Whole, https:// included: on a terminal the address is copied from here.
-        let shown_uri = uri.clone();
+        let shown_uri = self.ltr(&uri);
         let user_code = clean(&code.user_code, MAX_CODE);
         let browser = user_code.is_empty();
         if layout.qr {
@@ -465,7 +496,7 @@ impl<W: Write> TerminalScreen<W> {
         }
         let body = &mut frame.body;
         blank(body);
-        let bold_code = self.bold(&user_code);
+        let bold_code = self.ltr(&self.bold(&user_code));
         let steps = match (browser, layout.prose) {
             (true, _) => w.fill(Msg::SigninSteps, &[(Slot::Url, &shown_uri)]),
             (false, true) => w.fill(
@@ -646,23 +677,40 @@ struct Status {
     clock: u64,
 }
 
-/// "Code expires in 12:34  [#####-----]".
-fn countdown(code: &CodeScreen) -> Status {
-    let secs = code.remaining.as_secs();
-    let w = Catalog::english();
-    let m = if code.renewed {
-        Msg::CodeExpiresNew
-    } else {
-        Msg::CodeExpires
-    };
-    Status {
-        text: format!(
-            "{}  [{}]",
-            w.fill(m, &[(Slot::Minutes, &clock_text(secs))]),
-            bar(code.remaining, code.lifetime)
-        ),
-        clock: secs,
+impl<W: Write> TerminalScreen<W> {
+    /// "Code expires in 12:34  [#####-----]".
+    fn countdown(&self, code: &CodeScreen) -> Status {
+        let secs = code.remaining.as_secs();
+        let m = if code.renewed {
+            Msg::CodeExpiresNew
+        } else {
+            Msg::CodeExpires
+        };
+        let minutes = self.ltr(&clock_text(secs));
+        Status {
+            text: format!(
+                "{}  [{}]",
+                self.language.words().fill(m, &[(Slot::Minutes, &minutes)]),
+                bar(code.remaining, code.lifetime)
+            ),
+            clock: secs,
+        }
     }
+}
+
+/// Whether a terminal can show text in any script, from the environment: a UTF-8 locale (the
+/// first of `LC_ALL`, `LC_CTYPE`, `LANG` that is set) and not the Linux VT console
+/// (`TERM=linux`: its font holds at most 512 glyphs and it joins no script).
+pub fn shows_any_script(env: &dyn Fn(&str) -> Option<String>) -> bool {
+    let get = |name: &str| env(name).filter(|v| !v.is_empty());
+    let utf8 = ["LC_ALL", "LC_CTYPE", "LANG"]
+        .into_iter()
+        .find_map(get)
+        .is_some_and(|l| {
+            let l = l.to_ascii_lowercase();
+            l.contains("utf-8") || l.contains("utf8")
+        });
+    utf8 && get("TERM").as_deref() != Some("linux")
 }
 
 use crate::screen::layout::clock_text;
@@ -678,87 +726,6 @@ fn bar(remaining: Duration, lifetime: Duration) -> String {
     (0..BAR_CELLS)
         .map(|i| if i < filled { '#' } else { '-' })
         .collect()
-}
-
-/// Whether `c` must not reach the terminal: controls (C0, DEL, C1) and characters that reorder
-/// or hide text (bidi embeddings/overrides/isolates and marks, zero-width and invisible
-/// formatting characters, BOM).
-fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061C}'
-                | '\u{00AD}'
-                | '\u{180E}'
-                | '\u{200B}'..='\u{200F}'
-                | '\u{202A}'..='\u{202E}'
-                | '\u{2060}'..='\u{2069}'
-                | '\u{FEFF}'
-                | '\u{FFF9}'..='\u{FFFB}'
-        )
-}
-
-/// Server text made safe to print on one line: whitespace controls become a space, anything
-/// else unsafe becomes U+FFFD (visible, so tampering shows), and at most `max` characters are
-/// kept (then "…").
-fn clean(text: &str, max: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max * 4));
-    for (i, c) in text.chars().enumerate() {
-        if i == max {
-            out.push('…');
-            break;
-        }
-        out.push(match c {
-            '\t' | '\n' | '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}' => ' ',
-            c if is_unsafe(c) => '\u{FFFD}',
-            c => c,
-        });
-    }
-    out
-}
-
-/// Word-wraps one line of text at `width` characters; words longer than that stay whole.
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    let mut len = 0;
-    for word in text.split_whitespace() {
-        let n = word.chars().count();
-        if len > 0 && len + 1 + n > width {
-            lines.push(std::mem::take(&mut line));
-            len = 0;
-        }
-        if len > 0 {
-            line.push(' ');
-            len += 1;
-        }
-        line.push_str(word);
-        len += n;
-    }
-    if !line.is_empty() {
-        lines.push(line);
-    }
-    lines
-}
-
-/// Columns `line` takes: characters outside our own `ESC [ … letter` sequences. (Counts every
-/// character as one column; wide characters in server text can only make a line wrap early.)
-fn visible_width(line: &str) -> usize {
-    let mut width = 0;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            // Skip to the final byte of the CSI sequence.
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            width += 1;
-        }
-    }
-    width
 }
 
 /// One half-block character from its upper and lower pixel: the big code digits and the text

@@ -464,7 +464,100 @@ fn progress_bar_and_time_format_are_safe_at_the_edges() {
     );
     let mut c = code_screen(0);
     c.remaining = Duration::from_secs(6000);
-    assert!(countdown(&c).text.starts_with("Code expires in 1:40:00"));
+    assert!(
+        plain()
+            .countdown(&c)
+            .text
+            .starts_with("Code expires in 1:40:00")
+    );
+}
+
+fn language(tag: &str) -> Language {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("locales/packs");
+    let pack = crate::locale::source::read_file(&dir.join(format!("{tag}.pack"))).unwrap();
+    Language::from_pack(pack).unwrap()
+}
+
+#[test]
+fn a_language_prints_its_sentences_in_logical_order() {
+    let de = language("de");
+    let mut screen = plain().with_language(de.clone());
+    let out = show(&mut screen, &waiting(760));
+    let steps = de.words().fill(
+        Msg::CodeSteps,
+        &[
+            (Slot::Url, "https://example.com/device"),
+            (Slot::Code, "WDJB-MJHT"),
+        ],
+    );
+    assert!(out.contains(&steps), "{out}");
+    assert!(out.contains(&de.words().text(Msg::Warning)[..20]), "{out}");
+    assert!(!out.contains('\u{2066}'), "no isolates left to right");
+    // Right to left: the code, the URL and the time are isolated left to right, so a bidi
+    // terminal never reverses "019-450-730"; the sentence itself is in logical order.
+    let ar = language("ar");
+    let mut screen = plain().with_language(ar.clone());
+    let mut code = code_screen(760);
+    code.user_code = "019-450-730".into();
+    let out = show(&mut screen, &View::WaitingForUser(code));
+    assert!(out.contains("\u{2066}019-450-730\u{2069}"), "{out}");
+    assert!(
+        out.contains("\u{2066}https://example.com/device\u{2069}"),
+        "{out}"
+    );
+    assert!(out.contains("\u{2066}12:40\u{2069}"), "{out}");
+    let title = ar.words().text(Msg::CodeTitle);
+    assert!(out.starts_with(&title), "{out}");
+}
+
+#[test]
+fn wide_characters_take_two_columns_and_wrap_between_them() {
+    assert_eq!(visible_width("コード"), 6);
+    assert_eq!(visible_width("\u{2066}12\u{2069}"), 2);
+    // Thai marks above and below take no column.
+    assert_eq!(visible_width("ที่"), 1);
+    let ja = language("ja");
+    let warning = ja.words().text(Msg::Warning);
+    let lines = wrap(&warning, 40);
+    assert!(lines.len() >= 2, "{lines:?}");
+    assert!(lines.iter().all(|l| visible_width(l) <= 40), "{lines:?}");
+    assert_eq!(lines.concat().replace(' ', ""), warning.replace(' ', ""));
+    // A line never starts with a closing mark.
+    assert!(
+        lines.iter().all(|l| !l.starts_with(['。', '、'])),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn only_a_utf8_terminal_that_is_not_the_linux_console_shows_other_scripts() {
+    let env = |vars: &'static [(&'static str, &'static str)]| {
+        move |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    assert!(shows_any_script(&env(&[
+        ("LANG", "de_DE.UTF-8"),
+        ("TERM", "xterm-256color")
+    ])));
+    assert!(shows_any_script(&env(&[("LC_ALL", "C.utf8")])));
+    // LC_ALL wins over LANG; LC_CTYPE over LANG.
+    assert!(!shows_any_script(&env(&[
+        ("LC_ALL", "POSIX"),
+        ("LANG", "ar_EG.UTF-8")
+    ])));
+    assert!(!shows_any_script(&env(&[
+        ("LC_CTYPE", "de_DE.ISO-8859-1"),
+        ("LANG", "de_DE.UTF-8")
+    ])));
+    assert!(!shows_any_script(&env(&[])));
+    // The Linux VT console: UTF-8 or not, no joined scripts and a 512-glyph font.
+    assert!(!shows_any_script(&env(&[
+        ("LANG", "ar_EG.UTF-8"),
+        ("TERM", "linux")
+    ])));
 }
 
 #[test]
