@@ -275,10 +275,6 @@ pub fn status_of(config: &Config, now: &crate::store::TimeNow) -> serde_json::Va
             Ok(Some(crate::store::Protection::Sealed(sealer))) => sealer.name(),
             _ => "none",
         });
-        // How the DPoP key of bound tokens is kept: tpm2, sealed or none (null: no key).
-        if v.get("token_type").and_then(serde_json::Value::as_str) == Some("DPoP") {
-            v["dpop_key"] = serde_json::json!(keys::dpop_key_protection(&store).map(|p| p.name()));
-        }
     }
     if let Ok(Some(stored)) = &loaded {
         if stored.tokens.is_dpop() {

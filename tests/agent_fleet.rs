@@ -123,11 +123,15 @@ impl SoakAgent {
                  [storage]\npath = \"{}\"\ntpm_device = \"{}\"\n\
                  [display]\nbackend = \"none\"\n\
                  [network]\nconnect_timeout_secs = 5\ntimeout_secs = 10\n\
-                 [agent]\ntoken_file = \"{}\"\npaired_screen_secs = 0\n",
+                 [agent]\ntoken_file = \"{}\"\npaired_screen_secs = 0\n\
+                 socket = \"{}\"\n",
                 store.display(),
                 // As every test config: the host's TPM is never touched (tests/common/tpm.rs).
                 no_tpm(&dir).display(),
-                token_file.display()
+                token_file.display(),
+                // Each agent its own token service: the default /run/devauth/devauth.sock is
+                // one per machine, and a second agent is refused it.
+                dir.join("devauth.sock").display()
             ),
         )
         .unwrap();
