@@ -64,9 +64,12 @@ impl Sysv {
         std::fs::write(
             &daemon,
             format!(
-                "#!{bb} sh\nlog={log}\necho \"start $$ $*\" >> \"$log\"\n\
+                // The traps before the start line: a SIGHUP sent as soon as the test sees
+                // "start" must find its handler (the default action would end the daemon).
+                "#!{bb} sh\nlog={log}\n\
                  trap 'echo \"hup $$\" >> \"$log\"' HUP\n\
                  trap 'echo \"term $$\" >> \"$log\"; exit 0' TERM\n\
+                 echo \"start $$ $*\" >> \"$log\"\n\
                  while :; do sleep 1 & wait $!; done\n",
                 bb = busybox.display(),
                 log = d.join("daemon.log").display()
