@@ -236,7 +236,16 @@ fn auto_takes_the_language_from_the_environment() {
 fn render_draws_every_language_and_refuses_a_bad_tag() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("devauth.toml");
-    std::fs::write(&config, format!("[display]\n{}", lang_toml("auto"))).unwrap();
+    // A whole config (render reads its [display] only when the file is a valid config): a
+    // release binary has no pack compiled in and must find them in locale_dir.
+    std::fs::write(
+        &config,
+        format!(
+            "[provider]\nclient_id = \"x\"\nissuer = \"https://id.example\"\n[display]\n{}",
+            lang_toml("auto")
+        ),
+    )
+    .unwrap();
     let render = |board: &str, language: &str| {
         let out = dir.path().join(format!("{board}-{language}.png"));
         let o = TestCommand::bare(&["render", "--board", board, "--state", "code", "--out"])
