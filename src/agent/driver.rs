@@ -6,7 +6,7 @@
 //! deadline or a signal, which every account gets.
 //!
 //! A pairing can wait for a person for a long time: while it does, its waits are lent to the
-//! other accounts ([`PairingClock`]), which renew, probe and publish as usual but draw nothing
+//! other accounts ([`super::pairing_clock::PairingClock`]), which renew, probe and publish as usual but draw nothing
 //! (the code stays on screen); one that needs pairing too waits its turn.
 //!
 //! Sleeping is waiting for a signal: SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 (and SIGCHLD,
@@ -17,31 +17,24 @@
 //! re-reading CLOCK_BOOTTIME after each: a jump much larger than the chunk (a resume) or a
 //! wall clock that moved differently (a step) ticks the machines at once.
 
-use super::service::{Service, Shared, Slot, mode_of, store_moved};
+use super::service::{Service, Shared, Slot, mode_of};
 use super::{Input, Mode, Next, PairingEnd};
-use crate::clock::{self, Clock, Instant};
+use crate::clock::{self, Instant};
 use crate::config::Config;
 use crate::error::Error;
 use crate::screen::{NoScreen, Screen};
 use crate::setup;
-use crate::signals::{Signal, SignalClock, Signals, Woke};
+use crate::signals::{Signal, Signals, Woke};
 use crate::socket::TokenService;
-use crate::store::TokenStore;
-use std::cell::RefCell;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// Longest single sleep where there is no timerfd: after a resume the agent notices the
 /// boottime jump within this.
 pub const WAIT_CHUNK: Duration = Duration::from_secs(10);
 /// Boottime or wall-clock movement beyond the chunk that counts as a resume or clock jump.
 const JUMP: Duration = Duration::from_secs(3);
-
-/// The other accounts' work in a pairing's waits: the signals (for their hooks) and a SIGUSR2
-/// that came meanwhile, for the accounts whose store it was. True when another account waits
-/// to pair.
-pub type Background<'b> = dyn FnMut(&mut Signals, Option<Signal>) -> bool + 'b;
 
 /// Runs the agent for every account of the config until SIGTERM/SIGINT. `config_path` is
 /// re-read on SIGHUP.
@@ -319,80 +312,5 @@ impl Driver<'_> {
                 return Woken::Tick;
             }
         }
-    }
-}
-
-/// The clock a pairing sleeps on in the agent: the [`SignalClock`], and in each of its waits
-/// the other accounts' due work first (`background`, given the signals for their hooks). A
-/// SIGUSR2 ends the pairing only when the pairing account's own `store` changed (another
-/// command paired it); otherwise it goes to the other accounts.
-pub struct PairingClock<'c, 'b> {
-    inner: SignalClock<'c>,
-    background: RefCell<&'b mut Background<'b>>,
-    store: TokenStore,
-    /// Another account waits to pair (as the last background run found).
-    others_waiting: std::cell::Cell<bool>,
-}
-
-impl<'c, 'b> PairingClock<'c, 'b> {
-    pub fn new(
-        inner: SignalClock<'c>,
-        background: &'b mut Background<'b>,
-        store: TokenStore,
-    ) -> PairingClock<'c, 'b> {
-        PairingClock {
-            inner,
-            background: RefCell::new(background),
-            store,
-            others_waiting: std::cell::Cell::new(false),
-        }
-    }
-
-    fn run_background(&self, sig: Option<Signal>) {
-        if let Ok(mut background) = self.background.try_borrow_mut() {
-            let waiting = self
-                .inner
-                .with_signals(|signals| (*background)(signals, sig));
-            self.others_waiting.set(waiting);
-        }
-    }
-
-    /// Another account waits for the screen.
-    pub fn others_waiting(&self) -> bool {
-        self.others_waiting.get()
-    }
-
-    /// The stop or reload signal that came while sleeping, if any.
-    pub fn got(&self) -> Option<Signal> {
-        self.inner.got()
-    }
-
-    /// Puts a signal back for the next wait.
-    pub fn defer(&self, s: Signal) {
-        self.inner.defer(s);
-    }
-}
-
-impl Clock for PairingClock<'_, '_> {
-    fn now(&self) -> Instant {
-        self.inner.now()
-    }
-
-    fn sleep(&self, d: Duration) {
-        let start = self.inner.now();
-        if self.inner.got().is_none() {
-            self.run_background(None);
-        }
-        if let Some(rest) = d.checked_sub(self.inner.now().saturating_sub(start)) {
-            self.inner.sleep(rest);
-        }
-        if self.inner.got() == Some(Signal::StoreChanged) && !store_moved(&self.store, None) {
-            self.inner.take_got();
-            self.run_background(Some(Signal::StoreChanged));
-        }
-    }
-
-    fn wall(&self) -> SystemTime {
-        self.inner.wall()
     }
 }

@@ -7,12 +7,12 @@
 //! waiting between steps is the driver's.
 //!
 //! Pairing sleeps through the agent's signal wait ([`SignalClock`], in a
-//! `driver::PairingClock` that keeps the other accounts fresh meanwhile), so SIGTERM and
+//! `pairing_clock::PairingClock` that keeps the other accounts fresh meanwhile), so SIGTERM and
 //! SIGHUP also end a pairing that is waiting for the person.
 //!
 //! It owns no policy: what to do and when is `agent`'s.
 
-use super::driver::{Background, PairingClock};
+use super::pairing_clock::{Background, PairingClock, store_moved};
 use crate::agent::hook::{Hook, HookEvent, HookOutcome};
 use crate::agent::{
     Agent, Cause, Effect, Input, Loaded, Mode, Next, Note, PairingEnd, Policy, ProbeEnd,
@@ -142,12 +142,6 @@ impl Slot {
     pub(super) fn store_moved(&self) -> bool {
         store_moved(&self.parts.store, self.current.as_ref())
     }
-}
-
-/// Whether `store` holds other tokens than `current` (none where there are none).
-pub(super) fn store_moved(store: &TokenStore, current: Option<&TokenSet>) -> bool {
-    let stored = store.load().ok().flatten().map(|s| s.tokens.access_token);
-    stored.as_ref() != current.map(|t| &t.access_token)
 }
 
 /// Device flow or service account.
