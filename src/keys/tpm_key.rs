@@ -81,7 +81,6 @@ impl JwsSigner for TpmKey {
             .map_err(|_| "SHA-256 gave no 32-byte digest".to_string())?;
         self.tpm
             .sign(&self.key, &digest)
-            .map(|signature| signature.to_vec())
             .map_err(|e| sign_error(&e, self.when_lost))
     }
 }

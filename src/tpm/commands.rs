@@ -56,7 +56,7 @@ const MAX_ECC_PARAMETER: usize = 66; // P-521; P-256 values are 32
 /// CFB for its children) with an empty `unique`, under the owner hierarchy. Deterministic: the
 /// same TPM with the same owner seed always gives the same key.
 fn primary_template() -> Vec<u8> {
-    build(|c| {
+    build(&|c| {
         c.u16(ALG_ECC).u16(ALG_SHA256).u32(
             FIXED_TPM
                 | FIXED_PARENT
@@ -76,7 +76,7 @@ fn primary_template() -> Vec<u8> {
 /// A sealed data object: a keyed-hash object with no scheme whose sensitive part is `data`,
 /// usable with an empty password, bound to this TPM (`fixedTPM`, `fixedParent`).
 fn sealed_template() -> Vec<u8> {
-    build(|c| {
+    build(&|c| {
         c.u16(ALG_KEYEDHASH)
             .u16(ALG_SHA256)
             .u32(FIXED_TPM | FIXED_PARENT | USER_WITH_AUTH | NO_DA);
@@ -88,7 +88,7 @@ fn sealed_template() -> Vec<u8> {
 
 /// An ECC P-256 signing key made inside the TPM (ECDSA with SHA-256), bound to this TPM.
 fn signing_template() -> Vec<u8> {
-    build(|c| {
+    build(&|c| {
         c.u16(ALG_ECC)
             .u16(ALG_SHA256)
             .u32(FIXED_TPM | FIXED_PARENT | SENSITIVE_DATA_ORIGIN | USER_WITH_AUTH | NO_DA | SIGN);
@@ -102,7 +102,7 @@ fn signing_template() -> Vec<u8> {
 
 /// `TPM2B_SENSITIVE_CREATE` with an empty userAuth and `data`.
 fn sensitive_create(data: &[u8]) -> Vec<u8> {
-    build(|c| {
+    build(&|c| {
         c.sized(&[]).sized(data);
     })
 }
@@ -252,17 +252,14 @@ fn p256_coordinate(v: &[u8], what: Malformed) -> Result<[u8; 32], Malformed> {
 }
 
 /// TPM2_Sign's `TPMT_SIGNATURE` as r‖s (64 bytes), the form JWS ES256 uses (RFC 7518 §3.4).
-pub(super) fn read_signature(params: &mut Reader<'_>) -> Result<[u8; 64], Malformed> {
+pub(super) fn read_signature(params: &mut Reader<'_>) -> Result<Vec<u8>, Malformed> {
     let bad = "the signature is malformed";
     if params.u16(bad)? != ALG_ECDSA || params.u16(bad)? != ALG_SHA256 {
         return Err("the signature is not ECDSA with SHA-256");
     }
     let r = p256_coordinate(params.sized(MAX_ECC_PARAMETER, bad)?, bad)?;
     let s = p256_coordinate(params.sized(MAX_ECC_PARAMETER, bad)?, bad)?;
-    let mut out = [0u8; 64];
-    out[..32].copy_from_slice(&r);
-    out[32..].copy_from_slice(&s);
-    Ok(out)
+    Ok([r, s].concat())
 }
 
 /// The point of an ECC P-256 signing key's `TPMT_PUBLIC` (inside the blob devauth stored), after

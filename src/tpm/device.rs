@@ -93,22 +93,22 @@ impl Connection {
         }
     }
 
-    /// [`call`](Self::call), then reads the answer: its `N` handles, and `read` over exactly
-    /// its parameters. A malformed answer is an error naming the command.
-    pub(super) fn exchange<const N: usize, T>(
+    /// [`call`](Self::call), then reads the answer: its handle when `with_handle` (else 0),
+    /// and `read` over exactly its parameters. A malformed answer is an error naming the command.
+    pub(super) fn exchange<T>(
         &mut self,
         name: &'static str,
         command: &[u8],
-        read: impl FnOnce(&mut marshal::Reader<'_>) -> Result<T, marshal::Malformed>,
-    ) -> Result<([u32; N], T), TpmError> {
+        with_handle: bool,
+        read: fn(&mut marshal::Reader<'_>) -> Result<T, marshal::Malformed>,
+    ) -> Result<(u32, T), TpmError> {
         let (tag, body) = self.call(name, command)?;
-        let bad = |detail| TpmError::Malformed {
-            command: name,
-            detail,
-        };
-        let (handles, mut params) = marshal::parameters::<N>(tag, body.expose()).map_err(bad)?;
-        let value = read(&mut params).map_err(bad)?;
-        Ok((handles, value))
+        marshal::parameters(tag, body.expose(), with_handle)
+            .and_then(|(handle, mut params)| Ok((handle, read(&mut params)?)))
+            .map_err(|detail| TpmError::Malformed {
+                command: name,
+                detail,
+            })
     }
 
     fn transmit(&mut self, name: &'static str, command: &[u8]) -> Result<SecretBytes, TpmError> {
@@ -170,9 +170,10 @@ impl Connection {
         let mut first = commands::TRANSIENT_FIRST;
         // Bounded: a TPM holds a handful of transient objects; a lying one cannot loop us.
         for _ in 0..8 {
-            let ([], (handles, more)) = self.exchange::<0, _>(
+            let (_, (handles, more)) = self.exchange(
                 "TPM2_GetCapability",
                 &commands::get_handles(first),
+                false,
                 commands::read_handles,
             )?;
             for h in &handles {

@@ -71,7 +71,7 @@ impl Command {
 }
 
 /// Bytes of a `TPMT_PUBLIC` (or any nested structure) built before being wrapped in a `TPM2B`.
-pub(super) fn build(f: impl FnOnce(&mut Command)) -> Vec<u8> {
+pub(super) fn build(f: &dyn Fn(&mut Command)) -> Vec<u8> {
     let mut c = Command { bytes: Vec::new() };
     f(&mut c);
     c.bytes
@@ -159,27 +159,30 @@ pub(super) fn split_response(bytes: &[u8]) -> Result<(u16, u32, &[u8]), Malforme
 }
 
 /// The parameter area of a successful response to a command sent with sessions: after the
-/// `handles` handles comes `parameterSize`, the parameters, then the authorization area (not
-/// read: the password session's carries nothing devauth checks). Returns the handles and a
+/// handle (when `with_handle`; commands that create or load an object answer one) comes
+/// `parameterSize`, the parameters, then the authorization area (not
+/// read: the password session's carries nothing devauth checks). Returns the handle and a
 /// reader over exactly the parameters.
-pub(super) fn parameters<const N: usize>(
+pub(super) fn parameters(
     tag: u16,
     body: &[u8],
-) -> Result<([u32; N], Reader<'_>), Malformed> {
+    with_handle: bool,
+) -> Result<(u32, Reader<'_>), Malformed> {
     let mut r = Reader::new(body);
-    let mut handles = [0u32; N];
-    for h in handles.iter_mut() {
-        *h = r.u32("the response ends inside its handles")?;
-    }
+    let handle = if with_handle {
+        r.u32("the response ends inside its handles")?
+    } else {
+        0
+    };
     if tag != ST_SESSIONS {
-        return Ok((handles, r));
+        return Ok((handle, r));
     }
     let len = usize::try_from(r.u32("the response has no parameter size")?).unwrap_or(usize::MAX);
     let params = r.take(
         len,
         "the response's parameter size is larger than the response",
     )?;
-    Ok((handles, Reader::new(params)))
+    Ok((handle, Reader::new(params)))
 }
 
 #[cfg(test)]
@@ -234,11 +237,14 @@ mod tests {
     fn parameters_are_bounded_by_their_size() {
         // one handle, parameterSize 3 but only 2 bytes follow
         let body = [0, 0, 0, 1, 0, 0, 0, 3, 7, 7];
-        assert!(parameters::<1>(ST_SESSIONS, &body).is_err());
+        assert!(parameters(ST_SESSIONS, &body, true).is_err());
         let body = [0x80, 0, 0, 1, 0, 0, 0, 2, 7, 7, 0xAA];
-        let (h, r) = parameters::<1>(ST_SESSIONS, &body).unwrap();
-        assert_eq!(h, [0x8000_0001]);
+        let (h, r) = parameters(ST_SESSIONS, &body, true).unwrap();
+        assert_eq!(h, 0x8000_0001);
         assert_eq!(r.rest(), &[7, 7]);
-        assert!(parameters::<2>(ST_SESSIONS, &[0, 0, 0, 1]).is_err());
+        assert!(parameters(ST_SESSIONS, &[0, 0, 0], true).is_err());
+        // no handle: the parameter size comes first
+        let (h, r) = parameters(ST_SESSIONS, &[0, 0, 0, 1, 5], false).unwrap();
+        assert_eq!((h, r.rest()), (0, &[5][..]));
     }
 }

@@ -95,28 +95,19 @@ impl Tpm {
         if data.len() > commands::MAX_SEALED_DATA {
             return Err(TpmError::Blob("more than 128 bytes cannot be sealed"));
         }
-        self.under_primary(|c, primary| create(c, primary, Child::Sealed(data)))
+        self.run(Op::Create(Child::Sealed(data)), &[])
     }
 
     /// The bytes sealed in `blob`. A blob sealed by another TPM, or before this TPM was cleared,
     /// fails with an error for which [`TpmError::is_foreign`] is true.
     pub fn unseal(&self, blob: &[u8]) -> Result<SecretBytes, TpmError> {
         commands::split_blob(blob).map_err(TpmError::Blob)?;
-        self.under_primary(|c, primary| {
-            with_loaded(c, primary, blob, |c, item| {
-                let ([], data) = c.exchange::<0, _>(
-                    "TPM2_Unseal",
-                    &commands::unseal(item),
-                    commands::read_unsealed,
-                )?;
-                Ok(SecretBytes::new(data))
-            })
-        })
+        self.run(Op::Unseal, blob).map(SecretBytes::new)
     }
 
     /// Makes a new ECC P-256 signing key inside the TPM (its private part never leaves it).
     pub fn create_signing_key(&self) -> Result<SigningKey, TpmError> {
-        let blob = self.under_primary(|c, primary| create(c, primary, Child::SigningKey))?;
+        let blob = self.run(Op::Create(Child::SigningKey), &[])?;
         SigningKey::from_blob(blob).map_err(|e| match e {
             TpmError::Blob(detail) => TpmError::Malformed {
                 command: "TPM2_Create",
@@ -127,64 +118,86 @@ impl Tpm {
     }
 
     /// ECDSA over a SHA-256 `digest` with `key`: r‖s, 64 bytes (JWS ES256's form).
-    pub fn sign(&self, key: &SigningKey, digest: &[u8; 32]) -> Result<[u8; 64], TpmError> {
-        self.under_primary(|c, primary| {
-            with_loaded(c, primary, &key.blob, |c, handle| {
-                let ([], signature) = c.exchange::<0, _>(
-                    "TPM2_Sign",
-                    &commands::sign(handle, digest),
-                    commands::read_signature,
-                )?;
-                Ok(signature)
-            })
-        })
+    pub fn sign(&self, key: &SigningKey, digest: &[u8; 32]) -> Result<Vec<u8>, TpmError> {
+        self.run(Op::Sign(digest), &key.blob)
     }
 
     /// Whether this TPM can load `key`, i.e. made it since its last clear (TPM2_Load, then
     /// flush; nothing is signed). A key from another TPM fails with [`TpmError::is_foreign`].
     pub fn check_key(&self, key: &SigningKey) -> Result<(), TpmError> {
-        self.under_primary(|c, primary| with_loaded(c, primary, &key.blob, |_, _| Ok(())))
+        self.run(Op::Check, &key.blob).map(drop)
     }
 
-    /// Opens the TPM, creates the storage primary, runs `f` with it, flushes it.
-    fn under_primary<T>(
-        &self,
-        f: impl FnOnce(&mut Connection, u32) -> Result<T, TpmError>,
-    ) -> Result<T, TpmError> {
+    /// Opens the TPM, creates the storage primary, does `op` under it (loading `blob` first for
+    /// the operations on a stored object), flushes what it loaded. One non-generic path for
+    /// every operation: the binary holds the command sequence once.
+    fn run(&self, op: Op<'_>, blob: &[u8]) -> Result<Vec<u8>, TpmError> {
         let mut c = Connection::open(&self.path)?;
-        let ([primary], ()) = c.exchange::<1, _>(
+        let (primary, ()) = c.exchange(
             "TPM2_CreatePrimary",
             &commands::create_primary(),
+            true,
             |_| Ok(()),
         )?;
-        let result = f(&mut c, primary);
+        let result = under_primary(&mut c, primary, op, blob);
         c.flush(primary);
         result
     }
 }
 
-fn create(c: &mut Connection, parent: u32, child: Child<'_>) -> Result<Vec<u8>, TpmError> {
-    // The command carries the data to seal: zeroed once sent.
-    let command = SecretBytes::new(commands::create(parent, child));
-    let ([], blob) = c.exchange::<0, _>("TPM2_Create", command.expose(), commands::read_created)?;
-    Ok(blob)
+/// What [`Tpm::run`] does under the primary.
+enum Op<'a> {
+    /// TPM2_Create: the new object's blob.
+    Create(Child<'a>),
+    /// TPM2_Unseal of the loaded blob: the sealed bytes.
+    Unseal,
+    /// TPM2_Sign of a digest with the loaded key: r‖s.
+    Sign(&'a [u8; 32]),
+    /// TPM2_Load only: nothing.
+    Check,
 }
 
-/// Loads `blob` under `parent`, runs `f` with its handle, flushes it.
-fn with_loaded<T>(
+fn under_primary(
     c: &mut Connection,
-    parent: u32,
+    primary: u32,
+    op: Op<'_>,
     blob: &[u8],
-    f: impl FnOnce(&mut Connection, u32) -> Result<T, TpmError>,
-) -> Result<T, TpmError> {
-    let ([handle], ()) = c.exchange::<1, _>(
+) -> Result<Vec<u8>, TpmError> {
+    if let Op::Create(child) = op {
+        // The command carries the data to seal: zeroed once sent.
+        let command = SecretBytes::new(commands::create(primary, child));
+        return c
+            .exchange(
+                "TPM2_Create",
+                command.expose(),
+                false,
+                commands::read_created,
+            )
+            .map(|(_, blob)| blob);
+    }
+    let (item, ()) = c.exchange(
         "TPM2_Load",
-        &commands::load(parent, blob),
+        &commands::load(primary, blob),
+        true,
         commands::read_loaded,
     )?;
-    let result = f(c, handle);
-    c.flush(handle);
-    result
+    let result = match op {
+        Op::Unseal => c.exchange(
+            "TPM2_Unseal",
+            &commands::unseal(item),
+            false,
+            commands::read_unsealed,
+        ),
+        Op::Sign(digest) => c.exchange(
+            "TPM2_Sign",
+            &commands::sign(item, digest),
+            false,
+            commands::read_signature,
+        ),
+        Op::Create(_) | Op::Check => Ok((0, Vec::new())),
+    };
+    c.flush(item);
+    result.map(|(_, out)| out)
 }
 
 /// What went wrong talking to the TPM. Never holds sealed data or key material.
