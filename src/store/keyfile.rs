@@ -34,8 +34,8 @@
 
 use super::format::{Bad, Fields, bad_file, corrupt};
 use super::sealed::{
-    binary, decrypt_raw, encrypt_with_nonce, json_head, length_prefixed, nonce_and_ciphertext,
-    random_nonce,
+    Json, binary, decrypt_raw, encrypt_with_nonce, json_file, json_head, length_prefixed,
+    nonce_and_ciphertext, random_nonce,
 };
 use super::*;
 use crate::secret::SecretBytes;
@@ -133,12 +133,6 @@ fn associated_data(sealer: Sealer) -> Vec<u8> {
     length_prefixed(&[KEY_FORMAT, &version, "sealed", sealer.name()])
 }
 
-fn to_json(value: &Value) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
-    bytes.push(b'\n');
-    bytes
-}
-
 /// The bytes of a key file holding `pem` sealed under `key`.
 fn seal_pem(pem: &Secret, key: &DataKey) -> Result<Vec<u8>, String> {
     if pem.expose().len() > MAX_SEALED_KEY_TEXT {
@@ -154,15 +148,15 @@ fn seal_pem(pem: &Secret, key: &DataKey) -> Result<Vec<u8>, String> {
         nonce,
     )?;
     let b64 = crate::net::wire::base64_encode;
-    Ok(to_json(&serde_json::json!({
-        "format": KEY_FORMAT,
-        "version": KEY_VERSION,
-        "kind": "sealed",
-        "sealed_by": key.sealer.name(),
-        "sealed_key": b64(&key.blob),
-        "nonce": b64(&nonce),
-        "ciphertext": b64(&ciphertext),
-    })))
+    Ok(json_file(&[
+        ("format", Json::Str(KEY_FORMAT)),
+        ("version", Json::Num(KEY_VERSION)),
+        ("kind", Json::Str("sealed")),
+        ("sealed_by", Json::Str(key.sealer.name())),
+        ("sealed_key", Json::Str(&b64(&key.blob))),
+        ("nonce", Json::Str(&b64(&nonce))),
+        ("ciphertext", Json::Str(&b64(&ciphertext))),
+    ]))
 }
 
 /// The PEM inside a sealed key, decrypted with the data key `key`.
@@ -234,12 +228,12 @@ pub fn key_bytes(
 }
 
 fn tpm_key_bytes(blob: &[u8]) -> Vec<u8> {
-    to_json(&serde_json::json!({
-        "format": KEY_FORMAT,
-        "version": KEY_VERSION,
-        "kind": "tpm2",
-        "blob": crate::net::wire::base64_encode(blob),
-    }))
+    json_file(&[
+        ("format", Json::Str(KEY_FORMAT)),
+        ("version", Json::Num(KEY_VERSION)),
+        ("kind", Json::Str("tpm2")),
+        ("blob", Json::Str(&crate::net::wire::base64_encode(blob))),
+    ])
 }
 
 /// Parses a key file. Details name fields, never values.

@@ -49,18 +49,6 @@ pub struct Envelope {
     pub ciphertext: Vec<u8>,
 }
 
-#[derive(Serialize)]
-struct EnvelopeV1<'a> {
-    format: &'static str,
-    version: u64,
-    sealed_by: &'static str,
-    client_id: &'a str,
-    token_endpoint: &'a str,
-    sealed_key: String,
-    nonce: String,
-    ciphertext: String,
-}
-
 /// What the cipher authenticates besides the ciphertext: every envelope field a reader relies on
 /// before decrypting, each length-prefixed so no two different envelopes share it.
 fn associated_data(sealer: Sealer, client_id: &str, token_endpoint: &str) -> Vec<u8> {
@@ -92,14 +80,11 @@ fn cipher(key: &SecretBytes) -> Result<LessSafeKey, String> {
         .map_err(|_| "the data key is not 32 bytes".to_string())
 }
 
-/// Whether `bytes` look like a sealed file (its `format` field), without parsing all of it.
+/// Whether `bytes` look like a sealed file: a JSON object whose `format` says so (parsed with
+/// the same JSON reader as every other file here; the file is small and bounded).
 pub(super) fn is_sealed(bytes: &[u8]) -> bool {
-    #[derive(Deserialize)]
-    struct Head<'a> {
-        #[serde(borrow)]
-        format: Option<&'a str>,
-    }
-    serde_json::from_slice::<Head<'_>>(bytes).is_ok_and(|h| h.format == Some(SEALED_FORMAT))
+    matches!(serde_json::from_slice::<Value>(bytes), Ok(Value::Object(obj))
+        if obj.get("format").and_then(Value::as_str) == Some(SEALED_FORMAT))
 }
 
 /// Encrypts the plain token file `plain` (whose tokens are `t`) under `key` into the bytes of a
@@ -168,19 +153,16 @@ fn seal_with_nonce(
     let aad = associated_data(sealer, &t.client_id, &t.token_endpoint);
     let buffer = encrypt_with_nonce(key, &aad, plain, nonce)?;
     let b64 = crate::net::wire::base64_encode;
-    let envelope = EnvelopeV1 {
-        format: SEALED_FORMAT,
-        version: SEALED_VERSION,
-        sealed_by: sealer.name(),
-        client_id: &t.client_id,
-        token_endpoint: &t.token_endpoint,
-        sealed_key: b64(sealed_key),
-        nonce: b64(&nonce),
-        ciphertext: b64(&buffer),
-    };
-    let mut bytes = serde_json::to_vec_pretty(&envelope)
-        .map_err(|_| "cannot serialize the sealed file".to_string())?;
-    bytes.push(b'\n');
+    let bytes = json_file(&[
+        ("format", Json::Str(SEALED_FORMAT)),
+        ("version", Json::Num(SEALED_VERSION)),
+        ("sealed_by", Json::Str(sealer.name())),
+        ("client_id", Json::Str(&t.client_id)),
+        ("token_endpoint", Json::Str(&t.token_endpoint)),
+        ("sealed_key", Json::Str(&b64(sealed_key))),
+        ("nonce", Json::Str(&b64(&nonce))),
+        ("ciphertext", Json::Str(&b64(&buffer))),
+    ]);
     let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
     if size > MAX_FILE_BYTES {
         return Err(format!(
@@ -188,6 +170,30 @@ fn seal_with_nonce(
         ));
     }
     Ok(bytes)
+}
+
+/// A value of a file [`json_file`] writes.
+pub(super) enum Json<'a> {
+    Str(&'a str),
+    Num(u64),
+}
+
+/// `fields` as a JSON object with a newline after it, laid out as serde_json's pretty printer
+/// does (two-space indent, one field a line), the strings escaped by serde_json: the sealed
+/// file and the key files, written without a serde value or a derived serializer.
+pub(super) fn json_file(fields: &[(&str, Json<'_>)]) -> Vec<u8> {
+    let mut out = String::from("{");
+    for (i, (key, value)) in fields.iter().enumerate() {
+        out.push_str(if i == 0 { "\n  \"" } else { ",\n  \"" });
+        out.push_str(key);
+        out.push_str("\": ");
+        out.push_str(&match value {
+            Json::Str(s) => Value::from(*s).to_string(),
+            Json::Num(n) => n.to_string(),
+        });
+    }
+    out.push_str("\n}\n");
+    out.into_bytes()
 }
 
 /// The JSON object of a `what` file (`"sealed"`, `"key"`) whose `format` is `format` and

@@ -129,3 +129,36 @@ fn inside_and_outside_must_name_the_same_client() {
     let err = open_err(&bytes);
     assert!(err.contains("belong to another client"), "{err}");
 }
+
+#[test]
+fn the_hand_written_files_are_what_serde_json_pretty_prints() {
+    let odd = "a \"quoted\" \\ tab\t nl\n ctl\u{1} é";
+    let written = json_file(&[
+        ("format", Json::Str(SEALED_FORMAT)),
+        ("version", Json::Num(SEALED_VERSION)),
+        ("client_id", Json::Str(odd)),
+    ]);
+    let mut expected = serde_json::to_vec_pretty(&serde_json::json!({
+        "format": SEALED_FORMAT,
+        "version": SEALED_VERSION,
+        "client_id": odd,
+    }))
+    .unwrap();
+    expected.push(b'\n');
+    // serde_json's map sorts its keys; the hand-written file keeps the order it is given.
+    let parsed: Value = serde_json::from_slice(&written).unwrap();
+    assert_eq!(parsed["client_id"], odd);
+    assert_eq!(
+        serde_json::to_vec_pretty(&parsed).unwrap(),
+        expected[..expected.len() - 1]
+    );
+    assert_eq!(
+        String::from_utf8(written).unwrap(),
+        format!(
+            "{{\n  \"format\": \"{SEALED_FORMAT}\",\n  \"version\": 1,\n  \"client_id\": {}\n}}\n",
+            serde_json::to_string(odd).unwrap()
+        )
+    );
+    assert!(!is_sealed(b"[\"devauth-sealed-tokens\"]"));
+    assert!(!is_sealed(b"{\"format\":1}"));
+}
