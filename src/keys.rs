@@ -157,14 +157,12 @@ pub struct PublicKey {
 
 impl PublicKey {
     /// The JWK with `kid`, `alg` and `use` (RFC 7517 §4), one JSON object.
-    pub fn to_json(&self) -> serde_json::Value {
+    pub fn to_json(&self) -> String {
         let mut jwk = self.jwk.to_json();
-        if let Some(map) = jwk.as_object_mut() {
-            map.insert("kid".into(), self.kid.clone().into());
-            map.insert("alg".into(), self.alg.into());
-            map.insert("use".into(), "sig".into());
-        }
-        jwk
+        jwk.str("kid", &self.kid)
+            .str("alg", self.alg)
+            .str("use", "sig");
+        jwk.finish()
     }
 }
 

@@ -88,7 +88,7 @@ impl JwsSigner for TpmKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oauth::jws::sign_compact;
+    use crate::oauth::jws::{JsonObject, header, sign_compact};
     use devauth_testserver::swtpm::{self, Swtpm};
     use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 
@@ -103,12 +103,9 @@ mod tests {
         let made = tpm.create_signing_key().unwrap();
         let key = TpmKey::from_blob(tpm.clone(), made.blob().to_vec()).unwrap();
         key.check().unwrap();
-        let jws = sign_compact(
-            &key,
-            serde_json::Map::new(),
-            &serde_json::json!({"jti": "1"}),
-        )
-        .unwrap();
+        let mut claims = JsonObject::default();
+        claims.str("jti", "1");
+        let jws = sign_compact(&key, &header(&key, "JWT"), &claims).unwrap();
         let parts: Vec<&str> = jws.expose().split('.').collect();
         let signature = crate::net::wire::base64url_decode(parts[2]).unwrap();
         assert_eq!(signature.len(), 64, "JWS ES256 is r||s");

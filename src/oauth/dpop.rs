@@ -13,9 +13,8 @@
 //! `api` command) and does not keep the key (a [`JwsSigner`]: a ring key stored beside the
 //! token file, or a TPM key).
 
-use crate::oauth::jws::{Alg, JwsSigner, random_id, sign_compact};
+use crate::oauth::jws::{Alg, JsonObject, JwsSigner, header, random_id, sign_compact};
 use crate::secret::Secret;
-use serde_json::{Map, Value, json};
 use std::sync::{Arc, Mutex};
 
 /// The OAuth error an authorization server answers when it wants a (new) nonce (§8).
@@ -102,21 +101,22 @@ impl Dpop {
                     .into(),
             );
         }
-        let mut header = Map::new();
-        header.insert("typ".into(), json!("dpop+jwt"));
-        header.insert("jwk".into(), self.key.public_jwk().to_json());
-        let mut claims = Map::new();
-        claims.insert("jti".into(), json!(random_id()?));
-        claims.insert("htm".into(), json!(method));
-        claims.insert("htu".into(), json!(htu(url)));
-        claims.insert("iat".into(), json!(iat));
+        let key = self.key.as_ref();
+        let mut header = header(key, "dpop+jwt");
+        header.object("jwk", &key.public_jwk().to_json());
+        let mut claims = JsonObject::default();
+        claims
+            .str("jti", &random_id()?)
+            .str("htm", method)
+            .str("htu", htu(url))
+            .int("iat", iat);
         if let Some(nonce) = nonce {
-            claims.insert("nonce".into(), json!(nonce));
+            claims.str("nonce", nonce);
         }
         if let Some(token) = access_token {
-            claims.insert("ath".into(), json!(ath(token)));
+            claims.str("ath", &ath(token));
         }
-        sign_compact(self.key.as_ref(), header, &Value::Object(claims))
+        sign_compact(key, &header, &claims)
             .map_err(|e| format!("signing the DPoP proof failed: {e}"))
     }
 
@@ -193,6 +193,7 @@ mod tests {
     use super::*;
     use crate::oauth::jws::{Jwk, SoftwareKey};
     use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
+    use serde_json::Value;
 
     fn key() -> Arc<dyn JwsSigner> {
         Arc::new(SoftwareKey::generate_es256().unwrap().0)

@@ -13,7 +13,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
 };
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 /// The JWS algorithms devauth signs with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,25 +75,66 @@ impl Jwk {
         }
     }
 
-    /// The JWK as a JSON object (members sorted, as serde_json's map keeps them).
-    pub fn to_json(&self) -> Value {
-        let mut map = Map::new();
+    /// The JWK as a JSON object: the required members, sorted, no whitespace.
+    pub fn to_json(&self) -> JsonObject {
+        let mut json = JsonObject::default();
         for (k, v) in self.members() {
-            map.insert(k.into(), json!(v));
+            json.str(k, v);
         }
-        Value::Object(map)
+        json
     }
 
-    /// RFC 7638 thumbprint: base64url(SHA-256) of the required members, sorted, no whitespace.
-    /// Every member value is base64url or a fixed name, so nothing needs JSON escaping.
+    /// RFC 7638 thumbprint: base64url(SHA-256) of the required members, sorted, no whitespace —
+    /// exactly [`to_json`](Self::to_json) (every member value is base64url or a fixed name, so
+    /// nothing is escaped).
     pub fn thumbprint(&self) -> String {
-        let body: Vec<String> = self
-            .members()
-            .iter()
-            .map(|(k, v)| format!("\"{k}\":\"{v}\""))
-            .collect();
-        let canonical = format!("{{{}}}", body.join(","));
+        let canonical = self.to_json().finish();
         base64url(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()).as_ref())
+    }
+}
+
+/// A compact JSON object written member by member, in the order written: JWS headers and
+/// claims and the JWKs printed, without building a serde map. Member names are the caller's
+/// constants (not escaped); string values are escaped by serde_json.
+#[derive(Clone, Debug, Default)]
+pub struct JsonObject {
+    text: String,
+}
+
+impl JsonObject {
+    fn name(&mut self, name: &str) -> &mut JsonObject {
+        self.text.push(if self.text.is_empty() { '{' } else { ',' });
+        self.text.push('"');
+        self.text.push_str(name);
+        self.text.push_str("\":");
+        self
+    }
+
+    pub fn str(&mut self, name: &str, value: &str) -> &mut JsonObject {
+        let value = Value::from(value).to_string();
+        self.name(name).text.push_str(&value);
+        self
+    }
+
+    pub fn int(&mut self, name: &str, value: i64) -> &mut JsonObject {
+        let value = value.to_string();
+        self.name(name).text.push_str(&value);
+        self
+    }
+
+    /// A member whose value is another object.
+    pub fn object(&mut self, name: &str, value: &JsonObject) -> &mut JsonObject {
+        let value = value.finish();
+        self.name(name).text.push_str(&value);
+        self
+    }
+
+    /// The object's text.
+    pub fn finish(&self) -> String {
+        if self.text.is_empty() {
+            return "{}".into();
+        }
+        format!("{}}}", self.text)
     }
 }
 
@@ -207,17 +248,23 @@ fn strip_zeros(bytes: &[u8]) -> &[u8] {
     bytes.get(first..).unwrap_or(bytes)
 }
 
-/// `header` (with `alg` set from the signer) and `claims` as a signed compact JWS.
+/// A JWS header: `alg` from the signer, then `typ`; the caller adds the rest.
+pub fn header(signer: &dyn JwsSigner, typ: &str) -> JsonObject {
+    let mut header = JsonObject::default();
+    header.str("alg", signer.alg().name()).str("typ", typ);
+    header
+}
+
+/// `header` (made by [`header`] for this signer) and `claims` as a signed compact JWS.
 pub fn sign_compact(
     signer: &dyn JwsSigner,
-    mut header: Map<String, Value>,
-    claims: &Value,
+    header: &JsonObject,
+    claims: &JsonObject,
 ) -> Result<Secret, String> {
-    header.insert("alg".into(), json!(signer.alg().name()));
     let signing_input = format!(
         "{}.{}",
-        base64url(Value::Object(header).to_string().as_bytes()),
-        base64url(claims.to_string().as_bytes())
+        base64url(header.finish().as_bytes()),
+        base64url(claims.finish().as_bytes())
     );
     let signature = signer.sign(signing_input.as_bytes())?;
     Ok(Secret::new(format!(
@@ -376,7 +423,7 @@ mod tests {
             "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
         );
         assert_eq!(
-            jwk.to_json().to_string(),
+            jwk.to_json().finish(),
             format!(
                 "{{\"e\":\"AQAB\",\"kty\":\"RSA\",\"n\":\"{}\"}}",
                 match &jwk {
@@ -390,14 +437,17 @@ mod tests {
     #[test]
     fn compact_jws_carries_alg_and_verifies() {
         let (key, _) = SoftwareKey::generate_es256().unwrap();
-        let mut header = Map::new();
-        header.insert("typ".into(), json!("dpop+jwt"));
-        let jws = sign_compact(&key, header, &json!({"a": 1})).unwrap();
+        let mut claims = JsonObject::default();
+        claims.int("a", 1).str("b", "q\"\\").int("c", -2);
+        let jws = sign_compact(&key, &header(&key, "dpop+jwt"), &claims).unwrap();
         let parts: Vec<&str> = jws.expose().split('.').collect();
         assert_eq!(parts.len(), 3);
         let h: Value = serde_json::from_slice(&decode(parts[0])).unwrap();
         assert_eq!(h["alg"], "ES256");
         assert_eq!(h["typ"], "dpop+jwt");
+        let c: Value = serde_json::from_slice(&decode(parts[1])).unwrap();
+        assert_eq!(c, serde_json::json!({"a": 1, "b": "q\"\\", "c": -2}));
+        assert_eq!(JsonObject::default().finish(), "{}");
         assert!(!jws.expose().contains('='));
         assert!(random_id().unwrap() != random_id().unwrap());
     }

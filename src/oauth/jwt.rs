@@ -20,9 +20,9 @@
 //! an EC P-256 key), `typ` JWT, `kid` when the key file names its key id.
 
 pub use crate::oauth::jws::base64url;
-use crate::oauth::jws::{JwsSigner, SoftwareKey, random_id, sign_compact};
+use crate::oauth::jws::{JsonObject, JwsSigner, SoftwareKey, header, random_id, sign_compact};
 use crate::secret::Secret;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -142,7 +142,7 @@ impl Signer {
     }
 
     /// The header and claims of an assertion issued at `now_unix` (exposed for tests).
-    pub fn claims(&self, now_unix: i64, jti: &str) -> (Map<String, Value>, Value) {
+    pub fn claims(&self, now_unix: i64, jti: &str) -> (JsonObject, JsonObject) {
         let claims = Claims {
             issuer: &self.issuer,
             subject: self.subject.as_deref(),
@@ -151,11 +151,11 @@ impl Signer {
             lifetime_secs: ASSERTION_LIFETIME_SECS,
             jti,
         };
-        let mut claims = claims.to_map();
+        let mut claims = claims.to_json();
         if let Some(scope) = &self.scope {
-            claims.insert("scope".into(), json!(scope));
+            claims.str("scope", scope);
         }
-        (jwt_header(self.key_id.as_deref()), Value::Object(claims))
+        (jwt_header(&self.key, self.key_id.as_deref()), claims)
     }
 
     /// A signed assertion issued at `now_unix` (wall clock: the server compares it with its
@@ -163,7 +163,7 @@ impl Signer {
     pub fn assertion(&self, now_unix: i64) -> Result<Secret, String> {
         let jti = random_id()?;
         let (header, claims) = self.claims(now_unix, &jti);
-        sign_compact(&self.key, header, &claims)
+        sign_compact(&self.key, &header, &claims)
             .map_err(|e| format!("signing the assertion failed: {e}"))
     }
 }
@@ -179,30 +179,27 @@ struct Claims<'a> {
 }
 
 impl Claims<'_> {
-    fn to_map(&self) -> Map<String, Value> {
-        let mut claims = Map::new();
-        claims.insert("iss".into(), json!(self.issuer));
+    fn to_json(&self) -> JsonObject {
+        let mut claims = JsonObject::default();
+        claims.str("iss", self.issuer);
         if let Some(sub) = self.subject {
-            claims.insert("sub".into(), json!(sub));
+            claims.str("sub", sub);
         }
-        claims.insert("aud".into(), json!(self.audience));
-        claims.insert("iat".into(), json!(self.now_unix));
-        claims.insert(
-            "exp".into(),
-            json!(self.now_unix.saturating_add(self.lifetime_secs)),
-        );
-        claims.insert("jti".into(), json!(self.jti));
+        claims
+            .str("aud", self.audience)
+            .int("iat", self.now_unix)
+            .int("exp", self.now_unix.saturating_add(self.lifetime_secs))
+            .str("jti", self.jti);
         claims
     }
 }
 
 /// `typ` JWT and, when known, the `kid` the server finds the key by (`alg` comes with the
 /// signature).
-fn jwt_header(key_id: Option<&str>) -> Map<String, Value> {
-    let mut header = Map::new();
-    header.insert("typ".into(), json!("JWT"));
+fn jwt_header(key: &dyn JwsSigner, key_id: Option<&str>) -> JsonObject {
+    let mut header = header(key, "JWT");
     if let Some(kid) = key_id {
-        header.insert("kid".into(), json!(kid));
+        header.str("kid", kid);
     }
     header
 }
@@ -268,12 +265,9 @@ impl ClientAssertion {
             lifetime_secs: CLIENT_ASSERTION_LIFETIME_SECS,
             jti: &jti,
         };
-        sign_compact(
-            self.key.as_ref(),
-            jwt_header(Some(&self.key_id)),
-            &Value::Object(claims.to_map()),
-        )
-        .map_err(|e| format!("signing the client assertion failed: {e}"))
+        let key = self.key.as_ref();
+        sign_compact(key, &jwt_header(key, Some(&self.key_id)), &claims.to_json())
+            .map_err(|e| format!("signing the client assertion failed: {e}"))
     }
 }
 
@@ -342,6 +336,9 @@ mod tests {
         c.key_id = None;
         let s = Signer::new(&c, None).unwrap();
         let (header, claims) = s.claims(5, "j");
+        let parse = |o: JsonObject| serde_json::from_str::<Value>(&o.finish()).unwrap();
+        let (header, claims) = (parse(header), parse(claims));
+        assert_eq!(header["alg"], "RS256");
         assert!(header.get("kid").is_none());
         assert_eq!(claims["sub"], "user@example.com");
         assert!(claims.get("scope").is_none());
