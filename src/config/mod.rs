@@ -255,6 +255,8 @@ impl Config {
 // The file as written: one field per key. These doc comments are the key reference.
 // ---------------------------------------------------------------------------------------------
 
+#[macro_use]
+mod table_reader;
 mod accounts;
 mod board;
 mod checks;

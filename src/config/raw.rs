@@ -147,8 +147,7 @@ pub(super) struct RawProvider {
     pub(super) narrowing: Option<Str>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table")]
+/// Read by `table_reader!` (no derive: see table_reader.rs).
 pub(super) struct RawStorage {
     /// `path` (absolute path, default `/var/lib/devauth/tokens.json`): the token store, on a
     /// writable, persistent partition.
@@ -168,6 +167,14 @@ pub(super) struct RawStorage {
     /// source needs a persistent storage key).
     pub(super) trusted_key_options: Option<Str>,
 }
+
+table_reader!(RawStorage {
+    path,
+    seal,
+    require_sealed,
+    tpm_device,
+    trusted_key_options,
+});
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, expecting = "a table")]

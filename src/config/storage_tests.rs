@@ -78,3 +78,42 @@ fn bad_sealing_values_name_key_and_line() {
     assert!(e.contains("letters, digits, spaces"), "{e}");
     err_at("require_sealed = \"yes\"\n", "storage.require_sealed", 1);
 }
+
+#[test]
+fn storage_keys_are_checked_as_the_derived_reader_checked_them() {
+    // `[storage]` is read by `table_reader!`: an unknown key and a wrong type are named as
+    // the derived reader named them, with the line and the keys it knows.
+    let shown = err_at(
+        "path = \"/data/t.json\"\nsael = \"tpm2\"\n",
+        "storage.sael",
+        2,
+    );
+    assert!(shown.contains("unknown key"), "{shown}");
+    for key in [
+        "`path`",
+        "`seal`",
+        "`require_sealed`",
+        "`tpm_device`",
+        "`trusted_key_options`",
+    ] {
+        assert!(shown.contains(key), "{shown}");
+    }
+    let shown = err_at("require_sealed = \"yes\"\n", "storage.require_sealed", 1);
+    assert!(
+        shown.ends_with("invalid type: string \"yes\", expected a boolean"),
+        "{shown}"
+    );
+    let e = Config::parse(
+        &format!("storage = 5\n{}", HEAD.replace("[storage]\n", "")),
+        Path::new(SRC),
+    )
+    .expect_err("not a table");
+    assert!(
+        e.to_string()
+            .ends_with("storage: invalid type: integer `5`, expected a table"),
+        "{e}"
+    );
+    let c = parse("seal = \"none\"\n").unwrap();
+    assert_eq!(c.storage.sealing.choice, SealChoice::None);
+    assert_eq!(c.storage.path, Path::new("/var/lib/devauth/tokens.json"));
+}
