@@ -24,8 +24,7 @@ pub(super) struct RawFile {
 }
 
 /// No `Debug`: it holds the client secret as a plain string.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table")]
+/// Read by `table_reader!` (no derive: see table_reader.rs).
 pub(super) struct RawProvider {
     /// `preset` (string, default `"generic"`): `"google"`, `"microsoft"`, `"github"` or
     /// `"generic"`. Selects the provider's endpoints, default scopes and rules.
@@ -146,6 +145,44 @@ pub(super) struct RawProvider {
     /// scopes: `"refresh"` (RFC 6749 §6), `"token_exchange"` (RFC 8693) or `"off"`.
     pub(super) narrowing: Option<Str>,
 }
+
+table_reader!(RawProvider {
+    preset,
+    issuer,
+    device_authorization_endpoint,
+    token_endpoint,
+    revocation_endpoint,
+    userinfo_endpoint,
+    client_id,
+    client_secret,
+    client_secret_file,
+    client_auth,
+    client_key_file,
+    client_key_id,
+    client_assertion_audience,
+    dpop,
+    scopes,
+    allow_http_loopback,
+    ca_file,
+    extra_params,
+    tenant,
+    authority,
+    grant,
+    client_json_file,
+    authorization_endpoint,
+    browser_command,
+    redirect_host,
+    redirect_port,
+    login_timeout_secs,
+    success_text,
+    failure_text,
+    service_account_file,
+    private_key_file,
+    jwt_issuer,
+    jwt_subject,
+    jwt_audience,
+    narrowing,
+});
 
 /// Read by `table_reader!` (no derive: see table_reader.rs).
 pub(super) struct RawStorage {
