@@ -159,11 +159,7 @@ pub fn provider_line(s: &Scenario) -> String {
             l.per_sec, l.burst
         );
         if let Some((until, (from, _))) = s.spec.token_limit_until.zip(s.spec.token_limit_from) {
-            let _ = write!(
-                line,
-                " to {} s",
-                until.saturating_sub(from).as_secs()
-            );
+            let _ = write!(line, " to {} s", until.saturating_sub(from).as_secs());
         }
     }
     if matches!(s.kind, Kind::Pairing) {
