@@ -4,7 +4,8 @@
 //!
 //! - A renewal comes `margin + jitter` before expiry (`margin = min(refresh_margin,
 //!   lifetime/2)`). Usually the jitter is up to a fifth of the margin, at most `max_jitter`.
-//!   [`Spread::Wide`] (a token obtained when many devices may have obtained theirs) draws it
+//!   [`Spread::Wide`] (a token obtained when many devices may have obtained theirs: at start,
+//!   or after [`REFUSALS_SPREAD`] refusals in a row) draws it
 //!   from three quarters of the usable time (`remaining − margin`); [`Spread::Back`] (a token
 //!   obtained late, after failures) adds how late, up to a quarter of the usable time.
 //! - A retry after the provider was not reached: exponential from `backoff_base`, capped at
@@ -62,7 +63,9 @@ pub const LATE_SHARE: f64 = 0.1;
 pub enum Spread {
     /// The usual jitter.
     Usual,
-    /// Anywhere in the last three quarters of the usable time.
+    /// Anywhere in the last three quarters of the usable time: for a token obtained when many
+    /// devices may have obtained theirs (at start with an expired one; after three refusals in a
+    /// row, when the provider serves again).
     Wide,
     /// The usual jitter, this much earlier (failures held the device back this long).
     Back(Duration),
@@ -112,6 +115,7 @@ impl Retries {
     pub fn succeeded(&mut self, now: Duration) -> Spread {
         let spread = match (self.spread_next, self.since) {
             (true, _) => Spread::Wide,
+            (false, Some(_)) if self.refusals >= REFUSALS_SPREAD => Spread::Wide,
             // It came when the failures ended, not when it was due: renew it as much earlier.
             (false, Some(since)) => Spread::Back(now.saturating_sub(since)),
             (false, None) => Spread::Usual,
@@ -360,8 +364,12 @@ mod tests {
         // A network failure in between does not count as a refusal, nor start them over.
         assert!(r.failed(&p, Cause::Unreachable, S(0), 0.0) < S(300));
         assert_eq!(r.failed(&p, refused, S(0), 0.0), S(270));
-        r.succeeded(S(1000));
+        // A token that came after three refusals or more in a row came when the provider
+        // served again, to many devices at once: its renewal is spread wide.
+        assert_eq!(r.succeeded(S(1000)), Spread::Wide);
         assert_eq!(r.failed(&p, refused, S(2000), 0.0), S(0));
+        r.failed(&p, refused, S(2100), 0.0);
+        assert_eq!(r.succeeded(S(2300)), Spread::Back(S(300)));
     }
 
     #[test]
