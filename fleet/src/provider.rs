@@ -371,12 +371,12 @@ mod tests {
             assert!(matches!(p.refresh(0, S(10 + t)), Refresh::Tokens { .. }));
         }
         assert!(matches!(p.refresh(0, S(100)), Refresh::Tokens { .. }));
-        // One every ten seconds now.
+        // One every ten seconds now: a second later a tenth of a token is back, 9 s to go.
         assert_eq!(
             p.refresh(0, S(101)),
             Refresh::Refused(Refusal {
                 status: 429,
-                retry_after: Some(S(10))
+                retry_after: Some(S(9))
             })
         );
         assert!(matches!(p.refresh(0, S(150)), Refresh::Tokens { .. }));
