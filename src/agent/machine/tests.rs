@@ -254,7 +254,7 @@ fn a_refused_renewal_waits_out_retry_after_then_a_random_point_of_the_backoff_ca
 fn a_renewal_refused_for_hours_is_retried_once_per_cap_late_in_it_never_later() {
     // A provider whose limit is below the fleet's needs refuses most requests for as long as
     // it lasts: the device keeps asking once per backoff cap (so it is served within one cap
-    // of the limit being lifted), in the cap's last tenth after the third refusal in a row.
+    // of the limit being lifted), in the cap's last tenth from the fourth refusal in a row on.
     for seed in 1..=10 {
         let mut h = H::new(policy(), Mode::DeviceFlow);
         h.a = Agent::new(policy(), Mode::DeviceFlow, seed);

@@ -12,7 +12,7 @@
 //!   `backoff_cap`, with equal jitter. After the provider refused: its `Retry-After` (RFC 9110
 //!   §10.2.3; at most `max_retry_after`), then a uniformly random point of one `backoff_cap` (or
 //!   half the token's lifetime, if shorter: a fleet of 60-s tokens is sized for 60 times the
-//!   load); after the third refusal in a row, in the last tenth of that window: never later, so
+//!   load); from the fourth refusal in a row on, in the last tenth of that window: never later, so
 //!   that a device learns within one window that the provider serves again.
 //!
 //! docs/fleet.md shows what these rules do to a provider with 10,000 and 100,000 devices.
