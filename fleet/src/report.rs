@@ -333,10 +333,8 @@ pub fn chart(o: &Outcome) -> Result<Vec<u8>, String> {
         limit: (s.kind != Kind::SteadyDay).then(|| {
             (
                 limit.per_sec,
-                match s.spec.token_limit_until {
-                    Some(_) => format!("provider limit {:.1}/s until lifted", limit.per_sec),
-                    None => format!("provider limit {:.1}/s", limit.per_sec),
-                },
+                format!("provider limit {:.1}/s", limit.per_sec),
+                s.spec.token_limit_until.map(rel),
             )
         }),
         log_y: s.log_y,
