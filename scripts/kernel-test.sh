@@ -301,7 +301,8 @@ echo "dri:" $(ls /dev/dri 2>/dev/null || echo none)
 EOF
     cat >"$root/bin/start-server" <<EOF
 #!/bin/sh
-devauth-testserver --port $guest_port --expires-in 1800 >/tmp/server.out 2>/tmp/server.log &
+# start-server [FLAG...]: the test server, FLAGs added (e.g. --dpop).
+devauth-testserver --port $guest_port --expires-in 1800 "\$@" >/tmp/server.out 2>/tmp/server.log &
 wait-for 20 /tmp/server.out '^listening '
 EOF
     cat >"$root/bin/start-pair" <<'EOF'
@@ -462,9 +463,11 @@ load_bochs() {
 
 display_info() { detail="$(ctl 10 display-info | tr '\n' ' ')"; detail=${detail% }; }
 
+# start_pairing CONFIG [SERVER_FLAG...]
 start_pairing() {
     local config=$1 out
-    out=$(ctl 30 start-server) || fail "test server did not start: $out" || return 1
+    shift
+    out=$(ctl 30 "start-server $*") || fail "test server did not start: $out" || return 1
     out=$(ctl 10 "start-pair $config") || fail "pair did not start: $out"
 }
 

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-const USAGE: &str = "usage: devauth-fleet [--devices N]... [--scenario power|outage|ratelimit|steady|pairing]... [--seed S] [--plots DIR] [--markdown]";
+const USAGE: &str = "usage: devauth-fleet [--devices N]... [--scenario power|outage|ratelimit|ratelimit-hour|steady|pairing]... [--seed S] [--plots DIR] [--markdown]";
 
 struct Args {
     devices: Vec<usize>,

@@ -33,8 +33,9 @@ pub struct Chart {
     pub series: Vec<Series>,
     /// An x interval shaded behind the lines (the disturbance), with its label.
     pub shade: Option<(f64, f64, String)>,
-    /// A horizontal line (the provider's limit), with its label.
-    pub limit: Option<(f64, String)>,
+    /// A horizontal line (the provider's limit), with its label, up to an x where it was lifted
+    /// (`None`: across the whole chart).
+    pub limit: Option<(f64, String, Option<f64>)>,
     /// Logarithmic y axis (decades); values below its floor are drawn at the floor.
     pub log_y: bool,
 }
@@ -216,11 +217,12 @@ pub fn render(chart: &Chart, width: u32, height: u32) -> Result<Vec<u8>, String>
         );
     }
     // The limit.
-    if let Some((y, label)) = &chart.limit {
+    if let Some((y, label, until)) = &chart.limit {
         let p = py(*y);
+        let end = until.map_or(left + plot_w, |u| px(u).clamp(left, left + plot_w));
         let mut x = left;
-        while x < left + plot_w {
-            let _ = Line::new(Point::new(x, p), Point::new((x + 6).min(left + plot_w), p))
+        while x < end {
+            let _ = Line::new(Point::new(x, p), Point::new((x + 6).min(end), p))
                 .into_styled(solid(LIMIT, 1))
                 .draw(&mut img);
             x += 10;
@@ -229,7 +231,7 @@ pub fn render(chart: &Chart, width: u32, height: u32) -> Result<Vec<u8>, String>
             &mut img,
             &LABEL,
             label,
-            Point::new(left + plot_w - 4, p - 3),
+            Point::new(end - 4, p - 3),
             HorizontalAlignment::Right,
             VerticalPosition::Bottom,
             LIMIT,
@@ -360,7 +362,7 @@ mod tests {
                 },
             ],
             shade: Some((1.0, 2.0, "d".into())),
-            limit: Some((30.0, "limit".into())),
+            limit: Some((30.0, "limit".into(), None)),
             log_y: true,
         };
         let png = render(&chart, 400, 300).unwrap();

@@ -39,6 +39,8 @@ pub struct Spec {
     pub token_limit: Limit,
     /// From this time on, the token endpoint's limit is this one instead.
     pub token_limit_from: Option<(Duration, Limit)>,
+    /// From this time on, `token_limit` again (the lower limit was lifted).
+    pub token_limit_until: Option<Duration>,
     pub code_limit: Limit,
     pub outage: Option<Outage>,
     pub token_lifetime: Duration,
@@ -166,8 +168,14 @@ impl Provider {
     }
 
     fn tick_limit(&mut self, now: Duration) {
-        if let Some((from, limit)) = self.spec.token_limit_from {
-            if now >= from && self.token_bucket.limit != limit {
+        if let Some((from, lower)) = self.spec.token_limit_from {
+            let lifted = self.spec.token_limit_until.is_some_and(|u| now >= u);
+            let limit = if now >= from && !lifted {
+                lower
+            } else {
+                self.spec.token_limit
+            };
+            if self.token_bucket.limit != limit {
                 self.token_bucket.set_limit(limit);
             }
         }
@@ -312,6 +320,7 @@ mod tests {
                 burst: 2.0,
             },
             token_limit_from: None,
+            token_limit_until: None,
             code_limit: Limit {
                 per_sec: 1.0,
                 burst: 1.0,
@@ -342,6 +351,40 @@ mod tests {
         assert_eq!(p.rec.episodes.len(), 1);
         assert_eq!(p.rec.episodes[0].since, S(10));
         assert_eq!(p.rec.episodes[0].served, S(11));
+    }
+
+    #[test]
+    fn a_lower_limit_applies_from_its_start_until_it_is_lifted() {
+        let mut s = spec();
+        s.token_limit = Limit {
+            per_sec: 10.0,
+            burst: 10.0,
+        };
+        let lower = Limit {
+            per_sec: 0.1,
+            burst: 1.0,
+        };
+        s.token_limit_from = Some((S(100), lower));
+        s.token_limit_until = Some(S(200));
+        let mut p = Provider::new(s, 1, S(300));
+        for t in 0..5 {
+            assert!(matches!(p.refresh(0, S(10 + t)), Refresh::Tokens { .. }));
+        }
+        assert!(matches!(p.refresh(0, S(100)), Refresh::Tokens { .. }));
+        // One every ten seconds now: a second later a tenth of a token is back, 9 s to go.
+        assert_eq!(
+            p.refresh(0, S(101)),
+            Refresh::Refused(Refusal {
+                status: 429,
+                retry_after: Some(S(9))
+            })
+        );
+        assert!(matches!(p.refresh(0, S(150)), Refresh::Tokens { .. }));
+        assert!(matches!(p.refresh(0, S(151)), Refresh::Refused(_)));
+        // Lifted: ten a second again.
+        for t in 0..5 {
+            assert!(matches!(p.refresh(0, S(210 + t)), Refresh::Tokens { .. }));
+        }
     }
 
     #[test]

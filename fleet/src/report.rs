@@ -158,6 +158,9 @@ pub fn provider_line(s: &Scenario) -> String {
             ", then {:.2} req/s (burst {:.0}) from time 0",
             l.per_sec, l.burst
         );
+        if let Some((until, (from, _))) = s.spec.token_limit_until.zip(s.spec.token_limit_from) {
+            let _ = write!(line, " to {} s", until.saturating_sub(from).as_secs());
+        }
     }
     if matches!(s.kind, Kind::Pairing) {
         let c = s.spec.code_limit;
@@ -300,6 +303,7 @@ pub fn chart(o: &Outcome) -> Result<Vec<u8>, String> {
             match s.kind {
                 Kind::Outage => "outage".to_string(),
                 Kind::PowerReturns => "power returns".to_string(),
+                Kind::RateLimitHour => "limit at half".to_string(),
                 _ => "devices start".to_string(),
             },
         )
@@ -316,7 +320,7 @@ pub fn chart(o: &Outcome) -> Result<Vec<u8>, String> {
             match s.kind {
                 Kind::PowerReturns => "power came back",
                 Kind::Outage => "the outage began",
-                Kind::RateLimit => "the limit dropped",
+                Kind::RateLimit | Kind::RateLimitHour => "the limit dropped",
                 Kind::SteadyDay => "the start of the day",
                 Kind::Pairing => "the devices started pairing",
             }
@@ -330,6 +334,7 @@ pub fn chart(o: &Outcome) -> Result<Vec<u8>, String> {
             (
                 limit.per_sec,
                 format!("provider limit {:.1}/s", limit.per_sec),
+                s.spec.token_limit_until.map(rel),
             )
         }),
         log_y: s.log_y,

@@ -1,4 +1,4 @@
-//! The five scenarios of issue 22, each run once with devauth's machines and once with the naive
+//! The five scenarios of issue 22 (and a sixth: the third's rate limit lifted after an hour), each run once with devauth's machines and once with the naive
 //! client, against the same provider, the same start times and the same people.
 //!
 //! Common ground: one client_id for the whole fleet; access tokens live an hour (Google,
@@ -45,15 +45,17 @@ pub enum Kind {
     PowerReturns,
     Outage,
     RateLimit,
+    RateLimitHour,
     SteadyDay,
     Pairing,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::PowerReturns,
         Kind::Outage,
         Kind::RateLimit,
+        Kind::RateLimitHour,
         Kind::SteadyDay,
         Kind::Pairing,
     ];
@@ -63,6 +65,7 @@ impl Kind {
             Kind::PowerReturns => "power",
             Kind::Outage => "outage",
             Kind::RateLimit => "ratelimit",
+            Kind::RateLimitHour => "ratelimit-hour",
             Kind::SteadyDay => "steady",
             Kind::Pairing => "pairing",
         }
@@ -136,6 +139,7 @@ impl Scenario {
         let spec = Spec {
             token_limit: limit(10.0 * natural),
             token_limit_from: None,
+            token_limit_until: None,
             code_limit: limit(10.0 * natural),
             outage: None,
             token_lifetime: LIFETIME,
@@ -202,6 +206,21 @@ impl Scenario {
                 disturbance_end: warm + 3 * LIFETIME,
                 window_end: warm + 3 * LIFETIME,
                 end: warm + 3 * LIFETIME,
+                plot: (warm - S(600), warm + 3 * LIFETIME),
+                ..base
+            },
+            // The same limit for one hour, then back to normal: how fast the fleet recovers.
+            Kind::RateLimitHour => Scenario {
+                title: "Rate limit at half the natural rate for an hour, then lifted".into(),
+                spec: Spec {
+                    token_limit_from: Some((warm, limit(natural / 2.0))),
+                    token_limit_until: Some(warm + LIFETIME),
+                    ..base.spec
+                },
+                disturbance_end: warm + LIFETIME,
+                window_end: warm + LIFETIME,
+                end: warm + 3 * LIFETIME,
+                bin: bins(10, devices),
                 plot: (warm - S(600), warm + 3 * LIFETIME),
                 ..base
             },

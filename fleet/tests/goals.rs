@@ -88,9 +88,10 @@ fn outage_devauth_waits_out_retry_after_and_meets_the_goals() {
 #[test]
 fn rate_limit_at_half_devauth_backs_off_and_the_provider_still_serves_at_its_limit() {
     let o = run(Kind::RateLimit);
-    // Half the fleet's needs cannot be served: the waste and last-served goals cannot be met by
-    // any client (docs/fleet.md). What devauth must do: no herd, no early request, a small
-    // fraction of the naive client's load, and the provider's capacity used.
+    // Half the fleet's needs cannot be served: the last-served goal cannot be met by any client,
+    // and the waste goal not by one that also recovers within one cap once the limit is lifted
+    // (docs/fleet.md, scenarios 3 and 3b). What devauth must do: no herd, no early request, a
+    // small fraction of the naive client's load, and the provider's capacity used.
     assert_pass(&o, Client::Devauth, &["peak", "no request"]);
     let (d, n) = (
         o.summary(Client::Devauth).unwrap(),
@@ -115,6 +116,32 @@ fn rate_limit_at_half_devauth_backs_off_and_the_provider_still_serves_at_its_lim
         d.useful
     );
     assert_eq!(d.lost, 0);
+}
+
+#[test]
+fn rate_limit_lifted_after_an_hour_devauth_serves_every_device_within_one_cap_and_no_wave_follows()
+{
+    let o = run(Kind::RateLimitHour);
+    // Every device that waited is served within one backoff cap of the lift. Wasted requests
+    // during the hour are the price of finding out that soon (docs/fleet.md, scenario 3b).
+    assert_pass(&o, Client::Devauth, &["peak", "no request", "last served"]);
+    let (d, n) = (
+        o.summary(Client::Devauth).unwrap(),
+        o.summary(Client::Naive).unwrap(),
+    );
+    assert_eq!((d.lost, d.unserved), (0, 0));
+    assert!(
+        d.requests * 10 < n.requests,
+        "devauth {} vs naive {}",
+        d.requests,
+        n.requests
+    );
+    // Served together at the lift, the fleet does not renew together an hour later.
+    assert!(
+        d.next_ratio() < 2.0,
+        "devauth next hour {:.2}",
+        d.next_ratio()
+    );
 }
 
 #[test]

@@ -57,8 +57,7 @@ pub struct Policy {
     /// Also the window a retry after a refusal (429, 5xx) is spread over.
     pub backoff_cap: Duration,
     /// The longest `Retry-After` believed; a longer one (a misconfigured or hostile server
-    /// saying "come back next week") is cut to this. Also the widest window retries after many
-    /// refusals in a row are spread over.
+    /// saying "come back next week") is cut to this.
     pub max_retry_after: Duration,
     /// Pause before pairing again after the person denied access.
     pub after_denied: Duration,

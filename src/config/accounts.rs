@@ -101,6 +101,27 @@ pub(super) struct Chosen {
     pub(super) paths: Option<(PathBuf, PathBuf)>,
 }
 
+/// `e`, a mistake in the `[provider]` that account `name` brings, with its key named where it is
+/// written (`accounts.NAME.provider.KEY`, not the top-level `provider.KEY`).
+pub(super) fn in_account(e: ConfigError, name: &str) -> ConfigError {
+    match e {
+        ConfigError::Invalid {
+            path,
+            key,
+            line,
+            message,
+        } if key == "provider" || key.starts_with("provider.") || key.starts_with("provider[") => {
+            ConfigError::Invalid {
+                path,
+                key: format!("accounts.{name}.{key}"),
+                line,
+                message,
+            }
+        }
+        e => e,
+    }
+}
+
 impl Cx<'_> {
     /// Checks every `[accounts.NAME]` (names, labels, distinct stores and token files) and
     /// picks `chosen` (`None`: [`DEFAULT_ACCOUNT`]). `storage` and `token_file` are the
@@ -357,6 +378,16 @@ mod tests {
         );
         let e = err(&format!("{FILE}[accounts.x]\nscopes = [\"a\"]\n"), None);
         assert!(e.contains("scopes"), "{e}");
+        // A mistake in an account's own [provider] is named there, on its line.
+        let e = err(
+            &FILE.replace("scopes = [\"play\"]", "scopes = [\"play\", \"\"]"),
+            Some("music"),
+        );
+        let line = 1 + FILE.lines().position(|l| l.contains("\"play\"")).unwrap();
+        assert!(
+            e.contains(&format!(":{line}: accounts.music.provider.scopes[1]: ")),
+            "{e}"
+        );
     }
 
     #[test]

@@ -208,9 +208,15 @@ impl Config {
             }
         };
         // The account's own [provider] (a top-level one must be there all the same).
-        if let (Some(own), true) = (chosen.provider, raw.provider.is_some()) {
+        let own_provider = chosen.provider.is_some() && raw.provider.is_some();
+        if let (Some(own), true) = (chosen.provider, own_provider) {
             raw.provider = Some(own);
         }
+        // Its mistakes are named where they are: `accounts.NAME.provider.KEY`.
+        let named = |e: ConfigError| match own_provider {
+            true => accounts::in_account(e, &chosen.account.name),
+            false => e,
+        };
         if let (Some(grant), Some(p)) = (grant, raw.provider.as_mut()) {
             if let Some(file_grant) = cx.replace_grant(p, grant)? {
                 // Every other command reads the file as written: check it that way too, so
@@ -223,7 +229,7 @@ impl Config {
             }
         }
         let mut provider = match raw.provider {
-            Some(p) => cx.provider(p)?,
+            Some(p) => cx.provider(p).map_err(named)?,
             None => {
                 return Err(cx.invalid(
                     "provider",

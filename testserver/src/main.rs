@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use devauth_testserver::{Behavior, Flavor, IntervalField, JwtBearer, TestServer};
+use devauth_testserver::{Behavior, DpopPolicy, Flavor, IntervalField, JwtBearer, TestServer};
 
 const USAGE: &str = "\
 devauth-testserver: loopback OAuth 2.0 device-grant test server (127.0.0.1 only)
@@ -26,6 +26,8 @@ OPTIONS:
   --jwt-public-key FILE     accept RFC 7523 JWT bearer assertions signed by this RSA key
                             (PKCS#1 RSAPublicKey DER) ...
   --jwt-issuer ISS          ... from this issuer (both flags together)
+  --dpop                    require DPoP proofs (RFC 9449) with the server's nonce on token
+                            requests; tokens are bound to the proof's key
   -h, --help                this text
 
 Prints `listening http://127.0.0.1:PORT` when ready; logs one line per request to stderr.
@@ -106,6 +108,13 @@ fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
                 jwt_key = Some(std::fs::read(&v).map_err(|e| format!("{flag} {v}: {e}"))?);
             }
             "--jwt-issuer" => jwt_issuer = Some(value().ok_or("--jwt-issuer needs a value")?),
+            "--dpop" => overrides.push(Box::new(|b| {
+                b.dpop = Some(DpopPolicy {
+                    required: true,
+                    require_nonce: true,
+                    ..DpopPolicy::default()
+                })
+            })),
             other => return Err(format!("unknown argument: {other}")),
         }
     }
@@ -195,6 +204,9 @@ mod tests {
         assert_eq!(a.behavior.interval, IntervalField::Number(3));
         assert_eq!(a.behavior.token_lifetime, None);
         assert_eq!(a.behavior.expires_in, 30);
+        assert!(a.behavior.dpop.is_none());
+        let d = args(&["--dpop"]).unwrap().unwrap().behavior.dpop.unwrap();
+        assert!(d.required && d.require_nonce);
     }
 
     #[test]

@@ -251,6 +251,41 @@ fn a_refused_renewal_waits_out_retry_after_then_a_random_point_of_the_backoff_ca
 }
 
 #[test]
+fn a_renewal_refused_for_hours_is_retried_once_per_cap_late_in_it_never_later() {
+    // A provider whose limit is below the fleet's needs refuses most requests for as long as
+    // it lasts: the device keeps asking once per backoff cap (so it is served within one cap
+    // of the limit being lifted), in the cap's last tenth from the fourth refusal in a row on.
+    for seed in 1..=10 {
+        let mut h = H::new(policy(), Mode::DeviceFlow);
+        h.a = Agent::new(policy(), Mode::DeviceFlow, seed);
+        h.step(Input::Tick);
+        let next = h.step(Input::Store(Loaded::Tokens(token(3600))));
+        let mut next = h.wait(next);
+        for refusal in 1..=40 {
+            assert!(matches!(next, Next::Renew(_)), "{next:?}");
+            let refused = RenewalEnd::Failed {
+                reason: "HTTP 429".into(),
+                cause: Cause::Refused {
+                    retry_after: Some(S(1)),
+                },
+            };
+            let Next::Wait(until) = h.step(Input::Renewal(refused)) else {
+                panic!()
+            };
+            let wait = until - h.clock.now();
+            assert!(
+                wait >= S(1) && wait <= S(301),
+                "refusal {refusal}: {wait:?}"
+            );
+            if refusal > 3 {
+                assert!(wait >= S(271), "refusal {refusal}: {wait:?}");
+            }
+            next = h.wait(Next::Wait(until));
+        }
+    }
+}
+
+#[test]
 fn a_renewal_delayed_by_an_outage_puts_the_device_back_in_its_place_afterwards() {
     let (mut h, next) = paired_holder(policy(), 3600);
     let next = h.wait(next);

@@ -4,15 +4,16 @@
 //!
 //! - A renewal comes `margin + jitter` before expiry (`margin = min(refresh_margin,
 //!   lifetime/2)`). Usually the jitter is up to a fifth of the margin, at most `max_jitter`.
-//!   [`Spread::Wide`] (a token obtained when many devices may have obtained theirs) draws it
+//!   [`Spread::Wide`] (a token obtained when many devices may have obtained theirs: at start,
+//!   or after [`REFUSALS_SPREAD`] refusals in a row) draws it
 //!   from three quarters of the usable time (`remaining − margin`); [`Spread::Back`] (a token
 //!   obtained late, after failures) adds how late, up to a quarter of the usable time.
 //! - A retry after the provider was not reached: exponential from `backoff_base`, capped at
 //!   `backoff_cap`, with equal jitter. After the provider refused: its `Retry-After` (RFC 9110
 //!   §10.2.3; at most `max_retry_after`), then a uniformly random point of one `backoff_cap` (or
 //!   half the token's lifetime, if shorter: a fleet of 60-s tokens is sized for 60 times the
-//!   load), a window that doubles with every refusal in a row after the third, up to
-//!   `max_retry_after`.
+//!   load); from the fourth refusal in a row on, in the last tenth of that window: never later, so
+//!   that a device learns within one window that the provider serves again.
 //!
 //! docs/fleet.md shows what these rules do to a provider with 10,000 and 100,000 devices.
 
@@ -41,20 +42,30 @@ pub const SPREAD: f64 = 0.75;
 /// kept waiting for hours by a provider's rate limit renews at most a third more often.
 pub const MAX_SET_BACK: f64 = 0.25;
 
-/// Refusals in a row whose retry is spread over one backoff cap; later ones over a window that
-/// doubles each time, up to `max_retry_after`. Three: in a herd five times a provider's limit a
-/// few devices are refused three or four times before their turn, and widening after one or two
-/// refusals made them miss it (100,000 devices served after 1,182 s or 467 s instead of 360 s),
-/// while a provider short of capacity for hours is still asked a third as often as with a fixed
-/// window (docs/fleet.md).
-pub const REFUSALS_AT_CAP: u32 = 3;
+/// Refusals in a row whose retry comes anywhere in the window; later ones come in its last
+/// [`LATE_SHARE`]. Three: in a herd five times a provider's limit a few devices are refused three
+/// or four times before their turn; the uniform draws spread the herd out, and by the fourth
+/// refusal the devices' refusal times are spread too.
+pub const REFUSALS_SPREAD: u32 = 3;
+
+/// After [`REFUSALS_SPREAD`] refusals in a row the provider is short of capacity for longer than
+/// a herd lasts, and every request is most likely refused: a device then asks once per window,
+/// as late as it can, in its last tenth. That is half the requests of a uniform draw (a mean
+/// of 285 s against 150 s) with the same bound on how long a device can miss that the provider
+/// serves again: one window (docs/fleet.md, scenario 3b). A window wider than the cap would ask
+/// still less often, but then a device may wait that long after the limit is lifted: with the
+/// window doubling up to an hour, the last device of 10,000 was served 3,494 s after the lift.
+/// The tenth keeps apart devices that were refused in the same second.
+pub const LATE_SHARE: f64 = 0.1;
 
 /// How a renewal is placed before expiry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Spread {
     /// The usual jitter.
     Usual,
-    /// Anywhere in the last three quarters of the usable time.
+    /// Anywhere in the last three quarters of the usable time: for a token obtained when many
+    /// devices may have obtained theirs (at start with an expired one; after three refusals in a
+    /// row, when the provider serves again).
     Wide,
     /// The usual jitter, this much earlier (failures held the device back this long).
     Back(Duration),
@@ -104,6 +115,7 @@ impl Retries {
     pub fn succeeded(&mut self, now: Duration) -> Spread {
         let spread = match (self.spread_next, self.since) {
             (true, _) => Spread::Wide,
+            (false, Some(_)) if self.refusals >= REFUSALS_SPREAD => Spread::Wide,
             // It came when the failures ended, not when it was due: renew it as much earlier.
             (false, Some(since)) => Spread::Back(now.saturating_sub(since)),
             (false, None) => Spread::Usual,
@@ -162,14 +174,16 @@ pub fn retry_delay(
         }
         // RFC 9110 §10.2.3, RFC 6585 §4: not before the server said; then anywhere in the
         // window, so that a herd the provider refused comes back spread over it (devices told
-        // "600" in the same second must not all return in the same second).
+        // "600" in the same second must not all return in the same second); after a few
+        // refusals in a row, at its end.
         Cause::Refused { retry_after } => {
-            let first = window.min(policy.backoff_cap);
-            let window = first
-                .saturating_mul(1u32 << refusals.saturating_sub(REFUSALS_AT_CAP).min(16))
-                .min(policy.max_retry_after.max(first));
-            retry_after.map_or(Duration::ZERO, |ra| ra.min(policy.max_retry_after))
-                + window.mul_f64(r)
+            let window = window.min(policy.backoff_cap);
+            let wait = if refusals < REFUSALS_SPREAD {
+                window.mul_f64(r)
+            } else {
+                window.mul_f64(1.0 - LATE_SHARE) + window.mul_f64(LATE_SHARE * r)
+            };
+            retry_after.map_or(Duration::ZERO, |ra| ra.min(policy.max_retry_after)) + wait
         }
     }
 }
@@ -306,19 +320,56 @@ mod tests {
     }
 
     #[test]
-    fn refusals_in_a_row_widen_the_window_after_the_third_up_to_an_hour() {
+    fn after_three_refusals_in_a_row_the_retry_comes_in_the_last_tenth_of_the_window() {
+        let p = policy();
+        let refused = |ra: Option<u64>| Cause::Refused {
+            retry_after: ra.map(S),
+        };
+        for refusals in [0, 1, 2] {
+            let (lo, hi) = range(|r| retry_delay(&p, refused(None), refusals, refusals, S(300), r));
+            assert_eq!(lo, S(0), "after {refusals}");
+            assert!(near(hi, S(300)), "after {refusals}: {hi:?}");
+        }
+        // However many refusals: 270..300 s after the Retry-After, never later. A device
+        // refused for hours learns within one window that the provider serves again.
+        for refusals in [3, 4, 10, 100, u32::MAX] {
+            let (lo, hi) = range(|r| retry_delay(&p, refused(None), refusals, refusals, S(300), r));
+            assert_eq!(lo, S(270), "after {refusals}");
+            assert!(hi < S(300) && near(hi, S(300)), "after {refusals}: {hi:?}");
+            let (lo, hi) =
+                range(|r| retry_delay(&p, refused(Some(5)), refusals, refusals, S(300), r));
+            assert_eq!(lo, S(275));
+            assert!(near(hi, S(305)), "{hi:?}");
+        }
+        // Short tokens: the last tenth of their (shorter) window.
+        let (lo, hi) = range(|r| retry_delay(&p, refused(None), 5, 5, S(10), r));
+        assert_eq!(lo, S(9));
+        assert!(near(hi, S(10)), "{hi:?}");
+        // Still spread: devices refused at the same moment come back over 30 s, not at once.
+        let draws: Vec<Duration> = (0..10)
+            .map(|i| retry_delay(&p, refused(None), 4, 4, S(300), f64::from(i) / 10.0))
+            .collect();
+        assert!(draws.windows(2).all(|w| w[1] - w[0] >= S(2)), "{draws:?}");
+    }
+
+    #[test]
+    fn retries_count_refusals_in_a_row_so_the_fourth_retry_comes_late() {
         let p = policy();
         let refused = Cause::Refused { retry_after: None };
-        let widest = |refusals| retry_delay(&p, refused, refusals, refusals, S(300), ALMOST_ONE);
-        let expected = [300, 300, 300, 300, 600, 1200, 2400, 3600, 3600, 3600];
-        for (refusals, want) in expected.into_iter().enumerate() {
-            assert!(
-                near(widest(refusals as u32), S(want)),
-                "after {refusals} refusals: {:?}, want {want} s",
-                widest(refusals as u32)
-            );
+        let mut r = Retries::default();
+        for _ in 0..3 {
+            assert!(r.failed(&p, refused, S(0), 0.0) < S(1));
         }
-        assert!(near(widest(u32::MAX), S(3600)));
+        assert_eq!(r.failed(&p, refused, S(0), 0.0), S(270));
+        // A network failure in between does not count as a refusal, nor start them over.
+        assert!(r.failed(&p, Cause::Unreachable, S(0), 0.0) < S(300));
+        assert_eq!(r.failed(&p, refused, S(0), 0.0), S(270));
+        // A token that came after three refusals or more in a row came when the provider
+        // served again, to many devices at once: its renewal is spread wide.
+        assert_eq!(r.succeeded(S(1000)), Spread::Wide);
+        assert_eq!(r.failed(&p, refused, S(2000), 0.0), S(0));
+        r.failed(&p, refused, S(2100), 0.0);
+        assert_eq!(r.succeeded(S(2300)), Spread::Back(S(300)));
     }
 
     #[test]
