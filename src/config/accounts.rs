@@ -61,8 +61,6 @@ pub fn valid_account_name(name: &str) -> bool {
 }
 
 /// `[accounts.NAME]`. No `Debug`: it may hold a provider's client secret.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table")]
 pub(super) struct RawAccount {
     /// `label` (string, default: none): the name the pairing screen shows ("Adding: Kids").
     /// The only key `[accounts.default]` may set.
@@ -76,6 +74,13 @@ pub(super) struct RawAccount {
     /// extension): the same keys.
     storage: Option<Spanned<RawStorage>>,
 }
+
+table_reader!(RawAccount {
+    label,
+    token_file,
+    provider,
+    storage
+});
 
 pub(super) type RawAccounts = BTreeMap<String, Spanned<RawAccount>>;
 

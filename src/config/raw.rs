@@ -6,8 +6,6 @@ use super::*;
 
 pub(super) type Str = Spanned<String>;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table")]
 pub(super) struct RawFile {
     /// `[provider]`: required.
     pub(super) provider: Option<Spanned<RawProvider>>,
@@ -22,6 +20,15 @@ pub(super) struct RawFile {
     /// `[accounts.NAME]`: optional (accounts.rs).
     pub(super) accounts: Option<RawAccounts>,
 }
+
+table_reader!(RawFile {
+    provider,
+    storage,
+    display,
+    network,
+    agent,
+    accounts
+});
 
 /// No `Debug`: it holds the client secret as a plain string.
 /// Read by `table_reader!` (no derive: see table_reader.rs).
@@ -213,8 +220,7 @@ table_reader!(RawStorage {
     trusted_key_options,
 });
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, expecting = "a table")]
+#[derive(Default)]
 pub(super) struct RawDisplay {
     /// `backend` (string, default `"terminal"`): `"terminal"`, `"png"`, `"framebuffer"`,
     /// `"drm"`, `"spi"` or `"none"`.
@@ -290,9 +296,40 @@ pub(super) struct RawDisplay {
     pub(super) locale_dir: Option<Str>,
 }
 
+table_reader!(RawDisplay {
+    backend,
+    board,
+    png,
+    device,
+    width,
+    height,
+    format,
+    stride,
+    rotation,
+    title_safe_percent,
+    wait_secs,
+    tty,
+    controller,
+    spi_device,
+    spi_speed_hz,
+    spi_mode,
+    gpio_chip,
+    dc_pin,
+    reset_pin,
+    backlight_pin,
+    backlight_active_low,
+    x_offset,
+    y_offset,
+    color_order,
+    invert_colors,
+    theme,
+    text_scale,
+    device_name,
+    language,
+    locale_dir
+});
+
 /// A board profile file: a description and a `[display]` table.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table")]
 pub(super) struct RawBoard {
     /// `description` (string): what the board is, for people.
     #[allow(dead_code)]
@@ -300,8 +337,11 @@ pub(super) struct RawBoard {
     pub(super) display: Option<Spanned<RawDisplay>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table")]
+table_reader!(RawBoard {
+    description,
+    display
+});
+
 pub(super) struct RawNetwork {
     /// `connect_timeout_secs` (integer 1..=120, default 10): TCP + TLS connect timeout.
     pub(super) connect_timeout_secs: Option<Spanned<i64>>,
@@ -322,6 +362,15 @@ pub(super) struct RawNetwork {
     /// directly (domains, addresses, networks a.b.c.d/n), as `NO_PROXY` does.
     pub(super) no_proxy: Option<Spanned<Vec<Str>>>,
 }
+
+table_reader!(RawNetwork {
+    connect_timeout_secs,
+    timeout_secs,
+    max_body_bytes,
+    pair_timeout_secs,
+    proxy,
+    no_proxy
+});
 
 /// `[agent]`. Not `deny_unknown_fields`: the token service's keys (`socket`, `socket_mode`,
 /// `socket_group`, `allow_root`, `[[agent.client]]`) are read from the document by
