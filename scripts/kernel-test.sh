@@ -35,7 +35,8 @@
 #
 # Usage: scripts/kernel-test.sh [--only LIST] [--expect-fail LIST] [--timeout SECS] [--devauth BIN]
 #                               [--no-kernel]
-#   --only a,b,c        run only these scenarios (default all: a,b,c,d,e,f,g,h,i)
+#   --only a,b,c        run only these scenarios (default all: a,b,c,d,e,f,g,h,i, and j with
+#                       KERNEL_TEST_TRUSTED=1)
 #   --expect-fail e,f   these may FAIL without failing the run (features not merged yet); the
 #                       table still says FAIL, and says so when one of them passes
 #   --timeout SECS      bound on the whole run (default 900); a scenario's waits are bounded too
@@ -55,14 +56,14 @@ cache=${KERNEL_TEST_CACHE:-target/kernel-test}
 screens=$cache/screens
 guest_port=8765
 
-only=${ALL_SCENARIOS[*]}
 expect_fail=""
 time_bound=900
 given_devauth=""
 
-# The sealed-store scenarios (h, i).
+# The sealed-store scenarios (h, i; j with KERNEL_TEST_TRUSTED=1, which it adds to the list).
 # shellcheck source=scripts/kernel-test-seal.sh
 . "$(dirname "$self")/kernel-test-seal.sh"
+only=${ALL_SCENARIOS[*]}
 
 usage() { sed -n '/^# Usage:/,/^# Exit:/p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 note() { printf '%s\n' "kernel-test: $*" >&2; }
