@@ -109,22 +109,11 @@ pub(super) struct Chosen {
 /// `e`, a mistake in the `[provider]` that account `name` brings, with its key named where it is
 /// written (`accounts.NAME.provider.KEY`, not the top-level `provider.KEY`).
 pub(super) fn in_account(e: ConfigError, name: &str) -> ConfigError {
-    match e {
-        ConfigError::Invalid {
-            path,
-            key,
-            line,
-            message,
-        } if key == "provider" || key.starts_with("provider.") || key.starts_with("provider[") => {
-            ConfigError::Invalid {
-                path,
-                key: format!("accounts.{name}.{key}"),
-                line,
-                message,
-            }
+    e.map_invalid(|key, _| {
+        if key == "provider" || key.starts_with("provider.") || key.starts_with("provider[") {
+            *key = format!("accounts.{name}.{key}");
         }
-        e => e,
-    }
+    })
 }
 
 impl Cx<'_> {

@@ -36,6 +36,28 @@ impl ConfigError {
         }
     }
 
+    /// `self` with an `Invalid`'s key and message changed by `f` (other kinds as they are):
+    /// for callers that know more about where a mistake is or why it matters.
+    pub(super) fn map_invalid(self, f: impl FnOnce(&mut String, &mut String)) -> ConfigError {
+        match self {
+            ConfigError::Invalid {
+                path,
+                mut key,
+                line,
+                mut message,
+            } => {
+                f(&mut key, &mut message);
+                ConfigError::Invalid {
+                    path,
+                    key,
+                    line,
+                    message,
+                }
+            }
+            e => e,
+        }
+    }
+
     /// The offending key, for `Invalid`.
     pub fn key(&self) -> Option<&str> {
         match self {

@@ -185,22 +185,11 @@ fn first_set(
 /// An error of the file as written, while `pair --grant` chose another grant: says why the
 /// file's own grant matters.
 pub(super) fn as_written(e: ConfigError, file_grant: GrantChoice) -> ConfigError {
-    match e {
-        ConfigError::Invalid {
-            path,
-            key,
-            line,
-            message,
-        } => ConfigError::Invalid {
-            path,
-            key,
-            line,
-            message: format!(
-                "{message} (checked for the file's grant = \"{}\", which `token`, `status`, \
-                 `run` and `unpair` use; --grant only chooses how to sign in)",
-                file_grant.name()
-            ),
-        },
-        other => other,
-    }
+    e.map_invalid(|_, message| {
+        *message = format!(
+            "{message} (checked for the file's grant = \"{}\", which `token`, `status`, \
+             `run` and `unpair` use; --grant only chooses how to sign in)",
+            file_grant.name()
+        );
+    })
 }
