@@ -225,12 +225,7 @@ fn a_refused_renewal_waits_out_retry_after_then_a_random_point_of_the_backoff_ca
         let next = h.wait(next);
         assert!(matches!(next, Next::Renew(_)), "{next:?}");
         h.take();
-        let refused = RenewalEnd::Failed {
-            reason: "HTTP 503".into(),
-            cause: Cause::Refused {
-                retry_after: Some(S(600)),
-            },
-        };
+        let refused = refused(503, 600);
         let Next::Wait(until) = h.step(Input::Renewal(refused)) else {
             panic!()
         };
@@ -263,12 +258,7 @@ fn a_renewal_refused_for_hours_is_retried_once_per_cap_late_in_it_never_later() 
         let mut next = h.wait(next);
         for refusal in 1..=40 {
             assert!(matches!(next, Next::Renew(_)), "{next:?}");
-            let refused = RenewalEnd::Failed {
-                reason: "HTTP 429".into(),
-                cause: Cause::Refused {
-                    retry_after: Some(S(1)),
-                },
-            };
+            let refused = refused(429, 1);
             let Next::Wait(until) = h.step(Input::Renewal(refused)) else {
                 panic!()
             };
@@ -292,12 +282,7 @@ fn a_renewal_delayed_by_an_outage_puts_the_device_back_in_its_place_afterwards()
     let due = h.clock.now();
     assert!(matches!(next, Next::Renew(_)), "{next:?}");
     // 503 with Retry-After: 600, then success.
-    let refused = RenewalEnd::Failed {
-        reason: "HTTP 503".into(),
-        cause: Cause::Refused {
-            retry_after: Some(S(600)),
-        },
-    };
+    let refused = refused(503, 600);
     let next = h.step(Input::Renewal(refused));
     let next = h.wait(next);
     assert!(matches!(next, Next::Renew(_)), "{next:?}");
@@ -884,4 +869,14 @@ fn a_store_paired_by_another_command_stops_pairing_and_is_held() {
     h.take();
     assert_eq!(h.step(Input::Store(Loaded::Nothing)), Next::Pair);
     assert!(!h.notes().iter().any(|n| matches!(n, Note::Unpaired { .. })));
+}
+
+/// The provider refused a renewal with `status` and `Retry-After: retry_after` seconds.
+fn refused(status: u16, retry_after: u64) -> RenewalEnd {
+    RenewalEnd::Failed {
+        reason: format!("HTTP {status}"),
+        cause: Cause::Refused {
+            retry_after: Some(S(retry_after)),
+        },
+    }
 }
