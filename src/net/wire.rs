@@ -394,6 +394,12 @@ fn hex_val(b: u8) -> Option<u8> {
     }
 }
 
+/// `s` as a JSON string (quoted, escaped by serde_json): for the few documents devauth writes
+/// by hand (the token service's answers, JWS headers and claims, the sealed and key files).
+pub fn json_string(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
+}
+
 /// `application/x-www-form-urlencoded` encoding of one component.
 pub fn form_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

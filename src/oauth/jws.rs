@@ -13,7 +13,6 @@ use ring::rand::SystemRandom;
 use ring::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
 };
-use serde_json::Value;
 
 /// The JWS algorithms devauth signs with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,7 +110,7 @@ impl JsonObject {
     }
 
     pub fn str(&mut self, name: &str, value: &str) -> &mut JsonObject {
-        let value = Value::from(value).to_string();
+        let value = crate::net::wire::json_string(value);
         self.name(name).text.push_str(&value);
         self
     }
@@ -357,6 +356,7 @@ pub fn pem_encode(label: &str, der: &[u8]) -> String {
 mod tests {
     use super::*;
     use ring::signature::{ECDSA_P256_SHA256_FIXED, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+    use serde_json::Value;
 
     const RSA_PEM: &str = include_str!("../../tests/fixtures/test-only-jwt-key.pem");
     const RSA_PKCS1: &str = include_str!("../../tests/fixtures/test-only-jwt-key-pkcs1.pem");

@@ -322,10 +322,7 @@ pub fn head(
     s.into_bytes()
 }
 
-/// `s` as a JSON string (quoted, escaped).
-pub fn json_string(s: &str) -> String {
-    serde_json::Value::String(s.to_string()).to_string()
-}
+pub use crate::net::wire::json_string;
 
 /// An error response: `{"error": code, "message": text}`.
 pub fn error_response(status: u16, code: &str, message: &str, extra: &[(&str, &str)]) -> Vec<u8> {

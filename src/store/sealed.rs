@@ -188,7 +188,7 @@ pub(super) fn json_file(fields: &[(&str, Json<'_>)]) -> Vec<u8> {
         out.push_str(key);
         out.push_str("\": ");
         out.push_str(&match value {
-            Json::Str(s) => Value::from(*s).to_string(),
+            Json::Str(s) => crate::net::wire::json_string(s),
             Json::Num(n) => n.to_string(),
         });
     }
