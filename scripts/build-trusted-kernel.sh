@@ -6,7 +6,7 @@
 #
 # The result is cached: target/kernel-test/trusted/bzImage (rebuilt when the fragment changes).
 # Prints the time of each step. CI runs it (scripts/test.sh, step 4) from a cold cache every
-# time: download, unpack and build take about 7 minutes on 2 cores (README, "Protecting the
+# time: download, unpack and build take about 4 minutes on 2 cores (README, "Protecting the
 # tokens").
 #
 # Usage: scripts/build-trusted-kernel.sh        (root installs flex, bison, libelf-dev, bc)

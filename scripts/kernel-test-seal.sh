@@ -10,7 +10,7 @@
 #      each sealer answered on this kernel (no /dev/tpmrm0; add_key(trusted): ENODEV); status too
 #   j  (only with KERNEL_TEST_TRUSTED=1) the `kernel` sealer: Linux trusted keys with the TPM as
 #      trust source, on a small 6.12 kernel built by scripts/build-trusted-kernel.sh (Debian's
-#      kernels have no CONFIG_TRUSTED_KEYS; scripts/test.sh builds it first, ~7 min cold).
+#      kernels have no CONFIG_TRUSTED_KEYS; scripts/test.sh builds it first, ~4 min cold).
 #      Boot 1: pair with seal = "kernel" and DPoP on (the test server requires proofs), the DPoP
 #      key sealed with the tokens, `api` with a proof the server verifies; boot 2 (same disk and
 #      TPM): the same token and the same DPoP key; boot 3 (another TPM): exit 4 naming the cause

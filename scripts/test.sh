@@ -84,7 +84,7 @@ if [ "$kernel" != 0 ]; then
     [ "$host_only" = true ] || [ ! -x "$musl" ] || given=(--devauth "$musl")
     # Scenario j, the `kernel` sealer on Linux trusted keys: Debian's kernels have none, so a
     # small 6.12 kernel is built first (scripts/build-trusted-kernel.sh, cached under
-    # target/kernel-test/trusted; about 6-7 min cold on 2 cores). KERNEL_TEST_TRUSTED=0 skips both.
+    # target/kernel-test/trusted; about 4 min cold on 2 cores). KERNEL_TEST_TRUSTED=0 skips both.
     if [ "${KERNEL_TEST_TRUSTED:-1}" != 0 ]; then
         scripts/build-trusted-kernel.sh
         export KERNEL_TEST_TRUSTED=1
