@@ -183,6 +183,14 @@ const LAYOUTS: [Layout; 5] = [
 /// A [`Screen`] on a text terminal (or anything written like one).
 pub struct TerminalScreen<W: Write> {
     out: W,
+    /// Everything else, and the code that lays frames out and decides what to rewrite: not
+    /// generic over the writer, so that code is in the binary once, not once per writer
+    /// (standard output and standard error; about 4 KB on armv7, docs/size.md).
+    state: TerminalState,
+}
+
+/// What a [`TerminalScreen`] knows besides its writer (reached through `Deref`).
+pub struct TerminalState {
     mode: TerminalMode,
     colors: bool,
     size: SizeSource,
@@ -218,6 +226,19 @@ impl TerminalScreen<std::io::Stderr> {
     }
 }
 
+impl<W: Write> std::ops::Deref for TerminalScreen<W> {
+    type Target = TerminalState;
+    fn deref(&self) -> &TerminalState {
+        &self.state
+    }
+}
+
+impl<W: Write> std::ops::DerefMut for TerminalScreen<W> {
+    fn deref_mut(&mut self) -> &mut TerminalState {
+        &mut self.state
+    }
+}
+
 impl<W: Write> TerminalScreen<W> {
     /// A screen writing to `out`. Colours are on in `Interactive` mode; see
     /// [`with_colors`](Self::with_colors) and [`TerminalMode::colors_allowed`] for `NO_COLOR`.
@@ -226,14 +247,16 @@ impl<W: Write> TerminalScreen<W> {
     pub fn new(out: W, mode: TerminalMode) -> Self {
         TerminalScreen {
             out,
-            mode,
-            colors: mode == TerminalMode::Interactive,
-            size: SizeSource::Unknown,
-            last: None,
-            plain_status_clock: None,
-            qr_cache: None,
-            device_name: None,
-            language: Language::english(),
+            state: TerminalState {
+                mode,
+                colors: mode == TerminalMode::Interactive,
+                size: SizeSource::Unknown,
+                last: None,
+                plain_status_clock: None,
+                qr_cache: None,
+                device_name: None,
+                language: Language::english(),
+            },
         }
     }
 
@@ -242,15 +265,6 @@ impl<W: Write> TerminalScreen<W> {
     pub fn with_language(mut self, language: Language) -> Self {
         self.language = language;
         self
-    }
-
-    /// A code, URL or number made to stay left to right inside a right-to-left sentence.
-    fn ltr(&self, text: &str) -> String {
-        if self.language.rtl() {
-            format!("\u{2066}{text}\u{2069}")
-        } else {
-            text.to_string()
-        }
     }
 
     /// The device's name for the warning against code phishing (`[display] device_name`).
@@ -288,6 +302,17 @@ impl<W: Write> TerminalScreen<W> {
 
     pub fn into_inner(self) -> W {
         self.out
+    }
+}
+
+impl TerminalState {
+    /// A code, URL or number made to stay left to right inside a right-to-left sentence.
+    fn ltr(&self, text: &str) -> String {
+        if self.language.rtl() {
+            format!("\u{2066}{text}\u{2069}")
+        } else {
+            text.to_string()
+        }
     }
 
     fn terminal_size(&self) -> Option<(usize, usize)> {
@@ -543,17 +568,15 @@ impl<W: Write> TerminalScreen<W> {
         blank(body);
     }
 
-    fn write(&mut self, bytes: &[u8]) -> Result<(), DisplayError> {
-        self.out
-            .write_all(bytes)
-            .and_then(|()| self.out.flush())
-            .map_err(|source| DisplayError::Io {
-                what: "terminal: write".into(),
-                source,
-            })
+    fn show(&mut self, view: &View, out: &mut dyn Write) -> Result<(), DisplayError> {
+        let frame = self.fitted_frame(view);
+        match self.mode {
+            TerminalMode::Interactive => self.show_interactive(frame, out),
+            TerminalMode::Plain => self.show_plain(frame, out),
+        }
     }
 
-    fn show_interactive(&mut self, frame: Frame) -> Result<(), DisplayError> {
+    fn show_interactive(&mut self, frame: Frame, out: &mut dyn Write) -> Result<(), DisplayError> {
         let mut text = String::new();
         let status_only = match (&self.last, &frame.status) {
             (Some(last), Some(status)) => {
@@ -576,12 +599,12 @@ impl<W: Write> TerminalScreen<W> {
             text.push_str(CLEAR_SCREEN);
             frame.append_to(&mut text);
         }
-        self.write(text.as_bytes())?;
+        write(out, text.as_bytes())?;
         self.last = Some(frame);
         Ok(())
     }
 
-    fn show_plain(&mut self, frame: Frame) -> Result<(), DisplayError> {
+    fn show_plain(&mut self, frame: Frame, out: &mut dyn Write) -> Result<(), DisplayError> {
         let mut text = String::new();
         let body_changed = self
             .last
@@ -613,7 +636,7 @@ impl<W: Write> TerminalScreen<W> {
             }
         }
         if !text.is_empty() {
-            self.write(text.as_bytes())?;
+            write(out, text.as_bytes())?;
         }
         self.last = Some(frame);
         Ok(())
@@ -622,12 +645,18 @@ impl<W: Write> TerminalScreen<W> {
 
 impl<W: Write> Screen for TerminalScreen<W> {
     fn show(&mut self, view: &View) -> Result<(), DisplayError> {
-        let frame = self.fitted_frame(view);
-        match self.mode {
-            TerminalMode::Interactive => self.show_interactive(frame),
-            TerminalMode::Plain => self.show_plain(frame),
-        }
+        let TerminalScreen { out, state } = self;
+        state.show(view, out)
     }
+}
+
+fn write(out: &mut dyn Write, bytes: &[u8]) -> Result<(), DisplayError> {
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|source| DisplayError::Io {
+            what: "terminal: write".into(),
+            source,
+        })
 }
 
 /// One screenful: the body only changes with the view's substance, the status with each tick.
@@ -677,7 +706,7 @@ struct Status {
     clock: u64,
 }
 
-impl<W: Write> TerminalScreen<W> {
+impl TerminalState {
     /// "Code expires in 12:34  [#####-----]".
     fn countdown(&self, code: &CodeScreen) -> Status {
         let secs = code.remaining.as_secs();
