@@ -12,6 +12,7 @@ use devauth::config::{DisplayConfig, board_display};
 use devauth::screen::Screen;
 use devauth::screen::canvas::{Canvas, MonoCanvas, PixelFormat, Rotation};
 use devauth::screen::language::Language;
+use devauth::screen::layout::Theme;
 use devauth::screen::painter::Painter;
 use devauth::screen::png::{PngScreen, Surface};
 use std::path::Path;
@@ -220,4 +221,48 @@ fn render_refuses_a_size_too_small_for_the_code() {
     let w: u32 = smallest.split_once('x').unwrap().0.parse().unwrap();
     let narrower = format!("{}x{}", w - 1, (w - 1) * 30 / 60);
     assert_eq!(run(&narrower).status.code(), Some(2), "{narrower}");
+}
+
+/// The PNG of a monochrome board (drawn on a colour surface in white and black, so the drawing
+/// code is in the binary once) has exactly the pixels the panel's one-bit canvas gets, in every
+/// theme, language and state.
+#[test]
+fn a_monochrome_board_s_png_has_the_panel_s_pixels() {
+    if skip_under_a_runner() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let packs = root.join("locales/packs");
+    let mut languages = vec![Language::english()];
+    for tag in devauth::locale::source::available(&packs) {
+        let pack = devauth::locale::source::read_file(&packs.join(format!("{tag}.pack"))).unwrap();
+        languages.push(Language::from_pack(pack).unwrap());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("screen.png");
+    let mut checked = 0;
+    for (board, _) in devauth::config::BUILTIN_BOARDS {
+        let board = board_display(board, None).unwrap();
+        if !board.profile().mono {
+            continue;
+        }
+        for theme in [Theme::Dark, Theme::Light, Theme::HighContrast] {
+            for language in &languages {
+                let d = DisplayConfig {
+                    theme,
+                    resolved_language: language.clone(),
+                    ..board.clone()
+                };
+                for state in RenderState::ALL {
+                    let mut screen =
+                        PngScreen::new(&out, d.size().unwrap(), d.rotation, d.profile());
+                    screen.show(&sample_view(state)).unwrap();
+                    let what = format!("{theme:?} {} {}", language.tag(), state.name());
+                    assert!(pixels(&out) == drawn(&d, state), "{what}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 3 * 20 * 7, "only {checked}");
 }

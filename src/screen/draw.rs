@@ -20,6 +20,37 @@ use crate::locale::{Blend, Ink, Pack, Piece};
 /// pack's anti-aliased glyphs in).
 pub trait RoleColor: PixelColor + Blend {
     fn of(role: Role, theme: Theme) -> Self;
+    /// A monochrome panel's lit (`true`) or unlit pixel in this colour type.
+    fn lit(on: bool) -> Self;
+}
+
+/// The colours a layout is drawn in: its theme, and whether the picture has two colours only.
+/// A monochrome layout drawn on a colour target (the PNG picture of an OLED) gets white for
+/// the panel's lit pixels and black for its unlit ones, exactly as [`BinaryColor`] would draw
+/// them: one copy of the drawing code for both (about 9 KB on armv7, docs/size.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Palette {
+    pub theme: Theme,
+    pub mono: bool,
+}
+
+impl Palette {
+    /// The colours of `layout`.
+    pub fn of(layout: &Layout) -> Palette {
+        Palette {
+            theme: layout.theme,
+            mono: layout.mono,
+        }
+    }
+
+    /// The colour of `role`.
+    pub fn color<C: RoleColor>(self, role: Role) -> C {
+        if self.mono {
+            C::lit(BinaryColor::of(role, self.theme) == BinaryColor::On)
+        } else {
+            C::of(role, self.theme)
+        }
+    }
 }
 
 /// The colour of `role` in `theme`.
@@ -84,15 +115,29 @@ impl RoleColor for Rgb888 {
     fn of(role: Role, theme: Theme) -> Self {
         rgb(role, theme)
     }
+    fn lit(on: bool) -> Self {
+        if on { Rgb888::WHITE } else { Rgb888::BLACK }
+    }
 }
 
 impl RoleColor for Rgb565 {
     fn of(role: Role, theme: Theme) -> Self {
         rgb(role, theme).into()
     }
+    fn lit(on: bool) -> Self {
+        if on { Rgb565::WHITE } else { Rgb565::BLACK }
+    }
 }
 
 impl RoleColor for BinaryColor {
+    fn lit(on: bool) -> Self {
+        if on {
+            BinaryColor::On
+        } else {
+            BinaryColor::Off
+        }
+    }
+
     /// Lit text on an unlit panel (the light theme: unlit text on a lit panel); the QR's light
     /// parts lit, its dark modules unlit, whatever the theme.
     fn of(role: Role, theme: Theme) -> Self {
@@ -173,16 +218,14 @@ where
     D::Color: RoleColor,
 {
     let z = layout.zoom.max(1);
-    let th = layout.theme;
+    let th = Palette::of(layout);
     target.fill_solid(
         &zoomed(Rectangle::new(Point::zero(), layout.size), z),
-        D::Color::of(Role::Background, th),
+        th.color(Role::Background),
     )?;
     for item in &layout.items {
         match item {
-            Item::Fill { rect, role } => {
-                target.fill_solid(&zoomed(*rect, z), D::Color::of(*role, th))?
-            }
+            Item::Fill { rect, role } => target.fill_solid(&zoomed(*rect, z), th.color(*role))?,
             Item::Text(t) => draw_text(t, z, th, target)?,
             Item::Shaped {
                 origin,
@@ -196,10 +239,10 @@ where
             Item::Qr { origin, code } => {
                 let side = code.side();
                 let full = Rectangle::new(*origin, Size::new(side, side));
-                target.fill_solid(&zoomed(full, z), D::Color::of(Role::QrLight, th))?;
+                target.fill_solid(&zoomed(full, z), th.color(Role::QrLight))?;
                 let s = code.scale;
                 let q = code.quiet * s;
-                let dark = D::Color::of(Role::QrDark, th);
+                let dark = th.color(Role::QrDark);
                 for y in 0..code.modules {
                     // Runs of dark modules in a row become one rectangle: fewer, wider fills.
                     let mut x = 0;
@@ -230,7 +273,7 @@ where
 
 /// Draws one line of text. This is where a line's glyphs reach the pixels (the seam for
 /// pre-shaped locale packs: a line that is a run of pack glyphs is drawn from its atlas here).
-fn draw_text<D>(t: &Text, zoom: u32, theme: Theme, target: &mut D) -> Result<(), D::Error>
+fn draw_text<D>(t: &Text, zoom: u32, theme: Palette, target: &mut D) -> Result<(), D::Error>
 where
     D: DrawTarget,
     D::Color: RoleColor,
@@ -247,7 +290,7 @@ where
         text.as_ref(),
         baseline,
         VerticalPosition::Baseline,
-        FontColor::Transparent(D::Color::of(t.role, theme)),
+        FontColor::Transparent(theme.color(t.role)),
         &mut scaled,
     ) {
         Ok(_) => Ok(()),
@@ -265,7 +308,7 @@ fn draw_shaped<D>(
     origin: Point,
     role: Role,
     zoom: u32,
-    theme: Theme,
+    theme: Palette,
     target: &mut D,
 ) -> Result<(), D::Error>
 where
@@ -278,8 +321,8 @@ where
         origin: (origin + Point::new((s.left * s.scale) as i32, 0)) * zoom as i32,
     };
     let ink = Ink {
-        fg: D::Color::of(role, theme),
-        bg: D::Color::of(Role::Background, theme),
+        fg: theme.color(role),
+        bg: theme.color(Role::Background),
         bold: s.bold,
     };
     let ascent = s.ascent as i32;
@@ -316,7 +359,7 @@ pub fn draw_ticker<D>(
     slot: &Ticker,
     tick: &Tick,
     zoom: u32,
-    theme: Theme,
+    theme: Palette,
     target: &mut D,
 ) -> Result<(), D::Error>
 where
@@ -324,7 +367,7 @@ where
     D::Color: RoleColor,
 {
     let z = zoom.max(1);
-    let of = |r| D::Color::of(r, theme);
+    let of = |r| theme.color::<D::Color>(r);
     target.fill_solid(&zoomed(slot.rect, z), of(Role::Background))?;
     let w = match &tick.shaped {
         Some(s) => s.size().width,

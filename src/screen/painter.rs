@@ -83,7 +83,7 @@ impl Painter {
             return Ok(Painted::Nothing);
         }
         if let Some(t) = &tick {
-            draw::draw_ticker(slot, t, l.zoom, l.theme, target)?;
+            draw::draw_ticker(slot, t, l.zoom, draw::Palette::of(l), target)?;
         }
         self.tick = tick;
         Ok(Painted::Ticker)

@@ -17,8 +17,9 @@ use super::painter::{Painted, Painter};
 use super::{Screen, View};
 use crate::screen::error::DisplayError;
 
-/// What the picture is drawn on: colour, or 1 bit per pixel for monochrome boards (so the
-/// preview of an OLED shows exactly its pixels).
+/// What the picture is drawn on. `PngScreen` draws on `Color` for every board: a monochrome
+/// board's layout is drawn in white and black there ([`super::draw::Palette`]), the same
+/// pixels as on a `Mono` canvas, so the preview of an OLED shows exactly its pixels.
 pub enum Surface {
     Color(Canvas),
     Mono(MonoCanvas),
@@ -58,14 +59,9 @@ impl PngScreen {
     /// A screen of `size` (the panel, before `rotation`) written to `path`.
     pub fn new(path: &Path, size: Size, rotation: Rotation, profile: Profile) -> PngScreen {
         let logical = rotation.logical(size);
-        let surface = if profile.mono {
-            Surface::Mono(MonoCanvas::new(logical, Rotation::R0))
-        } else {
-            Surface::Color(Canvas::new(logical, 0, PixelFormat::BGR888, Rotation::R0))
-        };
         PngScreen {
             path: path.to_path_buf(),
-            surface,
+            surface: Surface::Color(Canvas::new(logical, 0, PixelFormat::BGR888, Rotation::R0)),
             painter: Painter::new(logical, profile),
         }
     }
@@ -87,11 +83,9 @@ impl Screen for PngScreen {
                 c.take_dirty();
                 p
             }
-            Surface::Mono(m) => {
-                let Ok(p) = self.painter.paint(view, m);
-                m.take_dirty();
-                p
-            }
+            // `new` gives every board a colour surface (a monochrome one drawn in white and
+            // black): the drawing code is in the binary once.
+            Surface::Mono(_) => return Ok(()),
         };
         if painted == Painted::Nothing {
             return Ok(());

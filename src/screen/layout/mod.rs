@@ -227,6 +227,8 @@ pub struct Layout {
     pub zoom: u32,
     /// The colours to draw in.
     pub theme: Theme,
+    /// Drawn in two colours, lit and unlit (a monochrome panel, or the PNG picture of one).
+    pub mono: bool,
     /// The title-safe area (equal to the screen when there is no margin).
     pub safe: Rectangle,
     pub items: Vec<Item>,
@@ -566,6 +568,7 @@ fn layout_at(view: &View, size: Size, profile: &Profile, text_percent: u32) -> L
         size: logical,
         zoom,
         theme: profile.theme,
+        mono: profile.mono,
         safe,
         items: Vec::new(),
         ticker: None,
