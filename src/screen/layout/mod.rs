@@ -589,7 +589,7 @@ fn layout_at(view: &View, size: Size, profile: &Profile, text_percent: u32) -> L
             code_screen(c, Some(()), tier, &ty, page, profile, &mut out)
         }
         View::Retrying { code: None, .. } => message_screen(
-            [
+            vec![
                 plain(Msg::RetryingTitle, Role::Warn, ty.title),
                 plain(Msg::RetryingBody, Role::Text, ty.body),
             ],
@@ -599,7 +599,7 @@ fn layout_at(view: &View, size: Size, profile: &Profile, text_percent: u32) -> L
             &mut out,
         ),
         View::WaitingForClock => message_screen(
-            [
+            vec![
                 plain(Msg::ClockTitle, Role::Warn, ty.title),
                 plain(Msg::ClockBody, Role::Text, ty.body),
             ],
@@ -648,7 +648,7 @@ fn layout_at(view: &View, size: Size, profile: &Profile, text_percent: u32) -> L
             message_screen(paras, false, words, &ty, &mut out)
         }
         View::Denied => message_screen(
-            [
+            vec![
                 plain(Msg::DeniedTitle, Role::Bad, ty.title),
                 plain(Msg::DeniedBody, Role::Text, ty.body),
             ],
@@ -665,7 +665,7 @@ fn layout_at(view: &View, size: Size, profile: &Profile, text_percent: u32) -> L
             message_screen(paras, false, words, &ty, &mut out)
         }
         View::Error { problem } => message_screen(
-            [
+            vec![
                 plain(Msg::ErrorTitle, Role::Bad, ty.title),
                 plain(problem.sentence(), Role::Text, ty.body),
             ],
@@ -682,7 +682,7 @@ fn layout_at(view: &View, size: Size, profile: &Profile, text_percent: u32) -> L
 /// centred; `ticker` reserves a countdown line ("trying again in"). Where they do not fit,
 /// paragraphs are left out from the last one up (the title stays).
 fn message_screen(
-    paras: impl IntoIterator<Item = Option<Piece>>,
+    paras: Vec<Option<Piece>>,
     ticker: bool,
     words: Words,
     ty: &Type,
