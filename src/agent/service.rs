@@ -408,9 +408,10 @@ impl Service<'_> {
             Some(s) => s,
             None => &mut no_screen,
         };
+        // `devauth pair` runs the same code (one copy of it in the binary).
         let result = pairing::run_until(
             &client,
-            &clock,
+            &clock as &dyn crate::clock::Clock,
             &mut Profiled {
                 inner: screen,
                 profile: account.profile(),
