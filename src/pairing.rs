@@ -48,7 +48,7 @@ pub fn run<T: Transport, C: Clock, S: Screen + ?Sized>(
 /// [`run`], but `stop` is asked after every sleep and pairing ends with `None` as soon as it
 /// says so (`devauth run`: a signal arrived while waiting for the person). A request in flight
 /// is never cut short: stopping waits at most one network timeout.
-pub fn run_until<T: Transport, C: Clock, S: Screen + ?Sized>(
+pub fn run_until<T: Transport, C: Clock + ?Sized, S: Screen + ?Sized>(
     client: &OAuthClient<T>,
     clock: &C,
     screen: &mut S,

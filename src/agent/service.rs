@@ -332,13 +332,16 @@ impl Service<'_> {
     /// The client for renewing, probing and revoking: for discovery-configured providers the
     /// token endpoint recorded in the store (no discovery round trip); bound to the stored
     /// tokens' DPoP key when they have one.
-    fn token_client(&self) -> Result<OAuthClient<&HttpTransport>, Error> {
+    /// Over a clone of the transport (a handle on the same ureq agent and its connections), as
+    /// `devauth token`'s client is: the renewal code is then one copy in the binary.
+    fn token_client(&self) -> Result<OAuthClient<HttpTransport>, Error> {
         let stored = self.a.parts.store.load().ok().flatten();
         let endpoints = match setup::stored_endpoints(&self.a.config, stored.as_ref()) {
             Some(e) => e,
             None => setup::resolve_endpoints(&self.a.config, &self.a.parts.transport)?,
         };
-        let mut client = setup::client_with(&self.a.config, &self.a.parts.transport, endpoints)?;
+        let transport = self.a.parts.transport.clone();
+        let mut client = setup::client_with(&self.a.config, transport, endpoints)?;
         if let Some(stored) = &stored {
             setup::bind_to_stored(&mut client, &self.a.config, stored)?;
         }
@@ -408,9 +411,10 @@ impl Service<'_> {
             Some(s) => s,
             None => &mut no_screen,
         };
+        // `devauth pair` runs the same code (one copy of it in the binary).
         let result = pairing::run_until(
             &client,
-            &clock,
+            &clock as &dyn crate::clock::Clock,
             &mut Profiled {
                 inner: screen,
                 profile: account.profile(),
@@ -592,7 +596,10 @@ impl Service<'_> {
         if self.agent_mode_is_device_flow() {
             if let Ok(Some(stored)) = store.load() {
                 let client = setup::resolve_endpoints(&self.a.config, &self.a.parts.transport)
-                    .and_then(|e| setup::client_with(&self.a.config, &self.a.parts.transport, e))
+                    .and_then(|e| {
+                        let transport = self.a.parts.transport.clone();
+                        setup::client_with(&self.a.config, transport, e)
+                    })
                     .and_then(|mut c| {
                         setup::bind_to_stored(&mut c, &self.a.config, &stored).map(|()| c)
                     })

@@ -9,6 +9,7 @@
 //! 129). A killed `pair` would leave a live-looking code that a person could still approve with
 //! nobody polling.
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;
 use crate::grant;
@@ -96,7 +97,7 @@ pub(crate) fn pair(config: &Config, json: bool, timeout: Option<u64>) -> Result<
         Ok(e) => e,
         Err(e) => return fail(&mut screen, e),
     };
-    let client = match setup::pairing_client(config, &store, transport, endpoints) {
+    let client = match setup::pairing_client(config, &store, &transport, endpoints) {
         Ok(c) => c,
         Err(e) => return fail(&mut screen, e),
     };
@@ -109,9 +110,10 @@ pub(crate) fn pair(config: &Config, json: bool, timeout: Option<u64>) -> Result<
             emit(&pairing::event_json(event, &language));
         }
     };
+    // The agent's pairing runs the same code (one copy of it in the binary).
     let result = pairing::run_until(
         &client,
-        &clock,
+        &clock as &dyn Clock,
         &mut Profiled {
             inner: screen.as_mut(),
             profile: config.account.profile(),

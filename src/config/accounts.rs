@@ -82,7 +82,48 @@ table_reader!(RawAccount {
     storage
 });
 
-pub(super) type RawAccounts = BTreeMap<String, Spanned<RawAccount>>;
+/// `[accounts]`: each `[accounts.NAME]`, sorted by name. Read into a sorted `Vec` rather than
+/// a `BTreeMap` (whose insert, remove and rebalancing cost about 3 KB on the device for this
+/// one map); TOML refuses a name written twice before this sees it.
+#[derive(Default)]
+pub(super) struct RawAccounts(Vec<(String, Spanned<RawAccount>)>);
+
+impl RawAccounts {
+    fn get(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(n, _)| n.as_str().cmp(name))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RawAccounts {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Accounts;
+        impl<'de> serde::de::Visitor<'de> for Accounts {
+            type Value = RawAccounts;
+            // What serde's `BTreeMap` says.
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawAccounts, A::Error> {
+                let mut all = RawAccounts::default();
+                while let Some((name, account)) = map.next_entry::<String, Spanned<RawAccount>>()? {
+                    match all.get(&name) {
+                        Ok(i) => {
+                            if let Some(slot) = all.0.get_mut(i) {
+                                *slot = (name, account);
+                            }
+                        }
+                        Err(i) => all.0.insert(i, (name, account)),
+                    }
+                }
+                Ok(all)
+            }
+        }
+        d.deserialize_map(Accounts)
+    }
+}
 
 /// `path` with `.name` before its extension (`tokens.json` → `tokens.kids.json`), or appended
 /// when it has none.
@@ -132,14 +173,14 @@ impl Cx<'_> {
         let mut default_label = None;
         let mut stores = vec![(storage.to_path_buf(), DEFAULT_ACCOUNT.to_string())];
         let mut files = vec![(token_file.to_path_buf(), DEFAULT_ACCOUNT.to_string())];
-        if raw.len() + 1 > MAX_ACCOUNTS + usize::from(raw.contains_key(DEFAULT_ACCOUNT)) {
+        if raw.0.len() + 1 > MAX_ACCOUNTS + usize::from(raw.get(DEFAULT_ACCOUNT).is_ok()) {
             return Err(self.invalid(
                 "accounts",
                 None,
                 format!("more than {MAX_ACCOUNTS} accounts"),
             ));
         }
-        for (name, account) in &raw {
+        for (name, account) in &raw.0 {
             let key = format!("accounts.{name}");
             let a = account.get_ref();
             if !valid_account_name(name) {
@@ -220,7 +261,7 @@ impl Cx<'_> {
                 paths: None,
             });
         }
-        let Some(account) = raw.remove(name) else {
+        let Some((_, account)) = raw.get(name).ok().map(|i| raw.0.swap_remove(i)) else {
             return Err(self.invalid(
                 "accounts",
                 None,

@@ -39,7 +39,6 @@ pub use code_section::{
     ClientFileEndpoints, CodeGrantConfig, DEFAULT_BROWSER_COMMAND, DEFAULT_LOGIN_TIMEOUT_SECS,
 };
 use embedded_graphics::prelude::Size;
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;

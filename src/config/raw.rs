@@ -376,8 +376,7 @@ table_reader!(RawNetwork {
 /// `socket_group`, `allow_root`, `[[agent.client]]`) are read from the document by
 /// `socket_section.rs` (serde code per key costs kilobytes on the device), which also refuses
 /// unknown keys, naming the ones it knows: a key added here goes into its `AGENT_KEYS` too.
-#[derive(Deserialize)]
-#[serde(expecting = "a table")]
+/// Read by `table_reader!` (no derive: see table_reader.rs).
 pub(super) struct RawAgent {
     /// `token_file` (absolute path, default `/run/devauth/access_token`): where the current
     /// access token is published; must differ from `[storage] path`.
@@ -395,6 +394,15 @@ pub(super) struct RawAgent {
     /// display or `"keep"` the last picture, handing it back to the device's own UI.
     pub(super) release_display: Option<Str>,
 }
+
+table_reader!(RawAgent, other keys ignored {
+    token_file,
+    token_file_group,
+    hook,
+    refresh_margin_secs,
+    paired_screen_secs,
+    release_display
+});
 
 /// The token service's keys of `[agent]`, as written (read by `socket_section.rs`).
 #[derive(Default)]

@@ -207,3 +207,43 @@ fn agent_keys_read_from_the_document_are_checked_like_the_others() {
          refresh_margin_secs = 5\npaired_screen_secs = 1\nrelease_display = \"keep\"\n"
     ));
 }
+
+#[test]
+fn agent_keys_are_checked_as_the_derived_reader_checked_them() {
+    // `[agent]` is read by `table_reader!` with other keys ignored (the token service's are
+    // read from the document): its own keys, wrong types and a non-table are named as the
+    // derived reader named them; the token service's keys beside them are still read.
+    let c = ok(&format!(
+        "{MIN}[agent]\nsocket = \"/run/x/a.sock\"\nrefresh_margin_secs = 60\nallow_root = false\n\
+         release_display = \"keep\"\n[[agent.client]]\nuser = \"1000\"\nscopes = [\"*\"]\n"
+    ));
+    assert_eq!(c.agent.refresh_margin, Duration::from_secs(60));
+    assert_eq!(c.agent.release_display, ReleaseDisplay::Keep);
+    assert_eq!(
+        c.agent.socket.path.as_deref(),
+        Some(Path::new("/run/x/a.sock"))
+    );
+    assert!(!c.agent.socket.allow_root);
+    assert_eq!(c.agent.socket.clients.len(), 1);
+    let shown = err_at(
+        &format!("{MIN}[agent]\nsocket_mode = \"0600\"\nhook = 5\n"),
+        "agent.hook",
+        6,
+    );
+    assert!(
+        shown.ends_with("invalid type: integer `5`, expected a string"),
+        "{shown}"
+    );
+    let e = parse(&format!("agent = 5\n{MIN}")).expect_err("not a table");
+    assert!(
+        e.to_string()
+            .ends_with("agent: invalid type: integer `5`, expected a table"),
+        "{e}"
+    );
+    let shown = err_at(
+        &format!("{MIN}[agent]\nsocket = \"\"\nhoook = \"x\"\n"),
+        "agent.hoook",
+        6,
+    );
+    assert!(shown.contains("unknown key"), "{shown}");
+}

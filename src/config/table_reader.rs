@@ -5,8 +5,16 @@
 //! (`unknown field`, `duplicate field`, `invalid type: …, expected a table`).
 
 /// `table_reader!(RawX { key_a, key_b })`: each field is an `Option<_>`, named as its TOML key.
+/// `table_reader!(RawX, other keys ignored { … })`: keys not listed are skipped, as the derive
+/// does without `deny_unknown_fields` (`[agent]`, whose other keys `socket_section.rs` reads).
 macro_rules! table_reader {
     ($name:ident { $($field:ident),* $(,)? }) => {
+        table_reader!(@reader $name, false, { $($field),* });
+    };
+    ($name:ident, other keys ignored { $($field:ident),* $(,)? }) => {
+        table_reader!(@reader $name, true, { $($field),* });
+    };
+    (@reader $name:ident, $lenient:literal, { $($field:ident),* }) => {
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 const FIELDS: &[&str] = &[$(stringify!($field)),*];
@@ -21,7 +29,7 @@ macro_rules! table_reader {
                         mut map: A,
                     ) -> Result<$name, A::Error> {
                         $(let mut $field = None;)*
-                        while let Some(key) = map.next_key_seed($crate::config::table_reader::Key(FIELDS))? {
+                        while let Some(key) = map.next_key_seed($crate::config::table_reader::Key(FIELDS, $lenient))? {
                             match key {
                                 $(stringify!($field) => {
                                     if $field.is_some() {
@@ -31,6 +39,9 @@ macro_rules! table_reader {
                                     }
                                     $field = Some(map.next_value()?);
                                 })*
+                                _ if $lenient => {
+                                    map.next_value::<serde::de::IgnoredAny>()?;
+                                }
                                 _ => {}
                             }
                         }
@@ -45,8 +56,9 @@ macro_rules! table_reader {
 
 /// A key of a table read by `table_reader!`: the entry of `fields` it names, or serde's
 /// `unknown field` error — raised while the key is read, as the derive does, so that toml puts
-/// the key's line on it. One type for every such table.
-pub(super) struct Key(pub(super) &'static [&'static str]);
+/// the key's line on it; when `.1` (other keys ignored), an unknown key is `""` (its value is skipped).
+/// One type for every such table.
+pub(super) struct Key(pub(super) &'static [&'static str], pub(super) bool);
 
 impl<'de> serde::de::DeserializeSeed<'de> for Key {
     type Value = &'static str;
@@ -68,6 +80,7 @@ impl serde::de::Visitor<'_> for Key {
             .iter()
             .find(|field| **field == key)
             .copied()
+            .or(self.1.then_some(""))
             .ok_or_else(|| E::unknown_field(key, self.0))
     }
 }

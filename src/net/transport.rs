@@ -244,7 +244,8 @@ const MAX_HEADER_KEPT: usize = 1024;
 /// Largest response header block accepted (status line and all headers).
 const MAX_RESPONSE_HEADERS: usize = 16 * 1024;
 
-/// ureq + rustls (ring), synchronous.
+/// ureq + rustls (ring), synchronous. A clone shares the ureq agent (its connections).
+#[derive(Clone)]
 pub struct HttpTransport {
     agent: ureq::Agent,
     max_body_bytes: usize,
