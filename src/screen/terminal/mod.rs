@@ -189,8 +189,8 @@ pub struct TerminalScreen<W: Write> {
     state: TerminalState,
 }
 
-/// What a [`TerminalScreen`] knows besides its writer (reached through `Deref`).
-pub struct TerminalState {
+/// What a [`TerminalScreen`] knows besides its writer.
+struct TerminalState {
     mode: TerminalMode,
     colors: bool,
     size: SizeSource,
@@ -226,19 +226,6 @@ impl TerminalScreen<std::io::Stderr> {
     }
 }
 
-impl<W: Write> std::ops::Deref for TerminalScreen<W> {
-    type Target = TerminalState;
-    fn deref(&self) -> &TerminalState {
-        &self.state
-    }
-}
-
-impl<W: Write> std::ops::DerefMut for TerminalScreen<W> {
-    fn deref_mut(&mut self) -> &mut TerminalState {
-        &mut self.state
-    }
-}
-
 impl<W: Write> TerminalScreen<W> {
     /// A screen writing to `out`. Colours are on in `Interactive` mode; see
     /// [`with_colors`](Self::with_colors) and [`TerminalMode::colors_allowed`] for `NO_COLOR`.
@@ -263,19 +250,19 @@ impl<W: Write> TerminalScreen<W> {
     /// The language to print in (English by default): only one the terminal can show
     /// ([`shows_any_script`]).
     pub fn with_language(mut self, language: Language) -> Self {
-        self.language = language;
+        self.state.language = language;
         self
     }
 
     /// The device's name for the warning against code phishing (`[display] device_name`).
     pub fn with_device_name(mut self, name: Option<String>) -> Self {
-        self.device_name = name.map(|n| sanitize(&n)).filter(|n| !n.is_empty());
+        self.state.device_name = name.map(|n| sanitize(&n)).filter(|n| !n.is_empty());
         self
     }
 
     /// Turns colours (and bold) on or off. Ignored in `Plain` mode, which never colours.
     pub fn with_colors(mut self, colors: bool) -> Self {
-        self.colors = colors && self.mode == TerminalMode::Interactive;
+        self.state.colors = colors && self.state.mode == TerminalMode::Interactive;
         self
     }
 
@@ -283,17 +270,17 @@ impl<W: Write> TerminalScreen<W> {
     /// then the big code, then the QR) until the screen fits, so the URL and code never scroll
     /// away. Ignored in `Plain` mode, which is append-only anyway.
     pub fn with_size(mut self, cols: usize, rows: usize) -> Self {
-        self.size = SizeSource::Fixed { cols, rows };
+        self.state.size = SizeSource::Fixed { cols, rows };
         self
     }
 
     fn with_size_of_fd(mut self, fd: libc::c_int) -> Self {
-        self.size = SizeSource::Fd(fd);
+        self.state.size = SizeSource::Fd(fd);
         self
     }
 
     pub fn mode(&self) -> TerminalMode {
-        self.mode
+        self.state.mode
     }
 
     pub fn get_ref(&self) -> &W {

@@ -194,7 +194,7 @@ fn a_resize_redraws_and_ticks_still_update_in_place() {
     let mut screen = interactive().with_size(80, 60);
     show(&mut screen, &waiting(900));
     assert!(show(&mut screen, &waiting(899)).starts_with(REWRITE_PREVIOUS_LINE));
-    screen.size = SizeSource::Fixed {
+    screen.state.size = SizeSource::Fixed {
         cols: 100,
         rows: 60,
     };
@@ -466,6 +466,7 @@ fn progress_bar_and_time_format_are_safe_at_the_edges() {
     c.remaining = Duration::from_secs(6000);
     assert!(
         plain()
+            .state
             .countdown(&c)
             .text
             .starts_with("Code expires in 1:40:00")
