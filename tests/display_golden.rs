@@ -42,7 +42,7 @@ fn drawn(d: &DisplayConfig, state: RenderState) -> (u32, u32, Vec<u8>) {
     if profile.mono {
         let mut m = MonoCanvas::new(logical, Rotation::R0);
         let Ok(_) = painter.paint(&view, &mut m);
-        let (size, rgb) = Surface::Mono(m).rgb();
+        let (size, rgb) = Surface::Mono(&m).rgb();
         return (size.width, size.height, rgb);
     }
     // Bytes R, G, B in memory, rows without padding: the PNG's pixels as they are.

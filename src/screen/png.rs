@@ -17,15 +17,15 @@ use super::painter::{Painted, Painter};
 use super::{Screen, View};
 use crate::screen::error::DisplayError;
 
-/// What the picture is drawn on. `PngScreen` draws on `Color` for every board: a monochrome
+/// A picture to encode. `PngScreen` draws on a colour canvas for every board: a monochrome
 /// board's layout is drawn in white and black there ([`super::draw::Palette`]), the same
-/// pixels as on a `Mono` canvas, so the preview of an OLED shows exactly its pixels.
-pub enum Surface {
-    Color(Canvas),
-    Mono(MonoCanvas),
+/// pixels a `Mono` canvas shows as, so the preview of an OLED shows exactly its pixels.
+pub enum Surface<'a> {
+    Color(&'a Canvas),
+    Mono(&'a MonoCanvas),
 }
 
-impl Surface {
+impl Surface<'_> {
     /// The picture as 8-bit RGB rows.
     pub fn rgb(&self) -> (Size, Vec<u8>) {
         let size = match self {
@@ -51,7 +51,7 @@ impl Surface {
 /// board's `rotation` turns the picture, not the file's pixel rows.
 pub struct PngScreen {
     path: PathBuf,
-    surface: Surface,
+    canvas: Canvas,
     painter: Painter,
 }
 
@@ -61,13 +61,13 @@ impl PngScreen {
         let logical = rotation.logical(size);
         PngScreen {
             path: path.to_path_buf(),
-            surface: Surface::Color(Canvas::new(logical, 0, PixelFormat::BGR888, Rotation::R0)),
+            canvas: Canvas::new(logical, 0, PixelFormat::BGR888, Rotation::R0),
             painter: Painter::new(logical, profile),
         }
     }
 
-    pub fn surface(&self) -> &Surface {
-        &self.surface
+    pub fn surface(&self) -> Surface<'_> {
+        Surface::Color(&self.canvas)
     }
 
     pub fn painter(&self) -> &Painter {
@@ -77,20 +77,12 @@ impl PngScreen {
 
 impl Screen for PngScreen {
     fn show(&mut self, view: &View) -> Result<(), DisplayError> {
-        let painted = match &mut self.surface {
-            Surface::Color(c) => {
-                let Ok(p) = self.painter.paint(view, c);
-                c.take_dirty();
-                p
-            }
-            // `new` gives every board a colour surface (a monochrome one drawn in white and
-            // black): the drawing code is in the binary once.
-            Surface::Mono(_) => return Ok(()),
-        };
+        let Ok(painted) = self.painter.paint(view, &mut self.canvas);
+        self.canvas.take_dirty();
         if painted == Painted::Nothing {
             return Ok(());
         }
-        write_png(&self.path, &self.surface)
+        write_png(&self.path, &self.surface())
     }
 }
 
