@@ -448,18 +448,6 @@ fn the_complete_uri_is_in_the_qr_at_every_size_and_board() {
     }
 }
 
-/// The languages of the display tests: English and each pack of `locales/packs/`.
-fn languages() -> Vec<devauth::screen::language::Language> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("locales/packs");
-    let mut out = vec![devauth::screen::language::Language::english()];
-    for tag in devauth::locale::source::available(&dir) {
-        let pack = devauth::locale::source::read_file(&dir.join(format!("{tag}.pack"))).unwrap();
-        out.push(devauth::screen::language::Language::from_pack(pack).unwrap());
-    }
-    assert_eq!(out.len(), 20);
-    out
-}
-
 /// Every language on every board, in every state: nothing drawn off the screen or outside the
 /// title-safe area, and on the code screen the QR, found in the pixels by a real decoder,
 /// carries `verification_uri_complete` (the plain URI on the 128x64 OLED, as in English) and the
@@ -471,7 +459,7 @@ fn every_language_on_every_board_decodes_and_fits() {
         eprintln!("skipped: library-only test; it ran in the native pass");
         return;
     }
-    for language in languages() {
+    for language in common::languages() {
         let tag = language.tag().to_string();
         for (name, _) in BUILTIN_BOARDS {
             let d = devauth::config::DisplayConfig {

@@ -6,6 +6,8 @@
 //! commit the new pictures. On a mismatch the new picture is left in target/ to compare.
 #![cfg(feature = "png")]
 
+mod common;
+
 use devauth::cli::RenderState;
 use devauth::commands::render::sample_view;
 use devauth::config::{DisplayConfig, board_display};
@@ -231,13 +233,7 @@ fn a_monochrome_board_s_png_has_the_panel_s_pixels() {
     if skip_under_a_runner() {
         return;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let packs = root.join("locales/packs");
-    let mut languages = vec![Language::english()];
-    for tag in devauth::locale::source::available(&packs) {
-        let pack = devauth::locale::source::read_file(&packs.join(format!("{tag}.pack"))).unwrap();
-        languages.push(Language::from_pack(pack).unwrap());
-    }
+    let languages = common::languages();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("screen.png");
     let mut checked = 0;

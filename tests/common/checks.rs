@@ -1,5 +1,5 @@
-//! Assertions shared by the end-to-end tests: timing gaps, and QR codes decoded from what was
-//! drawn (a plain terminal screen, a greyscale picture).
+//! Assertions shared by the end-to-end tests: timing gaps, QR codes decoded from what was drawn
+//! (a plain terminal screen, a greyscale picture), and the languages the display tests draw in.
 
 #![allow(dead_code)]
 
@@ -33,6 +33,18 @@ pub fn gaps(at: &[Instant]) -> Vec<Duration> {
 /// Collapses all whitespace runs to one space (to find wrapped text on a screen).
 pub fn squash(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The languages of the display tests: English and each pack of `locales/packs/`.
+pub fn languages() -> Vec<devauth::screen::language::Language> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("locales/packs");
+    let mut out = vec![devauth::screen::language::Language::english()];
+    for tag in devauth::locale::source::available(&dir) {
+        let pack = devauth::locale::source::read_file(&dir.join(format!("{tag}.pack"))).unwrap();
+        out.push(devauth::screen::language::Language::from_pack(pack).unwrap());
+    }
+    assert_eq!(out.len(), 20);
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
